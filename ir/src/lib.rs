@@ -1,0 +1,512 @@
+//! The exo intermediate representation: everything the runtime needs, as plain data.
+//!
+//! The compiler lowers a typechecked model into an [`Ir`]; the runtime (native or Worker)
+//! decodes it once and never sees source text, spans or the compiler's crates. The file on
+//! disk is an [`envelope`] around a bincode body.
+//!
+//! Three views of the same model live side by side:
+//! - [`Database`]: the physical schema (tables, columns, keys, enums, sequences) that
+//!   `exo schema` turns into DDL and compares with a live database;
+//! - [`Entity`]: the logical types the GraphQL API is about, pointing into the database view,
+//!   with their access rules ([`access`]) and precompiled SQL pieces;
+//! - [`graphql::Schema`]: the GraphQL type system the API exposes, used for validation and
+//!   introspection, with a [`graphql::Resolver`] on every field saying how it is answered.
+//!
+//! Indices (`EntityId`, `FieldId`, `TableId`, ...) are positions in the owning `Vec`.
+
+pub mod access;
+pub mod envelope;
+pub mod graphql;
+
+use serde::{Deserialize, Serialize};
+
+pub use access::{AccessExpr, AccessOperand, CmpOp, EntityAccess, PathStep};
+pub use envelope::{decode, encode, DecodeError, FORMAT_VERSION, MAGIC};
+
+pub type EntityId = u32;
+pub type FieldId = u32;
+pub type TableId = u32;
+pub type ColumnId = u32;
+pub type EnumId = u32;
+pub type ContextId = u32;
+pub type JsonTypeId = u32;
+
+/// The whole compiled model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Ir {
+    /// Schema-level description from `//!` / `/*! */` comments.
+    pub description: Option<String>,
+    pub contexts: Vec<Context>,
+    pub enums: Vec<EnumType>,
+    pub json_types: Vec<JsonType>,
+    pub entities: Vec<Entity>,
+    pub database: Database,
+    pub graphql: graphql::Schema,
+    /// Operations compiled ahead of time from `trusted-documents/` (empty: every document is trusted).
+    pub trusted_documents: Vec<TrustedDocument>,
+}
+
+impl Ir {
+    pub fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id as usize]
+    }
+    pub fn entity_by_name(&self, name: &str) -> Option<(EntityId, &Entity)> {
+        self.entities.iter().enumerate().find(|(_, e)| e.name == name).map(|(i, e)| (i as EntityId, e))
+    }
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.database.tables[id as usize]
+    }
+    pub fn field(&self, entity: EntityId, field: FieldId) -> &Field {
+        &self.entities[entity as usize].fields[field as usize]
+    }
+}
+
+/// A literal value written in the model (defaults, access-rule operands).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contexts
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    pub name: String,
+    pub fields: Vec<ContextField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextField {
+    pub name: String,
+    pub ty: ScalarType,
+    /// `Array<T>` / `Set<T>` of a scalar.
+    pub is_list: bool,
+    pub optional: bool,
+    pub source: ContextSource,
+    pub default: Option<Literal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContextSource {
+    /// Claim path, already split on `.` (defaults to the field name).
+    Jwt(Vec<String>),
+    Header(String),
+    Cookie(String),
+    Env(String),
+    ClientIp,
+    /// `@query("name")`: answered by running a query of this system.
+    Query(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars, enums, JSON types
+// ---------------------------------------------------------------------------------------------
+
+/// The primitive (and enum) types a field or context value can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScalarType {
+    Int,
+    Float,
+    Decimal,
+    String,
+    Boolean,
+    LocalDate,
+    LocalTime,
+    LocalDateTime,
+    Instant,
+    Json,
+    Blob,
+    Uuid,
+    Enum(EnumId),
+}
+
+impl ScalarType {
+    /// The GraphQL name of a primitive type (enums are named by the enum).
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            ScalarType::Int => "Int",
+            ScalarType::Float => "Float",
+            ScalarType::Decimal => "Decimal",
+            ScalarType::String => "String",
+            ScalarType::Boolean => "Boolean",
+            ScalarType::LocalDate => "LocalDate",
+            ScalarType::LocalTime => "LocalTime",
+            ScalarType::LocalDateTime => "LocalDateTime",
+            ScalarType::Instant => "Instant",
+            ScalarType::Json => "Json",
+            ScalarType::Blob => "Blob",
+            ScalarType::Uuid => "Uuid",
+            ScalarType::Enum(_) => "<enum>",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumType {
+    pub name: String,
+    pub doc: Option<String>,
+    pub variants: Vec<String>,
+    /// Postgres schema and type name (`snake_case(name)`).
+    pub pg_schema: String,
+    pub pg_name: String,
+}
+
+/// A `@json` type: stored as one JSONB column, exchanged as a JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonType {
+    pub name: String,
+    pub doc: Option<String>,
+    pub fields: Vec<JsonTypeField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonTypeField {
+    pub name: String,
+    pub ty: ValueType,
+    pub optional: bool,
+}
+
+/// The shape of a non-relation value: a scalar, a `@json` type, or arrays of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValueType {
+    Scalar(ScalarType),
+    JsonObject(JsonTypeId),
+    Array(Box<ValueType>),
+}
+
+impl ValueType {
+    /// The innermost element type and the number of `Array<>` around it.
+    pub fn element(&self) -> (&ValueType, u32) {
+        let mut t = self;
+        let mut depth = 0;
+        while let ValueType::Array(inner) = t {
+            t = inner;
+            depth += 1;
+        }
+        (t, depth)
+    }
+    pub fn scalar(&self) -> Option<ScalarType> {
+        match self.element().0 {
+            ValueType::Scalar(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entities (logical model)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub name: String,
+    pub plural: String,
+    pub doc: Option<String>,
+    pub table: TableId,
+    pub fields: Vec<Field>,
+    /// Primary-key fields, in declaration order (scalars or many-to-one relations).
+    pub pk: Vec<FieldId>,
+    /// Unique constraints that produce `tByName` lookups.
+    pub unique_lookups: Vec<UniqueLookup>,
+    pub access: EntityAccess,
+    /// Precompiled SQL pieces for this entity.
+    pub sql: EntitySql,
+}
+
+impl Entity {
+    pub fn field_by_name(&self, name: &str) -> Option<(FieldId, &Field)> {
+        self.fields.iter().enumerate().find(|(_, f)| f.name == name).map(|(i, f)| (i as FieldId, f))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UniqueLookup {
+    /// The constraint name in UpperCamel case, as used in `userByEmail`.
+    pub name: String,
+    pub fields: Vec<FieldId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub doc: Option<String>,
+    pub kind: FieldKind,
+    /// Declared with `?` (nullable column, optional relation).
+    pub optional: bool,
+    pub default: Option<FieldDefault>,
+    /// Excluded from creation and update inputs (`@readonly`, `@update`, or an autoIncrement pk).
+    pub readonly: bool,
+    /// `@update`: re-set by the database on every update.
+    pub update_sync: bool,
+    /// Field-level `@access`, if any.
+    pub access: Option<EntityAccess>,
+    /// Constraints checked on input before any SQL runs.
+    pub validation: Validation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FieldKind {
+    /// A value stored in one column.
+    Column { ty: ValueType, column: ColumnId, sql: ColumnSql },
+    /// This row holds the foreign key (`venue: Venue`).
+    ManyToOne {
+        target: EntityId,
+        /// Local FK columns, one per target pk column, in the target's pk column order.
+        columns: Vec<ColumnId>,
+        /// The target's column each FK column refers to.
+        target_columns: Vec<ColumnId>,
+        /// The matching collection (or one-to-one) field on the target, if declared.
+        inverse: Option<FieldId>,
+        one_to_one: bool,
+    },
+    /// The other side holds the foreign key (`concerts: Set<Concert>`, or `membership: Membership?`).
+    OneToMany {
+        target: EntityId,
+        /// The `ManyToOne` field in the target that points back here.
+        inverse: FieldId,
+        /// `membership: Membership?`: at most one row, exposed as an object not a list.
+        one_to_one: bool,
+    },
+}
+
+impl FieldKind {
+    pub fn is_relation(&self) -> bool {
+        !matches!(self, FieldKind::Column { .. })
+    }
+}
+
+/// How to read a column into the response JSON and how to bind a value to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSql {
+    /// The quoted column name, e.g. `"title"`.
+    pub name: String,
+    /// Expression template for the JSON value: `{}` stands for the qualified column
+    /// (for example `{}::text` for Decimal, a base64 encoding for Blob).
+    pub json_expr: String,
+    /// Cast applied to a text bind parameter, e.g. `::int4`, `::"public"."priority"`.
+    pub param_cast: String,
+}
+
+impl ColumnSql {
+    /// Renders the JSON value expression for the column of a table alias.
+    pub fn json_value(&self, alias: &str) -> String {
+        let col = format!("{alias}.{}", self.name);
+        self.json_expr.replace("{}", &col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FieldDefault {
+    AutoIncrement { sequence: Option<String> },
+    Now,
+    GenerateUuid,
+    UuidV4,
+    UuidV7,
+    Literal(Literal),
+    EnumVariant(String),
+    /// `user: User = AuthContext.id` or `owner: String = AuthContext.name`.
+    Context { context: ContextId, field: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Validation {
+    pub max_length: Option<u32>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// 16, 32 or 64 for Int columns.
+    pub int_bits: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EntitySql {
+    /// Qualified, quoted table name: `"todos"` or `"commerce"."orders"`.
+    pub table: String,
+    /// Base alias stem for this table in generated SQL, e.g. `todos`.
+    pub alias: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database (physical model)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Database {
+    pub tables: Vec<Table>,
+    pub enums: Vec<PgEnum>,
+    /// Named sequences from `autoIncrement("name")` (SERIAL columns own theirs).
+    pub sequences: Vec<Sequence>,
+    /// Extensions the schema needs, e.g. `uuid-ossp` for `uuidGenerateV4()`.
+    pub extensions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgEnum {
+    pub schema: String,
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// `false` for `@table(managed=false)` / `@postgres(managed=false)`: never created or migrated.
+    pub managed: bool,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<ColumnId>,
+    pub unique_constraints: Vec<UniqueConstraint>,
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+impl Table {
+    pub fn column_by_name(&self, name: &str) -> Option<(ColumnId, &Column)> {
+        self.columns.iter().enumerate().find(|(_, c)| c.name == name).map(|(i, c)| (i as ColumnId, c))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+    pub default: Option<ColumnDefault>,
+    /// `@update`: SQL expression the trigger assigns on every update (e.g. `now()`).
+    pub update_value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnType {
+    SmallInt,
+    Int,
+    BigInt,
+    /// `SMALLSERIAL` / `SERIAL` / `BIGSERIAL` (bits 16/32/64).
+    Serial { bits: u8 },
+    Real,
+    Double,
+    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Text,
+    Varchar(u32),
+    Boolean,
+    Date,
+    Time,
+    Timestamp { precision: Option<u32> },
+    Timestamptz { precision: Option<u32> },
+    Jsonb,
+    Bytea,
+    Uuid,
+    Enum { schema: String, name: String },
+    Array(Box<ColumnType>),
+    /// `@dbtype("...")`, verbatim.
+    Raw(String),
+}
+
+impl ColumnType {
+    /// The type as written in DDL.
+    pub fn sql(&self) -> String {
+        match self {
+            ColumnType::SmallInt => "SMALLINT".into(),
+            ColumnType::Int => "INT".into(),
+            ColumnType::BigInt => "BIGINT".into(),
+            ColumnType::Serial { bits: 16 } => "SMALLSERIAL".into(),
+            ColumnType::Serial { bits: 64 } => "BIGSERIAL".into(),
+            ColumnType::Serial { .. } => "SERIAL".into(),
+            ColumnType::Real => "REAL".into(),
+            ColumnType::Double => "DOUBLE PRECISION".into(),
+            ColumnType::Numeric { precision: None, .. } => "NUMERIC".into(),
+            ColumnType::Numeric { precision: Some(p), scale: None } => format!("NUMERIC({p})"),
+            ColumnType::Numeric { precision: Some(p), scale: Some(s) } => format!("NUMERIC({p}, {s})"),
+            ColumnType::Text => "TEXT".into(),
+            ColumnType::Varchar(n) => format!("VARCHAR({n})"),
+            ColumnType::Boolean => "BOOLEAN".into(),
+            ColumnType::Date => "DATE".into(),
+            ColumnType::Time => "TIME".into(),
+            ColumnType::Timestamp { precision: None } => "TIMESTAMP".into(),
+            ColumnType::Timestamp { precision: Some(p) } => format!("TIMESTAMP({p})"),
+            ColumnType::Timestamptz { precision: None } => "TIMESTAMPTZ".into(),
+            ColumnType::Timestamptz { precision: Some(p) } => format!("TIMESTAMPTZ({p})"),
+            ColumnType::Jsonb => "JSONB".into(),
+            ColumnType::Bytea => "BYTEA".into(),
+            ColumnType::Uuid => "UUID".into(),
+            ColumnType::Enum { schema, name } => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+            ColumnType::Array(inner) => format!("{}[]", inner.sql()),
+            ColumnType::Raw(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnDefault {
+    /// Owned by a SERIAL column type; nothing to write.
+    Serial,
+    /// `nextval('schema.seq')` of a named sequence in [`Database::sequences`].
+    Sequence { schema: String, name: String },
+    /// A SQL expression: `now()`, `gen_random_uuid()`, `'abc'`, `10.00`, `'MEDIUM'::"public"."priority"`.
+    Expr(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniqueConstraint {
+    pub name: String,
+    pub columns: Vec<ColumnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<ColumnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<ColumnId>,
+    pub ref_table: TableId,
+    pub ref_columns: Vec<ColumnId>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trusted documents
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedDocument {
+    /// Lowercase hex SHA-256 of the document text.
+    pub sha256: String,
+    pub document: String,
+}
+
+/// Quotes a Postgres identifier (doubling embedded quotes).
+pub fn quote_ident(name: &str) -> String {
+    let mut s = String::with_capacity(name.len() + 2);
+    s.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            s.push('"');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
+/// `"table"` for the public schema, `"schema"."table"` otherwise.
+pub fn qualified_name(schema: &str, name: &str) -> String {
+    if schema == "public" {
+        quote_ident(name)
+    } else {
+        format!("{}.{}", quote_ident(schema), quote_ident(name))
+    }
+}
