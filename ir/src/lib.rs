@@ -289,8 +289,9 @@ pub struct ColumnSql {
     /// Expression template for the JSON value: `{}` stands for the qualified column
     /// (for example `{}::text` for Decimal, a base64 encoding for Blob).
     pub json_expr: String,
-    /// Cast applied to a text bind parameter, e.g. `::int4`, `::"public"."priority"`.
-    pub param_cast: String,
+    /// Expression template turning a text bind parameter (`{}` stands for `$n`) into a value
+    /// of the column's type, e.g. `{}::int4`, `{}::"public"."priority"`, `decode({}, 'base64')`.
+    pub param_expr: String,
 }
 
 impl ColumnSql {
@@ -298,6 +299,11 @@ impl ColumnSql {
     pub fn json_value(&self, alias: &str) -> String {
         let col = format!("{alias}.{}", self.name);
         self.json_expr.replace("{}", &col)
+    }
+
+    /// Renders the typed parameter expression for placeholder `$n`.
+    pub fn param(&self, n: usize) -> String {
+        self.param_expr.replace("{}", &format!("${n}"))
     }
 }
 
