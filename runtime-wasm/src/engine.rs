@@ -1,0 +1,487 @@
+//! The request path: `(request body, request head, database) -> response body`.
+//!
+//! The engine owns the loaded system and a plan cache. A repeated operation (same document,
+//! operation name, variable shape and context assumptions) costs a hash lookup, binding the
+//! parameters and one round trip per statement.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use exo_ir::graphql::{TypeKind, TypeRef};
+use serde_json::Value as Json;
+
+use crate::context::{AuthConfig, ContextError, RequestContext, RequestHead};
+use crate::error::{errors_body, write_json_string, GqlError};
+use crate::graphql::{self, ParseLimits};
+use crate::plan::{self, CtxDep, ParamSource, Plan, RootPlan, Step};
+use crate::system::System;
+use crate::validate::{self, Limits};
+use crate::value::lookup;
+
+/// A database connection as the engine sees it: text parameters in, text columns out.
+#[allow(async_fn_in_trait)]
+pub trait Db {
+    /// Runs one statement with text parameters (`None` is NULL); returns every row's columns
+    /// as text.
+    async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError>;
+    /// Runs a parameterless command (`BEGIN`, `COMMIT`, `ROLLBACK`).
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct DbError(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Introspection {
+    Enabled,
+    Disabled,
+    /// Only introspection queries are answered.
+    Only,
+}
+
+impl Introspection {
+    /// `EXO_INTROSPECTION`: `true|enabled|1`, `false|disabled` (default), `only`.
+    pub fn from_env(v: Option<&str>) -> Introspection {
+        match v.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "enabled" | "1") => Introspection::Enabled,
+            Some("only") => Introspection::Only,
+            _ => Introspection::Disabled,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub auth: AuthConfig,
+    pub introspection: Introspection,
+    pub limits: Limits,
+    pub parse_limits: ParseLimits,
+    /// `EXO_GRAPHQL_ALLOW_MUTATIONS` (default true).
+    pub allow_mutations: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            auth: AuthConfig::default(),
+            introspection: Introspection::Disabled,
+            limits: Limits::default(),
+            parse_limits: ParseLimits::default(),
+            allow_mutations: true,
+        }
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+struct DocEntry {
+    query: String,
+    operation: Option<String>,
+    /// Declared variables, for shaping the cache key and re-checking values on a hit.
+    variables: Vec<(String, TypeRef)>,
+    plans: Vec<(String, Arc<Plan>)>,
+}
+
+const MAX_CACHED_DOCUMENTS: usize = 2048;
+
+pub struct Engine {
+    pub system: System,
+    pub config: Config,
+    env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    cache: Mutex<HashMap<u64, Vec<DocEntry>>>,
+}
+
+impl Engine {
+    pub fn new(system: System, config: Config, env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>) -> Engine {
+        Engine { system, config, env, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Answers one `POST /graphql` body.
+    pub async fn handle<D: Db>(&self, body: &[u8], head: &RequestHead<'_>, db: &mut D) -> Response {
+        let payload: Json = match serde_json::from_slice(body) {
+            Ok(p) => p,
+            Err(e) => return error_response(400, &[GqlError::new(format!("Invalid request body: {e}"))]),
+        };
+        let Some(query) = payload.get("query").and_then(Json::as_str) else {
+            return error_response(400, &[GqlError::new("Request body must contain a `query` string")]);
+        };
+        let operation = payload.get("operationName").and_then(Json::as_str);
+        let empty = serde_json::Map::new();
+        let variables = match payload.get("variables") {
+            None | Some(Json::Null) => &empty,
+            Some(Json::Object(m)) => m,
+            Some(_) => return error_response(400, &[GqlError::new("`variables` must be an object")]),
+        };
+        self.execute(query, operation, variables, head, db).await
+    }
+
+    pub async fn execute<D: Db>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+        db: &mut D,
+    ) -> Response {
+        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+            Ok(c) => c,
+            Err(ContextError::InvalidToken(_)) => {
+                return error_response(401, &[GqlError::new("Unauthorized")]);
+            }
+        };
+        let key = doc_key(query, operation);
+        // Fast path: a cached plan for this document, variable shape and context.
+        if let Some((plan, errors)) = self.cached(key, query, operation, variables, &ctx) {
+            if !errors.is_empty() {
+                return error_response(200, &errors);
+            }
+            return self.run(&plan, None, variables, &ctx, db).await;
+        }
+        let doc = match graphql::parse(query, &self.config.parse_limits) {
+            Ok(d) => d,
+            Err(e) => return error_response(200, &[GqlError::at(e.message, e.pos)]),
+        };
+        let op = match validate::validate(&self.system, &doc, operation, variables, self.config.limits) {
+            Ok(op) => op,
+            Err(errors) => return error_response(200, &errors),
+        };
+        let has_introspection = op.fields.iter().any(|f| f.field.name == "__schema" || f.field.name == "__type");
+        match self.config.introspection {
+            Introspection::Disabled if has_introspection => {
+                return error_response(200, &[GqlError::new("Introspection is not enabled")]);
+            }
+            Introspection::Only if !op.introspection_only => {
+                return error_response(200, &[GqlError::new("Only introspection queries are allowed")]);
+            }
+            _ => {}
+        }
+        if op.kind == graphql::OperationKind::Mutation && !self.config.allow_mutations {
+            return error_response(200, &[GqlError::new("Mutations are not allowed")]);
+        }
+        let plan = match plan::plan(&self.system, &op, &ctx) {
+            Ok(p) => Arc::new(p),
+            Err(e) => return error_response(200, &[e]),
+        };
+        if has_introspection {
+            return self.run(&plan, Some(&op), variables, &ctx, db).await;
+        }
+        let var_types: Vec<(String, TypeRef)> = doc
+            .operations
+            .iter()
+            .find(|o| operation.is_none() || o.name.map(|n| n.value) == operation)
+            .map(|o| o.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect())
+            .unwrap_or_default();
+        let shape = self.shape(&var_types, variables);
+        self.store(key, query, operation, var_types, shape, plan.clone());
+        self.run(&plan, Some(&op), variables, &ctx, db).await
+    }
+
+    fn cached(
+        &self,
+        key: u64,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        ctx: &RequestContext,
+    ) -> Option<(Arc<Plan>, Vec<GqlError>)> {
+        let cache = self.cache.lock().ok()?;
+        let entry = cache.get(&key)?.iter().find(|d| d.query == query && d.operation.as_deref() == operation)?;
+        let shape = self.shape(&entry.variables, variables);
+        let plan = entry
+            .plans
+            .iter()
+            .filter(|(s, _)| *s == shape)
+            .map(|(_, p)| p)
+            .find(|p| context_matches(&p.context_deps, ctx))?
+            .clone();
+        let var_types = entry.variables.clone();
+        drop(cache);
+        // Values are not part of the key: check them against their types again.
+        let errors = validate::check_variable_values(&self.system, &var_types, variables);
+        Some((plan, errors))
+    }
+
+    fn store(&self, key: u64, query: &str, operation: Option<&str>, variables: Vec<(String, TypeRef)>, shape: String, plan: Arc<Plan>) {
+        let Ok(mut cache) = self.cache.lock() else { return };
+        if cache.len() >= MAX_CACHED_DOCUMENTS {
+            cache.clear();
+        }
+        let docs = cache.entry(key).or_default();
+        let entry = match docs.iter_mut().position(|d| d.query == query && d.operation.as_deref() == operation) {
+            Some(i) => &mut docs[i],
+            None => {
+                docs.push(DocEntry { query: query.to_string(), operation: operation.map(str::to_string), variables, plans: vec![] });
+                docs.last_mut().unwrap()
+            }
+        };
+        if entry.plans.len() < 64 {
+            entry.plans.push((shape, plan));
+        }
+    }
+
+    /// The parts of the variables that can change the SQL: presence, nulls, list lengths,
+    /// object keys, enum values and booleans (for `@skip`/`@include`).
+    fn shape(&self, types: &[(String, TypeRef)], variables: &serde_json::Map<String, Json>) -> String {
+        let mut s = String::new();
+        for (name, ty) in types {
+            match variables.get(name) {
+                None => s.push('-'),
+                Some(v) => self.shape_of(v, ty, &mut s),
+            }
+            s.push(';');
+        }
+        s
+    }
+
+    fn shape_of(&self, v: &Json, ty: &TypeRef, out: &mut String) {
+        if v.is_null() {
+            out.push('n');
+            return;
+        }
+        match ty {
+            TypeRef::NonNull(inner) => self.shape_of(v, inner, out),
+            TypeRef::List(inner) => match v {
+                Json::Array(items) => {
+                    out.push('[');
+                    for i in items {
+                        self.shape_of(i, inner, out);
+                        out.push(',');
+                    }
+                    out.push(']');
+                }
+                other => self.shape_of(other, inner, out),
+            },
+            TypeRef::Named(name) => match self.system.type_named(name).map(|t| &t.kind) {
+                Some(TypeKind::InputObject { fields }) => {
+                    out.push('{');
+                    if let Json::Object(m) = v {
+                        for f in fields {
+                            if let Some(fv) = m.get(&f.name) {
+                                out.push_str(&f.name);
+                                out.push(':');
+                                self.shape_of(fv, &f.ty, out);
+                                out.push(',');
+                            }
+                        }
+                    }
+                    out.push('}');
+                }
+                Some(TypeKind::Enum { .. }) => {
+                    out.push('e');
+                    out.push_str(v.as_str().unwrap_or("?"));
+                }
+                _ if name == "Boolean" => out.push(if v.as_bool() == Some(true) { 't' } else { 'f' }),
+                _ => out.push('s'),
+            },
+        }
+    }
+
+    async fn run<D: Db>(
+        &self,
+        plan: &Plan,
+        op: Option<&validate::Operation<'_>>,
+        variables: &serde_json::Map<String, Json>,
+        ctx: &RequestContext,
+        db: &mut D,
+    ) -> Response {
+        let tx = plan.needs_transaction;
+        if tx {
+            if let Err(e) = db.execute("BEGIN").await {
+                return db_failure(e);
+            }
+        }
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"data\":{");
+        for (i, f) in plan.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_string(&mut out, &f.key);
+            out.push(':');
+            let result = match &f.plan {
+                RootPlan::Const(s) => Ok(s.clone()),
+                RootPlan::Introspection => {
+                    let sel = op.and_then(|op| op.fields.iter().find(|s| s.key == f.key));
+                    match sel {
+                        Some(sel) => Ok(crate::introspection::resolve_root(&self.system, sel).to_string()),
+                        None => Err(GqlError::new("Internal server error")),
+                    }
+                }
+                RootPlan::Sql { steps, empty } => run_steps(steps, empty, variables, ctx, db).await,
+            };
+            match result {
+                Ok(json) => out.push_str(&json),
+                Err(e) => {
+                    if tx {
+                        let _ = db.execute("ROLLBACK").await;
+                    }
+                    return error_response(200, &[e]);
+                }
+            }
+        }
+        if tx {
+            if let Err(e) = db.execute("COMMIT").await {
+                let _ = db.execute("ROLLBACK").await;
+                return db_failure(e);
+            }
+        }
+        out.push_str("}}");
+        Response { status: 200, body: out }
+    }
+
+    /// Plans an operation without running it (for tests, snapshots and benches).
+    pub fn plan_for(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+    ) -> Result<Plan, Vec<GqlError>> {
+        let ctx = RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env)
+            .map_err(|_| vec![GqlError::new("Unauthorized")])?;
+        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![GqlError::at(e.message, e.pos)])?;
+        let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
+        plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
+    }
+}
+
+fn context_matches(deps: &[CtxDep], ctx: &RequestContext) -> bool {
+    deps.iter().all(|d| match d {
+        CtxDep::Value { context, field, value } => {
+            let cur = ctx.value(*context, *field).cloned().unwrap_or(Json::Null);
+            if value.is_array() && value.as_array().is_some_and(|a| a.is_empty()) {
+                cur.is_array() || cur == *value
+            } else {
+                cur == *value
+            }
+        }
+        CtxDep::Null { context, field, is_null } => ctx.value(*context, *field).is_none_or(|v| v.is_null()) == *is_null,
+    })
+}
+
+fn doc_key(query: &str, operation: Option<&str>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    query.hash(&mut h);
+    operation.hash(&mut h);
+    h.finish()
+}
+
+fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext) -> Vec<Option<String>> {
+    params
+        .iter()
+        .map(|p| match p {
+            ParamSource::Const(v) => v.clone(),
+            ParamSource::Var { var, path } => {
+                let v = variables.get(&**var).and_then(|v| lookup(v, path));
+                json_text(v)
+            }
+            ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
+        })
+        .collect()
+}
+
+fn json_text(v: Option<&Json>) -> Option<String> {
+    match v? {
+        Json::Null => None,
+        Json::String(s) => Some(s.clone()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A Postgres array literal of text values.
+fn text_array(values: &[Option<String>]) -> String {
+    let mut s = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match v {
+            None => s.push_str("NULL"),
+            Some(v) => {
+                s.push('"');
+                for c in v.chars() {
+                    if c == '"' || c == '\\' {
+                        s.push('\\');
+                    }
+                    s.push(c);
+                }
+                s.push('"');
+            }
+        }
+    }
+    s.push('}');
+    s
+}
+
+async fn run_steps<D: Db>(
+    steps: &[Step],
+    empty: &str,
+    variables: &serde_json::Map<String, Json>,
+    ctx: &RequestContext,
+    db: &mut D,
+) -> Result<String, GqlError> {
+    let mut keys: Vec<Vec<Option<String>>> = vec![];
+    let mut result = String::from(empty);
+    for step in steps {
+        match step {
+            Step::Json(stmt) => {
+                let params = bind(&stmt.params, variables, ctx);
+                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
+                result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten().unwrap_or_else(|| empty.to_string());
+            }
+            Step::CollectKeys(stmt) => {
+                let params = bind(&stmt.params, variables, ctx);
+                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
+                keys = rows;
+            }
+            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns } => {
+                let mut bound = bind(params, variables, ctx);
+                let mut placeholders = vec![];
+                for c in 0..*key_columns {
+                    let column: Vec<Option<String>> = keys.iter().map(|r| r.get(c).cloned().flatten()).collect();
+                    bound.push(Some(text_array(&column)));
+                    placeholders.push(format!("${}::text[]", bound.len()));
+                }
+                let sql = sql.replace("{keys}", &placeholders.join(", "));
+                let rows = db.query(&sql, &bound).await.map_err(operation_failed)?;
+                let first = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
+                if matches!(step, Step::CheckByKeys { .. }) {
+                    if first.as_deref().unwrap_or("0") != "0" {
+                        return Err(GqlError::new("Not authorized"));
+                    }
+                } else {
+                    result = first.unwrap_or_else(|| empty.to_string());
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn operation_failed(e: DbError) -> GqlError {
+    log_db_error(&e);
+    GqlError::new("Operation failed")
+}
+
+fn db_failure(e: DbError) -> Response {
+    log_db_error(&e);
+    error_response(200, &[GqlError::new("Operation failed")])
+}
+
+fn log_db_error(e: &DbError) {
+    // The database's message stays in the server log; clients only see "Operation failed".
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("exo: database error: {}", e.0);
+    #[cfg(target_arch = "wasm32")]
+    let _ = e;
+}
+
+fn error_response(status: u16, errors: &[GqlError]) -> Response {
+    Response { status, body: errors_body(errors) }
+}

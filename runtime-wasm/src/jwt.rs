@@ -1,0 +1,55 @@
+//! HS256 JSON Web Tokens: verification for requests (and signing, for tests and `exo yolo`).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::Value as Json;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Verifies signature, algorithm (`HS256` only; `none` never authenticates) and `exp`.
+pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Json, String> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("Malformed token".into());
+    };
+    let header: Json = decode_json(h)?;
+    if header.get("alg").and_then(Json::as_str) != Some("HS256") {
+        return Err("Unsupported token algorithm".into());
+    }
+    let sig = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| "Malformed token signature".to_string())?;
+    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| "Invalid secret".to_string())?;
+    mac.update(h.as_bytes());
+    mac.update(b".");
+    mac.update(p.as_bytes());
+    mac.verify_slice(&sig).map_err(|_| "Invalid token signature".to_string())?;
+    let claims: Json = decode_json(p)?;
+    match claims.get("exp") {
+        Some(exp) => {
+            let exp = exp.as_f64().ok_or_else(|| "Invalid exp claim".to_string())?;
+            if exp < now as f64 {
+                return Err("Expired token".into());
+            }
+        }
+        None => return Err("Token has no exp claim".into()),
+    }
+    Ok(claims)
+}
+
+fn decode_json(part: &str) -> Result<Json, String> {
+    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| "Malformed token".to_string())?;
+    serde_json::from_slice(&bytes).map_err(|_| "Malformed token".to_string())
+}
+
+/// Signs claims with HS256.
+pub fn sign_hs256(claims: &Json, secret: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes());
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(header.as_bytes());
+    mac.update(b".");
+    mac.update(payload.as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{header}.{payload}.{sig}")
+}

@@ -1,0 +1,918 @@
+//! Validation: `(system, document, operation name, variables) -> Operation`.
+//!
+//! Checks a parsed document against the schema per the GraphQL spec (fields, arguments,
+//! fragments, directives, variables and their coercion), flattens fragments, applies
+//! `@skip`/`@include`, merges fields with the same response key, and coerces every argument
+//! to its input type. What comes out can be planned without looking at the document again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use exo_ir::graphql::{Field, InputValue, TypeKind, TypeRef};
+use serde_json::Value as Json;
+
+use crate::error::GqlError;
+use crate::graphql::{self as ast, OperationKind, Pos, ValueKind};
+use crate::system::System;
+use crate::value::{Origin, PathSeg, Val};
+
+/// A validated operation.
+#[derive(Debug)]
+pub struct Operation<'s> {
+    pub kind: OperationKind,
+    pub fields: Vec<Selected<'s>>,
+    /// Whether every root field is `__schema`, `__type` or `__typename`.
+    pub introspection_only: bool,
+}
+
+/// A field in the validated selection tree.
+#[derive(Debug)]
+pub struct Selected<'s> {
+    /// The key in the response: the alias, or the field name.
+    pub key: String,
+    pub field: &'s Field,
+    /// The object type the field belongs to.
+    pub parent: &'s str,
+    /// Arguments as provided (after coercion), in the schema's order; absent arguments with a
+    /// default value are filled in.
+    pub args: Vec<(&'s str, Val)>,
+    pub selection: Vec<Selected<'s>>,
+    pub pos: Pos,
+}
+
+impl<'s> Selected<'s> {
+    pub fn arg(&self, name: &str) -> Option<&Val> {
+        self.args.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Maximum nesting of selection sets below the root field (`EXO_MAX_SELECTION_DEPTH`).
+    pub max_depth: usize,
+    /// The same for documents that only introspect.
+    pub max_introspection_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 5, max_introspection_depth: 15 }
+    }
+}
+
+pub fn validate<'s>(
+    system: &'s System,
+    doc: &ast::Document<'_>,
+    operation_name: Option<&str>,
+    variables: &serde_json::Map<String, Json>,
+    limits: Limits,
+) -> Result<Operation<'s>, Vec<GqlError>> {
+    let op = select_operation(doc, operation_name)?;
+    let mut v = Validator { system, doc, errors: vec![], vars: HashMap::new(), used_vars: HashSet::new(), fragment_stack: vec![] };
+    v.check_fragments();
+    if !v.errors.is_empty() {
+        return Err(v.errors);
+    }
+    let root = match op.kind {
+        OperationKind::Query => "Query",
+        OperationKind::Mutation => {
+            if system.schema().mutations.is_empty() {
+                return Err(vec![GqlError::at("Schema is not configured for mutations.", op.pos)]);
+            }
+            "Mutation"
+        }
+        OperationKind::Subscription => {
+            return Err(vec![GqlError::at("Subscriptions are not supported.", op.pos)]);
+        }
+    };
+    v.coerce_variables(op, variables);
+    if !v.errors.is_empty() {
+        return Err(v.errors);
+    }
+    let fields = v.selection_set(root, &op.selection_set, 0);
+    for var in &op.variables {
+        if !v.used_vars.contains(var.name.value) {
+            let name = match &op.name {
+                Some(n) => format!("Variable \"${}\" is never used in operation \"{}\".", var.name.value, n.value),
+                None => format!("Variable \"${}\" is never used.", var.name.value),
+            };
+            v.errors.push(GqlError::at(name, var.pos));
+        }
+    }
+    if !v.errors.is_empty() {
+        return Err(v.errors);
+    }
+    let introspection_only = fields.iter().all(|f| f.field.name.starts_with("__"));
+    let max = if introspection_only { limits.max_introspection_depth } else { limits.max_depth };
+    if let Some(pos) = too_deep(&fields, 0, max) {
+        return Err(vec![GqlError::at("Selection set too deep", pos)]);
+    }
+    Ok(Operation { kind: op.kind, fields, introspection_only })
+}
+
+fn too_deep(fields: &[Selected<'_>], depth: usize, max: usize) -> Option<Pos> {
+    for f in fields {
+        if f.selection.is_empty() {
+            continue;
+        }
+        if depth >= max {
+            return Some(f.pos);
+        }
+        if let Some(p) = too_deep(&f.selection, depth + 1, max) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn select_operation<'d, 'a>(
+    doc: &'d ast::Document<'a>,
+    name: Option<&str>,
+) -> Result<&'d ast::OperationDefinition<'a>, Vec<GqlError>> {
+    match name {
+        Some(n) => doc
+            .operations
+            .iter()
+            .find(|o| o.name.map(|x| x.value) == Some(n))
+            .ok_or_else(|| vec![GqlError::new(format!("Unknown operation named \"{n}\"."))]),
+        None => match doc.operations.len() {
+            0 => Err(vec![GqlError::new("Document does not contain any operations.")]),
+            1 => Ok(&doc.operations[0]),
+            _ => Err(vec![GqlError::new("Must provide operation name if query contains multiple operations.")]),
+        },
+    }
+}
+
+struct Validator<'s, 'd, 'a> {
+    system: &'s System,
+    doc: &'d ast::Document<'a>,
+    errors: Vec<GqlError>,
+    /// Declared variables: type and coerced value (absent when not provided and no default).
+    vars: HashMap<&'a str, (&'d ast::Type<'a>, Option<Val>, bool /* has default */)>,
+    used_vars: HashSet<&'a str>,
+    fragment_stack: Vec<&'a str>,
+}
+
+impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
+    fn err(&mut self, msg: impl Into<String>, pos: Pos) {
+        self.errors.push(GqlError::at(msg, pos));
+    }
+
+    fn check_fragments(&mut self) {
+        let mut seen = HashSet::new();
+        for f in &self.doc.fragments {
+            if !seen.insert(f.name.value) {
+                self.err(format!("There can be only one fragment named \"{}\".", f.name.value), f.name.pos);
+            }
+            if self.system.object_fields(f.type_condition.value).is_none() {
+                self.err(format!("Unknown type \"{}\".", f.type_condition.value), f.type_condition.pos);
+            }
+        }
+        // Cycles: depth-first over spreads.
+        let by_name: HashMap<&str, &ast::FragmentDefinition> = self.doc.fragments.iter().map(|f| (f.name.value, f)).collect();
+        let mut done: HashSet<&str> = HashSet::new();
+        for f in &self.doc.fragments {
+            let mut stack = vec![];
+            if let Some(cycle_at) = find_cycle(f.name.value, &by_name, &mut stack, &mut done) {
+                self.err(format!("Fragment cycle detected: {cycle_at}"), f.pos);
+                return;
+            }
+        }
+        // Unused fragments.
+        let mut used = HashSet::new();
+        for op in &self.doc.operations {
+            collect_spreads(&op.selection_set, &by_name, &mut used);
+        }
+        for f in &self.doc.fragments {
+            if !used.contains(f.name.value) {
+                self.err(format!("Fragment \"{}\" is never used.", f.name.value), f.pos);
+            }
+        }
+    }
+
+    fn coerce_variables(&mut self, op: &'d ast::OperationDefinition<'a>, provided: &serde_json::Map<String, Json>) {
+        for def in &op.variables {
+            let name = def.name.value;
+            if self.vars.contains_key(name) {
+                self.err(format!("There can be only one variable named \"${name}\"."), def.pos);
+                continue;
+            }
+            let base = def.ty.innermost().value;
+            if !self.is_input_type(base) {
+                self.err(
+                    format!("Variable \"${name}\" cannot be non-input type \"{}\".", type_to_string(&def.ty)),
+                    def.pos,
+                );
+                continue;
+            }
+            let ty = ast_type_to_ref(&def.ty);
+            let value = match provided.get(name) {
+                Some(json) => {
+                    let origin_var: Arc<str> = Arc::from(name);
+                    let mut path = vec![];
+                    match self.coerce_json(json, &ty, &origin_var, &mut path) {
+                        Ok(v) => Some(v),
+                        Err(msg) => {
+                            self.err(format!("Variable \"${name}\" got invalid value {}; {msg}", short_json(json)), def.pos);
+                            continue;
+                        }
+                    }
+                }
+                None => match &def.default {
+                    Some(d) => match self.coerce_literal(d, &ty, true) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            self.errors.push(e);
+                            continue;
+                        }
+                    },
+                    None => {
+                        if matches!(ty, TypeRef::NonNull(_)) {
+                            self.err(
+                                format!("Variable \"${name}\" of required type \"{ty}\" was not provided."),
+                                def.pos,
+                            );
+                            continue;
+                        }
+                        None
+                    }
+                },
+            };
+            self.vars.insert(name, (&def.ty, value, def.default.is_some()));
+        }
+    }
+
+    fn is_input_type(&self, name: &str) -> bool {
+        System::is_builtin_scalar(name)
+            || matches!(
+                self.system.type_named(name).map(|t| &t.kind),
+                Some(TypeKind::Scalar | TypeKind::Enum { .. } | TypeKind::InputObject { .. })
+            )
+    }
+
+    fn selection_set(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize) -> Vec<Selected<'s>> {
+        let mut out: Vec<Selected<'s>> = vec![];
+        self.collect(parent, sels, depth, &mut out);
+        out
+    }
+
+    fn collect(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize, out: &mut Vec<Selected<'s>>) {
+        for sel in sels {
+            match sel {
+                ast::Selection::Field(f) => {
+                    if !self.included(&f.directives) {
+                        continue;
+                    }
+                    if let Some(s) = self.field(parent, f, depth) {
+                        merge_into(out, s, &mut self.errors);
+                    }
+                }
+                ast::Selection::FragmentSpread(spread) => {
+                    if !self.included(&spread.directives) {
+                        continue;
+                    }
+                    let Some(frag) = self.doc.fragments.iter().find(|x| x.name.value == spread.name.value) else {
+                        self.err(format!("Unknown fragment \"{}\".", spread.name.value), spread.name.pos);
+                        continue;
+                    };
+                    if self.fragment_stack.contains(&frag.name.value) {
+                        continue; // reported by check_fragments
+                    }
+                    if frag.type_condition.value != parent {
+                        self.err(
+                            format!(
+                                "Fragment \"{}\" cannot be spread here as objects of type \"{}\" can never be of type \"{}\".",
+                                frag.name.value, parent, frag.type_condition.value
+                            ),
+                            spread.pos,
+                        );
+                        continue;
+                    }
+                    self.fragment_stack.push(frag.name.value);
+                    self.collect(parent, &frag.selection_set, depth, out);
+                    self.fragment_stack.pop();
+                }
+                ast::Selection::InlineFragment(inline) => {
+                    if !self.included(&inline.directives) {
+                        continue;
+                    }
+                    if let Some(tc) = &inline.type_condition {
+                        if tc.value != parent {
+                            let msg = if self.system.object_fields(tc.value).is_none() {
+                                format!("Unknown type \"{}\".", tc.value)
+                            } else {
+                                format!(
+                                    "Fragment cannot be spread here as objects of type \"{parent}\" can never be of type \"{}\".",
+                                    tc.value
+                                )
+                            };
+                            self.err(msg, inline.pos);
+                            continue;
+                        }
+                    }
+                    self.collect(parent, &inline.selection_set, depth, out);
+                }
+            }
+        }
+    }
+
+    /// Evaluates `@skip` / `@include`; reports unknown directives.
+    fn included(&mut self, directives: &'d [ast::Directive<'a>]) -> bool {
+        let mut keep = true;
+        for d in directives {
+            let name = d.name.value;
+            if name != "skip" && name != "include" {
+                self.err(format!("Unknown directive \"@{name}\"."), d.pos);
+                continue;
+            }
+            let Some((_, v)) = d.arguments.iter().find(|(n, _)| n.value == "if") else {
+                self.err(
+                    format!("Directive \"@{name}\" argument \"if\" of type \"Boolean!\" is required, but it was not provided."),
+                    d.pos,
+                );
+                continue;
+            };
+            for (n, _) in &d.arguments {
+                if n.value != "if" {
+                    self.err(format!("Unknown argument \"{}\" on directive \"@{name}\".", n.value), n.pos);
+                }
+            }
+            let cond = match self.coerce_literal(v, &TypeRef::named("Boolean").non_null(), false) {
+                Ok(Val::Bool(b, _)) => b,
+                Ok(_) => true,
+                Err(e) => {
+                    self.errors.push(e);
+                    true
+                }
+            };
+            if (name == "skip" && cond) || (name == "include" && !cond) {
+                keep = false;
+            }
+        }
+        keep
+    }
+
+    fn field(&mut self, parent: &'s str, f: &'d ast::Field<'a>, depth: usize) -> Option<Selected<'s>> {
+        let system = self.system;
+        let Some(def) = system.field(parent, f.name.value) else {
+            self.err(format!("Cannot query field \"{}\" on type \"{}\".", f.name.value, parent), f.name.pos);
+            return None;
+        };
+        let args = self.arguments(parent, def, &f.arguments, f.pos);
+        let base = def.ty.base_name();
+        let selection = if system.is_leaf(base) {
+            if !f.selection_set.is_empty() {
+                self.err(
+                    format!("Field \"{}\" must not have a selection since type \"{}\" has no subfields.", f.name.value, def.ty),
+                    f.pos,
+                );
+            }
+            vec![]
+        } else {
+            if f.selection_set.is_empty() {
+                self.err(
+                    format!(
+                        "Field \"{}\" of type \"{}\" must have a selection of subfields. Did you mean \"{} {{ ... }}\"?",
+                        f.name.value, def.ty, f.name.value
+                    ),
+                    f.pos,
+                );
+                return None;
+            }
+            let parent_name: &'s str = match system.type_named(base) {
+                Some(t) => &t.name,
+                None => return None,
+            };
+            self.selection_set(parent_name, &f.selection_set, depth + 1)
+        };
+        Some(Selected { key: f.response_key().to_string(), field: def, parent, args, selection, pos: f.pos })
+    }
+
+    fn arguments(
+        &mut self,
+        parent: &str,
+        def: &'s Field,
+        given: &'d [(ast::Name<'a>, ast::Value<'a>)],
+        pos: Pos,
+    ) -> Vec<(&'s str, Val)> {
+        let mut out = Vec::with_capacity(def.args.len());
+        for (n, _) in given {
+            if !def.args.iter().any(|a| a.name == n.value) {
+                self.err(format!("Unknown argument \"{}\" on field \"{}.{}\".", n.value, parent, def.name), n.pos);
+            }
+            if given.iter().filter(|(m, _)| m.value == n.value).count() > 1 {
+                self.err(format!("There can be only one argument named \"{}\".", n.value), n.pos);
+                return out;
+            }
+        }
+        for a in &def.args {
+            match given.iter().find(|(n, _)| n.value == a.name) {
+                Some((_, v)) => {
+                    // A variable that was not provided counts as absent.
+                    if let ValueKind::Variable(var) = &v.kind {
+                        if let Some((_, None, _)) = self.vars.get(var.value) {
+                            self.used_vars.insert(var.value);
+                            if matches!(a.ty, TypeRef::NonNull(_)) {
+                                self.err(
+                                    format!(
+                                        "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
+                                        def.name, a.name, a.ty
+                                    ),
+                                    pos,
+                                );
+                            }
+                            continue;
+                        }
+                    }
+                    match self.coerce_literal(v, &a.ty, false) {
+                        Ok(val) => out.push((a.name.as_str(), val)),
+                        Err(mut e) => {
+                            if !e.message.starts_with("Argument") && !e.message.starts_with("Variable") {
+                                e.message = format!("Argument '{}' is not of a valid type. {}", a.name, e.message);
+                            }
+                            self.errors.push(e)
+                        }
+                    }
+                }
+                None => {
+                    if matches!(a.ty, TypeRef::NonNull(_)) {
+                        self.err(
+                            format!(
+                                "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
+                                def.name, a.name, a.ty
+                            ),
+                            pos,
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn input_fields(&self, name: &str) -> Option<&'s [InputValue]> {
+        match &self.system.type_named(name)?.kind {
+            TypeKind::InputObject { fields } => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// Coerces a document value (possibly containing variables) to `ty`.
+    fn coerce_literal(&mut self, v: &ast::Value<'a>, ty: &TypeRef, constant: bool) -> Result<Val, GqlError> {
+        if let ValueKind::Variable(name) = &v.kind {
+            if constant {
+                return Err(GqlError::at(format!("Unexpected variable \"${}\" in constant value.", name.value), v.pos));
+            }
+            self.used_vars.insert(name.value);
+            let Some((var_ty, value, has_default)) = self.vars.get(name.value) else {
+                return Err(GqlError::at(format!("Variable \"${}\" is not defined.", name.value), v.pos));
+            };
+            let var_ref = ast_type_to_ref(var_ty);
+            if !var_type_fits(&var_ref, *has_default, ty) {
+                return Err(GqlError::at(
+                    format!("Variable \"${}\" of type \"{}\" used in position expecting type \"{}\".", name.value, var_ref, ty),
+                    v.pos,
+                ));
+            }
+            return Ok(value.clone().unwrap_or(Val::Null(Origin::Literal)));
+        }
+        match ty {
+            TypeRef::NonNull(inner) => {
+                if matches!(v.kind, ValueKind::Null) {
+                    return Err(GqlError::at(format!("Expected value of type \"{ty}\", found null."), v.pos));
+                }
+                self.coerce_literal(v, inner, constant)
+            }
+            TypeRef::List(inner) => match &v.kind {
+                ValueKind::Null => Ok(Val::Null(Origin::Literal)),
+                ValueKind::List(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in items {
+                        out.push(self.coerce_literal(item, inner, constant)?);
+                    }
+                    Ok(Val::List(out))
+                }
+                _ => Ok(Val::List(vec![self.coerce_literal(v, inner, constant)?])),
+            },
+            TypeRef::Named(name) => {
+                if matches!(v.kind, ValueKind::Null) {
+                    return Ok(Val::Null(Origin::Literal));
+                }
+                if let Some(fields) = self.input_fields(name) {
+                    let ValueKind::Object(given) = &v.kind else {
+                        return Err(GqlError::at(
+                            format!("Expected '{name}', got '{}'", describe_literal(v)),
+                            v.pos,
+                        ));
+                    };
+                    for (k, _) in given {
+                        if !fields.iter().any(|f| f.name == k.value) {
+                            return Err(GqlError::at(
+                                format!("Field \"{}\" is not defined by type \"{}\".", k.value, name),
+                                k.pos,
+                            ));
+                        }
+                    }
+                    let mut out = Vec::with_capacity(given.len());
+                    for f in fields {
+                        match given.iter().find(|(k, _)| k.value == f.name) {
+                            Some((_, fv)) => {
+                                if let ValueKind::Variable(var) = &fv.kind {
+                                    if let Some((_, None, _)) = self.vars.get(var.value) {
+                                        self.used_vars.insert(var.value);
+                                        continue;
+                                    }
+                                }
+                                out.push((f.name.clone(), self.coerce_literal(fv, &f.ty, constant)?))
+                            }
+                            None if matches!(f.ty, TypeRef::NonNull(_)) => {
+                                return Err(GqlError::at(
+                                    format!(
+                                        "Field \"{}.{}\" of required type \"{}\" was not provided.",
+                                        name, f.name, f.ty
+                                    ),
+                                    v.pos,
+                                ));
+                            }
+                            None => {}
+                        }
+                    }
+                    return Ok(Val::Object(out));
+                }
+                let json = literal_to_json(v);
+                self.coerce_leaf(name, &json, Origin::Literal, Some(v))
+                    .map_err(|m| GqlError::at(m, v.pos))
+            }
+        }
+    }
+
+    fn coerce_leaf(&self, name: &str, json: &Json, origin: Origin, lit: Option<&ast::Value<'a>>) -> Result<Val, String> {
+        let got = || match lit {
+            Some(l) => describe_literal(l),
+            None => short_json(json),
+        };
+        let bad = |what: &str| format!("Expected '{what}', got '{}'", got());
+        match name {
+            "Int" => match json.as_i64() {
+                Some(i) if i >= i32::MIN as i64 && i <= i32::MAX as i64 => Ok(Val::Int(i, origin)),
+                Some(_) => Err(format!("Int cannot represent non 32-bit signed integer value: {}", got())),
+                None => Err(bad("Int")),
+            },
+            "Float" => match json.as_f64() {
+                Some(f) if f.is_finite() => Ok(Val::Float(f, origin)),
+                _ => Err(bad("Float")),
+            },
+            "String" | "ID" => match json {
+                Json::String(s) => Ok(Val::Str(s.clone(), origin)),
+                Json::Number(n) if name == "ID" && n.is_i64() => Ok(Val::Str(n.to_string(), origin)),
+                _ => Err(bad(name)),
+            },
+            "Boolean" => match json {
+                Json::Bool(b) => Ok(Val::Bool(*b, origin)),
+                _ => Err(bad("Boolean")),
+            },
+            "Json" => Ok(Val::Json(json.clone(), origin)),
+            "Decimal" => match json {
+                Json::String(s) if is_decimal(s) => Ok(Val::Str(s.clone(), origin)),
+                Json::Number(n) => Ok(Val::Str(n.to_string(), origin)),
+                _ => Err(format!("Invalid Decimal value: {}", got())),
+            },
+            "Uuid" => match json {
+                Json::String(s) if is_uuid(s) => Ok(Val::Str(s.clone(), origin)),
+                _ => Err(format!("Invalid Uuid value: {}", got())),
+            },
+            "LocalDate" | "LocalTime" | "LocalDateTime" | "Instant" => match json {
+                Json::String(s) if is_temporal(name, s) => Ok(Val::Str(s.clone(), origin)),
+                _ => Err(format!("Invalid {name} value: {}", got())),
+            },
+            "Blob" => match json {
+                Json::String(s) if is_base64(s) => Ok(Val::Str(s.clone(), origin)),
+                _ => Err(format!("Invalid Blob value (expected base64): {}", got())),
+            },
+            _ => match self.system.type_named(name).map(|t| &t.kind) {
+                Some(TypeKind::Enum { values }) => {
+                    // Enum literals are names; variables carry strings.
+                    let s = match (lit, json) {
+                        (Some(l), _) => match &l.kind {
+                            ValueKind::Enum(n) => Some(n.value.to_string()),
+                            _ => None,
+                        },
+                        (None, Json::String(s)) => Some(s.clone()),
+                        _ => None,
+                    };
+                    match s {
+                        Some(s) if values.iter().any(|v| v.name == s) => Ok(Val::Enum(s, origin)),
+                        Some(s) => Err(format!("Value \"{s}\" does not exist in \"{name}\" enum.")),
+                        None => Err(format!("Enum \"{name}\" cannot represent non-enum value: {}.", got())),
+                    }
+                }
+                Some(TypeKind::Scalar) => Ok(Val::Str(json.as_str().map(str::to_string).unwrap_or_else(|| json.to_string()), origin)),
+                _ => Err(format!("Unknown type \"{name}\".")),
+            },
+        }
+    }
+
+    /// Coerces a variable's JSON value to `ty`, recording paths for every leaf.
+    fn coerce_json(&self, json: &Json, ty: &TypeRef, var: &Arc<str>, path: &mut Vec<PathSeg>) -> Result<Val, String> {
+        let origin = || Origin::Var { var: var.clone(), path: path.clone() };
+        match ty {
+            TypeRef::NonNull(inner) => {
+                if json.is_null() {
+                    return Err(format!("Expected non-nullable type \"{ty}\" not to be null{}.", at_path(path)));
+                }
+                self.coerce_json(json, inner, var, path)
+            }
+            TypeRef::List(inner) => match json {
+                Json::Null => Ok(Val::Null(origin())),
+                Json::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(PathSeg::Index(i as u32));
+                        let r = self.coerce_json(item, inner, var, path);
+                        path.pop();
+                        out.push(r?);
+                    }
+                    Ok(Val::List(out))
+                }
+                // List coercion of a single item: the path still points at the item itself.
+                other => Ok(Val::List(vec![self.coerce_json(other, inner, var, path)?])),
+            },
+            TypeRef::Named(name) => {
+                if json.is_null() {
+                    return Ok(Val::Null(origin()));
+                }
+                if let Some(fields) = self.input_fields(name) {
+                    let Json::Object(map) = json else {
+                        return Err(format!("Expected type \"{name}\" to be an object{}.", at_path(path)));
+                    };
+                    for k in map.keys() {
+                        if !fields.iter().any(|f| &f.name == k) {
+                            return Err(format!("Field \"{k}\" is not defined by type \"{name}\"{}.", at_path(path)));
+                        }
+                    }
+                    let mut out = Vec::with_capacity(map.len());
+                    for f in fields {
+                        match map.get(&f.name) {
+                            Some(v) => {
+                                path.push(PathSeg::Key(Arc::from(f.name.as_str())));
+                                let r = self.coerce_json(v, &f.ty, var, path);
+                                path.pop();
+                                out.push((f.name.clone(), r?));
+                            }
+                            None if matches!(f.ty, TypeRef::NonNull(_)) => {
+                                return Err(format!(
+                                    "Field \"{}\" of required type \"{}\" was not provided{}.",
+                                    f.name,
+                                    f.ty,
+                                    at_path(path)
+                                ));
+                            }
+                            None => {}
+                        }
+                    }
+                    return Ok(Val::Object(out));
+                }
+                self.coerce_leaf(name, json, origin(), None).map_err(|m| format!("{m}{}", at_path(path)))
+            }
+        }
+    }
+}
+
+fn at_path(path: &[PathSeg]) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(" at \"value");
+    for p in path {
+        match p {
+            PathSeg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            PathSeg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// A variable of type `var` may stand where `expected` is required (spec "All Variable Usages
+/// Are Allowed", with the nullable-with-default relaxation and list coercion of items).
+fn var_type_fits(var: &TypeRef, has_default: bool, expected: &TypeRef) -> bool {
+    match (var, expected) {
+        (TypeRef::NonNull(v), TypeRef::NonNull(e)) => var_type_fits(v, false, e),
+        (TypeRef::NonNull(v), e) => var_type_fits(v, false, e),
+        (v, TypeRef::NonNull(e)) => has_default && var_type_fits(v, false, e),
+        (TypeRef::List(v), TypeRef::List(e)) => var_type_fits(v, false, e),
+        (TypeRef::Named(v), TypeRef::Named(e)) => v == e,
+        // A single item where a list is expected (input coercion).
+        (v @ TypeRef::Named(_), TypeRef::List(e)) => var_type_fits(v, false, e),
+        _ => false,
+    }
+}
+
+fn merge_into<'s>(out: &mut Vec<Selected<'s>>, s: Selected<'s>, errors: &mut Vec<GqlError>) {
+    if let Some(existing) = out.iter_mut().find(|e| e.key == s.key) {
+        if existing.field.name != s.field.name {
+            errors.push(GqlError {
+                message: format!(
+                    "Fields \"{}\" conflict because \"{}\" and \"{}\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
+                    s.key, existing.field.name, s.field.name
+                ),
+                locations: vec![existing.pos, s.pos],
+            });
+            return;
+        }
+        if existing.args != s.args {
+            errors.push(GqlError {
+                message: format!(
+                    "Fields \"{}\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
+                    s.key
+                ),
+                locations: vec![existing.pos, s.pos],
+            });
+            return;
+        }
+        for child in s.selection {
+            merge_into(&mut existing.selection, child, errors);
+        }
+    } else {
+        out.push(s);
+    }
+}
+
+fn find_cycle<'a>(
+    name: &'a str,
+    by_name: &HashMap<&'a str, &ast::FragmentDefinition<'a>>,
+    stack: &mut Vec<&'a str>,
+    done: &mut HashSet<&'a str>,
+) -> Option<String> {
+    if stack.contains(&name) {
+        return Some(name.to_string());
+    }
+    if done.contains(name) {
+        return None;
+    }
+    let frag = by_name.get(name)?;
+    stack.push(name);
+    let mut spreads = vec![];
+    spreads_of(&frag.selection_set, &mut spreads);
+    for s in spreads {
+        if let Some(c) = find_cycle(s, by_name, stack, done) {
+            return Some(c);
+        }
+    }
+    stack.pop();
+    done.insert(name);
+    None
+}
+
+fn spreads_of<'a>(sels: &[ast::Selection<'a>], out: &mut Vec<&'a str>) {
+    for s in sels {
+        match s {
+            ast::Selection::Field(f) => spreads_of(&f.selection_set, out),
+            ast::Selection::FragmentSpread(sp) => out.push(sp.name.value),
+            ast::Selection::InlineFragment(i) => spreads_of(&i.selection_set, out),
+        }
+    }
+}
+
+fn collect_spreads<'a>(
+    sels: &[ast::Selection<'a>],
+    by_name: &HashMap<&'a str, &ast::FragmentDefinition<'a>>,
+    used: &mut HashSet<&'a str>,
+) {
+    let mut names = vec![];
+    spreads_of(sels, &mut names);
+    for n in names {
+        if used.insert(n) {
+            if let Some(f) = by_name.get(n) {
+                collect_spreads(&f.selection_set, by_name, used);
+            }
+        }
+    }
+}
+
+pub fn ast_type_to_ref(t: &ast::Type<'_>) -> TypeRef {
+    match t {
+        ast::Type::Named(n) => TypeRef::Named(n.value.to_string()),
+        ast::Type::List(i) => TypeRef::List(Box::new(ast_type_to_ref(i))),
+        ast::Type::NonNull(i) => TypeRef::NonNull(Box::new(ast_type_to_ref(i))),
+    }
+}
+
+fn type_to_string(t: &ast::Type<'_>) -> String {
+    ast_type_to_ref(t).to_string()
+}
+
+fn literal_to_json(v: &ast::Value<'_>) -> Json {
+    match &v.kind {
+        ValueKind::Variable(_) | ValueKind::Null => Json::Null,
+        ValueKind::Int { raw, value } => match value {
+            Some(i) => Json::from(*i),
+            None => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null),
+        },
+        ValueKind::Float { value, .. } => serde_json::Number::from_f64(*value).map(Json::Number).unwrap_or(Json::Null),
+        ValueKind::String(s) => Json::String(s.to_string()),
+        ValueKind::Boolean(b) => Json::Bool(*b),
+        ValueKind::Enum(n) => Json::String(n.value.to_string()),
+        ValueKind::List(items) => Json::Array(items.iter().map(literal_to_json).collect()),
+        ValueKind::Object(fields) => Json::Object(fields.iter().map(|(k, v)| (k.value.to_string(), literal_to_json(v))).collect()),
+    }
+}
+
+fn describe_literal(v: &ast::Value<'_>) -> String {
+    match &v.kind {
+        ValueKind::Variable(n) => format!("${}", n.value),
+        ValueKind::Int { raw, .. } => raw.to_string(),
+        ValueKind::Float { raw, .. } => raw.to_string(),
+        ValueKind::String(s) => format!("\"{s}\""),
+        ValueKind::Boolean(b) => b.to_string(),
+        ValueKind::Null => "null".into(),
+        ValueKind::Enum(n) => n.value.to_string(),
+        ValueKind::List(_) => "[...]".into(),
+        ValueKind::Object(_) => "{...}".into(),
+    }
+}
+
+fn short_json(j: &Json) -> String {
+    let s = j.to_string();
+    if s.len() > 60 {
+        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+    } else {
+        s
+    }
+}
+
+fn is_decimal(s: &str) -> bool {
+    let t = s.trim();
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mant, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let mut digits = 0;
+    let mut dots = 0;
+    for c in mant.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '.' => dots += 1,
+            _ => return false,
+        }
+    }
+    let exp_ok = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+        }
+    };
+    digits > 0 && dots <= 1 && exp_ok
+}
+
+fn is_uuid(s: &str) -> bool {
+    let hex: Vec<char> = s.chars().filter(|c| *c != '-').collect();
+    let s2 = s.trim_start_matches('{').trim_end_matches('}');
+    hex.len() == 32 && hex.iter().all(|c| c.is_ascii_hexdigit()) && s2.len() >= 32
+}
+
+fn is_temporal(kind: &str, s: &str) -> bool {
+    let b = s.as_bytes();
+    let date_ok = |b: &[u8]| {
+        b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
+            && b[5..7].iter().all(u8::is_ascii_digit) && b[8..10].iter().all(u8::is_ascii_digit)
+    };
+    let time_ok = |b: &[u8]| b.len() >= 5 && b[2] == b':' && b[..2].iter().all(u8::is_ascii_digit) && b[3..5].iter().all(u8::is_ascii_digit);
+    match kind {
+        "LocalDate" => b.len() == 10 && date_ok(b),
+        "LocalTime" => time_ok(b),
+        _ => date_ok(b) && b.len() > 11 && (b[10] == b'T' || b[10] == b' ') && time_ok(&b[11..]),
+    }
+}
+
+fn is_base64(s: &str) -> bool {
+    s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=' || c == b'\n' || c == b'\r')
+}
+
+/// Checks variable values against their declared types (used when a cached plan is reused,
+/// since values are not part of the cache key).
+pub fn check_variable_values(
+    system: &System,
+    types: &[(String, TypeRef)],
+    variables: &serde_json::Map<String, Json>,
+) -> Vec<GqlError> {
+    let doc = ast::Document::default();
+    let v = Validator { system, doc: &doc, errors: vec![], vars: HashMap::new(), used_vars: HashSet::new(), fragment_stack: vec![] };
+    let mut errors = vec![];
+    for (name, ty) in types {
+        if let Some(json) = variables.get(name) {
+            let var: Arc<str> = Arc::from(name.as_str());
+            if let Err(msg) = v.coerce_json(json, ty, &var, &mut vec![]) {
+                errors.push(GqlError::new(format!("Variable \"${name}\" got invalid value {}; {msg}", short_json(json))));
+            }
+        } else if matches!(ty, TypeRef::NonNull(_)) {
+            errors.push(GqlError::new(format!("Variable \"${name}\" of required type \"{ty}\" was not provided.")));
+        }
+    }
+    errors
+}
