@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian machine: PostgreSQL and the
+# wasm32 target (rustup first; Debian's rust-web toolchain as a fallback, see TOOLCHAIN.md).
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  echo "install-toolchain: installing PostgreSQL"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  echo "install-toolchain: adding the wasm32-unknown-unknown target"
+  if ! rustup target add wasm32-unknown-unknown; then
+    echo "install-toolchain: rustup could not download the wasm32 std; falling back to Debian's rust-web" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
+  fi
+fi

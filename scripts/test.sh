@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README names and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# 1. Every crate's tests (unit, integration against an ephemeral Postgres, snapshots).
+cargo test --workspace --locked
+
+# 2. The runtime core must keep compiling for Cloudflare Workers.
+if rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  cargo check --locked --target wasm32-unknown-unknown -p exo-runtime
+elif [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src ] || [ -d /usr/src/rustc-*/library ]; then
+  # Debian's rust-web toolchain: build std for wasm32 ourselves (TOOLCHAIN.md section 1).
+  PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 /usr/bin/cargo check --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort -p exo-runtime
+else
+  echo "scripts/test.sh: the wasm32-unknown-unknown target is missing; run scripts/install-toolchain.sh" >&2
+  exit 1
+fi
+
+# 3. The runtime never depends on the compiler, pest, miette or petgraph.
+deps=$(cargo tree --locked -p exo-runtime -e normal --prefix none --target all | awk '{print $1}' | sort -u)
+for forbidden in exo-compiler pest miette petgraph sqlparser; do
+  if grep -qx "$forbidden" <<<"$deps"; then
+    echo "scripts/test.sh: exo-runtime must not depend on $forbidden" >&2
+    exit 1
+  fi
+done
+echo "scripts/test.sh: all checks passed"
