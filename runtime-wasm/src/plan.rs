@@ -1290,14 +1290,20 @@ impl<'a> Planner<'a> {
                 format!("{a}.{n} = {b}.{n}")
             })
             .collect();
+        let order: Vec<String> = table
+            .primary_key
+            .iter()
+            .map(|c| format!("{b}.{}", exo_ir::quote_ident(&table.columns[*c as usize].name)))
+            .collect();
         let sql = if many {
             format!(
                 "WITH {b} AS (SELECT {a}.* FROM {} AS {a} WHERE {}), \"deleted$\" AS (DELETE FROM {} AS {a} USING {b} WHERE {} RETURNING 1) \
-                 SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0",
+                 SELECT COALESCE(json_agg({obj} ORDER BY {}), '[]'::json)::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0",
                 e.sql.table,
                 cond.to_sql(),
                 e.sql.table,
-                pk_match.join(" AND ")
+                pk_match.join(" AND "),
+                order.join(", ")
             )
         } else {
             format!(

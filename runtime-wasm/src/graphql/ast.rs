@@ -174,9 +174,15 @@ pub enum ValueKind<'a> {
     Variable(Name<'a>),
     /// `raw` is the literal as written (`-12`); `value` is `None` when it does not fit an
     /// `i64`, which is left for input coercion to report (GraphQL `Int` is 32-bit anyway).
-    Int { raw: &'a str, value: Option<i64> },
+    Int {
+        raw: &'a str,
+        value: Option<i64>,
+    },
     /// `raw` is the literal as written; `value` may be infinite for literals like `1e999`.
-    Float { raw: &'a str, value: f64 },
+    Float {
+        raw: &'a str,
+        value: f64,
+    },
     /// The string's value after escapes and, for block strings, indentation removal.
     String(Cow<'a, str>),
     Boolean(bool),

@@ -26,7 +26,13 @@ pub(crate) fn parse_document<'a>(
     }
     let mut lexer = Lexer::new(src);
     let token = lexer.next_token()?;
-    let mut parser = Parser { lexer, token, limits, token_count: 0, depth: 0 };
+    let mut parser = Parser {
+        lexer,
+        token,
+        limits,
+        token_count: 0,
+        depth: 0,
+    };
     parser.count_token()?;
     parser.parse_document()
 }
@@ -81,7 +87,11 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn expected(&self, kind: TokenKind) -> ParseError {
-        self.error(format!("Expected {}, found {}.", kind.describe(), self.token.describe()))
+        self.error(format!(
+            "Expected {}, found {}.",
+            kind.describe(),
+            self.token.describe()
+        ))
     }
 
     /// Consumes the current token if it is of `kind`.
@@ -98,7 +108,10 @@ impl<'a> Parser<'a, '_> {
             self.advance()?;
             return Ok(());
         }
-        Err(self.error(format!("Expected \"{keyword}\", found {}.", self.token.describe())))
+        Err(self.error(format!(
+            "Expected \"{keyword}\", found {}.",
+            self.token.describe()
+        )))
     }
 
     fn eat_keyword(&mut self, keyword: &str) -> Result<bool, ParseError> {
@@ -110,7 +123,10 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn error(&self, description: String) -> ParseError {
-        ParseError { message: format!("Syntax Error: {description}"), pos: self.token.pos }
+        ParseError {
+            message: format!("Syntax Error: {description}"),
+            pos: self.token.pos,
+        }
     }
 
     fn unexpected(&self) -> ParseError {
@@ -185,11 +201,22 @@ impl<'a> Parser<'a, '_> {
             _ => return Err(self.unexpected()),
         };
         self.advance()?;
-        let name = if self.peek(TokenKind::Name) { Some(self.parse_name()?) } else { None };
+        let name = if self.peek(TokenKind::Name) {
+            Some(self.parse_name()?)
+        } else {
+            None
+        };
         let variables = self.parse_variable_definitions()?;
         let directives = self.parse_directives(false)?;
         let selection_set = self.parse_selection_set()?;
-        Ok(OperationDefinition { kind, name, variables, directives, selection_set, pos })
+        Ok(OperationDefinition {
+            kind,
+            name,
+            variables,
+            directives,
+            selection_set,
+            pos,
+        })
     }
 
     /// VariableDefinitions : ( VariableDefinition+ )
@@ -213,9 +240,19 @@ impl<'a> Parser<'a, '_> {
         let name = self.parse_name()?;
         self.skip(TokenKind::Colon)?;
         let ty = self.parse_type()?;
-        let default = if self.eat(TokenKind::Equals)? { Some(self.parse_value(true)?) } else { None };
+        let default = if self.eat(TokenKind::Equals)? {
+            Some(self.parse_value(true)?)
+        } else {
+            None
+        };
         let directives = self.parse_directives(true)?;
-        Ok(VariableDefinition { name, ty, default, directives, pos })
+        Ok(VariableDefinition {
+            name,
+            ty,
+            default,
+            directives,
+            pos,
+        })
     }
 
     /// Type : NamedType | ListType | NonNullType
@@ -287,11 +324,21 @@ impl<'a> Parser<'a, '_> {
         };
         let arguments = self.parse_arguments(false)?;
         let directives = self.parse_directives(false)?;
-        Ok(Field { alias, name, arguments, directives, selection_set: Vec::new(), pos })
+        Ok(Field {
+            alias,
+            name,
+            arguments,
+            directives,
+            selection_set: Vec::new(),
+            pos,
+        })
     }
 
     /// Arguments : ( Argument+ ), Argument : Name : Value
-    fn parse_arguments(&mut self, is_const: bool) -> Result<Vec<(Name<'a>, Value<'a>)>, ParseError> {
+    fn parse_arguments(
+        &mut self,
+        is_const: bool,
+    ) -> Result<Vec<(Name<'a>, Value<'a>)>, ParseError> {
         let mut arguments = Vec::new();
         if self.eat(TokenKind::ParenL)? {
             loop {
@@ -315,9 +362,17 @@ impl<'a> Parser<'a, '_> {
         if !has_type_condition && self.peek(TokenKind::Name) {
             let name = self.parse_name()?;
             let directives = self.parse_directives(false)?;
-            return Ok(Selection::FragmentSpread(FragmentSpread { name, directives, pos }));
+            return Ok(Selection::FragmentSpread(FragmentSpread {
+                name,
+                directives,
+                pos,
+            }));
         }
-        let type_condition = if has_type_condition { Some(self.parse_name()?) } else { None };
+        let type_condition = if has_type_condition {
+            Some(self.parse_name()?)
+        } else {
+            None
+        };
         let directives = self.parse_directives(false)?;
         if !self.peek(TokenKind::BraceL) {
             return Err(self.expected(TokenKind::BraceL));
@@ -342,7 +397,13 @@ impl<'a> Parser<'a, '_> {
         let type_condition = self.parse_name()?;
         let directives = self.parse_directives(false)?;
         let selection_set = self.parse_selection_set()?;
-        Ok(FragmentDefinition { name, type_condition, directives, selection_set, pos })
+        Ok(FragmentDefinition {
+            name,
+            type_condition,
+            directives,
+            selection_set,
+            pos,
+        })
     }
 
     /// Directives : Directive+, Directive : @ Name Arguments?
@@ -353,7 +414,11 @@ impl<'a> Parser<'a, '_> {
             self.advance()?;
             let name = self.parse_name()?;
             let arguments = self.parse_arguments(is_const)?;
-            directives.push(Directive { name, arguments, pos });
+            directives.push(Directive {
+                name,
+                arguments,
+                pos,
+            });
         }
         Ok(directives)
     }
@@ -403,12 +468,18 @@ impl<'a> Parser<'a, '_> {
         let kind = match self.token.kind {
             TokenKind::Int => {
                 let raw = self.advance()?.text;
-                ValueKind::Int { raw, value: raw.parse().ok() }
+                ValueKind::Int {
+                    raw,
+                    value: raw.parse().ok(),
+                }
             }
             TokenKind::Float => {
                 let raw = self.advance()?.text;
                 // The lexer only produces floats Rust's grammar accepts; NaN is unreachable.
-                ValueKind::Float { raw, value: raw.parse().unwrap_or(f64::NAN) }
+                ValueKind::Float {
+                    raw,
+                    value: raw.parse().unwrap_or(f64::NAN),
+                }
             }
             TokenKind::String | TokenKind::BlockString => {
                 ValueKind::String(self.advance()?.value.unwrap_or_default())
@@ -426,11 +497,17 @@ impl<'a> Parser<'a, '_> {
             TokenKind::Dollar => {
                 self.advance()?;
                 let description = if self.peek(TokenKind::Name) {
-                    format!("Unexpected variable \"${}\" in constant value.", self.token.text)
+                    format!(
+                        "Unexpected variable \"${}\" in constant value.",
+                        self.token.text
+                    )
                 } else {
                     "Unexpected \"$\".".to_owned()
                 };
-                return Err(ParseError { message: format!("Syntax Error: {description}"), pos });
+                return Err(ParseError {
+                    message: format!("Syntax Error: {description}"),
+                    pos,
+                });
             }
             _ => return Err(self.unexpected()),
         };
@@ -439,6 +516,9 @@ impl<'a> Parser<'a, '_> {
 
     fn parse_name(&mut self) -> Result<Name<'a>, ParseError> {
         let token = self.expect(TokenKind::Name)?;
-        Ok(Name { value: token.text, pos: token.pos })
+        Ok(Name {
+            value: token.text,
+            pos: token.pos,
+        })
     }
 }

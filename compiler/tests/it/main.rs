@@ -1,0 +1,4 @@
+mod parser;
+mod schema;
+mod errors;
+mod typecheck;

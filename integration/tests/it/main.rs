@@ -1,0 +1,6 @@
+//! End-to-end tests across crates: compile a schema example, create its database in an
+//! ephemeral Postgres, and answer GraphQL through the runtime engine.
+
+mod common;
+mod queries;
+mod sql;
