@@ -449,6 +449,11 @@ pub fn normalize_default(expr: &str) -> String {
         if is_number(inner) {
             return canonical_number(inner);
         }
+        // Postgres prints timestamps with a space where ISO 8601 (and the model) has a `T`.
+        let b = inner.as_bytes();
+        if b.len() > 11 && b[10] == b'T' && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit) {
+            return format!("'{} {}'", &inner[..10], &inner[11..]);
+        }
         return lit;
     }
     lower_outside_quotes(s)

@@ -2,5 +2,6 @@
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
 mod common;
+mod examples;
 mod queries;
 mod sql;
