@@ -2,6 +2,7 @@
 # Installs what the build and the tests need on a fresh Debian machine: PostgreSQL and the
 # wasm32 target (rustup first; Debian's rust-web toolchain as a fallback, see TOOLCHAIN.md).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -18,4 +19,10 @@ if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
   fi
+fi
+
+# graphql-js, used by the introspection tests as a real client.
+if [ ! -d integration/js/node_modules/graphql ]; then
+  echo "install-toolchain: installing graphql-js for the introspection tests"
+  (cd integration/js && npm ci --no-audit --no-fund --silent)
 fi

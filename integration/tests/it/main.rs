@@ -3,5 +3,6 @@
 
 mod common;
 mod examples;
+mod introspection;
 mod queries;
 mod sql;
