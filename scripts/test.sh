@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 # 1. Every crate's tests (unit, integration against an ephemeral Postgres, snapshots).
 cargo test --workspace --locked
 
-# 2. The runtime core must keep compiling for Cloudflare Workers.
+# 2. The .exotest suites of every schema example, through `exo test` against a real Postgres.
+cargo run --locked -q -p exo-cli -- test schema-examples/ok
+
+# 3. The runtime core must keep compiling for Cloudflare Workers.
 if rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   cargo check --locked --target wasm32-unknown-unknown -p exo-runtime
 elif [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src ] || [ -d /usr/src/rustc-*/library ]; then
@@ -18,7 +21,7 @@ else
   exit 1
 fi
 
-# 3. The runtime never depends on the compiler, pest, miette or petgraph.
+# 4. The runtime never depends on the compiler, pest, miette or petgraph.
 deps=$(cargo tree --locked -p exo-runtime -e normal --prefix none --target all | awk '{print $1}' | sort -u)
 for forbidden in exo-compiler pest miette petgraph sqlparser; do
   if grep -qx "$forbidden" <<<"$deps"; then

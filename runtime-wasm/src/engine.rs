@@ -176,6 +176,9 @@ impl Engine {
             .map(|o| o.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect())
             .unwrap_or_default();
         let shape = self.shape(&var_types, variables);
+        if !plan.cacheable {
+            return self.run(&plan, Some(&op), variables, &ctx, db).await;
+        }
         self.store(key, query, operation, var_types, shape, plan.clone());
         self.run(&plan, Some(&op), variables, &ctx, db).await
     }

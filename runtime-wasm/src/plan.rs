@@ -87,15 +87,20 @@ pub struct Plan {
     /// whose context agrees.
     pub context_deps: Vec<CtxDep>,
     pub needs_transaction: bool,
+    /// False when a value from the variables was baked into the SQL (a literal list holding
+    /// variables): such a plan is used once and not cached.
+    pub cacheable: bool,
 }
 
 /// Plans a validated operation.
 pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result<Plan, GqlError> {
     let mut deps = vec![];
     let mut fields = vec![];
+    let mut cacheable = true;
     for sel in &op.fields {
-        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps: &mut deps, lambda: vec![] };
+        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps: &mut deps, lambda: vec![], cacheable: true };
         let plan = p.root(sel)?;
+        cacheable &= p.cacheable;
         fields.push(FieldPlan { key: sel.key.clone(), plan });
     }
     let sql_fields = fields.iter().filter(|f| matches!(f.plan, RootPlan::Sql { .. })).count();
@@ -105,6 +110,7 @@ pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result
         fields,
         context_deps: deps,
         needs_transaction: op.kind == OperationKind::Mutation || sql_fields > 1 || multi_step,
+        cacheable,
     })
 }
 
@@ -163,6 +169,7 @@ pub(crate) struct Planner<'a> {
     deps: &'a mut Vec<CtxDep>,
     /// Aliases bound to `.some(p => ...)` parameters, by param index.
     lambda: Vec<(u32, EntityId, String)>,
+    cacheable: bool,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -184,6 +191,9 @@ impl<'a> Planner<'a> {
     }
 
     fn val_param(&mut self, v: &Val) -> usize {
+        if v.has_var_leaf() && matches!(v.origin(), Origin::Literal) {
+            self.cacheable = false;
+        }
         let src = match v.origin() {
             Origin::Var { var, path } => ParamSource::Var { var: var.clone(), path: path.clone() },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
@@ -234,7 +244,7 @@ impl<'a> Planner<'a> {
                 let a = self.alias(e);
                 let from = self.filtered_rows(entity, &a, None, sel)?;
                 let Some(from) = from else {
-                    return Err(GqlError::at("Not authorized", sel.pos));
+                    return Err(GqlError::new("Not authorized"));
                 };
                 let obj = self.object(entity, &a, &sel.selection)?;
                 let sql = format!("SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM ({from}) AS {a}");
@@ -245,7 +255,7 @@ impl<'a> Planner<'a> {
                 let a = self.alias(e);
                 let from = self.filtered_rows(entity, &a, None, sel)?;
                 let Some(from) = from else {
-                    return Err(GqlError::at("Not authorized", sel.pos));
+                    return Err(GqlError::new("Not authorized"));
                 };
                 let obj = self.aggregate_object(entity, &a, &sel.selection)?;
                 let sql = format!("SELECT {obj}::text FROM ({from}) AS {a}");
@@ -264,7 +274,7 @@ impl<'a> Planner<'a> {
         let access = self.access(&e.access.query, entity, a);
         let mut cond = conds.join(" AND ");
         match access {
-            Cond::False => return Err(GqlError::at("Not authorized", sel.pos)),
+            Cond::False => return Err(GqlError::new("Not authorized")),
             Cond::True => {}
             Cond::Sql(s) => {
                 let _ = write!(cond, " AND {s}");
@@ -556,7 +566,7 @@ impl<'a> Planner<'a> {
             let c = match k.as_str() {
                 "and" | "or" => {
                     let items: Vec<&Val> = match v {
-                        Val::List(items) => items.iter().collect(),
+                        Val::List(items, _) => items.iter().collect(),
                         Val::Null(_) => continue,
                         other => vec![other],
                     };
@@ -691,7 +701,7 @@ impl<'a> Planner<'a> {
     /// `orderBy` as a list of SQL order terms.
     fn order_by(&mut self, entity: EntityId, a: &str, o: &Val) -> Result<Vec<String>, GqlError> {
         let items: Vec<&Val> = match o {
-            Val::List(items) => items.iter().collect(),
+            Val::List(items, _) => items.iter().collect(),
             other => vec![other],
         };
         let mut out = vec![];
@@ -746,7 +756,7 @@ impl<'a> Planner<'a> {
                     None => Box::new(wrap),
                 };
                 let items: Vec<&Val> = match v {
-                    Val::List(items) => items.iter().collect(),
+                    Val::List(items, _) => items.iter().collect(),
                     other => vec![other],
                 };
                 for item in items {
@@ -1010,7 +1020,7 @@ impl<'a> Planner<'a> {
         let e = self.ir.entity(entity);
         let data = sel.arg("data").ok_or_else(|| bad_request("missing `data`"))?;
         let rows: Vec<&Val> = match data {
-            Val::List(items) => items.iter().collect(),
+            Val::List(items, _) => items.iter().collect(),
             other => vec![other],
         };
         if rows.is_empty() {
@@ -1018,7 +1028,7 @@ impl<'a> Planner<'a> {
         }
         let create_rule = self.access(&e.access.create, entity, "\"new\"");
         if matches!(create_rule, Cond::False) {
-            return Err(GqlError::at("Not authorized", sel.pos));
+            return Err(GqlError::new("Not authorized"));
         }
         self.params.clear();
         let mut steps = vec![];
@@ -1094,7 +1104,14 @@ impl<'a> Planner<'a> {
                                 "NULL".to_string()
                             } else {
                                 let n = self.val_param(v);
-                                sql.param(n)
+                                match (f.kind_value_type(), sql.param_expr.strip_suffix("[]")) {
+                                    // Arrays travel as JSON text: unpack the elements and cast them.
+                                    (Some(ValueType::Array(_)), Some(elem)) => {
+                                        let elem = elem.replace("{}", "x");
+                                        format!("ARRAY(SELECT {elem} FROM jsonb_array_elements_text(${n}::jsonb) AS t(x))")
+                                    }
+                                    _ => sql.param(n),
+                                }
                             }
                         }
                         None if creating => match &f.default {
@@ -1211,7 +1228,7 @@ impl<'a> Planner<'a> {
         let a = self.alias(e);
         let rule = self.access(&e.access.update, entity, &a);
         if matches!(rule, Cond::False) {
-            return Err(GqlError::at("Not authorized", sel.pos));
+            return Err(GqlError::new("Not authorized"));
         }
         let mut cond = rule;
         if many {
@@ -1262,7 +1279,7 @@ impl<'a> Planner<'a> {
         let a = self.alias(e);
         let rule = self.access(&e.access.delete, entity, &a);
         if matches!(rule, Cond::False) {
-            return Err(GqlError::at("Not authorized", sel.pos));
+            return Err(GqlError::new("Not authorized"));
         }
         let mut cond = rule;
         if many {
@@ -1316,6 +1333,19 @@ impl<'a> Planner<'a> {
             )
         };
         Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], empty: if many { "[]" } else { "null" } })
+    }
+}
+
+trait FieldExt {
+    fn kind_value_type(&self) -> Option<&ValueType>;
+}
+
+impl FieldExt for Field {
+    fn kind_value_type(&self) -> Option<&ValueType> {
+        match &self.kind {
+            FieldKind::Column { ty, .. } => Some(ty),
+            _ => None,
+        }
     }
 }
 

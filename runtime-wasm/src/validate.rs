@@ -490,9 +490,9 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
                     for item in items {
                         out.push(self.coerce_literal(item, inner, constant)?);
                     }
-                    Ok(Val::List(out))
+                    Ok(Val::List(out, Origin::Literal))
                 }
-                _ => Ok(Val::List(vec![self.coerce_literal(v, inner, constant)?])),
+                _ => Ok(Val::List(vec![self.coerce_literal(v, inner, constant)?], Origin::Literal)),
             },
             TypeRef::Named(name) => {
                 if matches!(v.kind, ValueKind::Null) {
@@ -625,6 +625,7 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
             TypeRef::List(inner) => match json {
                 Json::Null => Ok(Val::Null(origin())),
                 Json::Array(items) => {
+                    let list_origin = origin();
                     let mut out = Vec::with_capacity(items.len());
                     for (i, item) in items.iter().enumerate() {
                         path.push(PathSeg::Index(i as u32));
@@ -632,10 +633,13 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
                         path.pop();
                         out.push(r?);
                     }
-                    Ok(Val::List(out))
+                    Ok(Val::List(out, list_origin))
                 }
-                // List coercion of a single item: the path still points at the item itself.
-                other => Ok(Val::List(vec![self.coerce_json(other, inner, var, path)?])),
+                // List coercion of a single item: the item stands for a one-element list.
+                other => {
+                    let item = self.coerce_json(other, inner, var, path)?;
+                    Ok(Val::List(vec![item], Origin::Literal))
+                }
             },
             TypeRef::Named(name) => {
                 if json.is_null() {

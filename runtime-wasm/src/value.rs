@@ -30,7 +30,8 @@ pub enum Val {
     Enum(String, Origin),
     /// A `Json` scalar.
     Json(serde_json::Value, Origin),
-    List(Vec<Val>),
+    /// A list; its origin is the variable path when the whole list came from a variable.
+    List(Vec<Val>, Origin),
     Object(Vec<(String, Val)>),
 }
 
@@ -83,15 +84,24 @@ impl Val {
             Val::Float(f, _) => Some(format_float(*f)),
             Val::Str(s, _) | Val::Enum(s, _) => Some(s.clone()),
             Val::Json(j, _) => Some(j.to_string()),
-            Val::List(_) | Val::Object(_) => Some(self.to_json().to_string()),
+            Val::List(..) | Val::Object(_) => Some(self.to_json().to_string()),
         }
     }
 
     pub fn origin(&self) -> &Origin {
         const LIT: &Origin = &Origin::Literal;
         match self {
-            Val::Null(o) | Val::Bool(_, o) | Val::Int(_, o) | Val::Float(_, o) | Val::Str(_, o) | Val::Enum(_, o) | Val::Json(_, o) => o,
-            Val::List(_) | Val::Object(_) => LIT,
+            Val::Null(o) | Val::Bool(_, o) | Val::Int(_, o) | Val::Float(_, o) | Val::Str(_, o) | Val::Enum(_, o) | Val::Json(_, o) | Val::List(_, o) => o,
+            Val::Object(_) => LIT,
+        }
+    }
+
+    /// Whether any leaf came from a variable (a literal list like `[$a, 1]`).
+    pub fn has_var_leaf(&self) -> bool {
+        match self {
+            Val::List(items, _) => items.iter().any(|i| matches!(i.origin(), Origin::Var { .. }) || i.has_var_leaf()),
+            Val::Object(fields) => fields.iter().any(|(_, v)| matches!(v.origin(), Origin::Var { .. }) || v.has_var_leaf()),
+            _ => false,
         }
     }
 
@@ -104,7 +114,7 @@ impl Val {
             Val::Float(f, _) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
             Val::Str(s, _) | Val::Enum(s, _) => J::String(s.clone()),
             Val::Json(j, _) => j.clone(),
-            Val::List(items) => J::Array(items.iter().map(Val::to_json).collect()),
+            Val::List(items, _) => J::Array(items.iter().map(Val::to_json).collect()),
             Val::Object(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }

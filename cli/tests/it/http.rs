@@ -1,0 +1,182 @@
+//! Serves the todo example over real HTTP: build with the `exo` binary, create a throwaway
+//! database, start `exo_server::Server` on a free port, and talk to it with hand-written
+//! HTTP/1.1 requests.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use exo_pg_ephemeral::{unique_db_name, EphemeralPostgres};
+use exo_server::{DatabaseConfig, Server, ServerConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::{example, exo, temp_copy};
+
+const SECRET: &str = "http-test-secret";
+const ORIGIN: &str = "https://app.example";
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`, so the reply ends at EOF).
+async fn send(addr: SocketAddr, method: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("{method} /graphql HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let raw = String::from_utf8(raw).expect("utf-8 reply");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete reply");
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let headers = lines.filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Reply { status, headers, body: body.to_string() }
+}
+
+async fn graphql(addr: SocketAddr, token: &str, query: &str) -> Reply {
+    let auth = format!("Bearer {token}");
+    let body = json!({ "query": query }).to_string();
+    send(addr, "POST", &[("Content-Type", "application/json"), ("Authorization", &auth)], &body).await
+}
+
+fn token(claims: Value) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let mut claims = claims;
+    claims["exp"] = json!(now + 3600);
+    exo_runtime::jwt::sign_hs256(&claims, SECRET.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todo_over_http() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
+    let ir = exo_ir::decode(&bytes).unwrap();
+
+    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
+    let db = unique_db_name("exo_cli_http");
+    let url = pg.create_database(&db).unwrap();
+    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+    let client = exo_server::connect_client(&admin_db).await.unwrap();
+    exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    drop(client);
+
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("EXO_POSTGRES_URL", url.clone()),
+        ("EXO_POSTGRES_READ_WRITE", "true".into()),
+        ("EXO_JWT_SECRET", SECRET.into()),
+        ("EXO_CORS_DOMAINS", ORIGIN.into()),
+        ("EXO_SERVER_HOST", "127.0.0.1".into()),
+        ("EXO_SERVER_PORT", "0".into()),
+        ("EXO_CONNECTION_POOL_SIZE", "2".into()),
+    ]);
+    let config = ServerConfig::from_env(|k| vars.get(k).cloned()).unwrap();
+    let server = Arc::new(Server::from_ir_bytes(&bytes, config, Box::new(|_| None)).await.unwrap());
+    let listener = server.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.clone().serve_on(listener, async {
+        let _ = stopped.await;
+    }));
+
+    // Create, then read back, with signed tokens.
+    let admin = token(json!({ "sub": 1, "role": "admin" }));
+    let r = graphql(addr, &admin, r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id } }"#).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "data": { "createUser": { "id": 1 } } })), "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let ann = token(json!({ "sub": 1 }));
+    let r = graphql(addr, &ann, r#"mutation { createTodo(data: {title: "Water plants"}) { id title user { id } } }"#).await;
+    assert_eq!(
+        r.json(),
+        json!({ "data": { "createTodo": { "id": 1, "title": "Water plants", "user": { "id": 1 } } } }),
+        "{}",
+        r.body
+    );
+    let r = graphql(addr, &ann, "{ todos { id title completed priority } }").await;
+    assert_eq!(
+        r.json(),
+        json!({ "data": { "todos": [{ "id": 1, "title": "Water plants", "completed": false, "priority": "MEDIUM" }] } }),
+        "{}",
+        r.body
+    );
+    // Another user sees nothing of Ann's.
+    let r = graphql(addr, &token(json!({ "sub": 2 })), "{ todos { id } }").await;
+    assert_eq!(r.json(), json!({ "data": { "todos": [] } }), "{}", r.body);
+
+    // A body that is not JSON.
+    let r = send(addr, "POST", &[("Content-Type", "application/json")], "{not json").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["errors"][0]["message"].is_string(), "{}", r.body);
+
+    // GET is refused with a hint.
+    let r = send(addr, "GET", &[], "").await;
+    assert_eq!(r.status, 405);
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("POST"), "{}", r.body);
+
+    // CORS preflight from the allowed origin, and from another one.
+    let preflight = [
+        ("Origin", ORIGIN),
+        ("Access-Control-Request-Method", "POST"),
+        ("Access-Control-Request-Headers", "content-type, authorization"),
+    ];
+    let r = send(addr, "OPTIONS", &preflight, "").await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(r.header("access-control-allow-headers"), Some("content-type, authorization"));
+    assert_eq!(r.header("access-control-max-age"), Some("3600"));
+    let r = send(addr, "OPTIONS", &[("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")], "").await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // A simple request from the allowed origin carries the header too.
+    let r = send(addr, "POST", &[("Origin", ORIGIN), ("Content-Type", "application/json")], r#"{"query":"{ __typename }"}"#).await;
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN), "{}", r.body);
+
+    // Bodies over the limit.
+    let big = format!(r#"{{"query":"{}"}}"#, " ".repeat(exo_server::DEFAULT_MAX_BODY_BYTES));
+    let r = send(addr, "POST", &[("Content-Type", "application/json")], &big).await;
+    assert_eq!(r.status, 413);
+    assert!(r.json()["errors"].is_array());
+
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    drop(server);
+    pg.drop_database(&db).unwrap();
+}
+
+/// Without `EXO_POSTGRES_READ_WRITE`, connections refuse writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_by_default() {
+    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
+    let db = unique_db_name("exo_cli_ro");
+    let url = pg.create_database(&db).unwrap();
+    let config = ServerConfig::from_env(|k| (k == "EXO_POSTGRES_URL").then(|| url.clone())).unwrap();
+    let pool = exo_server::Pool::new(&config.database).unwrap();
+    pool.check().await.unwrap();
+    let conn = pool.get().await.unwrap();
+    let err = conn.client().batch_execute("CREATE TABLE t (x int)").await.unwrap_err();
+    assert!(err.as_db_error().unwrap().message().contains("read-only"), "{err}");
+    drop(conn);
+    drop(pool);
+    pg.drop_database(&db).unwrap();
+}

@@ -1,0 +1,246 @@
+//! `ServerConfig::from_env`: every `EXO_*` variable the native server reads, checked once at
+//! startup so that a typo fails with a message instead of silently using a default.
+
+use exo_runtime::{AuthConfig, Config, Introspection};
+
+use crate::error::Error;
+use crate::log::Level;
+
+/// Request bodies above this size get `413 Payload Too Large`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+const DEFAULT_PORT: u16 = 9876;
+const DEFAULT_POOL_SIZE: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub engine: Config,
+    pub database: DatabaseConfig,
+    /// `EXO_SERVER_HOST`: `0.0.0.0` by default, `127.0.0.1` when `EXO_ENV` is `yolo`, `dev`
+    /// or `test`.
+    pub host: String,
+    /// `EXO_SERVER_PORT`, default 9876.
+    pub port: u16,
+    /// `EXO_GRAPHQL_HTTP_PATH`, default `/graphql`.
+    pub graphql_path: String,
+    pub cors: Cors,
+    /// `EXO_LOG`, default `info`.
+    pub log_level: Level,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `EXO_POSTGRES_URL`, else `DATABASE_URL`.
+    pub url: Option<String>,
+    /// `EXO_CONNECTION_POOL_SIZE`, default 10.
+    pub pool_size: usize,
+    /// `EXO_POSTGRES_READ_WRITE`, default false: connections are opened with
+    /// `default_transaction_read_only=on`.
+    pub read_write: bool,
+    /// `EXO_CHECK_CONNECTION_ON_STARTUP`, default true.
+    pub check_on_startup: bool,
+}
+
+/// `EXO_CORS_DOMAINS`: `*`, a comma-separated list of origins, or unset/empty for none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cors {
+    None,
+    Any,
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    pub fn parse(value: Option<&str>) -> Cors {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Cors::None;
+        };
+        let origins: Vec<String> =
+            value.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+        if origins.iter().any(|o| o == "*") {
+            Cors::Any
+        } else if origins.is_empty() {
+            Cors::None
+        } else {
+            Cors::Origins(origins)
+        }
+    }
+
+    /// Whether a request from `origin` may read responses.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Cors::None => false,
+            Cors::Any => true,
+            Cors::Origins(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads the configuration through `get` (normally `std::env::var`). Errors name the
+    /// variable and the accepted values.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<ServerConfig, Error> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let source_header = get("EXO_JWT_SOURCE_HEADER");
+        let source_cookie = get("EXO_JWT_SOURCE_COOKIE");
+        if source_header.is_some() && source_cookie.is_some() {
+            return Err(Error::new(
+                "both `EXO_JWT_SOURCE_HEADER` and `EXO_JWT_SOURCE_COOKIE` are set; unset one of them \
+                 (the token comes either from a header or from a cookie)",
+            ));
+        }
+        if get("EXO_OIDC_URL").is_some() {
+            return Err(Error::new(
+                "`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use `EXO_JWT_SECRET` (HS256)",
+            ));
+        }
+        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
+
+        let introspection_text = get("EXO_INTROSPECTION");
+        if let Some(v) = &introspection_text {
+            let ok = ["true", "enabled", "1", "false", "disabled", "0", "only"];
+            if !ok.contains(&v.trim().to_ascii_lowercase().as_str()) {
+                return Err(Error::new(format!(
+                    "`EXO_INTROSPECTION` is `{v}`; set it to `true`/`enabled`, `false`/`disabled` or `only`"
+                )));
+            }
+        }
+        let introspection = Introspection::from_env(introspection_text.as_deref());
+
+        let mut engine = Config { auth, introspection, ..Config::default() };
+        if let Some(depth) = get("EXO_MAX_SELECTION_DEPTH") {
+            engine.limits.max_depth = parse_number("EXO_MAX_SELECTION_DEPTH", &depth)?;
+        }
+        engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
+
+        let pool_size = match get("EXO_CONNECTION_POOL_SIZE") {
+            Some(v) => parse_number("EXO_CONNECTION_POOL_SIZE", &v)?,
+            None => DEFAULT_POOL_SIZE,
+        };
+        if pool_size == 0 {
+            return Err(Error::new("`EXO_CONNECTION_POOL_SIZE` is 0; set it to at least 1"));
+        }
+        let database = DatabaseConfig {
+            url: get("EXO_POSTGRES_URL").or_else(|| get("DATABASE_URL")),
+            pool_size,
+            read_write: parse_bool("EXO_POSTGRES_READ_WRITE", get("EXO_POSTGRES_READ_WRITE"), false)?,
+            check_on_startup: parse_bool(
+                "EXO_CHECK_CONNECTION_ON_STARTUP",
+                get("EXO_CHECK_CONNECTION_ON_STARTUP"),
+                true,
+            )?,
+        };
+
+        let local_mode = matches!(get("EXO_ENV").as_deref().map(str::trim), Some("yolo" | "dev" | "test"));
+        let host = get("EXO_SERVER_HOST").unwrap_or_else(|| if local_mode { "127.0.0.1" } else { "0.0.0.0" }.to_string());
+        let port = match get("EXO_SERVER_PORT") {
+            Some(v) => v.trim().parse::<u16>().map_err(|_| {
+                Error::new(format!("`EXO_SERVER_PORT` is `{v}`; set it to a port number between 0 and 65535"))
+            })?,
+            None => DEFAULT_PORT,
+        };
+        let graphql_path = match get("EXO_GRAPHQL_HTTP_PATH") {
+            Some(p) if p.trim().starts_with('/') => p.trim().to_string(),
+            Some(p) => {
+                return Err(Error::new(format!(
+                    "`EXO_GRAPHQL_HTTP_PATH` is `{p}`; set it to a path starting with `/`, such as `/graphql`"
+                )))
+            }
+            None => "/graphql".to_string(),
+        };
+
+        let log_level = match get("EXO_LOG") {
+            Some(v) => Level::parse(&v).ok_or_else(|| {
+                Error::new(format!("`EXO_LOG` is `{v}`; set it to `error`, `warn`, `info` or `debug`"))
+            })?,
+            None => Level::Info,
+        };
+
+        Ok(ServerConfig {
+            engine,
+            database,
+            host,
+            port,
+            graphql_path,
+            cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
+            log_level,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        })
+    }
+}
+
+fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, Error> {
+    let Some(v) = value else { return Ok(default) };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::new(format!("`{name}` is `{v}`; set it to `true` or `false`"))),
+    }
+}
+
+fn parse_number(name: &str, value: &str) -> Result<usize, Error> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| Error::new(format!("`{name}` is `{value}`; set it to a whole number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ServerConfig, Error> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServerConfig::from_env(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.host, "0.0.0.0");
+        assert_eq!(c.port, 9876);
+        assert_eq!(c.graphql_path, "/graphql");
+        assert_eq!(c.cors, Cors::None);
+        assert_eq!(c.database, DatabaseConfig { url: None, pool_size: 10, read_write: false, check_on_startup: true });
+        assert_eq!(c.engine.introspection, Introspection::Disabled);
+        assert!(c.engine.allow_mutations);
+    }
+
+    #[test]
+    fn url_falls_back_to_database_url() {
+        let c = config(&[("DATABASE_URL", "postgres://b")]).unwrap();
+        assert_eq!(c.database.url.as_deref(), Some("postgres://b"));
+        let c = config(&[("DATABASE_URL", "postgres://b"), ("EXO_POSTGRES_URL", "postgres://a")]).unwrap();
+        assert_eq!(c.database.url.as_deref(), Some("postgres://a"));
+    }
+
+    #[test]
+    fn local_modes_listen_on_loopback() {
+        assert_eq!(config(&[("EXO_ENV", "yolo")]).unwrap().host, "127.0.0.1");
+        assert_eq!(config(&[("EXO_ENV", "test"), ("EXO_SERVER_HOST", "::")]).unwrap().host, "::");
+    }
+
+    #[test]
+    fn jwt_sources_are_exclusive() {
+        let e = config(&[("EXO_JWT_SOURCE_HEADER", "x-token"), ("EXO_JWT_SOURCE_COOKIE", "token")]).unwrap_err();
+        assert!(e.message().contains("unset one of them"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = config(&[("EXO_POSTGRES_READ_WRITE", "maybe")]).unwrap_err();
+        assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
+        let e = config(&[("EXO_SERVER_PORT", "99999")]).unwrap_err();
+        assert!(e.message().contains("`EXO_SERVER_PORT`"), "{e}");
+    }
+
+    #[test]
+    fn cors_forms() {
+        assert_eq!(Cors::parse(Some("*")), Cors::Any);
+        assert_eq!(Cors::parse(Some("")), Cors::None);
+        let list = Cors::parse(Some("https://a.example, https://b.example/"));
+        assert!(list.allows("https://b.example"));
+        assert!(!list.allows("https://c.example"));
+    }
+}

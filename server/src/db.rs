@@ -1,0 +1,257 @@
+//! `PgDb`: the engine's [`Db`] over one `tokio_postgres::Client`, and the connection settings
+//! every connection of the server shares.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use exo_runtime::{Db, DbError};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::DatabaseConfig;
+use crate::error::Error;
+
+/// One connection as the engine sees it. It remembers whether a transaction is open, so the
+/// pool can throw away a connection a failed request left inside `BEGIN`.
+pub struct PgDb {
+    client: Client,
+    in_transaction: bool,
+}
+
+impl PgDb {
+    pub fn new(client: Client) -> PgDb {
+        PgDb { client, in_transaction: false }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// Whether the connection can be handed to another request.
+    pub fn is_reusable(&self) -> bool {
+        !self.in_transaction && !self.client.is_closed()
+    }
+}
+
+impl Db for PgDb {
+    async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        // Every parameter is sent as text with an explicit type, on the unnamed statement:
+        // one round trip, no server-side prepared statement to manage.
+        let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        let rows = self.client.query_typed(sql, &typed).await.map_err(db_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut cols = Vec::with_capacity(row.len());
+            for i in 0..row.len() {
+                let text: Option<Text> = row.try_get(i).map_err(db_error)?;
+                cols.push(text.map(|t| t.0));
+            }
+            out.push(cols);
+        }
+        Ok(out)
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        let result = self.client.batch_execute(sql).await.map_err(db_error);
+        let command = sql.trim().to_ascii_uppercase();
+        if command.starts_with("BEGIN") || command.starts_with("START TRANSACTION") {
+            // Even a failed BEGIN leaves the state unknown: treat it as open.
+            self.in_transaction = true;
+        } else if command.starts_with("COMMIT") || command.starts_with("ROLLBACK") || command.starts_with("END") {
+            self.in_transaction = result.is_err();
+        }
+        result
+    }
+}
+
+/// A column read as text. Generated SQL casts every output to `text`; the other common types
+/// are converted to their Postgres text spelling so a hand-written query still works.
+struct Text(String);
+
+impl<'a> FromSql<'a> for Text {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Text, Box<dyn std::error::Error + Sync + Send>> {
+        let text = match *ty {
+            Type::BOOL => if bool::from_sql(ty, raw)? { "t" } else { "f" }.to_string(),
+            Type::INT2 => i16::from_sql(ty, raw)?.to_string(),
+            Type::INT4 => i32::from_sql(ty, raw)?.to_string(),
+            Type::INT8 => i64::from_sql(ty, raw)?.to_string(),
+            Type::FLOAT4 => f32::from_sql(ty, raw)?.to_string(),
+            Type::FLOAT8 => f64::from_sql(ty, raw)?.to_string(),
+            Type::JSON | Type::JSONB => serde_json::Value::from_sql(ty, raw)?.to_string(),
+            _ if <&str as FromSql>::accepts(ty) || *ty == Type::UNKNOWN => std::str::from_utf8(raw)?.to_string(),
+            _ => return Err(format!("column has type `{ty}`; exo reads result columns as text (cast it with `::text`)").into()),
+        };
+        Ok(Text(text))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// The database's own message (with detail and hint) or the connection problem.
+pub(crate) fn db_error(e: tokio_postgres::Error) -> DbError {
+    DbError(describe_pg_error(&e))
+}
+
+pub(crate) fn describe_pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} ({})", db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; detail: {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    match e.source() {
+        Some(src) => format!("{e}: {src}"),
+        None => e.to_string(),
+    }
+}
+
+/// The `tokio_postgres` settings for the server's connections: the URL, plus
+/// `default_transaction_read_only=on` unless read-write was asked for.
+pub fn connect_config(db: &DatabaseConfig) -> Result<tokio_postgres::Config, Error> {
+    let Some(url) = db.url.as_deref() else {
+        return Err(Error::new(
+            "no database URL: set `EXO_POSTGRES_URL` (or `DATABASE_URL`) to a URL such as \
+             `postgres://user:password@localhost:5432/mydb`",
+        ));
+    };
+    let url = strip_ssl_flag(url)?;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        Error::new(format!(
+            "cannot parse the database URL `{}`: {e}; expected `postgres://user:password@host:port/database`",
+            redact(&url)
+        ))
+    })?;
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(Error::new(format!(
+            "the database URL `{}` asks for TLS (`sslmode=require`), but this build of exo has no TLS support; \
+             connect through a local TLS proxy, or remove `sslmode=require` if the network is trusted",
+            redact(&url)
+        )));
+    }
+    if !db.read_write {
+        let options = match config.get_options() {
+            Some(existing) if !existing.trim().is_empty() => format!("{existing} -c default_transaction_read_only=on"),
+            _ => "-c default_transaction_read_only=on".to_string(),
+        };
+        config.options(&options);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("exo");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+/// Handles the `ssl=true|false` query parameter Exograph accepts and tokio-postgres does not.
+fn strip_ssl_flag(url: &str) -> Result<String, Error> {
+    let Some((base, query)) = url.split_once('?') else { return Ok(url.to_string()) };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("ssl", v)) if v.eq_ignore_ascii_case("true") || v == "1" => {
+                return Err(Error::new(format!(
+                    "the database URL `{}` asks for TLS (`ssl=true`), but this build of exo has no TLS support; \
+                     connect through a local TLS proxy, or remove `ssl=true` if the network is trusted",
+                    redact(url)
+                )))
+            }
+            Some(("ssl", _)) => {}
+            _ => kept.push(pair),
+        }
+    }
+    Ok(if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) })
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Opens one connection with the server's settings (for tools such as `exo schema`), driven
+/// on the current tokio runtime.
+pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
+    let config = connect_config(db)?;
+    connect(&config).await.map_err(|e| {
+        Error::new(format!(
+            "cannot connect to the database at `{}`: {}; check that Postgres is running and that the URL is right",
+            db.url.as_deref().map(redact).unwrap_or_default(),
+            describe_pg_error(&e)
+        ))
+    })
+}
+
+/// Opens one connection and drives it on the current tokio runtime.
+pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        // A connection ending with an error is noticed by the pool (`Client::is_closed`).
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(url: &str, read_write: bool) -> DatabaseConfig {
+        DatabaseConfig { url: Some(url.into()), pool_size: 1, read_write, check_on_startup: false }
+    }
+
+    #[test]
+    fn read_only_by_default() {
+        let c = connect_config(&db("postgres://u@localhost/x", false)).unwrap();
+        assert_eq!(c.get_options(), Some("-c default_transaction_read_only=on"));
+        let c = connect_config(&db("postgres://u@localhost/x", true)).unwrap();
+        assert_eq!(c.get_options(), None);
+    }
+
+    #[test]
+    fn tls_is_refused_clearly() {
+        let e = connect_config(&db("postgres://u:secret@localhost/x?sslmode=require", true)).unwrap_err();
+        assert!(e.message().contains("no TLS support"), "{e}");
+        assert!(!e.message().contains("secret"), "{e}");
+        let e = connect_config(&db("postgres://u@localhost/x?ssl=true", true)).unwrap_err();
+        assert!(e.message().contains("no TLS support"), "{e}");
+        assert!(connect_config(&db("postgres://u@localhost/x?ssl=false", true)).is_ok());
+    }
+
+    #[test]
+    fn missing_url_says_what_to_set() {
+        let e = connect_config(&DatabaseConfig { url: None, pool_size: 1, read_write: false, check_on_startup: true })
+            .unwrap_err();
+        assert!(e.message().contains("EXO_POSTGRES_URL"), "{e}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:pw@h:5/db?x=1"), "postgres://u:***@h:5/db?x=1");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

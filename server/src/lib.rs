@@ -1,0 +1,150 @@
+//! The native exo server: the runtime [`exo_runtime::Engine`] behind HTTP (hyper) with a
+//! Postgres connection pool, configured from `EXO_*` environment variables.
+//!
+//! | piece | in | out |
+//! |---|---|---|
+//! | [`ServerConfig::from_env`] | an environment lookup | engine, database, HTTP and CORS settings |
+//! | [`Pool`] / [`PgDb`] | a Postgres URL | connections implementing [`exo_runtime::Db`] |
+//! | [`Server::handle`] | body, headers, client address | an [`exo_runtime::Response`] (no HTTP) |
+//! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
+//!
+//! `exo serve` and `exo yolo` use [`Server::serve`]; `exo test` calls [`Server::handle`]
+//! in-process, so the two paths share everything but the socket.
+
+mod config;
+mod db;
+mod error;
+mod http;
+pub mod log;
+mod pool;
+
+pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
+pub use db::{connect_client, connect_config, PgDb};
+pub use error::Error;
+pub use pool::{Pool, PooledConnection};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use exo_runtime::{Engine, RequestHead, Response, System};
+use tokio::net::TcpListener;
+
+/// How the engine reads the environment for `@env` context fields.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A loaded system, its engine and its connection pool.
+pub struct Server {
+    engine: Engine,
+    pool: Pool,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Builds the engine and the pool. With `EXO_CHECK_CONNECTION_ON_STARTUP` (the default)
+    /// one connection is opened now, so a wrong URL fails here rather than on the first request.
+    pub async fn new(
+        system: System,
+        config: ServerConfig,
+        env: EnvLookup,
+    ) -> Result<Server, Error> {
+        let pool = Pool::new(&config.database)?;
+        if config.database.check_on_startup {
+            pool.check().await?;
+        }
+        let engine = Engine::new(system, config.engine.clone(), env);
+        Ok(Server { engine, pool, config })
+    }
+
+    /// Loads an IR file's bytes (as written by `exo build`) and builds the server.
+    pub async fn from_ir_bytes(
+        bytes: &[u8],
+        config: ServerConfig,
+        env: EnvLookup,
+    ) -> Result<Server, Error> {
+        let system = System::from_bytes(bytes).map_err(|e| {
+            Error::new(format!("cannot load the compiled model: {}; run `exo build` to rebuild `target/index.exo_ir`", e.0))
+        })?;
+        Server::new(system, config, env).await
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Answers one GraphQL `POST` body without any HTTP. A connection is taken from the pool
+    /// only when the engine first talks to the database, so invalid or introspection-only
+    /// requests never wait for one.
+    pub async fn handle(&self, body: &[u8], headers: &[(String, String)], client_ip: Option<&str>) -> Response {
+        let head = RequestHead { headers, client_ip, now: unix_now() };
+        let mut db = pool::LazyConnection::new(&self.pool);
+        self.engine.handle(body, &head, &mut db).await
+    }
+
+    /// Binds `EXO_SERVER_HOST:EXO_SERVER_PORT`, prints the startup line (timed from
+    /// `started`) and serves until SIGINT or SIGTERM.
+    pub async fn serve(self: Arc<Self>, started: Instant) -> Result<(), Error> {
+        let listener = self.bind().await?;
+        let addr = listener.local_addr().map_err(|e| Error::new(format!("cannot read the listening address: {e}")))?;
+        self.log_started(addr, started);
+        self.serve_on(listener, shutdown_signal()).await
+    }
+
+    /// Binds the configured address.
+    pub async fn bind(&self) -> Result<TcpListener, Error> {
+        let (host, port) = (&self.config.host, self.config.port);
+        TcpListener::bind((host.as_str(), port)).await.map_err(|e| {
+            Error::new(format!(
+                "cannot listen on {host}:{port}: {e}; pick another port with `--port` or `EXO_SERVER_PORT`, \
+                 or another address with `EXO_SERVER_HOST`"
+            ))
+        })
+    }
+
+    /// Prints `Started server on http://HOST:PORT/PATH in N ms`.
+    pub fn log_started(&self, addr: SocketAddr, started: Instant) {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        log::info(&format!("Started server on http://{addr}{} in {ms:.2} ms", self.config.graphql_path));
+    }
+
+    /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
+    /// requests finish.
+    pub async fn serve_on(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        http::serve(self, listener, shutdown).await
+    }
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

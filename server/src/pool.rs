@@ -1,0 +1,198 @@
+//! A small connection pool: idle clients in a `Vec`, a semaphore bounding how many exist.
+//!
+//! Why not deadpool-postgres: the server needs checkout, return, discarding broken or
+//! mid-transaction connections and one startup check, which is about a hundred lines here;
+//! deadpool would add a crate family and its own configuration surface for the same behaviour.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exo_runtime::{Db, DbError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::Client;
+
+use crate::config::DatabaseConfig;
+use crate::db::{self, PgDb};
+use crate::error::Error;
+
+/// How long a request waits for a free connection before failing.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: tokio_postgres::Config,
+    /// The URL with the password hidden, for messages.
+    shown_url: String,
+    size: usize,
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// Validates the settings; connections are opened on demand.
+    pub fn new(config: &DatabaseConfig) -> Result<Pool, Error> {
+        let pg = db::connect_config(config)?;
+        let shown_url = config.url.as_deref().map(db::redact).unwrap_or_default();
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                config: pg,
+                shown_url,
+                size: config.pool_size,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(config.pool_size)),
+            }),
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Opens (or reuses) a connection and runs `SELECT 1`.
+    pub async fn check(&self) -> Result<(), Error> {
+        let conn = self.get().await?;
+        conn.client().simple_query("SELECT 1").await.map_err(|e| self.connect_error(&e))?;
+        Ok(())
+    }
+
+    /// Takes an idle connection, or opens a new one if fewer than `size` exist.
+    pub async fn get(&self) -> Result<PooledConnection, Error> {
+        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, self.inner.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                Error::new(format!(
+                    "timed out after {}s waiting for a database connection (all {} are busy); \
+                     raise `EXO_CONNECTION_POOL_SIZE` or look for slow queries",
+                    CHECKOUT_TIMEOUT.as_secs(),
+                    self.inner.size
+                ))
+            })?
+            .map_err(|_| Error::new("the connection pool is closed"))?;
+        let (client, reused) = match self.take_idle() {
+            Some(client) => (client, true),
+            None => (db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?, false),
+        };
+        Ok(PooledConnection { db: Some(PgDb::new(client)), reused, pool: self.inner.clone(), _permit: permit })
+    }
+
+    fn take_idle(&self) -> Option<Client> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // Connections the server closed while idle are dropped here: that is the reconnect.
+        while let Some(client) = idle.pop() {
+            if !client.is_closed() {
+                return Some(client);
+            }
+        }
+        None
+    }
+
+    fn connect_error(&self, e: &tokio_postgres::Error) -> Error {
+        Error::new(format!(
+            "cannot connect to the database at `{}`: {}; check that Postgres is running and that \
+             `EXO_POSTGRES_URL` (or `DATABASE_URL`) points at it",
+            self.inner.shown_url,
+            db::describe_pg_error(e)
+        ))
+    }
+}
+
+/// A checked-out connection; dropping it returns it to the pool unless it is broken or was
+/// left inside a transaction.
+pub struct PooledConnection {
+    db: Option<PgDb>,
+    /// Taken from the idle list (it may have died since it was last used).
+    reused: bool,
+    pool: Arc<Inner>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PooledConnection {
+    pub fn client(&self) -> &Client {
+        self.db().client()
+    }
+
+    fn db(&self) -> &PgDb {
+        self.db.as_ref().expect("present until drop")
+    }
+
+    fn db_mut(&mut self) -> &mut PgDb {
+        self.db.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            if db.is_reusable() {
+                self.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db.into_client());
+            }
+        }
+    }
+}
+
+impl Db for PooledConnection {
+    async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.db_mut().query(sql, params).await
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.db_mut().execute(sql).await
+    }
+}
+
+/// The engine's view of the pool for one request: a connection is checked out on the first
+/// statement and kept until the request ends. If a reused connection turns out to be dead on
+/// that first statement, a new one is opened and the statement retried once.
+pub(crate) struct LazyConnection<'p> {
+    pool: &'p Pool,
+    conn: Option<PooledConnection>,
+}
+
+impl<'p> LazyConnection<'p> {
+    pub(crate) fn new(pool: &'p Pool) -> LazyConnection<'p> {
+        LazyConnection { pool, conn: None }
+    }
+
+    /// The connection, and whether this is its first statement in this request.
+    async fn conn(&mut self) -> Result<(&mut PooledConnection, bool), DbError> {
+        let first = self.conn.is_none();
+        if first {
+            let conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+            self.conn = Some(conn);
+        }
+        Ok((self.conn.as_mut().expect("just set"), first))
+    }
+
+    async fn reconnect(&mut self) -> Result<&mut PooledConnection, DbError> {
+        // Drop the dead one first so its permit is free for the replacement.
+        self.conn = None;
+        let mut conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+        conn.reused = false;
+        self.conn = Some(conn);
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+}
+
+impl Db for LazyConnection<'_> {
+    async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let (conn, first) = self.conn().await?;
+        let retry_possible = first && conn.reused;
+        match conn.query(sql, params).await {
+            Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.query(sql, params).await,
+            other => other,
+        }
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        let (conn, first) = self.conn().await?;
+        let retry_possible = first && conn.reused;
+        match conn.execute(sql).await {
+            Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.execute(sql).await,
+            other => other,
+        }
+    }
+}
