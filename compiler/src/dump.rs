@@ -169,25 +169,25 @@ impl Dumper<'_> {
                 self.line(2, format!("doc: {}", one_line(doc)));
             }
             if let Some(a) = &f.access {
-                self.access(2, i, a);
+                self.access(2, a);
             }
         }
         for u in &e.unique_lookups {
             let fs: Vec<&str> = u.fields.iter().map(|f| e.fields[*f as usize].name.as_str()).collect();
             self.line(1, format!("lookup by {}: {}", u.name, fs.join(", ")));
         }
-        self.access(1, i, &e.access);
+        self.access(1, &e.access);
     }
 
-    fn access(&mut self, indent: usize, entity: usize, a: &EntityAccess) {
+    fn access(&mut self, indent: usize, a: &EntityAccess) {
         let all = [&a.query, &a.create, &a.update, &a.delete];
         if all.iter().all(|x| *x == &a.query) {
-            let s = self.expr(entity, &a.query);
+            let s = self.expr(&a.query);
             self.line(indent, format!("access all: {s}"));
             return;
         }
         for (name, x) in [("query", &a.query), ("create", &a.create), ("update", &a.update), ("delete", &a.delete)] {
-            let s = self.expr(entity, x);
+            let s = self.expr(x);
             self.line(indent, format!("access {name}: {s}"));
         }
     }
@@ -279,12 +279,12 @@ impl Dumper<'_> {
         }
     }
 
-    fn expr(&self, entity: usize, x: &AccessExpr) -> String {
+    fn expr(&self, x: &AccessExpr) -> String {
         match x {
             AccessExpr::Const(b) => b.to_string(),
-            AccessExpr::Not(inner) => format!("!({})", self.expr(entity, inner)),
-            AccessExpr::And(a, b) => format!("({} && {})", self.expr(entity, a), self.expr(entity, b)),
-            AccessExpr::Or(a, b) => format!("({} || {})", self.expr(entity, a), self.expr(entity, b)),
+            AccessExpr::Not(inner) => format!("!({})", self.expr(inner)),
+            AccessExpr::And(a, b) => format!("({} && {})", self.expr(a), self.expr(b)),
+            AccessExpr::Or(a, b) => format!("({} || {})", self.expr(a), self.expr(b)),
             AccessExpr::Cmp { op, lhs, rhs } => {
                 let op = match op {
                     CmpOp::Eq => "==",
@@ -298,7 +298,7 @@ impl Dumper<'_> {
                 format!("{} {op} {}", self.operand(lhs), self.operand(rhs))
             }
             AccessExpr::Some { collection, param, body } => {
-                format!("{}.some(${param} => {})", self.operand(collection), self.expr(entity, body))
+                format!("{}.some(${param} => {})", self.operand(collection), self.expr(body))
             }
         }
     }

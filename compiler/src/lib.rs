@@ -41,7 +41,14 @@ pub fn compile_project(entry: &Path) -> Compiled {
 
 /// Compiles one in-memory file (its imports are not followed).
 pub fn compile_str(name: &str, src: &str) -> Compiled {
-    let (sources, files, diagnostics) = source::parse_str(name, src);
+    let (sources, files, mut diagnostics) = source::parse_str(name, src);
+    for import in files.iter().flat_map(|f| f.imports.iter()) {
+        diagnostics.push(
+            diag::Diagnostic::warning("exo::import_ignored", format!("`import \"{}\"` is not followed", import.path))
+                .with_primary(import.span, "ignored")
+                .with_help("a single source string is compiled on its own; use `compile_project` to load imports"),
+        );
+    }
     finish(sources, files, diagnostics)
 }
 

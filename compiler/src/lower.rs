@@ -52,6 +52,8 @@ struct Lowerer<'m, 'a> {
     keys: Vec<Option<Option<Vec<KeyCol>>>>,
     sequences: Vec<ir::Sequence>,
     extensions: Vec<String>,
+    /// Per column of the table being built: the scalar field that owns it, if any.
+    scalar_owner: HashMap<ColumnId, String>,
 }
 
 pub fn lower(model: &Model<'_>) -> (Ir, Vec<Diagnostic>) {
@@ -61,6 +63,7 @@ pub fn lower(model: &Model<'_>) -> (Ir, Vec<Diagnostic>) {
         keys: vec![None; model.entities.len()],
         sequences: Vec::new(),
         extensions: Vec::new(),
+        scalar_owner: HashMap::new(),
     };
     let ir = l.run();
     (ir, l.diags)
@@ -199,6 +202,32 @@ impl<'m, 'a> Lowerer<'m, 'a> {
             });
         }
 
+        // Index and constraint names share one namespace per Postgres schema.
+        let mut relation_names: HashMap<(&str, &str), usize> = HashMap::new();
+        for (e, t) in tables.iter().enumerate() {
+            let names = t.indexes.iter().map(|i| i.name.as_str()).chain(t.unique_constraints.iter().map(|u| u.name.as_str()));
+            for name in names {
+                match relation_names.get(&(t.schema.as_str(), name)) {
+                    Some(&prev) => {
+                        let ent = &model.entities[e];
+                        let mut d = Diagnostic::error(
+                            "exo::duplicate_index",
+                            format!("the index name `{name}` is used twice in schema `{}`", t.schema),
+                        )
+                        .with_primary(ent.decl.name.span, format!("`{}` uses it", ent.name))
+                        .with_help("index names are unique per Postgres schema; rename one `@index(\"...\")`");
+                        if prev != e {
+                            d = d.with_secondary(model.entities[prev].decl.name.span, format!("`{}` uses it too", model.entities[prev].name));
+                        }
+                        self.diags.push(d);
+                    }
+                    None => {
+                        relation_names.insert((t.schema.as_str(), name), e);
+                    }
+                }
+            }
+        }
+
         Ir {
             description: model.description.clone(),
             contexts: model.contexts.clone(),
@@ -263,6 +292,7 @@ impl<'m, 'a> Lowerer<'m, 'a> {
             foreign_keys: Vec::new(),
         };
         let mut by_name: HashMap<String, ColumnId> = HashMap::new();
+        self.scalar_owner.clear();
         let mut cols = Vec::with_capacity(ent.fields.len());
         for f in &ent.fields {
             let mut fc = FieldCols::default();
@@ -322,7 +352,23 @@ impl<'m, 'a> Lowerer<'m, 'a> {
         default: Option<ColumnDefault>,
         update_value: Option<String>,
     ) -> ColumnId {
+        let scalar = matches!(f.ty, FieldType::Value(_));
         if let Some(&id) = by_name.get(&name) {
+            // A foreign key may reuse a scalar column (shared key columns), but two scalar
+            // fields writing one column would silently overwrite each other.
+            if let (true, Some(owner)) = (scalar, self.scalar_owner.get(&id)) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "exo::column_conflict",
+                        format!("fields `{owner}` and `{}` of `{}` both map to the column `{name}`", f.name, t.name),
+                    )
+                    .with_primary(f.ast.name.span, "second field")
+                    .with_help("give one of them another column with `@column(\"...\")`"),
+                );
+            }
+            if scalar {
+                self.scalar_owner.insert(id, f.name.clone());
+            }
             let existing = &mut t.columns[id as usize];
             if demote_serial(existing.ty.clone()) != demote_serial(ty.clone()) {
                 self.diags.push(
@@ -346,6 +392,9 @@ impl<'m, 'a> Lowerer<'m, 'a> {
             return id;
         }
         let id = t.columns.len() as ColumnId;
+        if scalar {
+            self.scalar_owner.insert(id, f.name.clone());
+        }
         by_name.insert(name.clone(), id);
         t.columns.push(Column { name, ty, nullable, default, update_value });
         id

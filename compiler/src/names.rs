@@ -12,10 +12,9 @@ pub fn snake_case(name: &str) -> String {
             if i > 0 {
                 let prev = chars[i - 1];
                 let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-                if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
-                    if !out.ends_with('_') {
-                        out.push('_');
-                    }
+                let boundary = prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower);
+                if boundary && !out.ends_with('_') {
+                    out.push('_');
                 }
             }
             out.extend(c.to_lowercase());
@@ -86,9 +85,10 @@ pub fn pluralize(name: &str) -> String {
     // Split off the last word of a PascalCase / camelCase / snake_case name.
     let split = name
         .char_indices()
+        .rev()
         .filter(|&(i, c)| i > 0 && (c.is_uppercase() || c == '_'))
         .map(|(i, c)| if c == '_' { i + 1 } else { i })
-        .last()
+        .next()
         .unwrap_or(0);
     let (head, word) = name.split_at(split);
     let plural = pluralize_word(word);

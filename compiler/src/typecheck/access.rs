@@ -177,7 +177,10 @@ impl<'a> Checker<'a> {
                     OpTy::Error => return AccessExpr::Const(false),
                     ref t => {
                         let tl = self.op_label(t);
-                        let help = if matches!(t, OpTy::List(_)) {
+                        let help = if let OpTy::Entity(x) = t {
+                            let name = &self.entities[*x as usize].name;
+                            format!("`{}` is a single `{name}`; compare its fields directly, e.g. `{}.id == ...`", recv.text, recv.text)
+                        } else if matches!(t, OpTy::List(_)) {
                             format!("to test membership in a list, write `value in {}` or `{}.contains(value)`", recv.text, recv.text)
                         } else {
                             "`.some` applies to one-to-many relations (`Set<T>` fields)".to_string()
@@ -487,6 +490,11 @@ impl<'a> Checker<'a> {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if matches!(self.decls.get(head.as_str()).map(|d| d.decl), Some(super::Decl::Entity(_))) {
             d = d.with_help("refer to the row the rule is about as `self`");
+        } else if !self.context_index.is_empty() {
+            d = d.with_help(format!(
+                "access rules start from `self`, a context ({}), or a `.some(x => ...)` parameter",
+                self.context_list()
+            ));
         } else {
             d = d.with_help("access rules start from `self`, a context such as `AuthContext`, or a `.some(x => ...)` parameter");
         }
@@ -498,7 +506,8 @@ impl<'a> Checker<'a> {
     fn walk(&mut self, start: EntityId, steps: &[Ident], head: &Ident) -> Option<(Vec<PathStep>, OpTy)> {
         let mut cur_ty = OpTy::Entity(start);
         let mut out = Vec::with_capacity(steps.len());
-        let mut prev: &Ident = head;
+        // The path walked so far, for messages (`self.author`).
+        let mut prev = head.name.clone();
         for step in steps {
             let cur = match cur_ty {
                 OpTy::Entity(x) => x,
@@ -533,7 +542,8 @@ impl<'a> Checker<'a> {
             };
             out.push(PathStep { entity: cur, field: fid });
             cur_ty = self.field_op_ty(cur, fid);
-            prev = step;
+            prev.push('.');
+            prev.push_str(step.as_str());
         }
         Some((out, cur_ty))
     }

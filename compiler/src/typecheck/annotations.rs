@@ -113,6 +113,10 @@ pub const CATALOGUE: &[Spec] = &[
 #[derive(Debug, Default)]
 pub struct Annots<'a> {
     list: Vec<(&'static str, &'a Annotation)>,
+    /// Known annotations written here whose arguments were wrong (already reported).
+    malformed: Vec<&'static str>,
+    /// Whether an unknown annotation was written here (already reported).
+    pub had_unknown: bool,
 }
 
 impl<'a> Annots<'a> {
@@ -122,6 +126,12 @@ impl<'a> Annots<'a> {
 
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+
+    /// Written here, even with wrong arguments: enough to avoid follow-up errors such as
+    /// "no primary key" after `@pk(1)`.
+    pub fn written(&self, name: &str) -> bool {
+        self.has(name) || self.malformed.contains(&name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'a Annotation> + '_ {
@@ -140,10 +150,13 @@ pub fn check<'a>(annotations: &'a [Annotation], target: Target, diags: &mut Vec<
             let applicable = CATALOGUE.iter().filter(|s| s.targets.contains(&target)).map(|s| s.name);
             if let Some(s) = names::suggest(name, applicable) {
                 d = d.with_help(format!("did you mean `@{s}`?"));
+            } else if target == Target::ContextField {
+                d = d.with_help("context fields take one source: `@jwt`, `@header`, `@cookie`, `@env`, `@clientIp` or `@query`");
             } else if matches!(name, "inject" | "before" | "after" | "around") {
                 d = d.with_help("this annotation belongs to Deno modules, which exo does not support");
             }
             diags.push(d);
+            out.had_unknown = true;
             continue;
         };
         if !spec.targets.contains(&target) {
@@ -169,6 +182,8 @@ pub fn check<'a>(annotations: &'a [Annotation], target: Target, diags: &mut Vec<
         }
         if check_form(spec, a, diags) {
             out.list.push((spec.name, a));
+        } else {
+            out.malformed.push(spec.name);
         }
     }
     out
@@ -290,12 +305,10 @@ fn value_error(a: &Annotation, span: Span, expected: &str) -> Diagnostic {
 }
 
 pub fn expr_string(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Option<String> {
-    match e {
-        Expr::Literal(l) => match &l.value {
-            LiteralValue::Str(s) => return Some(s.clone()),
-            _ => {}
-        },
-        _ => {}
+    if let Expr::Literal(l) = e {
+        if let LiteralValue::Str(s) = &l.value {
+            return Some(s.clone());
+        }
     }
     diags.push(value_error(a, e.span(), "a string"));
     None

@@ -139,12 +139,13 @@ impl<'a> Checker<'a> {
             ScalarType::Enum(id) => self.enums.get(id as usize).map_or("enum".into(), |en| en.name.clone()),
             s => s.graphql_name().to_string(),
         };
+        let field_name = self.entities[e as usize].fields[i as usize].name.clone();
         let mismatch = |c: &mut Self, what: &str, help: Option<String>| {
             c.default_error(
                 e,
                 i,
                 lit.span,
-                format!("{what} cannot be the default of a `{type_name}` field"),
+                format!("{what} cannot be the default of `{field_name}`, whose type is `{type_name}`"),
                 "wrong type",
                 help,
             );
@@ -266,7 +267,7 @@ impl<'a> Checker<'a> {
     fn ident_default(&mut self, e: EntityId, i: FieldId, ty: &FieldType, id: &Ident) -> Option<FieldDefault> {
         let name = id.as_str();
         if let FieldType::Value(ValueType::Scalar(ScalarType::Enum(en))) = ty {
-            let Some(enum_ty) = self.enums.get(*en as usize) else { return None };
+            let enum_ty = self.enums.get(*en as usize)?;
             if enum_ty.variants.iter().any(|v| v == name) {
                 return Some(FieldDefault::EnumVariant(name.to_string()));
             }
@@ -322,14 +323,15 @@ impl<'a> Checker<'a> {
             self.default_error(e, i, span, format!("`{ctx_text}` is a list and cannot be a default"), "list value", None);
             return None;
         }
+        let field_name = self.entities[e as usize].fields[i as usize].name.clone();
         let expected: Option<(ScalarType, String)> = match ty {
-            FieldType::Value(ValueType::Scalar(s)) => Some((*s, String::new())),
+            FieldType::Value(ValueType::Scalar(s)) => Some((*s, format!("`{field_name}` has type"))),
             FieldType::ManyToOne { target, .. } => {
                 let tgt = &self.entities[*target as usize];
                 let pks: Vec<&super::FieldDef> = tgt.fields.iter().filter(|f| f.hints.pk).collect();
                 match pks.as_slice() {
                     [pk] => match pk.ty.scalar() {
-                        Some(s) => Some((s, format!(" (the primary key `{}.{}`)", tgt.name, pk.name))),
+                        Some(s) => Some((s, format!("`{field_name}` refers to `{}.{}` of type", tgt.name, pk.name))),
                         None => return None,
                     },
                     [] => return None,
@@ -372,7 +374,7 @@ impl<'a> Checker<'a> {
                 e,
                 i,
                 span,
-                format!("`{ctx_text}` is a `{cl}`, but the field needs a `{wl}`{what}"),
+                format!("`{ctx_text}` has type `{cl}`, but {what} `{wl}`"),
                 "type mismatch",
                 None,
             );
@@ -391,7 +393,9 @@ impl<'a> Checker<'a> {
                 d = d.with_help(format!("an enum default is written as the bare variant, e.g. `= {}`", path.last().map_or("", |p| p.as_str())));
             } else if let Some(s) = names::suggest(head.as_str(), self.context_index.keys().copied()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
-            } else if self.context_index.is_empty() {
+            } else if !self.context_index.is_empty() {
+                d = d.with_help(format!("the declared contexts are {}", self.context_list()));
+            } else {
                 d = d.with_help(format!("declare it at the top level: `context {head} {{ @jwt(\"sub\") id: Int }}`"));
             }
             self.error(d);
@@ -406,6 +410,10 @@ impl<'a> Checker<'a> {
         let ctx = &self.contexts[ctx_id as usize];
         let fname = &path[1];
         let Some(fid) = ctx.fields.iter().position(|f| f.name == fname.name) else {
+            if self.duplicated.contains(head.as_str()) {
+                // The field may be in the other declaration, already reported as a duplicate.
+                return None;
+            }
             let mut d = Diagnostic::error(
                 "exo::unknown_context_field",
                 format!("context `{}` has no field `{fname}`", ctx.name),
@@ -449,7 +457,10 @@ impl<'a> Checker<'a> {
                 e,
                 i,
                 span,
-                format!("`{fname}()` cannot be the default of a `{}` field", c.entities[e as usize].fields[i as usize].ast.ty),
+                {
+                    let f = &c.entities[e as usize].fields[i as usize];
+                    format!("`{fname}()` cannot be the default of `{}`, whose type is `{}`", f.name, f.ast.ty)
+                },
                 "wrong type",
                 Some(format!("`{fname}()` needs {needs}")),
             );
@@ -494,7 +505,7 @@ impl<'a> Checker<'a> {
                 if scalar != Some(ScalarType::Uuid) {
                     return wrong_type(self, "a `Uuid` field");
                 }
-                no_args(self).then(|| match fname {
+                no_args(self).then_some(match fname {
                     "generate_uuid" => FieldDefault::GenerateUuid,
                     "uuidGenerateV4" => FieldDefault::UuidV4,
                     _ => FieldDefault::UuidV7,
@@ -515,6 +526,11 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// `\`A\`, \`B\`` for help texts, in declaration order.
+    pub(super) fn context_list(&self) -> String {
+        self.contexts.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
     }
 
     /// Checks a context field's default against its type.

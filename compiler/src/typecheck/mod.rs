@@ -42,7 +42,7 @@ pub struct EntityDef<'a> {
     pub doc: Option<String>,
     pub plural: String,
     pub table: TableSpec,
-    /// Spread fragment fields first (in spread order), then the type's own fields.
+    /// In declaration order, with fragment fields spliced in where `...F` is written.
     pub fields: Vec<FieldDef<'a>>,
     pub field_index: HashMap<String, FieldId>,
     pub access: EntityAccess,
@@ -105,8 +105,9 @@ pub struct Hints {
     pub index: Vec<Option<String>>,
     /// `@column("name")`.
     pub column: Option<String>,
-    /// `@column(mapping = {pkField: "column"})`, with the span of each key.
+    /// `@column(mapping = {pkField: "column"})`: (primary-key field of the target, column).
     pub column_mapping: Vec<(String, String)>,
+    /// The span of the `@column` annotation, for messages.
     pub column_span: Option<Span>,
     pub readonly: bool,
     pub update: bool,
@@ -122,6 +123,9 @@ pub struct Hints {
     pub relation: Option<(String, Span)>,
     pub many_to_one: bool,
     pub one_to_one: bool,
+    /// An unknown or malformed annotation was reported on this field; checks that depend
+    /// on what the user meant (such as "no primary key") stay quiet.
+    pub suspect: bool,
 }
 
 /// What a name in the global namespace refers to.
@@ -162,6 +166,7 @@ struct EntityInfo<'a> {
 
 /// Where a type expression is written; decides which types are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 enum Place {
     EntityField,
     JsonField,
@@ -193,6 +198,8 @@ pub struct Checker<'a> {
     modules: Vec<ModuleInfo>,
     modules_by_name: HashMap<&'a str, usize>,
     decls: HashMap<&'a str, DeclInfo>,
+    /// Names declared more than once (reported); lookups into them stay quiet.
+    duplicated: std::collections::HashSet<&'a str>,
     context_decls: Vec<&'a ast::Context>,
     enum_infos: Vec<EnumInfo<'a>>,
     json_infos: Vec<JsonInfo<'a>>,
@@ -215,6 +222,7 @@ pub fn check(files: &[ast::File]) -> (Model<'_>, Vec<Diagnostic>) {
         modules: Vec::new(),
         modules_by_name: HashMap::new(),
         decls: HashMap::new(),
+        duplicated: Default::default(),
         context_decls: Vec::new(),
         enum_infos: Vec::new(),
         json_infos: Vec::new(),
@@ -233,6 +241,7 @@ pub fn check(files: &[ast::File]) -> (Model<'_>, Vec<Diagnostic>) {
     c.check_entity_headers();
     c.check_json_types();
     c.check_entity_fields();
+    c.check_unused_fragments();
     c.pair_relations();
     c.check_primary_keys();
     c.check_defaults();
@@ -273,6 +282,7 @@ impl<'a> Checker<'a> {
             return false;
         }
         if let Some(prev) = self.decls.get(name.as_str()) {
+            self.duplicated.insert(name.as_str());
             let d = Diagnostic::error("exo::duplicate_declaration", format!("`{name}` is declared twice"))
                 .with_primary(name.span, "declared again here")
                 .with_secondary(prev.span, "first declared here")
@@ -328,7 +338,7 @@ impl<'a> Checker<'a> {
                     .with_primary(module.name.span, "missing `@postgres`")
                     .with_help(format!("add `@postgres` before `module {}`", module.name)),
                 );
-                return;
+                // Go on as if it were `@postgres`, so references to its types still resolve.
             }
             Some(kind @ ("deno" | "wasm")) => {
                 let (what, lang) = if kind == "deno" { ("Deno", "TypeScript/JavaScript") } else { ("Wasm", "WebAssembly") };
@@ -821,13 +831,11 @@ impl<'a> Checker<'a> {
     // Phase 5: fields
     // -----------------------------------------------------------------------------------------
 
-    /// The fields of a type after splicing fragment spreads (spreads first, in order;
-    /// a fragment's own spreads come before its fields).
+    /// The fields of a type with fragment spreads spliced in where they are written.
     fn expanded_fields(&mut self, owner: &'a Ident, fields: &'a [ast::Field], spreads: &'a [Ident]) -> Vec<&'a ast::Field> {
         let mut out: Vec<&'a ast::Field> = Vec::new();
         let mut visiting = Vec::new();
-        self.splice(owner, spreads, &mut visiting, &mut out);
-        out.extend(fields.iter());
+        self.splice_body(owner, fields, spreads, &mut visiting, &mut out);
         // Duplicate names (including fields that come from fragments).
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut unique = Vec::with_capacity(out.len());
@@ -843,9 +851,24 @@ impl<'a> Checker<'a> {
         unique
     }
 
-    fn splice(&mut self, owner: &'a Ident, spreads: &'a [Ident], visiting: &mut Vec<u32>, out: &mut Vec<&'a ast::Field>) {
+    /// Appends the fields of a body (a type's or a fragment's) in source order, replacing each
+    /// `...F` by the fields of `F`. The parser keeps fields and spreads apart; their spans
+    /// (always in one file) give back the order they were written in.
+    fn splice_body(
+        &mut self,
+        owner: &'a Ident,
+        fields: &'a [ast::Field],
+        spreads: &'a [Ident],
+        visiting: &mut Vec<u32>,
+        out: &mut Vec<&'a ast::Field>,
+    ) {
         let mut seen_spreads: HashMap<&str, Span> = HashMap::new();
+        let mut next_field = 0;
         for s in spreads {
+            while next_field < fields.len() && fields[next_field].span.start < s.span.start {
+                out.push(&fields[next_field]);
+                next_field += 1;
+            }
             if let Some(prev) = seen_spreads.get(s.as_str()) {
                 let d = Diagnostic::error(
                     "exo::invalid_fragment",
@@ -865,9 +888,8 @@ impl<'a> Checker<'a> {
                     }
                     visiting.push(id);
                     let frag = self.fragments[id as usize];
-                    self.splice(&frag.name, &frag.fragment_refs, visiting, out);
+                    self.splice_body(&frag.name, &frag.fields, &frag.fragment_refs, visiting, out);
                     visiting.pop();
-                    out.extend(frag.fields.iter());
                 }
                 Some(_) => {
                     let d = Diagnostic::error("exo::invalid_fragment", format!("`{s}` is not a fragment"))
@@ -888,6 +910,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        out.extend(fields[next_field..].iter());
     }
 
     /// Reports each cycle of fragments spreading each other once.
@@ -982,6 +1005,37 @@ impl<'a> Checker<'a> {
                 out.push(ir::JsonTypeField { name: f.name.name.clone(), ty, optional });
             }
             self.json_types.push(ir::JsonType { name: decl.name.name.clone(), doc: decl.doc.clone(), fields: out });
+        }
+    }
+
+    /// Fields of fragments no type spreads are still checked, so mistakes in them surface.
+    fn check_unused_fragments(&mut self) {
+        let mut used = vec![false; self.fragments.len()];
+        let mark = |refs: &[Ident], decls: &HashMap<&str, DeclInfo>, used: &mut Vec<bool>| {
+            for r in refs {
+                if let Some(Decl::Fragment(id)) = decls.get(r.as_str()).map(|d| d.decl) {
+                    used[id as usize] = true;
+                }
+            }
+        };
+        for e in &self.entity_infos {
+            mark(&e.decl.fragment_refs, &self.decls, &mut used);
+        }
+        for j in &self.json_infos {
+            mark(&j.decl.fragment_refs, &self.decls, &mut used);
+        }
+        for f in &self.fragments {
+            mark(&f.fragment_refs, &self.decls, &mut used);
+        }
+        for (i, f) in self.fragments.clone().into_iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            for field in &f.fields {
+                let (ty, optional) = self.resolve_type(&field.ty, Place::EntityField);
+                let annots = annotations::check(&field.annotations, Target::Field, &mut self.diags);
+                let _ = self.field_hints(&annots, field, &ty, optional);
+            }
         }
     }
 
@@ -1212,6 +1266,7 @@ impl<'a> Checker<'a> {
 
         // Structural annotations.
         h.pk = annots.has("pk");
+        h.suspect = annots.had_unknown || (annots.written("pk") && !annots.has("pk"));
         if let Some(a) = annots.get("pk") {
             if is_set {
                 self.error(
@@ -1227,10 +1282,10 @@ impl<'a> Checker<'a> {
                         .with_help("remove the `?`"),
                 );
             } else if let FieldType::Value(v) = ty {
-                let bad = match v {
-                    ValueType::Scalar(ScalarType::Json | ScalarType::Blob) | ValueType::JsonObject(_) | ValueType::Array(_) => true,
-                    _ => false,
-                };
+                let bad = matches!(
+                    v,
+                    ValueType::Scalar(ScalarType::Json | ScalarType::Blob) | ValueType::JsonObject(_) | ValueType::Array(_)
+                );
                 if bad {
                     self.error(
                         Diagnostic::error("exo::invalid_pk", format!("a field of type `{type_label}` cannot be a primary key"))
@@ -1315,9 +1370,11 @@ impl<'a> Checker<'a> {
         h.update = annots.has("update");
         for name in ["readonly", "update"] {
             if let Some(a) = annots.get(name) {
-                if resolved && !is_value {
+                // A many-to-one may be readonly (`@readonly owner: User = AuthContext.id`).
+                let allowed = is_value || (name == "readonly" && is_single_relation);
+                if resolved && !allowed {
                     self.error(
-                        Diagnostic::error("exo::annotation_target", format!("`@{name}` applies only to scalar fields"))
+                        Diagnostic::error("exo::annotation_target", format!("`@{name}` cannot be used on the relation field `{}`", f.name))
                             .with_primary(a.span, "on a relation"),
                     );
                 }

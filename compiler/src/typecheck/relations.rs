@@ -244,9 +244,11 @@ impl<'a> Checker<'a> {
                 )
                 .with_primary(self.field_span(e, s), "required")
                 .with_secondary(self.field_span(t, g), "also required")
-                .with_help(
-                    "in a one-to-one relation the side without the foreign key must be optional (`field: Type?`); mark the fields `@manyToOne` if they are independent relations",
-                );
+                .with_help(format!(
+                    "write `{}: {}?` (in a one-to-one relation the side without the foreign key is optional), or mark the fields `@manyToOne` if they are independent relations",
+                    self.entities[e as usize].fields[s as usize].name,
+                    self.entities[t as usize].name
+                ));
                 self.error(d);
                 assign.push((e, s, FieldType::Error));
                 assign.push((t, g, FieldType::Error));
@@ -434,10 +436,18 @@ impl<'a> Checker<'a> {
                 .filter(|(_, f)| f.hints.pk)
                 .map(|(i, _)| i as FieldId)
                 .collect();
-            if pks.is_empty() && ent.table.managed && !ent.fields.is_empty() {
-                let d = Diagnostic::error("exo::missing_pk", format!("type `{}` has no primary key", ent.name))
+            let suspect = ent.fields.iter().any(|f| f.hints.suspect);
+            if pks.is_empty() && ent.table.managed && !ent.fields.is_empty() && !suspect {
+                let mut d = Diagnostic::error("exo::missing_pk", format!("type `{}` has no primary key", ent.name))
                     .with_primary(ent.decl.name.span, "no `@pk` field")
                     .with_help("mark a field `@pk`, e.g. `@pk id: Int = autoIncrement()`; only unmanaged types (`@table(managed = false)`) may omit it");
+                for (x, other) in self.entities.iter().enumerate() {
+                    for (j, f) in other.fields.iter().enumerate() {
+                        if matches!(f.ty, FieldType::ManyToOne { target, .. } if target as usize == e) {
+                            d = d.with_secondary(f.ast.ty.span(), format!("`{}` refers to it", self.qualified(x as EntityId, j as FieldId)));
+                        }
+                    }
+                }
                 self.error(d);
             }
             for &p in &pks {
@@ -462,6 +472,10 @@ impl<'a> Checker<'a> {
                 let tgt = &self.entities[target as usize];
                 let tpks: Vec<&super::FieldDef> = tgt.fields.iter().filter(|g| g.hints.pk).collect();
                 if tpks.is_empty() {
+                    if tgt.table.managed {
+                        // Reported once, on the target type itself.
+                        continue;
+                    }
                     let d = Diagnostic::error(
                         "exo::missing_pk",
                         format!("`{}` refers to `{}`, which has no primary key", self.qualified(e as EntityId, i as FieldId), tgt.name),
@@ -505,6 +519,37 @@ impl<'a> Checker<'a> {
             }
         }
         self.diags.extend(found);
+        // The side of a one-to-one without the foreign key has no column to constrain.
+        let mut found = Vec::new();
+        for e in 0..n {
+            for f in &self.entities[e].fields {
+                let FieldType::OneToMany { target, one_to_one: true, .. } = f.ty else { continue };
+                let h = &f.hints;
+                let what = if !h.unique.is_empty() {
+                    "@unique"
+                } else if !h.index.is_empty() {
+                    "@index"
+                } else if h.column_span.is_some() {
+                    "@column"
+                } else {
+                    continue;
+                };
+                let span = f.ast.annotations.iter().find(|a| format!("@{}", a.name) == what).map_or(f.ast.name.span, |a| a.span);
+                let tname = &self.entities[target as usize].name;
+                found.push(
+                    Diagnostic::error(
+                        "exo::invalid_column",
+                        format!("`{what}` cannot be used on `{}`, which has no column", f.name),
+                    )
+                    .with_primary(span, "no column to apply it to")
+                    .with_help(format!(
+                        "the foreign key of this one-to-one relation is stored in `{tname}`; put `{what}` on its field there"
+                    )),
+                );
+            }
+        }
+        self.diags.extend(found);
+
         // Cycles through relation primary keys (`A { @pk b: B }`, `B { @pk a: A }`).
         let mut state = vec![0u8; n]; // 0 = new, 1 = in progress, 2 = done
         for e in 0..n {

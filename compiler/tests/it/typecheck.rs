@@ -699,7 +699,7 @@ fn fragments_json_types_and_docs() {
     assert_eq!(ir.description.as_deref(), Some("Line one.\nLine two."));
     let thing = ir.entity_by_name("Thing").unwrap().1;
     let names: Vec<&str> = thing.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["createdAt", "updatedAt", "id", "meta"], "spread fields come first");
+    assert_eq!(names, ["id", "createdAt", "updatedAt", "meta"], "fragment fields are spliced where spread");
     assert_eq!(thing.doc.as_deref().map(str::trim), Some("A thing."));
     assert_eq!(field(&ir, "Thing", "meta").doc.as_deref().map(str::trim), Some("The payload."));
     assert_eq!(ir.json_types.len(), 2);
@@ -772,8 +772,35 @@ fn a_200_type_model_compiles_quickly() {
         assert!(c.ir.is_some());
     }
     eprintln!("200-type model compiled end to end in {best:?}");
-    // Debug builds are several times slower than release; the release figure is what matters
-    // (see the bench), this bound only catches accidental quadratic behaviour.
-    let limit = if cfg!(debug_assertions) { 500 } else { 50 };
+    // Debug builds are ~10x slower than release and the test runs next to others on shared
+    // cores; the release figure is what matters (`cargo test --release`, and the
+    // `compile/generated-200` bench). In debug this bound only catches quadratic behaviour.
+    let limit = if cfg!(debug_assertions) { 3000 } else { 50 };
     assert!(best.as_millis() < limit, "took {best:?}");
+}
+
+
+
+#[test]
+fn nested_fragments_splice_in_place() {
+    let ir = compile(
+        r#"
+        @postgres
+        module M {
+          fragment Inner { z: Int }
+          fragment Outer { x: Int  ...Inner  y: Int }
+          @access(true) type T { @pk id: Int = autoIncrement()  ...Outer  w: Int }
+        }
+        "#,
+    );
+    let names: Vec<&str> = ir.entities[0].fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["id", "x", "z", "y", "w"]);
+    // A fragment reached twice (a diamond) gives duplicate fields.
+    assert_eq!(
+        codes(
+            r#"@postgres module M { fragment D { d: Int } fragment B { ...D } fragment C { ...D }
+               @access(true) type T { @pk id: Int  ...B  ...C } }"#
+        ),
+        ["exo::duplicate_field"]
+    );
 }
