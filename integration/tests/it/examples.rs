@@ -32,3 +32,22 @@ async fn every_example_compiles_applies_and_verifies() {
     }
     assert!(failures.is_empty(), "verify found differences:\n{}", failures.join("\n"));
 }
+
+/// The SDL and the DDL of every example, as snapshots: a change to either shows up in review.
+#[test]
+fn sdl_and_ddl_snapshots() {
+    for name in example_names() {
+        let ir = compile_example(&name);
+        let sdl = exo_compiler::sdl::print_sdl(&ir.graphql);
+        let statements = exo_pg_schema::create_statements(&ir.database);
+        for st in &statements {
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &st.sql)
+                .unwrap_or_else(|e| panic!("{name}: sqlparser rejects\n{}\n{e}", st.sql));
+        }
+        let ddl = exo_pg_schema::to_sql_script(&statements);
+        insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/examples"), prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(format!("{name}.sdl"), sdl);
+            insta::assert_snapshot!(format!("{name}.ddl"), ddl);
+        });
+    }
+}
