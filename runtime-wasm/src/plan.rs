@@ -1223,27 +1223,34 @@ impl<'a> Planner<'a> {
         })
     }
 
-    fn update(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<RootPlan, GqlError> {
+    /// The rows an update or delete touches: the rule for the operation, and either the
+    /// `where` filter (`many`) or the primary-key arguments.
+    fn targeted_rows(&mut self, entity: EntityId, a: &str, rule: &AccessExpr, many: bool, sel: &Selected<'_>) -> Result<Cond, GqlError> {
         let e = self.ir.entity(entity);
-        let a = self.alias(e);
-        let rule = self.access(&e.access.update, entity, &a);
-        if matches!(rule, Cond::False) {
+        let mut cond = self.access(rule, entity, a);
+        if matches!(cond, Cond::False) {
             return Err(GqlError::new("Not authorized"));
         }
-        let mut cond = rule;
         if many {
             if let Some(w) = sel.arg("where") {
-                let p = self.predicate(entity, &a, w)?;
+                let p = self.predicate(entity, a, w)?;
                 cond = cond.and(p);
             }
         } else {
             for &f in &e.pk {
                 let field = &e.fields[f as usize];
                 let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
-                let c = self.key_condition(e, field, &a, v)?;
+                let c = self.key_condition(e, field, a, v)?;
                 cond = cond.and(Cond::Sql(c));
             }
         }
+        Ok(cond)
+    }
+
+    fn update(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let a = self.alias(e);
+        let cond = self.targeted_rows(entity, &a, &e.access.update, many, sel)?;
         let data = sel.arg("data").ok_or_else(|| bad_request("missing `data`"))?;
         let mut values = vec![];
         self.row_columns(entity, data, &mut values, false, sel)?;
@@ -1277,24 +1284,7 @@ impl<'a> Planner<'a> {
     fn delete(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
-        let rule = self.access(&e.access.delete, entity, &a);
-        if matches!(rule, Cond::False) {
-            return Err(GqlError::new("Not authorized"));
-        }
-        let mut cond = rule;
-        if many {
-            if let Some(w) = sel.arg("where") {
-                let p = self.predicate(entity, &a, w)?;
-                cond = cond.and(p);
-            }
-        } else {
-            for &f in &e.pk {
-                let field = &e.fields[f as usize];
-                let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
-                let c = self.key_condition(e, field, &a, v)?;
-                cond = cond.and(Cond::Sql(c));
-            }
-        }
+        let cond = self.targeted_rows(entity, &a, &e.access.delete, many, sel)?;
         // Build the JSON before deleting (relations still visible), then delete the same rows.
         let b = self.alias(e);
         let obj = self.object(entity, &b, &sel.selection)?;
