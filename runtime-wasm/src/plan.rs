@@ -733,9 +733,11 @@ impl<'a> Planner<'a> {
         };
         match &f.kind {
             FieldKind::Column { sql, .. } => {
+                // Postgres' default null placement, so a primary-key or other btree index
+                // can serve the order.
                 let dir = match v.as_str() {
-                    Some("DESC") => "DESC NULLS LAST",
-                    _ => "ASC NULLS FIRST",
+                    Some("DESC") => "DESC",
+                    _ => "ASC",
                 };
                 let expr = format!("{a}.{}", sql.name);
                 let expr = match via {
@@ -788,18 +790,31 @@ impl<'a> Planner<'a> {
             AccessExpr::Const(false) => Cond::False,
             AccessExpr::Not(e) => self.access(e, entity, a).not(),
             AccessExpr::And(l, r) => {
+                let mark = self.params.len();
                 let l = self.access(l, entity, a);
                 if matches!(l, Cond::False) {
+                    self.params.truncate(mark);
                     return Cond::False;
                 }
-                l.and(self.access(r, entity, a))
+                let c = l.and(self.access(r, entity, a));
+                if !matches!(c, Cond::Sql(_)) {
+                    // Decided without SQL: the parameters the branches bound are unused.
+                    self.params.truncate(mark);
+                }
+                c
             }
             AccessExpr::Or(l, r) => {
+                let mark = self.params.len();
                 let l = self.access(l, entity, a);
                 if matches!(l, Cond::True) {
+                    self.params.truncate(mark);
                     return Cond::True;
                 }
-                l.or(self.access(r, entity, a))
+                let c = l.or(self.access(r, entity, a));
+                if !matches!(c, Cond::Sql(_)) {
+                    self.params.truncate(mark);
+                }
+                c
             }
             AccessExpr::Cmp { op, lhs, rhs } => {
                 let l = self.operand(lhs, entity, a);

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Load benchmark: exo (todo example, admin token) vs. a raw pgbench floor running
+# the exact SQL exo generates. See README.md.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+EXO="${EXO:-$ROOT/target/release/exo}"
+PORT="${PORT:-19191}"
+DURATION="${DURATION:-10}"
+CONCURRENCY="${CONCURRENCY:-1 16}"
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+export PATH="$PGBIN:$PATH"
+
+command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
+[ -x "$EXO" ] || { echo "$EXO missing: cargo build --release -p exo-cli" >&2; exit 1; }
+
+WORK="$(mktemp -d /tmp/exo-load.XXXXXX)"
+EXO_PID=""
+cleanup() {
+  if [ -n "$EXO_PID" ] && kill -0 "$EXO_PID" 2>/dev/null; then
+    kill -TERM "$EXO_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$EXO_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$EXO_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cp -r "$ROOT/schema-examples/ok/todo" "$WORK/todo"
+rm -rf "$WORK/todo/target"
+
+"$EXO" yolo --project "$WORK/todo" --port "$PORT" >"$WORK/exo.log" 2>&1 &
+EXO_PID=$!
+
+for _ in $(seq 300); do
+  grep -q 'Started server' "$WORK/exo.log" && break
+  kill -0 "$EXO_PID" 2>/dev/null || { cat "$WORK/exo.log" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q 'Started server' "$WORK/exo.log" || { echo "exo did not start" >&2; cat "$WORK/exo.log" >&2; exit 1; }
+
+DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
+TOKEN="$(grep -o 'Bearer [^ ]*' "$WORK/exo.log" | head -1 | cut -d' ' -f2)"
+URL="http://127.0.0.1:$PORT/graphql"
+echo "exo pid=$EXO_PID db=$DB_URL" >&2
+
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$DB_URL")
+"${PSQL[@]}" <<'SQL'
+INSERT INTO users (email, name)
+  SELECT 'user' || g || '@example.com', 'User ' || g FROM generate_series(1, 10) g;
+INSERT INTO todos (title, completed, priority, user_id)
+  SELECT 'todo ' || g, g % 2 = 0, (ARRAY['LOW','MEDIUM','HIGH'])[1 + g % 3]::priority, 1 + (g - 1) / 100
+  FROM generate_series(1, 1000) g;
+VACUUM ANALYZE;
+SQL
+
+CASES=(pk list10 list1000 nested)
+declare -A QUERY=(
+  [pk]='{ todo(id: 1) { id title completed priority } }'
+  [list10]='{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }'
+  [list1000]='{ todos(orderBy: {id: ASC}) { id title completed priority } }'
+  [nested]='{ users { id name todos { id title } } }'
+)
+body() { python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$1"; }
+
+gql() {
+  curl -sf "$URL" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$(body "$1")"
+}
+
+# ---- capture the SQL exo actually sends, via the cluster's statement log ----
+DATA_DIR="$("${PSQL[@]}" -Atc 'SHOW data_directory')"
+PGLOG="$(dirname "$DATA_DIR")/postgres.log"
+"${PSQL[@]}" -c 'ALTER SYSTEM SET log_min_duration_statement = 0' -c 'SELECT pg_reload_conf()' >/dev/null
+sleep 0.3
+for c in "${CASES[@]}"; do
+  off=$(stat -c %s "$PGLOG" 2>/dev/null || echo 0)
+  resp="$(gql "${QUERY[$c]}")"
+  case "$resp" in *'"errors"'*|'') echo "case $c failed: $resp" >&2; exit 1;; esac
+  sleep 0.3
+  tail -c +"$((off + 1))" "$PGLOG" > "$WORK/$c.log" 2>/dev/null || true
+  # Turn "execute <unnamed>: SQL" + "DETAIL: parameters: $1 = 'x', ..." into literal SQL.
+  python3 - "$WORK/$c.log" "$WORK/$c.sql" "$c" <<'PY' || true
+import re, sys
+src, dst, case = sys.argv[1:]
+lines = open(src, errors="replace").read().splitlines()
+stmts = []  # (sql, params)
+i = 0
+while i < len(lines):
+    m = re.search(r'LOG:  duration: [\d.]+ ms  (?:execute [^:]*|statement): (.*)$', lines[i])
+    if m:
+        sql = m.group(1)
+        j = i + 1
+        while j < len(lines) and not re.match(r'^\d{4}-\d\d-\d\d ', lines[j]):
+            sql += "\n" + lines[j]; j += 1
+        params = {}
+        if j < len(lines) and 'DETAIL:  parameters:' in lines[j]:
+            for k, v in re.findall(r"\$(\d+) = ('(?:[^']|'')*'|NULL)", lines[j]):
+                params[k] = v
+        stmts.append((sql, params)); i = j; continue
+    i += 1
+stmts = [s for s in stmts if not re.match(r'\s*(BEGIN|COMMIT|SET|SHOW|RESET|DISCARD)\b', s[0], re.I)]
+if not stmts:
+    sys.exit(1)
+sql, params = stmts[-1]
+# Substitute $N placeholders (not the "$N" inside aliases such as "todos$1").
+sql = re.sub(r'(?<![\w"$])\$(\d+)', lambda m: params.get(m.group(1), 'NULL'), sql)
+open(dst, "w").write(sql.rstrip().rstrip(';') + ";\n")
+print(f"captured {case}: {len(stmts)} statement(s) for one request", file=sys.stderr)
+PY
+done
+"${PSQL[@]}" -c 'ALTER SYSTEM RESET log_min_duration_statement' -c 'SELECT pg_reload_conf()' >/dev/null
+
+# Fallback hand-written SQL (same shape exo generated at the time of writing).
+fb_cols="json_build_object('id', \"todos\$1\".\"id\", 'title', \"todos\$1\".\"title\", 'completed', \"todos\$1\".\"completed\", 'priority', \"todos\$1\".\"priority\")"
+declare -A FALLBACK=(
+  [pk]="SELECT $fb_cols::text FROM \"todos\" AS \"todos\$1\" WHERE \"todos\$1\".\"id\" = 1::int4;"
+  [list10]="SELECT COALESCE(json_agg($fb_cols), '[]'::json)::text FROM (SELECT \"todos\$1\".* FROM \"todos\" AS \"todos\$1\" ORDER BY \"todos\$1\".\"id\" ASC NULLS FIRST LIMIT 10::int8) AS \"todos\$1\";"
+  [list1000]="SELECT COALESCE(json_agg($fb_cols), '[]'::json)::text FROM (SELECT \"todos\$1\".* FROM \"todos\" AS \"todos\$1\" ORDER BY \"todos\$1\".\"id\" ASC NULLS FIRST) AS \"todos\$1\";"
+  [nested]="SELECT COALESCE(json_agg(json_build_object('id', \"users\$1\".\"id\", 'name', \"users\$1\".\"name\", 'todos', (SELECT COALESCE(json_agg(json_build_object('id', \"todos\$2\".\"id\", 'title', \"todos\$2\".\"title\")), '[]'::json) FROM (SELECT \"todos\$2\".* FROM \"todos\" AS \"todos\$2\" WHERE \"users\$1\".\"id\" = \"todos\$2\".\"user_id\" ORDER BY \"todos\$2\".\"id\" ASC) AS \"todos\$2\"))), '[]'::json)::text FROM (SELECT \"users\$1\".* FROM \"users\" AS \"users\$1\" ORDER BY \"users\$1\".\"id\" ASC) AS \"users\$1\";"
+)
+declare -A SQLSRC
+for c in "${CASES[@]}"; do
+  if [ -s "$WORK/$c.sql" ]; then SQLSRC[$c]=captured
+  else printf '%s\n' "${FALLBACK[$c]}" > "$WORK/$c.sql"; SQLSRC[$c]=fallback; fi
+  "${PSQL[@]}" -At -f "$WORK/$c.sql" >/dev/null   # sanity: it runs
+done
+if [ -n "${SAVE_SQL:-}" ]; then mkdir -p "$SAVE_SQL"; for c in "${CASES[@]}"; do cp "$WORK/$c.sql" "$SAVE_SQL/"; done; fi
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$EXO_PID/stat"; }
+HZ=$(getconf CLK_TCK)
+
+ROWS=()
+for c in "${CASES[@]}"; do
+  export EXO_TOKEN="$TOKEN" GQL_BODY="$(body "${QUERY[$c]}")"
+  for conc in $CONCURRENCY; do
+    threads=$(( conc < $(nproc) ? conc : $(nproc) ))
+    wrk -t1 -c1 -d1s -s "$HERE/post.lua" "$URL" >/dev/null 2>&1 || true   # warm-up
+    t0=$(cpu_ticks)
+    out="$(wrk -t"$threads" -c"$conc" -d"${DURATION}s" -s "$HERE/post.lua" "$URL")"
+    t1=$(cpu_ticks)
+    res="$(grep '^RESULT' <<<"$out")"
+    eval "$(sed 's/^RESULT //' <<<"$res")"   # requests duration_us p50_us p99_us errors
+    rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN{printf "%.0f", r/(d/1e6)}')
+    cpu_us=$(awk -v a="$t0" -v b="$t1" -v r="$requests" -v hz="$HZ" 'BEGIN{printf "%.0f", (b-a)*1e6/hz/r}')
+    pgb="$(pgbench -n -M prepared -c "$conc" -j "$conc" -T "$DURATION" -f "$WORK/$c.sql" "$DB_URL" 2>&1)"
+    tps=$(grep -oP 'tps = \K[\d.]+' <<<"$pgb" | tail -1)
+    ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN{printf "%.2f", a/b}')
+    p50=$(awk -v x="$p50_us" 'BEGIN{printf "%.2f", x/1000}')
+    p99=$(awk -v x="$p99_us" 'BEGIN{printf "%.2f", x/1000}')
+    echo "$c c=$conc: exo ${rps} req/s p50=${p50}ms p99=${p99}ms errors=$errors cpu=${cpu_us}us/req | pgbench ${tps} tps" >&2
+    ROWS+=("| $c | $conc | $rps | $p50 | $p99 | $cpu_us | ${tps%.*} | $ratio | $errors |")
+  done
+done
+
+echo
+echo "Host: $(nproc) CPUs; wrk, exo, Postgres and pgbench share them. Duration ${DURATION}s per run."
+echo "SQL source per case: $(for c in "${CASES[@]}"; do printf '%s=%s ' "$c" "${SQLSRC[$c]}"; done)"
+echo
+echo "| case | conc | exo req/s | exo p50 (ms) | exo p99 (ms) | exo CPU µs/req | pgbench tps | exo/pgbench | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${ROWS[@]}"
