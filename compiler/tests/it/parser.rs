@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use exo_compiler::ast::*;
 use exo_compiler::diag::{render, Diagnostic};
@@ -1136,7 +1135,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
 }
 
 #[test]
-fn large_model_parses_quickly() {
+fn large_model_parses() {
     let mut src = String::from("@postgres\nmodule Big {\n");
     for i in 0..200 {
         src.push_str(&format!(
@@ -1144,14 +1143,9 @@ fn large_model_parses_quickly() {
         ));
     }
     src.push_str("}\n");
-    let start = Instant::now();
+    // Speed is measured by the `parse/generated-200` criterion bench, not here.
     let file = parse(&src);
-    let elapsed = start.elapsed();
     assert_eq!(file.modules[0].types.len(), 200);
-    eprintln!("200-type model ({} bytes) parsed in {elapsed:?}", src.len());
-    // Generous for an unoptimised build on a shared machine; the release
-    // figure is a few milliseconds.
-    assert!(elapsed.as_millis() < 2000, "parsing took {elapsed:?}");
 }
 
 // ------------------------------------------------------------------ loading projects

@@ -2,7 +2,6 @@
 //! round-trips through the envelope; inline models pin down specific rules.
 
 use std::path::Path;
-use std::time::Instant;
 
 use exo_compiler::diag::render;
 use exo_compiler::{compile_project, compile_str, dump::dump, Compiled};
@@ -759,24 +758,12 @@ fn generated_model(n: usize) -> String {
 }
 
 #[test]
-fn a_200_type_model_compiles_quickly() {
+fn a_200_type_model_compiles() {
+    // Speed is measured by the `compile/generated-200` criterion bench, not here.
     let src = generated_model(200);
-    // Warm up once (allocator, lazy statics), then time the best of three runs.
     let ir = compile(&src);
     assert_eq!(ir.entities.len(), 200);
-    let mut best = std::time::Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let c = compile_str("big.exo", &src);
-        best = best.min(start.elapsed());
-        assert!(c.ir.is_some());
-    }
-    eprintln!("200-type model compiled end to end in {best:?}");
-    // Debug builds are ~10x slower than release and the test runs next to others on shared
-    // cores; the release figure is what matters (`cargo test --release`, and the
-    // `compile/generated-200` bench). In debug this bound only catches quadratic behaviour.
-    let limit = if cfg!(debug_assertions) { 3000 } else { 50 };
-    assert!(best.as_millis() < limit, "took {best:?}");
+    assert!(compile_str("big.exo", &src).ir.is_some());
 }
 
 
