@@ -82,7 +82,7 @@ struct DocEntry {
     query: String,
     operation: Option<String>,
     /// Declared variables, for shaping the cache key and re-checking values on a hit.
-    variables: Vec<(String, TypeRef)>,
+    variables: Arc<[(String, TypeRef)]>,
     plans: Vec<(String, Arc<Plan>)>,
 }
 
@@ -201,7 +201,8 @@ impl Engine {
             .map(|(_, p)| p)
             .find(|p| context_matches(&p.context_deps, ctx))?
             .clone();
-        let var_types = entry.variables.clone();
+        // A cheap handle: the values are checked after the lock is released.
+        let var_types = Arc::clone(&entry.variables);
         drop(cache);
         // Values are not part of the key: check them against their types again.
         let errors = validate::check_variable_values(&self.system, &var_types, variables);
@@ -217,7 +218,7 @@ impl Engine {
         let entry = match docs.iter_mut().position(|d| d.query == query && d.operation.as_deref() == operation) {
             Some(i) => &mut docs[i],
             None => {
-                docs.push(DocEntry { query: query.to_string(), operation: operation.map(str::to_string), variables, plans: vec![] });
+                docs.push(DocEntry { query: query.to_string(), operation: operation.map(str::to_string), variables: variables.into(), plans: vec![] });
                 docs.last_mut().unwrap()
             }
         };

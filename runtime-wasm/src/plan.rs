@@ -783,39 +783,32 @@ impl<'a> Planner<'a> {
     // Access rules
     // -----------------------------------------------------------------------------------------
 
+    /// `l && r` (`and`) or `l || r`, short-circuiting on the deciding constant. When the result
+    /// is decided without SQL, the parameters the branches bound are dropped again.
+    fn access_junction(&mut self, l: &AccessExpr, r: &AccessExpr, entity: EntityId, a: &str, and: bool) -> Cond {
+        let mark = self.params.len();
+        let l = self.access(l, entity, a);
+        let decided = if and { matches!(l, Cond::False) } else { matches!(l, Cond::True) };
+        let c = if decided {
+            l
+        } else {
+            let r = self.access(r, entity, a);
+            if and { l.and(r) } else { l.or(r) }
+        };
+        if !matches!(c, Cond::Sql(_)) {
+            self.params.truncate(mark);
+        }
+        c
+    }
+
     /// Partially evaluates an access rule for the row at alias `a` of `entity`.
     fn access(&mut self, expr: &AccessExpr, entity: EntityId, a: &str) -> Cond {
         match expr {
             AccessExpr::Const(true) => Cond::True,
             AccessExpr::Const(false) => Cond::False,
             AccessExpr::Not(e) => self.access(e, entity, a).not(),
-            AccessExpr::And(l, r) => {
-                let mark = self.params.len();
-                let l = self.access(l, entity, a);
-                if matches!(l, Cond::False) {
-                    self.params.truncate(mark);
-                    return Cond::False;
-                }
-                let c = l.and(self.access(r, entity, a));
-                if !matches!(c, Cond::Sql(_)) {
-                    // Decided without SQL: the parameters the branches bound are unused.
-                    self.params.truncate(mark);
-                }
-                c
-            }
-            AccessExpr::Or(l, r) => {
-                let mark = self.params.len();
-                let l = self.access(l, entity, a);
-                if matches!(l, Cond::True) {
-                    self.params.truncate(mark);
-                    return Cond::True;
-                }
-                let c = l.or(self.access(r, entity, a));
-                if !matches!(c, Cond::Sql(_)) {
-                    self.params.truncate(mark);
-                }
-                c
-            }
+            AccessExpr::And(l, r) => self.access_junction(l, r, entity, a, true),
+            AccessExpr::Or(l, r) => self.access_junction(l, r, entity, a, false),
             AccessExpr::Cmp { op, lhs, rhs } => {
                 let l = self.operand(lhs, entity, a);
                 let r = self.operand(rhs, entity, a);
