@@ -430,7 +430,8 @@ async fn run_steps<D: Db>(
     ctx: &RequestContext,
     db: &mut D,
 ) -> Result<String, GqlError> {
-    let mut keys: Vec<Vec<Option<String>>> = vec![];
+    // The keys each slot's statement reported; slot 0 holds the root field's rows.
+    let mut slots: Vec<Vec<Vec<Option<String>>>> = vec![vec![]];
     let mut result = String::from(empty);
     for step in steps {
         match step {
@@ -441,10 +442,25 @@ async fn run_steps<D: Db>(
             }
             Step::CollectKeys(stmt) => {
                 let params = bind(&stmt.params, variables, ctx);
-                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
-                keys = rows;
+                slots[0] = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
             }
-            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns } => {
+            Step::CollectSlots(stmt) => {
+                let params = bind(&stmt.params, variables, ctx);
+                for mut row in db.query(&stmt.sql, &params).await.map_err(operation_failed)? {
+                    let slot = row.first().cloned().flatten().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+                    row.remove(0);
+                    if slots.len() <= slot {
+                        slots.resize(slot + 1, vec![]);
+                    }
+                    slots[slot].push(row);
+                }
+            }
+            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns, .. } => {
+                let slot = match step {
+                    Step::CheckByKeys { slot, .. } => *slot,
+                    _ => 0,
+                };
+                let keys = slots.get(slot).map(Vec::as_slice).unwrap_or(&[]);
                 let mut bound = bind(params, variables, ctx);
                 let mut placeholders = vec![];
                 for c in 0..*key_columns {
