@@ -7,7 +7,6 @@
 //! context field), so a plan can be cached and re-bound for the next request.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use exo_ir::graphql::Resolver;
 use exo_ir::{
@@ -21,15 +20,8 @@ use crate::error::{write_json_string, GqlError};
 use crate::graphql::OperationKind;
 use crate::system::System;
 use crate::validate::{Operation, Selected};
-use crate::value::{Origin, PathSeg, Val};
-
-/// Where a bind parameter's value comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamSource {
-    Const(Option<String>),
-    Var { var: Arc<str>, path: Vec<PathSeg> },
-    Context { context: u32, field: u32 },
-}
+use crate::value::{Origin, Val};
+pub use exo_ir::plan::{ParamSource, PathSeg, Step, Stmt};
 
 /// An assumption a plan makes about a context field.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,32 +30,12 @@ pub enum CtxDep {
     Value { context: u32, field: u32, value: Json },
     /// The value is bound as a parameter; only whether it was null shaped the SQL.
     Null { context: u32, field: u32, is_null: bool },
-}
-
-/// One SQL statement and its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stmt {
-    pub sql: String,
-    pub params: Vec<ParamSource>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    /// Runs a statement whose first row, first column is the field's JSON (`null` when no row).
-    Json(Stmt),
-    /// Runs a statement returning one row per affected row: the primary-key values as text,
-    /// one column each; they are the keys of slot 0 and feed [`Step::JsonByKeys`].
-    CollectKeys(Stmt),
-    /// Selects the JSON for the collected keys: `{keys}` in `sql` is replaced at run time by
-    /// one `$n::text[]` parameter per key column, holding the collected key values.
-    JsonByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize },
-    /// Like [`Step::JsonByKeys`] over the keys of `slot`, but fails the request with "Not
-    /// authorized" when the statement (a `COUNT(*)` of rows violating a rule) returns more
-    /// than zero.
-    CheckByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize, slot: usize },
-    /// Runs a data-modifying statement whose rows are `(slot, key columns...)` as text: the
-    /// keys of the rows it wrote, grouped by slot (slot 0 is the root field's rows).
-    CollectSlots(Stmt),
+    /// The value is bound as a parameter; whether it was a list shaped the SQL.
+    List { context: u32, field: u32, is_list: bool },
+    /// The value was non-null and none of `excluded` (a list holding none of them, when
+    /// `list`). Only trusted-document compilation produces it, for plans made with a value
+    /// that stands for every value outside the literals the access rules name.
+    Other { context: u32, field: u32, excluded: Vec<Json>, list: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,11 +70,22 @@ pub struct Plan {
 
 /// Plans a validated operation.
 pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result<Plan, GqlError> {
+    plan_with_deps(system, op, ctx).0
+}
+
+/// Like [`plan`], also returning what the outcome (a plan or an error) assumed about the
+/// context.
+pub fn plan_with_deps(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> (Result<Plan, GqlError>, Vec<CtxDep>) {
     let mut deps = vec![];
+    let result = plan_inner(system, op, ctx, &mut deps);
+    (result, deps)
+}
+
+fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &mut Vec<CtxDep>) -> Result<Plan, GqlError> {
     let mut fields = vec![];
     let mut cacheable = true;
     for sel in &op.fields {
-        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps: &mut deps, lambda: vec![], cacheable: true };
+        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true };
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
         fields.push(FieldPlan { key: sel.key.clone(), plan });
@@ -112,7 +95,7 @@ pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result
     Ok(Plan {
         kind: op.kind,
         fields,
-        context_deps: deps,
+        context_deps: deps.clone(),
         needs_transaction: op.kind == OperationKind::Mutation || sql_fields > 1 || multi_step,
         cacheable,
     })
@@ -986,8 +969,9 @@ impl<'a> Planner<'a> {
             }
             Operand::CtxParam { context, field, value } => {
                 // Only whether the value is null (or a list) shapes the SQL.
-                if value.is_array() {
-                    self.record_dep(context, field, Some(Json::Array(vec![])));
+                let dep = CtxDep::List { context, field, is_list: value.is_array() };
+                if !self.deps.contains(&dep) {
+                    self.deps.push(dep);
                 }
                 self.record_dep(context, field, None);
                 let n = self.param(ParamSource::Context { context, field });
