@@ -47,6 +47,21 @@ pub enum Step {
     CollectSlots(Stmt),
 }
 
+/// A model constraint (`@maxLength`, `@range`, integer width) on a value that comes from the
+/// variables: checked on every execution of a plan, since a cached or precompiled plan is
+/// reused with other values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueCheck {
+    pub var: Arc<str>,
+    pub path: Vec<PathSeg>,
+    /// The model field, named in the error message.
+    pub field: String,
+    pub validation: crate::Validation,
+    /// Where the error points (the mutation field).
+    pub line: u32,
+    pub column: u32,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Trusted documents
 // ---------------------------------------------------------------------------------------------
@@ -98,7 +113,7 @@ pub enum TrustedDep {
 pub enum TrustedOutcome {
     /// Planning failed for this context (for example "Not authorized").
     Error(String),
-    Fields { fields: Vec<TrustedField>, needs_transaction: bool },
+    Fields { fields: Vec<TrustedField>, needs_transaction: bool, checks: Vec<ValueCheck> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -402,6 +402,14 @@ impl Engine {
         ctx: &RequestContext,
         db: &mut D,
     ) -> Response {
+        // Constraints on variable values: the plan may have been made with other values.
+        for check in &plan.checks {
+            if let Some(value) = variables.get(&*check.var).and_then(|v| lookup(v, &check.path)) {
+                if let Err(e) = plan::check_value(check, value) {
+                    return error_response(200, &[e]);
+                }
+            }
+        }
         let tx = plan.needs_transaction;
         if tx {
             if let Err(e) = db.execute("BEGIN").await {

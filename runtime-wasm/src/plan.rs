@@ -21,7 +21,7 @@ use crate::graphql::OperationKind;
 use crate::system::System;
 use crate::validate::{Operation, Selected};
 use crate::value::{Origin, Val};
-pub use exo_ir::plan::{ParamSource, PathSeg, Step, Stmt};
+pub use exo_ir::plan::{ParamSource, PathSeg, Step, Stmt, ValueCheck};
 
 /// An assumption a plan makes about a context field.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +63,8 @@ pub struct Plan {
     /// whose context agrees.
     pub context_deps: Vec<CtxDep>,
     pub needs_transaction: bool,
+    /// Constraints on values taken from the variables, checked before every execution.
+    pub checks: Vec<ValueCheck>,
     /// False when a value from the variables was baked into the SQL (a literal list holding
     /// variables): such a plan is used once and not cached.
     pub cacheable: bool,
@@ -82,12 +84,15 @@ pub fn plan_with_deps(system: &System, op: &Operation<'_>, ctx: &RequestContext)
 }
 
 fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &mut Vec<CtxDep>) -> Result<Plan, GqlError> {
+    let mut checks = vec![];
     let mut fields = vec![];
     let mut cacheable = true;
     for sel in &op.fields {
-        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true };
+        let mut p =
+            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![] };
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
+        checks.append(&mut p.checks);
         fields.push(FieldPlan { key: sel.key.clone(), plan });
     }
     let sql_fields = fields.iter().filter(|f| matches!(f.plan, RootPlan::Sql { .. })).count();
@@ -97,6 +102,7 @@ fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &
         fields,
         context_deps: deps.clone(),
         needs_transaction: op.kind == OperationKind::Mutation || sql_fields > 1 || multi_step,
+        checks,
         cacheable,
     })
 }
@@ -157,6 +163,7 @@ pub(crate) struct Planner<'a> {
     /// Aliases bound to `.some(p => ...)` parameters, by param index.
     lambda: Vec<(u32, EntityId, String)>,
     cacheable: bool,
+    checks: Vec<ValueCheck>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -1115,6 +1122,18 @@ impl<'a> Planner<'a> {
                     let value = match v {
                         Some(v) => {
                             validate_value(f, v, sel)?;
+                            if let Origin::Var { var, path } = v.origin() {
+                                if f.validation != exo_ir::Validation::default() {
+                                    self.checks.push(ValueCheck {
+                                        var: var.clone(),
+                                        path: path.clone(),
+                                        field: f.name.clone(),
+                                        validation: f.validation.clone(),
+                                        line: sel.pos.line,
+                                        column: sel.pos.column,
+                                    });
+                                }
+                            }
                             if v.is_null() {
                                 "NULL".to_string()
                             } else {
@@ -1723,15 +1742,33 @@ impl FieldExt for Field {
 }
 
 /// Checks `@maxLength` / `@range` / integer width before any SQL runs.
+/// Checks a value taken from the variables against its field's constraints, as
+/// `validate_value` did when the plan was made.
+pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
+    let pos = crate::graphql::Pos { line: check.line, column: check.column };
+    let v = match value {
+        Json::String(s) => Val::Str(s.clone(), Origin::Literal),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Val::Int(i, Origin::Literal),
+            None => Val::Float(n.as_f64().unwrap_or(0.0), Origin::Literal),
+        },
+        _ => return Ok(()),
+    };
+    check_constraints(&check.field, &check.validation, &v, pos)
+}
+
 fn validate_value(f: &Field, v: &Val, sel: &Selected<'_>) -> Result<(), GqlError> {
-    let val = &f.validation;
+    check_constraints(&f.name, &f.validation, v, sel.pos)
+}
+
+fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::graphql::Pos) -> Result<(), GqlError> {
     match v {
         Val::Str(s, _) => {
             if let Some(max) = val.max_length {
                 if s.chars().count() > max as usize {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{}': maximum length = {max}, provided length = {}", f.name, s.chars().count()),
-                        sel.pos,
+                        format!("Invalid value for '{}': maximum length = {max}, provided length = {}", name, s.chars().count()),
+                        pos,
                     ));
                 }
             }
@@ -1740,30 +1777,30 @@ fn validate_value(f: &Field, v: &Val, sel: &Selected<'_>) -> Result<(), GqlError
             let x = *i as f64;
             if let Some(max) = val.max {
                 if x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {i}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {i}", name), pos));
                 }
             }
             if let Some(min) = val.min {
                 if x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {i}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {i}", name), pos));
                 }
             }
             if val.int_bits == Some(16) && (*i < i16::MIN as i64 || *i > i16::MAX as i64) {
                 return Err(GqlError::at(
-                    format!("Unable to convert input to the expected type: trying to convert the '{}' field to the '16-bit integer' type", f.name),
-                    sel.pos,
+                    format!("Unable to convert input to the expected type: trying to convert the '{}' field to the '16-bit integer' type", name),
+                    pos,
                 ));
             }
         }
         Val::Float(x, _) => {
             if let Some(max) = val.max {
                 if *x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {x}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {x}", name), pos));
                 }
             }
             if let Some(min) = val.min {
                 if *x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {x}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {x}", name), pos));
                 }
             }
         }

@@ -422,6 +422,7 @@ fn outcome_to_ir(outcome: Result<Plan, String>) -> TrustedOutcome {
         Err(message) => TrustedOutcome::Error(message),
         Ok(plan) => TrustedOutcome::Fields {
             needs_transaction: plan.needs_transaction,
+            checks: plan.checks,
             fields: plan
                 .fields
                 .into_iter()
@@ -523,7 +524,8 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
             let deps: Vec<CtxDep> = v.deps.iter().map(dep_from_ir).collect();
             let outcome = match &v.outcome {
                 TrustedOutcome::Error(m) => Err((m.clone(), deps)),
-                TrustedOutcome::Fields { fields, needs_transaction } => Ok(Arc::new(Plan {
+                TrustedOutcome::Fields { fields, needs_transaction, checks } => Ok(Arc::new(Plan {
+                    checks: checks.clone(),
                     kind,
                     fields: fields
                         .iter()
