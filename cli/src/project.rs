@@ -163,7 +163,7 @@ pub fn summary(ir: &Ir) -> String {
         let mut seen = std::collections::HashSet::new();
         let docs: Vec<_> = ir.trusted_documents.iter().filter(|d| seen.insert(&d.document)).collect();
         let ops: usize = docs.iter().map(|d| d.operations.len()).sum();
-        let plans: usize = docs.iter().flat_map(|d| &d.operations).map(|o| o.variants.len()).sum();
+        let plans: usize = docs.iter().flat_map(|d| &d.operations).map(|o| o.plans.len()).sum();
         s.push_str(&format!(", {} compiled to {}", plural(ops, "trusted operation", "trusted operations"), plural(plans, "SQL plan", "SQL plans")));
     }
     s

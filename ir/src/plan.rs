@@ -81,7 +81,9 @@ pub struct TrustedOperation {
     pub mutation: bool,
     /// `(name, GraphQL type)` of each declared variable, e.g. `("id", "Int!")`.
     pub variables: Vec<(String, String)>,
-    /// One compiled plan per variable shape and context outcome met at build time.
+    /// The distinct compiled outcomes; variants point into this list.
+    pub plans: Vec<TrustedOutcome>,
+    /// One entry per variable shape and context outcome met at build time.
     pub variants: Vec<TrustedVariant>,
     /// Why some requests are planned at request time instead (`None`: never).
     pub fallback: Option<String>,
@@ -93,7 +95,8 @@ pub struct TrustedVariant {
     pub shape: String,
     /// What the plan assumed about the request's context.
     pub deps: Vec<TrustedDep>,
-    pub outcome: TrustedOutcome,
+    /// Index into the operation's `plans`.
+    pub plan: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -183,10 +183,7 @@ impl Engine {
             return error_response(200, &[GqlError::new("Mutations are not allowed")]);
         }
         let shape = self.shape(&op.variables, variables);
-        let found = op.variants.iter().filter(|(s, _)| *s == shape).map(|(_, o)| o).find(|o| match o {
-            Ok(plan) => context_matches(&plan.context_deps, &ctx),
-            Err((_, deps)) => context_matches(deps, &ctx),
-        });
+        let found = op.variants.iter().find(|(s, deps, _)| *s == shape && context_matches(deps, &ctx)).map(|(_, _, o)| o);
         let Some(outcome) = found else {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
             return self.execute_checked(text, operation, variables, head, db, false).await;
@@ -201,7 +198,7 @@ impl Engine {
                 let plan = Arc::clone(plan);
                 self.run(&plan, None, variables, &ctx, db).await
             }
-            Err((message, _)) => error_response(200, &[GqlError::new(message.clone())]),
+            Err(message) => error_response(200, &[GqlError::new(message.clone())]),
         }
     }
 

@@ -68,6 +68,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
             def.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect();
         let (shapes, mut fallback) = shapes(system, &var_types);
         let mut variants: Vec<TrustedVariant> = vec![];
+        let mut plans: Vec<TrustedOutcome> = vec![];
         for (shape, variables) in shapes {
             let op = validate::validate(system, &doc, name.as_deref(), &variables, Limits { max_depth: 256, max_introspection_depth: 256 })
                 .map_err(|errors| CompileError {
@@ -88,7 +89,15 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
                     fallback.get_or_insert_with(|| format!("it has more than {MAX_VARIANTS} variants"));
                     break;
                 }
-                variants.push(TrustedVariant { shape: shape.clone(), deps: deps.iter().map(dep_to_ir).collect(), outcome: outcome_to_ir(outcome) });
+                let outcome = outcome_to_ir(outcome);
+                let plan = match plans.iter().position(|p| *p == outcome) {
+                    Some(i) => i,
+                    None => {
+                        plans.push(outcome);
+                        plans.len() - 1
+                    }
+                };
+                variants.push(TrustedVariant { shape: shape.clone(), deps: deps.iter().map(dep_to_ir).collect(), plan: plan as u32 });
             }
             if found.truncated {
                 fallback.get_or_insert_with(|| "its access rules depend on more context combinations than were explored".into());
@@ -98,6 +107,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
             name,
             mutation: def.kind == OperationKind::Mutation,
             variables: def.variables.iter().map(|v| (v.name.value.to_string(), type_text(&validate::ast_type_to_ref(&v.ty)))).collect(),
+            plans,
             variants,
             fallback,
         });
@@ -474,8 +484,8 @@ pub struct ReadyOperation {
     pub name: Option<String>,
     pub mutation: bool,
     pub variables: Arc<[(String, TypeRef)]>,
-    /// `(shape, outcome)`; the outcome's plan carries its context dependencies.
-    pub variants: Vec<(String, Result<Arc<Plan>, (String, Vec<CtxDep>)>)>,
+    /// `(shape, context dependencies, outcome)`.
+    pub variants: Vec<(String, Vec<CtxDep>, Result<Arc<Plan>, String>)>,
     pub fallback: Option<String>,
 }
 
@@ -517,34 +527,38 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
     let variables: Vec<(String, TypeRef)> =
         op.variables.iter().map(|(n, t)| (n.clone(), parse_type(t).unwrap_or_else(|| TypeRef::Named(t.clone())))).collect();
     let kind = if op.mutation { OperationKind::Mutation } else { OperationKind::Query };
+    let plans: Vec<Result<Arc<Plan>, String>> = op
+        .plans
+        .iter()
+        .map(|outcome| match outcome {
+            TrustedOutcome::Error(m) => Err(m.clone()),
+            TrustedOutcome::Fields { fields, needs_transaction, checks } => Ok(Arc::new(Plan {
+                checks: checks.clone(),
+                kind,
+                fields: fields
+                    .iter()
+                    .map(|f| FieldPlan {
+                        key: f.key.clone(),
+                        plan: match &f.root {
+                            TrustedRoot::Sql { steps, empty_list } => {
+                                RootPlan::Sql { steps: steps.clone(), empty: if *empty_list { "[]" } else { "null" } }
+                            }
+                            TrustedRoot::Const(c) => RootPlan::Const(c.clone()),
+                        },
+                    })
+                    .collect(),
+                context_deps: vec![],
+                needs_transaction: *needs_transaction,
+                cacheable: true,
+            })),
+        })
+        .collect();
     let variants = op
         .variants
         .iter()
-        .map(|v| {
-            let deps: Vec<CtxDep> = v.deps.iter().map(dep_from_ir).collect();
-            let outcome = match &v.outcome {
-                TrustedOutcome::Error(m) => Err((m.clone(), deps)),
-                TrustedOutcome::Fields { fields, needs_transaction, checks } => Ok(Arc::new(Plan {
-                    checks: checks.clone(),
-                    kind,
-                    fields: fields
-                        .iter()
-                        .map(|f| FieldPlan {
-                            key: f.key.clone(),
-                            plan: match &f.root {
-                                TrustedRoot::Sql { steps, empty_list } => {
-                                    RootPlan::Sql { steps: steps.clone(), empty: if *empty_list { "[]" } else { "null" } }
-                                }
-                                TrustedRoot::Const(c) => RootPlan::Const(c.clone()),
-                            },
-                        })
-                        .collect(),
-                    context_deps: deps,
-                    needs_transaction: *needs_transaction,
-                    cacheable: true,
-                })),
-            };
-            (v.shape.clone(), outcome)
+        .filter_map(|v| {
+            let outcome = plans.get(v.plan as usize)?.clone();
+            Some((v.shape.clone(), v.deps.iter().map(dep_from_ir).collect(), outcome))
         })
         .collect();
     ReadyOperation { name: op.name.clone(), mutation: op.mutation, variables: variables.into(), variants, fallback: op.fallback.clone() }

@@ -60,7 +60,7 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
     let sqls: Vec<String> = op
         .variants
         .iter()
-        .filter_map(|v| match &v.outcome {
+        .filter_map(|v| match &op.plans[v.plan as usize] {
             TrustedOutcome::Fields { fields, .. } => match &fields[0].root {
                 TrustedRoot::Sql { steps, .. } => match &steps[0] {
                     Step::Json(stmt) => Some(stmt.sql.clone()),

@@ -100,7 +100,7 @@ fn precompiled_plans_snapshot_and_parse() {
             let mut out = String::new();
             for v in &op.variants {
                 out.push_str(&format!("-- shape `{}`; context: {}\n", v.shape, deps_text(&ir, &v.deps)));
-                match &v.outcome {
+                match &op.plans[v.plan as usize] {
                     TrustedOutcome::Error(m) => out.push_str(&format!("error: {m}\n\n")),
                     TrustedOutcome::Fields { fields, .. } => {
                         for f in fields {
