@@ -3,6 +3,7 @@
 
 mod common;
 mod examples;
+mod exotest_sql;
 mod introspection;
 mod queries;
 mod sql;
