@@ -383,6 +383,9 @@ fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: 
                 let v = variables.get(&**var).and_then(|v| lookup(v, path));
                 json_text(v)
             }
+            ParamSource::JsonVar { var, path } => {
+                variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
+            }
             ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
         })
         .collect()

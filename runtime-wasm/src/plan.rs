@@ -28,6 +28,9 @@ use crate::value::{Origin, PathSeg, Val};
 pub enum ParamSource {
     Const(Option<String>),
     Var { var: Arc<str>, path: Vec<PathSeg> },
+    /// A variable of type `Json`, bound as JSON text (a string keeps its quotes), the way a
+    /// `Json` literal is bound.
+    JsonVar { var: Arc<str>, path: Vec<PathSeg> },
     Context { context: u32, field: u32 },
 }
 
@@ -195,6 +198,9 @@ impl<'a> Planner<'a> {
             self.cacheable = false;
         }
         let src = match v.origin() {
+            Origin::Var { var, path } if matches!(v, Val::Json(..)) => {
+                ParamSource::JsonVar { var: var.clone(), path: path.clone() }
+            }
             Origin::Var { var, path } => ParamSource::Var { var: var.clone(), path: path.clone() },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
         };
@@ -669,6 +675,22 @@ impl<'a> Planner<'a> {
         } else {
             sql.param(n)
         };
+        // Pattern operators on an array match when some element matches; the element must be
+        // the left operand (`elem LIKE pattern`), so `ANY` cannot express them.
+        if is_array {
+            let pattern = match op {
+                "like" | "ilike" => Some(format!("${n}::text")),
+                "startsWith" => Some(format!("${n}::text || '%'")),
+                "endsWith" => Some(format!("'%' || ${n}::text")),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                let like = if op == "ilike" { "ILIKE" } else { "LIKE" };
+                return Ok(Cond::Sql(format!(
+                    "EXISTS (SELECT 1 FROM unnest({col}) AS \"element\" WHERE \"element\" {like} {pattern})"
+                )));
+            }
+        }
         let sym = match op {
             "eq" => "=",
             "neq" => "<>",
@@ -682,7 +704,8 @@ impl<'a> Planner<'a> {
             "endsWith" => return Ok(Cond::Sql(format!("{col} LIKE '%' || ${n}::text"))),
             "contains" => return Ok(Cond::Sql(format!("{col} @> ${n}::jsonb"))),
             "containedBy" => return Ok(Cond::Sql(format!("{col} <@ ${n}::jsonb"))),
-            "matchKey" => return Ok(Cond::Sql(format!("{col} ? ${n}::text"))),
+            // The key is a `Json` value: a JSON string, unquoted here.
+            "matchKey" => return Ok(Cond::Sql(format!("{col} ? (${n}::jsonb #>> '{{}}')"))),
             "matchAllKeys" => {
                 return Ok(Cond::Sql(format!("{col} ?& ARRAY(SELECT jsonb_array_elements_text(${n}::jsonb))")))
             }
