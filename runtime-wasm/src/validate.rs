@@ -48,7 +48,7 @@ impl<'s> Selected<'s> {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Maximum nesting of selection sets below the root field (`EXO_MAX_SELECTION_DEPTH`).
+    /// Maximum depth of a field, root fields being at depth 1 (`EXO_MAX_SELECTION_DEPTH`).
     pub max_depth: usize,
     /// The same for documents that only introspect.
     pub max_introspection_depth: usize,
@@ -104,18 +104,17 @@ pub fn validate<'s>(
     }
     let introspection_only = fields.iter().all(|f| f.field.name.starts_with("__"));
     let max = if introspection_only { limits.max_introspection_depth } else { limits.max_depth };
-    if let Some(pos) = too_deep(&fields, 0, max) {
+    if let Some(pos) = too_deep(&fields, 1, max) {
         return Err(vec![GqlError::at("Selection set too deep", pos)]);
     }
     Ok(Operation { kind: op.kind, fields, introspection_only })
 }
 
+/// The first field (in document order) deeper than `max`, root fields being at depth 1. Leaf
+/// fields count too: with the default of 5, `a { b { c { d { e { f } } } } }` is rejected at `f`.
 fn too_deep(fields: &[Selected<'_>], depth: usize, max: usize) -> Option<Pos> {
     for f in fields {
-        if f.selection.is_empty() {
-            continue;
-        }
-        if depth >= max {
+        if depth > max {
             return Some(f.pos);
         }
         if let Some(p) = too_deep(&f.selection, depth + 1, max) {

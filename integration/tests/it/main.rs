@@ -4,6 +4,7 @@
 mod common;
 mod examples;
 mod exotest_sql;
+mod http_limits;
 mod introspection;
 mod queries;
 mod sql;
