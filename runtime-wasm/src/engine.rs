@@ -135,11 +135,11 @@ impl Engine {
         };
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
+        // Invalid values fall through to full validation, whose errors carry locations.
         if let Some((plan, errors)) = self.cached(key, query, operation, variables, &ctx) {
-            if !errors.is_empty() {
-                return error_response(200, &errors);
+            if errors.is_empty() {
+                return self.run(&plan, None, variables, &ctx, db).await;
             }
-            return self.run(&plan, None, variables, &ctx, db).await;
         }
         let doc = match graphql::parse(query, &self.config.parse_limits) {
             Ok(d) => d,

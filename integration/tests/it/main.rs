@@ -4,6 +4,7 @@
 mod common;
 mod examples;
 mod exotest_sql;
+mod bad_input;
 mod http_limits;
 mod introspection;
 mod queries;
