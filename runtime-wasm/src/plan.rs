@@ -672,6 +672,10 @@ impl<'a> Planner<'a> {
         let typed = if is_array {
             let elem = ty.scalar().map(param_cast_for).unwrap_or("");
             format!("${n}{elem}")
+        } else if ty.scalar() == Some(ScalarType::Int) {
+            // Compared as int8 whatever the column's width, so `{lt: 99999}` on a smallint is
+            // true for every row instead of an out-of-range cast error.
+            format!("${n}::int8")
         } else {
             sql.param(n)
         };
