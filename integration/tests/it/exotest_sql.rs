@@ -25,6 +25,8 @@ use crate::common::*;
 #[derive(Default)]
 struct RequestLog {
     body: Json,
+    /// The JWT's claims without `iat`/`exp` (which change from run to run).
+    claims: Option<Json>,
     /// `(sql, parameters)` in execution order; `BEGIN`/`COMMIT` have no parameters.
     statements: Vec<(String, Vec<Option<String>>)>,
 }
@@ -112,7 +114,8 @@ struct RecordingServer {
 
 impl TestServer for RecordingServer {
     fn request(&self, request: TestRequest) -> Result<TestResponse, String> {
-        self.log.lock().unwrap().push(RequestLog { body: request.body.clone(), statements: vec![] });
+        let claims = request.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| claims_of(v));
+        self.log.lock().unwrap().push(RequestLog { body: request.body.clone(), claims, statements: vec![] });
         let body = request.body.to_string();
         let response = self.rt.block_on(async {
             let head = RequestHead { headers: &request.headers, client_ip: Some("127.0.0.1"), now: now() };
@@ -126,6 +129,17 @@ impl TestServer for RecordingServer {
     fn run_sql(&self, sql: &str) -> Result<(), String> {
         self.rt.block_on(async { self.db.lock().await.inner.0.batch_execute(sql).await.map_err(|e| format!("{e:?}")) })
     }
+}
+
+/// The payload of a `Bearer` token, minus its validity window.
+fn claims_of(header: &str) -> Option<Json> {
+    use base64::Engine as _;
+    let payload = header.strip_prefix("Bearer ")?.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let mut claims: serde_json::Map<String, Json> = serde_json::from_slice(&bytes).ok()?;
+    claims.remove("iat");
+    claims.remove("exp");
+    Some(Json::Object(claims))
 }
 
 /// How many requests the init `.gql` files of a test send before its own stages.
@@ -143,6 +157,9 @@ fn render(requests: &[RequestLog]) -> Result<String, String> {
         out.push_str(&format!("=== stage {}\n", i + 1));
         out.push_str(r.body["query"].as_str().unwrap_or("").trim_end());
         out.push('\n');
+        if let Some(claims) = &r.claims {
+            out.push_str(&format!("--- claims: {claims}\n"));
+        }
         if let Some(vars) = r.body.get("variables") {
             out.push_str(&format!("--- variables: {vars}\n"));
         }
