@@ -198,6 +198,20 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
     assert_eq!(r.status, 200);
     assert_eq!(r.error(), "Syntax Error: Document contains more than 15000 tokens. Parsing aborted.");
 
+    // Nesting beyond the parser's bound (64), in a value or in selections, stops the parser
+    // before it can exhaust the stack.
+    let r = query(addr, &format!("{{ todos(where: {{title: {{eq: {}\"x\"{}}}}}) {{ id }} }}", "[".repeat(200), "]".repeat(200))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.error().contains("levels of nesting"), "{}", r.error());
+    let r = query(addr, &format!("{}{}", "{ users ".repeat(500), "}".repeat(500))).await;
+    assert!(r.error().contains("levels of nesting"), "{}", r.error());
+    // Deeply nested JSON variables are refused while the body is read.
+    let vars = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let body = format!("{{\"query\": \"{{ __typename }}\", \"variables\": {{\"v\": {vars}}}}}");
+    let r = post(addr, Some("application/json"), body.as_bytes()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("Invalid request body"), "{}", r.error());
+
     // A document over the parser's size bound (1 MiB) but under the body limit (2 MiB).
     let big = format!("{{ todos {{ id }} }} #{}", "x".repeat(1_100_000));
     let r = query(addr, &big).await;
@@ -221,6 +235,11 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
     let r = raw(addr, head.to_string(), chunked).await;
     assert_eq!(r.status, 413);
     r.error();
+
+    // A small chunked body is read like any other.
+    let head = "POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let r = raw(addr, head.to_string(), b"c\r\n{\"query\": \"{\r\nf\r\n __typename }\"}\r\n0\r\n\r\n".to_vec()).await;
+    assert_eq!(r.body, json!({"data": {"__typename": "Query"}}));
 
     // Malformed bodies.
     for (body, expect) in [
