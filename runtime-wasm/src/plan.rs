@@ -669,9 +669,13 @@ impl<'a> Planner<'a> {
         }
         let n = self.val_param(arg);
         // For array columns, scalar comparisons test the elements.
-        let typed = if is_array {
-            let elem = ty.scalar().map(param_cast_for).unwrap_or("");
-            format!("${n}{elem}")
+        let typed = if is_array && ty.scalar() != Some(ScalarType::Int) {
+            // The element's own type (`{}::real[]` -> `$1::real`), so enum elements compare
+            // with an enum and single-precision elements with a single-precision value.
+            match sql.param_expr.strip_suffix("[]") {
+                Some(elem) => elem.replace("{}", &format!("${n}")),
+                None => format!("${n}{}", ty.scalar().map(param_cast_for).unwrap_or("")),
+            }
         } else if ty.scalar() == Some(ScalarType::Int) {
             // Compared as int8 whatever the column's width, so `{lt: 99999}` on a smallint is
             // true for every row instead of an out-of-range cast error.
