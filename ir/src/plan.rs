@@ -19,6 +19,9 @@ pub enum ParamSource {
     Const(Option<String>),
     Var { var: Arc<str>, path: Vec<PathSeg> },
     Context { context: u32, field: u32 },
+    /// A variable of type `Json`, bound as JSON text (a string keeps its quotes), the way a
+    /// `Json` literal is bound. Last, so IR files written before it still decode.
+    JsonVar { var: Arc<str>, path: Vec<PathSeg> },
 }
 
 /// One SQL statement and its parameters.

@@ -238,12 +238,12 @@ impl Engine {
         };
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
+        // Invalid values fall through to full validation, whose errors carry locations.
         let cached = if untrusted { None } else { self.cached(key, query, operation, variables, &ctx) };
         if let Some((plan, errors)) = cached {
-            if !errors.is_empty() {
-                return error_response(200, &errors);
+            if errors.is_empty() {
+                return self.run(&plan, None, variables, &ctx, db).await;
             }
-            return self.run(&plan, None, variables, &ctx, db).await;
         }
         let doc = match graphql::parse(query, &self.config.parse_limits) {
             Ok(d) => d,
@@ -496,6 +496,9 @@ fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: 
             ParamSource::Var { var, path } => {
                 let v = variables.get(&**var).and_then(|v| lookup(v, path));
                 json_text(v)
+            }
+            ParamSource::JsonVar { var, path } => {
+                variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
             }
             ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
         })

@@ -189,6 +189,9 @@ impl<'a> Planner<'a> {
             self.cacheable = false;
         }
         let src = match v.origin() {
+            Origin::Var { var, path } if matches!(v, Val::Json(..)) => {
+                ParamSource::JsonVar { var: var.clone(), path: path.clone() }
+            }
             Origin::Var { var, path } => ParamSource::Var { var: var.clone(), path: path.clone() },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
         };
@@ -657,12 +660,36 @@ impl<'a> Planner<'a> {
         }
         let n = self.val_param(arg);
         // For array columns, scalar comparisons test the elements.
-        let typed = if is_array {
-            let elem = ty.scalar().map(param_cast_for).unwrap_or("");
-            format!("${n}{elem}")
+        let typed = if is_array && ty.scalar() != Some(ScalarType::Int) {
+            // The element's own type (`{}::real[]` -> `$1::real`), so enum elements compare
+            // with an enum and single-precision elements with a single-precision value.
+            match sql.param_expr.strip_suffix("[]") {
+                Some(elem) => elem.replace("{}", &format!("${n}")),
+                None => format!("${n}{}", ty.scalar().map(param_cast_for).unwrap_or("")),
+            }
+        } else if ty.scalar() == Some(ScalarType::Int) {
+            // Compared as int8 whatever the column's width, so `{lt: 99999}` on a smallint is
+            // true for every row instead of an out-of-range cast error.
+            format!("${n}::int8")
         } else {
             sql.param(n)
         };
+        // Pattern operators on an array match when some element matches; the element must be
+        // the left operand (`elem LIKE pattern`), so `ANY` cannot express them.
+        if is_array {
+            let pattern = match op {
+                "like" | "ilike" => Some(format!("${n}::text")),
+                "startsWith" => Some(format!("${n}::text || '%'")),
+                "endsWith" => Some(format!("'%' || ${n}::text")),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                let like = if op == "ilike" { "ILIKE" } else { "LIKE" };
+                return Ok(Cond::Sql(format!(
+                    "EXISTS (SELECT 1 FROM unnest({col}) AS \"element\" WHERE \"element\" {like} {pattern})"
+                )));
+            }
+        }
         let sym = match op {
             "eq" => "=",
             "neq" => "<>",
@@ -676,7 +703,8 @@ impl<'a> Planner<'a> {
             "endsWith" => return Ok(Cond::Sql(format!("{col} LIKE '%' || ${n}::text"))),
             "contains" => return Ok(Cond::Sql(format!("{col} @> ${n}::jsonb"))),
             "containedBy" => return Ok(Cond::Sql(format!("{col} <@ ${n}::jsonb"))),
-            "matchKey" => return Ok(Cond::Sql(format!("{col} ? ${n}::text"))),
+            // The key is a `Json` value: a JSON string, unquoted here.
+            "matchKey" => return Ok(Cond::Sql(format!("{col} ? (${n}::jsonb #>> '{{}}')"))),
             "matchAllKeys" => {
                 return Ok(Cond::Sql(format!("{col} ?& ARRAY(SELECT jsonb_array_elements_text(${n}::jsonb))")))
             }

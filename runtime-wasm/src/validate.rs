@@ -48,7 +48,7 @@ impl<'s> Selected<'s> {
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Maximum nesting of selection sets below the root field (`EXO_MAX_SELECTION_DEPTH`).
+    /// Maximum depth of a field, root fields being at depth 1 (`EXO_MAX_SELECTION_DEPTH`).
     pub max_depth: usize,
     /// The same for documents that only introspect.
     pub max_introspection_depth: usize,
@@ -104,18 +104,17 @@ pub fn validate<'s>(
     }
     let introspection_only = fields.iter().all(|f| f.field.name.starts_with("__"));
     let max = if introspection_only { limits.max_introspection_depth } else { limits.max_depth };
-    if let Some(pos) = too_deep(&fields, 0, max) {
+    if let Some(pos) = too_deep(&fields, 1, max) {
         return Err(vec![GqlError::at("Selection set too deep", pos)]);
     }
     Ok(Operation { kind: op.kind, fields, introspection_only })
 }
 
+/// The first field (in document order) deeper than `max`, root fields being at depth 1. Leaf
+/// fields count too: with the default of 5, `a { b { c { d { e { f } } } } }` is rejected at `f`.
 fn too_deep(fields: &[Selected<'_>], depth: usize, max: usize) -> Option<Pos> {
     for f in fields {
-        if f.selection.is_empty() {
-            continue;
-        }
-        if depth >= max {
+        if depth > max {
             return Some(f.pos);
         }
         if let Some(p) = too_deep(&f.selection, depth + 1, max) {
@@ -585,7 +584,8 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
                 Json::String(s) if is_temporal(name, s) => Ok(Val::Str(s.clone(), origin)),
                 _ => Err(format!("Invalid {name} value: {}", got())),
             },
-            "Blob" => match json {
+            // `BlobFilter` is a scalar holding the Blob to compare with.
+            "Blob" | "BlobFilter" => match json {
                 Json::String(s) if is_base64(s) => Ok(Val::Str(s.clone(), origin)),
                 _ => Err(format!("Invalid Blob value (expected base64): {}", got())),
             },
@@ -868,7 +868,9 @@ fn is_decimal(s: &str) -> bool {
         None => true,
         Some(e) => {
             let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-            !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+            // Postgres' numeric holds up to 131072 digits before the point and 16383 after;
+            // a larger exponent would only fail there.
+            !e.is_empty() && e.len() <= 6 && e.chars().all(|c| c.is_ascii_digit()) && self::digits(e.as_bytes()).is_some_and(|n| n <= 16383)
         }
     };
     digits > 0 && dots <= 1 && exp_ok
@@ -880,18 +882,85 @@ fn is_uuid(s: &str) -> bool {
     hex.len() == 32 && hex.iter().all(|c| c.is_ascii_hexdigit()) && s2.len() >= 32
 }
 
+/// Whether `s` is a real date, time or timestamp (not only the right shape), so that
+/// `2024-02-30` or `25:00` is a validation error rather than a database error.
 fn is_temporal(kind: &str, s: &str) -> bool {
     let b = s.as_bytes();
-    let date_ok = |b: &[u8]| {
-        b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
-            && b[5..7].iter().all(u8::is_ascii_digit) && b[8..10].iter().all(u8::is_ascii_digit)
-    };
-    let time_ok = |b: &[u8]| b.len() >= 5 && b[2] == b':' && b[..2].iter().all(u8::is_ascii_digit) && b[3..5].iter().all(u8::is_ascii_digit);
     match kind {
-        "LocalDate" => b.len() == 10 && date_ok(b),
-        "LocalTime" => time_ok(b),
-        _ => date_ok(b) && b.len() > 11 && (b[10] == b'T' || b[10] == b' ') && time_ok(&b[11..]),
+        "LocalDate" => b.len() == 10 && is_date(b),
+        "LocalTime" => time_len(b) == Some(b.len()),
+        _ => {
+            if b.len() < 12 || !is_date(&b[..10]) || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+                return false;
+            }
+            let rest = &b[11..];
+            match time_len(rest) {
+                Some(n) => n == rest.len() || is_offset(&rest[n..]),
+                None => false,
+            }
+        }
     }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+}
+
+/// `YYYY-MM-DD` naming a day that exists.
+fn is_date(b: &[u8]) -> bool {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Some(y), Some(m), Some(d)) = (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10])) else { return false };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    y >= 1 && (1..=days).contains(&d)
+}
+
+/// The length of a leading `HH:MM[:SS[.fraction]]` with hours 0-23 and minutes and seconds
+/// 0-59.
+fn time_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 5 || b[2] != b':' || digits(&b[..2])? > 23 || digits(&b[3..5])? > 59 {
+        return None;
+    }
+    if b.len() == 5 || b[5] != b':' {
+        return Some(5);
+    }
+    if b.len() < 8 || digits(&b[6..8])? > 59 {
+        return None;
+    }
+    if b.len() > 8 && b[8] == b'.' {
+        let frac = b[9..].iter().take_while(|c| c.is_ascii_digit()).count();
+        return (frac > 0).then_some(9 + frac);
+    }
+    Some(8)
+}
+
+/// `Z`, or `+HH`, `+HH:MM`, `+HHMM` (also with `-`) with at most 15 hours.
+fn is_offset(b: &[u8]) -> bool {
+    if b == b"Z" || b == b"z" {
+        return true;
+    }
+    let Some((&sign, rest)) = b.split_first() else { return false };
+    if sign != b'+' && sign != b'-' {
+        return false;
+    }
+    let (h, m) = match rest.len() {
+        2 => (&rest[..2], &b"00"[..]),
+        4 => (&rest[..2], &rest[2..]),
+        5 if rest[2] == b':' => (&rest[..2], &rest[3..]),
+        _ => return false,
+    };
+    matches!((digits(h), digits(m)), (Some(h), Some(m)) if h <= 15 && m <= 59)
 }
 
 fn is_base64(s: &str) -> bool {
@@ -919,4 +988,37 @@ pub fn check_variable_values(
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_values_must_exist() {
+        for ok in ["2024-02-29", "2023-12-31", "0001-01-01"] {
+            assert!(is_temporal("LocalDate", ok), "{ok}");
+        }
+        for bad in ["2023-02-29", "2024-13-01", "2024-04-31", "2024-00-10", "2024-1-01", "yesterday", "0000-01-01"] {
+            assert!(!is_temporal("LocalDate", bad), "{bad}");
+        }
+        for ok in ["08:30", "23:59:59", "00:00:00.123456"] {
+            assert!(is_temporal("LocalTime", ok), "{ok}");
+        }
+        for bad in ["24:00:00", "12:60", "12:00:61", "12:00:00.", "12:00:00+02", "noon"] {
+            assert!(!is_temporal("LocalTime", bad), "{bad}");
+        }
+        for ok in ["2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00", "2024-01-01T10:00-0530", "2024-01-01T10:00:00"] {
+            assert!(is_temporal("Instant", ok), "{ok}");
+        }
+        for bad in ["2024-01-01T10:00:00+99:00", "2024-02-30T10:00:00Z", "2024-01-01T25:00:00Z", "2024-01-01T10:00:00 UTC", "2024-01-01"] {
+            assert!(!is_temporal("Instant", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimal_exponents_stay_in_range() {
+        assert!(is_decimal("1.5e10") && is_decimal("-2E-16383") && is_decimal("12"));
+        assert!(!is_decimal("1e5000000") && !is_decimal("1e") && !is_decimal("12abc") && !is_decimal("."));
+    }
 }

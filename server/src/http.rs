@@ -120,6 +120,20 @@ async fn graphql(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> R
             &format!("the request body is larger than {limit} bytes; send a smaller query or fewer variables"),
         )
     };
+    // A body that says it is something else than JSON is refused (a missing type is accepted):
+    // `text/plain` and form posts are what browsers send cross-site without a preflight.
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let media = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media != "application/json" {
+            return json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!(
+                    "unsupported `Content-Type: {}`; send the GraphQL request as JSON with `Content-Type: application/json`",
+                    ct.to_str().unwrap_or("(not text)")
+                ),
+            );
+        }
+    }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();

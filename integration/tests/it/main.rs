@@ -3,6 +3,9 @@
 
 mod common;
 mod examples;
+mod exotest_sql;
+mod bad_input;
+mod http_limits;
 mod introspection;
 mod queries;
 mod sql;
