@@ -5,6 +5,7 @@ mod commands;
 mod failure;
 mod project;
 mod term;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,8 +44,10 @@ enum Command {
     },
     /// Serve the compiled model (`target/index.exo_ir`) over HTTP.
     Serve(commands::serve::Args),
-    /// Build, start a throwaway Postgres and serve, all in one go (deleted on exit).
+    /// Start a throwaway Postgres, build, serve and reload on changes (the database is deleted on exit).
     Yolo(commands::yolo::Args),
+    /// Serve against `EXO_POSTGRES_URL`, migrating and reloading on every change to `src/`.
+    Dev(commands::dev::Args),
     /// Run the `.exotest` integration tests of one or more projects.
     Test(commands::test::Args),
 }
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Schema { command } => commands::schema::run(&ctx, command),
         Command::Serve(args) => commands::serve::run(&ctx, args),
         Command::Yolo(args) => commands::yolo::run(&ctx, args),
+        Command::Dev(args) => commands::dev::run(&ctx, args),
         Command::Test(args) => commands::test::run(&ctx, args),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per `exo` subcommand.
 
 pub mod build;
+pub mod dev;
 pub mod graphql;
 pub mod schema;
 pub mod serve;

@@ -71,7 +71,7 @@ impl TestEnvironment for Environment {
     fn prepare_project(&self, dir: &Path) -> Result<(), String> {
         run_build_scripts(dir)?;
         let project = Project { dir: dir.to_path_buf() };
-        let (ir, _warnings) = project.compile_to_text(100, false)?;
+        let (ir, _warnings) = project.compile_to_text(100, false, "run the tests again")?;
         let bytes = project.write_ir(&ir).map_err(|f| f.message().unwrap_or("cannot write the IR").to_string())?;
         self.builds.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf(), bytes);
         Ok(())
