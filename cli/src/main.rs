@@ -30,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a starter project (a todo model with access rules, seed data and a test).
+    New(commands::new::Args),
     /// Compile `src/index.exo` into `target/index.exo_ir`.
     Build(commands::build::Args),
     /// GraphQL tools.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Context { quiet: cli.quiet, project: cli.project, started };
     let result = match cli.command {
+        Command::New(args) => commands::new::run(&ctx, args),
         Command::Build(args) => commands::build::run(&ctx, args),
         Command::Graphql { command } => commands::graphql::run(&ctx, command),
         Command::Schema { command } => commands::schema::run(&ctx, command),

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod dev;
 pub mod graphql;
+pub mod new;
 pub mod schema;
 pub mod serve;
 pub mod test;
