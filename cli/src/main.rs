@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if let Some(message) = failure.message() {
-                eprintln!("error: {message}");
+                eprintln!("{} {message}", term::paint("error:", term::Tone::Bad, term::stderr_color()));
             }
             ExitCode::from(failure.code())
         }

@@ -5,12 +5,12 @@
 //! reported, and the last good one keeps serving. `exo yolo` runs the same loop against its
 //! throwaway database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use exo_ir::Ir;
 use exo_pg_schema::{apply, diff, introspect, migration, model_schemas, Statement};
@@ -77,6 +77,10 @@ pub struct Session<'a> {
     pub destructive: Destructive,
     /// Whether a model is being served (what a failed reload falls back to).
     serving: AtomicBool,
+    /// Destructive statements the user said no to; not asked about again.
+    declined: Mutex<HashSet<String>>,
+    /// Time spent waiting for an answer during the current reload (left out of its timing).
+    waited: Mutex<Duration>,
 }
 
 impl<'a> Session<'a> {
@@ -88,7 +92,17 @@ impl<'a> Session<'a> {
         port: Option<u16>,
         destructive: Destructive,
     ) -> Session<'a> {
-        Session { ctx, project, url, overrides, port, destructive, serving: AtomicBool::new(false) }
+        Session {
+            ctx,
+            project,
+            url,
+            overrides,
+            port,
+            destructive,
+            serving: AtomicBool::new(false),
+            declined: Mutex::new(HashSet::new()),
+            waited: Mutex::new(Duration::ZERO),
+        }
     }
 
     /// The environment the server and the engine read: the overrides, then the process.
@@ -148,6 +162,7 @@ impl<'a> Session<'a> {
                 }
                 () = watcher.changed() => {
                     let started = Instant::now();
+                    *self.waited.lock().unwrap_or_else(|e| e.into_inner()) = Duration::ZERO;
                     self.say("Change detected in src/; rebuilding...");
                     if client.is_closed() {
                         match schema::connect(&self.url).await {
@@ -162,7 +177,9 @@ impl<'a> Session<'a> {
                         let summary = project::summary(&ir);
                         let next = live.current().with_system(System::new(ir), self.env());
                         live.replace(next);
-                        self.say_tone(&format!("Reloaded in {} ({summary})", project::millis(started.elapsed())), Tone::Good);
+                        let waited = *self.waited.lock().unwrap_or_else(|e| e.into_inner());
+                        let took = started.elapsed().saturating_sub(waited);
+                        self.say_tone(&format!("Reloaded in {} ({summary})", project::millis(took)), Tone::Good);
                     }
                 }
             }
@@ -244,6 +261,16 @@ impl<'a> Session<'a> {
             return true;
         }
         let color = term::stderr_color();
+        let declined = self.declined.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if withheld.iter().all(|s| declined.contains(&s.sql)) {
+            self.say(&format!(
+                "{n} destructive statement{} declined earlier still withheld (`{}` applies {})",
+                plural(n),
+                self.command("exo schema migrate --apply-to-database --allow-destructive-changes"),
+                if n == 1 { "it" } else { "them" }
+            ));
+            return false;
+        }
         eprintln!(
             "{} the new model needs {n} destructive statement{} (data would be lost):",
             term::paint("warning:", Tone::Warn, color),
@@ -259,6 +286,7 @@ impl<'a> Session<'a> {
                 if n == 1 { "it" } else { "them" },
                 self.command("exo schema migrate --apply-to-database --allow-destructive-changes")
             );
+            self.declined.lock().unwrap_or_else(|e| e.into_inner()).extend(withheld.iter().map(|s| s.sql.clone()));
             return false;
         }
         eprint!("Apply {}? [y/N] ", if n == 1 { "it" } else { "them" });
@@ -270,9 +298,12 @@ impl<'a> Session<'a> {
             let _ = std::io::stdin().lock().read_line(&mut line);
             let _ = tx.send(line);
         });
+        let asked = Instant::now();
         let answer = rx.await.unwrap_or_default();
+        *self.waited.lock().unwrap_or_else(|e| e.into_inner()) += asked.elapsed();
         let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
         if !yes {
+            self.declined.lock().unwrap_or_else(|e| e.into_inner()).extend(withheld.iter().map(|s| s.sql.clone()));
             eprintln!(
                 "Not applied. Apply {} later with `{}`.",
                 if n == 1 { "it" } else { "them" },
