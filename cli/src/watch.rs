@@ -5,19 +5,26 @@
 //! mounts into containers, network shares and WSL drives, where inotify events often never
 //! arrive), sees editors' write-to-temp-then-rename saves without special cases, and adds no
 //! dependency. The cost is up to one poll interval of latency, well under the reload budget.
+//!
+//! Files are compared by content (a hash), not by modification time: coarse filesystem clocks
+//! can give two quick saves the same mtime, and saving an unchanged file should not reload.
 
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// How often `src/` is scanned.
 pub const POLL: Duration = Duration::from_millis(100);
 /// A change counts once the tree has stayed the same for this long (editors save in steps).
 pub const SETTLE: Duration = Duration::from_millis(50);
 
-/// Every watched file with its modification time and size, sorted by path.
+/// Files larger than this are compared by modification time instead of content.
+const MAX_HASHED: u64 = 1 << 20;
+
+/// Every watched file with its size and a hash of its content, sorted by path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprint(Vec<(PathBuf, Option<SystemTime>, u64)>);
+pub struct Fingerprint(Vec<(PathBuf, u64, u64)>);
 
 impl Fingerprint {
     /// Scans `dir` recursively, skipping hidden files and editor backups (`.x.swp`, `x~`).
@@ -29,7 +36,7 @@ impl Fingerprint {
     }
 }
 
-fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>) {
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, u64, u64)>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -42,7 +49,15 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>) {
         if meta.is_dir() {
             collect(&path, out);
         } else {
-            out.push((path, meta.modified().ok(), meta.len()));
+            // A file that vanished between listing and reading counts as empty; the next scan
+            // settles it.
+            let mut hasher = DefaultHasher::new();
+            if meta.len() <= MAX_HASHED {
+                fs::read(&path).unwrap_or_default().hash(&mut hasher);
+            } else {
+                meta.modified().ok().hash(&mut hasher);
+            }
+            out.push((path, meta.len(), hasher.finish()));
         }
     }
 }
@@ -99,9 +114,11 @@ mod tests {
         fs::write(dir.join("index.exo~"), "backup").expect("write");
         fs::write(dir.join(".index.exo.swp"), "swap").expect("write");
         assert_eq!(Fingerprint::scan(dir), before, "backups and hidden files are ignored");
-        fs::write(dir.join("index.exo"), "ab").expect("write");
+        fs::write(dir.join("index.exo"), "b").expect("write");
         let edited = Fingerprint::scan(dir);
-        assert_ne!(edited, before, "a size change is seen");
+        assert_ne!(edited, before, "a same-size edit is seen");
+        fs::write(dir.join("index.exo"), "b").expect("write");
+        assert_eq!(Fingerprint::scan(dir), edited, "saving the same content again is no change");
         fs::write(dir.join("sub").join("more.exo"), "x").expect("write");
         assert_ne!(Fingerprint::scan(dir), edited, "a new file in a subdirectory is seen");
     }

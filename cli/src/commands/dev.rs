@@ -235,7 +235,8 @@ impl<'a> Session<'a> {
             }
             self.say(&format!("Migrated in {}", project::millis(started.elapsed())));
         }
-        let actual = introspect(client, &schemas).await.map_err(read)?;
+        // Read the catalog again only if something changed it.
+        let actual = if runnable.is_empty() { actual } else { introspect(client, &schemas).await.map_err(read)? };
         let problems: Vec<String> =
             diff(&ir.database, &actual).into_iter().filter(|d| d.incompatible).map(|d| d.message).collect();
         if !problems.is_empty() {
