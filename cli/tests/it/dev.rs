@@ -25,14 +25,19 @@ struct Running {
 }
 
 impl Running {
+    /// Runs `command --port <a free port>`.
     fn start(mut command: std::process::Command, logs: &Path) -> Running {
         let port = free_port();
+        command.arg("--port").arg(port.to_string());
+        Running::start_with_stdin(command, logs, Stdio::null(), port)
+    }
+
+    /// Runs `command` as is; it must make exo listen on `port`.
+    fn start_with_stdin(mut command: std::process::Command, logs: &Path, stdin: Stdio, port: u16) -> Running {
         let stdout = logs.join("stdout.log");
         let stderr = logs.join("stderr.log");
         let child = command
-            .arg("--port")
-            .arg(port.to_string())
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(std::fs::File::create(&stdout).expect("stdout log"))
             .stderr(std::fs::File::create(&stderr).expect("stderr log"))
             .spawn()
@@ -88,6 +93,8 @@ impl Drop for Running {
     fn drop(&mut self) {
         // SAFETY: kill(2) on the pid of a child we spawned and have not reaped yet.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        // Under `script`, the interrupt reaches exo through the terminal: end of input.
+        drop(self.child.stdin.take());
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(15) {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -213,6 +220,45 @@ fn dev_reloads_keeps_the_last_good_model_and_refuses_destructive_changes() {
     dev.wait_for_output("the reload without `notes`", |out, _| count(out, "Reloaded in") == 2);
     assert!(!dev.todo_fields().contains(&"notes".to_string()), "the model without `notes` is served");
     drop(dev);
+    pg.drop_database(&db).expect("drop database");
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a destructive change is asked
+/// about, and a yes applies it.
+#[test]
+fn dev_asks_on_a_terminal_before_destructive_changes() {
+    let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+    let db = unique_db_name("devtty");
+    let url = pg.create_database(&db).expect("create database");
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let port = free_port();
+    let exo_cmd = format!(
+        "exec '{}' dev --project '{}' --port {port}",
+        env!("CARGO_BIN_EXE_exo"),
+        project.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    // `-e`: exit with exo's status; `-f`: flush output at once; the typescript is thrown away.
+    cmd.args(["-qefc", &exo_cmd, "/dev/null"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("EXO_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("EXO_POSTGRES_URL", &url).env("NO_COLOR", "1");
+    let mut running = Running::start_with_stdin(cmd, tmp.path(), Stdio::piped(), port);
+    running.wait_for_output("the first model to be served", |out, _| out.contains("Watching"));
+
+    edit_model(&project, |m| m.replace("    completed: Boolean = false\n", ""));
+    running.wait_for_output("the question", |out, _| out.contains("Apply it? [y/N]"));
+    let (out, _) = running.output();
+    assert!(out.contains(r#"ALTER TABLE "todos" DROP COLUMN "completed""#), "{out}");
+    running.child.stdin.as_mut().expect("piped stdin").write_all(b"y\n").expect("answer");
+    running.wait_for_output("the reload", |out, _| out.contains("Reloaded in"));
+    let column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'completed'";
+    assert_eq!(pg.psql(&db, column).expect("psql").trim(), "0", "the column was dropped after the yes");
+    assert!(!running.todo_fields().contains(&"completed".to_string()));
+    drop(running);
     pg.drop_database(&db).expect("drop database");
 }
 
