@@ -300,3 +300,29 @@ fn yolo_serves_the_playground_and_reloads() {
     assert!(out.contains(r#"ALTER TABLE "todos" DROP COLUMN "completed""#), "{out}");
     assert!(!yolo.todo_fields().contains(&"completed".to_string()));
 }
+
+/// `exo serve` serves the playground only when introspection is enabled.
+#[test]
+fn serve_has_the_playground_only_with_introspection() {
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let built = exo().arg("build").arg("--project").arg(&project).output().expect("run exo build");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    for (introspection, expected) in [("false", 404), ("true", 200)] {
+        let logs = tmp.path().join(format!("introspection-{introspection}"));
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        let mut cmd = exo();
+        cmd.arg("serve")
+            .arg("--project")
+            .arg(&project)
+            .env("EXO_POSTGRES_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("EXO_CHECK_CONNECTION_ON_STARTUP", "false")
+            .env("EXO_SERVER_HOST", "127.0.0.1")
+            .env("EXO_INTROSPECTION", introspection);
+        let mut serve = Running::start(cmd, &logs);
+        serve.wait_for_output("the server to start", |out, _| out.contains("Started server"));
+        let reply = http(serve.port, "GET", "/playground", "");
+        assert_eq!(reply.status, expected, "EXO_INTROSPECTION={introspection}: {}", reply.body);
+        let (out, _) = serve.output();
+        assert_eq!(out.contains("Playground: "), expected == 200, "{out}");
+    }
+}
