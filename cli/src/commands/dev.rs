@@ -161,6 +161,12 @@ impl<'a> Session<'a> {
                     };
                 }
                 () = watcher.changed() => {
+                    if std::fs::metadata(self.project.entry()).is_ok_and(|m| m.len() == 0) {
+                        // Most likely caught between an editor's truncate and write: an empty
+                        // model would drop every table, so wait for the next save instead.
+                        self.say(&format!("`{ENTRY}` is empty; waiting for it to be saved"));
+                        continue;
+                    }
                     let started = Instant::now();
                     *self.waited.lock().unwrap_or_else(|e| e.into_inner()) = Duration::ZERO;
                     self.say("Change detected in src/; rebuilding...");
