@@ -9,6 +9,10 @@ cargo test --workspace --locked
 # 2. The .exotest suites of every schema example, through `exo test` against a real Postgres.
 cargo run --locked -q -p exo-cli -- test schema-examples/ok
 
+# 2b. The same suites with every operation compiled ahead of time as a trusted document:
+#     they must pass identically, answered by the precompiled plans.
+cargo run --locked -q -p exo-cli -- test schema-examples/ok --trusted
+
 # 3. The runtime core must keep compiling for Cloudflare Workers.
 if rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   cargo check --locked --target wasm32-unknown-unknown -p exo-runtime

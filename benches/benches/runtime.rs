@@ -32,6 +32,24 @@ fn runtime(c: &mut Criterion) {
     let body = br#"{"query": "{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }"}"#;
     block_on(engine.handle(body, &head, &mut NullDb));
     c.bench_function("request-cached/list", |b| b.iter(|| block_on(engine.handle(body, &head, &mut NullDb))));
+    // The same request as a trusted document compiled ahead of time: by its full text (hashed
+    // per request) and by `extensions.persistedQuery.sha256Hash` (no document at all).
+    let list = "{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }";
+    let mut trusted_ir = exo_compiler::compile_project(&entry).ir.expect("todo compiles");
+    let hash = exo_runtime::trusted::sha256_hex(list);
+    let doc = exo_runtime::trusted::compile(&System::new(trusted_ir.clone()), &hash, list).expect("the list query compiles");
+    trusted_ir.trusted_documents.push(doc);
+    let trusted = Engine::new(
+        System::new(trusted_ir),
+        Config { auth: AuthConfig { jwt_secret: Some("s".into()), ..Default::default() }, ..Default::default() },
+        Box::new(|_| None),
+    );
+    let by_hash = format!(r#"{{"extensions": {{"persistedQuery": {{"version": 1, "sha256Hash": "{hash}"}}}}}}"#);
+    assert!(block_on(trusted.handle(body, &head, &mut NullDb)).body.starts_with("{\"data\""));
+    assert!(block_on(trusted.handle(by_hash.as_bytes(), &head, &mut NullDb)).body.starts_with("{\"data\""));
+    assert_eq!(trusted.trusted_stats(), (2, 0), "both requests ran the precompiled plan");
+    c.bench_function("request-trusted-text/list", |b| b.iter(|| block_on(trusted.handle(body, &head, &mut NullDb))));
+    c.bench_function("request-trusted-hash/list", |b| b.iter(|| block_on(trusted.handle(by_hash.as_bytes(), &head, &mut NullDb))));
     c.bench_function("jwt-verify", |b| b.iter(|| exo_runtime::jwt::verify_hs256(&token, b"s", 1).unwrap()));
 }
 

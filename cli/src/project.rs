@@ -151,12 +151,21 @@ fn newest_source_after(dir: &Path, time: SystemTime) -> Option<PathBuf> {
 /// `N types, M queries, K mutations`.
 pub fn summary(ir: &Ir) -> String {
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    format!(
+    let mut s = format!(
         "{}, {}, {}",
         plural(ir.entities.len(), "type", "types"),
         plural(ir.graphql.queries.len(), "query", "queries"),
         plural(ir.graphql.mutations.len(), "mutation", "mutations")
-    )
+    );
+    if !ir.trusted_documents.is_empty() {
+        // A document registered under two ids (its hash and a manifest id) counts once.
+        let mut seen = std::collections::HashSet::new();
+        let docs: Vec<_> = ir.trusted_documents.iter().filter(|d| seen.insert(&d.document)).collect();
+        let ops: usize = docs.iter().map(|d| d.operations.len()).sum();
+        let plans: usize = docs.iter().flat_map(|d| &d.operations).map(|o| o.variants.len()).sum();
+        s.push_str(&format!(", {} compiled to {}", plural(ops, "trusted operation", "trusted operations"), plural(plans, "SQL plan", "SQL plans")));
+    }
+    s
 }
 
 /// `12.34 ms`.

@@ -63,32 +63,41 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, u64, u64)>) {
 }
 
 pub struct Watcher {
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
     last: Fingerprint,
 }
 
 impl Watcher {
-    /// Starts from the tree as it is now.
-    pub fn new(dir: PathBuf) -> Watcher {
-        let last = Fingerprint::scan(&dir);
-        Watcher { dir, last }
+    /// Watches `dirs` (missing ones count as empty), starting from how they are now.
+    pub fn new(dirs: Vec<PathBuf>) -> Watcher {
+        let mut watcher = Watcher { dirs, last: Fingerprint::default() };
+        watcher.last = watcher.scan();
+        watcher
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    fn scan(&self) -> Fingerprint {
+        let mut files = Vec::new();
+        for dir in &self.dirs {
+            files.extend(Fingerprint::scan(dir).0);
+        }
+        Fingerprint(files)
     }
 
     /// Completes when the tree has changed and then stayed unchanged for [`SETTLE`].
     pub async fn changed(&mut self) {
         loop {
             tokio::time::sleep(POLL).await;
-            let mut now = Fingerprint::scan(&self.dir);
+            let mut now = self.scan();
             if now == self.last {
                 continue;
             }
             loop {
                 tokio::time::sleep(SETTLE).await;
-                let again = Fingerprint::scan(&self.dir);
+                let again = self.scan();
                 if again == now {
                     break;
                 }
@@ -127,7 +136,7 @@ mod tests {
     async fn watcher_completes_after_a_change() {
         let tmp = tempfile::tempdir().expect("temp dir");
         fs::write(tmp.path().join("index.exo"), "a").expect("write");
-        let mut watcher = Watcher::new(tmp.path().to_path_buf());
+        let mut watcher = Watcher::new(vec![tmp.path().to_path_buf(), tmp.path().join("missing")]);
         let path = tmp.path().join("index.exo");
         let writer = tokio::spawn(async move {
             tokio::time::sleep(POLL).await;

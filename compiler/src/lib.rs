@@ -14,6 +14,7 @@ pub mod dump;
 pub mod lower;
 pub mod names;
 pub mod typecheck;
+pub mod trusted_docs;
 
 use std::path::Path;
 
@@ -36,7 +37,16 @@ impl Compiled {
 /// Loads `entry` and its imports, then typechecks, lowers and builds the GraphQL schema.
 pub fn compile_project(entry: &Path) -> Compiled {
     let (sources, files, diagnostics) = source::load_project(entry);
-    finish(sources, files, diagnostics)
+    let mut compiled = finish(sources, files, diagnostics);
+    // `<project>/src/index.exo`: trusted documents live in `<project>/trusted-documents/`.
+    let project = entry.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    if let Some(ir) = compiled.ir.as_mut() {
+        trusted_docs::attach(ir, project, &mut compiled.sources, &mut compiled.diagnostics);
+        if compiled.diagnostics.iter().any(Diagnostic::is_error) {
+            compiled.ir = None;
+        }
+    }
+    compiled
 }
 
 /// Compiles one in-memory file (its imports are not followed).

@@ -17,11 +17,13 @@
 pub mod access;
 pub mod envelope;
 pub mod graphql;
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessExpr, AccessOperand, CmpOp, EntityAccess, PathStep};
 pub use envelope::{decode, encode, DecodeError, FORMAT_VERSION, MAGIC};
+pub use plan::TrustedDocument;
 
 pub type EntityId = u32;
 pub type FieldId = u32;
@@ -481,17 +483,6 @@ pub struct ForeignKey {
     pub columns: Vec<ColumnId>,
     pub ref_table: TableId,
     pub ref_columns: Vec<ColumnId>,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Trusted documents
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrustedDocument {
-    /// Lowercase hex SHA-256 of the document text.
-    pub sha256: String,
-    pub document: String,
 }
 
 /// Quotes a Postgres identifier (doubling embedded quotes).

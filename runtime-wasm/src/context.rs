@@ -58,6 +58,12 @@ impl RequestContext {
         RequestContext::default()
     }
 
+    /// A context with the given values (`values[context][field]`), as if resolved from a
+    /// request; used to plan trusted documents ahead of time.
+    pub fn from_values(values: Vec<Vec<Option<Json>>>) -> RequestContext {
+        RequestContext { values }
+    }
+
     pub fn value(&self, context: u32, field: u32) -> Option<&Json> {
         self.values.get(context as usize)?.get(field as usize)?.as_ref()
     }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exo_ir::graphql::{TypeKind, TypeRef};
@@ -59,6 +60,12 @@ pub struct Config {
     pub parse_limits: ParseLimits,
     /// `EXO_GRAPHQL_ALLOW_MUTATIONS` (default true).
     pub allow_mutations: bool,
+    /// With trusted documents, refuse every other document except introspection
+    /// (`_EXO_ENFORCE_TRUSTED_DOCUMENTS`, default true).
+    pub enforce_trusted_documents: bool,
+    /// Requests from the playground (header `_exo_playground: true`) may run any document
+    /// (outside production: `exo dev`, `exo yolo`).
+    pub playground_bypass: bool,
 }
 
 impl Default for Config {
@@ -69,6 +76,8 @@ impl Default for Config {
             limits: Limits::default(),
             parse_limits: ParseLimits::default(),
             allow_mutations: true,
+            enforce_trusted_documents: true,
+            playground_bypass: false,
         }
     }
 }
@@ -93,11 +102,18 @@ pub struct Engine {
     pub config: Config,
     env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
     cache: Mutex<HashMap<u64, Vec<DocEntry>>>,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    trusted_hits: AtomicU64,
+    trusted_fallbacks: AtomicU64,
 }
 
 impl Engine {
     pub fn new(system: System, config: Config, env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>) -> Engine {
-        Engine { system, config, env, cache: Mutex::new(HashMap::new()) }
+        Engine { system, config, env, cache: Mutex::new(HashMap::new()), stats: Stats::default() }
     }
 
     /// Answers one `POST /graphql` body.
@@ -106,9 +122,12 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return error_response(400, &[GqlError::new(format!("Invalid request body: {e}"))]),
         };
-        let Some(query) = payload.get("query").and_then(Json::as_str) else {
-            return error_response(400, &[GqlError::new("Request body must contain a `query` string")]);
-        };
+        let query = payload.get("query").and_then(Json::as_str);
+        let persisted = payload
+            .get("extensions")
+            .and_then(|e| e.get("persistedQuery"))
+            .and_then(|p| p.get("sha256Hash"))
+            .and_then(Json::as_str);
         let operation = payload.get("operationName").and_then(Json::as_str);
         let empty = serde_json::Map::new();
         let variables = match payload.get("variables") {
@@ -116,12 +135,34 @@ impl Engine {
             Some(Json::Object(m)) => m,
             Some(_) => return error_response(400, &[GqlError::new("`variables` must be an object")]),
         };
-        self.execute(query, operation, variables, head, db).await
+        let trusted = &self.system.trusted;
+        if persisted.is_some() || !trusted.is_empty() {
+            let doc = match persisted {
+                Some(hash) => match trusted.find(hash) {
+                    Some(d) => Some(d),
+                    None => return error_response(200, &[GqlError::new("PersistedQueryNotFound")]),
+                },
+                None => query.and_then(|q| trusted.find(&crate::trusted::sha256_hex(q))),
+            };
+            if let Some(doc) = doc {
+                return self.execute_trusted(doc, operation, variables, head, db).await;
+            }
+        }
+        let Some(query) = query else {
+            return error_response(400, &[GqlError::new("Request body must contain a `query` string")]);
+        };
+        let untrusted = !trusted.is_empty()
+            && self.config.enforce_trusted_documents
+            && !(self.config.playground_bypass && head.header("_exo_playground") == Some("true"));
+        self.execute_checked(query, operation, variables, head, db, untrusted).await
     }
 
-    pub async fn execute<D: Db>(
+    /// Runs an operation of a trusted document from its precompiled plans: no parsing, no
+    /// validation, no planning, unless its plans do not cover this request's variable shape
+    /// and context (then the document is planned like any other, and cached).
+    async fn execute_trusted<D: Db>(
         &self,
-        query: &str,
+        doc: usize,
         operation: Option<&str>,
         variables: &serde_json::Map<String, Json>,
         head: &RequestHead<'_>,
@@ -133,9 +174,75 @@ impl Engine {
                 return error_response(401, &[GqlError::new("Unauthorized")]);
             }
         };
+        let text = &self.system.ir.trusted_documents[doc].document;
+        let Some(op) = self.system.trusted.operation(doc, operation) else {
+            // Let the ordinary path produce the spec's error for a missing operation name.
+            return self.execute_checked(text, operation, variables, head, db, false).await;
+        };
+        if op.mutation && !self.config.allow_mutations {
+            return error_response(200, &[GqlError::new("Mutations are not allowed")]);
+        }
+        let shape = self.shape(&op.variables, variables);
+        let found = op.variants.iter().filter(|(s, _)| *s == shape).map(|(_, o)| o).find(|o| match o {
+            Ok(plan) => context_matches(&plan.context_deps, &ctx),
+            Err((_, deps)) => context_matches(deps, &ctx),
+        });
+        let Some(outcome) = found else {
+            self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
+            return self.execute_checked(text, operation, variables, head, db, false).await;
+        };
+        let errors = validate::check_variable_values(&self.system, &op.variables, variables);
+        if !errors.is_empty() {
+            return error_response(200, &errors);
+        }
+        self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Ok(plan) => {
+                let plan = Arc::clone(plan);
+                self.run(&plan, None, variables, &ctx, db).await
+            }
+            Err((message, _)) => error_response(200, &[GqlError::new(message.clone())]),
+        }
+    }
+
+    /// How many requests ran a precompiled trusted plan, and how many trusted requests had
+    /// to be planned at request time.
+    pub fn trusted_stats(&self) -> (u64, u64) {
+        (self.stats.trusted_hits.load(Ordering::Relaxed), self.stats.trusted_fallbacks.load(Ordering::Relaxed))
+    }
+
+    pub async fn execute<D: Db>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+        db: &mut D,
+    ) -> Response {
+        self.execute_checked(query, operation, variables, head, db, false).await
+    }
+
+    /// `untrusted`: the document is not a trusted one and trusted documents are enforced, so
+    /// only introspection may run.
+    async fn execute_checked<D: Db>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+        db: &mut D,
+        untrusted: bool,
+    ) -> Response {
+        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+            Ok(c) => c,
+            Err(ContextError::InvalidToken(_)) => {
+                return error_response(401, &[GqlError::new("Unauthorized")]);
+            }
+        };
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
-        if let Some((plan, errors)) = self.cached(key, query, operation, variables, &ctx) {
+        let cached = if untrusted { None } else { self.cached(key, query, operation, variables, &ctx) };
+        if let Some((plan, errors)) = cached {
             if !errors.is_empty() {
                 return error_response(200, &errors);
             }
@@ -149,6 +256,9 @@ impl Engine {
             Ok(op) => op,
             Err(errors) => return error_response(200, &errors),
         };
+        if untrusted && !op.introspection_only {
+            return error_response(200, &[GqlError::new("This document is not trusted: the server only runs the operations in its trusted documents")]);
+        }
         let has_introspection = op.fields.iter().any(|f| f.field.name == "__schema" || f.field.name == "__type");
         match self.config.introspection {
             Introspection::Disabled if has_introspection => {
@@ -292,6 +402,14 @@ impl Engine {
         ctx: &RequestContext,
         db: &mut D,
     ) -> Response {
+        // Constraints on variable values: the plan may have been made with other values.
+        for check in &plan.checks {
+            if let Some(value) = variables.get(&*check.var).and_then(|v| lookup(v, &check.path)) {
+                if let Err(e) = plan::check_value(check, value) {
+                    return error_response(200, &[e]);
+                }
+            }
+        }
         let tx = plan.needs_transaction;
         if tx {
             if let Err(e) = db.execute("BEGIN").await {
@@ -355,14 +473,13 @@ impl Engine {
 
 fn context_matches(deps: &[CtxDep], ctx: &RequestContext) -> bool {
     deps.iter().all(|d| match d {
-        CtxDep::Value { context, field, value } => {
-            let cur = ctx.value(*context, *field).cloned().unwrap_or(Json::Null);
-            if value.is_array() && value.as_array().is_some_and(|a| a.is_empty()) {
-                cur.is_array() || cur == *value
-            } else {
-                cur == *value
-            }
-        }
+        CtxDep::Value { context, field, value } => ctx.value(*context, *field).unwrap_or(&Json::Null) == value,
+        CtxDep::List { context, field, is_list } => ctx.value(*context, *field).is_some_and(Json::is_array) == *is_list,
+        CtxDep::Other { context, field, excluded, list } => match ctx.value(*context, *field) {
+            None | Some(Json::Null) => false,
+            Some(Json::Array(items)) if *list => items.iter().all(|i| !i.is_null() && !excluded.contains(i)),
+            Some(v) => !*list && !v.is_array() && !excluded.contains(v),
+        },
         CtxDep::Null { context, field, is_null } => ctx.value(*context, *field).is_none_or(|v| v.is_null()) == *is_null,
     })
 }
@@ -430,7 +547,8 @@ async fn run_steps<D: Db>(
     ctx: &RequestContext,
     db: &mut D,
 ) -> Result<String, GqlError> {
-    let mut keys: Vec<Vec<Option<String>>> = vec![];
+    // The keys each slot's statement reported; slot 0 holds the root field's rows.
+    let mut slots: Vec<Vec<Vec<Option<String>>>> = vec![vec![]];
     let mut result = String::from(empty);
     for step in steps {
         match step {
@@ -441,10 +559,25 @@ async fn run_steps<D: Db>(
             }
             Step::CollectKeys(stmt) => {
                 let params = bind(&stmt.params, variables, ctx);
-                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
-                keys = rows;
+                slots[0] = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
             }
-            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns } => {
+            Step::CollectSlots(stmt) => {
+                let params = bind(&stmt.params, variables, ctx);
+                for mut row in db.query(&stmt.sql, &params).await.map_err(operation_failed)? {
+                    let slot = row.first().cloned().flatten().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+                    row.remove(0);
+                    if slots.len() <= slot {
+                        slots.resize(slot + 1, vec![]);
+                    }
+                    slots[slot].push(row);
+                }
+            }
+            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns, .. } => {
+                let slot = match step {
+                    Step::CheckByKeys { slot, .. } => *slot,
+                    _ => 0,
+                };
+                let keys = slots.get(slot).map(Vec::as_slice).unwrap_or(&[]);
                 let mut bound = bind(params, variables, ctx);
                 let mut placeholders = vec![];
                 for c in 0..*key_columns {

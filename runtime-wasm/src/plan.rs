@@ -7,7 +7,6 @@
 //! context field), so a plan can be cached and re-bound for the next request.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use exo_ir::graphql::Resolver;
 use exo_ir::{
@@ -21,15 +20,8 @@ use crate::error::{write_json_string, GqlError};
 use crate::graphql::OperationKind;
 use crate::system::System;
 use crate::validate::{Operation, Selected};
-use crate::value::{Origin, PathSeg, Val};
-
-/// Where a bind parameter's value comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamSource {
-    Const(Option<String>),
-    Var { var: Arc<str>, path: Vec<PathSeg> },
-    Context { context: u32, field: u32 },
-}
+use crate::value::{Origin, Val};
+pub use exo_ir::plan::{ParamSource, PathSeg, Step, Stmt, ValueCheck};
 
 /// An assumption a plan makes about a context field.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,28 +30,12 @@ pub enum CtxDep {
     Value { context: u32, field: u32, value: Json },
     /// The value is bound as a parameter; only whether it was null shaped the SQL.
     Null { context: u32, field: u32, is_null: bool },
-}
-
-/// One SQL statement and its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stmt {
-    pub sql: String,
-    pub params: Vec<ParamSource>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    /// Runs a statement whose first row, first column is the field's JSON (`null` when no row).
-    Json(Stmt),
-    /// Runs a statement returning one row per affected row: the primary-key values as text,
-    /// one column each; they feed [`Step::JsonByKeys`].
-    CollectKeys(Stmt),
-    /// Selects the JSON for the collected keys: `{keys}` in `sql` is replaced at run time by
-    /// one `$n::text[]` parameter per key column, holding the collected key values.
-    JsonByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize },
-    /// Like [`Step::JsonByKeys`], but fails the request with "Not authorized" when the
-    /// statement (a `COUNT(*)` of rows violating a rule) returns more than zero.
-    CheckByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize },
+    /// The value is bound as a parameter; whether it was a list shaped the SQL.
+    List { context: u32, field: u32, is_list: bool },
+    /// The value was non-null and none of `excluded` (a list holding none of them, when
+    /// `list`). Only trusted-document compilation produces it, for plans made with a value
+    /// that stands for every value outside the literals the access rules name.
+    Other { context: u32, field: u32, excluded: Vec<Json>, list: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +63,8 @@ pub struct Plan {
     /// whose context agrees.
     pub context_deps: Vec<CtxDep>,
     pub needs_transaction: bool,
+    /// Constraints on values taken from the variables, checked before every execution.
+    pub checks: Vec<ValueCheck>,
     /// False when a value from the variables was baked into the SQL (a literal list holding
     /// variables): such a plan is used once and not cached.
     pub cacheable: bool,
@@ -94,13 +72,27 @@ pub struct Plan {
 
 /// Plans a validated operation.
 pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result<Plan, GqlError> {
+    plan_with_deps(system, op, ctx).0
+}
+
+/// Like [`plan`], also returning what the outcome (a plan or an error) assumed about the
+/// context.
+pub fn plan_with_deps(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> (Result<Plan, GqlError>, Vec<CtxDep>) {
     let mut deps = vec![];
+    let result = plan_inner(system, op, ctx, &mut deps);
+    (result, deps)
+}
+
+fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &mut Vec<CtxDep>) -> Result<Plan, GqlError> {
+    let mut checks = vec![];
     let mut fields = vec![];
     let mut cacheable = true;
     for sel in &op.fields {
-        let mut p = Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps: &mut deps, lambda: vec![], cacheable: true };
+        let mut p =
+            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![] };
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
+        checks.append(&mut p.checks);
         fields.push(FieldPlan { key: sel.key.clone(), plan });
     }
     let sql_fields = fields.iter().filter(|f| matches!(f.plan, RootPlan::Sql { .. })).count();
@@ -108,8 +100,9 @@ pub fn plan(system: &System, op: &Operation<'_>, ctx: &RequestContext) -> Result
     Ok(Plan {
         kind: op.kind,
         fields,
-        context_deps: deps,
+        context_deps: deps.clone(),
         needs_transaction: op.kind == OperationKind::Mutation || sql_fields > 1 || multi_step,
+        checks,
         cacheable,
     })
 }
@@ -170,6 +163,7 @@ pub(crate) struct Planner<'a> {
     /// Aliases bound to `.some(p => ...)` parameters, by param index.
     lambda: Vec<(u32, EntityId, String)>,
     cacheable: bool,
+    checks: Vec<ValueCheck>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -982,8 +976,9 @@ impl<'a> Planner<'a> {
             }
             Operand::CtxParam { context, field, value } => {
                 // Only whether the value is null (or a list) shapes the SQL.
-                if value.is_array() {
-                    self.record_dep(context, field, Some(Json::Array(vec![])));
+                let dep = CtxDep::List { context, field, is_list: value.is_array() };
+                if !self.deps.contains(&dep) {
+                    self.deps.push(dep);
                 }
                 self.record_dep(context, field, None);
                 let n = self.param(ParamSource::Context { context, field });
@@ -1034,80 +1029,111 @@ impl<'a> Planner<'a> {
         if rows.is_empty() {
             return Ok(RootPlan::Const("[]".into()));
         }
-        let create_rule = self.access(&e.access.create, entity, "\"new\"");
-        if matches!(create_rule, Cond::False) {
-            return Err(GqlError::new("Not authorized"));
-        }
+        self.require(&e.access.create, entity)?;
         self.params.clear();
-        let mut steps = vec![];
-        let table = self.ir.table(e.table);
-        // Columns set by any row, in table order.
-        let mut row_values: Vec<Vec<(u32, String)>> = vec![];
+        let mut inputs = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut values = vec![];
-            self.row_columns(entity, row, &mut values, true, sel)?;
-            row_values.push(values);
+            inputs.push(self.row_columns(entity, row, true, &[], sel)?);
         }
-        let mut cols: Vec<u32> = row_values.iter().flatten().map(|(c, _)| *c).collect();
-        cols.sort_unstable();
-        cols.dedup();
-        let mut sql = format!("INSERT INTO {} ", e.sql.table);
-        if cols.is_empty() {
-            // Every value comes from defaults.
-            sql = format!("INSERT INTO {} DEFAULT VALUES", e.sql.table);
-            if rows.len() > 1 {
-                return Err(bad_request("creating several rows with only default values is not supported"));
+        let mut script = Script::new(entity, true);
+        let mut steps = vec![];
+        if inputs.iter().all(|r| r.nested.is_empty()) {
+            // The common shape: one multi-row INSERT returning the new keys.
+            for input in &inputs {
+                script.add_refs(0, &input.refs);
             }
+            let table = self.ir.table(e.table);
+            let mut cols: Vec<u32> = inputs.iter().flat_map(|r| r.cols.iter().map(|(c, _)| *c)).collect();
+            cols.sort_unstable();
+            cols.dedup();
+            let mut sql = format!("INSERT INTO {} ", e.sql.table);
+            if cols.is_empty() {
+                // Every value comes from defaults.
+                sql = format!("INSERT INTO {} DEFAULT VALUES", e.sql.table);
+                if rows.len() > 1 {
+                    return Err(bad_request("creating several rows with only default values is not supported"));
+                }
+            } else {
+                let names: Vec<String> = cols.iter().map(|c| exo_ir::quote_ident(&table.columns[*c as usize].name)).collect();
+                let _ = write!(sql, "({}) VALUES ", names.join(", "));
+                let tuples: Vec<String> = inputs
+                    .iter()
+                    .map(|input| {
+                        let items: Vec<String> = cols
+                            .iter()
+                            .map(|c| input.cols.iter().find(|(x, _)| x == c).map(|(_, v)| v.clone()).unwrap_or_else(|| "DEFAULT".into()))
+                            .collect();
+                        format!("({})", items.join(", "))
+                    })
+                    .collect();
+                sql.push_str(&tuples.join(", "));
+            }
+            let keys = self.key_columns_text(e);
+            let _ = write!(sql, " RETURNING {}", keys.join(", "));
+            steps.push(Step::CollectKeys(self.take_stmt(sql)));
         } else {
-            let names: Vec<String> = cols.iter().map(|c| exo_ir::quote_ident(&table.columns[*c as usize].name)).collect();
-            let _ = write!(sql, "({}) VALUES ", names.join(", "));
-            let tuples: Vec<String> = row_values
-                .iter()
-                .map(|vals| {
-                    let items: Vec<String> = cols
-                        .iter()
-                        .map(|c| vals.iter().find(|(x, _)| x == c).map(|(_, v)| v.clone()).unwrap_or_else(|| "DEFAULT".into()))
-                        .collect();
-                    format!("({})", items.join(", "))
-                })
-                .collect();
-            sql.push_str(&tuples.join(", "));
+            // Nested children: one data-modifying statement, a CTE per inserted row, each child
+            // row inserted from its parent's CTE.
+            for input in inputs {
+                self.insert_row(&mut script, entity, input, None, 0, sel)?;
+            }
+            let sql = self.script_sql(&script);
+            steps.push(Step::CollectSlots(self.take_stmt(sql)));
         }
-        let keys = self.key_columns_text(e);
-        let _ = write!(sql, " RETURNING {}", keys.join(", "));
-        steps.push(Step::CollectKeys(self.take_stmt(sql)));
-        // Check the create rule against the new rows (the rule may read relations).
-        if let Cond::Sql(_) = create_rule {
-            let a = self.alias(e);
-            let rule = self.access(&e.access.create, entity, &a);
-            let (before, after) = self.keys_filter(e, &a);
-            let sql = format!("SELECT COUNT(*)::text FROM {} AS {a} WHERE {before}{{keys}}{after} AND NOT COALESCE({}, FALSE)", e.sql.table, rule.to_sql());
-            let key_columns = self.ir.table(e.table).primary_key.len();
-            steps.push(Step::CheckByKeys { sql, params: std::mem::take(&mut self.params), key_columns });
-        }
+        self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, sel)?);
         Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
     }
 
-    /// Column assignments (`(column, sql value)`) for one input row.
-    fn row_columns(
+    /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
+    /// rule is enforced in SQL later. Parameters spent deciding are given back.
+    fn require(&mut self, rule: &AccessExpr, entity: EntityId) -> Result<(), GqlError> {
+        let mark = self.params.len();
+        let a = self.alias(self.ir.entity(entity));
+        let decided = self.access(rule, entity, &a);
+        self.params.truncate(mark);
+        if matches!(decided, Cond::False) {
+            return Err(GqlError::new("Not authorized"));
+        }
+        Ok(())
+    }
+
+    /// What one input row sets. `skip` lists fields supplied by the caller instead (the
+    /// back-reference to a parent, the keys of a nested update).
+    fn row_columns<'v>(
         &mut self,
         entity: EntityId,
-        row: &Val,
-        out: &mut Vec<(u32, String)>,
+        row: &'v Val,
         creating: bool,
+        skip: &[u32],
         sel: &Selected<'_>,
-    ) -> Result<(), GqlError> {
+    ) -> Result<RowInput<'v>, GqlError> {
         let e = self.ir.entity(entity);
-        let table = self.ir.table(e.table);
         let given = row.as_object().unwrap_or(&[]);
+        let mut out = RowInput { cols: vec![], nested: vec![], refs: vec![] };
         for (fid, f) in e.fields.iter().enumerate() {
+            let fid = fid as u32;
+            if skip.contains(&fid) {
+                continue;
+            }
             let v = given.iter().find(|(k, _)| *k == f.name).map(|(_, v)| v);
             match &f.kind {
                 FieldKind::Column { sql, column, .. } => {
                     let value = match v {
                         Some(v) => {
                             validate_value(f, v, sel)?;
+                            if let Origin::Var { var, path } = v.origin() {
+                                if f.validation != exo_ir::Validation::default() {
+                                    self.checks.push(ValueCheck {
+                                        var: var.clone(),
+                                        path: path.clone(),
+                                        field: f.name.clone(),
+                                        validation: f.validation.clone(),
+                                        line: sel.pos.line,
+                                        column: sel.pos.column,
+                                    });
+                                }
+                            }
                             if v.is_null() {
                                 "NULL".to_string()
                             } else {
@@ -1131,14 +1157,14 @@ impl<'a> Planner<'a> {
                         },
                         None => continue,
                     };
-                    out.push((*column, value));
+                    out.cols.push((*column, value));
                 }
                 FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                     let t = self.ir.entity(*target);
                     match v {
                         Some(v) if v.is_null() => {
                             for c in columns {
-                                out.push((*c, "NULL".into()));
+                                out.cols.push((*c, "NULL".into()));
                             }
                         }
                         Some(v) => {
@@ -1153,8 +1179,10 @@ impl<'a> Planner<'a> {
                                     .get(&tfield.name)
                                     .ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
                                 let n = self.val_param(inner);
-                                out.push((*c, sql.param(n)));
+                                out.cols.push((*c, sql.param(n)));
                             }
+                            // A reference named by the caller must be one the caller may read.
+                            out.refs.push(fid);
                         }
                         None if creating => {
                             if let Some(exo_ir::FieldDefault::Context { context, field }) = &f.default {
@@ -1168,24 +1196,322 @@ impl<'a> Planner<'a> {
                                     Some(FieldKind::Column { sql, .. }) => sql.param(n),
                                     _ => format!("${n}"),
                                 };
-                                out.push((c, p));
+                                out.cols.push((c, p));
                             }
                         }
                         None => {}
                     }
                 }
                 FieldKind::OneToMany { .. } => {
-                    if v.is_some_and(|v| !v.is_null()) {
-                        return Err(GqlError::at(
-                            format!("nested mutation of `{}` is not supported yet", f.name),
-                            sel.pos,
-                        ));
+                    if let Some(v) = v.filter(|v| !v.is_null()) {
+                        out.nested.push((fid, v));
                     }
                 }
             }
-            let _ = (fid, table);
+        }
+        out.cols.sort_by_key(|(c, _)| *c);
+        Ok(out)
+    }
+
+    fn cte_name(&mut self, entity: EntityId) -> String {
+        self.aliases += 1;
+        format!("\"{}$w{}\"", self.ir.entity(entity).sql.alias.replace('"', ""), self.aliases)
+    }
+
+    /// `parent`: the CTE of the parent rows and this entity's field pointing back to them;
+    /// the row is inserted once per parent row, its foreign key taken from the parent.
+    fn insert_row(
+        &mut self,
+        script: &mut Script,
+        entity: EntityId,
+        mut input: RowInput<'_>,
+        parent: Option<(&str, u32)>,
+        slot: usize,
+        sel: &Selected<'_>,
+    ) -> Result<(), GqlError> {
+        let ir = self.ir;
+        let e = ir.entity(entity);
+        let table = ir.table(e.table);
+        if let Some((pcte, back)) = parent {
+            let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[back as usize].kind else {
+                return Err(bad_request("a nested collection must point back to its parent"));
+            };
+            let ptable = ir.table(ir.entity(*target).table);
+            for (c, tc) in columns.iter().zip(target_columns) {
+                input.cols.retain(|(x, _)| x != c);
+                input.cols.push((*c, format!("{pcte}.{}", exo_ir::quote_ident(&ptable.columns[*tc as usize].name))));
+            }
+            input.cols.sort_by_key(|(c, _)| *c);
+        }
+        let name = self.cte_name(entity);
+        let names: Vec<String> = input.cols.iter().map(|(c, _)| exo_ir::quote_ident(&table.columns[*c as usize].name)).collect();
+        let values: Vec<&str> = input.cols.iter().map(|(_, v)| v.as_str()).collect();
+        let sql = match parent {
+            _ if input.cols.is_empty() => format!("INSERT INTO {} DEFAULT VALUES RETURNING *", e.sql.table),
+            None => format!("INSERT INTO {} ({}) VALUES ({}) RETURNING *", e.sql.table, names.join(", "), values.join(", ")),
+            Some((pcte, _)) => {
+                format!("INSERT INTO {} ({}) SELECT {} FROM {pcte} RETURNING *", e.sql.table, names.join(", "), values.join(", "))
+            }
+        };
+        script.ctes.push(format!("{name} AS ({sql})"));
+        script.outputs.push((name.clone(), slot));
+        script.add_refs(slot, &input.refs);
+        for (fid, v) in input.nested {
+            self.nested_create(script, entity, fid, &name, v, sel)?;
         }
         Ok(())
+    }
+
+    /// `children: [...]` in creation input, or `children: {create: [...]}` in update input.
+    fn nested_create(
+        &mut self,
+        script: &mut Script,
+        parent: EntityId,
+        field: u32,
+        pcte: &str,
+        value: &Val,
+        sel: &Selected<'_>,
+    ) -> Result<(), GqlError> {
+        let (target, inverse) = self.collection(parent, field)?;
+        let rows: Vec<&Val> = match value {
+            Val::List(items, _) => items.iter().collect(),
+            other => vec![other],
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Nested rows obey their own type's create rule (Exograph skips it).
+        self.require(&self.ir.entity(target).access.create, target)?;
+        let slot = script.slot(target, true);
+        let skip = self.back_references(target, parent, inverse);
+        for row in rows {
+            let input = self.row_columns(target, row, true, &skip, sel)?;
+            self.insert_row(script, target, input, Some((pcte, inverse)), slot, sel)?;
+        }
+        Ok(())
+    }
+
+    /// `children: {create, update, delete}` in update input, applied to the children of the
+    /// rows in `pcte`.
+    fn nested_update(
+        &mut self,
+        script: &mut Script,
+        parent: EntityId,
+        field: u32,
+        pcte: &str,
+        value: &Val,
+        sel: &Selected<'_>,
+    ) -> Result<(), GqlError> {
+        let ir = self.ir;
+        let (target, inverse) = self.collection(parent, field)?;
+        let te = ir.entity(target);
+        if let Some(create) = value.get("create").filter(|v| !v.is_null()) {
+            self.nested_create(script, parent, field, pcte, create, sel)?;
+        }
+        let updates = items(value.get("update"));
+        if !updates.is_empty() {
+            self.require(&te.access.update, target)?;
+        }
+        for item in updates {
+            let a = self.alias(te);
+            let cond = self.child_target(target, inverse, pcte, &a, &te.access.update, item)?;
+            let mut skip = te.pk.clone();
+            skip.extend(self.back_references(target, parent, inverse));
+            let input = self.row_columns(target, item, false, &skip, sel)?;
+            let name = self.cte_name(target);
+            let table = ir.table(te.table);
+            let changes = !input.cols.is_empty();
+            let sql = if input.cols.is_empty() {
+                format!("SELECT {a}.* FROM {} AS {a} WHERE {cond}", te.sql.table)
+            } else {
+                let sets: Vec<String> =
+                    input.cols.iter().map(|(c, v)| format!("{} = {v}", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
+                format!("UPDATE {} AS {a} SET {} WHERE {cond} RETURNING {a}.*", te.sql.table, sets.join(", "))
+            };
+            script.ctes.push(format!("{name} AS ({sql})"));
+            if changes {
+                let slot = script.slot(target, false);
+                script.outputs.push((name.clone(), slot));
+                script.add_refs(slot, &input.refs);
+            }
+            for (fid, v) in input.nested {
+                self.nested_update(script, target, fid, &name, v, sel)?;
+            }
+        }
+        let deletes = items(value.get("delete"));
+        if !deletes.is_empty() {
+            self.require(&te.access.delete, target)?;
+        }
+        for item in deletes {
+            let a = self.alias(te);
+            let cond = self.child_target(target, inverse, pcte, &a, &te.access.delete, item)?;
+            let name = self.cte_name(target);
+            script.ctes.push(format!("{name} AS (DELETE FROM {} AS {a} WHERE {cond} RETURNING 1)", te.sql.table));
+        }
+        Ok(())
+    }
+
+    /// The child row an element of a nested `update`/`delete` names: a child of a row in
+    /// `pcte`, with the given key, allowed by `rule`.
+    fn child_target(
+        &mut self,
+        target: EntityId,
+        inverse: u32,
+        pcte: &str,
+        a: &str,
+        rule: &AccessExpr,
+        item: &Val,
+    ) -> Result<String, GqlError> {
+        let ir = self.ir;
+        let te = ir.entity(target);
+        let mut conds = vec![self.parent_link(target, inverse, pcte, a)];
+        for &f in &te.pk {
+            let field = &te.fields[f as usize];
+            match item.get(&field.name) {
+                Some(v) => conds.push(self.key_condition(te, field, a, v)?),
+                // The parent supplies its own side of a key made of relations.
+                None if f == inverse => {}
+                None => return Err(bad_request(format!("Missing required primary key field '{}' for nested operation.", field.name))),
+            }
+        }
+        match self.access(rule, target, a) {
+            Cond::True => {}
+            Cond::False => return Err(GqlError::new("Not authorized")),
+            Cond::Sql(s) => conds.push(s),
+        }
+        Ok(conds.join(" AND "))
+    }
+
+    /// `EXISTS (SELECT 1 FROM pcte WHERE pcte.k = a.fk ...)`: the row belongs to a parent in `pcte`.
+    fn parent_link(&self, target: EntityId, inverse: u32, pcte: &str, a: &str) -> String {
+        let te = self.ir.entity(target);
+        let FieldKind::ManyToOne { target: parent, columns, target_columns, .. } = &te.fields[inverse as usize].kind else {
+            return "FALSE".into();
+        };
+        let table = self.ir.table(te.table);
+        let ptable = self.ir.table(self.ir.entity(*parent).table);
+        let eqs: Vec<String> = columns
+            .iter()
+            .zip(target_columns)
+            .map(|(c, tc)| {
+                format!(
+                    "{pcte}.{} = {a}.{}",
+                    exo_ir::quote_ident(&ptable.columns[*tc as usize].name),
+                    exo_ir::quote_ident(&table.columns[*c as usize].name)
+                )
+            })
+            .collect();
+        format!("EXISTS (SELECT 1 FROM {pcte} WHERE {})", eqs.join(" AND "))
+    }
+
+    /// The target and back-reference of a one-to-many field.
+    fn collection(&self, entity: EntityId, field: u32) -> Result<(EntityId, u32), GqlError> {
+        match &self.ir.entity(entity).fields[field as usize].kind {
+            FieldKind::OneToMany { target, inverse, .. } => Ok((*target, *inverse)),
+            _ => Err(bad_request("not a collection")),
+        }
+    }
+
+    /// Fields of `child` that nested input omits: every reference to `parent` (the schema
+    /// leaves them all out), the back-reference first.
+    fn back_references(&self, child: EntityId, parent: EntityId, inverse: u32) -> Vec<u32> {
+        let mut out = vec![inverse];
+        for (i, f) in self.ir.entity(child).fields.iter().enumerate() {
+            if matches!(f.kind, FieldKind::ManyToOne { target, .. } if target == parent) && i as u32 != inverse {
+                out.push(i as u32);
+            }
+        }
+        out
+    }
+
+    /// `WITH <ctes> SELECT '<slot>', <keys as text>... FROM <cte> UNION ALL ...`.
+    fn script_sql(&self, script: &Script) -> String {
+        let width = script.slots.iter().map(|s| self.ir.table(self.ir.entity(s.entity).table).primary_key.len()).max().unwrap_or(1);
+        let selects: Vec<String> = script
+            .outputs
+            .iter()
+            .map(|(cte, slot)| {
+                let table = self.ir.table(self.ir.entity(script.slots[*slot].entity).table);
+                let mut cols = vec![format!("'{slot}'::text")];
+                for c in &table.primary_key {
+                    cols.push(format!("{cte}.{}::text", exo_ir::quote_ident(&table.columns[*c as usize].name)));
+                }
+                while cols.len() < width + 1 {
+                    cols.push("NULL::text".into());
+                }
+                format!("SELECT {} FROM {cte}", cols.join(", "))
+            })
+            .collect();
+        format!("WITH {} {}", script.ctes.join(", "), selects.join(" UNION ALL "))
+    }
+
+    /// After the writes: each slot's rows must satisfy their create or update rule, and every
+    /// reference the input named must be readable by the caller.
+    fn slot_checks(&mut self, script: &Script, steps: &mut Vec<Step>) -> Result<(), GqlError> {
+        for (i, slot) in script.slots.iter().enumerate() {
+            if i != 0 && !script.outputs.iter().any(|(_, s)| *s == i) {
+                continue;
+            }
+            let e = self.ir.entity(slot.entity);
+            let a = self.alias(e);
+            let mut cond = if !slot.check {
+                Cond::True
+            } else if slot.create {
+                self.access(&e.access.create, slot.entity, &a)
+            } else {
+                self.access(&e.access.update, slot.entity, &a)
+            };
+            for &r in &slot.refs {
+                let c = self.reference_visible(slot.entity, r, &a);
+                cond = cond.and(c);
+            }
+            let rule = match cond {
+                Cond::True => {
+                    self.params.clear();
+                    continue;
+                }
+                Cond::False => return Err(GqlError::new("Not authorized")),
+                Cond::Sql(s) => s,
+            };
+            let (before, after) = self.keys_filter(e, &a);
+            let sql = format!("SELECT COUNT(*)::text FROM {} AS {a} WHERE {before}{{keys}}{after} AND NOT COALESCE({rule}, FALSE)", e.sql.table);
+            let key_columns = self.ir.table(e.table).primary_key.len();
+            steps.push(Step::CheckByKeys { sql, params: std::mem::take(&mut self.params), key_columns, slot: i });
+        }
+        Ok(())
+    }
+
+    /// `a.fk IS NULL OR EXISTS (the referenced row, readable by the caller)`.
+    fn reference_visible(&mut self, entity: EntityId, field: u32, a: &str) -> Cond {
+        let ir = self.ir;
+        let e = ir.entity(entity);
+        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
+            return Cond::True;
+        };
+        let t = ir.entity(*target);
+        let b = self.alias(t);
+        let rule = self.access(&t.access.query, *target, &b);
+        let table = ir.table(e.table);
+        let ttable = ir.table(t.table);
+        let null = format!("{a}.{} IS NULL", exo_ir::quote_ident(&table.columns[columns[0] as usize].name));
+        match rule {
+            Cond::True => Cond::True,
+            Cond::False => Cond::Sql(null),
+            Cond::Sql(s) => {
+                let link: Vec<String> = columns
+                    .iter()
+                    .zip(target_columns)
+                    .map(|(c, tc)| {
+                        format!(
+                            "{b}.{} = {a}.{}",
+                            exo_ir::quote_ident(&ttable.columns[*tc as usize].name),
+                            exo_ir::quote_ident(&table.columns[*c as usize].name)
+                        )
+                    })
+                    .collect();
+                Cond::Sql(format!("({null} OR EXISTS (SELECT 1 FROM {} AS {b} WHERE {} AND {s}))", t.sql.table, link.join(" AND ")))
+            }
+        }
     }
 
     fn key_columns_text(&self, e: &Entity) -> Vec<String> {
@@ -1260,31 +1586,40 @@ impl<'a> Planner<'a> {
         let a = self.alias(e);
         let cond = self.targeted_rows(entity, &a, &e.access.update, many, sel)?;
         let data = sel.arg("data").ok_or_else(|| bad_request("missing `data`"))?;
-        let mut values = vec![];
-        self.row_columns(entity, data, &mut values, false, sel)?;
+        let input = self.row_columns(entity, data, false, &[], sel)?;
         let table = self.ir.table(e.table);
-        let keys: Vec<String> =
-            table.primary_key.iter().map(|c| format!("{a}.{}::text", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
-        let sql = if values.is_empty() {
-            format!("SELECT {} FROM {} AS {a} WHERE {}", keys.join(", "), e.sql.table, cond.to_sql())
-        } else {
-            let sets: Vec<String> = values
-                .iter()
-                .map(|(c, v)| format!("{} = {v}", exo_ir::quote_ident(&table.columns[*c as usize].name)))
-                .collect();
-            format!("UPDATE {} AS {a} SET {} WHERE {} RETURNING {}", e.sql.table, sets.join(", "), cond.to_sql(), keys.join(", "))
-        };
-        let mut steps = vec![Step::CollectKeys(self.take_stmt(sql))];
+        let sets: Vec<String> =
+            input.cols.iter().map(|(c, v)| format!("{} = {v}", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
         // The updated rows must still satisfy the update rule.
-        if !values.is_empty() {
-            let b = self.alias(e);
-            if let Cond::Sql(rule) = self.access(&e.access.update, entity, &b) {
-                let (before, after) = self.keys_filter(e, &b);
-                let sql = format!("SELECT COUNT(*)::text FROM {} AS {b} WHERE {before}{{keys}}{after} AND NOT COALESCE({rule}, FALSE)", e.sql.table);
-                let key_columns = self.ir.table(e.table).primary_key.len();
-                steps.push(Step::CheckByKeys { sql, params: std::mem::take(&mut self.params), key_columns });
+        let mut script = Script::new(entity, !input.cols.is_empty());
+        script.slots[0].create = false;
+        script.add_refs(0, &input.refs);
+        let mut steps = vec![];
+        if input.nested.is_empty() {
+            let keys: Vec<String> =
+                table.primary_key.iter().map(|c| format!("{a}.{}::text", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
+            let sql = if sets.is_empty() {
+                format!("SELECT {} FROM {} AS {a} WHERE {}", keys.join(", "), e.sql.table, cond.to_sql())
+            } else {
+                format!("UPDATE {} AS {a} SET {} WHERE {} RETURNING {}", e.sql.table, sets.join(", "), cond.to_sql(), keys.join(", "))
+            };
+            steps.push(Step::CollectKeys(self.take_stmt(sql)));
+        } else {
+            let name = self.cte_name(entity);
+            let sql = if sets.is_empty() {
+                format!("SELECT {a}.* FROM {} AS {a} WHERE {}", e.sql.table, cond.to_sql())
+            } else {
+                format!("UPDATE {} AS {a} SET {} WHERE {} RETURNING {a}.*", e.sql.table, sets.join(", "), cond.to_sql())
+            };
+            script.ctes.push(format!("{name} AS ({sql})"));
+            script.outputs.push((name.clone(), 0));
+            for (fid, v) in input.nested {
+                self.nested_update(&mut script, entity, fid, &name, v, sel)?;
             }
+            let sql = self.script_sql(&script);
+            steps.push(Step::CollectSlots(self.take_stmt(sql)));
         }
+        self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, sel)?);
         Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
     }
@@ -1334,6 +1669,65 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// A mutation's data-modifying statement under construction: CTEs that write rows, each
+/// reporting the keys it touched under a slot (one per entity and rule) so the steps after
+/// it can check and select those rows. Slot 0 is the root field's entity.
+struct Script {
+    ctes: Vec<String>,
+    /// `(cte name, slot)`: the CTEs whose rows are reported.
+    outputs: Vec<(String, usize)>,
+    slots: Vec<Slot>,
+}
+
+struct Slot {
+    entity: EntityId,
+    /// Created rows (checked with the create rule) or updated rows (the update rule).
+    create: bool,
+    /// Whether the rule is checked at all (an update that sets no column changes nothing).
+    check: bool,
+    /// Many-to-one fields whose references the input named.
+    refs: Vec<u32>,
+}
+
+impl Script {
+    fn new(root: EntityId, check: bool) -> Script {
+        Script { ctes: vec![], outputs: vec![], slots: vec![Slot { entity: root, create: true, check, refs: vec![] }] }
+    }
+
+    fn slot(&mut self, entity: EntityId, create: bool) -> usize {
+        if let Some(i) = self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create) {
+            return i + 1;
+        }
+        self.slots.push(Slot { entity, create, check: true, refs: vec![] });
+        self.slots.len() - 1
+    }
+
+    fn add_refs(&mut self, slot: usize, refs: &[u32]) {
+        for r in refs {
+            if !self.slots[slot].refs.contains(r) {
+                self.slots[slot].refs.push(*r);
+            }
+        }
+    }
+}
+
+/// The elements of an optional input list (a single value counts as a list of one).
+fn items(v: Option<&Val>) -> Vec<&Val> {
+    match v {
+        Some(Val::List(items, _)) => items.iter().collect(),
+        Some(v) if !v.is_null() => vec![v],
+        _ => vec![],
+    }
+}
+
+/// What one input row sets: column assignments (`(column, SQL value)`), the collections it
+/// nests, and the many-to-one fields it names explicitly.
+struct RowInput<'v> {
+    cols: Vec<(u32, String)>,
+    nested: Vec<(u32, &'v Val)>,
+    refs: Vec<u32>,
+}
+
 trait FieldExt {
     fn kind_value_type(&self) -> Option<&ValueType>;
 }
@@ -1348,15 +1742,33 @@ impl FieldExt for Field {
 }
 
 /// Checks `@maxLength` / `@range` / integer width before any SQL runs.
+/// Checks a value taken from the variables against its field's constraints, as
+/// `validate_value` did when the plan was made.
+pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
+    let pos = crate::graphql::Pos { line: check.line, column: check.column };
+    let v = match value {
+        Json::String(s) => Val::Str(s.clone(), Origin::Literal),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Val::Int(i, Origin::Literal),
+            None => Val::Float(n.as_f64().unwrap_or(0.0), Origin::Literal),
+        },
+        _ => return Ok(()),
+    };
+    check_constraints(&check.field, &check.validation, &v, pos)
+}
+
 fn validate_value(f: &Field, v: &Val, sel: &Selected<'_>) -> Result<(), GqlError> {
-    let val = &f.validation;
+    check_constraints(&f.name, &f.validation, v, sel.pos)
+}
+
+fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::graphql::Pos) -> Result<(), GqlError> {
     match v {
         Val::Str(s, _) => {
             if let Some(max) = val.max_length {
                 if s.chars().count() > max as usize {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{}': maximum length = {max}, provided length = {}", f.name, s.chars().count()),
-                        sel.pos,
+                        format!("Invalid value for '{}': maximum length = {max}, provided length = {}", name, s.chars().count()),
+                        pos,
                     ));
                 }
             }
@@ -1365,30 +1777,30 @@ fn validate_value(f: &Field, v: &Val, sel: &Selected<'_>) -> Result<(), GqlError
             let x = *i as f64;
             if let Some(max) = val.max {
                 if x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {i}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {i}", name), pos));
                 }
             }
             if let Some(min) = val.min {
                 if x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {i}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {i}", name), pos));
                 }
             }
             if val.int_bits == Some(16) && (*i < i16::MIN as i64 || *i > i16::MAX as i64) {
                 return Err(GqlError::at(
-                    format!("Unable to convert input to the expected type: trying to convert the '{}' field to the '16-bit integer' type", f.name),
-                    sel.pos,
+                    format!("Unable to convert input to the expected type: trying to convert the '{}' field to the '16-bit integer' type", name),
+                    pos,
                 ));
             }
         }
         Val::Float(x, _) => {
             if let Some(max) = val.max {
                 if *x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {x}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {x}", name), pos));
                 }
             }
             if let Some(min) = val.min {
                 if *x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {x}", f.name), sel.pos));
+                    return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {x}", name), pos));
                 }
             }
         }

@@ -18,6 +18,8 @@ pub struct System {
     pub introspection_root: Vec<Field>,
     /// `__typename`.
     pub typename_field: Field,
+    /// Operations compiled ahead of time from `trusted-documents/`.
+    pub trusted: crate::trusted::TrustedSet,
 }
 
 #[derive(Clone, Copy)]
@@ -55,7 +57,9 @@ impl System {
         for (i, t) in introspection_types.iter().enumerate() {
             types.insert(t.name.clone(), TypeSlot::Introspection(i));
         }
+        let trusted = crate::trusted::TrustedSet::new(&ir.trusted_documents);
         System {
+            trusted,
             ir,
             types,
             introspection_types,

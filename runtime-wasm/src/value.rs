@@ -4,12 +4,7 @@
 
 use std::sync::Arc;
 
-/// One step into a variable's JSON value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum PathSeg {
-    Key(Arc<str>),
-    Index(u32),
-}
+pub use exo_ir::plan::PathSeg;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Origin {

@@ -115,6 +115,10 @@ impl ServerConfig {
             engine.limits.max_depth = parse_number("EXO_MAX_SELECTION_DEPTH", &depth)?;
         }
         engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
+        engine.enforce_trusted_documents =
+            parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        // Outside production the playground may run any document.
+        engine.playground_bypass = matches!(get("EXO_ENV").as_deref().map(str::trim), Some("yolo" | "dev"));
 
         let pool_size = match get("EXO_CONNECTION_POOL_SIZE") {
             Some(v) => parse_number("EXO_CONNECTION_POOL_SIZE", &v)?,

@@ -131,7 +131,9 @@ impl<'a> Session<'a> {
         log::set_level(if self.ctx.quiet { log::Level::Warn } else { config.log_level });
         let mut client = schema::connect(&self.url).await?;
 
-        let mut watcher = Watcher::new(self.project.dir.join("src"));
+        // Trusted documents are compiled into the model too.
+        let mut watcher =
+            Watcher::new(vec![self.project.dir.join("src"), self.project.dir.join("trusted-documents")]);
         let ir = match self.reload(&client).await {
             Ok(ir) => ir,
             Err(Rejected) => {
@@ -147,7 +149,13 @@ impl<'a> Session<'a> {
         server.log_started(addr, self.ctx.started);
         self.serving.store(true, Ordering::Relaxed);
         on_serving(&self);
-        self.say(&format!("Watching `{}` for changes (Ctrl-C to stop)", watcher.dir().display()));
+        let shown: Vec<String> = watcher
+            .dirs()
+            .iter()
+            .filter(|d| d.is_dir())
+            .map(|d| format!("`{}`", d.display()))
+            .collect();
+        self.say(&format!("Watching {} for changes (Ctrl-C to stop)", shown.join(" and ")));
 
         let live = Arc::new(LiveServer::new(Arc::new(server)));
         let serving = tokio::spawn(live.clone().serve_on(listener, shutdown_signal()));
@@ -169,7 +177,7 @@ impl<'a> Session<'a> {
                     }
                     let started = Instant::now();
                     *self.waited.lock().unwrap_or_else(|e| e.into_inner()) = Duration::ZERO;
-                    self.say("Change detected in src/; rebuilding...");
+                    self.say("Change detected; rebuilding...");
                     if client.is_closed() {
                         match schema::connect(&self.url).await {
                             Ok(c) => client = c,

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use exo_pg_ephemeral::EphemeralPostgres;
 use exo_pg_schema::{apply, create_statements, diff, introspect, model_schemas};
@@ -26,6 +27,10 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     /// Run only tests whose name matches this pattern (`*` wildcards).
     pub pattern: Option<String>,
+    /// Compile every operation of the tests as a trusted document and run the suites through
+    /// the precompiled plans (the project's own `trusted-documents/` is replaced).
+    #[arg(long)]
+    pub trusted: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
@@ -36,10 +41,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if !root.is_dir() {
         return Err(Failure::new(format!("`{}` is not a directory; pass a project directory to `exo test`", root.display())));
     }
-    let env = Environment { rt: runtime()?, pg: Mutex::new(None), builds: Mutex::new(HashMap::new()) };
+    let env = Environment {
+        rt: runtime()?,
+        pg: Mutex::new(None),
+        builds: Mutex::new(HashMap::new()),
+        trusted: args.trusted,
+        stats: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
+    };
     let mut stdout = std::io::stdout();
     let summary = exo_testing::run(&root, args.pattern.as_deref(), &env, &mut stdout);
     let _ = stdout.flush();
+    let (hits, fallbacks) = (env.stats.0.load(Ordering::Relaxed), env.stats.1.load(Ordering::Relaxed));
+    if args.trusted {
+        println!("trusted documents: {hits} requests ran precompiled plans, {fallbacks} were planned at request time");
+        if hits == 0 {
+            return Err(Failure::new("no request ran a precompiled trusted plan"));
+        }
+    }
     if summary.is_success() {
         Ok(())
     } else {
@@ -53,6 +71,10 @@ struct Environment {
     pg: Mutex<Option<&'static EphemeralPostgres>>,
     /// The IR bytes of each prepared project.
     builds: Mutex<HashMap<PathBuf, Vec<u8>>>,
+    /// `--trusted`: build each project with its tests' operations as trusted documents.
+    trusted: bool,
+    /// Requests answered by precompiled trusted plans, and trusted requests planned late.
+    stats: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl Environment {
@@ -71,7 +93,10 @@ impl TestEnvironment for Environment {
     fn prepare_project(&self, dir: &Path) -> Result<(), String> {
         run_build_scripts(dir)?;
         let project = Project { dir: dir.to_path_buf() };
-        let (ir, _warnings) = project.compile_to_text(100, false, "run the tests again")?;
+        let (mut ir, _warnings) = project.compile_to_text(100, false, "run the tests again")?;
+        if self.trusted {
+            attach_test_operations(&mut ir, dir)?;
+        }
         let bytes = project.write_ir(&ir).map_err(|f| f.message().unwrap_or("cannot write the IR").to_string())?;
         self.builds.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf(), bytes);
         Ok(())
@@ -135,8 +160,63 @@ impl TestEnvironment for Environment {
                 return Err(e);
             }
         };
-        Ok(Box::new(FileServer { rt: self.rt.handle().clone(), server: Some(server), sql: Some(sql), pg, db_name }))
+        Ok(Box::new(FileServer {
+            rt: self.rt.handle().clone(),
+            server: Some(server),
+            sql: Some(sql),
+            pg,
+            db_name,
+            stats: Arc::clone(&self.stats),
+        }))
     }
+}
+
+/// Writes every operation of the project's tests to a scratch `trusted-documents/` (the test
+/// files' operations as a hash map, the init files' as an Apollo manifest: both formats) and
+/// compiles them into `ir`.
+fn attach_test_operations(ir: &mut exo_ir::Ir, dir: &Path) -> Result<(), String> {
+    let projects = exo_testing::discovery::discover(dir, None)?;
+    let mut tests = serde_json::Map::new();
+    let mut inits = vec![];
+    for case in projects.iter().flat_map(|p| &p.tests) {
+        let files = case.init_files.iter().filter(|f| f.extension().is_some_and(|e| e == "gql")).map(|f| (f, true));
+        for (path, init) in files.chain([(&case.path, false)]) {
+            let Ok(file) = exo_testing::loader::load_file(path, &path.display().to_string()) else { continue };
+            for stage in file.stages {
+                if let exo_testing::loader::Operation::GraphQl { document, .. } = stage.operation {
+                    let hash = exo_runtime::trusted::sha256_hex(&document);
+                    if init {
+                        if !inits.iter().any(|(h, _)| *h == hash) {
+                            inits.push((hash, document));
+                        }
+                    } else {
+                        tests.insert(hash, serde_json::Value::String(document));
+                    }
+                }
+            }
+        }
+    }
+    let scratch = std::env::temp_dir().join(format!("exo-trusted-{}-{}", std::process::id(), hex(&Md5::digest(dir.display().to_string()))));
+    let docs = scratch.join("trusted-documents");
+    std::fs::create_dir_all(&docs).map_err(|e| format!("cannot create `{}`: {e}", docs.display()))?;
+    let manifest = serde_json::json!({
+        "format": "apollo-persisted-query-manifest",
+        "version": 1,
+        "operations": inits.iter().map(|(id, body)| serde_json::json!({"id": id, "body": body, "type": "mutation"})).collect::<Vec<_>>(),
+    });
+    let written = std::fs::write(docs.join("tests.json"), serde_json::Value::Object(tests).to_string())
+        .and_then(|()| std::fs::write(docs.join("init.json"), manifest.to_string()));
+    let mut sources = exo_compiler::source::SourceMap::new();
+    let mut diagnostics = vec![];
+    if let Err(e) = written {
+        return Err(format!("cannot write the trusted documents: {e}"));
+    }
+    exo_compiler::trusted_docs::attach(ir, &scratch, &mut sources, &mut diagnostics);
+    let _ = std::fs::remove_dir_all(&scratch);
+    if diagnostics.iter().any(|d| d.is_error()) {
+        return Err(exo_compiler::diag::render(&diagnostics, &sources, 100, false));
+    }
+    Ok(())
 }
 
 /// Runs `tests/build*.sh` of a project, in name order, from the project directory.
@@ -178,6 +258,7 @@ struct FileServer {
     sql: Option<Client>,
     pg: &'static EphemeralPostgres,
     db_name: String,
+    stats: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl TestServer for FileServer {
@@ -205,6 +286,11 @@ impl TestServer for FileServer {
 
 impl Drop for FileServer {
     fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            let (hits, fallbacks) = server.engine().trusted_stats();
+            self.stats.0.fetch_add(hits, Ordering::Relaxed);
+            self.stats.1.fetch_add(fallbacks, Ordering::Relaxed);
+        }
         self.server = None;
         self.sql = None;
         // `WITH (FORCE)` ends connections that are still closing.

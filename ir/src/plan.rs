@@ -1,0 +1,132 @@
+//! Executable SQL plans: what the runtime's planner produces for one GraphQL operation, and
+//! what `exo build` stores for trusted documents compiled ahead of time. They live here, in
+//! the IR crate, so that one definition serves the runtime's cache and the IR blob.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// One step into a variable's JSON value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PathSeg {
+    Key(Arc<str>),
+    Index(u32),
+}
+
+/// Where a bind parameter's value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ParamSource {
+    Const(Option<String>),
+    Var { var: Arc<str>, path: Vec<PathSeg> },
+    Context { context: u32, field: u32 },
+}
+
+/// One SQL statement and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<ParamSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// Runs a statement whose first row, first column is the field's JSON (`null` when no row).
+    Json(Stmt),
+    /// Runs a statement returning one row per affected row: the primary-key values as text,
+    /// one column each; they are the keys of slot 0 and feed [`Step::JsonByKeys`].
+    CollectKeys(Stmt),
+    /// Selects the JSON for the keys of slot 0: `{keys}` in `sql` is replaced at run time by
+    /// one `$n::text[]` parameter per key column, holding the collected key values.
+    JsonByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize },
+    /// Like [`Step::JsonByKeys`] over the keys of `slot`, but fails the request with "Not
+    /// authorized" when the statement (a `COUNT(*)` of rows violating a rule) returns more
+    /// than zero.
+    CheckByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize, slot: usize },
+    /// Runs a data-modifying statement whose rows are `(slot, key columns...)` as text: the
+    /// keys of the rows it wrote, grouped by slot (slot 0 is the root field's rows).
+    CollectSlots(Stmt),
+}
+
+/// A model constraint (`@maxLength`, `@range`, integer width) on a value that comes from the
+/// variables: checked on every execution of a plan, since a cached or precompiled plan is
+/// reused with other values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueCheck {
+    pub var: Arc<str>,
+    pub path: Vec<PathSeg>,
+    /// The model field, named in the error message.
+    pub field: String,
+    pub validation: crate::Validation,
+    /// Where the error points (the mutation field).
+    pub line: u32,
+    pub column: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trusted documents
+// ---------------------------------------------------------------------------------------------
+
+/// A document from the project's `trusted-documents/`, with its operations compiled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedDocument {
+    /// Lowercase hex SHA-256 of the document text (or the manifest's id when it differs).
+    pub sha256: String,
+    pub document: String,
+    pub operations: Vec<TrustedOperation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedOperation {
+    pub name: Option<String>,
+    pub mutation: bool,
+    /// `(name, GraphQL type)` of each declared variable, e.g. `("id", "Int!")`.
+    pub variables: Vec<(String, String)>,
+    /// One compiled plan per variable shape and context outcome met at build time.
+    pub variants: Vec<TrustedVariant>,
+    /// Why some requests are planned at request time instead (`None`: never).
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedVariant {
+    /// The variables' shape (presence, nulls, enum values, booleans) this plan was made for.
+    pub shape: String,
+    /// What the plan assumed about the request's context.
+    pub deps: Vec<TrustedDep>,
+    pub outcome: TrustedOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrustedDep {
+    /// The context field had this value (JSON text; `null` for absent).
+    Value { context: u32, field: u32, json: String },
+    /// Only whether the context field was null shaped the SQL.
+    Null { context: u32, field: u32, is_null: bool },
+    /// Only whether the context field was a list shaped the SQL.
+    List { context: u32, field: u32, is_list: bool },
+    /// The context field was non-null and equal to none of `excluded` (JSON texts); for a
+    /// list field, a list holding none of them.
+    Other { context: u32, field: u32, excluded: Vec<String>, list: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrustedOutcome {
+    /// Planning failed for this context (for example "Not authorized").
+    Error(String),
+    Fields { fields: Vec<TrustedField>, needs_transaction: bool, checks: Vec<ValueCheck> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustedField {
+    /// The response key (alias or field name).
+    pub key: String,
+    pub root: TrustedRoot,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrustedRoot {
+    /// The steps run in order; the last JSON is the value (`[]` or `null` when none).
+    Sql { steps: Vec<Step>, empty_list: bool },
+    /// A constant JSON value (`__typename`).
+    Const(String),
+}
