@@ -51,7 +51,7 @@ impl Project {
 
     /// Compiles the model, rendering diagnostics (warnings too, unless `quiet`) on stderr.
     pub fn compile(&self, quiet: bool) -> Result<Ir, Failure> {
-        match self.compile_to_text(term::stderr_width(), term::stderr_color(), "run the command again") {
+        match self.compile_to_text(term::stderr_width(), term::stderr_color()) {
             Ok((ir, warnings)) => {
                 if !quiet && !warnings.is_empty() {
                     eprint!("{warnings}");
@@ -65,9 +65,14 @@ impl Project {
         }
     }
 
-    /// Compiles the model; `Err` holds the rendered diagnostics (errors and warnings) ending
-    /// with "fix it and {next_step}", `Ok` the IR and the rendered warnings.
-    pub fn compile_to_text(&self, width: usize, color: bool, next_step: &str) -> Result<(Ir, String), String> {
+    /// Compiles the model; `Err` holds the rendered diagnostics (errors and warnings), `Ok`
+    /// the IR and the rendered warnings.
+    pub fn compile_to_text(&self, width: usize, color: bool) -> Result<(Ir, String), String> {
+        self.compile_to_text_then(width, color, "run the command again")
+    }
+
+    /// As [`Project::compile_to_text`], the errors ending with "fix it and {next_step}".
+    pub fn compile_to_text_then(&self, width: usize, color: bool, next_step: &str) -> Result<(Ir, String), String> {
         let compiled = exo_compiler::compile_project(&self.entry());
         let rendered = diag::render(&compiled.diagnostics, &compiled.sources, width, color);
         match compiled.ir {

@@ -1,13 +1,14 @@
 //! `PgDb`: the engine's [`Db`] over one `tokio_postgres::Client`, and the connection settings
 //! every connection of the server shares.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::time::Duration;
 
 use exo_runtime::{Db, DbError};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::config::DatabaseConfig;
 use crate::error::Error;
@@ -17,11 +18,17 @@ use crate::error::Error;
 pub struct PgDb {
     client: Client,
     in_transaction: bool,
+    /// Statements prepared on this connection, by SQL text: a repeated statement costs one
+    /// round trip (bind + execute) and no parsing or planning in Postgres.
+    statements: HashMap<String, Statement>,
 }
+
+/// Beyond this many prepared statements a connection forgets them all and starts again.
+const MAX_PREPARED: usize = 512;
 
 impl PgDb {
     pub fn new(client: Client) -> PgDb {
-        PgDb { client, in_transaction: false }
+        PgDb { client, in_transaction: false, statements: HashMap::new() }
     }
 
     pub fn client(&self) -> &Client {
@@ -40,12 +47,31 @@ impl PgDb {
 
 impl Db for PgDb {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        // Every parameter is sent as text with an explicit type, on the unnamed statement:
-        // one round trip, no server-side prepared statement to manage.
+        // Every parameter is sent as text with an explicit type. A statement is prepared the
+        // first time this connection sees it (the pool keeps connections, and plans repeat
+        // the same SQL), then executed by name in one round trip.
         let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
-            values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
-        let rows = self.client.query_typed(sql, &typed).await.map_err(db_error)?;
+        let statement = match self.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare_typed(sql, &vec![Type::TEXT; params.len()]).await.map_err(db_error)?;
+                if self.statements.len() >= MAX_PREPARED {
+                    self.statements.clear();
+                }
+                self.statements.insert(sql.to_string(), s.clone());
+                s
+            }
+        };
+        let args: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = match self.client.query(&statement, &args).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A statement the server no longer accepts (its result changed after a
+                // migration) is prepared again next time.
+                self.statements.remove(sql);
+                return Err(db_error(e));
+            }
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut cols = Vec::with_capacity(row.len());

@@ -203,7 +203,7 @@ impl<'a> Session<'a> {
     /// Compiles, migrates and verifies; `Err` after reporting why the model cannot be served.
     async fn reload(&self, client: &Client) -> Result<Ir, Rejected> {
         let started = Instant::now();
-        let (ir, warnings) = match self.project.compile_to_text(term::stderr_width(), term::stderr_color(), "save the file") {
+        let (ir, warnings) = match self.project.compile_to_text_then(term::stderr_width(), term::stderr_color(), "save the file") {
             Ok(built) => built,
             Err(rendered) => {
                 eprint!("{rendered}");

@@ -28,7 +28,7 @@ pub struct Args {
     /// Run only tests whose name matches this pattern (`*` wildcards).
     pub pattern: Option<String>,
     /// Compile every operation of the tests as a trusted document and run the suites through
-    /// the precompiled plans (the project's own `trusted-documents/` is replaced).
+    /// the precompiled plans (projects with a `trusted-documents/` of their own keep it).
     #[arg(long)]
     pub trusted: bool,
 }
@@ -93,8 +93,9 @@ impl TestEnvironment for Environment {
     fn prepare_project(&self, dir: &Path) -> Result<(), String> {
         run_build_scripts(dir)?;
         let project = Project { dir: dir.to_path_buf() };
-        let (mut ir, _warnings) = project.compile_to_text(100, false, "run the tests again")?;
-        if self.trusted {
+        let (mut ir, _warnings) = project.compile_to_text(100, false)?;
+        // A project with trusted documents of its own keeps them (its tests exercise them).
+        if self.trusted && !dir.join("trusted-documents").is_dir() {
             attach_test_operations(&mut ir, dir)?;
         }
         let bytes = project.write_ir(&ir).map_err(|f| f.message().unwrap_or("cannot write the IR").to_string())?;

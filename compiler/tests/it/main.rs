@@ -2,3 +2,4 @@ mod parser;
 mod schema;
 mod errors;
 mod typecheck;
+mod trusted;

@@ -6,3 +6,4 @@ mod examples;
 mod introspection;
 mod queries;
 mod sql;
+mod trusted;
