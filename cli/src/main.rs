@@ -5,6 +5,7 @@ mod commands;
 mod failure;
 mod project;
 mod term;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a starter project (a todo model with access rules, seed data and a test).
+    New(commands::new::Args),
     /// Compile `src/index.exo` into `target/index.exo_ir`.
     Build(commands::build::Args),
     /// GraphQL tools.
@@ -43,8 +46,10 @@ enum Command {
     },
     /// Serve the compiled model (`target/index.exo_ir`) over HTTP.
     Serve(commands::serve::Args),
-    /// Build, start a throwaway Postgres and serve, all in one go (deleted on exit).
+    /// Start a throwaway Postgres, build, serve and reload on changes (the database is deleted on exit).
     Yolo(commands::yolo::Args),
+    /// Serve against `EXO_POSTGRES_URL`, migrating and reloading on every change to `src/`.
+    Dev(commands::dev::Args),
     /// Run the `.exotest` integration tests of one or more projects.
     Test(commands::test::Args),
 }
@@ -62,18 +67,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Context { quiet: cli.quiet, project: cli.project, started };
     let result = match cli.command {
+        Command::New(args) => commands::new::run(&ctx, args),
         Command::Build(args) => commands::build::run(&ctx, args),
         Command::Graphql { command } => commands::graphql::run(&ctx, command),
         Command::Schema { command } => commands::schema::run(&ctx, command),
         Command::Serve(args) => commands::serve::run(&ctx, args),
         Command::Yolo(args) => commands::yolo::run(&ctx, args),
+        Command::Dev(args) => commands::dev::run(&ctx, args),
         Command::Test(args) => commands::test::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if let Some(message) = failure.message() {
-                eprintln!("error: {message}");
+                eprintln!("{} {message}", term::paint("error:", term::Tone::Bad, term::stderr_color()));
             }
             ExitCode::from(failure.code())
         }

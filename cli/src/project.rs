@@ -20,7 +20,6 @@ pub struct Project {
 /// A successful build.
 pub struct Built {
     pub ir: Ir,
-    pub bytes: Vec<u8>,
     pub elapsed: Duration,
 }
 
@@ -69,6 +68,11 @@ impl Project {
     /// Compiles the model; `Err` holds the rendered diagnostics (errors and warnings), `Ok`
     /// the IR and the rendered warnings.
     pub fn compile_to_text(&self, width: usize, color: bool) -> Result<(Ir, String), String> {
+        self.compile_to_text_then(width, color, "run the command again")
+    }
+
+    /// As [`Project::compile_to_text`], the errors ending with "fix it and {next_step}".
+    pub fn compile_to_text_then(&self, width: usize, color: bool, next_step: &str) -> Result<(Ir, String), String> {
         let compiled = exo_compiler::compile_project(&self.entry());
         let rendered = diag::render(&compiled.diagnostics, &compiled.sources, width, color);
         match compiled.ir {
@@ -76,7 +80,7 @@ impl Project {
             _ => {
                 let errors = compiled.diagnostics.iter().filter(|d| d.is_error()).count();
                 Err(format!(
-                    "{rendered}\n{errors} error{} in `{}`; fix {} and run the command again\n",
+                    "{rendered}\n{errors} error{} in `{}`; fix {} and {next_step}\n",
                     if errors == 1 { "" } else { "s" },
                     self.entry().display(),
                     if errors == 1 { "it" } else { "them" }
@@ -105,8 +109,8 @@ impl Project {
     pub fn build(&self, quiet: bool) -> Result<Built, Failure> {
         let started = Instant::now();
         let ir = self.compile(quiet)?;
-        let bytes = self.write_ir(&ir)?;
-        Ok(Built { ir, bytes, elapsed: started.elapsed() })
+        self.write_ir(&ir)?;
+        Ok(Built { ir, elapsed: started.elapsed() })
     }
 
     /// Reads `target/index.exo_ir`, refusing a missing file or one older than a source file.

@@ -24,3 +24,33 @@ fn tty_width(fd: i32) -> Option<usize> {
     let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
     (rc == 0 && size.ws_col > 20).then_some(size.ws_col as usize)
 }
+
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Whether a person can answer a question on stdin.
+pub fn stdin_interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// How a status line looks on a terminal.
+#[derive(Clone, Copy)]
+pub enum Tone {
+    Good,
+    Warn,
+    Bad,
+}
+
+/// `text` in the tone's colour when `color` holds, else unchanged.
+pub fn paint(text: &str, tone: Tone, color: bool) -> String {
+    if !color {
+        return text.to_string();
+    }
+    let code = match tone {
+        Tone::Good => "32",
+        Tone::Warn => "33",
+        Tone::Bad => "31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}

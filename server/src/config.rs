@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// `EXO_GRAPHQL_HTTP_PATH`, default `/graphql`.
     pub graphql_path: String,
+    /// `EXO_PLAYGROUND_HTTP_PATH` (default `/playground`) where the GraphiQL playground is
+    /// served; `None` when introspection is disabled, since the playground needs it.
+    pub playground_path: Option<String>,
     pub cors: Cors,
     /// `EXO_LOG`, default `info`.
     pub log_level: Level,
@@ -153,6 +156,22 @@ impl ServerConfig {
             None => "/graphql".to_string(),
         };
 
+        let playground_path = match get("EXO_PLAYGROUND_HTTP_PATH") {
+            Some(p) if p.trim().starts_with('/') => p.trim().to_string(),
+            Some(p) => {
+                return Err(Error::new(format!(
+                    "`EXO_PLAYGROUND_HTTP_PATH` is `{p}`; set it to a path starting with `/`, such as `/playground`"
+                )))
+            }
+            None => "/playground".to_string(),
+        };
+        if playground_path == graphql_path {
+            return Err(Error::new(format!(
+                "`EXO_PLAYGROUND_HTTP_PATH` and `EXO_GRAPHQL_HTTP_PATH` are both `{graphql_path}`; give the playground another path"
+            )));
+        }
+        let playground_path = (engine.introspection != Introspection::Disabled).then_some(playground_path);
+
         let log_level = match get("EXO_LOG") {
             Some(v) => Level::parse(&v).ok_or_else(|| {
                 Error::new(format!("`EXO_LOG` is `{v}`; set it to `error`, `warn`, `info` or `debug`"))
@@ -166,6 +185,7 @@ impl ServerConfig {
             host,
             port,
             graphql_path,
+            playground_path,
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
             log_level,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -209,6 +229,19 @@ mod tests {
         assert_eq!(c.database, DatabaseConfig { url: None, pool_size: 10, read_write: false, check_on_startup: true });
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
+        assert_eq!(c.playground_path, None);
+    }
+
+    #[test]
+    fn playground_follows_introspection() {
+        let c = config(&[("EXO_INTROSPECTION", "true")]).unwrap();
+        assert_eq!(c.playground_path.as_deref(), Some("/playground"));
+        let c = config(&[("EXO_INTROSPECTION", "enabled"), ("EXO_PLAYGROUND_HTTP_PATH", "/gq")]).unwrap();
+        assert_eq!(c.playground_path.as_deref(), Some("/gq"));
+        let e = config(&[("EXO_PLAYGROUND_HTTP_PATH", "playground")]).unwrap_err();
+        assert!(e.message().contains("`EXO_PLAYGROUND_HTTP_PATH`"), "{e}");
+        let e = config(&[("EXO_PLAYGROUND_HTTP_PATH", "/graphql")]).unwrap_err();
+        assert!(e.message().contains("another path"), "{e}");
     }
 
     #[test]

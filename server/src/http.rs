@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Cors;
 use crate::error::Error;
-use crate::{log, Server};
+use crate::playground::{self, Asset};
+use crate::{log, LiveServer, Server};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +30,7 @@ const CORS_MAX_AGE: &str = "3600";
 
 type Body = Full<Bytes>;
 
-pub(crate) async fn serve(server: Arc<Server>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub(crate) async fn serve(live: Arc<LiveServer>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -45,9 +46,11 @@ pub(crate) async fn serve(server: Arc<Server>, listener: TcpListener, shutdown: 
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let server = server.clone();
+                let live = live.clone();
                 let service = service_fn(move |req| {
-                    let server = server.clone();
+                    // Each request takes the model current when it arrives; a swap during the
+                    // request does not affect it.
+                    let server = live.current();
                     async move { Ok::<_, Infallible>(route(&server, req, peer).await) }
                 });
                 let conn = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
@@ -78,7 +81,16 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
     let path = req.uri().path().to_string();
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
 
-    let mut response = if path != config.graphql_path {
+    let playground = config.playground_path.as_deref().and_then(|base| playground::asset(&path, base, &config.graphql_path));
+    let mut response = if let Some(asset) = playground {
+        if method == Method::GET || method == Method::HEAD {
+            asset_response(asset)
+        } else {
+            let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, &format!("`{method}` is not supported at `{path}`; open it in a browser (GET)"));
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            r
+        }
+    } else if path != config.graphql_path {
         json_error(
             StatusCode::NOT_FOUND,
             &format!("nothing is served at `{path}`; send GraphQL requests to `POST {}`", config.graphql_path),
@@ -189,6 +201,20 @@ fn allow_origin(cors: &Cors, origin: &str, headers: &mut HeaderMap) -> bool {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     true
+}
+
+fn asset_response(asset: Asset) -> Response<Body> {
+    let (body, content_type) = match asset {
+        Asset::Page(html) => (Bytes::from(html), "text/html; charset=utf-8"),
+        Asset::Static { body, content_type } => (Bytes::from_static(body), content_type),
+    };
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The assets change only with the exo binary; revalidating them on localhost is cheap.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Body> {

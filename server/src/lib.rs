@@ -7,6 +7,7 @@
 //! | [`Pool`] / [`PgDb`] | a Postgres URL | connections implementing [`exo_runtime::Db`] |
 //! | [`Server::handle`] | body, headers, client address | an [`exo_runtime::Response`] (no HTTP) |
 //! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
+//! | [`LiveServer`] | a [`Server`], later replacements | the same socket answering with the newest model (`exo dev`) |
 //!
 //! `exo serve` and `exo yolo` use [`Server::serve`]; `exo test` calls [`Server::handle`]
 //! in-process, so the two paths share everything but the socket.
@@ -16,6 +17,7 @@ mod db;
 mod error;
 mod http;
 pub mod log;
+mod playground;
 mod pool;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
@@ -25,7 +27,7 @@ pub use pool::{Pool, PooledConnection};
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use exo_runtime::{Engine, RequestHead, Response, System};
@@ -114,6 +116,44 @@ impl Server {
     pub fn log_started(&self, addr: SocketAddr, started: Instant) {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         log::info(&format!("Started server on http://{addr}{} in {ms:.2} ms", self.config.graphql_path));
+        if let Some(playground) = &self.config.playground_path {
+            log::info(&format!("Playground: http://{addr}{playground}"));
+        }
+    }
+
+    /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
+    /// requests finish.
+    pub async fn serve_on(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        Arc::new(LiveServer::new(self)).serve_on(listener, shutdown).await
+    }
+
+    /// A server for a new model that shares this one's connection pool and HTTP settings
+    /// (`exo dev` swaps models without reopening connections).
+    pub fn with_system(&self, system: System, env: EnvLookup) -> Server {
+        let engine = Engine::new(system, self.config.engine.clone(), env);
+        Server { engine, pool: self.pool.clone(), config: self.config.clone() }
+    }
+}
+
+/// The server currently answering on a socket, replaceable while the socket stays open:
+/// `exo dev` rebuilds the model and swaps it in without dropping connections. Requests
+/// already running finish on the model they started with.
+pub struct LiveServer {
+    current: RwLock<Arc<Server>>,
+}
+
+impl LiveServer {
+    pub fn new(server: Arc<Server>) -> LiveServer {
+        LiveServer { current: RwLock::new(server) }
+    }
+
+    pub fn current(&self) -> Arc<Server> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `server` answer every request that arrives from now on.
+    pub fn replace(&self, server: Server) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server);
     }
 
     /// Serves on an already bound listener until `shutdown` completes, then lets in-flight

@@ -39,7 +39,11 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         Format::Graphql => exo_compiler::sdl::print_sdl(&ir.graphql),
         Format::Json => introspection_json(System::new(ir))?,
     };
-    write_output(args.output.as_deref(), &text)
+    write_output(args.output.as_deref(), &text)?;
+    if let Some(path) = args.output.as_deref().filter(|_| !ctx.quiet) {
+        eprintln!("Wrote {} ({} bytes)", path.display(), text.len());
+    }
+    Ok(())
 }
 
 /// Runs the standard introspection query through an in-memory engine. Introspection never

@@ -1,7 +1,9 @@
 //! One module per `exo` subcommand.
 
 pub mod build;
+pub mod dev;
 pub mod graphql;
+pub mod new;
 pub mod schema;
 pub mod serve;
 pub mod test;

@@ -1,16 +1,15 @@
-//! `exo yolo`: build, start a throwaway Postgres with a `yolo` database, create the schema,
-//! and serve with development settings. Ctrl-C stops the server and removes the cluster.
+//! `exo yolo`: start a throwaway Postgres with a `yolo` database, then run the `exo dev` loop
+//! against it (build, migrate, serve, reload on changes to `src/`) with development settings.
+//! Ctrl-C stops the server and removes the cluster.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use exo_pg_ephemeral::EphemeralPostgres;
-use exo_pg_schema::{apply, create_statements};
-use exo_server::{log, Server, ServerConfig};
 
-use crate::commands::{runtime, schema};
-use crate::project::{self, Project, IR_FILE};
+use crate::commands::dev::{Destructive, Session};
+use crate::commands::runtime;
+use crate::project::Project;
 use crate::{Context, Failure};
 
 #[derive(clap::Args, Debug)]
@@ -22,17 +21,18 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let project = Project::locate(ctx.project.as_deref())?;
-    let built = project.build(ctx.quiet)?;
     let say = |s: &str| {
         if !ctx.quiet {
             println!("{s}");
         }
     };
-    say(&format!("Built {IR_FILE} ({}) in {}", project::summary(&built.ir), project::millis(built.elapsed)));
-
     say("Starting a throwaway Postgres cluster (removed on exit)...");
     let pg = EphemeralPostgres::start().map_err(|e| {
-        Failure::new(format!("{}; `exo yolo` needs local PostgreSQL binaries (initdb, pg_ctl)", e.message()))
+        Failure::new(format!(
+            "{}; `exo yolo` needs local PostgreSQL binaries (initdb, pg_ctl): install PostgreSQL \
+             (`apt-get install postgresql`), or set `EXO_POSTGRES_URL` and use `exo dev`",
+            e.message()
+        ))
     })?;
     let url = pg.create_database("yolo")?;
 
@@ -53,29 +53,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         ("EXO_CORS_DOMAINS", "*".to_string()),
         ("EXO_JWT_SECRET", secret.clone()),
     ]);
-    let env = move |k: &str| overrides.get(k).cloned().or_else(|| std::env::var(k).ok());
-    let mut config = ServerConfig::from_env(&env)?;
-    if let Some(port) = args.port {
-        config.port = port;
-    }
-    log::set_level(if ctx.quiet { log::Level::Warn } else { config.log_level });
-
+    let session = Session::new(ctx, project, url.clone(), overrides, args.port, Destructive::Apply);
     let rt = runtime()?;
-    let result = rt.block_on(async {
-        let client = schema::connect(&url).await?;
-        apply(&client, &create_statements(&built.ir.database))
-            .await
-            .map_err(|e| Failure::new(format!("cannot create the schema in the throwaway database: {e}; please report this")))?;
-        drop(client);
+    let result = rt.block_on(session.run(|_| {
         say(&format!("Database: {url}"));
         say(&format!("JWT secret: {secret}"));
         say(&format!(
             "Example token (HS256; claims sub=1, role=\"admin\", roles=[\"admin\"], expires in 24 hours):\n  Authorization: Bearer {token}"
         ));
-        let server = Server::from_ir_bytes(&built.bytes, config, Box::new(env)).await?;
-        Arc::new(server).serve(ctx.started).await?;
-        Ok(())
-    });
+    }));
     drop(rt);
     say("Removing the throwaway Postgres cluster...");
     if let Err(e) = pg.stop() {

@@ -83,3 +83,51 @@ fn exo_test_runs_the_todo_tests() {
     assert!(passed > 0, "nothing passed:\n{stdout}\nstderr:\n{stderr}");
     assert_eq!(out.status.success(), failed == 0, "exit code disagrees with the summary:\n{stdout}");
 }
+
+/// `exo new` writes a project that builds and whose own tests pass, and never overwrites one.
+#[test]
+fn exo_new_project_passes_its_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = exo().arg("new").arg("demo").current_dir(tmp.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cd demo") && stdout.contains("exo yolo"), "says what to run next:\n{stdout}");
+    let demo = tmp.path().join("demo");
+    for file in ["src/index.exo", "tests/init.gql", "tests/own-todos.exotest", ".gitignore"] {
+        assert!(demo.join(file).is_file(), "`{file}` was written");
+    }
+    let gitignore = std::fs::read_to_string(demo.join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l == "/target/"), "{gitignore}");
+
+    let test = exo().arg("test").current_dir(&demo).output().unwrap();
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(test.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&test.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+
+    let again = exo().arg("new").arg("demo").current_dir(tmp.path()).output().unwrap();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already exists") && stderr.contains("choose another name"), "{stderr}");
+}
+
+/// `-o` writes the schema to a file (creating its directory) instead of stdout.
+#[test]
+fn graphql_schema_writes_to_a_file() {
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let sdl = tmp.path().join("generated/schema.graphql");
+    let json = tmp.path().join("generated/schema.json");
+    let out = exo().args(["graphql", "schema", "-o"]).arg(&sdl).arg("--project").arg(&project).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "nothing on stdout with -o");
+    assert!(std::fs::read_to_string(&sdl).unwrap().contains("type Todo {"));
+    let out = exo()
+        .args(["graphql", "schema", "--format", "json", "--output"])
+        .arg(&json)
+        .arg("--project")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(value["data"]["__schema"]["queryType"]["name"], "Query");
+}

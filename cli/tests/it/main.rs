@@ -1,7 +1,9 @@
 //! Integration tests of the `exo` command and the native server, one module per surface:
-//! `http` serves a built model over real sockets, `commands` runs the `exo` binary.
+//! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
+//! `exo dev` / `exo yolo` while editing the model.
 
 mod commands;
+mod dev;
 mod http;
 
 use std::path::{Path, PathBuf};
