@@ -26,3 +26,6 @@ if [ ! -d integration/js/node_modules/graphql ]; then
   echo "install-toolchain: installing graphql-js for the introspection tests"
   (cd integration/js && npm ci --no-audit --no-fund --silent)
 fi
+
+# Chromium and playwright-core for the playground's browser test.
+bash scripts/install-browser-test.sh

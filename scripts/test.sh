@@ -13,6 +13,9 @@ cargo run --locked -q -p exo-cli -- test schema-examples/ok
 #     they must pass identically, answered by the precompiled plans.
 cargo run --locked -q -p exo-cli -- test schema-examples/ok --trusted
 
+# 2c. The playground in a real headless Chromium (screenshot in target/browser-test/).
+bash scripts/browser-test.sh
+
 # 3. The runtime core must keep compiling for Cloudflare Workers.
 if rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   cargo check --locked --target wasm32-unknown-unknown -p exo-runtime
