@@ -1416,20 +1416,28 @@ impl<'a> Planner<'a> {
         let FieldKind::ManyToOne { target: parent, columns, target_columns, .. } = &te.fields[inverse as usize].kind else {
             return "FALSE".into();
         };
-        let table = self.ir.table(te.table);
-        let ptable = self.ir.table(self.ir.entity(*parent).table);
-        let eqs: Vec<String> = columns
+        let eqs = self.column_equalities((pcte, self.ir.entity(*parent).table, target_columns), (a, te.table, columns));
+        format!("EXISTS (SELECT 1 FROM {pcte} WHERE {eqs})")
+    }
+
+    /// `l.x1 = r.y1 AND ...` for the paired columns of two aliased tables.
+    fn column_equalities(&self, l: (&str, exo_ir::TableId, &[u32]), r: (&str, exo_ir::TableId, &[u32])) -> String {
+        let (lt, rt) = (self.ir.table(l.1), self.ir.table(r.1));
+        let eqs: Vec<String> = l
+            .2
             .iter()
-            .zip(target_columns)
-            .map(|(c, tc)| {
+            .zip(r.2)
+            .map(|(x, y)| {
                 format!(
-                    "{pcte}.{} = {a}.{}",
-                    exo_ir::quote_ident(&ptable.columns[*tc as usize].name),
-                    exo_ir::quote_ident(&table.columns[*c as usize].name)
+                    "{}.{} = {}.{}",
+                    l.0,
+                    exo_ir::quote_ident(&lt.columns[*x as usize].name),
+                    r.0,
+                    exo_ir::quote_ident(&rt.columns[*y as usize].name)
                 )
             })
             .collect();
-        format!("EXISTS (SELECT 1 FROM {pcte} WHERE {})", eqs.join(" AND "))
+        eqs.join(" AND ")
     }
 
     /// The target and back-reference of a one-to-many field.
@@ -1520,24 +1528,13 @@ impl<'a> Planner<'a> {
         let b = self.alias(t);
         let rule = self.access(&t.access.query, *target, &b);
         let table = ir.table(e.table);
-        let ttable = ir.table(t.table);
         let null = format!("{a}.{} IS NULL", exo_ir::quote_ident(&table.columns[columns[0] as usize].name));
         match rule {
             Cond::True => Cond::True,
             Cond::False => Cond::Sql(null),
             Cond::Sql(s) => {
-                let link: Vec<String> = columns
-                    .iter()
-                    .zip(target_columns)
-                    .map(|(c, tc)| {
-                        format!(
-                            "{b}.{} = {a}.{}",
-                            exo_ir::quote_ident(&ttable.columns[*tc as usize].name),
-                            exo_ir::quote_ident(&table.columns[*c as usize].name)
-                        )
-                    })
-                    .collect();
-                Cond::Sql(format!("({null} OR EXISTS (SELECT 1 FROM {} AS {b} WHERE {} AND {s}))", t.sql.table, link.join(" AND ")))
+                let link = self.column_equalities((&b, t.table, target_columns), (a, e.table, columns));
+                Cond::Sql(format!("({null} OR EXISTS (SELECT 1 FROM {} AS {b} WHERE {link} AND {s}))", t.sql.table))
             }
         }
     }
@@ -1911,7 +1908,7 @@ fn bool_cond(b: bool) -> Cond {
     }
 }
 
-fn literal_json(l: &Literal) -> Json {
+pub(crate) fn literal_json(l: &Literal) -> Json {
     match l {
         Literal::Null => Json::Null,
         Literal::Bool(b) => Json::Bool(*b),

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use exo_ir::graphql::{TypeKind, TypeRef};
 use exo_ir::plan::{TrustedDep, TrustedDocument, TrustedField, TrustedOperation, TrustedOutcome, TrustedRoot, TrustedVariant};
-use exo_ir::{AccessExpr, AccessOperand, Ir, Literal};
+use exo_ir::{AccessExpr, AccessOperand, Ir};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::context::RequestContext;
 use crate::graphql::{self, OperationKind, ParseLimits};
-use crate::plan::{self, CtxDep, FieldPlan, Plan, RootPlan};
+use crate::plan::{self, literal_json, CtxDep, FieldPlan, Plan, RootPlan};
 use crate::system::System;
 use crate::validate::{self, Limits};
 
@@ -370,15 +370,6 @@ fn collect_literals(e: &AccessExpr, out: &mut HashMap<(u32, u32), Vec<Json>>, or
     }
 }
 
-fn literal_json(l: &Literal) -> Json {
-    match l {
-        Literal::Null => Json::Null,
-        Literal::Bool(b) => Json::Bool(*b),
-        Literal::Int(i) => Json::from(*i),
-        Literal::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
-        Literal::String(s) => Json::String(s.clone()),
-    }
-}
 
 /// A value of the field's type that equals none of `lits`.
 fn other_value(lits: &[Json], ty: exo_ir::ScalarType) -> Json {
