@@ -952,6 +952,19 @@ impl<'a> Planner<'a> {
 
     fn compare(&mut self, op: CmpOp, l: Operand, r: Operand) -> Cond {
         use Operand::*;
+        // A comparison with a context value the request does not carry (no token, no such
+        // claim) is false, whatever the operator and the other side, as in Exograph. Without
+        // this, `self.editor.id == AuthContext.id` became `editor_id IS NULL` for anonymous
+        // callers and let them update every post without an editor.
+        for side in [&l, &r] {
+            if let CtxParam { context, field, value } = side {
+                if value.is_null() {
+                    let (context, field) = (*context, *field);
+                    self.record_dep(context, field, None);
+                    return Cond::False;
+                }
+            }
+        }
         match (l, r) {
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
             (CtxParam { context, field, value }, Value(y)) => {
