@@ -355,15 +355,9 @@ impl Engine {
 
 fn context_matches(deps: &[CtxDep], ctx: &RequestContext) -> bool {
     deps.iter().all(|d| match d {
-        CtxDep::Value { context, field, value } => {
-            let cur = ctx.value(*context, *field).cloned().unwrap_or(Json::Null);
-            if value.is_array() && value.as_array().is_some_and(|a| a.is_empty()) {
-                cur.is_array() || cur == *value
-            } else {
-                cur == *value
-            }
-        }
+        CtxDep::Value { context, field, value } => ctx.value(*context, *field).cloned().unwrap_or(Json::Null) == *value,
         CtxDep::Null { context, field, is_null } => ctx.value(*context, *field).is_none_or(|v| v.is_null()) == *is_null,
+        CtxDep::IsList { context, field, is_list } => ctx.value(*context, *field).is_some_and(|v| v.is_array()) == *is_list,
     })
 }
 

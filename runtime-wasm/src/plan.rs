@@ -38,6 +38,9 @@ pub enum CtxDep {
     Value { context: u32, field: u32, value: Json },
     /// The value is bound as a parameter; only whether it was null shaped the SQL.
     Null { context: u32, field: u32, is_null: bool },
+    /// The value is bound as a parameter; whether it was a list shaped the SQL. (Kept apart
+    /// from `Value`: a plan made for the real value `[]` must not serve `["admin"]`.)
+    IsList { context: u32, field: u32, is_list: bool },
 }
 
 /// One SQL statement and its parameters.
@@ -995,8 +998,9 @@ impl<'a> Planner<'a> {
             }
             Operand::CtxParam { context, field, value } => {
                 // Only whether the value is null (or a list) shapes the SQL.
-                if value.is_array() {
-                    self.record_dep(context, field, Some(Json::Array(vec![])));
+                let dep = CtxDep::IsList { context, field, is_list: value.is_array() };
+                if !self.deps.contains(&dep) {
+                    self.deps.push(dep);
                 }
                 self.record_dep(context, field, None);
                 let n = self.param(ParamSource::Context { context, field });

@@ -1,8 +1,10 @@
 //! End-to-end tests across crates: compile a schema example, create its database in an
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
+mod access;
 mod common;
 mod examples;
+mod injection;
 mod introspection;
 mod queries;
 mod sql;
