@@ -57,7 +57,7 @@ VACUUM ANALYZE;
 SQL
 
 # Mutations come last: they add rows (create) and change them (update).
-CASES=(pk list10 list1000 nested create update)
+read -r -a CASES <<<"${CASES:-pk list10 list1000 nested create update}"
 declare -A QUERY=(
   [pk]='{ todo(id: 1) { id title completed priority } }'
   [list10]='{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }'
