@@ -56,13 +56,20 @@ INSERT INTO todos (title, completed, priority, user_id)
 VACUUM ANALYZE;
 SQL
 
-CASES=(pk list10 list1000 nested)
+# Mutations come last: they add rows (create) and change them (update).
+read -r -a CASES <<<"${CASES:-pk list10 list1000 nested create update}"
 declare -A QUERY=(
   [pk]='{ todo(id: 1) { id title completed priority } }'
   [list10]='{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }'
   [list1000]='{ todos(orderBy: {id: ASC}) { id title completed priority } }'
   [nested]='{ users { id name todos { id title } } }'
+  [create]='mutation { createTodo(data: {title: "load test", priority: HIGH, user: {id: 1}}) { id title completed priority } }'
+  [update]='mutation { updateTodo(id: __ID__, data: {title: "updated", completed: true}) { id title completed priority } }'
 )
+# `__ID__` becomes a random todo id per request (post.lua) and per pgbench transaction
+# (`\set id random(1, 1000)`), so concurrent updates do not all queue on one row lock.
+CAPTURE_ID=777
+is_mutation() { case "$1" in create|update) return 0;; *) return 1;; esac; }
 body() { python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$1"; }
 
 gql() {
@@ -76,14 +83,15 @@ PGLOG="$(dirname "$DATA_DIR")/postgres.log"
 sleep 0.3
 for c in "${CASES[@]}"; do
   off=$(stat -c %s "$PGLOG" 2>/dev/null || echo 0)
-  resp="$(gql "${QUERY[$c]}")"
+  resp="$(gql "${QUERY[$c]//__ID__/$CAPTURE_ID}")"
   case "$resp" in *'"errors"'*|'') echo "case $c failed: $resp" >&2; exit 1;; esac
   sleep 0.3
   tail -c +"$((off + 1))" "$PGLOG" > "$WORK/$c.log" 2>/dev/null || true
   # Turn "execute <unnamed>: SQL" + "DETAIL: parameters: $1 = 'x', ..." into literal SQL.
-  python3 - "$WORK/$c.log" "$WORK/$c.sql" "$c" <<'PY' || true
+  python3 - "$WORK/$c.log" "$WORK/$c.sql" "$c" "$CAPTURE_ID" <<'PY' || true
 import re, sys
-src, dst, case = sys.argv[1:]
+src, dst, case, capture_id = sys.argv[1:]
+mutation = case in ("create", "update")
 lines = open(src, errors="replace").read().splitlines()
 stmts = []  # (sql, params)
 i = 0
@@ -100,13 +108,27 @@ while i < len(lines):
                 params[k] = v
         stmts.append((sql, params)); i = j; continue
     i += 1
-stmts = [s for s in stmts if not re.match(r'\s*(BEGIN|COMMIT|SET|SHOW|RESET|DISCARD)\b', s[0], re.I)]
-if not stmts:
+# A query is one statement; a mutation is its whole script (BEGIN/COMMIT included when exo
+# sends them), replayed in order.
+skip = r'\s*(SET|SHOW|RESET|DISCARD)\b' if mutation else r'\s*(BEGIN|COMMIT|SET|SHOW|RESET|DISCARD)\b'
+stmts = [s for s in stmts if not re.match(skip, s[0], re.I)]
+if not [s for s in stmts if not re.match(r'\s*(BEGIN|COMMIT)\b', s[0], re.I)]:
     sys.exit(1)
-sql, params = stmts[-1]
-# Substitute $N placeholders (not the "$N" inside aliases such as "todos$1").
-sql = re.sub(r'(?<![\w"$])\$(\d+)', lambda m: params.get(m.group(1), 'NULL'), sql)
-open(dst, "w").write(sql.rstrip().rstrip(';') + ";\n")
+if not mutation:
+    stmts = stmts[-1:]
+out = []
+for sql, params in stmts:
+    # Substitute $N placeholders (not the "$N" inside aliases such as "todos$1").
+    sql = re.sub(r'(?<![\w"$])\$(\d+)', lambda m: params.get(m.group(1), 'NULL'), sql)
+    out.append(sql.rstrip().rstrip(';') + ";")
+text = "\n".join(out) + "\n"
+if case == "update":
+    # The captured id becomes a pgbench variable, as a scalar and as the key list.
+    for key_list in ("'{%s}'" % capture_id, "'{\"%s\"}'" % capture_id):
+        text = text.replace(key_list, "ARRAY[:id]::text[]")
+    text = text.replace("'%s'" % capture_id, ":id")
+    text = "\\set id random(1, 1000)\n" + text
+open(dst, "w").write(text)
 print(f"captured {case}: {len(stmts)} statement(s) for one request", file=sys.stderr)
 PY
 done
@@ -123,8 +145,10 @@ declare -A FALLBACK=(
 declare -A SQLSRC
 for c in "${CASES[@]}"; do
   if [ -s "$WORK/$c.sql" ]; then SQLSRC[$c]=captured
+  elif is_mutation "$c"; then echo "case $c: SQL capture failed; a mutation has no hand-written fallback" >&2; exit 1
   else printf '%s\n' "${FALLBACK[$c]}" > "$WORK/$c.sql"; SQLSRC[$c]=fallback; fi
-  "${PSQL[@]}" -At -f "$WORK/$c.sql" >/dev/null   # sanity: it runs
+  # sanity: it runs (pgbench's `\set` and `:id` replaced for psql)
+  sed -e '/^\\set /d' -e 's/:id/1/g' "$WORK/$c.sql" | "${PSQL[@]}" -At >/dev/null
 done
 if [ -n "${SAVE_SQL:-}" ]; then mkdir -p "$SAVE_SQL"; for c in "${CASES[@]}"; do cp "$WORK/$c.sql" "$SAVE_SQL/"; done; fi
 

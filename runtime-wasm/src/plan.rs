@@ -974,6 +974,19 @@ impl<'a> Planner<'a> {
 
     fn compare(&mut self, op: CmpOp, l: Operand, r: Operand) -> Cond {
         use Operand::*;
+        // A comparison with a context value the request does not carry (no token, no such
+        // claim) is false, whatever the operator and the other side, as in Exograph. Without
+        // this, `self.editor.id == AuthContext.id` became `editor_id IS NULL` for anonymous
+        // callers and let them update every post without an editor.
+        for side in [&l, &r] {
+            if let CtxParam { context, field, value } = side {
+                if value.is_null() {
+                    let (context, field) = (*context, *field);
+                    self.record_dep(context, field, None);
+                    return Cond::False;
+                }
+            }
+        }
         match (l, r) {
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
             (CtxParam { context, field, value }, Value(y)) => {
@@ -1544,13 +1557,25 @@ impl<'a> Planner<'a> {
         table.primary_key.iter().map(|c| format!("{}::text", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect()
     }
 
-    /// The `WHERE` fragment matching collected keys: `(a.k1::text, ...) IN (SELECT * FROM unnest(`
-    /// + params + `))`, split around the `{keys}` placeholder for the executor.
+    /// The `WHERE` fragment matching collected keys, split around the `{keys}` placeholder for
+    /// the executor: `(pk columns) IN (keys)`, with the `{keys}` text arrays cast back to the column types:
+    /// comparing `pk::text` instead kept the primary-key index from serving the lookup, so every
+    /// mutation's read-back scanned the table.
     fn keys_filter(&self, e: &Entity, a: &str) -> (String, String) {
         let table = self.ir.table(e.table);
         let cols: Vec<String> =
-            table.primary_key.iter().map(|c| format!("{a}.{}::text", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
-        (format!("({}) IN (SELECT * FROM unnest(", cols.join(", ")), "))".into())
+            table.primary_key.iter().map(|c| format!("{a}.{}", exo_ir::quote_ident(&table.columns[*c as usize].name))).collect();
+        let casts: Vec<String> = table
+            .primary_key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("k{i}::{}", cast_type(&table.columns[*c as usize].ty)))
+            .collect();
+        let names: Vec<String> = (0..cols.len()).map(|i| format!("k{i}")).collect();
+        (
+            format!("({}) IN (SELECT {} FROM unnest(", cols.join(", "), casts.join(", ")),
+            format!(") AS keys({}))", names.join(", ")),
+        )
     }
 
     fn select_by_keys(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<Step, GqlError> {
@@ -1956,6 +1981,16 @@ fn eval_cmp(op: CmpOp, l: &Json, r: &Json) -> bool {
             Json::Array(items) => items.iter().any(|i| eq(l, i)),
             _ => false,
         },
+    }
+}
+
+/// The type to cast a column's text form back to (serial types are their integer types).
+fn cast_type(ty: &exo_ir::ColumnType) -> String {
+    match ty {
+        exo_ir::ColumnType::Serial { bits: 16 } => "SMALLINT".into(),
+        exo_ir::ColumnType::Serial { bits: 64 } => "BIGINT".into(),
+        exo_ir::ColumnType::Serial { .. } => "INT".into(),
+        other => other.sql(),
     }
 }
 

@@ -164,6 +164,123 @@ async fn todo_over_http() {
     pg.drop_database(&db).unwrap();
 }
 
+/// Without `EXO_POSTGRES_READ_WRITE` (or with it false) the server's connections are read-only:
+/// queries answer, mutations fail with Exograph's "Operation failed" (the database's
+/// "read-only transaction" message goes to the log) and change nothing. With it, they work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_need_read_write() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
+    let ir = exo_ir::decode(&bytes).unwrap();
+
+    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
+    let db = unique_db_name("exo_cli_ro");
+    let url = pg.create_database(&db).unwrap();
+    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+    let client = exo_server::connect_client(&admin_db).await.unwrap();
+    exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    client.batch_execute("INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann')").await.unwrap();
+
+    let admin = token(json!({ "sub": 1, "role": "admin" }));
+    let create = r#"mutation { createTodo(data: {title: "Water plants", user: {id: 1}}) { id } }"#;
+    for read_write in [None, Some("false"), Some("true")] {
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("EXO_POSTGRES_URL", url.clone()),
+            ("EXO_JWT_SECRET", SECRET.into()),
+            ("EXO_SERVER_HOST", "127.0.0.1".into()),
+            ("EXO_SERVER_PORT", "0".into()),
+            ("EXO_CONNECTION_POOL_SIZE", "1".into()),
+        ]);
+        if let Some(v) = read_write {
+            vars.insert("EXO_POSTGRES_READ_WRITE", v.into());
+        }
+        let config = ServerConfig::from_env(|k| vars.get(k).cloned()).unwrap();
+        let server = Arc::new(Server::from_ir_bytes(&bytes, config, Box::new(|_| None)).await.unwrap());
+        let listener = server.bind().await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.clone().serve_on(listener, async {
+            let _ = stopped.await;
+        }));
+
+        let r = graphql(addr, &admin, "{ users { name } }").await;
+        assert_eq!(r.json(), json!({ "data": { "users": [{ "name": "Ann" }] } }), "{read_write:?}: {}", r.body);
+        let r = graphql(addr, &admin, create).await;
+        let before = count_todos(&client).await;
+        if read_write == Some("true") {
+            assert_eq!(r.json(), json!({ "data": { "createTodo": { "id": before } } }), "{}", r.body);
+            assert_eq!(before, 1);
+        } else {
+            assert_eq!(r.json(), json!({ "errors": [{ "message": "Operation failed" }] }), "{read_write:?}: {}", r.body);
+            assert_eq!(before, 0, "{read_write:?}: a refused mutation left a row");
+            // Update and delete are refused the same way.
+            let r = graphql(addr, &admin, r#"mutation { updateUser(id: 1, data: {name: "X"}) { id } }"#).await;
+            assert_eq!(r.json(), json!({ "errors": [{ "message": "Operation failed" }] }), "{}", r.body);
+            let r = graphql(addr, &admin, "mutation { deleteUsers { id } }").await;
+            assert_eq!(r.json(), json!({ "errors": [{ "message": "Operation failed" }] }), "{}", r.body);
+        }
+
+        stop.send(()).unwrap();
+        serving.await.unwrap().unwrap();
+    }
+    let names = client.query_one("SELECT string_agg(name, ',') FROM users", &[]).await.unwrap();
+    assert_eq!(names.get::<_, Option<String>>(0).as_deref(), Some("Ann"));
+    drop(client);
+    pg.drop_database(&db).unwrap();
+}
+
+async fn count_todos(client: &tokio_postgres::Client) -> i64 {
+    client.query_one("SELECT count(*) FROM todos", &[]).await.unwrap().get(0)
+}
+
+/// `exo yolo` serves read-write: a mutation through it succeeds.
+#[test]
+fn yolo_serves_read_write() {
+    use std::io::{BufRead, BufReader};
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = exo()
+        .args(["yolo", "--port", &port.to_string(), "--project"])
+        .arg(&project)
+        .env("EXO_JWT_SECRET", SECRET)
+        .env("EXO_SERVER_HOST", "127.0.0.1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the child on every path out of this test (its cluster's watchdog removes the rest).
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _child = Kill(child);
+    // The server logs "Started server on ..." once it listens; the output ends if yolo fails.
+    let mut seen = String::new();
+    let mut lines = BufReader::new(stdout).lines().chain(BufReader::new(stderr).lines());
+    let started = lines.by_ref().map_while(Result::ok).any(|line| {
+        seen.push_str(&line);
+        seen.push('\n');
+        line.contains("Started server on")
+    });
+    assert!(started, "exo yolo did not start:\n{seen}");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let admin = token(json!({ "sub": 1, "role": "admin" }));
+        let r = graphql(addr, &admin, r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id name } }"#).await;
+        assert_eq!(r.json(), json!({ "data": { "createUser": { "id": 1, "name": "Ann" } } }), "{}", r.body);
+        let r = graphql(addr, &admin, "{ usersAgg { id { count } } }").await;
+        assert_eq!(r.json(), json!({ "data": { "usersAgg": { "id": { "count": 1 } } } }), "{}", r.body);
+    });
+}
+
 /// Without `EXO_POSTGRES_READ_WRITE`, connections refuse writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_by_default() {

@@ -1,11 +1,13 @@
 //! End-to-end tests across crates: compile a schema example, create its database in an
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
+mod access;
 mod common;
 mod examples;
 mod exotest_sql;
 mod bad_input;
 mod http_limits;
+mod injection;
 mod introspection;
 mod queries;
 mod sql;
