@@ -140,9 +140,14 @@ fn parse(buf: &[u8]) -> Reply {
     Reply { status, headers, body }
 }
 
+/// Posts as the todo example's admin (anonymous callers are refused by its rules).
 async fn post(addr: SocketAddr, content_type: Option<&str>, body: &[u8]) -> Reply {
     let ct = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
-    let head = format!("POST /graphql HTTP/1.1\r\nHost: test\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let auth = format!("Authorization: Bearer {}\r\n", token(json!({"sub": 1, "role": "admin"})));
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: test\r\n{ct}{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     raw(addr, head, body.to_vec()).await
 }
 
