@@ -89,7 +89,7 @@ fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &
     let mut cacheable = true;
     for sel in &op.fields {
         let mut p =
-            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![] };
+            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![], missing_context: false };
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
         checks.append(&mut p.checks);
@@ -164,6 +164,8 @@ pub(crate) struct Planner<'a> {
     lambda: Vec<(u32, EntityId, String)>,
     cacheable: bool,
     checks: Vec<ValueCheck>,
+    /// Set when a comparison met a context value the request does not carry.
+    missing_context: bool,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -828,7 +830,23 @@ impl<'a> Planner<'a> {
         match expr {
             AccessExpr::Const(true) => Cond::True,
             AccessExpr::Const(false) => Cond::False,
-            AccessExpr::Not(e) => self.access(e, entity, a).not(),
+            AccessExpr::Not(e) => {
+                // A comparison with a missing context value is unknown rather than false: it
+                // stays false under `!` too (as SQL's NULL would), so `!(self.owner ==
+                // AuthContext.id)` does not admit anonymous callers. When the inner rule is
+                // decided false and a missing value took part, the negation is false as well
+                // (this errs on the side of refusing, e.g. for `!(unknown && false)`).
+                let before = self.missing_context;
+                self.missing_context = false;
+                let inner = self.access(e, entity, a);
+                let unknown = self.missing_context;
+                self.missing_context |= before;
+                if unknown && matches!(inner, Cond::False) {
+                    Cond::False
+                } else {
+                    inner.not()
+                }
+            }
             AccessExpr::And(l, r) => self.access_junction(l, r, entity, a, true),
             AccessExpr::Or(l, r) => self.access_junction(l, r, entity, a, false),
             AccessExpr::Cmp { op, lhs, rhs } => {
@@ -983,6 +1001,7 @@ impl<'a> Planner<'a> {
                 if value.is_null() {
                     let (context, field) = (*context, *field);
                     self.record_dep(context, field, None);
+                    self.missing_context = true;
                     return Cond::False;
                 }
             }
@@ -1592,13 +1611,20 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let order = if order.is_empty() { String::new() } else { format!(" ORDER BY {}", order.join(", ")) };
+        // The written rows are returned only as far as the caller may read them (a row the
+        // query rule hides comes back as null, or is left out of a list).
+        let read = match self.access(&e.access.query, entity, &a) {
+            Cond::True => String::new(),
+            Cond::Sql(rule) => format!(" AND {rule}"),
+            _ => " AND FALSE".into(),
+        };
         let sql = if many {
             format!(
-                "SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM (SELECT {a}.* FROM {} AS {a} WHERE {before}{{keys}}{after}{order}) AS {a}",
+                "SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM (SELECT {a}.* FROM {} AS {a} WHERE {before}{{keys}}{after}{read}{order}) AS {a}",
                 e.sql.table
             )
         } else {
-            format!("SELECT {obj}::text FROM {} AS {a} WHERE {before}{{keys}}{after} LIMIT 1", e.sql.table)
+            format!("SELECT {obj}::text FROM {} AS {a} WHERE {before}{{keys}}{after}{read} LIMIT 1", e.sql.table)
         };
         Ok(Step::JsonByKeys {
             sql,
@@ -1681,6 +1707,12 @@ impl<'a> Planner<'a> {
         // Build the JSON before deleting (relations still visible), then delete the same rows.
         let b = self.alias(e);
         let obj = self.object(entity, &b, &sel.selection)?;
+        // Deleted rows are returned only as far as the caller may read them.
+        let read = match self.access(&e.access.query, entity, &b) {
+            Cond::True => String::new(),
+            Cond::Sql(rule) => format!(" AND {rule}"),
+            _ => " AND FALSE".into(),
+        };
         let table = self.ir.table(e.table);
         let pk_match: Vec<String> = table
             .primary_key
@@ -1698,7 +1730,7 @@ impl<'a> Planner<'a> {
         let sql = if many {
             format!(
                 "WITH {b} AS (SELECT {a}.* FROM {} AS {a} WHERE {}), \"deleted$\" AS (DELETE FROM {} AS {a} USING {b} WHERE {} RETURNING 1) \
-                 SELECT COALESCE(json_agg({obj} ORDER BY {}), '[]'::json)::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0",
+                 SELECT COALESCE(json_agg({obj} ORDER BY {}), '[]'::json)::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0{read}",
                 e.sql.table,
                 cond.to_sql(),
                 e.sql.table,
@@ -1708,7 +1740,7 @@ impl<'a> Planner<'a> {
         } else {
             format!(
                 "WITH {b} AS (SELECT {a}.* FROM {} AS {a} WHERE {} LIMIT 1), \"deleted$\" AS (DELETE FROM {} AS {a} USING {b} WHERE {} RETURNING 1) \
-                 SELECT {obj}::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0",
+                 SELECT {obj}::text FROM {b} WHERE (SELECT COUNT(*) FROM \"deleted$\") >= 0{read}",
                 e.sql.table,
                 cond.to_sql(),
                 e.sql.table,

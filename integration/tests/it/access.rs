@@ -327,3 +327,35 @@ async fn cached_plans_tell_role_lists_apart() {
         assert_eq!(gql(&engine, &mut db, q, json!({}), admin.clone()).await, json!({"data": {"posts": [{"id": 1}, {"id": 2}]}}));
     }
 }
+
+/// A comparison with a missing context value is unknown, not false: negating it must not
+/// admit the caller (`!(self.owner == AuthContext.id)` for an anonymous request).
+#[test]
+fn negating_a_missing_context_comparison_does_not_admit() {
+    let model = r#"
+context AuthContext {
+  @jwt("sub") id: Int
+}
+@postgres
+module Db {
+  @access(!(self.owner == AuthContext.id))
+  type Note {
+    @pk id: Int = autoIncrement()
+    owner: Int
+  }
+}
+"#;
+    let compiled = exo_compiler::compile_str("index.exo", model);
+    let ir = compiled.ir.expect("the model compiles");
+    let engine = engine_for(ir);
+    let head = exo_runtime::RequestHead { headers: &[], client_ip: None, now: now() };
+    let anonymous = engine.plan_for("{ notes { id } }", None, &serde_json::Map::new(), &head);
+    let errors = anonymous.expect_err("an anonymous caller is refused");
+    assert_eq!(errors[0].message, "Not authorized");
+    // A signed-in caller sees the notes of others.
+    let headers = vec![("Authorization".to_string(), format!("Bearer {}", token(json!({"sub": 7}))))];
+    let head = exo_runtime::RequestHead { headers: &headers, client_ip: None, now: now() };
+    let plan = engine.plan_for("{ notes { id } }", None, &serde_json::Map::new(), &head).expect("planned");
+    let sql = format!("{:?}", plan.fields[0].plan);
+    assert!(sql.contains("NOT"), "{sql}");
+}
