@@ -28,7 +28,7 @@ cargo build --locked -q --profile cf-worker --target wasm32-unknown-unknown -p e
 mkdir -p "$out"
 "$bindgen" --target web --no-typescript --out-name exo_cf_worker --out-dir "$out" \
   "$root/target/wasm32-unknown-unknown/cf-worker/exo_cf_worker.wasm"
-"$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+"$wasm_opt" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out/exo_cf_worker_bg.wasm" -o "$out/exo_cf_worker_bg.wasm"
 cp "$root/cf-worker/js/index.js" "$out/index.js"

@@ -47,6 +47,11 @@ enum Command {
     Yolo(commands::yolo::Args),
     /// Run the `.exotest` integration tests of one or more projects.
     Test(commands::test::Args),
+    /// Lay out a deployment of the project (`exo deploy cf-worker`).
+    Deploy {
+        #[command(subcommand)]
+        command: commands::deploy::Command,
+    },
 }
 
 /// What every command receives besides its own arguments.
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&ctx, args),
         Command::Yolo(args) => commands::yolo::run(&ctx, args),
         Command::Test(args) => commands::test::run(&ctx, args),
+        Command::Deploy { command } => commands::deploy::run(&ctx, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

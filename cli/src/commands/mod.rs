@@ -1,10 +1,12 @@
 //! One module per `exo` subcommand.
 
 pub mod build;
+pub mod deploy;
 pub mod graphql;
 pub mod schema;
 pub mod serve;
 pub mod test;
+pub mod test_worker;
 pub mod yolo;
 
 use crate::Failure;

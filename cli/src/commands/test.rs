@@ -16,6 +16,7 @@ use md5::{Digest, Md5};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
+use crate::commands::test_worker::{WorkerFileServer, WorkerMode};
 use crate::commands::{runtime, schema};
 use crate::project::Project;
 use crate::{Context, Failure};
@@ -26,6 +27,13 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     /// Run only tests whose name matches this pattern (`*` wildcards).
     pub pattern: Option<String>,
+    /// Serve each test file through the Cloudflare Worker build of the runtime in local
+    /// workerd (`wrangler dev`) instead of in-process.
+    #[arg(long)]
+    pub cf_worker: bool,
+    /// With `--cf-worker`: reach Postgres through a local Hyperdrive binding.
+    #[arg(long, requires = "cf_worker")]
+    pub hyperdrive: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
@@ -36,7 +44,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if !root.is_dir() {
         return Err(Failure::new(format!("`{}` is not a directory; pass a project directory to `exo test`", root.display())));
     }
-    let env = Environment { rt: runtime()?, pg: Mutex::new(None), builds: Mutex::new(HashMap::new()) };
+    let worker = if args.cf_worker { Some(WorkerMode::new(args.hyperdrive)?) } else { None };
+    let env = Environment { rt: runtime()?, pg: Mutex::new(None), builds: Mutex::new(HashMap::new()), worker };
+    if env.worker.is_some() {
+        crate::commands::test_worker::stop_on_signal(&env.rt);
+    }
     let mut stdout = std::io::stdout();
     let summary = exo_testing::run(&root, args.pattern.as_deref(), &env, &mut stdout);
     let _ = stdout.flush();
@@ -53,6 +65,8 @@ struct Environment {
     pg: Mutex<Option<&'static EphemeralPostgres>>,
     /// The IR bytes of each prepared project.
     builds: Mutex<HashMap<PathBuf, Vec<u8>>>,
+    /// `--cf-worker`: serve through `wrangler dev` instead of in-process.
+    worker: Option<WorkerMode>,
 }
 
 impl Environment {
@@ -74,6 +88,9 @@ impl TestEnvironment for Environment {
         let (ir, _warnings) = project.compile_to_text(100, false)?;
         let bytes = project.write_ir(&ir).map_err(|f| f.message().unwrap_or("cannot write the IR").to_string())?;
         self.builds.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf(), bytes);
+        if let Some(worker) = &self.worker {
+            worker.prepare_project(dir)?;
+        }
         Ok(())
     }
 
@@ -108,6 +125,7 @@ impl TestEnvironment for Environment {
             ("EXO_POSTGRES_READ_WRITE".into(), "true".into()),
         ]);
         vars.extend(envs.iter().cloned());
+        let vars_list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let file = self.rt.block_on(async {
             let sql = schema::connect(&url).await.map_err(|f| f.message().unwrap_or_default().to_string())?;
             apply(&sql, &create_statements(&system.ir.database))
@@ -121,12 +139,15 @@ impl TestEnvironment for Environment {
             if !problems.is_empty() {
                 return Err(format!("the created schema does not verify against the model:\n  {}", problems.join("\n  ")));
             }
+            if self.worker.is_some() {
+                return Ok::<_, String>((None, sql));
+            }
             // The test's variables, then (like Exograph, which clears every other `EXO_*`
             // variable) the process environment minus `EXO_*`.
             let lookup = move |k: &str| vars.get(k).cloned().or_else(|| if k.starts_with("EXO_") { None } else { std::env::var(k).ok() });
             let config = ServerConfig::from_env(&lookup).map_err(|e| e.to_string())?;
             let server = Server::new(system, config, Box::new(lookup)).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((server, sql))
+            Ok::<_, String>((Some(server), sql))
         });
         let (server, sql) = match file {
             Ok(f) => f,
@@ -134,6 +155,27 @@ impl TestEnvironment for Environment {
                 let _ = pg.drop_database(&db_name);
                 return Err(e);
             }
+        };
+        let Some(server) = server else {
+            // `--cf-worker`: the database is ready; start a Worker on it.
+            let worker = self.worker.as_ref().expect("checked above");
+            let started = self.rt.block_on(sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'")))
+                .map_err(|e| format!("cannot set the test database's time zone: {e}"))
+                .and_then(|()| worker.start(project, pg.port(), &db_name, vars_list));
+            return match started {
+                Ok(process) => Ok(Box::new(WorkerFileServer {
+                    rt: self.rt.handle().clone(),
+                    worker: Some(process),
+                    sql: Some(sql),
+                    pg,
+                    db_name,
+                })),
+                Err(e) => {
+                    drop(sql);
+                    let _ = pg.drop_database(&db_name);
+                    Err(e)
+                }
+            };
         };
         Ok(Box::new(FileServer { rt: self.rt.handle().clone(), server: Some(server), sql: Some(sql), pg, db_name }))
     }
