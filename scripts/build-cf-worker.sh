@@ -25,13 +25,19 @@ fi
 
 # -p: the Worker's features must not unify with the native crates'.
 cargo build --locked -q --profile cf-worker --target wasm32-unknown-unknown -p exo-cf-worker
-mkdir -p "$out"
-"$bindgen" --target web --no-typescript --out-name exo_cf_worker --out-dir "$out" \
+# Build beside the destination and swap it in at the end, so readers never see half a bundle.
+tmp="$out.tmp.$$"
+rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp"
+"$bindgen" --target web --no-typescript --out-name exo_cf_worker --out-dir "$tmp" \
   "$root/target/wasm32-unknown-unknown/cf-worker/exo_cf_worker.wasm"
 "$wasm_opt" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  "$out/exo_cf_worker_bg.wasm" -o "$out/exo_cf_worker_bg.wasm"
-cp "$root/cf-worker/js/index.js" "$out/index.js"
+  "$tmp/exo_cf_worker_bg.wasm" -o "$tmp/exo_cf_worker_bg.wasm"
+cp "$root/cf-worker/js/index.js" "$tmp/index.js"
+rm -rf "$out"
+mv "$tmp" "$out"
 raw=$(stat -c %s "$out/exo_cf_worker_bg.wasm")
-gz=$(gzip -9 -c "$out/exo_cf_worker_bg.wasm" | wc -c)
+gz=$(gzip -9 -n -c "$out/exo_cf_worker_bg.wasm" | wc -c)
 echo "build-cf-worker: $out/exo_cf_worker_bg.wasm: $raw bytes raw, $gz bytes gzip"
