@@ -23,9 +23,9 @@ export PATH="${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH"
 WORK="$(mktemp -d /tmp/exo-worker-latency.XXXXXX)"
 EXO_PID=""
 WR_PID=""
-stop_group() { # the whole process group of a `setsid` child
+stop_group() { # a `setsid` child: SIGTERM to it (wrangler stops its children), then the group
   local pid=$1
-  kill -TERM -- "-$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL -- "-$pid" 2>/dev/null || true
 }

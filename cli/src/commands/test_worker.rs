@@ -126,8 +126,14 @@ fn register_group(pgid: i32) {
 pub fn stop_on_signal(rt: &tokio::runtime::Runtime) {
     rt.spawn(async {
         exo_server::shutdown_signal().await;
-        for pgid in GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            // SAFETY: kill(2) on a process group this process started.
+        let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for pgid in &groups {
+            // SAFETY: kill(2) on a wrangler this process started; it stops its own children.
+            unsafe { libc::kill(*pgid, libc::SIGTERM) };
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for pgid in &groups {
+            // SAFETY: kill(2) on the process groups this process started.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
         std::process::exit(130);
@@ -225,12 +231,13 @@ impl WorkerProcess {
         }
     }
 
-    /// Stops the whole process group: SIGTERM, a grace period, then SIGKILL.
+    /// Stops the whole process group: SIGTERM to wrangler (which stops and reaps its esbuild and
+    /// workerd children), a grace period, then SIGKILL to whatever is left of the group.
     pub fn stop(&mut self) {
         let pgid = self.child.id() as i32;
-        // SAFETY: kill(2) with a negative pid signals the process group the child leads.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // SAFETY: kill(2) on the child this process started.
+        unsafe { libc::kill(pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
@@ -238,7 +245,7 @@ impl WorkerProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         // workerd children may outlive wrangler: end whatever is left of the group.
-        // SAFETY: as above.
+        // SAFETY: kill(2) with a negative pid signals the process group the child leads.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = self.child.wait();
         GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != pgid);
