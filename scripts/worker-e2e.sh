@@ -13,6 +13,8 @@ cargo test --locked -q -p exo-cf-worker
 cargo build --locked -q -p exo-cli
 export EXO_CF_WORKER_DIST=$PWD/target/cf-worker-dist
 
+echo "worker-e2e: deploy + wrangler dev, answers compared with the native server"
+bash scripts/worker-smoke.sh
 echo "worker-e2e: the example suites through the Worker, EXO_POSTGRES_URL"
 target/debug/exo test schema-examples/ok --cf-worker
 echo "worker-e2e: the example suites through the Worker, Hyperdrive (local)"
