@@ -48,10 +48,14 @@ grep -q 'npx wrangler deploy' "$WORK/deploy.log"
 printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\nEXO_INTROSPECTION = "true"\nEXO_CORS_DOMAINS = "*"\n' \
   "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
 WPORT=$(free_port)
-(cd "$WORK/todo" && XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
-  setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$WPORT" --inspector-port "$(free_port)" \
-  >"$WORK/wrangler.log" 2>&1 </dev/null) &
+IPORT=$(free_port)
+# No subshell: `$!` must be wrangler itself (setsid makes it a group leader without forking).
+cd "$WORK/todo"
+XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
+  setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$WPORT" --inspector-port "$IPORT" \
+  >"$WORK/wrangler.log" 2>&1 </dev/null &
 PIDS+=($!)
+cd "$ROOT"
 wait_for "$WORK/wrangler.log" 'Ready on' "${PIDS[-1]}"
 
 # request NAME METHOD PATH BODY [HEADER...] -> "$WORK/NAME.{native,worker}"

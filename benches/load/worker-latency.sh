@@ -6,6 +6,7 @@
 #   warm:   later requests to the same isolate (still a new connection per request: Workers
 #           cannot keep sockets between requests);
 #   native: the same request to `exo yolo` (pooled connections).
+# Also the Worker's warm `{ __typename }` (no database): workerd + wasm overhead alone.
 # Prints medians in ms. Needs scripts/install-worker-toolchain.sh and scripts/build-cf-worker.sh.
 set -euo pipefail
 
@@ -26,7 +27,7 @@ WR_PID=""
 stop_group() { # a `setsid` child: SIGTERM to it (wrangler stops its children), then the group
   local pid=$1
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL -- "-$pid" 2>/dev/null || true
 }
 cleanup() {
@@ -43,7 +44,7 @@ PORT=19291
 setsid "$EXO" yolo --project "$WORK/todo" --port "$PORT" >"$WORK/exo.log" 2>&1 &
 EXO_PID=$!
 for _ in $(seq 600); do
-  grep -q 'Started server' "$WORK/exo.log" && break
+  grep -q 'Started server' "$WORK/exo.log" 2>/dev/null && break
   kill -0 "$EXO_PID" 2>/dev/null || { cat "$WORK/exo.log" >&2; exit 1; }
   sleep 0.1
 done
@@ -60,10 +61,11 @@ VACUUM ANALYZE;
 SQL
 
 BODY='{"query":"{ todo(id: 1) { id title completed priority } }"}'
-time_one() { # prints ms; fails unless the answer has data
-  local out
-  out=$(curl -s -w '\n%{time_total}' "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$BODY")
-  case "$(head -1 <<<"$out")" in *'"todo":{"id":1'*) ;; *) echo "unexpected answer: $out" >&2; return 1;; esac
+EXPECT='"title" : "todo 1"'
+time_one() { # URL [BODY EXPECT]: prints ms; fails unless the answer has the expected data
+  local out body=${2:-$BODY} expect=${3:-$EXPECT}
+  out=$(curl -s -w '\n%{time_total}' "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$body")
+  case "$(head -1 <<<"$out")" in *"$expect"*) ;; *) echo "unexpected answer: $out" >&2; return 1;; esac
   awk -v s="$(tail -1 <<<"$out")" 'BEGIN { printf "%.2f\n", s * 1000 }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -71,15 +73,18 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] :
 (cd "$WORK/todo" && "$EXO" deploy cf-worker --quiet)
 printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\n' "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
 
-: > "$WORK/cold" ; : > "$WORK/warm"
+: > "$WORK/cold" ; : > "$WORK/warm" ; : > "$WORK/nodb"
 WPORT=19292
 for round in $(seq "$ROUNDS"); do
-  (cd "$WORK/todo" && XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
+  # No subshell: `$!` must be wrangler itself (setsid makes it a group leader without forking).
+  cd "$WORK/todo"
+  XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
     setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$WPORT" --inspector-port 19293 --persist-to "$WORK/state" \
-    >"$WORK/wrangler.log" 2>&1 </dev/null) &
+    >"$WORK/wrangler.log" 2>&1 </dev/null &
   WR_PID=$!
-  for _ in $(seq 1200); do
-    grep -q 'Ready on' "$WORK/wrangler.log" && break
+  cd "$ROOT"
+    for _ in $(seq 1200); do
+    grep -q 'Ready on' "$WORK/wrangler.log" 2>/dev/null && break
     kill -0 "$WR_PID" 2>/dev/null || { cat "$WORK/wrangler.log" >&2; exit 1; }
     sleep 0.05
   done
@@ -87,6 +92,9 @@ for round in $(seq "$ROUNDS"); do
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$WPORT") 2>/dev/null && break; sleep 0.05; done
   time_one "http://127.0.0.1:$WPORT/graphql" >> "$WORK/cold"
   for _ in $(seq "$WARM"); do time_one "http://127.0.0.1:$WPORT/graphql" >> "$WORK/warm"; done
+  for _ in $(seq 10); do
+    time_one "http://127.0.0.1:$WPORT/graphql" '{"query":"{ __typename }"}' '"Query"' >> "$WORK/nodb"
+  done
   stop_group "$WR_PID"; WR_PID=""
 done
 : > "$WORK/native"
@@ -95,4 +103,5 @@ for _ in $(seq "$WARM"); do time_one "http://127.0.0.1:$PORT/graphql" >> "$WORK/
 
 echo "worker cold (first request, $ROUNDS rounds): median $(median < "$WORK/cold") ms  [$(tr '\n' ' ' < "$WORK/cold")]"
 echo "worker warm ($((ROUNDS * WARM)) requests):         median $(median < "$WORK/warm") ms"
+echo "worker warm, no database ({ __typename }): median $(median < "$WORK/nodb") ms"
 echo "native exo serve ($WARM requests):        median $(median < "$WORK/native") ms"
