@@ -257,13 +257,16 @@ async fn drive<T>(
 
 impl WorkerDb<'_> {
     /// Forgets a connection that ended under a statement.
+    /// Errors go to the Worker's log (clients only see "Operation failed", as natively).
     fn settle<T>(&mut self, result: Result<T, Option<DbError>>) -> Result<T, DbError> {
         result.map_err(|e| {
             let closed = self.conn.as_ref().is_none_or(|(c, _)| c.is_closed());
             if e.is_none() || closed {
                 self.conn = None;
             }
-            e.unwrap_or_else(|| DbError("the database closed the connection".into()))
+            let e = e.unwrap_or_else(|| DbError("the database closed the connection".into()));
+            worker::console_error!("exo: database error: {}", e.0);
+            e
         })
     }
 }
