@@ -11,6 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use exo_pg_ephemeral::EphemeralPostgres;
@@ -90,6 +91,13 @@ impl WorkerMode {
         let inspector = free_port()?;
         let log_path = dir.path().join("wrangler.log");
         let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create `{}`: {e}", log_path.display()))?;
+        let stdout = log.try_clone().map_err(|e| e.to_string())?;
+        // Spawn and register under the lock, so an interrupt either sees this group or stops
+        // the spawn.
+        let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        if STOPPING.load(Ordering::SeqCst) {
+            return Err("interrupted".into());
+        }
         let child = Command::new(&self.wrangler)
             .args(["dev", "--config"])
             .arg(&config)
@@ -102,12 +110,13 @@ impl WorkerMode {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true")
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stdout(stdout)
             .stderr(log)
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.wrangler.display()))?;
-        register_group(child.id() as i32);
+        groups.push(child.id() as i32);
+        drop(groups);
         let mut process = WorkerProcess { child, port, _dir: dir, log: log_path };
         process.wait_ready()?;
         Ok(process)
@@ -118,21 +127,24 @@ impl WorkerMode {
 /// them (they are not in the terminal's foreground group).
 static GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
-fn register_group(pgid: i32) {
-    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pgid);
-}
+/// Set by an interrupt: no new `wrangler dev` may start.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// On SIGINT or SIGTERM: kill every registered group, then exit like the signal would.
+/// On SIGINT or SIGTERM: stop every registered group (SIGTERM to wrangler, then SIGKILL to the
+/// group), then exit like the signal would.
 pub fn stop_on_signal(rt: &tokio::runtime::Runtime) {
     rt.spawn(async {
         exo_server::shutdown_signal().await;
-        let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for pgid in &groups {
-            // SAFETY: kill(2) on a wrangler this process started; it stops its own children.
-            unsafe { libc::kill(*pgid, libc::SIGTERM) };
+        {
+            let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+            STOPPING.store(true, Ordering::SeqCst);
+            for pgid in groups.iter() {
+                // SAFETY: kill(2) on a wrangler this process started; it stops its own children.
+                unsafe { libc::kill(*pgid, libc::SIGTERM) };
+            }
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        for pgid in &groups {
+        for pgid in GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             // SAFETY: kill(2) on the process groups this process started.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
