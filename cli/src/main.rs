@@ -52,6 +52,11 @@ enum Command {
     Dev(commands::dev::Args),
     /// Run the `.exotest` integration tests of one or more projects.
     Test(commands::test::Args),
+    /// Lay out a deployment of the project (`exo deploy cf-worker`).
+    Deploy {
+        #[command(subcommand)]
+        command: commands::deploy::Command,
+    },
 }
 
 /// What every command receives besides its own arguments.
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Yolo(args) => commands::yolo::run(&ctx, args),
         Command::Dev(args) => commands::dev::run(&ctx, args),
         Command::Test(args) => commands::test::run(&ctx, args),
+        Command::Deploy { command } => commands::deploy::run(&ctx, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

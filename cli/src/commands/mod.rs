@@ -1,12 +1,14 @@
 //! One module per `exo` subcommand.
 
 pub mod build;
+pub mod deploy;
 pub mod dev;
 pub mod graphql;
 pub mod new;
 pub mod schema;
 pub mod serve;
 pub mod test;
+pub mod test_worker;
 pub mod yolo;
 
 use crate::Failure;

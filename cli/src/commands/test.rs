@@ -17,6 +17,7 @@ use md5::{Digest, Md5};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
+use crate::commands::test_worker::{WorkerFileServer, WorkerMode};
 use crate::commands::{runtime, schema};
 use crate::project::Project;
 use crate::{Context, Failure};
@@ -31,6 +32,13 @@ pub struct Args {
     /// the precompiled plans (projects with a `trusted-documents/` of their own keep it).
     #[arg(long)]
     pub trusted: bool,
+    /// Serve each test file through the Cloudflare Worker build of the runtime in local
+    /// workerd (`wrangler dev`) instead of in-process.
+    #[arg(long)]
+    pub cf_worker: bool,
+    /// With `--cf-worker`: reach Postgres through a local Hyperdrive binding.
+    #[arg(long, requires = "cf_worker")]
+    pub hyperdrive: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
@@ -41,13 +49,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if !root.is_dir() {
         return Err(Failure::new(format!("`{}` is not a directory; pass a project directory to `exo test`", root.display())));
     }
+    let worker = if args.cf_worker { Some(WorkerMode::new(args.hyperdrive)?) } else { None };
     let env = Environment {
         rt: runtime()?,
         pg: Mutex::new(None),
         builds: Mutex::new(HashMap::new()),
         trusted: args.trusted,
         stats: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
+        worker,
     };
+    if env.worker.is_some() {
+        crate::commands::test_worker::stop_on_signal(&env.rt);
+    }
     let mut stdout = std::io::stdout();
     let summary = exo_testing::run(&root, args.pattern.as_deref(), &env, &mut stdout);
     let _ = stdout.flush();
@@ -75,6 +88,8 @@ struct Environment {
     trusted: bool,
     /// Requests answered by precompiled trusted plans, and trusted requests planned late.
     stats: Arc<(AtomicU64, AtomicU64)>,
+    /// `--cf-worker`: serve through `wrangler dev` instead of in-process.
+    worker: Option<WorkerMode>,
 }
 
 impl Environment {
@@ -100,6 +115,9 @@ impl TestEnvironment for Environment {
         }
         let bytes = project.write_ir(&ir).map_err(|f| f.message().unwrap_or("cannot write the IR").to_string())?;
         self.builds.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf(), bytes);
+        if let Some(worker) = &self.worker {
+            worker.prepare_project(dir)?;
+        }
         Ok(())
     }
 
@@ -134,6 +152,7 @@ impl TestEnvironment for Environment {
             ("EXO_POSTGRES_READ_WRITE".into(), "true".into()),
         ]);
         vars.extend(envs.iter().cloned());
+        let vars_list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let file = self.rt.block_on(async {
             let sql = schema::connect(&url).await.map_err(|f| f.message().unwrap_or_default().to_string())?;
             apply(&sql, &create_statements(&system.ir.database))
@@ -147,12 +166,15 @@ impl TestEnvironment for Environment {
             if !problems.is_empty() {
                 return Err(format!("the created schema does not verify against the model:\n  {}", problems.join("\n  ")));
             }
+            if self.worker.is_some() {
+                return Ok::<_, String>((None, sql));
+            }
             // The test's variables, then (like Exograph, which clears every other `EXO_*`
             // variable) the process environment minus `EXO_*`.
             let lookup = move |k: &str| vars.get(k).cloned().or_else(|| if k.starts_with("EXO_") { None } else { std::env::var(k).ok() });
             let config = ServerConfig::from_env(&lookup).map_err(|e| e.to_string())?;
             let server = Server::new(system, config, Box::new(lookup)).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((server, sql))
+            Ok::<_, String>((Some(server), sql))
         });
         let (server, sql) = match file {
             Ok(f) => f,
@@ -160,6 +182,27 @@ impl TestEnvironment for Environment {
                 let _ = pg.drop_database(&db_name);
                 return Err(e);
             }
+        };
+        let Some(server) = server else {
+            // `--cf-worker`: the database is ready; start a Worker on it.
+            let worker = self.worker.as_ref().expect("checked above");
+            let started = self.rt.block_on(sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'")))
+                .map_err(|e| format!("cannot set the test database's time zone: {e}"))
+                .and_then(|()| worker.start(project, pg.port(), &db_name, vars_list));
+            return match started {
+                Ok(process) => Ok(Box::new(WorkerFileServer {
+                    rt: self.rt.handle().clone(),
+                    worker: Some(process),
+                    sql: Some(sql),
+                    pg,
+                    db_name,
+                })),
+                Err(e) => {
+                    drop(sql);
+                    let _ = pg.drop_database(&db_name);
+                    Err(e)
+                }
+            };
         };
         Ok(Box::new(FileServer {
             rt: self.rt.handle().clone(),

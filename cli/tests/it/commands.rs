@@ -136,4 +136,58 @@ fn graphql_schema_writes_to_a_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(value["data"]["__schema"]["queryType"]["name"], "Query");
+/// A Worker bundle laid out as `scripts/build-cf-worker.sh` writes it (contents are not run here;
+/// `scripts/worker-e2e.sh` runs the real one in workerd).
+fn fake_worker_bundle(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("snippets/worker-0/")).unwrap();
+    for (f, text) in [
+        ("index.js", "// entry"),
+        ("exo_cf_worker.js", "// glue"),
+        ("exo_cf_worker_bg.wasm", "\0asm"),
+        ("snippets/worker-0/inline0.js", "// snippet"),
+    ] {
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+}
+
+#[test]
+fn deploy_cf_worker_lays_out_a_worker() {
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let dist = tmp.path().join("dist");
+    fake_worker_bundle(&dist);
+    let run = || exo().args(["deploy", "cf-worker", "--app", "My Todo", "--project"]).arg(&project).env("EXO_CF_WORKER_DIST", &dist).output().unwrap();
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("npx wrangler dev") && stdout.contains("npx wrangler deploy"), "stdout:\n{stdout}");
+    exo_ir::decode(&std::fs::read(project.join("target/index.exo_ir")).unwrap()).expect("the IR was built");
+    for f in ["index.js", "exo_cf_worker.js", "exo_cf_worker_bg.wasm", "snippets/worker-0/inline0.js"] {
+        assert!(project.join("target/cf-worker").join(f).is_file(), "{f} was not copied");
+    }
+    let toml = std::fs::read_to_string(project.join("wrangler.toml")).unwrap();
+    assert!(toml.contains("name = \"my-todo\""), "{toml}");
+    assert!(toml.contains("main = \"target/cf-worker/index.js\""), "{toml}");
+    assert!(toml.contains("globs = [\"**/*.exo_ir\"]"), "{toml}");
+    assert!(toml.contains("# [[hyperdrive]]"), "{toml}");
+    let vars = std::fs::read_to_string(project.join(".dev.vars")).unwrap();
+    assert!(vars.contains("EXO_POSTGRES_URL = ") && vars.contains("EXO_JWT_SECRET = "), "{vars}");
+
+    // A second run keeps the user's files.
+    std::fs::write(project.join("wrangler.toml"), "# mine\n").unwrap();
+    assert!(run().status.success());
+    assert_eq!(std::fs::read_to_string(project.join("wrangler.toml")).unwrap(), "# mine\n");
+    assert_eq!(std::fs::read_to_string(project.join(".dev.vars")).unwrap(), vars);
+}
+
+#[test]
+fn deploy_cf_worker_names_a_missing_bundle_file() {
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let dist = tmp.path().join("dist");
+    fake_worker_bundle(&dist);
+    std::fs::remove_file(dist.join("exo_cf_worker_bg.wasm")).unwrap();
+    let out = exo().args(["deploy", "cf-worker", "--project"]).arg(&project).env("EXO_CF_WORKER_DIST", &dist).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains("`exo_cf_worker_bg.wasm` is not there"), "stderr:\n{stderr}");
+    assert!(!project.join("wrangler.toml").exists());
 }

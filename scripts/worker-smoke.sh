@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# A new user's path, checked against the native server: `exo deploy cf-worker` in a copy of the
+# todo example, `wrangler dev` (workerd) on the generated wrangler.toml and .dev.vars, then the
+# same HTTP requests to the Worker and to `exo yolo` (same database, same JWT secret). Statuses,
+# bodies and CORS/Allow headers must be identical, mutations included. Every process started
+# here is stopped on exit.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+EXO="${EXO:-$ROOT/target/debug/exo}"
+WRANGLER="${EXO_WRANGLER:-$ROOT/cf-worker/node_modules/.bin/wrangler}"
+export EXO_CF_WORKER_DIST="${EXO_CF_WORKER_DIST:-$ROOT/target/cf-worker-dist}"
+[ -x "$EXO" ] || { echo "worker-smoke: $EXO missing: cargo build -p exo-cli" >&2; exit 1; }
+
+WORK="$(mktemp -d /tmp/exo-worker-smoke.XXXXXX)"
+PIDS=()
+stop() { # SIGTERM to a `setsid` child (wrangler and exo stop their children), then its group
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+cleanup() { for p in "${PIDS[@]}"; do stop "$p"; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # file pattern pid
+  for _ in $(seq 1200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "worker-smoke: timed out waiting for '$2'" >&2; cat "$1" >&2; return 1
+}
+
+cp -r "$ROOT/schema-examples/ok/todo" "$WORK/todo"
+rm -rf "$WORK/todo/target"
+NPORT=$(free_port)
+setsid "$EXO" yolo --project "$WORK/todo" --port "$NPORT" >"$WORK/exo.log" 2>&1 </dev/null &
+PIDS+=($!)
+wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
+DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
+SECRET="$(grep -o 'JWT secret: [0-9a-f]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
+TOKEN="$(grep -o 'Bearer [^ ]*' "$WORK/exo.log" | head -1 | cut -d' ' -f2)"
+
+(cd "$WORK/todo" && "$EXO" deploy cf-worker | tee "$WORK/deploy.log")
+grep -q 'npx wrangler deploy' "$WORK/deploy.log"
+# The user fills in .dev.vars; yolo also enables introspection and CORS for every origin.
+printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\nEXO_INTROSPECTION = "true"\nEXO_CORS_DOMAINS = "*"\n' \
+  "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
+WPORT=$(free_port)
+IPORT=$(free_port)
+# No subshell: `$!` must be wrangler itself (setsid makes it a group leader without forking).
+cd "$WORK/todo"
+XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
+  setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$WPORT" --inspector-port "$IPORT" \
+  >"$WORK/wrangler.log" 2>&1 </dev/null &
+PIDS+=($!)
+cd "$ROOT"
+wait_for "$WORK/wrangler.log" 'Ready on' "${PIDS[-1]}"
+
+# request NAME METHOD PATH BODY [HEADER...] -> "$WORK/NAME.{native,worker}"
+fails=0
+checks=0
+request() {
+  local name=$1 method=$2 path=$3 body=$4; shift 4
+  local args=(-s -X "$method" -D - -o "$WORK/body" -H 'Content-Type: application/json')
+  for h in "$@"; do args+=(-H "$h"); done
+  [ -n "$body" ] && args+=(--data-binary "$body")
+  for side in native worker; do
+    local port=$NPORT; [ $side = worker ] && port=$WPORT
+    local head
+    head=$(curl "${args[@]}" "http://127.0.0.1:$port$path" | tr -d '\r')
+    {
+      sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/status \1/p' <<<"$head"
+      { grep -i -E '^(allow|access-control-allow-origin|access-control-allow-methods|access-control-max-age):' <<<"$head" || true; } \
+        | tr 'A-Z' 'a-z' | sort
+      cat "$WORK/body"; echo
+    } > "$WORK/$name.$side"
+  done
+  checks=$((checks + 1))
+  if ! grep -q '^status [1-5][0-9][0-9]$' "$WORK/$name.worker"; then
+    echo "worker-smoke: $name got no HTTP answer from the Worker" >&2
+    fails=$((fails + 1))
+  elif ! cmp -s "$WORK/$name.native" "$WORK/$name.worker"; then
+    echo "worker-smoke: $name differs (native, then Worker):" >&2
+    diff "$WORK/$name.native" "$WORK/$name.worker" >&2 || true
+    fails=$((fails + 1))
+  fi
+}
+AUTH="Authorization: Bearer $TOKEN"
+# Set-up through the native server; then each side creates one todo (ids are not selected).
+curl -sf "http://127.0.0.1:$NPORT/graphql" -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"query":"mutation { createUser(data: {email: \"a@example.com\", name: \"Ann\"}) { id } }"}' >/dev/null
+request create-todo POST /graphql '{"query":"mutation($t: String!) { createTodo(data: {title: $t, user: {id: 1}}) { title completed priority user { name } } }","variables":{"t":"Water plants"}}' "$AUTH"
+request list POST /graphql '{"query":"{ todos(orderBy: {id: ASC}) { id title user { id email } } users { id name todosAgg { id { count } } } }"}' "$AUTH"
+request anonymous POST /graphql '{"query":"{ todos { id } }"}'
+request bad-token POST /graphql '{"query":"{ todos { id } }"}' 'Authorization: Bearer not.a.token'
+request syntax POST /graphql '{"query":"{ todos { id "}' "$AUTH"
+request unknown-field POST /graphql '{"query":"{ todos { nope } }"}' "$AUTH"
+request bad-json POST /graphql '{"query": '
+request introspection POST /graphql '{"query":"{ __schema { queryType { name } } __type(name: \"Todo\") { fields { name } } }"}'
+request not-found POST /other '{"query":"{ __typename }"}'
+request get GET /graphql ''
+request cors-preflight OPTIONS /graphql '' 'Origin: https://app.example' 'Access-Control-Request-Method: POST'
+request cors-post POST /graphql '{"query":"{ __typename }"}' 'Origin: https://app.example'
+
+grep -Eq '"createTodo" ?: ?\{"title" ?: ?"Water plants"' "$WORK/create-todo.worker" || { echo "worker-smoke: the Worker's mutation did not answer" >&2; cat "$WORK/create-todo.worker" >&2; fails=$((fails + 1)); }
+grep -Eq '"count" ?: ?2' "$WORK/list.worker" || { echo "worker-smoke: the Worker does not see both writes" >&2; cat "$WORK/list.worker" >&2; fails=$((fails + 1)); }
+echo "worker-smoke: $((checks - fails + 2)) passed, $fails failed"
+[ "$fails" -eq 0 ]
