@@ -107,6 +107,10 @@ impl WorkerConfig {
                 .map_err(|_| format!("`EXO_MAX_SELECTION_DEPTH` is `{depth}`; set it to a whole number"))?;
         }
         engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
+        // Trusted documents travel in the IR; a Worker has no playground to exempt.
+        engine.enforce_trusted_documents =
+            parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        engine.playground_bypass = false;
 
         let database = match (get("EXO_HYPERDRIVE_BINDING"), get("EXO_POSTGRES_URL").or_else(|| get("DATABASE_URL"))) {
             (Some(binding), _) => Database::Hyperdrive(binding.trim().to_string()),
@@ -155,6 +159,9 @@ mod tests {
         assert_eq!(c.cors, Cors::None);
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
+        assert!(c.engine.enforce_trusted_documents && !c.engine.playground_bypass);
+        let c = config(&[("_EXO_ENFORCE_TRUSTED_DOCUMENTS", "false"), ("EXO_ENV", "dev")]).unwrap();
+        assert!(!c.engine.enforce_trusted_documents && !c.engine.playground_bypass);
     }
 
     #[test]

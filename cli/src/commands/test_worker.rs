@@ -295,9 +295,38 @@ pub fn post(port: u16, path: &str, body: &[u8], headers: &[(String, String)], ti
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| format!("cannot send the request: {e}"))?;
+    // Read until the response is complete (by Content-Length or the last chunk), not until the
+    // server closes: a server that keeps the socket open must not stall the test.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("cannot read the response: {e}"))?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if response_complete(&raw) {
+            break;
+        }
+        let n = stream.read(&mut buf).map_err(|e| format!("cannot read the response: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse_response(&raw)
+}
+
+/// Whether `raw` holds a whole response: headers plus `Content-Length` bytes, or a chunked body
+/// up to its last chunk. Without either, only the end of the stream says so.
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    for line in head.split("\r\n").skip(1) {
+        if let Some(v) = line.strip_prefix("content-length:") {
+            return v.trim().parse::<usize>().is_ok_and(|n| body.len() >= n);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return body.ends_with(b"0\r\n\r\n") && dechunk(body).is_ok();
+        }
+    }
+    false
 }
 
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
@@ -390,6 +419,16 @@ mod tests {
         assert_eq!(r.body, b"{\"a\":1}");
         assert!(r.headers.contains(&("content-type".into(), "application/json".into())));
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(response_complete(raw));
+        assert!(!response_complete(&raw[..raw.len() - 3]));
+    }
+
+    #[test]
+    fn content_length_completes_a_response() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(response_complete(raw));
+        assert!(!response_complete(&raw[..raw.len() - 1]));
+        assert!(!response_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"));
     }
 
     #[test]

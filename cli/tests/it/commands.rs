@@ -136,6 +136,8 @@ fn graphql_schema_writes_to_a_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(value["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
 /// A Worker bundle laid out as `scripts/build-cf-worker.sh` writes it (contents are not run here;
 /// `scripts/worker-e2e.sh` runs the real one in workerd).
 fn fake_worker_bundle(dir: &std::path::Path) {
