@@ -29,3 +29,6 @@ fi
 
 # Chromium and playwright-core for the playground's browser test.
 bash scripts/install-browser-test.sh
+
+# The Worker toolchain: wasm-bindgen-cli (pinned to Cargo.lock), binaryen and wrangler (npm).
+bash scripts/install-worker-toolchain.sh

@@ -28,6 +28,11 @@ else
   exit 1
 fi
 
+# 3b. The Worker: build it (size checked against cf-worker/wasm-size.txt), then every suite
+#     through real workerd (`wrangler dev`), directly, through a local Hyperdrive binding, and
+#     with every operation compiled as a trusted document.
+bash scripts/worker-e2e.sh
+
 # 4. The runtime never depends on the compiler, pest, miette or petgraph.
 deps=$(cargo tree --locked -p exo-runtime -e normal --prefix none --target all | awk '{print $1}' | sort -u)
 for forbidden in exo-compiler pest miette petgraph sqlparser; do

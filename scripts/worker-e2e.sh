@@ -19,4 +19,6 @@ echo "worker-e2e: the example suites through the Worker, EXO_POSTGRES_URL"
 target/debug/exo test schema-examples/ok --cf-worker
 echo "worker-e2e: the example suites through the Worker, Hyperdrive (local)"
 target/debug/exo test schema-examples/ok --cf-worker --hyperdrive
+echo "worker-e2e: the example suites through the Worker, every operation a trusted document"
+target/debug/exo test schema-examples/ok --cf-worker --trusted
 echo "worker-e2e: all checks passed"
