@@ -7,7 +7,8 @@
 #           cannot keep sockets between requests);
 #   native: the same request to `exo yolo` (pooled connections).
 # Also the Worker's warm `{ __typename }` (no database): workerd + wasm overhead alone.
-# Prints medians in ms. Needs scripts/install-worker-toolchain.sh and scripts/build-cf-worker.sh.
+# TRUSTED=1 makes the query a trusted document (`{ __typename }` is introspection, still
+# answered). Prints medians in ms. Needs scripts/install-worker-toolchain.sh and scripts/build-cf-worker.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -70,6 +71,12 @@ time_one() { # URL [BODY EXPECT]: prints ms; fails unless the answer has the exp
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
+# TRUSTED=1: the measured query is a trusted document, so the Worker runs its precompiled SQL.
+if [ "${TRUSTED:-0}" = 1 ]; then
+  mkdir -p "$WORK/todo/trusted-documents"
+  python3 -c 'import hashlib, json, sys; q = json.loads(sys.argv[1])["query"]; print(json.dumps({hashlib.sha256(q.encode()).hexdigest(): q}))' \
+    "$BODY" > "$WORK/todo/trusted-documents/latency.json"
+fi
 (cd "$WORK/todo" && "$EXO" deploy cf-worker --quiet)
 printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\n' "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
 
