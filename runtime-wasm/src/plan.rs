@@ -1141,7 +1141,7 @@ impl<'a> Planner<'a> {
             steps.push(Step::CollectSlots(self.take_stmt(sql)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, sel)?);
+        steps.push(self.select_by_keys(entity, many, true, sel)?);
         Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
     }
 
@@ -1597,7 +1597,9 @@ impl<'a> Planner<'a> {
         )
     }
 
-    fn select_by_keys(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<Step, GqlError> {
+    /// `input_order`: a list comes back in the order the keys were collected (a batch create
+    /// returns its rows in the order of `data`); otherwise by primary key.
+    fn select_by_keys(&mut self, entity: EntityId, many: bool, input_order: bool, sel: &Selected<'_>) -> Result<Step, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let obj = self.object(entity, &a, &sel.selection)?;
@@ -1618,7 +1620,26 @@ impl<'a> Planner<'a> {
             Cond::Sql(rule) => format!(" AND {rule}"),
             _ => " AND FALSE".into(),
         };
-        let sql = if many {
+        let sql = if many && input_order {
+            let table = self.ir.table(e.table);
+            let names: Vec<String> = (0..table.primary_key.len()).map(|i| format!("k{i}")).collect();
+            let on: Vec<String> = table
+                .primary_key
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let col = &table.columns[*c as usize];
+                    format!("{a}.{} = \"keys$\".k{i}::{}", exo_ir::quote_ident(&col.name), cast_type(&col.ty))
+                })
+                .collect();
+            format!(
+                "SELECT COALESCE(json_agg({obj} ORDER BY {a}.\"ord$\"), '[]'::json)::text FROM (SELECT {a}.*, \"keys$\".ord AS \"ord$\" FROM {} AS {a} \
+                 JOIN unnest({{keys}}) WITH ORDINALITY AS \"keys$\"({}, ord) ON {} WHERE TRUE{read}) AS {a}",
+                e.sql.table,
+                names.join(", "),
+                on.join(" AND ")
+            )
+        } else if many {
             format!(
                 "SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM (SELECT {a}.* FROM {} AS {a} WHERE {before}{{keys}}{after}{read}{order}) AS {a}",
                 e.sql.table
@@ -1696,7 +1717,7 @@ impl<'a> Planner<'a> {
             steps.push(Step::CollectSlots(self.take_stmt(sql)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, sel)?);
+        steps.push(self.select_by_keys(entity, many, false, sel)?);
         Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
     }
 
