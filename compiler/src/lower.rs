@@ -651,8 +651,26 @@ fn cast_name(ty: &ColumnType) -> String {
         ColumnType::Uuid => "uuid".into(),
         ColumnType::Enum { schema, name } => qualified_always(schema, name),
         ColumnType::Array(inner) => format!("{}[]", cast_name(inner)),
-        ColumnType::Raw(s) => s.clone(),
+        // Without its modifiers: an explicit cast to `VARCHAR(100)` would silently cut a
+        // longer value, where assigning the unbounded value to the column makes Postgres
+        // refuse it ("value too long").
+        ColumnType::Raw(s) => without_modifiers(s),
     }
+}
+
+/// `VARCHAR(100)` -> `VARCHAR`, `NUMERIC(6, 2)[]` -> `NUMERIC[]`.
+fn without_modifiers(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut depth = 0usize;
+    for c in ty.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
 }
 
 /// How to read a column into JSON and bind a text parameter to it.
