@@ -8,7 +8,8 @@
 #   native: the same request to `exo yolo` (pooled connections).
 # Also the Worker's warm `{ __typename }` (no database): workerd + wasm overhead alone.
 # TRUSTED=1 makes the query a trusted document (`{ __typename }` is introspection, still
-# answered). Prints medians in ms. Needs scripts/install-worker-toolchain.sh and scripts/build-cf-worker.sh.
+# answered). LOAD=1 adds wrk throughput at concurrency 1 and 16 through the last isolate, with
+# workerd's CPU per request. Prints medians in ms. Needs scripts/install-worker-toolchain.sh and scripts/build-cf-worker.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -102,6 +103,25 @@ for round in $(seq "$ROUNDS"); do
   for _ in $(seq 10); do
     time_one "http://127.0.0.1:$WPORT/graphql" '{"query":"{ __typename }"}' '"Query"' >> "$WORK/nodb"
   done
+  if [ "${LOAD:-0}" = 1 ] && [ "$round" = "$ROUNDS" ]; then
+    # Throughput through the last isolate: wrk at concurrency 1 and 16, and the CPU of every
+    # workerd process of this wrangler per request.
+    printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+      "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$BODY")" "$TOKEN" > "$WORK/post.lua"
+    HZ=$(getconf CLK_TCK)
+    group_ticks() { local t=0 p; for p in $(pgrep -g "$WR_PID" workerd); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+    for conc in 1 16; do
+      t0=$(group_ticks)
+      out=$(wrk -t"$([ "$conc" = 1 ] && echo 1 || echo 2)" -c"$conc" -d5s --latency -s "$WORK/post.lua" "http://127.0.0.1:$WPORT/graphql")
+      t1=$(group_ticks)
+      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+      n=$(awk '/requests in/ {print $1}' <<<"$out")
+      p50=$(awk '$1 == "50%" {print $2}' <<<"$out"); p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+      cpu=$(awk -v a="$t0" -v b="$t1" -v r="$n" -v hz="$HZ" 'BEGIN{printf "%.0f", (b-a)*1e6/hz/(r ? r : 1)}')
+      non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+      echo "worker load c=$conc: ${rps} req/s p50=${p50} p99=${p99} workerd CPU ${cpu} us/req non-2xx=${non2xx:-0}" >> "$WORK/load"
+    done
+  fi
   stop_group "$WR_PID"; WR_PID=""
 done
 : > "$WORK/native"
@@ -112,3 +132,5 @@ echo "worker cold (first request, $ROUNDS rounds): median $(median < "$WORK/cold
 echo "worker warm ($((ROUNDS * WARM)) requests):         median $(median < "$WORK/warm") ms"
 echo "worker warm, no database ({ __typename }): median $(median < "$WORK/nodb") ms"
 echo "native exo serve ($WARM requests):        median $(median < "$WORK/native") ms"
+[ -f "$WORK/load" ] && cat "$WORK/load"
+true
