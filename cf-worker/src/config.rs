@@ -7,7 +7,7 @@
 //! `EXO_CORS_DOMAINS` and `EXO_GRAPHQL_HTTP_PATH`. Pool size, host and port belong to the
 //! platform (Hyperdrive pools; Cloudflare routes) and are ignored.
 
-use exo_runtime::{AuthConfig, Config, Introspection};
+use exo_runtime::Config;
 
 /// Request bodies above this size get `413 Payload Too Large` (as natively).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -35,39 +35,8 @@ pub enum Database {
     Missing,
 }
 
-/// `EXO_CORS_DOMAINS`: `*`, a comma-separated list of origins, or unset/empty for none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cors {
-    None,
-    Any,
-    Origins(Vec<String>),
-}
-
-impl Cors {
-    pub fn parse(value: Option<&str>) -> Cors {
-        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Cors::None;
-        };
-        let origins: Vec<String> =
-            value.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
-        if origins.iter().any(|o| o == "*") {
-            Cors::Any
-        } else if origins.is_empty() {
-            Cors::None
-        } else {
-            Cors::Origins(origins)
-        }
-    }
-
-    /// Whether a request from `origin` may read responses.
-    pub fn allows(&self, origin: &str) -> bool {
-        match self {
-            Cors::None => false,
-            Cors::Any => true,
-            Cors::Origins(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
-        }
-    }
-}
+pub use exo_runtime::env::Cors;
+use exo_runtime::env::parse_bool;
 
 impl WorkerConfig {
     /// Reads the configuration through `get` (the Worker's vars and secrets). Errors name the
@@ -75,42 +44,8 @@ impl WorkerConfig {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, String> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
 
-        let source_header = get("EXO_JWT_SOURCE_HEADER");
-        let source_cookie = get("EXO_JWT_SOURCE_COOKIE");
-        if source_header.is_some() && source_cookie.is_some() {
-            return Err("both `EXO_JWT_SOURCE_HEADER` and `EXO_JWT_SOURCE_COOKIE` are set; unset one of them \
-                        (the token comes either from a header or from a cookie)"
-                .into());
-        }
-        if get("EXO_OIDC_URL").is_some() {
-            return Err("`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use \
-                        `EXO_JWT_SECRET` (HS256)"
-                .into());
-        }
-        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
-
-        let introspection_text = get("EXO_INTROSPECTION");
-        if let Some(v) = &introspection_text {
-            let ok = ["true", "enabled", "1", "false", "disabled", "0", "only"];
-            if !ok.contains(&v.trim().to_ascii_lowercase().as_str()) {
-                return Err(format!(
-                    "`EXO_INTROSPECTION` is `{v}`; set it to `true`/`enabled`, `false`/`disabled` or `only`"
-                ));
-            }
-        }
-        let introspection = Introspection::from_env(introspection_text.as_deref());
-        let mut engine = Config { auth, introspection, ..Config::default() };
-        if let Some(depth) = get("EXO_MAX_SELECTION_DEPTH") {
-            engine.limits.max_depth = depth
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| format!("`EXO_MAX_SELECTION_DEPTH` is `{depth}`; set it to a whole number"))?;
-        }
-        engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
         // Trusted documents travel in the IR; a Worker has no playground to exempt.
-        engine.enforce_trusted_documents =
-            parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
-        engine.playground_bypass = false;
+        let engine = Config::from_env(&get)?;
 
         let database = match (get("EXO_HYPERDRIVE_BINDING"), get("EXO_POSTGRES_URL").or_else(|| get("DATABASE_URL"))) {
             (Some(binding), _) => Database::Hyperdrive(binding.trim().to_string()),
@@ -131,18 +66,10 @@ impl WorkerConfig {
     }
 }
 
-fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, String> {
-    let Some(v) = value else { return Ok(default) };
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("`{name}` is `{v}`; set it to `true` or `false`")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exo_runtime::Introspection;
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<WorkerConfig, String> {

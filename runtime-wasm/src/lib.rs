@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod graphql;
 pub mod introspection;

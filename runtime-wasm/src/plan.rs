@@ -216,27 +216,9 @@ impl<'a> Planner<'a> {
                     Ok(RootPlan::Introspection)
                 }
             }
-            Resolver::ByPk { entity } => {
-                let e = ir.entity(entity);
-                let a = self.alias(e);
-                let mut conds = vec![];
-                for &f in &e.pk {
-                    let field = &e.fields[f as usize];
-                    let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
-                    conds.push(self.key_condition(e, field, &a, v)?);
-                }
-                self.single(entity, &a, conds, sel)
-            }
+            Resolver::ByPk { entity } => self.lookup(entity, &ir.entity(entity).pk, sel),
             Resolver::ByUnique { entity, lookup } => {
-                let e = ir.entity(entity);
-                let a = self.alias(e);
-                let mut conds = vec![];
-                for &f in &e.unique_lookups[lookup as usize].fields {
-                    let field = &e.fields[f as usize];
-                    let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
-                    conds.push(self.key_condition(e, field, &a, v)?);
-                }
-                self.single(entity, &a, conds, sel)
+                self.lookup(entity, &ir.entity(entity).unique_lookups[lookup as usize].fields, sel)
             }
             Resolver::Collection { entity } => {
                 let e = ir.entity(entity);
@@ -265,6 +247,19 @@ impl<'a> Planner<'a> {
             Resolver::Delete { entity, many } => self.delete(entity, many, sel),
             _ => Err(bad_request(format!("field `{}` cannot be queried at the root", sel.field.name))),
         }
+    }
+
+    /// `todo(id:)` / `userByEmail(email:)`: the row whose `fields` equal the arguments.
+    fn lookup(&mut self, entity: EntityId, fields: &[u32], sel: &Selected<'_>) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let a = self.alias(e);
+        let mut conds = vec![];
+        for &f in fields {
+            let field = &e.fields[f as usize];
+            let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+            conds.push(self.key_condition(e, field, &a, v)?);
+        }
+        self.single(entity, &a, conds, sel)
     }
 
     /// A pk or unique lookup: one row or null.

@@ -1,7 +1,7 @@
 //! `ServerConfig::from_env`: every `EXO_*` variable the native server reads, checked once at
 //! startup so that a typo fails with a message instead of silently using a default.
 
-use exo_runtime::{AuthConfig, Config, Introspection};
+use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
 use crate::log::Level;
@@ -44,39 +44,7 @@ pub struct DatabaseConfig {
     pub check_on_startup: bool,
 }
 
-/// `EXO_CORS_DOMAINS`: `*`, a comma-separated list of origins, or unset/empty for none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cors {
-    None,
-    Any,
-    Origins(Vec<String>),
-}
-
-impl Cors {
-    pub fn parse(value: Option<&str>) -> Cors {
-        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Cors::None;
-        };
-        let origins: Vec<String> =
-            value.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
-        if origins.iter().any(|o| o == "*") {
-            Cors::Any
-        } else if origins.is_empty() {
-            Cors::None
-        } else {
-            Cors::Origins(origins)
-        }
-    }
-
-    /// Whether a request from `origin` may read responses.
-    pub fn allows(&self, origin: &str) -> bool {
-        match self {
-            Cors::None => false,
-            Cors::Any => true,
-            Cors::Origins(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
-        }
-    }
-}
+pub use exo_runtime::env::Cors;
 
 impl ServerConfig {
     /// Reads the configuration through `get` (normally `std::env::var`). Errors name the
@@ -84,39 +52,7 @@ impl ServerConfig {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<ServerConfig, Error> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
 
-        let source_header = get("EXO_JWT_SOURCE_HEADER");
-        let source_cookie = get("EXO_JWT_SOURCE_COOKIE");
-        if source_header.is_some() && source_cookie.is_some() {
-            return Err(Error::new(
-                "both `EXO_JWT_SOURCE_HEADER` and `EXO_JWT_SOURCE_COOKIE` are set; unset one of them \
-                 (the token comes either from a header or from a cookie)",
-            ));
-        }
-        if get("EXO_OIDC_URL").is_some() {
-            return Err(Error::new(
-                "`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use `EXO_JWT_SECRET` (HS256)",
-            ));
-        }
-        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
-
-        let introspection_text = get("EXO_INTROSPECTION");
-        if let Some(v) = &introspection_text {
-            let ok = ["true", "enabled", "1", "false", "disabled", "0", "only"];
-            if !ok.contains(&v.trim().to_ascii_lowercase().as_str()) {
-                return Err(Error::new(format!(
-                    "`EXO_INTROSPECTION` is `{v}`; set it to `true`/`enabled`, `false`/`disabled` or `only`"
-                )));
-            }
-        }
-        let introspection = Introspection::from_env(introspection_text.as_deref());
-
-        let mut engine = Config { auth, introspection, ..Config::default() };
-        if let Some(depth) = get("EXO_MAX_SELECTION_DEPTH") {
-            engine.limits.max_depth = parse_number("EXO_MAX_SELECTION_DEPTH", &depth)?;
-        }
-        engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
-        engine.enforce_trusted_documents =
-            parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        let mut engine = Config::from_env(&get).map_err(Error::new)?;
         // Outside production the playground may run any document.
         engine.playground_bypass = matches!(get("EXO_ENV").as_deref().map(str::trim), Some("yolo" | "dev"));
 
@@ -194,19 +130,11 @@ impl ServerConfig {
 }
 
 fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, Error> {
-    let Some(v) = value else { return Ok(default) };
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Error::new(format!("`{name}` is `{v}`; set it to `true` or `false`"))),
-    }
+    exo_runtime::env::parse_bool(name, value, default).map_err(Error::new)
 }
 
 fn parse_number(name: &str, value: &str) -> Result<usize, Error> {
-    value
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| Error::new(format!("`{name}` is `{value}`; set it to a whole number")))
+    exo_runtime::env::parse_number(name, value).map_err(Error::new)
 }
 
 #[cfg(test)]

@@ -1,0 +1,96 @@
+//! The engine's settings from `EXO_*` variables, shared by the native server and the Worker
+//! (each reads its own variables through `get`: the process environment, or the Worker's vars
+//! and secrets). Errors name the variable and the accepted values.
+
+use crate::context::AuthConfig;
+use crate::engine::{Config, Introspection};
+
+impl Config {
+    /// JWT settings, introspection, selection depth, mutations and trusted-document
+    /// enforcement. `playground_bypass` is left false: only the native server's local modes
+    /// have a playground to exempt.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let source_header = get("EXO_JWT_SOURCE_HEADER");
+        let source_cookie = get("EXO_JWT_SOURCE_COOKIE");
+        if source_header.is_some() && source_cookie.is_some() {
+            return Err("both `EXO_JWT_SOURCE_HEADER` and `EXO_JWT_SOURCE_COOKIE` are set; unset one of them \
+                        (the token comes either from a header or from a cookie)"
+                .into());
+        }
+        if get("EXO_OIDC_URL").is_some() {
+            return Err("`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use \
+                        `EXO_JWT_SECRET` (HS256)"
+                .into());
+        }
+        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
+
+        let introspection_text = get("EXO_INTROSPECTION");
+        if let Some(v) = &introspection_text {
+            let ok = ["true", "enabled", "1", "false", "disabled", "0", "only"];
+            if !ok.contains(&v.trim().to_ascii_lowercase().as_str()) {
+                return Err(format!(
+                    "`EXO_INTROSPECTION` is `{v}`; set it to `true`/`enabled`, `false`/`disabled` or `only`"
+                ));
+            }
+        }
+        let introspection = Introspection::from_env(introspection_text.as_deref());
+
+        let mut engine = Config { auth, introspection, ..Config::default() };
+        if let Some(depth) = get("EXO_MAX_SELECTION_DEPTH") {
+            engine.limits.max_depth = parse_number("EXO_MAX_SELECTION_DEPTH", &depth)?;
+        }
+        engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
+        engine.enforce_trusted_documents =
+            parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        Ok(engine)
+    }
+}
+
+/// `EXO_CORS_DOMAINS`: `*`, a comma-separated list of origins, or unset/empty for none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cors {
+    None,
+    Any,
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    pub fn parse(value: Option<&str>) -> Cors {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Cors::None;
+        };
+        let origins: Vec<String> =
+            value.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+        if origins.iter().any(|o| o == "*") {
+            Cors::Any
+        } else if origins.is_empty() {
+            Cors::None
+        } else {
+            Cors::Origins(origins)
+        }
+    }
+
+    /// Whether a request from `origin` may read responses.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Cors::None => false,
+            Cors::Any => true,
+            Cors::Origins(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
+        }
+    }
+}
+
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`; `default` when unset.
+pub fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bool, String> {
+    let Some(v) = value else { return Ok(default) };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{name}` is `{v}`; set it to `true` or `false`")),
+    }
+}
+
+pub fn parse_number(name: &str, value: &str) -> Result<usize, String> {
+    value.trim().parse::<usize>().map_err(|_| format!("`{name}` is `{value}`; set it to a whole number"))
+}
