@@ -87,9 +87,27 @@ impl WorkerMode {
         let config = dir.path().join("wrangler.toml");
         std::fs::write(&config, toml).map_err(|e| format!("cannot write `{}`: {e}", config.display()))?;
 
+        // A port picked here can still be taken before wrangler binds it (by another test's
+        // wrangler, or anything else on the machine): start again on fresh ports when that is
+        // the failure.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.spawn(&config, &dir) {
+                Err(e) if attempt < 4 && e.contains("Address already in use") => continue,
+                Err(e) => return Err(e),
+                Ok(mut process) => {
+                    process._dir = Some(dir);
+                    return Ok(process);
+                }
+            }
+        }
+    }
+
+    fn spawn(&self, config: &Path, dir: &tempfile::TempDir) -> Result<WorkerProcess, String> {
         let port = free_port()?;
         let inspector = free_port()?;
-        let log_path = dir.path().join("wrangler.log");
+        let log_path = dir.path().join(format!("wrangler-{port}.log"));
         let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create `{}`: {e}", log_path.display()))?;
         let stdout = log.try_clone().map_err(|e| e.to_string())?;
         // Spawn and register under the lock, so an interrupt either sees this group or stops
@@ -100,7 +118,7 @@ impl WorkerMode {
         }
         let child = Command::new(&self.wrangler)
             .args(["dev", "--config"])
-            .arg(&config)
+            .arg(config)
             .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
             .arg(dir.path().join("state"))
@@ -117,7 +135,7 @@ impl WorkerMode {
             .map_err(|e| format!("cannot start `{}`: {e}", self.wrangler.display()))?;
         groups.push(child.id() as i32);
         drop(groups);
-        let mut process = WorkerProcess { child, port, _dir: dir, log: log_path };
+        let mut process = WorkerProcess { child, port, _dir: None, log: log_path };
         process.wait_ready()?;
         Ok(process)
     }
@@ -164,7 +182,21 @@ fn wrangler_path() -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("wrangler")).find(|p| p.is_file())
 }
 
+/// A port that is free now, below Linux's ephemeral range (32768 and up), so outgoing
+/// connections and other programs' `bind(0)` cannot take it before wrangler binds it. Ports are
+/// walked from a per-process starting point, so concurrent tests do not pick the same one.
 fn free_port() -> Result<u16, String> {
+    use std::sync::atomic::AtomicU32;
+    const LOW: u32 = 20000;
+    const SPAN: u32 = 12000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
 }
@@ -193,7 +225,7 @@ pub struct WorkerProcess {
     child: Child,
     port: u16,
     /// Removed when the process is dropped (after `stop`).
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     log: PathBuf,
 }
 
