@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// `EXO_LOG`, default `info`.
     pub log_level: Level,
     pub max_body_bytes: usize,
+    /// How many HTTP threads serve requests, each with its own single-threaded runtime and its
+    /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
+    /// at most the pool size).
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +119,17 @@ impl ServerConfig {
             None => Level::Info,
         };
 
+        let threads = match get("EXO_SERVER_THREADS") {
+            Some(v) => match parse_number("EXO_SERVER_THREADS", &v)? {
+                0 => return Err(Error::new("`EXO_SERVER_THREADS` is 0; set it to at least 1")),
+                n => n,
+            },
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        }
+        .min(database.pool_size);
+
         Ok(ServerConfig {
+            threads,
             engine,
             database,
             host,
@@ -158,6 +172,17 @@ mod tests {
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert_eq!(c.playground_path, None);
+        assert!(c.threads >= 1 && c.threads <= 10, "{}", c.threads);
+    }
+
+    #[test]
+    fn threads_never_outnumber_connections() {
+        let c = config(&[("EXO_SERVER_THREADS", "8"), ("EXO_CONNECTION_POOL_SIZE", "3")]).unwrap();
+        assert_eq!(c.threads, 3);
+        let c = config(&[("EXO_SERVER_THREADS", "2")]).unwrap();
+        assert_eq!(c.threads, 2);
+        let e = config(&[("EXO_SERVER_THREADS", "0")]).unwrap_err();
+        assert!(e.message().contains("`EXO_SERVER_THREADS`"), "{e}");
     }
 
     #[test]

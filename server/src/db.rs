@@ -35,10 +35,6 @@ impl PgDb {
         &self.client
     }
 
-    pub fn into_client(self) -> Client {
-        self.client
-    }
-
     /// Whether the connection can be handed to another request.
     pub fn is_reusable(&self) -> bool {
         !self.in_transaction && !self.client.is_closed()

@@ -30,7 +30,68 @@ const CORS_MAX_AGE: &str = "3600";
 
 type Body = Full<Bytes>;
 
-pub(crate) async fn serve(live: Arc<LiveServer>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+/// Serves on `listener` from `threads` OS threads until `shutdown` completes, then lets
+/// in-flight requests finish.
+///
+/// Each thread runs its own single-threaded tokio runtime, accepts from its own handle on the
+/// shared listening socket (whichever thread is free takes the next connection) and uses its
+/// own shard of the connection pool. A request, its hyper connection and the Postgres
+/// connection it queries all live on one thread, so answering it never wakes another thread.
+pub(crate) async fn serve(
+    live: Arc<LiveServer>,
+    listener: TcpListener,
+    threads: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let listener = listener.into_std().map_err(|e| Error::new(format!("cannot share the listening socket: {e}")))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), Error>>();
+    let threads = threads.max(1);
+    for index in 0..threads {
+        let listener = listener.try_clone().map_err(|e| Error::new(format!("cannot share the listening socket: {e}")))?;
+        let (live, mut stop, done) = (live.clone(), stop_rx.clone(), done_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("exo-http-{index}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::new(format!("cannot start an HTTP thread's runtime: {e}")))
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            crate::pool::set_thread_shard(index);
+                            let listener = TcpListener::from_std(listener)
+                                .map_err(|e| Error::new(format!("cannot listen on an HTTP thread: {e}")))?;
+                            serve_thread(live, listener, async move {
+                                let _ = stop.wait_for(|stopped| *stopped).await;
+                            })
+                            .await;
+                            Ok(())
+                        })
+                    });
+                let _ = done.send(result);
+            })
+            .map_err(|e| Error::new(format!("cannot start an HTTP thread: {e}")))?;
+    }
+    drop((listener, done_tx));
+    // A thread that cannot start ends the server instead of leaving it short-handed.
+    let early = tokio::select! {
+        _ = shutdown => None,
+        ended = done_rx.recv() => Some(ended.unwrap_or(Ok(()))),
+    };
+    log::info("Shutting down: waiting for in-flight requests");
+    let _ = stop_tx.send(true);
+    let mut result = early.unwrap_or(Ok(()));
+    while let Some(ended) = done_rx.recv().await {
+        if result.is_ok() {
+            result = ended;
+        }
+    }
+    result
+}
+
+/// One HTTP thread: accepts and serves connections until `shutdown`, then drains them.
+async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -64,14 +125,12 @@ pub(crate) async fn serve(live: Arc<LiveServer>, listener: TcpListener, shutdown
         }
     }
     drop(listener);
-    log::info("Shutting down: waiting for in-flight requests");
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
             log::warn(&format!("some requests were still running after {}s and were cut off", DRAIN_TIMEOUT.as_secs()));
         }
     }
-    Ok(())
 }
 
 async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {

@@ -51,7 +51,7 @@ impl Server {
         config: ServerConfig,
         env: EnvLookup,
     ) -> Result<Server, Error> {
-        let pool = Pool::new(&config.database)?;
+        let pool = Pool::new(&config.database, config.threads)?;
         if config.database.check_on_startup {
             pool.check().await?;
         }
@@ -159,7 +159,8 @@ impl LiveServer {
     /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
     /// requests finish.
     pub async fn serve_on(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        http::serve(self, listener, shutdown).await
+        let threads = self.current().config().threads;
+        http::serve(self, listener, threads, shutdown).await
     }
 }
 

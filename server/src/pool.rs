@@ -1,9 +1,15 @@
 //! A small connection pool: idle clients in a `Vec`, a semaphore bounding how many exist.
 //!
+//! The pool is split into shards, one per HTTP thread (see `http::serve`). A connection's
+//! driver task runs on the thread that opened it, and a request takes connections from its own
+//! thread's shard, so a query never wakes another thread. Outside the HTTP threads (`exo
+//! test`, startup checks) shard 0 is used.
+//!
 //! Why not deadpool-postgres: the server needs checkout, return, discarding broken or
 //! mid-transaction connections and one startup check, which is about a hundred lines here;
 //! deadpool would add a crate family and its own configuration surface for the same behaviour.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,63 +34,85 @@ struct Inner {
     /// The URL with the password hidden, for messages.
     shown_url: String,
     size: usize,
-    idle: Mutex<Vec<Client>>,
+    shards: Vec<Shard>,
+}
+
+struct Shard {
+    /// How many connections this shard may hold open.
+    size: usize,
+    /// Idle connections with their prepared statements.
+    idle: Mutex<Vec<PgDb>>,
     permits: Arc<Semaphore>,
 }
 
+thread_local! {
+    /// The shard of the HTTP thread running on this OS thread.
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes this thread take connections from shard `index` (called once by each HTTP thread).
+pub(crate) fn set_thread_shard(index: usize) {
+    SHARD.with(|s| s.set(index));
+}
+
 impl Pool {
-    /// Validates the settings; connections are opened on demand.
-    pub fn new(config: &DatabaseConfig) -> Result<Pool, Error> {
+    /// Validates the settings; connections are opened on demand. The `pool_size` connections
+    /// are divided between `shards` shards as evenly as possible.
+    pub fn new(config: &DatabaseConfig, shards: usize) -> Result<Pool, Error> {
         let pg = db::connect_config(config)?;
         let shown_url = config.url.as_deref().map(db::redact).unwrap_or_default();
-        Ok(Pool {
-            inner: Arc::new(Inner {
-                config: pg,
-                shown_url,
-                size: config.pool_size,
-                idle: Mutex::new(Vec::new()),
-                permits: Arc::new(Semaphore::new(config.pool_size)),
-            }),
-        })
+        let count = shards.clamp(1, config.pool_size.max(1));
+        let shards = (0..count)
+            .map(|i| {
+                let size = config.pool_size / count + usize::from(i < config.pool_size % count);
+                Shard { size, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
+            })
+            .collect();
+        Ok(Pool { inner: Arc::new(Inner { config: pg, shown_url, size: config.pool_size, shards }) })
     }
 
     pub fn size(&self) -> usize {
         self.inner.size
     }
 
-    /// Opens (or reuses) a connection and runs `SELECT 1`.
+    /// Opens a connection and runs `SELECT 1`. The connection is closed afterwards: it was
+    /// opened on the caller's runtime, not on an HTTP thread.
     pub async fn check(&self) -> Result<(), Error> {
-        let conn = self.get().await?;
-        conn.client().simple_query("SELECT 1").await.map_err(|e| self.connect_error(&e))?;
+        let client = db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?;
+        client.simple_query("SELECT 1").await.map_err(|e| self.connect_error(&e))?;
         Ok(())
     }
 
-    /// Takes an idle connection, or opens a new one if fewer than `size` exist.
+    /// Takes an idle connection of this thread's shard, or opens a new one if the shard has
+    /// fewer than its share open.
     pub async fn get(&self) -> Result<PooledConnection, Error> {
-        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, self.inner.permits.clone().acquire_owned())
+        let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
+        let shard = &self.inner.shards[index];
+        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, shard.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
                 Error::new(format!(
-                    "timed out after {}s waiting for a database connection (all {} are busy); \
+                    "timed out after {}s waiting for a database connection (all {} of this thread's {} are busy); \
                      raise `EXO_CONNECTION_POOL_SIZE` or look for slow queries",
                     CHECKOUT_TIMEOUT.as_secs(),
+                    shard.size,
                     self.inner.size
                 ))
             })?
             .map_err(|_| Error::new("the connection pool is closed"))?;
-        let (client, reused) = match self.take_idle() {
-            Some(client) => (client, true),
-            None => (db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?, false),
+        let (db, reused) = match self.take_idle(shard) {
+            Some(db) => (db, true),
+            None => (PgDb::new(db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?), false),
         };
-        Ok(PooledConnection { db: Some(PgDb::new(client)), reused, pool: self.inner.clone(), _permit: permit })
+        Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
     }
 
-    fn take_idle(&self) -> Option<Client> {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+    fn take_idle(&self, shard: &Shard) -> Option<PgDb> {
+        let mut idle = shard.idle.lock().unwrap_or_else(|e| e.into_inner());
         // Connections the server closed while idle are dropped here: that is the reconnect.
-        while let Some(client) = idle.pop() {
-            if !client.is_closed() {
-                return Some(client);
+        while let Some(db) = idle.pop() {
+            if !db.client().is_closed() {
+                return Some(db);
             }
         }
         None
@@ -107,6 +135,7 @@ pub struct PooledConnection {
     /// Taken from the idle list (it may have died since it was last used).
     reused: bool,
     pool: Arc<Inner>,
+    shard: usize,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -128,7 +157,8 @@ impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(db) = self.db.take() {
             if db.is_reusable() {
-                self.pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db.into_client());
+                let shard = &self.pool.shards[self.shard];
+                shard.idle.lock().unwrap_or_else(|e| e.into_inner()).push(db);
             }
         }
     }

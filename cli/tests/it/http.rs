@@ -288,12 +288,47 @@ async fn read_only_by_default() {
     let db = unique_db_name("exo_cli_ro");
     let url = pg.create_database(&db).unwrap();
     let config = ServerConfig::from_env(|k| (k == "EXO_POSTGRES_URL").then(|| url.clone())).unwrap();
-    let pool = exo_server::Pool::new(&config.database).unwrap();
+    let pool = exo_server::Pool::new(&config.database, config.threads).unwrap();
     pool.check().await.unwrap();
     let conn = pool.get().await.unwrap();
     let err = conn.client().batch_execute("CREATE TABLE t (x int)").await.unwrap_err();
     assert!(err.as_db_error().unwrap().message().contains("read-only"), "{err}");
     drop(conn);
+    drop(pool);
+    pg.drop_database(&db).unwrap();
+}
+
+/// A statement is prepared once per pooled connection and stays prepared when the connection
+/// goes back to the pool: the next checkout runs it without preparing it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_outlive_a_checkout() {
+    use exo_runtime::Db;
+    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
+    let db = unique_db_name("exo_cli_prep");
+    let url = pg.create_database(&db).unwrap();
+    let config = ServerConfig::from_env(|k| match k {
+        "EXO_POSTGRES_URL" => Some(url.clone()),
+        "EXO_CONNECTION_POOL_SIZE" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let pool = exo_server::Pool::new(&config.database, config.threads).unwrap();
+    let sql = "SELECT ($1::int + 1)::text";
+    let prepared = "SELECT name FROM pg_prepared_statements WHERE statement = 'SELECT ($1::int + 1)::text'";
+    let mut names = Vec::new();
+    for (round, input) in ["1", "41"].into_iter().enumerate() {
+        let mut conn = pool.get().await.unwrap();
+        let rows = conn.query(sql, &[Some(input.to_string())]).await.unwrap();
+        let expected = (input.parse::<i32>().unwrap() + 1).to_string();
+        assert_eq!(rows, vec![vec![Some(expected)]], "round {round}");
+        let rows = conn.client().query(prepared, &[]).await.unwrap();
+        assert_eq!(rows.len(), 1, "round {round}: the statement is prepared once on this connection");
+        names.push(rows[0].get::<_, String>(0));
+        drop(conn);
+        // Let a Close (if one were sent on drop) reach the server before the next round.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(names[0], names[1], "the second checkout prepared the statement again");
     drop(pool);
     pg.drop_database(&db).unwrap();
 }
