@@ -228,14 +228,69 @@ pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
     })
 }
 
-/// Opens one connection and drives it on the current tokio runtime.
+/// Opens one connection and drives it on the current tokio runtime. A single TCP host is
+/// reached through [`PgStream`](crate::socket::PgStream) (large results wake the reader once,
+/// not once per 8 KB); anything else (Unix sockets, several hosts) through tokio-postgres's
+/// own connector.
 pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    if let Some((host, port)) = single_tcp_host(config) {
+        let stream = match config.get_connect_timeout() {
+            Some(limit) => tokio::time::timeout(*limit, tokio::net::TcpStream::connect((host.as_str(), port)))
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out"))),
+            None => tokio::net::TcpStream::connect((host.as_str(), port)).await,
+        };
+        // A failed connect is reported by tokio-postgres's own connector, with its wording.
+        if let Ok(stream) = stream {
+            stream.set_nodelay(true).ok();
+            if config.get_keepalives() {
+                keepalive(&stream, config.get_keepalives_idle());
+            }
+            let (client, connection) = config.connect_raw(crate::socket::PgStream::new(stream), NoTls).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            return Ok(client);
+        }
+    }
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         // A connection ending with an error is noticed by the pool (`Client::is_closed`).
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// The host and port when the configuration names exactly one TCP host (and no separate
+/// address to connect to).
+fn single_tcp_host(config: &tokio_postgres::Config) -> Option<(String, u16)> {
+    use tokio_postgres::config::Host;
+    if !config.get_hostaddrs().is_empty() || config.get_ports().len() > 1 {
+        return None;
+    }
+    match config.get_hosts() {
+        [Host::Tcp(host)] => Some((host.clone(), config.get_ports().first().copied().unwrap_or(5432))),
+        _ => None,
+    }
+}
+
+/// TCP keepalive as tokio-postgres sets it: on, with the configured idle time.
+fn keepalive(stream: &tokio::net::TcpStream, idle: Duration) {
+    use std::os::fd::AsRawFd;
+    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+        // SAFETY: setsockopt(2) on a socket owned by `stream`, with a c_int option value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle.as_secs().clamp(1, i32::MAX as u64) as libc::c_int);
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod http;
 pub mod log;
 mod playground;
 mod pool;
+mod socket;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
 pub use db::{connect_client, connect_config, PgDb};
