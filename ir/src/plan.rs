@@ -129,10 +129,34 @@ pub struct TrustedField {
     pub root: TrustedRoot,
 }
 
+/// What a root field answers when its last statement returns no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoRow {
+    /// A list field: `[]`.
+    EmptyList,
+    /// A nullable field: `null` (a row the caller may not read, or none at all).
+    Null,
+    /// A non-null field (`createT: T!`) whose row the caller may not read: the request fails
+    /// with "Not authorized" and its transaction is rolled back, instead of answering null
+    /// where the schema promises a value.
+    NotAuthorized,
+}
+
+impl NoRow {
+    /// The JSON for an absent row, when there is one.
+    pub fn json(self) -> Option<&'static str> {
+        match self {
+            NoRow::EmptyList => Some("[]"),
+            NoRow::Null => Some("null"),
+            NoRow::NotAuthorized => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrustedRoot {
-    /// The steps run in order; the last JSON is the value (`[]` or `null` when none).
-    Sql { steps: Vec<Step>, empty_list: bool },
+    /// The steps run in order; the last JSON is the value (see [`NoRow`] when there is none).
+    Sql { steps: Vec<Step>, no_row: NoRow },
     /// A constant JSON value (`__typename`).
     Const(String),
 }

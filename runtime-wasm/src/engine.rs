@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use crate::context::{AuthConfig, ContextError, RequestContext, RequestHead};
 use crate::error::{errors_body, write_json_string, GqlError};
 use crate::graphql::{self, ParseLimits};
-use crate::plan::{self, CtxDep, ParamSource, Plan, RootPlan, Step};
+use crate::plan::{self, CtxDep, NoRow, ParamSource, Plan, RootPlan, Step};
 use crate::system::System;
 use crate::validate::{self, Limits};
 use crate::value::lookup;
@@ -430,7 +430,7 @@ impl Engine {
                         None => Err(GqlError::new("Internal server error")),
                     }
                 }
-                RootPlan::Sql { steps, empty } => run_steps(steps, empty, variables, ctx, db).await,
+                RootPlan::Sql { steps, no_row } => run_steps(steps, *no_row, variables, ctx, db).await,
             };
             match result {
                 Ok(json) => out.push_str(&json),
@@ -542,20 +542,21 @@ fn text_array(values: &[Option<String>]) -> String {
 
 async fn run_steps<D: Db>(
     steps: &[Step],
-    empty: &str,
+    no_row: NoRow,
     variables: &serde_json::Map<String, Json>,
     ctx: &RequestContext,
     db: &mut D,
 ) -> Result<String, GqlError> {
     // The keys each slot's statement reported; slot 0 holds the root field's rows.
     let mut slots: Vec<Vec<Vec<Option<String>>>> = vec![vec![]];
-    let mut result = String::from(empty);
+    // `None` until a statement answers with a row.
+    let mut result: Option<String> = None;
     for step in steps {
         match step {
             Step::Json(stmt) => {
                 let params = bind(&stmt.params, variables, ctx);
                 let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
-                result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten().unwrap_or_else(|| empty.to_string());
+                result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
             }
             Step::CollectKeys(stmt) => {
                 let params = bind(&stmt.params, variables, ctx);
@@ -593,12 +594,16 @@ async fn run_steps<D: Db>(
                         return Err(GqlError::new("Not authorized"));
                     }
                 } else {
-                    result = first.unwrap_or_else(|| empty.to_string());
+                    result = first;
                 }
             }
         }
     }
-    Ok(result)
+    match (result, no_row.json()) {
+        (Some(json), _) => Ok(json),
+        (None, Some(empty)) => Ok(empty.to_string()),
+        (None, None) => Err(GqlError::new("Not authorized")),
+    }
 }
 
 fn operation_failed(e: DbError) -> GqlError {

@@ -21,7 +21,7 @@ use crate::graphql::OperationKind;
 use crate::system::System;
 use crate::validate::{Operation, Selected};
 use crate::value::{Origin, Val};
-pub use exo_ir::plan::{ParamSource, PathSeg, Step, Stmt, ValueCheck};
+pub use exo_ir::plan::{NoRow, ParamSource, PathSeg, Step, Stmt, ValueCheck};
 
 /// An assumption a plan makes about a context field.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,7 @@ pub enum CtxDep {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RootPlan {
     /// A field answered by SQL: the steps run in order; the last JSON is the field's value.
-    Sql { steps: Vec<Step>, empty: &'static str },
+    Sql { steps: Vec<Step>, no_row: NoRow },
     /// `__schema` / `__type` / `__typename`: answered without the database; the selection is
     /// kept so the executor can resolve it.
     Introspection,
@@ -229,7 +229,7 @@ impl<'a> Planner<'a> {
                 };
                 let obj = self.object(entity, &a, &sel.selection)?;
                 let sql = format!("SELECT COALESCE(json_agg({obj}), '[]'::json)::text FROM ({from}) AS {a}");
-                Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], empty: "[]" })
+                Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], no_row: NoRow::EmptyList })
             }
             Resolver::Aggregate { entity } => {
                 let e = ir.entity(entity);
@@ -240,7 +240,7 @@ impl<'a> Planner<'a> {
                 };
                 let obj = self.aggregate_object(entity, &a, &sel.selection)?;
                 let sql = format!("SELECT {obj}::text FROM ({from}) AS {a}");
-                Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], empty: "null" })
+                Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], no_row: NoRow::Null })
             }
             Resolver::Create { entity, many } => self.create(entity, many, sel),
             Resolver::Update { entity, many } => self.update(entity, many, sel),
@@ -276,7 +276,7 @@ impl<'a> Planner<'a> {
         }
         let obj = self.object(entity, a, &sel.selection)?;
         let sql = format!("SELECT {obj}::text FROM {} AS {a} WHERE {cond}", e.sql.table);
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], empty: "null" })
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], no_row: NoRow::Null })
     }
 
     /// `alias.col = $n` for a key field (a scalar, or a relation given as `{pk: value}`).
@@ -1137,7 +1137,8 @@ impl<'a> Planner<'a> {
         }
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, true, sel)?);
-        Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
+        // `createT` returns `T!`: a created row the caller may not read is an error, not null.
+        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::NotAuthorized } })
     }
 
     /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
@@ -1713,7 +1714,7 @@ impl<'a> Planner<'a> {
         }
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, false, sel)?);
-        Ok(RootPlan::Sql { steps, empty: if many { "[]" } else { "null" } })
+        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::Null } })
     }
 
     fn delete(&mut self, entity: EntityId, many: bool, sel: &Selected<'_>) -> Result<RootPlan, GqlError> {
@@ -1763,7 +1764,7 @@ impl<'a> Planner<'a> {
                 pk_match.join(" AND ")
             )
         };
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], empty: if many { "[]" } else { "null" } })
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.take_stmt(sql))], no_row: if many { NoRow::EmptyList } else { NoRow::Null } })
     }
 }
 

@@ -430,7 +430,7 @@ fn outcome_to_ir(outcome: Result<Plan, String>) -> TrustedOutcome {
                 .map(|f| TrustedField {
                     key: f.key,
                     root: match f.plan {
-                        RootPlan::Sql { steps, empty } => TrustedRoot::Sql { steps, empty_list: empty == "[]" },
+                        RootPlan::Sql { steps, no_row } => TrustedRoot::Sql { steps, no_row },
                         RootPlan::Const(c) => TrustedRoot::Const(c),
                         // Documents with introspection fields are never compiled.
                         RootPlan::Introspection => TrustedRoot::Const("null".into()),
@@ -531,9 +531,7 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
                     .map(|f| FieldPlan {
                         key: f.key.clone(),
                         plan: match &f.root {
-                            TrustedRoot::Sql { steps, empty_list } => {
-                                RootPlan::Sql { steps: steps.clone(), empty: if *empty_list { "[]" } else { "null" } }
-                            }
+                            TrustedRoot::Sql { steps, no_row } => RootPlan::Sql { steps: steps.clone(), no_row: *no_row },
                             TrustedRoot::Const(c) => RootPlan::Const(c.clone()),
                         },
                     })
