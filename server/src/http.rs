@@ -48,30 +48,17 @@ pub(crate) async fn serve(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), Error>>();
     let threads = threads.max(1);
     for index in 0..threads {
-        let listener = listener.try_clone().map_err(|e| Error::new(format!("cannot share the listening socket: {e}")))?;
-        let (live, mut stop, done) = (live.clone(), stop_rx.clone(), done_tx.clone());
-        std::thread::Builder::new()
-            .name(format!("exo-http-{index}"))
-            .spawn(move || {
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| Error::new(format!("cannot start an HTTP thread's runtime: {e}")))
-                    .and_then(|rt| {
-                        rt.block_on(async move {
-                            crate::pool::set_thread_shard(index);
-                            let listener = TcpListener::from_std(listener)
-                                .map_err(|e| Error::new(format!("cannot listen on an HTTP thread: {e}")))?;
-                            serve_thread(live, listener, async move {
-                                let _ = stop.wait_for(|stopped| *stopped).await;
-                            })
-                            .await;
-                            Ok(())
-                        })
-                    });
-                let _ = done.send(result);
-            })
-            .map_err(|e| Error::new(format!("cannot start an HTTP thread: {e}")))?;
+        let started = listener
+            .try_clone()
+            .map_err(|e| Error::new(format!("cannot share the listening socket: {e}")))
+            .and_then(|listener| spawn_thread(index, listener, live.clone(), stop_rx.clone(), done_tx.clone()));
+        if let Err(e) = started {
+            // Stop the threads already running before reporting.
+            let _ = stop_tx.send(true);
+            drop(done_tx);
+            while done_rx.recv().await.is_some() {}
+            return Err(e);
+        }
     }
     drop((listener, done_tx));
     // A thread that cannot start ends the server instead of leaving it short-handed.
@@ -88,6 +75,40 @@ pub(crate) async fn serve(
         }
     }
     result
+}
+
+/// Starts HTTP thread `index`: a single-threaded runtime serving `listener` until `stop`
+/// turns true; its outcome goes to `done`.
+fn spawn_thread(
+    index: usize,
+    listener: std::net::TcpListener,
+    live: Arc<LiveServer>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    done: tokio::sync::mpsc::UnboundedSender<Result<(), Error>>,
+) -> Result<(), Error> {
+    std::thread::Builder::new()
+        .name(format!("exo-http-{index}"))
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::new(format!("cannot start an HTTP thread's runtime: {e}")))
+                .and_then(|rt| {
+                    rt.block_on(async move {
+                        crate::pool::set_thread_shard(index);
+                        let listener = TcpListener::from_std(listener)
+                            .map_err(|e| Error::new(format!("cannot listen on an HTTP thread: {e}")))?;
+                        serve_thread(live, listener, async move {
+                            let _ = stop.wait_for(|stopped| *stopped).await;
+                        })
+                        .await;
+                        Ok(())
+                    })
+                });
+            let _ = done.send(result);
+        })
+        .map(drop)
+        .map_err(|e| Error::new(format!("cannot start an HTTP thread: {e}")))
 }
 
 /// One HTTP thread: accepts and serves connections until `shutdown`, then drains them.
