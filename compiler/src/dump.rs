@@ -148,7 +148,7 @@ impl Dumper<'_> {
                 s.push_str(" update-sync");
             }
             let v = &f.validation;
-            if v.max_length.is_some() || v.min.is_some() || v.max.is_some() || v.int_bits.is_some_and(|b| b != 32) {
+            if v.max_length.is_some() || v.min.is_some() || v.max.is_some() || v.int_bits.is_some_and(|b| b != 32) || v.single_precision {
                 let mut parts = Vec::new();
                 if let Some(m) = v.max_length {
                     parts.push(format!("maxLength={m}"));
@@ -161,6 +161,9 @@ impl Dumper<'_> {
                 }
                 if let Some(b) = v.int_bits {
                     parts.push(format!("bits={b}"));
+                }
+                if v.single_precision {
+                    parts.push("single-precision".to_string());
                 }
                 let _ = write!(s, " validate({})", parts.join(", "));
             }

@@ -530,6 +530,7 @@ fn validation(f: &FieldDef<'_>) -> Validation {
         min: h.range.map(|r| r.0),
         max: h.range.map(|r| r.1),
         int_bits: if is_int && h.dbtype.is_none() { Some(h.int_bits.unwrap_or(32)) } else { None },
+        single_precision: f.ty.scalar() == Some(ScalarType::Float) && !h.double_precision && h.dbtype.is_none(),
     }
 }
 

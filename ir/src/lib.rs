@@ -329,6 +329,9 @@ pub struct Validation {
     pub max: Option<f64>,
     /// 16, 32 or 64 for Int columns.
     pub int_bits: Option<u8>,
+    /// A Float stored as `real`: values must fit single precision (not overflow to infinity,
+    /// not underflow to zero), in inputs and in filters.
+    pub single_precision: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -117,8 +117,9 @@ pub enum TrustedDep {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrustedOutcome {
-    /// Planning failed for this context (for example "Not authorized").
-    Error(String),
+    /// Planning failed for this context (for example "Not authorized", or a value in the
+    /// document that the model refuses), with the error's `(line, column)` locations.
+    Error { message: String, locations: Vec<(u32, u32)> },
     Fields { fields: Vec<TrustedField>, needs_transaction: bool, checks: Vec<ValueCheck> },
 }
 

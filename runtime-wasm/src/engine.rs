@@ -198,7 +198,7 @@ impl Engine {
                 let plan = Arc::clone(plan);
                 self.run(&plan, None, variables, &ctx, db).await
             }
-            Err(message) => error_response(200, &[GqlError::new(message.clone())]),
+            Err(e) => error_response(200, std::slice::from_ref(e)),
         }
     }
 

@@ -89,7 +89,7 @@ fn plan_inner(system: &System, op: &Operation<'_>, ctx: &RequestContext, deps: &
     let mut cacheable = true;
     for sel in &op.fields {
         let mut p =
-            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![], missing_context: false };
+            Planner { ir: &system.ir, ctx, params: vec![], aliases: 0, deps, lambda: vec![], cacheable: true, checks: vec![], missing_context: false, filter_pos: crate::graphql::Pos { line: 0, column: 0 } };
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
         checks.append(&mut p.checks);
@@ -166,6 +166,8 @@ pub(crate) struct Planner<'a> {
     checks: Vec<ValueCheck>,
     /// Set when a comparison met a context value the request does not carry.
     missing_context: bool,
+    /// Where the `where` argument being planned stands (for errors about its values).
+    filter_pos: crate::graphql::Pos,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -330,6 +332,7 @@ impl<'a> Planner<'a> {
             None => Cond::True,
         };
         if let Some(w) = sel.arg("where") {
+            self.filter_pos = sel.pos;
             let p = self.predicate(entity, a, w)?;
             cond = cond.and(p);
         }
@@ -607,6 +610,9 @@ impl<'a> Planner<'a> {
                 let is_array = matches!(ty, ValueType::Array(_));
                 let mut cond = Cond::True;
                 for (op, arg) in ops {
+                    if f.validation.single_precision && !is_array {
+                        self.check_filter_value(f, arg)?;
+                    }
                     let c = self.operator(op, &col, sql, arg, ty, is_array)?;
                     cond = cond.and(c);
                 }
@@ -636,6 +642,27 @@ impl<'a> Planner<'a> {
                     c => Cond::Sql(format!("EXISTS (SELECT 1 FROM {} AS {b} WHERE {})", t.sql.table, c.to_sql())),
                 })
             }
+        }
+    }
+
+    /// A value compared with a single-precision column must be one (a `real` parameter that
+    /// overflows or underflows is an error in Postgres): checked now for literals, and on every
+    /// execution for variables. `@range` does not apply to filters.
+    fn check_filter_value(&mut self, f: &Field, v: &Val) -> Result<(), GqlError> {
+        let validation = exo_ir::Validation { single_precision: true, ..Default::default() };
+        match v.origin() {
+            Origin::Var { var, path } => {
+                self.checks.push(ValueCheck {
+                    var: var.clone(),
+                    path: path.clone(),
+                    field: f.name.clone(),
+                    validation,
+                    line: self.filter_pos.line,
+                    column: self.filter_pos.column,
+                });
+                Ok(())
+            }
+            Origin::Literal => check_constraints(&f.name, &validation, v, self.filter_pos),
         }
     }
 
@@ -1660,6 +1687,7 @@ impl<'a> Planner<'a> {
         }
         if many {
             if let Some(w) = sel.arg("where") {
+                self.filter_pos = sel.pos;
                 let p = self.predicate(entity, a, w)?;
                 cond = cond.and(p);
             }
@@ -1884,6 +1912,9 @@ fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::
                     return Err(GqlError::at(format!("Invalid value for '{}': min = {min}, provided value = {i}", name), pos));
                 }
             }
+            if val.single_precision && !fits_single_precision(*i as f64) {
+                return Err(single_precision_error(name, pos));
+            }
             if val.int_bits == Some(16) && (*i < i16::MIN as i64 || *i > i16::MAX as i64) {
                 return Err(GqlError::at(
                     format!("Unable to convert input to the expected type: trying to convert the '{}' field to the '16-bit integer' type", name),
@@ -1892,6 +1923,9 @@ fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::
             }
         }
         Val::Float(x, _) => {
+            if val.single_precision && !fits_single_precision(*x) {
+                return Err(single_precision_error(name, pos));
+            }
             if let Some(max) = val.max {
                 if *x > max {
                     return Err(GqlError::at(format!("Invalid value for '{}': max = {max}, provided value = {x}", name), pos));
@@ -1906,6 +1940,20 @@ fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::
         _ => {}
     }
     Ok(())
+}
+
+/// Whether Postgres accepts `x` as a `real`: it refuses values that round to infinity and
+/// non-zero values that round to zero.
+fn fits_single_precision(x: f64) -> bool {
+    let single = x as f32;
+    single.is_finite() && (single != 0.0 || x == 0.0)
+}
+
+fn single_precision_error(name: &str, pos: crate::graphql::Pos) -> GqlError {
+    GqlError::at(
+        format!("Unable to convert input to the expected type: trying to convert the '{name}' field to the 'single-precision float' type"),
+        pos,
+    )
 }
 
 fn agg_sql(op: exo_ir::graphql::AggOp, col: &str, scalar: Option<ScalarType>) -> String {

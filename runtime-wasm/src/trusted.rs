@@ -23,6 +23,7 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::context::RequestContext;
+use crate::error::GqlError;
 use crate::graphql::{self, OperationKind, ParseLimits};
 use crate::plan::{self, literal_json, CtxDep, FieldPlan, Plan, RootPlan};
 use crate::system::System;
@@ -115,7 +116,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
     Ok(TrustedDocument { sha256: hash.to_string(), document: document.to_string(), operations })
 }
 
-fn uncacheable(outcome: &Result<Plan, String>) -> Option<String> {
+fn uncacheable(outcome: &Result<Plan, GqlError>) -> Option<String> {
     match outcome {
         Ok(p) if !p.cacheable => Some("a list written in the document holds variables".into()),
         _ => None,
@@ -204,7 +205,7 @@ fn sample_scalar(name: &str) -> Json {
 }
 
 struct Explored {
-    variants: Vec<(Result<Plan, String>, Vec<CtxDep>)>,
+    variants: Vec<(Result<Plan, GqlError>, Vec<CtxDep>)>,
     truncated: bool,
 }
 
@@ -215,7 +216,7 @@ fn explore(system: &System, op: &validate::Operation<'_>) -> Explored {
     let start: Vec<Vec<Option<Json>>> = ir.contexts.iter().map(|c| vec![None; c.fields.len()]).collect();
     let mut seen = vec![start.clone()];
     let mut queue = vec![start];
-    let mut variants: Vec<(Result<Plan, String>, Vec<CtxDep>)> = vec![];
+    let mut variants: Vec<(Result<Plan, GqlError>, Vec<CtxDep>)> = vec![];
     let mut truncated = false;
     while let Some(values) = queue.pop() {
         let ctx = RequestContext::from_values(values.clone());
@@ -252,7 +253,7 @@ fn explore(system: &System, op: &validate::Operation<'_>) -> Explored {
             })
             .collect();
         if !variants.iter().any(|(_, d)| same_deps(d, &deps)) {
-            variants.push((result.map_err(|e| e.message), deps));
+            variants.push((result, deps));
         }
     }
     Explored { variants, truncated }
@@ -418,9 +419,12 @@ fn dep_from_ir(d: &TrustedDep) -> CtxDep {
     }
 }
 
-fn outcome_to_ir(outcome: Result<Plan, String>) -> TrustedOutcome {
+fn outcome_to_ir(outcome: Result<Plan, GqlError>) -> TrustedOutcome {
     match outcome {
-        Err(message) => TrustedOutcome::Error(message),
+        Err(e) => TrustedOutcome::Error {
+            message: e.message,
+            locations: e.locations.iter().map(|p| (p.line, p.column)).collect(),
+        },
         Ok(plan) => TrustedOutcome::Fields {
             needs_transaction: plan.needs_transaction,
             checks: plan.checks,
@@ -476,7 +480,7 @@ pub struct ReadyOperation {
     pub mutation: bool,
     pub variables: Arc<[(String, TypeRef)]>,
     /// `(shape, context dependencies, outcome)`.
-    pub variants: Vec<(String, Vec<CtxDep>, Result<Arc<Plan>, String>)>,
+    pub variants: Vec<(String, Vec<CtxDep>, Result<Arc<Plan>, GqlError>)>,
     pub fallback: Option<String>,
 }
 
@@ -518,11 +522,14 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
     let variables: Vec<(String, TypeRef)> =
         op.variables.iter().map(|(n, t)| (n.clone(), parse_type(t).unwrap_or_else(|| TypeRef::Named(t.clone())))).collect();
     let kind = if op.mutation { OperationKind::Mutation } else { OperationKind::Query };
-    let plans: Vec<Result<Arc<Plan>, String>> = op
+    let plans: Vec<Result<Arc<Plan>, GqlError>> = op
         .plans
         .iter()
         .map(|outcome| match outcome {
-            TrustedOutcome::Error(m) => Err(m.clone()),
+            TrustedOutcome::Error { message, locations } => Err(GqlError {
+                message: message.clone(),
+                locations: locations.iter().map(|&(line, column)| crate::graphql::Pos { line, column }).collect(),
+            }),
             TrustedOutcome::Fields { fields, needs_transaction, checks } => Ok(Arc::new(Plan {
                 checks: checks.clone(),
                 kind,

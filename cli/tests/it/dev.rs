@@ -2,7 +2,7 @@
 //! every effect observed over HTTP (and in the database).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use exo_pg_ephemeral::{unique_db_name, EphemeralPostgres};
 use serde_json::{json, Value};
 
-use crate::{example, exo, temp_copy};
+use crate::{example, exo, free_port, temp_copy};
 
 /// How long any one expected event may take before the test gives up (a bound against hangs,
 /// not a speed assertion: the reload time is reported by `exo dev` itself).
@@ -141,9 +141,6 @@ fn http_with(port: u16, method: &str, path: &str, extra_headers: &str, body: &st
     Reply { status, content_type, body: body.to_string() }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// Rewrites the model with `edit` (a save in an editor).
 fn edit_model(project: &Path, edit: impl Fn(&str) -> String) {

@@ -251,7 +251,7 @@ async fn count_todos(client: &tokio_postgres::Client) -> i64 {
 fn yolo_serves_read_write() {
     use std::io::{BufRead, BufReader};
     let (_tmp, project) = temp_copy(&example("ok/todo"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::free_port();
     let mut child = exo()
         .args(["yolo", "--port", &port.to_string(), "--project"])
         .arg(&project)
