@@ -343,3 +343,92 @@ async fn prepared_statements_outlive_a_checkout() {
     drop(pool);
     pg.drop_database(&db).unwrap();
 }
+
+/// With several HTTP threads, each with its own share of the pool, concurrent requests are all
+/// answered correctly and the server never holds more connections than
+/// `EXO_CONNECTION_POOL_SIZE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_share_the_pool_without_exceeding_it() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
+    let ir = exo_ir::decode(&bytes).unwrap();
+
+    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
+    let db = unique_db_name("exo_cli_threads");
+    let url = pg.create_database(&db).unwrap();
+    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+    let client = exo_server::connect_client(&admin_db).await.unwrap();
+    exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO users (email, name) SELECT 'u' || g || '@example.com', 'User ' || g FROM generate_series(1, 4) g;
+             INSERT INTO todos (title, completed, priority, user_id)
+               SELECT 'todo ' || g, false, 'LOW', 1 + g % 4 FROM generate_series(1, 2000) g;",
+        )
+        .await
+        .unwrap();
+
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("EXO_POSTGRES_URL", url.clone()),
+        ("EXO_JWT_SECRET", SECRET.into()),
+        ("EXO_SERVER_HOST", "127.0.0.1".into()),
+        ("EXO_SERVER_PORT", "0".into()),
+        ("EXO_CONNECTION_POOL_SIZE", "3".into()),
+        ("EXO_SERVER_THREADS", "2".into()),
+    ]);
+    let config = ServerConfig::from_env(|k| vars.get(k).cloned()).unwrap();
+    assert_eq!(config.threads, 2);
+    let server = Arc::new(Server::from_ir_bytes(&bytes, config, Box::new(|_| None)).await.unwrap());
+    let listener = server.bind().await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.clone().serve_on(listener, async {
+        let _ = stopped.await;
+    }));
+
+    let admin = token(json!({ "sub": 1, "role": "admin" }));
+    let most_connections = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (most, watching) = (most_connections.clone(), watching.clone());
+        tokio::spawn(async move {
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                let n: i64 = client
+                    .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'exo' AND datname = current_database() AND pid <> pg_backend_pid()", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                most.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    for _ in 0..3 {
+        let requests: Vec<_> = (0..24)
+            .map(|i| {
+                let admin = admin.clone();
+                tokio::spawn(async move {
+                    let q = format!("{{ todos(where: {{user: {{id: {{eq: {}}}}}}}) {{ id user {{ id }} }} }}", 1 + i % 4);
+                    (i, graphql(addr, &admin, &q).await)
+                })
+            })
+            .collect();
+        for request in requests {
+            let (i, r) = request.await.unwrap();
+            let todos = r.json()["data"]["todos"].as_array().cloned().unwrap_or_else(|| panic!("{}", r.body));
+            assert_eq!(todos.len(), 500, "request {i}");
+            assert!(todos.iter().all(|t| t["user"]["id"] == json!(1 + i % 4)), "request {i}: another request's rows");
+        }
+    }
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    watcher.await.unwrap();
+    let most = most_connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=3).contains(&most), "the server held {most} connections with EXO_CONNECTION_POOL_SIZE=3");
+
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    drop(server);
+    pg.drop_database(&db).unwrap();
+}
