@@ -88,6 +88,14 @@ impl Pool {
     pub async fn get(&self) -> Result<PooledConnection, Error> {
         let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
         let shard = &self.inner.shards[index];
+        // This thread's shard is exhausted: rather than wait while another thread's connections
+        // sit idle, borrow one of those (its driver stays on the other thread, so this request
+        // pays a cross-thread wake-up; only an uneven spread of clients gets here).
+        if shard.permits.available_permits() == 0 {
+            if let Some(borrowed) = self.borrow_idle(index) {
+                return Ok(borrowed);
+            }
+        }
         let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, shard.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
@@ -105,6 +113,20 @@ impl Pool {
             None => (PgDb::new(db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?), false),
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
+    }
+
+    /// An idle connection of another shard, with that shard's permit.
+    fn borrow_idle(&self, own: usize) -> Option<PooledConnection> {
+        for (index, shard) in self.inner.shards.iter().enumerate() {
+            if index == own {
+                continue;
+            }
+            let Ok(permit) = shard.permits.clone().try_acquire_owned() else { continue };
+            if let Some(db) = self.take_idle(shard) {
+                return Some(PooledConnection { db: Some(db), reused: true, pool: self.inner.clone(), shard: index, _permit: permit });
+            }
+        }
+        None
     }
 
     fn take_idle(&self, shard: &Shard) -> Option<PgDb> {
@@ -224,5 +246,50 @@ impl Db for LazyConnection<'_> {
             Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.execute(sql).await,
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_pg_ephemeral::{unique_db_name, EphemeralPostgres};
+
+    /// Two shards of one connection each: when this thread's shard is busy, an idle
+    /// connection of the other shard is borrowed (and returned to it); when every connection
+    /// is busy, a checkout waits instead of opening a third.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_exhausted_shard_borrows_an_idle_connection_but_never_exceeds_the_pool() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_pool");
+        let url = pg.create_database(&name).unwrap();
+        let config = DatabaseConfig { url: Some(url), pool_size: 2, read_write: false, check_on_startup: false };
+        let pool = Pool::new(&config, 2).unwrap();
+
+        set_thread_shard(1);
+        let first = pool.get().await.unwrap();
+        assert_eq!(first.shard, 1);
+        let pid: i32 = first.client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        drop(first);
+
+        set_thread_shard(0);
+        let own = pool.get().await.unwrap();
+        assert_eq!(own.shard, 0);
+        let borrowed = pool.get().await.unwrap();
+        assert_eq!(borrowed.shard, 1, "the other shard's idle connection");
+        let borrowed_pid: i32 = borrowed.client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        assert_eq!(borrowed_pid, pid);
+
+        let third = tokio::time::timeout(Duration::from_millis(200), pool.get()).await;
+        assert!(third.is_err(), "a third connection was handed out with a pool of 2");
+
+        drop(borrowed);
+        set_thread_shard(1);
+        let back = pool.get().await.unwrap();
+        assert_eq!(back.shard, 1);
+        let back_pid: i32 = back.client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        assert_eq!(back_pid, pid, "the borrowed connection went back to its own shard");
+        drop((own, back));
+        drop(pool);
+        pg.drop_database(&name).unwrap();
     }
 }
