@@ -68,7 +68,7 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
                 },
                 TrustedRoot::Const(_) => None,
             },
-            TrustedOutcome::Error(_) => None,
+            TrustedOutcome::Error { .. } => None,
         })
         .collect();
     assert!(sqls.iter().any(|s| !s.contains("\"owner\" =")), "an admin plan without the owner predicate: {sqls:#?}");

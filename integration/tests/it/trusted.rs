@@ -101,7 +101,7 @@ fn precompiled_plans_snapshot_and_parse() {
             for v in &op.variants {
                 out.push_str(&format!("-- shape `{}`; context: {}\n", v.shape, deps_text(&ir, &v.deps)));
                 match &op.plans[v.plan as usize] {
-                    TrustedOutcome::Error(m) => out.push_str(&format!("error: {m}\n\n")),
+                    TrustedOutcome::Error { message, .. } => out.push_str(&format!("error: {message}\n\n")),
                     TrustedOutcome::Fields { fields, .. } => {
                         for f in fields {
                             let TrustedRoot::Sql { steps, .. } = &f.root else { continue };
