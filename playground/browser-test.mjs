@@ -27,15 +27,19 @@ function check(name, condition, detail = "") {
   console.log(`${condition ? "ok  " : "FAIL"} ${name}${condition || !detail ? "" : `\n     ${detail}`}`);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+// A port that is free now, below Linux's ephemeral range (32768 and up), so no outgoing
+// connection of the machine can take it before exo binds it.
+async function freePort() {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error("no free port between 20000 and 32000");
 }
 
 async function waitFor(what, predicate) {

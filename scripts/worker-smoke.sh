@@ -22,7 +22,35 @@ stop() { # SIGTERM to a `setsid` child (wrangler and exo stop their children), t
 cleanup() { for p in "${PIDS[@]}"; do stop "$p"; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A free port below Linux's ephemeral range (32768 and up), so no outgoing connection can take
+# it before the server binds it; never one handed out before by this script. `free_port VAR`
+# sets VAR (no subshell, so the ports already handed out are remembered).
+PICKED=""
+free_port() {
+  local p
+  # shellcheck disable=SC2086
+  p=$(python3 - $PICKED <<'PY'
+import random, socket, sys
+taken = set(sys.argv[1:])
+for _ in range(1000):
+    port = random.randrange(20000, 32000)
+    if str(port) in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+)
+  [ -n "$p" ] || { echo "worker-smoke: no free port between 20000 and 32000" >&2; exit 1; }
+  PICKED="$PICKED $p"
+  printf -v "$1" '%s' "$p"
+}
 wait_for() { # file pattern pid
   for _ in $(seq 1200); do
     grep -q "$2" "$1" 2>/dev/null && return 0
@@ -34,7 +62,7 @@ wait_for() { # file pattern pid
 
 cp -r "$ROOT/schema-examples/ok/todo" "$WORK/todo"
 rm -rf "$WORK/todo/target"
-NPORT=$(free_port)
+free_port NPORT
 setsid "$EXO" yolo --project "$WORK/todo" --port "$NPORT" >"$WORK/exo.log" 2>&1 </dev/null &
 PIDS+=($!)
 wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
@@ -47,8 +75,8 @@ grep -q 'npx wrangler deploy' "$WORK/deploy.log"
 # The user fills in .dev.vars; yolo also enables introspection and CORS for every origin.
 printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\nEXO_INTROSPECTION = "true"\nEXO_CORS_DOMAINS = "*"\n' \
   "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
-WPORT=$(free_port)
-IPORT=$(free_port)
+free_port WPORT
+free_port IPORT
 # No subshell: `$!` must be wrangler itself (setsid makes it a group leader without forking).
 cd "$WORK/todo"
 XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
