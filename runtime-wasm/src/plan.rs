@@ -646,24 +646,35 @@ impl<'a> Planner<'a> {
     }
 
     /// A value compared with a single-precision column must be one (a `real` parameter that
-    /// overflows or underflows is an error in Postgres): checked now for literals, and on every
-    /// execution for variables. `@range` does not apply to filters.
+    /// overflows or underflows is an error in Postgres). `@range` does not apply to filters.
     fn check_filter_value(&mut self, f: &Field, v: &Val) -> Result<(), GqlError> {
         let validation = exo_ir::Validation { single_precision: true, ..Default::default() };
-        match v.origin() {
-            Origin::Var { var, path } => {
+        self.check_value_now_and_later(&f.name, &validation, v, self.filter_pos)
+    }
+
+    /// Checks `v` against the model's constraints now, and, when it comes from a variable,
+    /// records the check in the plan so every later execution (with other values) repeats it.
+    fn check_value_now_and_later(
+        &mut self,
+        field: &str,
+        validation: &exo_ir::Validation,
+        v: &Val,
+        pos: crate::graphql::Pos,
+    ) -> Result<(), GqlError> {
+        check_constraints(field, validation, v, pos)?;
+        if let Origin::Var { var, path } = v.origin() {
+            if *validation != exo_ir::Validation::default() {
                 self.checks.push(ValueCheck {
                     var: var.clone(),
                     path: path.clone(),
-                    field: f.name.clone(),
-                    validation,
-                    line: self.filter_pos.line,
-                    column: self.filter_pos.column,
+                    field: field.to_string(),
+                    validation: validation.clone(),
+                    line: pos.line,
+                    column: pos.column,
                 });
-                Ok(())
             }
-            Origin::Literal => check_constraints(&f.name, &validation, v, self.filter_pos),
         }
+        Ok(())
     }
 
     fn operator(
@@ -1204,19 +1215,7 @@ impl<'a> Planner<'a> {
                 FieldKind::Column { sql, column, .. } => {
                     let value = match v {
                         Some(v) => {
-                            validate_value(f, v, sel)?;
-                            if let Origin::Var { var, path } = v.origin() {
-                                if f.validation != exo_ir::Validation::default() {
-                                    self.checks.push(ValueCheck {
-                                        var: var.clone(),
-                                        path: path.clone(),
-                                        field: f.name.clone(),
-                                        validation: f.validation.clone(),
-                                        line: sel.pos.line,
-                                        column: sel.pos.column,
-                                    });
-                                }
-                            }
+                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.pos)?;
                             if v.is_null() {
                                 "NULL".to_string()
                             } else {
@@ -1868,9 +1867,9 @@ impl FieldExt for Field {
     }
 }
 
-/// Checks `@maxLength` / `@range` / integer width before any SQL runs.
-/// Checks a value taken from the variables against its field's constraints, as
-/// `validate_value` did when the plan was made.
+/// Checks a value taken from the variables against its field's constraints (`@maxLength`,
+/// `@range`, integer width, single precision) before any SQL runs, as the planner did when the
+/// plan was made.
 pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
     let pos = crate::graphql::Pos { line: check.line, column: check.column };
     let v = match value {
@@ -1882,10 +1881,6 @@ pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
         _ => return Ok(()),
     };
     check_constraints(&check.field, &check.validation, &v, pos)
-}
-
-fn validate_value(f: &Field, v: &Val, sel: &Selected<'_>) -> Result<(), GqlError> {
-    check_constraints(&f.name, &f.validation, v, sel.pos)
 }
 
 fn check_constraints(name: &str, val: &exo_ir::Validation, v: &Val, pos: crate::graphql::Pos) -> Result<(), GqlError> {

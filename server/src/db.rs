@@ -276,21 +276,9 @@ fn single_tcp_host(config: &tokio_postgres::Config) -> Option<(String, u16)> {
 
 /// TCP keepalive as tokio-postgres sets it: on, with the configured idle time.
 fn keepalive(stream: &tokio::net::TcpStream, idle: Duration) {
-    use std::os::fd::AsRawFd;
-    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
-        // SAFETY: setsockopt(2) on a socket owned by `stream`, with a c_int option value.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-    };
-    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
-    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle.as_secs().clamp(1, i32::MAX as u64) as libc::c_int);
+    use crate::socket::set_int_option;
+    set_int_option(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set_int_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle.as_secs().clamp(1, i32::MAX as u64) as libc::c_int);
 }
 
 #[cfg(test)]

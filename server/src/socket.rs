@@ -42,24 +42,29 @@ impl PgStream {
         if wanted == self.mark {
             return;
         }
-        let value = wanted as libc::c_int;
-        // SAFETY: setsockopt(2) on the socket this stream owns, with a c_int option value.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.inner.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
+        if set_int_option(&self.inner, libc::SOL_SOCKET, libc::SO_RCVLOWAT, wanted as libc::c_int) {
             self.mark = wanted;
         } else {
             // The socket refuses marks: stop trying, reading works the same without them.
             self.framing.broken = true;
         }
     }
+}
+
+/// `setsockopt(2)` with an integer value; whether the socket accepted it.
+pub(crate) fn set_int_option(stream: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> bool {
+    // SAFETY: setsockopt(2) on a socket `stream` owns, with a c_int option value that lives
+    // for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }
 
 impl AsyncRead for PgStream {

@@ -12,8 +12,10 @@ pub mod js;
 pub mod jwt;
 pub mod loader;
 pub mod matcher;
+mod port;
 mod run;
 
+pub use port::free_port;
 pub use run::{run, run_with_options, Outcome, RunOptions, Summary, TestResult};
 
 use std::path::Path;

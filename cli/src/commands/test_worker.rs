@@ -7,7 +7,7 @@
 //! workerd processes) is stopped when the file ends.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,6 +105,7 @@ impl WorkerMode {
     }
 
     fn spawn(&self, config: &Path, dir: &tempfile::TempDir) -> Result<WorkerProcess, String> {
+        let free_port = || exo_testing::free_port().map_err(|e| format!("cannot find a free port: {e}"));
         let port = free_port()?;
         let inspector = free_port()?;
         let log_path = dir.path().join(format!("wrangler-{port}.log"));
@@ -180,25 +181,6 @@ fn wrangler_path() -> Option<PathBuf> {
         return Some(local);
     }
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("wrangler")).find(|p| p.is_file())
-}
-
-/// A port that is free now, below Linux's ephemeral range (32768 and up), so outgoing
-/// connections and other programs' `bind(0)` cannot take it before wrangler binds it. Ports are
-/// walked from a per-process starting point, so concurrent tests do not pick the same one.
-fn free_port() -> Result<u16, String> {
-    use std::sync::atomic::AtomicU32;
-    const LOW: u32 = 20000;
-    const SPAN: u32 = 12000;
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
-    for _ in 0..SPAN {
-        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
 }
 
 /// A TOML basic string.

@@ -66,20 +66,36 @@ fn token(claims: Value) -> String {
     exo_runtime::jwt::sign_hs256(&claims, SECRET.as_bytes())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn todo_over_http() {
-    let (_tmp, project) = temp_copy(&example("ok/todo"));
+/// The todo example built by the `exo` binary, and a fresh database holding its tables.
+struct TodoDatabase {
+    _project: tempfile::TempDir,
+    /// The compiled IR.
+    bytes: Vec<u8>,
+    pg: &'static EphemeralPostgres,
+    db: String,
+    url: String,
+    /// A read-write connection to the database, for seeding and checking.
+    client: tokio_postgres::Client,
+}
+
+async fn todo_database(prefix: &str) -> TodoDatabase {
+    let (project_dir, project) = temp_copy(&example("ok/todo"));
     let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
     let ir = exo_ir::decode(&bytes).unwrap();
-
     let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
-    let db = unique_db_name("exo_cli_http");
+    let db = unique_db_name(prefix);
     let url = pg.create_database(&db).unwrap();
     let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
     let client = exo_server::connect_client(&admin_db).await.unwrap();
     exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    TodoDatabase { _project: project_dir, bytes, pg, db, url, client }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todo_over_http() {
+    let TodoDatabase { _project, bytes, pg, db, url, client } = todo_database("exo_cli_http").await;
     drop(client);
 
     let vars: HashMap<&str, String> = HashMap::from([
@@ -180,18 +196,7 @@ async fn todo_over_http() {
 /// "read-only transaction" message goes to the log) and change nothing. With it, they work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_need_read_write() {
-    let (_tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
-    let ir = exo_ir::decode(&bytes).unwrap();
-
-    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
-    let db = unique_db_name("exo_cli_ro");
-    let url = pg.create_database(&db).unwrap();
-    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
-    let client = exo_server::connect_client(&admin_db).await.unwrap();
-    exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    let TodoDatabase { _project, bytes, pg, db, url, client } = todo_database("exo_cli_ro").await;
     client.batch_execute("INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann')").await.unwrap();
 
     let admin = token(json!({ "sub": 1, "role": "admin" }));
@@ -349,18 +354,7 @@ async fn prepared_statements_outlive_a_checkout() {
 /// `EXO_CONNECTION_POOL_SIZE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threads_share_the_pool_without_exceeding_it() {
-    let (_tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
-    let ir = exo_ir::decode(&bytes).unwrap();
-
-    let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
-    let db = unique_db_name("exo_cli_threads");
-    let url = pg.create_database(&db).unwrap();
-    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
-    let client = exo_server::connect_client(&admin_db).await.unwrap();
-    exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
+    let TodoDatabase { _project, bytes, pg, db, url, client } = todo_database("exo_cli_threads").await;
     client
         .batch_execute(
             "INSERT INTO users (email, name) SELECT 'u' || g || '@example.com', 'User ' || g FROM generate_series(1, 4) g;

@@ -53,21 +53,7 @@ pub fn exo() -> std::process::Command {
     cmd
 }
 
-/// A port that is free now, for an `exo` process to listen on. It comes from below Linux's
-/// ephemeral range (32768 and up), so the outgoing connections of tests running in parallel
-/// (Postgres clients, HTTP clients) cannot take it before exo binds it; the walk starts at a
-/// per-process point and never hands out the same port twice.
+/// A port for an `exo` process to listen on (see `exo_testing::free_port`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const LOW: u32 = 20000;
-    const SPAN: u32 = 12000;
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let _ = NEXT.compare_exchange(u32::MAX, std::process::id().wrapping_mul(7919) % SPAN, Ordering::SeqCst, Ordering::SeqCst);
-    for _ in 0..SPAN {
-        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between {LOW} and {}", LOW + SPAN);
+    exo_testing::free_port().expect("a free port")
 }
