@@ -3,6 +3,7 @@
 
 mod commands;
 mod failure;
+mod import;
 mod project;
 mod term;
 mod watch;

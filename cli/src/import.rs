@@ -1,0 +1,1290 @@
+//! `exo schema import`: turns a database catalog ([`Catalog`]) into `.exo` source text.
+//!
+//! [`generate`] is a pure function, so every naming and mapping rule is tested without a
+//! database. Its output must compile with `exo build` unchanged and give back the same tables
+//! (`exo schema verify` finds no differences), so each name is checked against the compiler's
+//! own naming rules ([`exo_compiler::names`]) and an explicit `@table`, `@column`, `@plural`,
+//! `@unique("...")` or `@index("...")` is written only where the default would not map back.
+//! What the language cannot say (a check constraint, an index over an expression, a default
+//! that is not a literal) stays in the model as a comment and is listed in
+//! [`Imported::notes`].
+
+use std::collections::{HashMap, HashSet};
+
+use exo_compiler::names::{lower_camel, pluralize, snake_case, upper_camel, IRREGULAR};
+use exo_pg_schema::{normalize_default, Catalog, ColumnSnapshot, TableSnapshot};
+
+/// What the user asked for besides the catalog.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `query` access rule written on every type (an `.exo` expression).
+    pub query_access: String,
+    /// The `mutation` access rule written on every type.
+    pub mutation_access: String,
+    /// Write `fragment`s instead of types (for databases exo must not manage).
+    pub fragments: bool,
+    /// Only tables and views whose `name` or `schema.name` matches one of these patterns (`*`
+    /// and `?` wildcards); all when empty.
+    pub tables: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            query_access: "false".into(),
+            mutation_access: "false".into(),
+            fragments: false,
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// The generated model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub text: String,
+    /// Everything the model could not express, one line each (also in the text as comments).
+    pub notes: Vec<String>,
+    /// `schema.table -> Type` for every imported relation, in output order.
+    pub types: Vec<String>,
+}
+
+/// Names the compiler gives meaning to, or that the GraphQL schema already uses.
+const RESERVED_TYPES: &[&str] = &[
+    "Int", "Float", "Decimal", "String", "Boolean", "LocalDate", "LocalTime", "LocalDateTime",
+    "Instant", "Json", "Blob", "Uuid", "Vector", "Set", "Array", "Query", "Mutation",
+    "Subscription", "Ordering", "ID",
+];
+
+/// Field names that would collide with the logical operators of the generated `Filter` inputs.
+const RESERVED_FIELDS: &[&str] = &["and", "or", "not"];
+
+/// A value GraphQL does not accept as an enum value.
+const RESERVED_ENUM_VALUES: &[&str] = &["true", "false", "null"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A table with a primary key: a managed type.
+    Table,
+    /// A table without a primary key: read-only and unmanaged.
+    NoKey,
+    /// A view, materialized view or foreign table: read-only and unmanaged.
+    View(&'static str),
+}
+
+struct Entity<'a> {
+    schema: &'a str,
+    table: &'a str,
+    kind: Kind,
+    columns: &'a [ColumnSnapshot],
+    source: Option<&'a TableSnapshot>,
+    pk: Vec<String>,
+    type_name: String,
+    plural: String,
+    plural_annotation: Option<String>,
+    table_annotation: bool,
+    fields: Vec<Field>,
+    comments: Vec<String>,
+}
+
+impl Entity<'_> {
+    fn managed(&self) -> bool {
+        self.kind == Kind::Table
+    }
+
+    fn has_field(&self, name: &str) -> bool {
+        self.fields.iter().any(|f| f.name == name || f.agg_name().as_deref() == Some(name))
+    }
+
+    /// `name`, or `name` with a suffix that no field of this entity uses yet.
+    fn free_name(&self, name: &str, suffix: &str) -> String {
+        if !self.has_field(name) && !RESERVED_FIELDS.contains(&name) {
+            return name.to_string();
+        }
+        let first = format!("{name}{suffix}");
+        if !self.has_field(&first) {
+            return first;
+        }
+        (2..)
+            .map(|i| format!("{name}{suffix}{i}"))
+            .find(|n| !self.has_field(n))
+            .expect("an unused name")
+    }
+
+    fn scalar_field(&self, column: &str) -> Option<usize> {
+        self.fields
+            .iter()
+            .position(|f| matches!(&f.kind, FieldKind::Scalar { column: c } if c == column))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum FieldKind {
+    Scalar { column: String },
+    /// Many-to-one over the foreign key `fk` of the entity's table.
+    Relation { fk: usize, target: usize, columns: Vec<String> },
+    /// The other side of a relation (`Set<T>?` or `T?`).
+    Back,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    ty: String,
+    optional: bool,
+    annotations: Vec<String>,
+    default: Option<String>,
+    comments: Vec<String>,
+    kind: FieldKind,
+    pk: bool,
+    /// Position among the key columns (for ordering), or the column's position.
+    order: (u8, usize),
+    /// Unique constraint groups (`@unique("group")`; named `<table>_<group>_key`).
+    unique: Vec<String>,
+    /// Indexes: (name, whether the compiler's default name for a bare `@index` is this name).
+    index: Vec<(String, bool)>,
+}
+
+impl Field {
+    fn agg_name(&self) -> Option<String> {
+        self.ty.starts_with("Set<").then(|| format!("{}Agg", self.name))
+    }
+
+    fn columns(&self) -> Vec<String> {
+        match &self.kind {
+            FieldKind::Scalar { column } => vec![column.clone()],
+            FieldKind::Relation { columns, .. } => columns.clone(),
+            FieldKind::Back => vec![],
+        }
+    }
+}
+
+/// A key column of an entity as a foreign key to it sees it (the compiler's `KeyCol`).
+#[derive(Debug, Clone)]
+struct KeyCol {
+    /// The name a `@column(mapping = {...})` uses for it.
+    map_key: String,
+    /// What a referencing column is named after by default (`<field>_<suffix>`).
+    suffix: String,
+    /// The column in the entity's table.
+    column: String,
+}
+
+/// The `.exo` model for `catalog`.
+pub fn generate(catalog: &Catalog, opts: &Options) -> Imported {
+    let mut g = Generator {
+        catalog,
+        opts,
+        entities: Vec::new(),
+        enums: Vec::new(),
+        notes: Vec::new(),
+        taken_types: HashSet::new(),
+        root_fields: HashSet::new(),
+    };
+    g.collect();
+    g.name_enums();
+    g.name_types();
+    for e in 0..g.entities.len() {
+        g.own_fields(e);
+    }
+    g.back_references();
+    for e in 0..g.entities.len() {
+        g.constraints(e);
+    }
+    g.emit()
+}
+
+struct EnumDecl {
+    schema: String,
+    pg_name: String,
+    /// `None` when the enum cannot be declared (its columns become `String @dbtype`).
+    name: Option<String>,
+    values: Vec<String>,
+}
+
+struct Generator<'a> {
+    catalog: &'a Catalog,
+    opts: &'a Options,
+    entities: Vec<Entity<'a>>,
+    enums: Vec<EnumDecl>,
+    notes: Vec<String>,
+    taken_types: HashSet<String>,
+    root_fields: HashSet<String>,
+}
+
+impl<'a> Generator<'a> {
+    fn selected(&self, schema: &str, table: &str) -> bool {
+        self.opts.tables.is_empty()
+            || self
+                .opts
+                .tables
+                .iter()
+                .any(|p| glob(p, table) || glob(p, &format!("{schema}.{table}")))
+    }
+
+    fn collect(&mut self) {
+        let snapshot = &self.catalog.snapshot;
+        for t in &snapshot.tables {
+            if !self.selected(&t.schema, &t.name) {
+                continue;
+            }
+            let (kind, pk) = match &t.primary_key {
+                Some(k) => (Kind::Table, k.columns.clone()),
+                None => (Kind::NoKey, Vec::new()),
+            };
+            self.entities.push(Entity {
+                schema: &t.schema,
+                table: &t.name,
+                kind,
+                columns: &t.columns,
+                source: Some(t),
+                pk,
+                type_name: String::new(),
+                plural: String::new(),
+                plural_annotation: None,
+                table_annotation: false,
+                fields: Vec::new(),
+                comments: Vec::new(),
+            });
+        }
+        for v in &self.catalog.views {
+            if !self.selected(&v.schema, &v.name) {
+                continue;
+            }
+            self.entities.push(Entity {
+                schema: &v.schema,
+                table: &v.name,
+                kind: Kind::View(v.kind.describe()),
+                columns: &v.columns,
+                source: None,
+                pk: Vec::new(),
+                type_name: String::new(),
+                plural: String::new(),
+                plural_annotation: None,
+                table_annotation: false,
+                fields: Vec::new(),
+                comments: Vec::new(),
+            });
+        }
+    }
+
+    fn note(&mut self, e: Option<usize>, text: String) {
+        let whole = match e {
+            Some(e) => format!("{}: {text}", display_table(self.entities[e].schema, self.entities[e].table)),
+            None => text.clone(),
+        };
+        self.notes.push(whole);
+        if let Some(e) = e {
+            self.entities[e].comments.push(text);
+        }
+    }
+
+    fn name_enums(&mut self) {
+        for en in &self.catalog.snapshot.enums {
+            let base = type_ident(&en.name);
+            let values_ok = en.values.iter().all(|v| is_ident(v) && !RESERVED_ENUM_VALUES.contains(&v.as_str()))
+                && !en.values.is_empty();
+            let name_ok = snake_case(&base) == en.name;
+            let mut decl = EnumDecl {
+                schema: en.schema.clone(),
+                pg_name: en.name.clone(),
+                name: None,
+                values: en.values.clone(),
+            };
+            if values_ok && name_ok && !RESERVED_TYPES.contains(&base.as_str()) && !self.taken_types.contains(&base) {
+                self.taken_types.insert(base.clone());
+                decl.name = Some(base);
+            } else {
+                let why = if !values_ok {
+                    "a value is not a GraphQL name"
+                } else if !name_ok {
+                    "exo names enum types snake_case(Name), which cannot give this name"
+                } else {
+                    "its name is taken"
+                };
+                self.notes.push(format!(
+                    "enum {}: not declared ({why}); its columns are read and written as `String` with `@dbtype`",
+                    display_table(&en.schema, &en.name)
+                ));
+            }
+            self.enums.push(decl);
+        }
+    }
+
+    fn name_types(&mut self) {
+        for e in 0..self.entities.len() {
+            let (schema, table) = (self.entities[e].schema, self.entities[e].table);
+            let (mut name, mut plural_annotation, mut table_annotation) = type_name_for(table);
+            let mut plural = plural_annotation.clone().unwrap_or_else(|| pluralize(&name));
+            let clashes = |g: &Self, name: &str, plural: &str| {
+                RESERVED_TYPES.contains(&name)
+                    || g.taken_types.contains(name)
+                    || g.root_fields.contains(&lower_camel(name))
+                    || g.root_fields.contains(&lower_camel(plural))
+                    || lower_camel(name) == lower_camel(plural)
+            };
+            if clashes(self, &name, &plural) {
+                let prefix = if schema == "public" { String::new() } else { type_ident(schema) };
+                let base = format!("{prefix}{name}");
+                let mut candidate = base.clone();
+                let mut i = 1;
+                while clashes(self, &candidate, &pluralize(&candidate)) || candidate == name {
+                    i += 1;
+                    candidate = format!("{base}{i}");
+                }
+                name = candidate;
+                plural_annotation = None;
+                plural = pluralize(&name);
+                table_annotation = snake_case(&plural) != table;
+            }
+            self.taken_types.insert(name.clone());
+            self.root_fields.insert(lower_camel(&name));
+            self.root_fields.insert(lower_camel(&plural));
+            let ent = &mut self.entities[e];
+            ent.type_name = name;
+            ent.plural = plural;
+            ent.plural_annotation = plural_annotation;
+            ent.table_annotation = table_annotation;
+        }
+    }
+
+    fn entity_index(&self, schema: &str, table: &str) -> Option<usize> {
+        self.entities
+            .iter()
+            .position(|e| e.schema == schema && e.table == table && e.source.is_some())
+    }
+
+    /// Scalars and many-to-one relations: the fields that hold the table's columns.
+    fn own_fields(&mut self, e: usize) {
+        let ent = &self.entities[e];
+        let (schema, table) = (ent.schema, ent.table);
+        match ent.kind {
+            Kind::NoKey => self.note(
+                Some(e),
+                "has no primary key: imported as an unmanaged type without mutations (exo needs a key to update or delete rows)"
+                    .into(),
+            ),
+            Kind::View(what) => {
+                self.entities[e].comments.push(format!("a {what}: imported as an unmanaged type without mutations"));
+            }
+            Kind::Table => {}
+        }
+        let managed = self.entities[e].managed();
+        let pk = self.entities[e].pk.clone();
+
+        // Foreign keys that can be relations: to an imported table's whole primary key.
+        let mut usable: Vec<(usize, usize)> = Vec::new();
+        if let (true, Some(t)) = (managed, self.entities[e].source) {
+            for (i, fk) in t.foreign_keys.iter().enumerate() {
+                let target = self.entity_index(&fk.ref_schema, &fk.ref_table);
+                let ok = target.is_some_and(|ti| {
+                    let tk = &self.entities[ti];
+                    tk.managed() && tk.pk.len() == fk.ref_columns.len() && tk.pk.iter().all(|c| fk.ref_columns.contains(c))
+                });
+                match target {
+                    Some(ti) if ok => usable.push((i, ti)),
+                    _ => {
+                        let why = if target.is_none() {
+                            "the referenced table is not imported"
+                        } else {
+                            "it does not reference the primary key of a managed table"
+                        };
+                        self.note(
+                            Some(e),
+                            format!(
+                                "foreign key {} ({}) references {} ({}): kept as plain columns ({why})",
+                                fk.name,
+                                fk.columns.join(", "),
+                                display_table(&fk.ref_schema, &fk.ref_table),
+                                fk.ref_columns.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let fks = self.entities[e].source.map(|t| &t.foreign_keys[..]).unwrap_or(&[]);
+        let mut uses: HashMap<&str, usize> = HashMap::new();
+        for (i, _) in &usable {
+            for c in &fks[*i].columns {
+                *uses.entry(c.as_str()).or_default() += 1;
+            }
+        }
+        // A relation is part of the key when all its columns are key columns of its own.
+        let pk_relation = |i: usize| {
+            fks[i].columns.iter().all(|c| pk.contains(c) && uses.get(c.as_str()) == Some(&1))
+        };
+        let in_pk_relation = |c: &str| {
+            usable.iter().any(|(i, _)| pk_relation(*i) && fks[*i].columns.iter().any(|x| x == c))
+        };
+        let generated: HashMap<&str, &str> = self
+            .catalog
+            .generated
+            .iter()
+            .filter(|g| g.schema == schema && g.table == table)
+            .map(|g| (g.column.as_str(), g.expression.as_str()))
+            .collect();
+
+        let columns = self.entities[e].columns;
+        for (pos, col) in columns.iter().enumerate() {
+            let c = col.name.as_str();
+            let n = uses.get(c).copied().unwrap_or(0);
+            let scalar = n == 0 || n >= 2 || (pk.contains(&col.name) && !in_pk_relation(c));
+            if !scalar {
+                continue;
+            }
+            let mut field = self.scalar(e, col, generated.get(c).copied());
+            if let Some(k) = pk.iter().position(|p| p == c) {
+                field.pk = true;
+                field.order = (0, k);
+            } else {
+                field.order = (1, pos);
+            }
+            if !managed {
+                // Rows of unmanaged types are never written (their mutation rule is `false`).
+                field.default = None;
+            }
+            let name = self.entities[e].free_name(&field.name, "Value");
+            if name != field.name {
+                field.name = name;
+            }
+            if snake_case(&field.name) != col.name {
+                field.annotations.insert(0, format!("@column({})", exo_string(&col.name)));
+            }
+            self.entities[e].fields.push(field);
+        }
+
+        // Relations, named after their column (`user_id` -> `user`) or their target.
+        for (i, target) in usable {
+            let fk = &fks[i];
+            // `customer_id` -> `customer`, `product_sku` (to `sku`) -> `product`.
+            let base = match (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
+                ([c], [k]) => {
+                    let stem = [format!("_{k}"), "_id".to_string()]
+                        .iter()
+                        .find_map(|s| c.strip_suffix(s.as_str()).filter(|st| !st.is_empty()).map(str::to_string));
+                    field_ident(stem.as_deref().unwrap_or(c))
+                }
+                _ => lower_camel(&self.entities[target].type_name),
+            };
+            let name = self.entities[e].free_name(&base, "Ref");
+            let optional = fk
+                .columns
+                .iter()
+                .any(|c| columns.iter().find(|x| &x.name == c).is_none_or(|x| x.nullable));
+            let first = fk
+                .columns
+                .iter()
+                .filter_map(|c| columns.iter().position(|x| &x.name == c))
+                .min()
+                .unwrap_or(0);
+            let is_pk = pk_relation(i);
+            let order = if is_pk {
+                (0, fk.columns.iter().filter_map(|c| pk.iter().position(|p| p == c)).min().unwrap_or(0))
+            } else {
+                (1, first)
+            };
+            let ty = self.entities[target].type_name.clone();
+            self.entities[e].fields.push(Field {
+                name,
+                ty,
+                optional,
+                annotations: Vec::new(),
+                default: None,
+                comments: Vec::new(),
+                kind: FieldKind::Relation { fk: i, target, columns: fk.columns.clone() },
+                pk: is_pk,
+                order,
+                unique: Vec::new(),
+                index: Vec::new(),
+            });
+        }
+        self.entities[e].fields.sort_by_key(|f| f.order);
+    }
+
+    /// The key columns of entity `e` as the compiler computes them for a foreign key to it.
+    fn key_cols(&self, e: usize, depth: usize) -> Option<Vec<KeyCol>> {
+        if depth > 8 {
+            return None;
+        }
+        let ent = &self.entities[e];
+        let mut out = Vec::new();
+        for f in ent.fields.iter().filter(|f| f.pk) {
+            match &f.kind {
+                FieldKind::Scalar { column } => out.push(KeyCol {
+                    map_key: f.name.clone(),
+                    suffix: snake_case(&f.name),
+                    column: column.clone(),
+                }),
+                FieldKind::Relation { fk, target, .. } => {
+                    let keys = self.key_cols(*target, depth + 1)?;
+                    let names = self.fk_columns_in_key_order(e, *fk, &keys)?;
+                    let single = keys.len() == 1;
+                    for name in names {
+                        out.push(KeyCol {
+                            map_key: if single { f.name.clone() } else { name.clone() },
+                            suffix: name.clone(),
+                            column: name,
+                        });
+                    }
+                }
+                FieldKind::Back => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// The referencing columns of foreign key `fk` of entity `e`, ordered like the target's key.
+    fn fk_columns_in_key_order(&self, e: usize, fk: usize, keys: &[KeyCol]) -> Option<Vec<String>> {
+        let fk = &self.entities[e].source?.foreign_keys[fk];
+        keys.iter()
+            .map(|k| {
+                let i = fk.ref_columns.iter().position(|r| *r == k.column)?;
+                Some(fk.columns[i].clone())
+            })
+            .collect()
+    }
+
+    /// `@column` / `@column(mapping = ...)` for relations whose columns differ from the default.
+    fn relation_columns(&mut self, e: usize) {
+        for fi in 0..self.entities[e].fields.len() {
+            let FieldKind::Relation { fk, target, .. } = self.entities[e].fields[fi].kind.clone() else { continue };
+            let name = self.entities[e].fields[fi].name.clone();
+            let keys = self.key_cols(target, 0);
+            let cols = keys.as_ref().and_then(|k| self.fk_columns_in_key_order(e, fk, k));
+            let (Some(keys), Some(cols)) = (keys, cols) else {
+                self.note(Some(e), format!("relation `{name}`: the referenced key could not be matched"));
+                continue;
+            };
+            let base = snake_case(&name);
+            let annotation = if keys.len() == 1 {
+                (cols[0] != format!("{base}_id")).then(|| format!("@column({})", exo_string(&cols[0])))
+            } else {
+                let mapping: Vec<String> = keys
+                    .iter()
+                    .zip(&cols)
+                    .filter(|(k, c)| **c != format!("{base}_{}", k.suffix))
+                    .map(|(k, c)| format!("{}: {}", k.map_key, exo_string(c)))
+                    .collect();
+                (!mapping.is_empty()).then(|| format!("@column(mapping = {{{}}})", mapping.join(", ")))
+            };
+            if let Some(a) = annotation {
+                self.entities[e].fields[fi].annotations.insert(0, a);
+            }
+            let source = self.entities[e].source.expect("relations come from tables");
+            let fk_name = &source.foreign_keys[fk].name;
+            let expected = format!("{}_{}_fkey", self.entities[e].table, cols[0]);
+            if *fk_name != expected {
+                self.notes.push(format!(
+                    "{}: foreign key {fk_name} is named {expected} by exo (`schema verify` reports the rename)",
+                    display_table(self.entities[e].schema, self.entities[e].table)
+                ));
+            }
+        }
+    }
+
+    /// One field on the referenced side of every relation.
+    fn back_references(&mut self) {
+        for e in 0..self.entities.len() {
+            self.relation_columns(e);
+        }
+        let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
+        for (e, ent) in self.entities.iter().enumerate() {
+            for (fi, f) in ent.fields.iter().enumerate() {
+                if let FieldKind::Relation { target, .. } = f.kind {
+                    pairs.push((e, fi, target));
+                }
+            }
+        }
+        for &(e, fi, target) in &pairs {
+            let count = pairs.iter().filter(|(a, _, t)| *a == e && *t == target).count();
+            let ent = &self.entities[e];
+            let field = &ent.fields[fi];
+            let cols = field.columns();
+            let one_to_one = ent
+                .source
+                .is_some_and(|t| t.unique_constraints.iter().any(|u| same_set(&u.columns, &cols)))
+                && !field.pk;
+            let explicit = count > 1 || e == target || one_to_one;
+            let (ty, base) = if one_to_one {
+                (format!("{}?", ent.type_name), lower_camel(&ent.type_name))
+            } else {
+                (format!("Set<{}>?", ent.type_name), lower_camel(&ent.plural))
+            };
+            let base = if count > 1 || e == target {
+                format!("{}{}", field.name, upper_camel(&base))
+            } else {
+                base
+            };
+            let relation = format!("@relation({})", exo_string(&field.name));
+            let t = &self.entities[target];
+            let name = t.free_name(&base, "Of");
+            let (ty, optional) = match ty.strip_suffix('?') {
+                Some(t) => (t.to_string(), true),
+                None => (ty, false),
+            };
+            self.entities[target].fields.push(Field {
+                name,
+                ty,
+                optional,
+                annotations: if explicit { vec![relation] } else { vec![] },
+                default: None,
+                comments: Vec::new(),
+                kind: FieldKind::Back,
+                pk: false,
+                order: (2, 0),
+                unique: Vec::new(),
+                index: Vec::new(),
+            });
+        }
+    }
+
+    /// `@unique` and `@index` on the fields holding each constraint's columns.
+    fn constraints(&mut self, e: usize) {
+        let Some(t) = self.entities[e].source else { return };
+        if !self.entities[e].managed() {
+            return;
+        }
+        let table = self.entities[e].table;
+        // One-to-one relations get `<table>_<first column>_key` from the compiler.
+        let one_to_one_auto: Vec<Vec<String>> = self.entities[e]
+            .fields
+            .iter()
+            .filter(|f| matches!(f.kind, FieldKind::Relation { .. }) && !f.pk)
+            .map(|f| f.columns())
+            .filter(|cols| t.unique_constraints.iter().any(|u| same_set(&u.columns, cols)))
+            .collect();
+        for u in &t.unique_constraints {
+            if let Some(cols) = one_to_one_auto.iter().find(|c| same_set(c, &u.columns)) {
+                if u.name == format!("{table}_{}_key", cols[0]) && *cols == u.columns {
+                    continue;
+                }
+            }
+            let Some(fields) = self.covering_fields(e, &u.columns) else {
+                self.note(
+                    Some(e),
+                    format!("unique constraint {} ({}) is not expressed: its columns are not whole fields", u.name, u.columns.join(", ")),
+                );
+                continue;
+            };
+            let group = u
+                .name
+                .strip_prefix(&format!("{table}_"))
+                .and_then(|m| m.strip_suffix("_key"))
+                .filter(|m| !m.is_empty() && snake_case(m) == *m)
+                .map(str::to_string);
+            let group = match group {
+                Some(g) => g,
+                None => {
+                    let g = u.columns.join("_");
+                    self.note(
+                        Some(e),
+                        format!("unique constraint {} is named {table}_{g}_key by exo (`schema verify` reports the rename)", u.name),
+                    );
+                    g
+                }
+            };
+            let model_order: Vec<String> = fields.iter().flat_map(|f| self.entities[e].fields[*f].columns()).collect();
+            if model_order != u.columns {
+                self.note(
+                    Some(e),
+                    format!("unique constraint {}: exo orders its columns as ({})", u.name, model_order.join(", ")),
+                );
+            }
+            for f in fields {
+                self.entities[e].fields[f].unique.push(group.clone());
+            }
+        }
+        for ix in &t.indexes {
+            if !ix.plain {
+                self.note(Some(e), format!("index {} is not expressed (exo writes plain btree indexes only): {}", ix.name, ix.definition));
+                continue;
+            }
+            let Some(fields) = self.covering_fields(e, &ix.columns) else {
+                self.note(Some(e), format!("index {} ({}) is not expressed: its columns are not whole fields", ix.name, ix.columns.join(", ")));
+                continue;
+            };
+            let model_order: Vec<String> = fields.iter().flat_map(|f| self.entities[e].fields[*f].columns()).collect();
+            if model_order != ix.columns {
+                self.note(Some(e), format!("index {}: exo orders its columns as ({})", ix.name, model_order.join(", ")));
+            }
+            let bare = fields.len() == 1 && ix.name == format!("{table}_{}_idx", ix.columns.join("_"));
+            for f in fields {
+                self.entities[e].fields[f].index.push((ix.name.clone(), bare));
+            }
+        }
+        let checks: Vec<String> = self
+            .catalog
+            .checks
+            .iter()
+            .filter(|c| c.schema == self.entities[e].schema && c.table == table)
+            .map(|c| format!("check constraint {} is not expressed (Postgres still enforces it): {}", c.name, c.definition))
+            .collect();
+        for c in checks {
+            self.note(Some(e), c);
+        }
+    }
+
+    /// The fields (in declaration order) that hold exactly `columns`, if there are such.
+    fn covering_fields(&self, e: usize, columns: &[String]) -> Option<Vec<usize>> {
+        let ent = &self.entities[e];
+        let mut out: Vec<usize> = Vec::new();
+        for c in columns {
+            let f = ent.scalar_field(c).or_else(|| {
+                ent.fields.iter().position(|f| {
+                    matches!(&f.kind, FieldKind::Relation { columns: rc, .. } if rc.contains(c) && rc.iter().all(|x| columns.contains(x)))
+                })
+            })?;
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out.sort();
+        Some(out)
+    }
+
+    fn scalar(&mut self, e: usize, col: &ColumnSnapshot, generated: Option<&str>) -> Field {
+        let name = field_ident(&col.name);
+        let mut comments = Vec::new();
+        let mapped = map_type(&col.ty, &self.enums);
+        let mut annotations = mapped.hints.clone();
+        if let Some(db) = &mapped.dbtype {
+            annotations.push(format!("@dbtype({})", exo_string(db)));
+            if mapped.unknown {
+                self.note(
+                    Some(e),
+                    format!("column {}: type {} has no exo type; read and written as a `String` through `@dbtype`", col.name, col.ty),
+                );
+            }
+        }
+        let mut default = None;
+        if let Some(expr) = generated {
+            annotations.push("@readonly".into());
+            comments.push(format!("generated by Postgres: {expr}"));
+        } else if col.serial {
+            default = Some("autoIncrement()".into());
+        } else if let Some(d) = &col.default {
+            match default_value(d, &mapped, self.entities[e].schema) {
+                Some(v) => default = Some(v),
+                None => {
+                    let text = format!("column {}: default {d} is not expressed; give the value when creating rows", col.name);
+                    comments.push(format!("default in the database: {d} (not expressed)"));
+                    self.notes.push(format!("{}: {text}", display_table(self.entities[e].schema, self.entities[e].table)));
+                }
+            }
+        }
+        Field {
+            name,
+            ty: mapped.ty,
+            optional: col.nullable,
+            annotations,
+            default,
+            comments,
+            kind: FieldKind::Scalar { column: col.name.clone() },
+            pk: false,
+            order: (1, 0),
+            unique: Vec::new(),
+            index: Vec::new(),
+        }
+    }
+
+    fn emit(mut self) -> Imported {
+        let mut out = String::new();
+        let mut schemas: Vec<&str> = self
+            .entities
+            .iter()
+            .map(|e| e.schema)
+            .chain(self.enums.iter().filter(|e| e.name.is_some()).map(|e| e.schema.as_str()))
+            .collect();
+        schemas.sort();
+        schemas.dedup();
+        if schemas.is_empty() {
+            self.notes.push("no tables or views found to import".into());
+        }
+        let what = if self.opts.fragments { "fragments" } else { "a model" };
+        out.push_str(&format!("// {what} imported from the database by `exo schema import`.\n"));
+        if !self.opts.fragments {
+            out.push_str("// Review the access rules before serving it.\n");
+        }
+        let mut module_names: HashSet<String> = HashSet::new();
+        let mut types = Vec::new();
+        for schema in schemas {
+            let mut module = if schema == "public" { "Database".to_string() } else { format!("{}Database", type_ident(schema)) };
+            while module_names.contains(&module) || self.taken_types.contains(&module) {
+                module.push('_');
+            }
+            module_names.insert(module.clone());
+            out.push('\n');
+            if schema == "public" {
+                out.push_str("@postgres\n");
+            } else {
+                out.push_str(&format!("@postgres(schema = {})\n", exo_string(schema)));
+            }
+            out.push_str(&format!("module {module} {{\n"));
+            let mut first = true;
+            for en in self.enums.iter().filter(|en| en.schema == schema) {
+                let Some(name) = &en.name else { continue };
+                if !first {
+                    out.push('\n');
+                }
+                first = false;
+                out.push_str(&format!("  enum {name} {{\n"));
+                for v in &en.values {
+                    out.push_str(&format!("    {v}\n"));
+                }
+                out.push_str("  }\n");
+            }
+            for ent in self.entities.iter().filter(|e| e.schema == schema) {
+                if !first {
+                    out.push('\n');
+                }
+                first = false;
+                types.push(format!("{} -> {}", display_table(ent.schema, ent.table), ent.type_name));
+                self.emit_entity(ent, &mut out);
+            }
+            out.push_str("}\n");
+        }
+        Imported { text: out, notes: self.notes, types }
+    }
+
+    fn emit_entity(&self, ent: &Entity<'_>, out: &mut String) {
+        for c in &ent.comments {
+            out.push_str(&format!("  // {}\n", one_line(c)));
+        }
+        let mut header: Vec<String> = Vec::new();
+        if !self.opts.fragments {
+            let q = self.opts.query_access.trim();
+            let m = if ent.managed() { self.opts.mutation_access.trim() } else { "false" };
+            if q == m {
+                header.push(format!("@access({q})"));
+            } else {
+                header.push(format!("@access(query = {q}, mutation = {m})"));
+            }
+        }
+        if let Some(p) = &ent.plural_annotation {
+            header.push(format!("@plural({})", exo_string(p)));
+        }
+        match (ent.table_annotation, ent.managed()) {
+            (false, true) => {}
+            (true, true) => header.push(format!("@table({})", exo_string(ent.table))),
+            (true, false) => header.push(format!("@table(name = {}, managed = false)", exo_string(ent.table))),
+            (false, false) => header.push("@table(managed = false)".into()),
+        }
+        if self.opts.fragments {
+            let annots = if header.is_empty() { String::new() } else { format!("{} ", header.join(" ")) };
+            out.push_str(&format!(
+                "  // Use it as: {annots}type {} {{ ...{}Fragment }}\n",
+                ent.type_name, ent.type_name
+            ));
+            out.push_str(&format!("  fragment {}Fragment {{\n", ent.type_name));
+        } else {
+            for h in &header {
+                out.push_str(&format!("  {h}\n"));
+            }
+            out.push_str(&format!("  type {} {{\n", ent.type_name));
+        }
+        for f in &ent.fields {
+            for c in &f.comments {
+                out.push_str(&format!("    // {}\n", one_line(c)));
+            }
+            let mut line = String::from("    ");
+            if f.pk {
+                line.push_str("@pk ");
+            }
+            for a in &f.annotations {
+                line.push_str(a);
+                line.push(' ');
+            }
+            if let [only] = f.unique.as_slice() {
+                if snake_case(&f.name) == *only {
+                    line.push_str("@unique ");
+                } else {
+                    line.push_str(&format!("@unique({}) ", exo_string(only)));
+                }
+            } else if !f.unique.is_empty() {
+                let names: Vec<String> = f.unique.iter().map(|g| exo_string(g)).collect();
+                line.push_str(&format!("@unique({}) ", names.join(", ")));
+            }
+            if let [(_, true)] = f.index.as_slice() {
+                line.push_str("@index ");
+            } else if !f.index.is_empty() {
+                let names: Vec<String> = f.index.iter().map(|(n, _)| exo_string(n)).collect();
+                line.push_str(&format!("@index({}) ", names.join(", ")));
+            }
+            line.push_str(&f.name);
+            line.push_str(": ");
+            line.push_str(&f.ty);
+            if f.optional {
+                line.push('?');
+            }
+            if let Some(d) = &f.default {
+                line.push_str(" = ");
+                line.push_str(d);
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str("  }\n");
+    }
+}
+
+/// The exo type of a column type, with its hints.
+#[derive(Debug, Clone)]
+struct Mapped {
+    ty: String,
+    hints: Vec<String>,
+    dbtype: Option<String>,
+    /// No exo type: a `String` through `@dbtype`.
+    unknown: bool,
+    scalar: &'static str,
+    /// The enum's exo name and values, for enum defaults.
+    enum_name: Option<(String, Vec<String>)>,
+}
+
+fn map_type(ty: &str, enums: &[EnumDecl]) -> Mapped {
+    if let Some(inner) = ty.strip_suffix("[]") {
+        let m = map_type(inner, enums);
+        return Mapped {
+            ty: format!("Array<{}>", m.ty),
+            dbtype: m.dbtype.map(|_| ty.to_string()),
+            hints: m.hints,
+            unknown: m.unknown,
+            scalar: "Array",
+            enum_name: None,
+        };
+    }
+    let simple = |t: &'static str, hints: &[&str]| Mapped {
+        ty: t.into(),
+        hints: hints.iter().map(|h| h.to_string()).collect(),
+        dbtype: None,
+        unknown: false,
+        scalar: t,
+        enum_name: None,
+    };
+    let raw = |t: &'static str, unknown: bool| Mapped {
+        ty: t.into(),
+        hints: vec![],
+        dbtype: Some(ty.to_string()),
+        unknown,
+        scalar: t,
+        enum_name: None,
+    };
+    let args = |name: &str| -> Option<Vec<u32>> {
+        let rest = ty.strip_prefix(name)?;
+        if rest.is_empty() {
+            return Some(vec![]);
+        }
+        rest.strip_prefix('(')?
+            .strip_suffix(')')?
+            .split(',')
+            .map(|a| a.trim().parse().ok())
+            .collect()
+    };
+    if ty.starts_with('"') {
+        if let Some((schema, name)) = split_qualified(ty) {
+            if let Some(en) = enums.iter().find(|en| en.schema == schema && en.pg_name == name) {
+                if let Some(n) = &en.name {
+                    let mut m = simple("String", &[]);
+                    m.ty = n.clone();
+                    m.scalar = "Enum";
+                    m.enum_name = Some((n.clone(), en.values.clone()));
+                    return m;
+                }
+                return raw("String", false);
+            }
+        }
+        return raw("String", true);
+    }
+    match ty {
+        "SMALLINT" => return simple("Int", &["@bits16"]),
+        "INT" => return simple("Int", &[]),
+        "BIGINT" => return simple("Int", &["@bits64"]),
+        "REAL" => return simple("Float", &[]),
+        "DOUBLE PRECISION" => return simple("Float", &["@doublePrecision"]),
+        "TEXT" => return simple("String", &[]),
+        "BOOLEAN" => return simple("Boolean", &[]),
+        "DATE" => return simple("LocalDate", &[]),
+        "TIME" => return simple("LocalTime", &[]),
+        "JSONB" => return simple("Json", &[]),
+        "JSON" => return raw("Json", false),
+        "BYTEA" => return simple("Blob", &[]),
+        "UUID" => return simple("Uuid", &[]),
+        _ => {}
+    }
+    if let Some(a) = args("NUMERIC") {
+        let hints: Vec<String> = match a.as_slice() {
+            [] => vec![],
+            [p] => vec![format!("@precision({p})")],
+            [p, s] => vec![format!("@precision({p})"), format!("@scale({s})")],
+            _ => return raw("Decimal", false),
+        };
+        let mut m = simple("Decimal", &[]);
+        m.hints = hints;
+        return m;
+    }
+    if let Some(a) = args("VARCHAR") {
+        if let [n] = a.as_slice() {
+            let mut m = simple("String", &[]);
+            m.hints = vec![format!("@maxLength({n})")];
+            return m;
+        }
+        return raw("String", false);
+    }
+    for (name, scalar) in [("TIMESTAMPTZ", "Instant"), ("TIMESTAMP", "LocalDateTime")] {
+        if let Some(a) = args(name) {
+            let mut m = simple(scalar, &[]);
+            if let [p] = a.as_slice() {
+                m.hints = vec![format!("@precision({p})")];
+            }
+            return m;
+        }
+    }
+    if args("TIME").is_some() {
+        return raw("LocalTime", false);
+    }
+    if args("CHAR").is_some() {
+        return raw("String", false);
+    }
+    raw("String", true)
+}
+
+/// The `.exo` default for a column default, when the language has one that gives it back.
+fn default_value(expr: &str, m: &Mapped, table_schema: &str) -> Option<String> {
+    if let Some(seq) = expr.strip_prefix("nextval('").and_then(|r| r.strip_suffix("')")) {
+        if m.scalar != "Int" {
+            return None;
+        }
+        let (schema, name) = split_qualified(&seq.replace("''", "'"))?;
+        if name.contains('.') || schema.contains('.') {
+            return None;
+        }
+        let arg = if schema == table_schema { name } else { format!("{schema}.{name}") };
+        return Some(format!("autoIncrement({})", exo_string(&arg)));
+    }
+    let norm = normalize_default(expr);
+    match (norm.as_str(), m.scalar) {
+        ("now()", "Instant") | ("current_date", "LocalDate") | ("localtimestamp", "LocalDateTime") | ("current_time", "LocalTime") => {
+            return Some("now()".into())
+        }
+        ("gen_random_uuid()", "Uuid") => return Some("generate_uuid()".into()),
+        ("uuid_generate_v4()", "Uuid") => return Some("uuidGenerateV4()".into()),
+        ("uuidv7()", "Uuid") => return Some("uuidGenerateV7()".into()),
+        _ => {}
+    }
+    if m.dbtype.is_some() && m.scalar != "Json" {
+        return None;
+    }
+    // A literal: normalize_default gives `'text'` (quotes kept) or a canonical number.
+    let literal = if norm.starts_with('\'') && norm.ends_with('\'') && norm.len() >= 2 {
+        Some(norm[1..norm.len() - 1].replace("''", "'"))
+    } else {
+        None
+    };
+    match m.scalar {
+        "Int" => {
+            let v = literal.as_deref().unwrap_or(&norm);
+            v.parse::<i64>().ok().map(|n| n.to_string())
+        }
+        "Float" => {
+            let v = literal.as_deref().unwrap_or(&norm);
+            let f: f64 = v.parse().ok()?;
+            f.is_finite().then(|| if v.contains('.') { v.to_string() } else { format!("{v}.0") })
+        }
+        "Boolean" => match norm.as_str() {
+            "true" | "'t'" | "'true'" => Some("true".into()),
+            "false" | "'f'" | "'false'" => Some("false".into()),
+            _ => None,
+        },
+        "Decimal" => {
+            let v = literal.unwrap_or(norm);
+            v.parse::<f64>().ok().map(|_| exo_string(&v))
+        }
+        "Enum" => {
+            let v = literal?;
+            let (_, values) = m.enum_name.as_ref()?;
+            values.contains(&v).then_some(v)
+        }
+        "String" | "LocalDate" | "LocalTime" | "LocalDateTime" | "Instant" | "Uuid" | "Json" => {
+            literal.map(|v| exo_string(&v))
+        }
+        _ => None,
+    }
+}
+
+/// `"schema"."name"` (quotes optional) -> (schema, name).
+fn split_qualified(s: &str) -> Option<(String, String)> {
+    let mut parts = Vec::new();
+    let mut chars = s.chars().peekable();
+    while chars.peek().is_some() {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.push(c);
+                chars.next();
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            Some('.') | None => {}
+            Some(_) => return None,
+        }
+    }
+    match parts.as_slice() {
+        [schema, name] => Some((schema.clone(), name.clone())),
+        [name] => Some(("public".into(), name.clone())),
+        _ => None,
+    }
+}
+
+/// A type name for `table`: (name, `@plural` value, whether `@table` is needed).
+fn type_name_for(table: &str) -> (String, Option<String>, bool) {
+    let base = type_ident(table);
+    let candidates = singular_candidates(&base);
+    if let Some(c) = candidates.iter().chain(std::iter::once(&base)).find(|c| snake_case(&pluralize(c)) == table) {
+        return (c.clone(), None, false);
+    }
+    // A plural the rules do not produce (`Data` -> `Datums`?): keep it with `@plural`.
+    if snake_case(&base) == table {
+        if let Some(c) = candidates.iter().find(|c| lower_camel(c) != lower_camel(&base)) {
+            return (c.clone(), Some(base), false);
+        }
+    }
+    let name = candidates.first().cloned().unwrap_or(base);
+    (name, None, true)
+}
+
+/// Singular forms `pluralize` might have made `plural` from, most likely first.
+fn singular_candidates(plural: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = plural.to_lowercase();
+    for (s, p) in IRREGULAR {
+        if lower.ends_with(p) && plural.len() > p.len() - 1 {
+            let head = &plural[..plural.len() - p.len()];
+            let word = &plural[plural.len() - p.len()..];
+            let s = if word.starts_with(char::is_uppercase) { upper_camel(s) } else { s.to_string() };
+            out.push(format!("{head}{s}"));
+        }
+    }
+    if let Some(h) = plural.strip_suffix("ies") {
+        out.push(format!("{h}y"));
+    }
+    if let Some(h) = plural.strip_suffix("ses") {
+        out.push(format!("{h}sis"));
+    }
+    if let Some(h) = plural.strip_suffix("es") {
+        out.push(h.to_string());
+    }
+    if let Some(h) = plural.strip_suffix('s') {
+        out.push(h.to_string());
+    }
+    out.retain(|c| is_ident(c) && c.starts_with(|ch: char| ch.is_ascii_alphabetic()));
+    out
+}
+
+/// An UpperCamel identifier from any SQL name (`order_items` -> `OrderItems`).
+fn type_ident(name: &str) -> String {
+    let words = sanitize(name);
+    let camel = upper_camel(&words);
+    if camel.is_empty() {
+        "Table".into()
+    } else if camel.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("T{camel}")
+    } else {
+        camel
+    }
+}
+
+/// A lowerCamel identifier from any SQL name (`first_name` -> `firstName`).
+fn field_ident(name: &str) -> String {
+    let words = sanitize(name);
+    let camel = lower_camel(&upper_camel(&words));
+    if camel.is_empty() {
+        "column".into()
+    } else if camel.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("c{camel}")
+    } else {
+        camel
+    }
+}
+
+/// Every character outside `[A-Za-z0-9_]` as `_`.
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A string literal of the `.exo` language.
+fn exo_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn display_table(schema: &str, table: &str) -> String {
+    format!("{schema}.{table}")
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// `*` matches any run of characters, `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
