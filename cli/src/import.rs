@@ -425,6 +425,8 @@ impl<'a> Generator<'a> {
             .map(|g| (g.column.as_str(), g.expression.as_str()))
             .collect();
 
+        let updated = self.update_trigger_columns(e);
+
         let columns = self.entities[e].columns;
         for (pos, col) in columns.iter().enumerate() {
             let c = col.name.as_str();
@@ -434,6 +436,9 @@ impl<'a> Generator<'a> {
                 continue;
             }
             let mut field = self.scalar(e, col, generated.get(c).copied());
+            if updated.contains(c) && field.default.is_some() {
+                field.annotations.push("@update".into());
+            }
             if let Some(k) = pk.iter().position(|p| p == c) {
                 field.pk = true;
                 field.order = (0, k);
@@ -500,6 +505,40 @@ impl<'a> Generator<'a> {
             });
         }
         self.entities[e].fields.sort_by_key(|f| f.order);
+    }
+
+    /// Columns that exo's own `BEFORE UPDATE` trigger (`exograph_on_update_<table>`, written for
+    /// `@update` fields) sets to their default; other triggers are noted and left to Postgres.
+    fn update_trigger_columns(&mut self, e: usize) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let Some(t) = self.entities[e].source else { return out };
+        for tr in &t.triggers {
+            let ours = tr.name == format!("exograph_on_update_{}", t.name)
+                && tr.function_name == format!("exograph_update_{}", t.name)
+                && tr.before_update_each_row;
+            let mut sets: Vec<(String, String)> = Vec::new();
+            if ours {
+                for line in tr.function_body.lines().map(str::trim) {
+                    let Some(rest) = line.strip_prefix("NEW.") else { continue };
+                    let Some((col, value)) = rest.split_once(" = ") else { continue };
+                    let col = col.trim_matches('"').replace("\"\"", "\"");
+                    sets.push((col, value.trim_end_matches(';').to_string()));
+                }
+            }
+            let matches_defaults = !sets.is_empty()
+                && sets.iter().all(|(col, value)| {
+                    t.column(col).and_then(|c| c.default.as_ref()).is_some_and(|d| normalize_default(d) == normalize_default(value))
+                });
+            if ours && matches_defaults {
+                out.extend(sets.into_iter().map(|(c, _)| c));
+            } else {
+                self.note(
+                    Some(e),
+                    format!("trigger {} is not expressed (Postgres keeps running it; exo leaves it alone)", tr.name),
+                );
+            }
+        }
+        out
     }
 
     /// The key columns of entity `e` as the compiler computes them for a foreign key to it.
@@ -1168,29 +1207,41 @@ fn type_name_for(table: &str) -> (String, Option<String>, bool) {
     (name, None, true)
 }
 
-/// Singular forms `pluralize` might have made `plural` from, most likely first.
+/// Words ending in `ie` whose plural would otherwise read as `-y` (`movies` -> `movie`).
+const IE_WORDS: &[&str] = &[
+    "movie", "cookie", "zombie", "calorie", "rookie", "pie", "tie", "lie", "selfie", "hoodie",
+    "brownie", "genie", "prairie", "goalie", "smoothie", "freebie", "newbie", "sortie", "species",
+];
+
+/// Singular forms `pluralize` might have made `plural` from, most likely first; the caller
+/// takes the first that `pluralize` turns back into `plural`.
 fn singular_candidates(plural: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lower = plural.to_lowercase();
     for (s, p) in IRREGULAR {
-        if lower.ends_with(p) && plural.len() > p.len() - 1 {
+        if lower.ends_with(p) {
             let head = &plural[..plural.len() - p.len()];
             let word = &plural[plural.len() - p.len()..];
             let s = if word.starts_with(char::is_uppercase) { upper_camel(s) } else { s.to_string() };
             out.push(format!("{head}{s}"));
         }
     }
-    if let Some(h) = plural.strip_suffix("ies") {
-        out.push(format!("{h}y"));
+    let strip = |n: usize| plural[..plural.len() - n].to_string();
+    if lower.ends_with("ies") && !IE_WORDS.iter().any(|w| lower.ends_with(&format!("{w}s"))) {
+        out.push(format!("{}y", strip(3)));
     }
-    if let Some(h) = plural.strip_suffix("ses") {
-        out.push(format!("{h}sis"));
+    // `addresses`, `boxes`, `matches`, `statuses` lose `es`; `houses`, `notes` only `s`.
+    let before_uses = lower.strip_suffix("uses").and_then(|h| h.chars().last());
+    if ["sses", "xes", "zes", "ches", "shes"].iter().any(|e| lower.ends_with(e))
+        || before_uses.is_some_and(|c| !"aeiou".contains(c))
+    {
+        out.push(strip(2));
     }
-    if let Some(h) = plural.strip_suffix("es") {
-        out.push(h.to_string());
+    if lower.ends_with("yses") {
+        out.push(format!("{}is", strip(2)));
     }
-    if let Some(h) = plural.strip_suffix('s') {
-        out.push(h.to_string());
+    if lower.ends_with('s') {
+        out.push(strip(1));
     }
     out.retain(|c| is_ident(c) && c.starts_with(|ch: char| ch.is_ascii_alphabetic()));
     out
