@@ -470,7 +470,11 @@ impl<'a> Generator<'a> {
                         .find_map(|s| c.strip_suffix(s.as_str()).filter(|st| !st.is_empty()).map(str::to_string));
                     field_ident(stem.as_deref().unwrap_or(c))
                 }
-                _ => lower_camel(&self.entities[target].type_name),
+                // `owner_first`, `owner_last` -> `owner`; else the target's name.
+                (cols, _) => match common_word_prefix(cols) {
+                    Some(prefix) => field_ident(&prefix),
+                    None => lower_camel(&self.entities[target].type_name),
+                },
             };
             let name = self.entities[e].free_name(&base, "Ref");
             let optional = fk
@@ -1148,6 +1152,19 @@ fn default_value(expr: &str, m: &Mapped, table_schema: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The words (`_`-separated) all of `names` start with, if any: `owner_first`, `owner_last` ->
+/// `owner`.
+fn common_word_prefix(names: &[String]) -> Option<String> {
+    let first = names.first()?;
+    let mut end = 0;
+    for (i, c) in first.char_indices() {
+        if c == '_' && names.iter().all(|n| n.len() > i && n.as_bytes()[..=i] == first.as_bytes()[..=i]) {
+            end = i;
+        }
+    }
+    (end > 0).then(|| first[..end].to_string())
 }
 
 /// `"schema"."name"` (quotes optional) -> (schema, name).

@@ -274,18 +274,18 @@ fn every_example_round_trips() {
 
         let (original, _) = run_exo(&["-q", "graphql", "schema"], Some(example));
         let (imported, _) = run_exo(&["-q", "graphql", "schema"], Some(tmp.path()));
-        let diff = line_diff(&sdl_lines(&original), &sdl_lines(&imported));
+        let diff = sdl_diff(&sdl_lines(&original), &sdl_lines(&imported));
         if diff.is_empty() {
             identical.push(name.clone());
             report.push_str(&format!("== {name}: identical\n"));
         } else {
-            report.push_str(&format!("== {name}: {} lines differ\n", diff.len()));
+            report.push_str(&format!("== {name}: {} differences\n", diff.len()));
             for d in diff {
                 report.push_str(&format!("  {d}\n"));
             }
         }
     }
-    assert_eq!(identical, ["exograph-style", "multi-file", "scalar-filters", "unique-indexes", "write-only"]);
+    assert_eq!(identical, ["composite-keys", "exograph-style", "multi-file", "scalar-filters", "unique-indexes", "write-only"]);
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/import"), prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("examples-sdl", report);
     });
@@ -320,16 +320,39 @@ fn sdl_lines(sdl: &str) -> Vec<String> {
     out
 }
 
-/// `- line` for lines only in `a`, `+ line` for lines only in `b` (as multisets, in order).
-fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
-    let mut rest_b: Vec<Option<&String>> = b.iter().map(Some).collect();
-    let mut out = Vec::new();
-    for l in a {
-        match rest_b.iter().position(|x| *x == Some(l)) {
-            Some(i) => rest_b[i] = None,
-            None => out.push(format!("- {l}")),
+/// The definitions of an SDL (from [`sdl_lines`]): header line -> member lines.
+fn definitions(lines: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut open = false;
+    for l in lines {
+        if open {
+            if l == "}" {
+                open = false;
+            } else if let Some(last) = out.last_mut() {
+                last.1.push(l.clone());
+            }
+        } else {
+            open = l.ends_with('{');
+            out.push((l.trim_end_matches(" {").to_string(), Vec::new()));
         }
     }
-    out.extend(rest_b.into_iter().flatten().map(|l| format!("+ {l}")));
+    out
+}
+
+/// Per definition: `- def` / `+ def` for definitions on one side only, `def: - member` /
+/// `def: + member` for members of a shared definition on one side only.
+fn sdl_diff(a: &[String], b: &[String]) -> Vec<String> {
+    let (da, db) = (definitions(a), definitions(b));
+    let mut out = Vec::new();
+    for (head, members) in &da {
+        match db.iter().find(|(h, _)| h == head) {
+            None => out.push(format!("- {head}")),
+            Some((_, other)) => {
+                out.extend(members.iter().filter(|m| !other.contains(m)).map(|m| format!("{head}: - {m}")));
+                out.extend(other.iter().filter(|m| !members.contains(m)).map(|m| format!("{head}: + {m}")));
+            }
+        }
+    }
+    out.extend(db.iter().filter(|(h, _)| !da.iter().any(|(x, _)| x == h)).map(|(h, _)| format!("+ {h}")));
     out
 }
