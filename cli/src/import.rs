@@ -1290,9 +1290,15 @@ fn field_ident(name: &str) -> String {
     }
 }
 
-/// Every character outside `[A-Za-z0-9_]` as `_`.
+/// Every character outside `[A-Za-z0-9_]` as `_`, and words in capitals in lower case (`VIN`
+/// -> `vin`, so it becomes `vin`/`Vin` rather than `vIN`).
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    clean
+        .split('_')
+        .map(|w| if w.chars().any(|c| c.is_ascii_lowercase()) { w.to_string() } else { w.to_ascii_lowercase() })
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 fn is_ident(s: &str) -> bool {
@@ -1355,4 +1361,351 @@ fn glob(pattern: &str, text: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_pg_schema::{
+        diff, CheckSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot, SequenceSnapshot,
+        Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
+    };
+
+    fn col(name: &str, ty: &str, nullable: bool) -> ColumnSnapshot {
+        ColumnSnapshot { name: name.into(), ty: ty.into(), serial: false, nullable, default: None }
+    }
+
+    fn serial(name: &str, ty: &str) -> ColumnSnapshot {
+        ColumnSnapshot { serial: true, ..col(name, ty, false) }
+    }
+
+    fn with_default(mut c: ColumnSnapshot, d: &str) -> ColumnSnapshot {
+        c.default = Some(d.into());
+        c
+    }
+
+    fn key(name: &str, cols: &[&str]) -> KeySnapshot {
+        KeySnapshot { name: name.into(), columns: cols.iter().map(|c| c.to_string()).collect() }
+    }
+
+    fn fk(name: &str, cols: &[&str], schema: &str, table: &str, refs: &[&str]) -> ForeignKeySnapshot {
+        ForeignKeySnapshot {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            ref_schema: schema.into(),
+            ref_table: table.into(),
+            ref_columns: refs.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn table(schema: &str, name: &str, columns: Vec<ColumnSnapshot>, pk: &[&str]) -> TableSnapshot {
+        TableSnapshot {
+            schema: schema.into(),
+            name: name.into(),
+            columns,
+            primary_key: (!pk.is_empty()).then(|| key(&format!("{name}_pkey"), pk)),
+            unique_constraints: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+            triggers: vec![],
+        }
+    }
+
+    fn index(table: &str, name: &str, cols: &[&str]) -> IndexSnapshot {
+        let list: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+        IndexSnapshot {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            plain: true,
+            definition: format!("CREATE INDEX \"{name}\" ON \"{table}\" ({})", list.join(", ")),
+        }
+    }
+
+    /// A catalog shaped like what `read_catalog` returns for a small shop.
+    fn shop() -> Catalog {
+        let mut users = table(
+            "public",
+            "users",
+            vec![
+                serial("id", "INT"),
+                col("email", "VARCHAR(100)", false),
+                col("full_name", "TEXT", false),
+                with_default(col("role", "\"public\".\"user_role\"", false), "'MEMBER'::user_role"),
+                with_default(col("created_at", "TIMESTAMPTZ(3)", false), "now()"),
+                with_default(col("updated_at", "TIMESTAMPTZ", false), "now()"),
+                col("not", "TEXT", true),
+            ],
+            &["id"],
+        );
+        users.unique_constraints = vec![key("users_email_key", &["email"])];
+        users.triggers = vec![TriggerSnapshot {
+            name: "exograph_on_update_users".into(),
+            function_schema: "public".into(),
+            function_name: "exograph_update_users".into(),
+            function_body: "\nBEGIN\n    NEW.\"updated_at\" = now();\n    RETURN NEW;\nEND;\n".into(),
+            before_update_each_row: true,
+        }];
+        let mut posts = table(
+            "public",
+            "posts",
+            vec![
+                serial("id", "BIGINT"),
+                col("author_id", "INT", false),
+                col("editor_id", "INT", true),
+                col("title", "TEXT", false),
+                col("tags", "TEXT[]", true),
+                col("body", "JSONB", true),
+                with_default(col("score", "DOUBLE PRECISION", false), "0"),
+                with_default(col("price", "NUMERIC(10, 2)", false), "9.99"),
+                with_default(col("public_id", "UUID", false), "gen_random_uuid()"),
+                col("address", "INET", true),
+                with_default(col("expires", "DATE", true), "(CURRENT_DATE + 7)"),
+            ],
+            &["id"],
+        );
+        posts.foreign_keys = vec![
+            fk("posts_author_id_fkey", &["author_id"], "public", "users", &["id"]),
+            fk("posts_editor_id_fkey", &["editor_id"], "public", "users", &["id"]),
+        ];
+        posts.indexes = vec![index("posts", "posts_title_idx", &["title"]), index("posts", "by_author_title", &["author_id", "title"])];
+        let mut profiles = table(
+            "public",
+            "profiles",
+            vec![serial("id", "INT"), col("user_id", "INT", false), col("bio", "TEXT", true)],
+            &["id"],
+        );
+        profiles.unique_constraints = vec![key("profiles_user_id_key", &["user_id"])];
+        profiles.foreign_keys = vec![fk("profiles_user_id_fkey", &["user_id"], "public", "users", &["id"])];
+        let mut categories = table(
+            "public",
+            "categories",
+            vec![serial("id", "SMALLINT"), col("name", "TEXT", false), col("parent_id", "SMALLINT", true)],
+            &["id"],
+        );
+        categories.foreign_keys = vec![fk("categories_parent_id_fkey", &["parent_id"], "public", "categories", &["id"])];
+        let people = table(
+            "shop",
+            "people",
+            vec![col("first_name", "TEXT", false), col("last_name", "TEXT", false), with_default(col("n", "INT", false), "nextval('\"shop\".\"counter\"')")],
+            &["first_name", "last_name"],
+        );
+        let mut cars = table(
+            "shop",
+            "Cars",
+            vec![
+                col("VIN", "TEXT", false),
+                col("owner_first", "TEXT", false),
+                col("owner_last", "TEXT", false),
+                col("status", "\"shop\".\"bad enum\"", true),
+            ],
+            &["VIN"],
+        );
+        cars.foreign_keys = vec![fk("Cars_owner_first_fkey", &["owner_first", "owner_last"], "shop", "people", &["first_name", "last_name"])];
+        let mut lines = table(
+            "shop",
+            "order_lines",
+            vec![col("post_id", "BIGINT", false), col("line_no", "SMALLINT", false), col("quantity", "INT", false)],
+            &["post_id", "line_no"],
+        );
+        lines.foreign_keys = vec![fk("order_lines_post_id_fkey", &["post_id"], "public", "posts", &["id"])];
+        let strings = table("public", "strings", vec![serial("id", "INT")], &["id"]);
+        let log = table("public", "log", vec![col("at", "TIMESTAMPTZ", false), col("line", "TEXT", false)], &[]);
+        Catalog {
+            snapshot: Snapshot {
+                extensions: vec![],
+                schemas: vec!["shop".into()],
+                enums: vec![
+                    EnumSnapshot { schema: "public".into(), name: "user_role".into(), values: vec!["MEMBER".into(), "ADMIN".into()] },
+                    EnumSnapshot { schema: "shop".into(), name: "bad enum".into(), values: vec!["in stock".into()] },
+                ],
+                sequences: vec![SequenceSnapshot { schema: "shop".into(), name: "counter".into() }],
+                tables: vec![categories, log, posts, profiles, strings, users, cars, lines, people],
+            },
+            views: vec![ViewSnapshot {
+                schema: "public".into(),
+                name: "post_counts".into(),
+                kind: ViewKind::View,
+                columns: vec![col("user_id", "INT", true), col("posts", "BIGINT", true)],
+            }],
+            checks: vec![CheckSnapshot {
+                schema: "public".into(),
+                table: "posts".into(),
+                name: "posts_score_check".into(),
+                definition: "CHECK ((score >= (0)::double precision))".into(),
+            }],
+            generated: vec![],
+        }
+    }
+
+    fn opts() -> Options {
+        Options { query_access: "true".into(), mutation_access: "true".into(), ..Options::default() }
+    }
+
+    /// The generated model compiles, and the tables it describes are the catalog's:
+    /// `schema verify`'s comparison finds only what the notes say the model cannot hold (an
+    /// enum whose values are not GraphQL names, a default that is an expression).
+    #[test]
+    fn the_model_compiles_and_describes_the_catalog() {
+        let catalog = shop();
+        let imported = generate(&catalog, &opts());
+        let compiled = exo_compiler::compile_str("index.exo", &imported.text);
+        let errors: Vec<&str> = compiled.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert!(!compiled.has_errors(), "{errors:?}\n{}", imported.text);
+        let ir = compiled.ir.expect("an IR");
+        let differences: Vec<String> = diff(&ir.database, &catalog.snapshot).into_iter().map(|d| d.message).collect();
+        assert_eq!(
+            differences,
+            [
+                "extra enum \"shop\".\"bad enum\"",
+                "table \"posts\": column \"expires\": expected no default, found default (CURRENT_DATE + 7)"
+            ],
+            "{}",
+            imported.text
+        );
+    }
+
+    #[test]
+    fn names_types_fields_and_relations() {
+        let imported = generate(&shop(), &opts());
+        let text = &imported.text;
+        for expected in [
+            "@postgres(schema = \"shop\")\nmodule ShopDatabase {",
+            "  enum UserRole {\n    MEMBER\n    ADMIN\n  }",
+            "  type User {",
+            "    @maxLength(100) @unique email: String",
+            "    role: UserRole = MEMBER",
+            "    @precision(3) createdAt: Instant = now()",
+            "    @update updatedAt: Instant = now()",
+            "    @column(\"not\") notValue: String?",
+            "    @relation(\"author\") authorPosts: Set<Post>?",
+            "    @relation(\"editor\") editorPosts: Set<Post>?",
+            "    @relation(\"user\") profile: Profile?",
+            "    @pk @bits64 id: Int = autoIncrement()",
+            "    @index(\"by_author_title\") author: User",
+            "    editor: User?",
+            "    @index(\"posts_title_idx\", \"by_author_title\") title: String",
+            "    tags: Array<String>?",
+            "    @doublePrecision score: Float = 0.0",
+            "    @precision(10) @scale(2) price: Decimal = \"9.99\"",
+            "    publicId: Uuid = generate_uuid()",
+            "    @dbtype(\"INET\") address: String?",
+            "    parent: Category?",
+            "    @relation(\"parent\") parentCategories: Set<Category>?",
+            "    n: Int = autoIncrement(\"counter\")",
+            "  @table(\"Cars\")\n  type Car {",
+            "    @pk @column(\"VIN\") vin: String",
+            "    @dbtype(\"\\\"shop\\\".\\\"bad enum\\\"\") status: String?",
+            "    @column(mapping = {firstName: \"owner_first\", lastName: \"owner_last\"}) owner: Person",
+            "  @table(\"strings\")\n  type String2 {",
+            "  @table(managed = false)\n  type PostCount {",
+            "  @access(query = true, mutation = false)\n  @table(name = \"log\", managed = false)\n  type Log {",
+            "    @pk post: Post\n    @pk @bits16 lineNo: Int",
+            "    // default in the database: (CURRENT_DATE + 7) (not expressed)\n    expires: LocalDate?",
+            "  // check constraint posts_score_check is not expressed",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        for note in [
+            "public.log: has no primary key",
+            "public.posts: check constraint posts_score_check",
+            "public.posts: column expires: default (CURRENT_DATE + 7) is not expressed",
+            "public.posts: column address: type INET has no exo type",
+            "enum shop.bad enum: not declared (a value is not a GraphQL name)",
+        ] {
+            assert!(imported.notes.iter().any(|n| n.starts_with(note)), "missing note {note:?} in {:#?}", imported.notes);
+        }
+    }
+
+    #[test]
+    fn fragments_have_no_access_and_say_how_to_use_them() {
+        let imported = generate(&shop(), &Options { fragments: true, ..Options::default() });
+        assert!(imported.text.contains("  // Use it as: @table(\"Cars\") type Car { ...CarFragment }\n  fragment CarFragment {"), "{}", imported.text);
+        assert!(!imported.text.contains("@access"));
+    }
+
+    #[test]
+    fn access_defaults_to_false_and_tables_filter() {
+        let imported = generate(&shop(), &Options { tables: vec!["shop.*".into()], ..Options::default() });
+        assert!(imported.text.contains("  @access(false)\n  type Person {"), "{}", imported.text);
+        assert_eq!(imported.types, ["shop.Cars -> Car", "shop.order_lines -> OrderLine", "shop.people -> Person"]);
+        // `order_lines` refers to `posts`, which was left out.
+        assert!(imported.text.contains("@pk @bits64 postId: Int"), "{}", imported.text);
+    }
+
+    #[test]
+    fn type_names_map_back_to_their_tables() {
+        let cases = [
+            ("todos", ("Todo", None, false)),
+            ("categories", ("Category", None, false)),
+            ("addresses", ("Address", None, false)),
+            ("statuses", ("Status", None, false)),
+            ("houses", ("House", None, false)),
+            ("movies", ("Movie", None, false)),
+            ("analyses", ("Analysis", None, false)),
+            ("people", ("Person", None, false)),
+            ("sales_people", ("SalesPerson", None, false)),
+            ("order_items", ("OrderItem", None, false)),
+            ("staff", ("Staff", None, true)),
+            ("Orders", ("Order", None, true)),
+            ("2020_sales", ("T2020Sale", None, true)),
+        ];
+        for (table, (name, plural, annotated)) in cases {
+            let got = type_name_for(table);
+            assert_eq!(got, (name.to_string(), plural.map(str::to_string), annotated), "{table}");
+        }
+    }
+
+    #[test]
+    fn field_names() {
+        assert_eq!(field_ident("first_name"), "firstName");
+        assert_eq!(field_ident("Display Name"), "displayName");
+        assert_eq!(field_ident("2fa"), "c2fa");
+        assert_eq!(field_ident("userID"), "userID");
+        assert_eq!(field_ident("VIN"), "vin");
+        assert_eq!(type_ident("HTTP_LOG"), "HttpLog");
+        assert_eq!(common_word_prefix(&["owner_first".into(), "owner_last_name".into()]).as_deref(), Some("owner"));
+        assert_eq!(common_word_prefix(&["order_id".into(), "line_no".into()]), None);
+    }
+
+    #[test]
+    fn defaults() {
+        let m = |ty: &str| map_type(ty, &[]);
+        assert_eq!(default_value("'abc'::text", &m("TEXT"), "public").as_deref(), Some("\"abc\""));
+        assert_eq!(default_value("'it''s \"x\"'::text", &m("TEXT"), "public").as_deref(), Some("\"it's \\\"x\\\"\""));
+        assert_eq!(default_value("'-1'::integer", &m("INT"), "public").as_deref(), Some("-1"));
+        assert_eq!(default_value("1.5", &m("REAL"), "public").as_deref(), Some("1.5"));
+        assert_eq!(default_value("false", &m("BOOLEAN"), "public").as_deref(), Some("false"));
+        assert_eq!(default_value("CURRENT_TIMESTAMP", &m("TIMESTAMPTZ"), "public").as_deref(), Some("now()"));
+        assert_eq!(default_value("LOCALTIMESTAMP", &m("TIMESTAMP"), "public").as_deref(), Some("now()"));
+        assert_eq!(default_value("'{}'::jsonb", &m("JSONB"), "public").as_deref(), Some("\"{}\""));
+        assert_eq!(default_value("uuid_generate_v4()", &m("UUID"), "public").as_deref(), Some("uuidGenerateV4()"));
+        assert_eq!(default_value("nextval('\"a\".\"s\"')", &m("INT"), "b").as_deref(), Some("autoIncrement(\"a.s\")"));
+        assert_eq!(default_value("(now() + '1 day'::interval)", &m("TIMESTAMPTZ"), "public"), None);
+        assert_eq!(default_value("'{}'::text[]", &m("TEXT[]"), "public"), None);
+    }
+
+    #[test]
+    fn column_types() {
+        let m = |ty: &str| {
+            let m = map_type(ty, &[]);
+            (m.ty, m.hints.join(" "), m.dbtype)
+        };
+        assert_eq!(m("SMALLINT"), ("Int".into(), "@bits16".into(), None));
+        assert_eq!(m("NUMERIC(10)"), ("Decimal".into(), "@precision(10)".into(), None));
+        assert_eq!(m("NUMERIC"), ("Decimal".into(), "".into(), None));
+        assert_eq!(m("TIMESTAMP(6)"), ("LocalDateTime".into(), "@precision(6)".into(), None));
+        assert_eq!(m("VARCHAR(5)[]"), ("Array<String>".into(), "@maxLength(5)".into(), None));
+        assert_eq!(m("TIME(3)"), ("LocalTime".into(), "".into(), Some("TIME(3)".into())));
+        assert_eq!(m("CHAR(2)"), ("String".into(), "".into(), Some("CHAR(2)".into())));
+        assert_eq!(m("JSON"), ("Json".into(), "".into(), Some("JSON".into())));
+        assert_eq!(m("INTERVAL[]"), ("Array<String>".into(), "".into(), Some("INTERVAL[]".into())));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("sales.*", "sales.orders"));
+        assert!(glob("order?", "orders"));
+        assert!(!glob("order?", "order_lines"));
+        assert!(glob("*lines", "order_lines"));
+    }
 }
