@@ -595,7 +595,7 @@ impl<'a> Generator<'a> {
             let name = self.entities[e].fields[fi].name.clone();
             let keys = self.key_cols(target, 0);
             let cols = keys.as_ref().and_then(|k| self.fk_columns_in_key_order(e, fk, k));
-            let (Some(keys), Some(cols)) = (keys, cols) else {
+            let (Some(keys), Some(cols)) = (keys, cols.filter(|c| !c.is_empty())) else {
                 self.note(Some(e), format!("relation `{name}`: the referenced key could not be matched"));
                 continue;
             };
@@ -1235,6 +1235,10 @@ const IE_WORDS: &[&str] = &[
 fn singular_candidates(plural: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lower = plural.to_lowercase();
+    // A table named in the singular (`status`, `address`, `analysis`) is not stripped.
+    if ["ss", "us", "is"].iter().any(|e| lower.ends_with(e)) {
+        return out;
+    }
     for (s, p) in IRREGULAR {
         if lower.ends_with(p) {
             let head = &plural[..plural.len() - p.len()];
@@ -1646,6 +1650,10 @@ mod tests {
             ("sales_people", ("SalesPerson", None, false)),
             ("order_items", ("OrderItem", None, false)),
             ("staff", ("Staff", None, true)),
+            ("status", ("Status", None, true)),
+            ("address", ("Address", None, true)),
+            ("persons", ("Person", Some("Persons"), false)),
+            ("wolfs", ("Wolf", Some("Wolfs"), false)),
             ("Orders", ("Order", None, true)),
             ("2020_sales", ("T2020Sale", None, true)),
         ];
