@@ -29,15 +29,33 @@ async fn views_checks_generated_columns_and_identity() {
     db.exec(SQL).await;
 
     let schemas = user_schemas(&db.client).await.unwrap();
-    assert!(schemas.contains(&"shop".to_string()) && schemas.contains(&"public".to_string()), "{schemas:?}");
-    assert!(!schemas.iter().any(|s| s.starts_with("pg_") || s == "information_schema"), "{schemas:?}");
+    assert!(
+        schemas.contains(&"shop".to_string()) && schemas.contains(&"public".to_string()),
+        "{schemas:?}"
+    );
+    assert!(
+        !schemas
+            .iter()
+            .any(|s| s.starts_with("pg_") || s == "information_schema"),
+        "{schemas:?}"
+    );
 
-    let catalog = read_catalog(&db.client, &["shop".to_string()]).await.unwrap();
-    let names: Vec<&str> = catalog.snapshot.tables.iter().map(|t| t.name.as_str()).collect();
+    let catalog = read_catalog(&db.client, &["shop".to_string()])
+        .await
+        .unwrap();
+    let names: Vec<&str> = catalog
+        .snapshot
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(names, ["items"], "only the schemas asked for");
     let items = &catalog.snapshot.tables[0];
     let id = items.column("id").unwrap();
-    assert!(id.serial && id.ty == "INT" && id.default.is_none(), "{id:?}");
+    assert!(
+        id.serial && id.ty == "INT" && id.default.is_none(),
+        "{id:?}"
+    );
     let other = items.column("other_id").unwrap();
     assert!(other.serial && other.ty == "BIGINT", "{other:?}");
     assert!(!items.column("quantity").unwrap().serial);
@@ -46,18 +64,42 @@ async fn views_checks_generated_columns_and_identity() {
     let views: Vec<(&str, ViewKind, Vec<(&str, &str)>)> = catalog
         .views
         .iter()
-        .map(|v| (v.name.as_str(), v.kind, v.columns.iter().map(|c| (c.name.as_str(), c.ty.as_str())).collect()))
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.kind,
+                v.columns
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.ty.as_str()))
+                    .collect(),
+            )
+        })
         .collect();
     assert_eq!(
         views,
         [
-            ("cheap", ViewKind::View, vec![("id", "INT"), ("price", "NUMERIC(10, 2)")]),
-            ("totals", ViewKind::MaterializedView, vec![("total", "NUMERIC")]),
+            (
+                "cheap",
+                ViewKind::View,
+                vec![("id", "INT"), ("price", "NUMERIC(10, 2)")]
+            ),
+            (
+                "totals",
+                ViewKind::MaterializedView,
+                vec![("total", "NUMERIC")]
+            ),
         ]
     );
-    assert!(catalog.views.iter().all(|v| v.columns.iter().all(|c| c.nullable)));
+    assert!(catalog
+        .views
+        .iter()
+        .all(|v| v.columns.iter().all(|c| c.nullable)));
 
-    let checks: Vec<(&str, &str)> = catalog.checks.iter().map(|c| (c.name.as_str(), c.definition.as_str())).collect();
+    let checks: Vec<(&str, &str)> = catalog
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.definition.as_str()))
+        .collect();
     assert_eq!(
         checks,
         [
@@ -66,5 +108,11 @@ async fn views_checks_generated_columns_and_identity() {
         ]
     );
     assert_eq!(catalog.generated.len(), 1);
-    assert_eq!((catalog.generated[0].column.as_str(), catalog.generated[0].expression.as_str()), ("total", "(price * (quantity)::numeric)"));
+    assert_eq!(
+        (
+            catalog.generated[0].column.as_str(),
+            catalog.generated[0].expression.as_str()
+        ),
+        ("total", "(price * (quantity)::numeric)")
+    );
 }
