@@ -102,6 +102,8 @@ struct Entity<'a> {
     table_annotation: bool,
     fields: Vec<Field>,
     comments: Vec<String>,
+    /// The table's `COMMENT ON`, as the type's doc comment.
+    doc: Option<String>,
 }
 
 impl Entity<'_> {
@@ -160,6 +162,8 @@ struct Field {
     annotations: Vec<String>,
     default: Option<String>,
     comments: Vec<String>,
+    /// The column's `COMMENT ON`, as the field's doc comment.
+    doc: Option<String>,
     kind: FieldKind,
     pk: bool,
     /// Position among the key columns (for ordering), or the column's position.
@@ -272,6 +276,7 @@ impl<'a> Generator<'a> {
                 table_annotation: false,
                 fields: Vec::new(),
                 comments: Vec::new(),
+                doc: None,
             });
         }
         for v in &self.catalog.views {
@@ -291,6 +296,7 @@ impl<'a> Generator<'a> {
                 table_annotation: false,
                 fields: Vec::new(),
                 comments: Vec::new(),
+                doc: None,
             });
         }
     }
@@ -399,6 +405,7 @@ impl<'a> Generator<'a> {
 
     /// Scalars and many-to-one relations: the fields that hold the table's columns.
     fn own_fields(&mut self, e: usize) {
+        self.entities[e].doc = self.comment(e, None);
         let ent = &self.entities[e];
         let (schema, table) = (ent.schema, ent.table);
         match ent.kind {
@@ -588,6 +595,7 @@ impl<'a> Generator<'a> {
                 annotations: Vec::new(),
                 default: None,
                 comments: Vec::new(),
+                doc: None,
                 kind: FieldKind::Relation {
                     fk: i,
                     target,
@@ -786,6 +794,7 @@ impl<'a> Generator<'a> {
                 annotations: if explicit { vec![relation] } else { vec![] },
                 default: None,
                 comments: Vec::new(),
+                doc: None,
                 kind: FieldKind::Back,
                 pk: false,
                 order: (2, 0),
@@ -990,6 +999,7 @@ impl<'a> Generator<'a> {
             annotations,
             default,
             comments,
+            doc: self.comment(e, Some(&col.name)),
             kind: FieldKind::Scalar {
                 column: col.name.clone(),
             },
@@ -998,6 +1008,18 @@ impl<'a> Generator<'a> {
             unique: Vec::new(),
             index: Vec::new(),
         }
+    }
+
+    /// The `COMMENT ON` text of entity `e` (`column: None`) or of one of its columns.
+    fn comment(&self, e: usize, column: Option<&str>) -> Option<String> {
+        let ent = &self.entities[e];
+        self.catalog
+            .comments
+            .iter()
+            .find(|c| {
+                c.schema == ent.schema && c.table == ent.table && c.column.as_deref() == column
+            })
+            .map(|c| c.text.clone())
     }
 
     fn emit(mut self) -> Imported {
@@ -1086,6 +1108,7 @@ impl<'a> Generator<'a> {
         for c in &ent.comments {
             out.push_str(&format!("  // {}\n", one_line(c)));
         }
+        push_doc(out, "  ", ent.doc.as_deref());
         let mut header: Vec<String> = Vec::new();
         if !self.opts.fragments {
             let q = self.opts.query_access.trim();
@@ -1133,6 +1156,7 @@ impl<'a> Generator<'a> {
             for c in &f.comments {
                 out.push_str(&format!("    // {}\n", one_line(c)));
             }
+            push_doc(out, "    ", f.doc.as_deref());
             let mut line = String::from("    ");
             if f.pk {
                 line.push_str("@pk ");
@@ -1582,6 +1606,18 @@ fn exo_string(s: &str) -> String {
     out
 }
 
+/// A `COMMENT ON` text as `///` doc-comment lines (GraphQL descriptions).
+fn push_doc(out: &mut String, indent: &str, doc: Option<&str>) {
+    for line in doc.into_iter().flat_map(str::lines) {
+        let line = line.trim_end();
+        if line.is_empty() {
+            out.push_str(&format!("{indent}///\n"));
+        } else {
+            out.push_str(&format!("{indent}/// {line}\n"));
+        }
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1625,8 +1661,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
     use exo_pg_schema::{
-        diff, CheckSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot,
-        SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
+        diff, CheckSnapshot, CommentSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot,
+        KeySnapshot, SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
     };
 
     fn col(name: &str, ty: &str, nullable: bool) -> ColumnSnapshot {
@@ -1890,6 +1926,20 @@ mod tests {
                 definition: "CHECK ((score >= (0)::double precision))".into(),
             }],
             generated: vec![],
+            comments: vec![
+                CommentSnapshot {
+                    schema: "public".into(),
+                    table: "users".into(),
+                    column: None,
+                    text: "People.\n\nThey sign in.".into(),
+                },
+                CommentSnapshot {
+                    schema: "public".into(),
+                    table: "users".into(),
+                    column: Some("email".into()),
+                    text: "Unique.".into(),
+                },
+            ],
         }
     }
 
@@ -1938,7 +1988,8 @@ mod tests {
         for expected in [
             "@postgres(schema = \"shop\")\nmodule ShopDatabase {",
             "  enum UserRole {\n    MEMBER\n    ADMIN\n  }",
-            "  type User {",
+            "  /// People.\n  ///\n  /// They sign in.\n  @access(true)\n  type User {",
+            "    /// Unique.\n    @maxLength(100) @unique email: String",
             "    @maxLength(100) @unique email: String",
             "    role: UserRole = MEMBER",
             "    @precision(3) createdAt: Instant = now()",

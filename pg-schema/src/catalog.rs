@@ -1,6 +1,7 @@
 //! What `exo schema import` reads from a live database: the [`Snapshot`] that `schema verify`
 //! compares (tables, enums, sequences, keys, indexes), plus what only an import needs to see:
-//! views and other relations exo does not manage, check constraints and generated columns.
+//! views and other relations exo does not manage, check constraints, generated columns and the
+//! comments (`COMMENT ON`) that become the model's doc comments.
 
 use tokio_postgres::Client;
 
@@ -18,6 +19,18 @@ pub struct Catalog {
     pub checks: Vec<CheckSnapshot>,
     /// Stored generated columns (`GENERATED ALWAYS AS (...) STORED`) of those tables.
     pub generated: Vec<GeneratedColumn>,
+    /// `COMMENT ON TABLE / VIEW / COLUMN` texts of the tables and views read.
+    pub comments: Vec<CommentSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentSnapshot {
+    pub schema: String,
+    /// The table or view.
+    pub table: String,
+    /// The column, or `None` for the table's own comment.
+    pub column: Option<String>,
+    pub text: String,
 }
 
 /// What kind of relation a [`ViewSnapshot`] is.
@@ -90,6 +103,16 @@ JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attgenerated <> '' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname::text = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY 1, 2, a.attnum";
+
+const COMMENTS: &str = "
+SELECT n.nspname::text, c.relname::text, a.attname::text, d.description
+FROM pg_description d
+JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname::text = ANY($1)
+  AND (d.objsubid = 0 OR a.attname IS NOT NULL)
+ORDER BY 1, 2, d.objsubid";
 
 /// Schemas that hold the user's objects: everything except Postgres's own (`pg_*`,
 /// `information_schema`), sorted. The default scope of an import.
@@ -169,10 +192,22 @@ pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog
         })
         .collect();
 
+    let comments = query("comments", COMMENTS.to_string())
+        .await?
+        .iter()
+        .map(|r| CommentSnapshot {
+            schema: r.get(0),
+            table: r.get(1),
+            column: r.get(2),
+            text: r.get(3),
+        })
+        .collect();
+
     Ok(Catalog {
         snapshot,
         views,
         checks,
         generated,
+        comments,
     })
 }

@@ -27,7 +27,8 @@ use std::fmt;
 
 pub use apply::apply;
 pub use catalog::{
-    read_catalog, user_schemas, Catalog, CheckSnapshot, GeneratedColumn, ViewKind, ViewSnapshot,
+    read_catalog, user_schemas, Catalog, CheckSnapshot, CommentSnapshot, GeneratedColumn, ViewKind,
+    ViewSnapshot,
 };
 pub use ddl::create_statements;
 pub use diff::{diff, migration, Difference};

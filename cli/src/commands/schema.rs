@@ -165,6 +165,9 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
 /// fragments, which are completed by hand) is compiled before it is returned: a model that
 /// `exo build` would reject is a bug of the import, reported as such.
 pub fn import(args: &ImportArgs) -> Result<crate::import::Imported, Failure> {
+    for (flag, rule) in [("--query-access", &args.query_access), ("--mutation-access", &args.mutation_access)] {
+        check_access_rule(flag, rule)?;
+    }
     let url = database_url(args.database.clone())?;
     let rt = runtime()?;
     let catalog = rt.block_on(async {
@@ -210,6 +213,23 @@ pub fn import(args: &ImportArgs) -> Result<crate::import::Imported, Failure> {
         }
     }
     Ok(imported)
+}
+
+/// An access rule from the command line must compile on its own (the imported model declares
+/// no contexts, so it may use `true`, `false` and comparisons of literals only); its errors are
+/// the user's, not the import's.
+fn check_access_rule(flag: &str, rule: &str) -> Result<(), Failure> {
+    let probe = format!("@postgres\nmodule Probe {{\n  @access({rule})\n  type Probe {{ @pk id: Int }}\n}}\n");
+    let compiled = exo_compiler::compile_str("access.exo", &probe);
+    if rule.trim().is_empty() || compiled.has_errors() {
+        let why: Vec<String> = compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        return Err(Failure::new(format!(
+            "`{flag} {rule}` is not an access rule exo can use here{}; write `true`, `false` or an expression over \
+             literals, and edit the rules in the model afterwards (contexts such as `AuthContext` must be declared there first)",
+            if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
+        )));
+    }
+    Ok(())
 }
 
 /// What was imported and what could not be expressed, on stderr (stdout may hold the model).

@@ -395,6 +395,24 @@ fn fragments_and_filters() {
     assert!(some.contains("@maxLength(32) productSku: String"), "{some}");
 
     let out = exo()
+        .args([
+            "schema",
+            "import",
+            "-d",
+            &db.url,
+            "--query-access",
+            "AuthContext.id == 1",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`--query-access AuthContext.id == 1` is not an access rule exo can use here (unknown name `AuthContext`)"),
+        "{err}"
+    );
+
+    let out = exo()
         .args(["schema", "import", "-d", &db.url, "--schema", "nope"])
         .output()
         .expect("run");

@@ -1,6 +1,6 @@
 //! `read_catalog` and `user_schemas` against a real database: what `exo schema import` reads
-//! besides the snapshot (views, check constraints, generated columns), and identity columns
-//! reading as SERIAL.
+//! besides the snapshot (views, check constraints, generated columns, comments), and identity
+//! columns reading as SERIAL.
 
 use exo_pg_schema::{read_catalog, user_schemas, ViewKind};
 
@@ -21,6 +21,10 @@ CREATE TABLE shop.items (
 CREATE VIEW shop.cheap AS SELECT id, price FROM shop.items WHERE price < 10;
 CREATE MATERIALIZED VIEW shop.totals AS SELECT sum(total) AS total FROM shop.items;
 CREATE TABLE public.untouched (id INT PRIMARY KEY);
+COMMENT ON TABLE shop.items IS 'Things for sale.';
+COMMENT ON COLUMN shop.items.price IS 'Before tax.';
+COMMENT ON VIEW shop.cheap IS 'Under ten.';
+COMMENT ON TABLE public.untouched IS 'Out of scope.';
 "#;
 
 #[tokio::test]
@@ -114,5 +118,19 @@ async fn views_checks_generated_columns_and_identity() {
             catalog.generated[0].expression.as_str()
         ),
         ("total", "(price * (quantity)::numeric)")
+    );
+
+    let comments: Vec<(&str, Option<&str>, &str)> = catalog
+        .comments
+        .iter()
+        .map(|c| (c.table.as_str(), c.column.as_deref(), c.text.as_str()))
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            ("cheap", None, "Under ten."),
+            ("items", None, "Things for sale."),
+            ("items", Some("price"), "Before tax.")
+        ]
     );
 }

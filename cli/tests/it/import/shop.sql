@@ -103,3 +103,7 @@ SELECT o.id AS order_id, o.customer_id, sum(l.quantity * l.unit_price) AS total
 FROM sales.orders o
 JOIN sales.order_lines l ON l.order_id = o.id
 GROUP BY o.id, o.customer_id;
+
+COMMENT ON TABLE customers IS 'Someone who buys from the shop.';
+COMMENT ON COLUMN customers.email IS 'Where receipts go; one account per address.';
+COMMENT ON VIEW sales.order_totals IS 'What each order costs, line by line summed.';
