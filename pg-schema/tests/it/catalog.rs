@@ -65,7 +65,9 @@ async fn views_checks_generated_columns_and_identity() {
     assert!(!items.column("quantity").unwrap().serial);
     assert_eq!(items.column("mood").unwrap().ty, r#""shop"."mood"[]"#);
 
-    let views: Vec<(&str, ViewKind, Vec<(&str, &str)>)> = catalog
+    /// (name, kind, [(column, type)]).
+    type View<'a> = (&'a str, ViewKind, Vec<(&'a str, &'a str)>);
+    let views: Vec<View> = catalog
         .views
         .iter()
         .map(|v| {
