@@ -114,6 +114,21 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname::text = ANY($1)
   AND (d.objsubid = 0 OR a.attname IS NOT NULL)
 ORDER BY 1, 2, d.objsubid";
 
+/// Relations and types that belong to an extension (`CREATE EXTENSION pg_buffercache` puts a
+/// view in `public`): the extension owns them, so an import leaves them out.
+const EXTENSION_MEMBERS: &str = "
+SELECT n.nspname::text, c.relname::text
+FROM pg_depend d
+JOIN pg_class c ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE d.deptype = 'e' AND n.nspname::text = ANY($1)
+UNION
+SELECT n.nspname::text, t.typname::text
+FROM pg_depend d
+JOIN pg_type t ON d.classid = 'pg_type'::regclass AND d.objid = t.oid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE d.deptype = 'e' AND n.nspname::text = ANY($1)";
+
 /// Schemas that hold the user's objects: everything except Postgres's own (`pg_*`,
 /// `information_schema`), sorted. The default scope of an import.
 const USER_SCHEMAS: &str = "
@@ -132,10 +147,10 @@ pub async fn user_schemas(client: &Client) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Reads everything an import needs from `schemas`. Run it inside a `REPEATABLE READ`
-/// transaction if the schema may change meanwhile.
+/// Reads everything an import needs from `schemas`, leaving out what extensions own. Run it
+/// inside a `REPEATABLE READ` transaction if the schema may change meanwhile.
 pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog, Error> {
-    let snapshot = crate::introspect(client, schemas).await?;
+    let mut snapshot = crate::introspect(client, schemas).await?;
     let scope: Vec<String> = schemas.to_vec();
     let query = |what: &'static str, sql: String| {
         let scope = &scope;
@@ -147,9 +162,22 @@ pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog
         }
     };
 
+    let members: Vec<(String, String)> = query("extension members", EXTENSION_MEMBERS.to_string())
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let owned = |schema: &str, name: &str| members.iter().any(|(s, n)| s == schema && n == name);
+    snapshot.tables.retain(|t| !owned(&t.schema, &t.name));
+    snapshot.enums.retain(|e| !owned(&e.schema, &e.name));
+    snapshot.sequences.retain(|s| !owned(&s.schema, &s.name));
+
     let mut views: Vec<ViewSnapshot> = Vec::new();
     let mut oids: Vec<u32> = Vec::new();
     for r in query("views", VIEWS.to_string()).await? {
+        if owned(r.get(1), r.get(2)) {
+            continue;
+        }
         oids.push(r.get(0));
         let kind: String = r.get(3);
         views.push(ViewSnapshot {

@@ -1,6 +1,6 @@
 //! `read_catalog` and `user_schemas` against a real database: what `exo schema import` reads
-//! besides the snapshot (views, check constraints, generated columns, comments), and identity
-//! columns reading as SERIAL.
+//! besides the snapshot (views, check constraints, generated columns, comments; nothing an
+//! extension owns), and identity columns reading as SERIAL.
 
 use exo_pg_schema::{read_catalog, user_schemas, ViewKind};
 
@@ -21,6 +21,9 @@ CREATE TABLE shop.items (
 CREATE VIEW shop.cheap AS SELECT id, price FROM shop.items WHERE price < 10;
 CREATE MATERIALIZED VIEW shop.totals AS SELECT sum(total) AS total FROM shop.items;
 CREATE TABLE public.untouched (id INT PRIMARY KEY);
+CREATE EXTENSION pg_buffercache SCHEMA shop;
+CREATE EXTENSION citext SCHEMA shop;
+CREATE TABLE shop.tags (name shop.citext PRIMARY KEY);
 COMMENT ON TABLE shop.items IS 'Things for sale.';
 COMMENT ON COLUMN shop.items.price IS 'Before tax.';
 COMMENT ON VIEW shop.cheap IS 'Under ten.';
@@ -47,13 +50,20 @@ async fn views_checks_generated_columns_and_identity() {
     let catalog = read_catalog(&db.client, &["shop".to_string()])
         .await
         .unwrap();
+    // A type from an extension installed outside the search path, as `format_type` names it.
+    assert_eq!(catalog.snapshot.tables[1].columns[0].ty, "SHOP.CITEXT");
+    assert!(
+        catalog.snapshot.enums.iter().all(|e| e.name == "mood"),
+        "{:?}",
+        catalog.snapshot.enums
+    );
     let names: Vec<&str> = catalog
         .snapshot
         .tables
         .iter()
         .map(|t| t.name.as_str())
         .collect();
-    assert_eq!(names, ["items"], "only the schemas asked for");
+    assert_eq!(names, ["items", "tags"], "only the schemas asked for");
     let items = &catalog.snapshot.tables[0];
     let id = items.column("id").unwrap();
     assert!(
@@ -81,6 +91,7 @@ async fn views_checks_generated_columns_and_identity() {
             )
         })
         .collect();
+    // `pg_buffercache`, the extension's view, is left out.
     assert_eq!(
         views,
         [
