@@ -1041,9 +1041,9 @@ impl<'a> Generator<'a> {
             self.notes.push("no tables or views found to import".into());
         }
         let what = if self.opts.fragments {
-            "fragments"
+            "Fragments"
         } else {
-            "a model"
+            "A model"
         };
         out.push_str(&format!(
             "// {what} imported from the database by `exo schema import`.\n"
