@@ -355,7 +355,10 @@ impl<'a> Generator<'a> {
     }
 
     fn name_types(&mut self) {
-        for e in 0..self.entities.len() {
+        // Tables in `public` name their types first: the other schemas' take a prefix on a clash.
+        let mut order: Vec<usize> = (0..self.entities.len()).collect();
+        order.sort_by_key(|&e| self.entities[e].schema != "public");
+        for e in order {
             let (schema, table) = (self.entities[e].schema, self.entities[e].table);
             let (mut name, mut plural_annotation, mut table_annotation) = type_name_for(table);
             let mut plural = plural_annotation
@@ -2076,6 +2079,63 @@ mod tests {
         // `order_lines` refers to `posts`, which was left out.
         assert!(
             imported.text.contains("@pk @bits64 postId: Int"),
+            "{}",
+            imported.text
+        );
+    }
+
+    /// Tables of one name in two schemas, and one whose name is taken: every type gets its own
+    /// name (the schema's as a prefix), and every table still maps back.
+    #[test]
+    fn colliding_names_get_prefixes() {
+        let mut auth_users = table(
+            "auth",
+            "users",
+            vec![serial("id", "INT"), col("user_id", "INT", true)],
+            &["id"],
+        );
+        auth_users.foreign_keys = vec![fk(
+            "users_user_id_fkey",
+            &["user_id"],
+            "public",
+            "users",
+            &["id"],
+        )];
+        let catalog = Catalog {
+            snapshot: Snapshot {
+                schemas: vec!["auth".into()],
+                tables: vec![
+                    auth_users,
+                    table("public", "users", vec![serial("id", "INT")], &["id"]),
+                    table("public", "auth_users", vec![serial("id", "INT")], &["id"]),
+                ],
+                ..Snapshot::default()
+            },
+            ..Catalog::default()
+        };
+        let imported = generate(&catalog, &opts());
+        assert_eq!(
+            imported.types,
+            [
+                "auth.users -> AuthUser2",
+                "public.users -> User",
+                "public.auth_users -> AuthUser"
+            ]
+        );
+        let compiled = exo_compiler::compile_str("index.exo", &imported.text);
+        assert!(
+            !compiled.has_errors(),
+            "{:?}\n{}",
+            compiled
+                .diagnostics
+                .iter()
+                .map(|d| &d.message)
+                .collect::<Vec<_>>(),
+            imported.text
+        );
+        let ir = compiled.ir.expect("an IR");
+        assert!(
+            diff(&ir.database, &catalog.snapshot).is_empty(),
             "{}",
             imported.text
         );
