@@ -259,6 +259,13 @@ impl<'a> Generator<'a> {
             if !self.selected(&t.schema, &t.name) {
                 continue;
             }
+            if t.columns.is_empty() {
+                self.notes.push(format!(
+                    "{}: has no columns; left out (an exo type needs a field)",
+                    display_table(&t.schema, &t.name)
+                ));
+                continue;
+            }
             let (kind, pk) = match &t.primary_key {
                 Some(k) => (Kind::Table, k.columns.clone()),
                 None => (Kind::NoKey, Vec::new()),
@@ -280,7 +287,7 @@ impl<'a> Generator<'a> {
             });
         }
         for v in &self.catalog.views {
-            if !self.selected(&v.schema, &v.name) {
+            if !self.selected(&v.schema, &v.name) || v.columns.is_empty() {
                 continue;
             }
             self.entities.push(Entity {
@@ -2139,6 +2146,27 @@ mod tests {
             "{}",
             imported.text
         );
+    }
+
+    #[test]
+    fn a_table_without_columns_is_left_out_and_said_so() {
+        let catalog = Catalog {
+            snapshot: Snapshot {
+                tables: vec![table("public", "empty", vec![], &[])],
+                ..Snapshot::default()
+            },
+            ..Catalog::default()
+        };
+        let imported = generate(&catalog, &opts());
+        assert!(imported.types.is_empty());
+        assert_eq!(
+            imported.notes,
+            [
+                "public.empty: has no columns; left out (an exo type needs a field)",
+                "no tables or views found to import"
+            ]
+        );
+        assert!(!exo_compiler::compile_str("index.exo", &imported.text).has_errors());
     }
 
     #[test]
