@@ -792,7 +792,13 @@ impl<'a> Generator<'a> {
             };
             let relation = format!("@relation({})", exo_string(&field.name));
             let t = &self.entities[target];
-            let name = t.free_name(&base, "Of");
+            // A collection also takes `<name>Agg` in the GraphQL type.
+            let mut name = t.free_name(&base, "Of");
+            let mut i = 1;
+            while !one_to_one && t.has_field(&format!("{name}Agg")) {
+                i += 1;
+                name = t.free_name(&format!("{base}{i}"), "Of");
+            }
             let (ty, optional) = match ty.strip_suffix('?') {
                 Some(t) => (t.to_string(), true),
                 None => (ty, false),
@@ -2143,6 +2149,50 @@ mod tests {
         let ir = compiled.ir.expect("an IR");
         assert!(
             diff(&ir.database, &catalog.snapshot).is_empty(),
+            "{}",
+            imported.text
+        );
+    }
+
+    /// A collection's `<name>Agg` field must not meet a column's field.
+    #[test]
+    fn collection_names_leave_room_for_their_aggregate() {
+        let mut posts = table(
+            "public",
+            "posts",
+            vec![serial("id", "INT"), col("user_id", "INT", false)],
+            &["id"],
+        );
+        posts.foreign_keys = vec![fk(
+            "posts_user_id_fkey",
+            &["user_id"],
+            "public",
+            "users",
+            &["id"],
+        )];
+        let users = table(
+            "public",
+            "users",
+            vec![serial("id", "INT"), col("posts_agg", "INT", true)],
+            &["id"],
+        );
+        let catalog = Catalog {
+            snapshot: Snapshot {
+                tables: vec![posts, users],
+                ..Snapshot::default()
+            },
+            ..Catalog::default()
+        };
+        let imported = generate(&catalog, &opts());
+        assert!(
+            imported
+                .text
+                .contains("    postsAgg: Int?\n    posts2: Set<Post>?\n"),
+            "{}",
+            imported.text
+        );
+        assert!(
+            !exo_compiler::compile_str("index.exo", &imported.text).has_errors(),
             "{}",
             imported.text
         );
