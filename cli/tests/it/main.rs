@@ -1,10 +1,11 @@
 //! Integration tests of the `exo` command and the native server, one module per surface:
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
-//! `exo dev` / `exo yolo` while editing the model.
+//! `exo dev` / `exo yolo` while editing the model, `import` runs `exo schema import` on real databases.
 
 mod commands;
 mod dev;
 mod http;
+mod import;
 
 use std::path::{Path, PathBuf};
 
