@@ -32,15 +32,22 @@ pub struct Patterns {
 
 impl Patterns {
     pub fn all() -> Patterns {
-        Patterns { include: vec!["*".into()], exclude: vec![] }
+        Patterns {
+            include: vec!["*".into()],
+            exclude: vec![],
+        }
     }
 
     pub fn none() -> Patterns {
-        Patterns { include: vec![], exclude: vec![] }
+        Patterns {
+            include: vec![],
+            exclude: vec![],
+        }
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.include.iter().any(|p| wildcard(p, name)) && !self.exclude.iter().any(|p| wildcard(p, name))
+        self.include.iter().any(|p| wildcard(p, name))
+            && !self.exclude.iter().any(|p| wildcard(p, name))
     }
 }
 
@@ -70,8 +77,14 @@ pub struct ProfileSpec {
 /// Every query, no mutation.
 fn default_sets() -> (OperationSet, OperationSet) {
     (
-        OperationSet { models: Patterns::all(), operations: Patterns::all() },
-        OperationSet { models: Patterns::none(), operations: Patterns::none() },
+        OperationSet {
+            models: Patterns::all(),
+            operations: Patterns::all(),
+        },
+        OperationSet {
+            models: Patterns::none(),
+            operations: Patterns::none(),
+        },
     )
 }
 
@@ -107,15 +120,31 @@ pub fn default_profiles(ir: &Ir) -> Vec<McpProfile> {
 }
 
 /// Resolves one profile against the schema.
-pub fn resolve(ir: &Ir, name: Option<&str>, queries: &OperationSet, mutations: &OperationSet) -> McpProfile {
+pub fn resolve(
+    ir: &Ir,
+    name: Option<&str>,
+    queries: &OperationSet,
+    mutations: &OperationSet,
+) -> McpProfile {
     let schema = &ir.graphql;
     let model_of = |f: &Field| entity_of(f.resolver).map(|e| ir.entity(e).name.as_str());
-    let kept_queries: Vec<Field> =
-        schema.queries.iter().filter(|f| queries.matches(model_of(f), &f.name)).cloned().collect();
-    let kept_mutations: Vec<Field> =
-        schema.mutations.iter().filter(|f| mutations.matches(model_of(f), &f.name)).cloned().collect();
-    let models: BTreeSet<String> =
-        kept_queries.iter().chain(&kept_mutations).filter_map(|f| model_of(f).map(str::to_string)).collect();
+    let kept_queries: Vec<Field> = schema
+        .queries
+        .iter()
+        .filter(|f| queries.matches(model_of(f), &f.name))
+        .cloned()
+        .collect();
+    let kept_mutations: Vec<Field> = schema
+        .mutations
+        .iter()
+        .filter(|f| mutations.matches(model_of(f), &f.name))
+        .cloned()
+        .collect();
+    let models: BTreeSet<String> = kept_queries
+        .iter()
+        .chain(&kept_mutations)
+        .filter_map(|f| model_of(f).map(str::to_string))
+        .collect();
     let restricted = restrict(schema, kept_queries, kept_mutations);
     McpProfile {
         name: name.map(str::to_string),
@@ -158,7 +187,9 @@ fn restrict(schema: &Schema, queries: Vec<Field>, mutations: Vec<Field>) -> Sche
         }
     }
     while let Some(name) = pending.pop() {
-        let Some(ty) = schema.type_by_name(&name) else { continue };
+        let Some(ty) = schema.type_by_name(&name) else {
+            continue;
+        };
         if !reached.insert(name) {
             continue;
         }
@@ -181,7 +212,12 @@ fn restrict(schema: &Schema, queries: Vec<Field>, mutations: Vec<Field>) -> Sche
     }
     Schema {
         description: schema.description.clone(),
-        types: schema.types.iter().filter(|t| reached.contains(&t.name)).cloned().collect(),
+        types: schema
+            .types
+            .iter()
+            .filter(|t| reached.contains(&t.name))
+            .cloned()
+            .collect(),
         queries,
         mutations,
     }
@@ -234,20 +270,31 @@ struct PatternsToml {
 
 impl PatternsToml {
     fn with_default(self, default: &Patterns) -> Patterns {
-        Patterns { include: self.include.unwrap_or_else(|| default.include.clone()), exclude: self.exclude }
+        Patterns {
+            include: self.include.unwrap_or_else(|| default.include.clone()),
+            exclude: self.exclude,
+        }
     }
 }
 
 /// Parses `exo.toml`'s profiles. `Err` holds a message and the byte range it is about.
-pub fn parse_profiles(text: &str) -> Result<Vec<(ProfileSpec, std::ops::Range<usize>)>, (String, Option<std::ops::Range<usize>>)> {
+pub fn parse_profiles(
+    text: &str,
+) -> Result<Vec<(ProfileSpec, std::ops::Range<usize>)>, (String, Option<std::ops::Range<usize>>)> {
     let parsed: ExoToml = toml::from_str(text).map_err(|e| (e.message().to_string(), e.span()))?;
-    let Some(mcp) = parsed.mcp else { return Ok(vec![]) };
+    let Some(mcp) = parsed.mcp else {
+        return Ok(vec![]);
+    };
     let mut seen = BTreeSet::new();
     let mut out = vec![];
     for p in mcp.profiles {
         let span = p.name.span();
         let name = p.name.into_inner();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err((
                 format!("profile name `{name}` cannot be part of a tool name; use letters, digits, `_` and `-`"),
                 Some(span),
@@ -272,22 +319,41 @@ pub fn parse_profiles(text: &str) -> Result<Vec<(ProfileSpec, std::ops::Range<us
             models: p.mutations.models.with_default(&model_default),
             operations: p.mutations.operations.with_default(&operation_default),
         };
-        out.push((ProfileSpec { name, queries, mutations }, span));
+        out.push((
+            ProfileSpec {
+                name,
+                queries,
+                mutations,
+            },
+            span,
+        ));
     }
     Ok(out)
 }
 
 /// Reads `<project>/exo.toml` (if any) and replaces the default tool set with its profiles.
-pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnostic>) {
+pub fn attach(
+    ir: &mut Ir,
+    project_dir: &Path,
+    sources: &mut SourceMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let path = project_dir.join("exo.toml");
-    let Ok(text) = std::fs::read_to_string(&path) else { return };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
     let file = sources.add("exo.toml", text.clone());
-    let span = |r: std::ops::Range<usize>| Span { file, start: r.start as u32, end: r.end as u32 };
+    let span = |r: std::ops::Range<usize>| Span {
+        file,
+        start: r.start as u32,
+        end: r.end as u32,
+    };
     let profiles = match parse_profiles(&text) {
         Ok(p) => p,
         Err((message, range)) => {
-            let mut d = Diagnostic::error("exo::mcp_profile", format!("invalid `exo.toml`: {message}"))
-                .with_help("see the README's MCP section for the `[[mcp.profiles]]` keys");
+            let mut d =
+                Diagnostic::error("exo::mcp_profile", format!("invalid `exo.toml`: {message}"))
+                    .with_help("see the README's MCP section for the `[[mcp.profiles]]` keys");
             if let Some(r) = range {
                 d = d.with_primary(span(r), "here");
             }
@@ -303,9 +369,14 @@ pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnost
         let profile = resolve(ir, Some(&spec.name), &spec.queries, &spec.mutations);
         if profile.queries.is_empty() && profile.mutations.is_empty() {
             diagnostics.push(
-                Diagnostic::warning("exo::mcp_profile_empty", format!("MCP profile `{}` exposes no operation", spec.name))
-                    .with_primary(span(range), "this profile")
-                    .with_help("check its include and exclude patterns against the operation and model names"),
+                Diagnostic::warning(
+                    "exo::mcp_profile_empty",
+                    format!("MCP profile `{}` exposes no operation", spec.name),
+                )
+                .with_primary(span(range), "this profile")
+                .with_help(
+                    "check its include and exclude patterns against the operation and model names",
+                ),
             );
         }
         resolved.push(profile);
@@ -319,10 +390,23 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        for (p, n) in [("*", ""), ("*", "todos"), ("todo*", "todosAgg"), ("*Agg", "todosAgg"), ("t?do", "todo"), ("a*b*c", "axxbyyc")] {
+        for (p, n) in [
+            ("*", ""),
+            ("*", "todos"),
+            ("todo*", "todosAgg"),
+            ("*Agg", "todosAgg"),
+            ("t?do", "todo"),
+            ("a*b*c", "axxbyyc"),
+        ] {
             assert!(wildcard(p, n), "{p} {n}");
         }
-        for (p, n) in [("todo", "todos"), ("*Agg", "todos"), ("t?do", "tdo"), ("a*b*c", "axxbyy"), ("", "x")] {
+        for (p, n) in [
+            ("todo", "todos"),
+            ("*Agg", "todos"),
+            ("t?do", "tdo"),
+            ("a*b*c", "axxbyy"),
+            ("", "x"),
+        ] {
             assert!(!wildcard(p, n), "{p} {n}");
         }
     }
@@ -332,7 +416,10 @@ mod tests {
         let p = parse_profiles("[[mcp.profiles]]\nname = \"plain\"\n").unwrap();
         let (dq, dm) = default_sets();
         assert_eq!((&p[0].0.queries, &p[0].0.mutations), (&dq, &dm));
-        let p = parse_profiles("[[mcp.profiles]]\nname = \"w\"\nmutations.operations.include = [\"createTodo\"]\n").unwrap();
+        let p = parse_profiles(
+            "[[mcp.profiles]]\nname = \"w\"\nmutations.operations.include = [\"createTodo\"]\n",
+        )
+        .unwrap();
         assert!(p[0].0.mutations.matches(Some("Todo"), "createTodo"));
         assert!(!p[0].0.mutations.matches(Some("Todo"), "deleteTodo"));
         let p = parse_profiles(
@@ -346,14 +433,20 @@ mod tests {
 
     #[test]
     fn bad_files_say_where() {
-        let (msg, range) = parse_profiles("[[mcp.profiles]]\nname = \"x\"\nqueries.modles.include = [\"A\"]\n").unwrap_err();
+        let (msg, range) =
+            parse_profiles("[[mcp.profiles]]\nname = \"x\"\nqueries.modles.include = [\"A\"]\n")
+                .unwrap_err();
         assert!(msg.contains("modles"), "{msg}");
         assert!(range.is_some());
         let (msg, _) = parse_profiles("[[mcp.profiles]]\nname = \"a b\"\n").unwrap_err();
         assert!(msg.contains("`a b`"), "{msg}");
-        let (msg, _) = parse_profiles("[[mcp.profiles]]\nname = \"a\"\n[[mcp.profiles]]\nname = \"a\"\n").unwrap_err();
+        let (msg, _) =
+            parse_profiles("[[mcp.profiles]]\nname = \"a\"\n[[mcp.profiles]]\nname = \"a\"\n")
+                .unwrap_err();
         assert!(msg.contains("twice"), "{msg}");
         // Other sections belong to other commands.
-        assert!(parse_profiles("[build]\nafter-model-change = []\n").unwrap().is_empty());
+        assert!(parse_profiles("[build]\nafter-model-change = []\n")
+            .unwrap()
+            .is_empty());
     }
 }
