@@ -1,10 +1,11 @@
 //! Integration tests of the `exo` command and the native server, one module per surface:
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
-//! `exo dev` / `exo yolo` while editing the model.
+//! `exo dev` / `exo yolo` while editing the model, `mcp` drives `/mcp` with the MCP SDK client.
 
 mod commands;
 mod dev;
 mod http;
+mod mcp;
 
 use std::path::{Path, PathBuf};
 
