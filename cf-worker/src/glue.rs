@@ -145,17 +145,19 @@ async fn mcp(loaded: &Loaded, req: &mut Request, env: &Env) -> Response {
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     let body = match req.bytes().await {
-        Ok(b) if b.len() > MAX_BODY_BYTES => {
-            return json_error(413, &format!("the request body is larger than {MAX_BODY_BYTES} bytes"));
-        }
         Ok(b) => b,
         Err(e) => return json_error(400, &format!("cannot read the request body: {e}")),
     };
-    let client_ip = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")).map(|(_, v)| v.clone());
-    let head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
-    let mut db = WorkerDb { config: &loaded.config, env, conn: None };
-    let answer = loaded.engine.handle_mcp(&method, &body, &head, &loaded.config.cors, &mut db).await;
-    db.finish().await;
+    let answer = if body.len() > MAX_BODY_BYTES {
+        exo_runtime::McpResponse::too_large(MAX_BODY_BYTES)
+    } else {
+        let client_ip = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")).map(|(_, v)| v.clone());
+        let head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+        let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+        let answer = loaded.engine.handle_mcp(&method, &body, &head, &loaded.config.cors, &mut db).await;
+        db.finish().await;
+        answer
+    };
     let response = if answer.body.is_empty() {
         Response::empty().expect("an empty response").with_status(answer.status)
     } else {

@@ -164,6 +164,11 @@ async function protocolChecks() {
     const r = await raw(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), { headers: { "MCP-Protocol-Version": "1999-01-01" } });
     assert.equal(r.status, 400);
   });
+  await check("a body over 2 MiB is 413, as a JSON-RPC error", async () => {
+    const r = await raw(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "x".repeat(3 * 1024 * 1024) } }));
+    assert.equal(r.status, 413);
+    assert.equal(r.json.error.code, -32000);
+  });
   await check("no session header is issued", async () => {
     const r = await raw(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }));
     assert.equal(r.status, 200);

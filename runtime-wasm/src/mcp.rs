@@ -125,6 +125,15 @@ impl McpResponse {
         }
     }
 
+    /// What the edge answers when the body is over its limit (`limit` bytes).
+    pub fn too_large(limit: usize) -> McpResponse {
+        McpResponse::refuse(
+            413,
+            SERVER_ERROR,
+            &format!("Payload Too Large: the body is over {limit} bytes"),
+        )
+    }
+
     /// A refusal of the whole HTTP request.
     fn refuse(status: u16, code: i64, message: &str) -> McpResponse {
         McpResponse::json(status, error(&Json::Null, code, message))
@@ -137,6 +146,21 @@ fn error(id: &Json, code: i64, message: &str) -> Json {
 
 fn result(id: &Json, result: Json) -> Json {
     json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+// The fixed parts of answers, as JSON text: parsing them (with the parser every request
+// already uses) weighs less in the Worker's wasm than the code `json!` expands to.
+const INITIALIZE_RESULT: &str = r#"{"protocolVersion":"","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"exo","version":""}}"#;
+const EXECUTE_TOOL: &str = r#"{"name":"","description":"","inputSchema":{"type":"object","properties":{
+    "query":{"type":"string","description":"The GraphQL document to run"},
+    "variables":{"type":"object","description":"Values of the document's variables"},
+    "operationName":{"type":"string","description":"The operation to run, when the document holds several"}},
+    "required":["query"]},"annotations":{"readOnlyHint":true,"openWorldHint":false}}"#;
+const INTROSPECT_TOOL: &str = r#"{"name":"","description":"","inputSchema":{"type":"object","properties":{}},
+    "annotations":{"readOnlyHint":true,"openWorldHint":false}}"#;
+
+fn template(text: &str) -> Json {
+    serde_json::from_str(text).expect("the templates above are valid JSON")
 }
 
 /// One tool of `tools/list`.
@@ -386,11 +410,9 @@ impl Engine {
             .iter()
             .find(|v| **v == requested)
             .unwrap_or(&SUPPORTED_VERSIONS[0]);
-        let mut answer = json!({
-            "protocolVersion": version,
-            "capabilities": { "tools": { "listChanged": false } },
-            "serverInfo": { "name": "exo", "version": env!("CARGO_PKG_VERSION") },
-        });
+        let mut answer = template(INITIALIZE_RESULT);
+        answer["protocolVersion"] = Json::String(version.to_string());
+        answer["serverInfo"]["version"] = Json::String(env!("CARGO_PKG_VERSION").into());
         if let Some(description) = &self.system.ir.description {
             answer["instructions"] = Json::String(description.clone());
         }
@@ -434,30 +456,21 @@ impl Engine {
                         d
                     }
                 };
-                json!({
-                    "name": format!("execute_query{}", suffix(p)),
-                    "description": description,
-                    "inputSchema": {
-                        "type": "object",
-                        "properties": {
-                            "query": { "type": "string", "description": "The GraphQL document to run" },
-                            "variables": { "type": "object", "description": "Values of the document's variables" },
-                            "operationName": { "type": "string", "description": "The operation to run, when the document holds several" }
-                        },
-                        "required": ["query"]
-                    },
-                    "annotations": { "readOnlyHint": p.mutations.is_empty(), "openWorldHint": false }
-                })
+                let mut tool = template(EXECUTE_TOOL);
+                tool["name"] = Json::String(format!("execute_query{}", suffix(p)));
+                tool["description"] = Json::String(description);
+                tool["annotations"]["readOnlyHint"] = Json::Bool(p.mutations.is_empty());
+                tool
             }
-            Tool::Introspect(p) => json!({
-                "name": format!("introspect{}", suffix(p)),
-                "description": format!(
+            Tool::Introspect(p) => {
+                let mut tool = template(INTROSPECT_TOOL);
+                tool["name"] = Json::String(format!("introspect{}", suffix(p)));
+                tool["description"] = Json::String(format!(
                     "Returns the GraphQL schema (SDL with documentation) of the operations `execute_query{}` runs.",
                     suffix(p)
-                ),
-                "inputSchema": { "type": "object", "properties": {} },
-                "annotations": { "readOnlyHint": true, "openWorldHint": false }
-            }),
+                ));
+                tool
+            }
         }
     }
 

@@ -261,14 +261,11 @@ async fn mcp(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Respo
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body is larger than {limit} bytes"));
-        }
+    let answer = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(body) => server.handle_mcp(&method, &body.to_bytes(), &headers, Some(&peer.ip().to_string())).await,
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => exo_runtime::McpResponse::too_large(limit),
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
     };
-    let answer = server.handle_mcp(&method, &body, &headers, Some(&peer.ip().to_string())).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = if answer.body.is_empty() {
         let mut r = Response::new(Full::new(Bytes::new()));
