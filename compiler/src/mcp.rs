@@ -364,8 +364,46 @@ pub fn attach(
     if profiles.is_empty() {
         return;
     }
+    let models: Vec<&str> = ir.entities.iter().map(|e| e.name.as_str()).collect();
+    let queries: Vec<&str> = ir.graphql.queries.iter().map(|f| f.name.as_str()).collect();
+    let mutations: Vec<&str> = ir
+        .graphql
+        .mutations
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     let mut resolved = vec![];
     for (spec, range) in profiles {
+        // A pattern that matches nothing is most likely a typo of a model or operation name.
+        let sets = [
+            ("queries.models", &spec.queries.models, &models),
+            ("queries.operations", &spec.queries.operations, &queries),
+            ("mutations.models", &spec.mutations.models, &models),
+            (
+                "mutations.operations",
+                &spec.mutations.operations,
+                &mutations,
+            ),
+        ];
+        for (key, patterns, names) in sets {
+            let written = patterns
+                .include
+                .iter()
+                .map(|p| ("include", p))
+                .chain(patterns.exclude.iter().map(|p| ("exclude", p)));
+            for (list, pattern) in written {
+                if !names.iter().any(|n| wildcard(pattern, n)) {
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            "exo::mcp_pattern_unmatched",
+                            format!("`{key}.{list}` pattern `{pattern}` of MCP profile `{}` matches nothing", spec.name),
+                        )
+                        .with_primary(span(range.clone()), "this profile")
+                        .with_help(format!("the names it is matched against: {}", names.join(", "))),
+                    );
+                }
+            }
+        }
         let profile = resolve(ir, Some(&spec.name), &spec.queries, &spec.mutations);
         if profile.queries.is_empty() && profile.mutations.is_empty() {
             diagnostics.push(

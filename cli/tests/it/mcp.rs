@@ -227,3 +227,47 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
     stream.read_to_string(&mut raw).await.unwrap();
     raw
 }
+
+/// A mistake in `exo.toml` fails the build with a diagnostic pointing into the file; a pattern
+/// matching nothing is a warning.
+#[test]
+fn exo_toml_mistakes_are_diagnostics() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    std::fs::write(
+        project.join("exo.toml"),
+        "[[mcp.profiles]]\nname = \"x\"\nqueries.model.include = [\"Todo\"]\n",
+    )
+    .unwrap();
+    let built = exo()
+        .args(["build", "--project"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exo::mcp_profile")
+            && stderr.contains("exo.toml")
+            && stderr.contains("model"),
+        "{stderr}"
+    );
+    std::fs::write(
+        project.join("exo.toml"),
+        "[[mcp.profiles]]\nname = \"x\"\nqueries.models.include = [\"Todos\"]\n",
+    )
+    .unwrap();
+    let built = exo()
+        .args(["build", "--project"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`queries.models.include` pattern `Todos` of MCP profile `x` matches nothing"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("exposes no operation"), "{stderr}");
+}
