@@ -27,6 +27,12 @@ if [ ! -d integration/js/node_modules/graphql ]; then
   (cd integration/js && npm ci --no-audit --no-fund --silent)
 fi
 
+# The official MCP TypeScript SDK, the client of the `/mcp` tests (cli/tests/it/mcp.rs).
+if [ ! -d integration/mcp-js/node_modules/@modelcontextprotocol/sdk ]; then
+  echo "install-toolchain: installing the MCP SDK for the MCP tests"
+  (cd integration/mcp-js && npm ci --no-audit --no-fund --silent)
+fi
+
 # Chromium and playwright-core for the playground's browser test.
 bash scripts/install-browser-test.sh
 

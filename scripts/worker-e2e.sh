@@ -2,7 +2,8 @@
 # The Worker end to end: install the toolchain (idempotent), build the Worker bundle, check its
 # size against cf-worker/wasm-size.txt, then run every .exotest suite of schema-examples/ok
 # through the Worker in local workerd (`wrangler dev`), directly and through a local Hyperdrive
-# binding. Each test file gets its own database and its own `wrangler dev`, stopped afterwards.
+# binding, and MCP with the official SDK client (scripts/worker-mcp.sh). Each test file gets its
+# own database and its own `wrangler dev`, stopped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ export EXO_CF_WORKER_DIST=$PWD/target/cf-worker-dist
 
 echo "worker-e2e: deploy + wrangler dev, answers compared with the native server"
 bash scripts/worker-smoke.sh
+echo "worker-e2e: MCP through the Worker, with the official SDK client"
+bash scripts/worker-mcp.sh
 echo "worker-e2e: the example suites through the Worker, EXO_POSTGRES_URL"
 target/debug/exo test schema-examples/ok --cf-worker
 echo "worker-e2e: the example suites through the Worker, Hyperdrive (local)"

@@ -4,7 +4,8 @@
 //! The Worker honours what makes sense without a process or a listening socket: the database
 //! (`EXO_POSTGRES_URL`/`DATABASE_URL` or `EXO_HYPERDRIVE_BINDING`), `EXO_POSTGRES_READ_WRITE`,
 //! JWT settings, `EXO_INTROSPECTION`, `EXO_GRAPHQL_ALLOW_MUTATIONS`, `EXO_MAX_SELECTION_DEPTH`,
-//! `EXO_CORS_DOMAINS` and `EXO_GRAPHQL_HTTP_PATH`. Pool size, host and port belong to the
+//! `EXO_CORS_DOMAINS`, `EXO_GRAPHQL_HTTP_PATH` and MCP (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`,
+//! `EXO_MCP_HTTP_PATH`). Pool size, host and port belong to the
 //! platform (Hyperdrive pools; Cloudflare routes) and are ignored.
 
 use exo_runtime::Config;

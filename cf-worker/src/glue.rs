@@ -79,7 +79,13 @@ async fn route(loaded: &Loaded, mut req: Request, env: &Env) -> Response {
     let method = req.method();
     let path = req.path();
     let origin = req.headers().get("origin").ok().flatten();
-    let mut response = if path != config.graphql_path {
+    let mut response = if config.engine.mcp.enabled && path == config.engine.mcp.path {
+        if method == Method::Options {
+            preflight(&config.cors, origin.as_deref(), req.headers())
+        } else {
+            mcp(loaded, &mut req, env).await
+        }
+    } else if path != config.graphql_path {
         json_error(
             404,
             &format!("nothing is served at `{path}`; send GraphQL requests to `POST {}`", config.graphql_path),
@@ -132,6 +138,35 @@ async fn graphql(loaded: &Loaded, req: &mut Request, env: &Env) -> Response {
     // Close the connection inside the request: Terminate, then the socket.
     db.finish().await;
     json_response(answer.status, answer.body)
+}
+
+/// `/mcp`: the body (bounded as for GraphQL) goes to the runtime's sans-IO MCP handler.
+async fn mcp(loaded: &Loaded, req: &mut Request, env: &Env) -> Response {
+    let method = req.method().to_string();
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let body = match req.bytes().await {
+        Ok(b) => b,
+        Err(e) => return json_error(400, &format!("cannot read the request body: {e}")),
+    };
+    let answer = if body.len() > MAX_BODY_BYTES {
+        exo_runtime::McpResponse::too_large(MAX_BODY_BYTES)
+    } else {
+        let client_ip = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")).map(|(_, v)| v.clone());
+        let head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+        let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+        let answer = loaded.engine.handle_mcp(&method, &body, &head, &loaded.config.cors, &mut db).await;
+        db.finish().await;
+        answer
+    };
+    let response = if answer.body.is_empty() {
+        Response::empty().expect("an empty response").with_status(answer.status)
+    } else {
+        json_response(answer.status, answer.body)
+    };
+    for (name, value) in &answer.headers {
+        let _ = response.headers().set(name, value);
+    }
+    response
 }
 
 /// Answers `OPTIONS` as the native server does: allow headers only for a preflight from an

@@ -242,6 +242,7 @@ impl<'m, 'a> Lowerer<'m, 'a> {
             },
             graphql: Default::default(),
             trusted_documents: Vec::new(),
+            mcp_profiles: Vec::new(),
         }
     }
 

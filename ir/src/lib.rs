@@ -46,6 +46,25 @@ pub struct Ir {
     pub graphql: graphql::Schema,
     /// Operations compiled ahead of time from `trusted-documents/` (empty: every document is trusted).
     pub trusted_documents: Vec<TrustedDocument>,
+    /// What `/mcp` offers: the default tool set, or one per profile of `exo.toml`.
+    pub mcp_profiles: Vec<McpProfile>,
+}
+
+/// One set of MCP tools (`execute_query`, and `introspect` in separate mode), resolved against
+/// the GraphQL schema at build time so the runtime only checks membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpProfile {
+    /// `None` for the default set (every query, no mutation: `execute_query`); else the
+    /// profile's name (`execute_query_<name>`).
+    pub name: Option<String>,
+    /// The root query fields the tools may run, sorted.
+    pub queries: Vec<String>,
+    /// The root mutation fields the tools may run, sorted.
+    pub mutations: Vec<String>,
+    /// The entity types those fields are about, sorted (named in `separate` mode's description).
+    pub models: Vec<String>,
+    /// The schema restricted to those root fields, as SDL with the model's doc comments.
+    pub sdl: String,
 }
 
 impl Ir {

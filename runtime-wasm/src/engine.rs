@@ -66,6 +66,8 @@ pub struct Config {
     /// Requests from the playground (header `_exo_playground: true`) may run any document
     /// (outside production: `exo dev`, `exo yolo`).
     pub playground_bypass: bool,
+    /// The MCP endpoint (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`, `EXO_MCP_HTTP_PATH`).
+    pub mcp: crate::mcp::McpConfig,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             allow_mutations: true,
             enforce_trusted_documents: true,
             playground_bypass: false,
+            mcp: crate::mcp::McpConfig::default(),
         }
     }
 }
@@ -96,6 +99,10 @@ struct DocEntry {
 }
 
 const MAX_CACHED_DOCUMENTS: usize = 2048;
+
+/// A check of a validated operation's root fields before it is planned, for entry points
+/// narrower than `/graphql` (an MCP tool runs only its profile's operations).
+pub type Gate<'g> = &'g (dyn Fn(&validate::Operation<'_>) -> Result<(), GqlError> + Sync);
 
 pub struct Engine {
     pub system: System,
@@ -154,7 +161,27 @@ impl Engine {
         let untrusted = !trusted.is_empty()
             && self.config.enforce_trusted_documents
             && !(self.config.playground_bypass && head.header("_exo_playground") == Some("true"));
-        self.execute_checked(query, operation, variables, head, db, untrusted).await
+        self.execute_checked(query, operation, variables, head, db, untrusted, None).await
+    }
+
+    /// Runs a document as `/graphql` would for the same caller (context, access rules,
+    /// limits, trusted-document enforcement), but only if `gate` accepts its operation, which
+    /// is checked after validation and before planning. A trusted document is validated and
+    /// planned here rather than taken from its precompiled plans, so the gate sees it too.
+    pub async fn execute_gated<D: Db>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+        db: &mut D,
+        gate: Gate<'_>,
+    ) -> Response {
+        let trusted = &self.system.trusted;
+        let untrusted = !trusted.is_empty()
+            && self.config.enforce_trusted_documents
+            && trusted.find(&crate::trusted::sha256_hex(query)).is_none();
+        self.execute_checked(query, operation, variables, head, db, untrusted, Some(gate)).await
     }
 
     /// Runs an operation of a trusted document from its precompiled plans: no parsing, no
@@ -177,7 +204,7 @@ impl Engine {
         let text = &self.system.ir.trusted_documents[doc].document;
         let Some(op) = self.system.trusted.operation(doc, operation) else {
             // Let the ordinary path produce the spec's error for a missing operation name.
-            return self.execute_checked(text, operation, variables, head, db, false).await;
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
         if op.mutation && !self.config.allow_mutations {
             return error_response(200, &[GqlError::new("Mutations are not allowed")]);
@@ -186,7 +213,7 @@ impl Engine {
         let found = op.variants.iter().find(|(s, deps, _)| *s == shape && context_matches(deps, &ctx)).map(|(_, _, o)| o);
         let Some(outcome) = found else {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
-            return self.execute_checked(text, operation, variables, head, db, false).await;
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
         let errors = validate::check_variable_values(&self.system, &op.variables, variables);
         if !errors.is_empty() {
@@ -216,11 +243,12 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
     ) -> Response {
-        self.execute_checked(query, operation, variables, head, db, false).await
+        self.execute_checked(query, operation, variables, head, db, false, None).await
     }
 
     /// `untrusted`: the document is not a trusted one and trusted documents are enforced, so
-    /// only introspection may run.
+    /// only introspection may run. `gate`: see [`Engine::execute_gated`].
+    #[allow(clippy::too_many_arguments)]
     async fn execute_checked<D: Db>(
         &self,
         query: &str,
@@ -229,6 +257,7 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
         untrusted: bool,
+        gate: Option<Gate<'_>>,
     ) -> Response {
         let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
             Ok(c) => c,
@@ -239,7 +268,8 @@ impl Engine {
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
         // Invalid values fall through to full validation, whose errors carry locations.
-        let cached = if untrusted { None } else { self.cached(key, query, operation, variables, &ctx) };
+        // A gated request is always validated: the gate judges the validated operation.
+        let cached = if untrusted || gate.is_some() { None } else { self.cached(key, query, operation, variables, &ctx) };
         if let Some((plan, errors)) = cached {
             if errors.is_empty() {
                 return self.run(&plan, None, variables, &ctx, db).await;
@@ -255,6 +285,9 @@ impl Engine {
         };
         if untrusted && !op.introspection_only {
             return error_response(200, &[GqlError::new("This document is not trusted: the server only runs the operations in its trusted documents")]);
+        }
+        if let Some(Err(e)) = gate.map(|g| g(&op)) {
+            return error_response(200, &[e]);
         }
         let has_introspection = op.fields.iter().any(|f| f.field.name == "__schema" || f.field.name == "__type");
         match self.config.introspection {

@@ -6,8 +6,8 @@ use crate::context::AuthConfig;
 use crate::engine::{Config, Introspection};
 
 impl Config {
-    /// JWT settings, introspection, selection depth, mutations and trusted-document
-    /// enforcement. `playground_bypass` is left false: only the native server's local modes
+    /// JWT settings, introspection, selection depth, mutations, trusted-document
+    /// enforcement and MCP. `playground_bypass` is left false: only the native server's local modes
     /// have a playground to exempt.
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
@@ -43,6 +43,7 @@ impl Config {
         engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
         engine.enforce_trusted_documents =
             parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        engine.mcp = crate::mcp::McpConfig::from_env(&get)?;
         Ok(engine)
     }
 }

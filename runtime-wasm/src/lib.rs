@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod introspection;
 pub mod jwt;
+pub mod mcp;
 pub mod plan;
 pub mod system;
 pub mod trusted;
@@ -19,4 +20,5 @@ pub mod value;
 
 pub use context::{AuthConfig, RequestHead};
 pub use engine::{Config, Db, DbError, Engine, Introspection, Response};
+pub use mcp::{McpConfig, McpMode, McpResponse};
 pub use system::System;

@@ -170,6 +170,12 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
         }
+    } else if config.engine.mcp.enabled && path == config.engine.mcp.path {
+        if method == Method::OPTIONS {
+            preflight(&config.cors, origin.as_deref(), req.headers())
+        } else {
+            mcp(server, req, peer).await
+        }
     } else if path != config.graphql_path {
         json_error(
             StatusCode::NOT_FOUND,
@@ -244,6 +250,36 @@ async fn graphql(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> R
     let answer = server.handle(&body, &headers, Some(&ip)).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, answer.body)
+}
+
+/// `/mcp`: the body (bounded as for GraphQL) goes to the runtime's sans-IO MCP handler.
+async fn mcp(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let limit = server.config().max_body_bytes;
+    let method = req.method().as_str().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let answer = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(body) => server.handle_mcp(&method, &body.to_bytes(), &headers, Some(&peer.ip().to_string())).await,
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => exo_runtime::McpResponse::too_large(limit),
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = if answer.body.is_empty() {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = status;
+        r
+    } else {
+        json_response(status, answer.body)
+    };
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// Answers `OPTIONS`. A CORS preflight from an allowed origin gets the allow headers (every

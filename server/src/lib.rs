@@ -6,6 +6,7 @@
 //! | [`ServerConfig::from_env`] | an environment lookup | engine, database, HTTP and CORS settings |
 //! | [`Pool`] / [`PgDb`] | a Postgres URL | connections implementing [`exo_runtime::Db`] |
 //! | [`Server::handle`] | body, headers, client address | an [`exo_runtime::Response`] (no HTTP) |
+//! | [`Server::handle_mcp`] | method, body, headers, client address | an [`exo_runtime::McpResponse`] (`/mcp`) |
 //! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
 //! | [`LiveServer`] | a [`Server`], later replacements | the same socket answering with the newest model (`exo dev`) |
 //!
@@ -93,6 +94,20 @@ impl Server {
         self.engine.handle(body, &head, &mut db).await
     }
 
+    /// Answers one request to the MCP path (`EXO_MCP_HTTP_PATH`) without any HTTP, as
+    /// [`Server::handle`] does for GraphQL.
+    pub async fn handle_mcp(
+        &self,
+        method: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        client_ip: Option<&str>,
+    ) -> exo_runtime::McpResponse {
+        let head = RequestHead { headers, client_ip, now: unix_now() };
+        let mut db = pool::LazyConnection::new(&self.pool);
+        self.engine.handle_mcp(method, body, &head, &self.config.cors, &mut db).await
+    }
+
     /// Binds `EXO_SERVER_HOST:EXO_SERVER_PORT`, prints the startup line (timed from
     /// `started`) and serves until SIGINT or SIGTERM.
     pub async fn serve(self: Arc<Self>, started: Instant) -> Result<(), Error> {
@@ -119,6 +134,9 @@ impl Server {
         log::info(&format!("Started server on http://{addr}{} in {ms:.2} ms", self.config.graphql_path));
         if let Some(playground) = &self.config.playground_path {
             log::info(&format!("Playground: http://{addr}{playground}"));
+        }
+        if self.config.engine.mcp.enabled {
+            log::info(&format!("MCP: http://{addr}{}", self.config.engine.mcp.path));
         }
     }
 
