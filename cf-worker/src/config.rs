@@ -9,7 +9,7 @@
 //! `EXO_TRUSTED_PROXIES`/`EXO_FORWARDED_HEADER`: the client address is Cloudflare's
 //! `CF-Connecting-IP`, which clients cannot set.
 
-use exo_runtime::edge::{ClientIpSource, Edge, DEFAULT_MAX_BODY_BYTES};
+use exo_runtime::edge::{Edge, PlatformHeader, DEFAULT_MAX_BODY_BYTES};
 use exo_runtime::Config;
 
 #[derive(Clone, Debug)]
@@ -21,7 +21,7 @@ pub struct WorkerConfig {
     pub read_write: bool,
     /// The HTTP decisions, shared with the native server: `EXO_GRAPHQL_HTTP_PATH` (default
     /// `/graphql`), `EXO_CORS_DOMAINS`, the body limit, the client address; no playground.
-    pub edge: Edge,
+    pub edge: Edge<PlatformHeader>,
 }
 
 /// Where the Worker's Postgres is.
@@ -67,13 +67,13 @@ impl WorkerConfig {
 
 /// A Worker's edge: no playground, the native body limit, and the client address from
 /// Cloudflare's `CF-Connecting-IP`.
-pub fn worker_edge(graphql_path: String, cors: Cors) -> Edge {
+pub fn worker_edge(graphql_path: String, cors: Cors) -> Edge<PlatformHeader> {
     Edge {
         graphql_path,
         playground_path: None,
         cors,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        client_ip: ClientIpSource::PlatformHeader("cf-connecting-ip"),
+        client_address: PlatformHeader("cf-connecting-ip"),
     }
 }
 
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(c.edge.graphql_path, "/graphql");
         assert_eq!(c.edge.cors, Cors::None);
         assert_eq!(c.edge.playground_path, None);
-        assert_eq!(c.edge.client_ip, ClientIpSource::PlatformHeader("cf-connecting-ip"));
+        assert_eq!(c.edge.client_address, PlatformHeader("cf-connecting-ip"));
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert!(c.engine.enforce_trusted_documents && !c.engine.playground_bypass);

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 
-use exo_runtime::edge::{self, Edge, HttpResponse, Route};
+use exo_runtime::edge::{self, Edge, HttpResponse, PlatformHeader, Route};
 use exo_runtime::{Db, DbError, Engine, RequestHead, System};
 use futures::future::{select, Either};
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -82,7 +82,7 @@ fn load(ir: &[u8], env: &Env) -> Result<Loaded, String> {
 }
 
 /// The edge of a Worker whose configuration could not be read: defaults, to shape the error.
-fn fallback_edge() -> Edge {
+fn fallback_edge() -> Edge<PlatformHeader> {
     worker_edge("/graphql".to_string(), Cors::None)
 }
 

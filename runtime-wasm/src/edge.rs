@@ -82,22 +82,51 @@ pub enum Route {
     Respond(HttpResponse),
 }
 
-/// Where `@clientIp` comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClientIpSource {
-    /// The TCP peer; when the peer is a trusted proxy, the rightmost address in the forwarding
-    /// header that is not a trusted proxy (native: `EXO_TRUSTED_PROXIES`,
-    /// `EXO_FORWARDED_HEADER`).
-    Peer { trusted_proxies: Vec<IpNet>, header: ForwardedHeader },
-    /// A header the platform in front sets and clients cannot (Cloudflare's
-    /// `CF-Connecting-IP`, which the Worker reads).
-    PlatformHeader(&'static str),
+/// Where `@clientIp` comes from. Each host has one policy, fixed by its type, so the Worker's
+/// wasm never carries the proxy-chain parsing it cannot use.
+pub trait ClientAddress {
+    fn client_ip(&self, req: &Request<'_>) -> Option<String>;
+}
+
+/// Native: the TCP peer; when the peer is a trusted proxy, the rightmost address of the
+/// forwarding header that is not a trusted proxy (`EXO_TRUSTED_PROXIES`,
+/// `EXO_FORWARDED_HEADER`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    pub proxies: Vec<IpNet>,
+    pub header: ForwardedHeader,
+}
+
+impl ClientAddress for TrustedProxies {
+    fn client_ip(&self, req: &Request<'_>) -> Option<String> {
+        let peer = req.peer?.to_canonical();
+        Some(forwarded_client(peer, &self.proxies, self.header, req).to_string())
+    }
+}
+
+/// A header the platform in front sets on every request and clients cannot (Cloudflare's
+/// `CF-Connecting-IP`, which the Worker reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformHeader(pub &'static str);
+
+impl ClientAddress for PlatformHeader {
+    fn client_ip(&self, req: &Request<'_>) -> Option<String> {
+        // Only what an address can be made of: the value reaches access rules. (Not parsed:
+        // the address parser and printer would only grow the Worker.)
+        let value = req.header(self.0)?;
+        let value = value.trim();
+        let plausible = !value.is_empty()
+            && value.len() <= 45
+            && value.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
+        plausible.then(|| value.to_string())
+    }
 }
 
 /// Which header a trusted proxy writes the client's address into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ForwardedHeader {
     /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, load balancers, most platforms).
+    #[default]
     XForwardedFor,
     /// RFC 7239 `Forwarded: for=client, for=proxy1`.
     Forwarded,
@@ -174,19 +203,19 @@ pub fn parse_forwarded_header(value: Option<&str>) -> Result<ForwardedHeader, St
     }
 }
 
-/// The HTTP settings of one server or Worker.
+/// The HTTP settings of one server or Worker; `C` says where the client address comes from.
 #[derive(Clone, Debug)]
-pub struct Edge {
+pub struct Edge<C> {
     /// `EXO_GRAPHQL_HTTP_PATH`.
     pub graphql_path: String,
     /// Where the playground is served (native, with introspection); `None` for none.
     pub playground_path: Option<String>,
     pub cors: Cors,
     pub max_body_bytes: usize,
-    pub client_ip: ClientIpSource,
+    pub client_address: C,
 }
 
-impl Edge {
+impl<C: ClientAddress> Edge<C> {
     /// Decides what `req` calls for. Everything but the body is checked here: path, method,
     /// content type, declared length, CORS preflight.
     pub fn route(&self, req: &Request<'_>) -> Route {
@@ -196,7 +225,7 @@ impl Edge {
             match method {
                 "POST" => match self.refuse_post(req) {
                     Some(refusal) => Route::Respond(refusal),
-                    None => Route::GraphQl { client_ip: self.client_ip(req) },
+                    None => Route::GraphQl { client_ip: self.client_address.client_ip(req) },
                 },
                 "OPTIONS" => Route::Respond(self.preflight(req)),
                 _ => {
@@ -352,21 +381,6 @@ impl Edge {
             }
         }
     }
-
-    /// The client's address for `@clientIp`.
-    pub fn client_ip(&self, req: &Request<'_>) -> Option<String> {
-        match &self.client_ip {
-            ClientIpSource::PlatformHeader(name) => {
-                // Only an address: the value reaches access rules.
-                let ip: IpAddr = req.header(name)?.trim().parse().ok()?;
-                Some(ip.to_canonical().to_string())
-            }
-            ClientIpSource::Peer { trusted_proxies, header } => {
-                let peer = req.peer?.to_canonical();
-                Some(forwarded_client(peer, trusted_proxies, *header, req).to_string())
-            }
-        }
-    }
 }
 
 /// The rightmost address of the forwarding chain that is not a trusted proxy. Each trusted
@@ -425,13 +439,13 @@ fn parse_node(text: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    fn edge() -> Edge {
+    fn edge() -> Edge<TrustedProxies> {
         Edge {
             graphql_path: "/graphql".into(),
             playground_path: Some("/playground".into()),
             cors: Cors::Origins(vec!["https://app.example".into()]),
             max_body_bytes: 100,
-            client_ip: ClientIpSource::Peer { trusted_proxies: vec![], header: ForwardedHeader::XForwardedFor },
+            client_address: TrustedProxies::default(),
         }
     }
 
@@ -439,7 +453,7 @@ mod tests {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn route(edge: &Edge, method: &str, path: &str, list: &[(&str, &str)]) -> Route {
+    fn route<C: ClientAddress>(edge: &Edge<C>, method: &str, path: &str, list: &[(&str, &str)]) -> Route {
         let h = headers(list);
         edge.route(&Request { method, path, headers: &h, peer: Some("10.1.2.3".parse().unwrap()) })
     }
@@ -645,12 +659,9 @@ mod tests {
     }
 
     fn client(trusted: &str, header: ForwardedHeader, peer: &str, list: &[(&str, &str)]) -> Option<String> {
-        let e = Edge {
-            client_ip: ClientIpSource::Peer { trusted_proxies: parse_trusted_proxies(Some(trusted)).unwrap(), header },
-            ..edge()
-        };
+        let proxies = TrustedProxies { proxies: parse_trusted_proxies(Some(trusted)).unwrap(), header };
         let h = headers(list);
-        e.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: Some(peer.parse().unwrap()) })
+        proxies.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: Some(peer.parse().unwrap()) })
     }
 
     #[test]
@@ -692,18 +703,26 @@ mod tests {
 
     #[test]
     fn client_address_from_the_platform() {
-        let e = Edge { client_ip: ClientIpSource::PlatformHeader("cf-connecting-ip"), ..edge() };
+        let platform = PlatformHeader("cf-connecting-ip");
         let ip = |list: &[(&str, &str)]| {
             let h = headers(list);
-            e.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: None })
+            platform.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: None })
         };
         assert_eq!(ip(&[("CF-Connecting-IP", "198.51.100.7"), ("X-Forwarded-For", "6.6.6.6")]).as_deref(), Some("198.51.100.7"));
-        assert_eq!(ip(&[("cf-connecting-ip", "2001:db8::1")]).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(&[("cf-connecting-ip", " 2001:db8::1 ")]).as_deref(), Some("2001:db8::1"));
         assert_eq!(ip(&[("X-Forwarded-For", "6.6.6.6")]), None);
         assert_eq!(ip(&[("cf-connecting-ip", "not an address")]), None);
+        assert_eq!(ip(&[("cf-connecting-ip", "")]), None);
         // The route carries the address to the engine.
+        let e = Edge {
+            graphql_path: "/graphql".into(),
+            playground_path: None,
+            cors: Cors::None,
+            max_body_bytes: 100,
+            client_address: platform,
+        };
         let h = headers(&[JSON, ("CF-Connecting-IP", "198.51.100.7")]);
-        let r = e.route(&Request { method: "POST", path: "/graphql", headers: &h, peer: None });
+        let r = e.route(&Request { method: "POST", path: "/graphql", headers: &h, peer: Some("10.0.0.1".parse().unwrap()) });
         assert_eq!(r, Route::GraphQl { client_ip: Some("198.51.100.7".into()) });
     }
 }

@@ -1,7 +1,7 @@
 //! `ServerConfig::from_env`: every `EXO_*` variable the native server reads, checked once at
 //! startup so that a typo fails with a message instead of silently using a default.
 
-use exo_runtime::edge::{self, ClientIpSource};
+use exo_runtime::edge::{self, TrustedProxies};
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
@@ -31,7 +31,7 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Where `@clientIp` comes from: the TCP peer, or, when the peer is one of
     /// `EXO_TRUSTED_PROXIES`, the client named in `EXO_FORWARDED_HEADER`.
-    pub client_ip: ClientIpSource,
+    pub client_ip: TrustedProxies,
     /// How many HTTP threads serve requests, each with its own single-threaded runtime and its
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
     /// at most the pool size).
@@ -131,8 +131,8 @@ impl ServerConfig {
         }
         .min(database.pool_size);
 
-        let client_ip = ClientIpSource::Peer {
-            trusted_proxies: edge::parse_trusted_proxies(get("EXO_TRUSTED_PROXIES").as_deref()).map_err(Error::new)?,
+        let client_ip = TrustedProxies {
+            proxies: edge::parse_trusted_proxies(get("EXO_TRUSTED_PROXIES").as_deref()).map_err(Error::new)?,
             header: edge::parse_forwarded_header(get("EXO_FORWARDED_HEADER").as_deref()).map_err(Error::new)?,
         };
 
@@ -238,10 +238,9 @@ mod tests {
     fn trusted_proxies() {
         use exo_runtime::edge::ForwardedHeader;
         let c = config(&[]).unwrap();
-        assert_eq!(c.client_ip, ClientIpSource::Peer { trusted_proxies: vec![], header: ForwardedHeader::XForwardedFor });
+        assert_eq!(c.client_ip, TrustedProxies { proxies: vec![], header: ForwardedHeader::XForwardedFor });
         let c = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/8, ::1"), ("EXO_FORWARDED_HEADER", "forwarded")]).unwrap();
-        let ClientIpSource::Peer { trusted_proxies, header } = c.client_ip else { panic!("a peer source") };
-        assert_eq!((trusted_proxies.len(), header), (2, ForwardedHeader::Forwarded));
+        assert_eq!((c.client_ip.proxies.len(), c.client_ip.header), (2, ForwardedHeader::Forwarded));
         let e = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err();
         assert!(e.message().contains("`EXO_TRUSTED_PROXIES`"), "{e}");
         let e = config(&[("EXO_FORWARDED_HEADER", "x-real-ip")]).unwrap_err();

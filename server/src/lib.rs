@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use exo_runtime::edge::Edge;
+use exo_runtime::edge::{Edge, TrustedProxies};
 use exo_runtime::{Engine, RequestHead, Response, System};
 use tokio::net::TcpListener;
 
@@ -44,7 +44,7 @@ pub struct Server {
     pool: Pool,
     config: ServerConfig,
     /// The HTTP decisions, made from `config` once.
-    edge: Edge,
+    edge: Edge<TrustedProxies>,
 }
 
 impl Server {
@@ -88,7 +88,7 @@ impl Server {
         &self.pool
     }
 
-    pub fn edge(&self) -> &Edge {
+    pub fn edge(&self) -> &Edge<TrustedProxies> {
         &self.edge
     }
 
@@ -196,13 +196,13 @@ pub async fn shutdown_signal() {
 }
 
 /// The edge the configuration describes.
-fn edge_of(config: &ServerConfig) -> Edge {
+fn edge_of(config: &ServerConfig) -> Edge<TrustedProxies> {
     Edge {
         graphql_path: config.graphql_path.clone(),
         playground_path: config.playground_path.clone(),
         cors: config.cors.clone(),
         max_body_bytes: config.max_body_bytes,
-        client_ip: config.client_ip.clone(),
+        client_address: config.client_ip.clone(),
     }
 }
 
