@@ -151,22 +151,15 @@ async fn hostile_requests_get_the_listed_answers() {
     server.shutdown().await;
 }
 
+/// `schema-examples/ok/client-ip`: each entry records `@clientIp`.
 fn client_ip_model() -> exo_ir::Ir {
-    let entry = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/models/client-ip/src/index.exo");
-    let compiled = exo_compiler::compile_project(&entry);
-    compiled.ir.unwrap_or_else(|| {
-        panic!(
-            "{}",
-            exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false)
-        )
-    })
+    compile_example("client-ip")
 }
 
 /// The address a request is recorded with, sent from 127.0.0.1 with `headers`.
 async fn recorded_ip(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Json {
     let body =
-        json!({"query": "mutation { createVisit(data: {note: \"hi\"}) { ip } }"}).to_string();
+        json!({"query": "mutation { createEntry(data: {message: \"hi\"}) { ip } }"}).to_string();
     let mut head = "POST /graphql HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n".to_string();
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -174,7 +167,7 @@ async fn recorded_ip(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Js
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     let r = raw(addr, head, body.into_bytes()).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    r.body["data"]["createVisit"]["ip"].clone()
+    r.body["data"]["createEntry"]["ip"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
