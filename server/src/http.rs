@@ -162,13 +162,8 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
     let edge = server.edge();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    // Header values that are not text are left out, as if absent (a content type that is not
-    // text is then missing, and refused).
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    let headers: Vec<(String, String)> =
+        req.headers().iter().map(|(k, v)| (k.as_str().to_string(), header_text(v))).collect();
     let head = edge::Request { method: method.as_str(), path: &path, headers: &headers, peer: Some(peer.ip()) };
     let response = match edge.route(&head) {
         Route::Respond(answer) => to_hyper(answer),
@@ -204,6 +199,16 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         started.elapsed().as_secs_f64() * 1000.0
     ));
     response
+}
+
+/// A header value as text. Bytes beyond ASCII are read as Latin-1, as the Fetch standard (and
+/// so the Workers runtime) reads them: both hosts see the same text, e.g. a `Cookie` line
+/// with one non-ASCII cookie still carries the token beside it.
+fn header_text(value: &HeaderValue) -> String {
+    match value.to_str() {
+        Ok(text) => text.to_string(),
+        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
 }
 
 fn to_hyper(answer: HttpResponse) -> Response<Body> {
