@@ -57,13 +57,25 @@ def body_of(entry):
     return body.encode()
 
 
-def send(port, method, path, headers, body):
+def chunked(body):
+    out = b""
+    for i in range(0, len(body), 64 * 1024):
+        piece = body[i:i + 64 * 1024]
+        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+def send(port, method, path, headers, body, chunks=False):
     """One request on its own connection; the body is written while the answer is read, so a
     server that answers before reading everything (413) cannot deadlock us."""
     head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
     for k, v in headers:
         head += f"{k}: {v}\r\n"
-    head += f"Content-Length: {len(body)}\r\n\r\n"
+    if chunks:
+        head += "Transfer-Encoding: chunked\r\n\r\n"
+        body = chunked(body)
+    else:
+        head += f"Content-Length: {len(body)}\r\n\r\n"
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
 
     def write():
@@ -184,7 +196,7 @@ def run(listing, secret, port):
     answers = []
     for entry in listing["requests"]:
         headers = [(k, fill(v, secret)) for k, v in entry["headers"]]
-        answers.append(send(port, entry["method"], entry["path"], headers, body_of(entry)))
+        answers.append(send(port, entry["method"], entry["path"], headers, body_of(entry), entry.get("chunked", False)))
     return answers
 
 

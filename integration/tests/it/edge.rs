@@ -45,6 +45,18 @@ fn body_of(entry: &Json) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `body` in 64 KiB chunks, then the last chunk.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in body.chunks(64 * 1024) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 /// Checks one answer against the list's expectation; returns what differs.
 fn check(entry: &Json, r: &Reply) -> Vec<String> {
     let name = entry["name"].as_str().unwrap();
@@ -133,7 +145,13 @@ async fn hostile_requests_get_the_listed_answers() {
                 fill(h[1].as_str().unwrap())
             ));
         }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let body = if entry["chunked"] == true {
+            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+            chunked(&body)
+        } else {
+            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            body
+        };
         let reply = raw(server.addr, head, body).await;
         problems.extend(check(entry, &reply));
     }
