@@ -8,9 +8,9 @@
 //!
 //! | module | role | target |
 //! |---|---|---|
-//! | [`config`] | `EXO_*` vars -> engine, database, CORS settings | any |
+//! | [`config`] | `EXO_*` vars -> engine, database, HTTP edge settings | any |
 //! | [`pg`] | URL or Hyperdrive -> host, port, TLS, session settings | any |
-//! | `glue` | the exported `handle`, routing, CORS, the `Db` over a Worker socket | wasm32 |
+//! | `glue` | the exported `handle`, the adapter to the shared edge, the `Db` over a Worker socket | wasm32 |
 
 pub mod config;
 pub mod pg;

@@ -121,7 +121,8 @@ pub enum ContextSource {
     Cookie(String),
     Env(String),
     ClientIp,
-    /// `@query("name")`: answered by running a query of this system.
+    /// `@query("name")`: in Exograph, answered by a Deno or Wasm module query. The typechecker
+    /// refuses it (exo has no such modules), so a built IR never holds it.
     Query(String),
 }
 

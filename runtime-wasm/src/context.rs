@@ -93,6 +93,8 @@ impl RequestContext {
                     ContextSource::Cookie(name) => head.cookie(name).map(|s| Json::String(s.to_string())),
                     ContextSource::Env(name) => env(name).map(Json::String),
                     ContextSource::ClientIp => head.client_ip.map(|s| Json::String(s.to_string())),
+                    // `exo build` refuses `@query` sources (nothing could answer them), so only a
+                    // hand-made IR gets here.
                     ContextSource::Query(_) => None,
                 };
                 let v = v.filter(|v| !v.is_null()).or_else(|| f.default.as_ref().map(literal_to_json));

@@ -1,13 +1,13 @@
 //! `ServerConfig::from_env`: every `EXO_*` variable the native server reads, checked once at
 //! startup so that a typo fails with a message instead of silently using a default.
 
+use exo_runtime::edge::{self, TrustedProxies};
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
 use crate::log::Level;
 
-/// Request bodies above this size get `413 Payload Too Large`.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub use exo_runtime::edge::DEFAULT_MAX_BODY_BYTES;
 const DEFAULT_PORT: u16 = 9876;
 const DEFAULT_POOL_SIZE: usize = 10;
 
@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// `EXO_LOG`, default `info`.
     pub log_level: Level,
     pub max_body_bytes: usize,
+    /// Where `@clientIp` comes from: the TCP peer, or, when the peer is one of
+    /// `EXO_TRUSTED_PROXIES`, the client named in `EXO_FORWARDED_HEADER`.
+    pub client_ip: TrustedProxies,
     /// How many HTTP threads serve requests, each with its own single-threaded runtime and its
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
     /// at most the pool size).
@@ -128,8 +131,14 @@ impl ServerConfig {
         }
         .min(database.pool_size);
 
+        let client_ip = TrustedProxies {
+            proxies: edge::parse_trusted_proxies(get("EXO_TRUSTED_PROXIES").as_deref()).map_err(Error::new)?,
+            header: edge::parse_forwarded_header(get("EXO_FORWARDED_HEADER").as_deref()).map_err(Error::new)?,
+        };
+
         Ok(ServerConfig {
             threads,
+            client_ip,
             engine,
             database,
             host,
@@ -223,6 +232,19 @@ mod tests {
         assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
         let e = config(&[("EXO_SERVER_PORT", "99999")]).unwrap_err();
         assert!(e.message().contains("`EXO_SERVER_PORT`"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        use exo_runtime::edge::ForwardedHeader;
+        let c = config(&[]).unwrap();
+        assert_eq!(c.client_ip, TrustedProxies { proxies: vec![], header: ForwardedHeader::XForwardedFor });
+        let c = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/8, ::1"), ("EXO_FORWARDED_HEADER", "forwarded")]).unwrap();
+        assert_eq!((c.client_ip.proxies.len(), c.client_ip.header), (2, ForwardedHeader::Forwarded));
+        let e = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err();
+        assert!(e.message().contains("`EXO_TRUSTED_PROXIES`"), "{e}");
+        let e = config(&[("EXO_FORWARDED_HEADER", "x-real-ip")]).unwrap_err();
+        assert!(e.message().contains("`EXO_FORWARDED_HEADER`"), "{e}");
     }
 
     #[test]

@@ -93,24 +93,13 @@ impl Db for PgDb {
     }
 }
 
-/// A column read as text. Generated SQL casts every output to `text`; the other common types
-/// are converted to their Postgres text spelling so a hand-written query still works.
+/// A column read as text, spelled by the runtime's shared decoding (`exo_runtime::pg_text`, as
+/// in the Worker).
 struct Text(String);
 
 impl<'a> FromSql<'a> for Text {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Text, Box<dyn std::error::Error + Sync + Send>> {
-        let text = match *ty {
-            Type::BOOL => if bool::from_sql(ty, raw)? { "t" } else { "f" }.to_string(),
-            Type::INT2 => i16::from_sql(ty, raw)?.to_string(),
-            Type::INT4 => i32::from_sql(ty, raw)?.to_string(),
-            Type::INT8 => i64::from_sql(ty, raw)?.to_string(),
-            Type::FLOAT4 => f32::from_sql(ty, raw)?.to_string(),
-            Type::FLOAT8 => f64::from_sql(ty, raw)?.to_string(),
-            Type::JSON | Type::JSONB => serde_json::Value::from_sql(ty, raw)?.to_string(),
-            _ if <&str as FromSql>::accepts(ty) || *ty == Type::UNKNOWN => std::str::from_utf8(raw)?.to_string(),
-            _ => return Err(format!("column has type `{ty}`; exo reads result columns as text (cast it with `::text`)").into()),
-        };
-        Ok(Text(text))
+        Ok(Text(exo_runtime::pg_text::decode(ty.oid(), ty.name(), raw)?))
     }
 
     fn accepts(_: &Type) -> bool {

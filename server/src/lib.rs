@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use exo_runtime::edge::{Edge, TrustedProxies};
 use exo_runtime::{Engine, RequestHead, Response, System};
 use tokio::net::TcpListener;
 
@@ -43,6 +44,8 @@ pub struct Server {
     engine: Engine,
     pool: Pool,
     config: ServerConfig,
+    /// The HTTP decisions, made from `config` once.
+    edge: Edge<TrustedProxies>,
 }
 
 impl Server {
@@ -58,7 +61,8 @@ impl Server {
             pool.check().await?;
         }
         let engine = Engine::new(system, config.engine.clone(), env);
-        Ok(Server { engine, pool, config })
+        let edge = edge_of(&config);
+        Ok(Server { engine, pool, config, edge })
     }
 
     /// Loads an IR file's bytes (as written by `exo build`) and builds the server.
@@ -83,6 +87,10 @@ impl Server {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    pub fn edge(&self) -> &Edge<TrustedProxies> {
+        &self.edge
     }
 
     /// Answers one GraphQL `POST` body without any HTTP. A connection is taken from the pool
@@ -150,7 +158,7 @@ impl Server {
     /// (`exo dev` swaps models without reopening connections).
     pub fn with_system(&self, system: System, env: EnvLookup) -> Server {
         let engine = Engine::new(system, self.config.engine.clone(), env);
-        Server { engine, pool: self.pool.clone(), config: self.config.clone() }
+        Server { engine, pool: self.pool.clone(), config: self.config.clone(), edge: self.edge.clone() }
     }
 }
 
@@ -202,6 +210,18 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// The edge the configuration describes.
+fn edge_of(config: &ServerConfig) -> Edge<TrustedProxies> {
+    Edge {
+        graphql_path: config.graphql_path.clone(),
+        playground_path: config.playground_path.clone(),
+        cors: config.cors.clone(),
+        max_body_bytes: config.max_body_bytes,
+        client_address: config.client_ip.clone(),
+        mcp_path: config.engine.mcp.enabled.then(|| config.engine.mcp.path.clone()),
     }
 }
 

@@ -151,7 +151,7 @@ pub fn check<'a>(annotations: &'a [Annotation], target: Target, diags: &mut Vec<
             if let Some(s) = names::suggest(name, applicable) {
                 d = d.with_help(format!("did you mean `@{s}`?"));
             } else if target == Target::ContextField {
-                d = d.with_help("context fields take one source: `@jwt`, `@header`, `@cookie`, `@env`, `@clientIp` or `@query`");
+                d = d.with_help("context fields take one source: `@jwt`, `@header`, `@cookie`, `@env` or `@clientIp`");
             } else if matches!(name, "inject" | "before" | "after" | "around") {
                 d = d.with_help("this annotation belongs to Deno modules, which exo does not support");
             }

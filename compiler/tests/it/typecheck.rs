@@ -645,7 +645,6 @@ fn contexts_sources_and_defaults() {
           @cookie("session_id") session: String
           @env("__DEV") dev: String
           @clientIp ip: String
-          @query("shouldTrack") track: Boolean
           @jwt roles: Set<String>
         }
         @postgres module M { @access(true) type T { @pk id: Int = autoIncrement() } }
@@ -663,13 +662,33 @@ fn contexts_sources_and_defaults() {
             Cookie("session_id".into()),
             Env("__DEV".into()),
             ClientIp,
-            Query("shouldTrack".into()),
             Jwt(vec!["roles".into()]),
         ]
     );
     assert_eq!(c.fields[0].default, Some(Literal::String("user".into())));
     assert!(c.fields[1].optional);
-    assert!(c.fields[7].is_list);
+    assert!(c.fields[6].is_list);
+}
+
+/// `@query` needs a Deno or Wasm module query to fill it; exo has none, so the field would be
+/// empty on every request. The build refuses it instead of running rules with null.
+#[test]
+fn query_context_sources_are_refused() {
+    let src = r#"
+        context AuthContext {
+          @jwt("sub") id: Int
+          @query("shouldTrack") track: Boolean
+        }
+        @postgres module M { @access(AuthContext.track) type T { @pk id: Int = autoIncrement() } }
+    "#;
+    assert_eq!(codes(src), ["exo::unsupported_context_source"]);
+    let c = compile_str("test.exo", src);
+    let d = &c.diagnostics[0];
+    assert_eq!(d.message, "context field `AuthContext.track` uses `@query(\"shouldTrack\")`, which exo does not support");
+    assert!(d.help.as_deref().is_some_and(|h| h.contains("`@jwt`")), "{:?}", d.help);
+    // The primary label points at the annotation.
+    let span = d.primary_span().expect("a primary label");
+    assert_eq!(&src[span.start as usize..span.end as usize], "@query(\"shouldTrack\")");
 }
 
 #[test]

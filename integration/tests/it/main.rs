@@ -3,6 +3,7 @@
 
 mod access;
 mod common;
+mod edge;
 mod examples;
 mod exotest_sql;
 mod bad_input;
