@@ -90,7 +90,8 @@ pub struct Response {
 struct DocEntry {
     query: String,
     operation: Option<String>,
-    /// Declared variables, for shaping the cache key and re-checking values on a hit.
+    /// Variables with the types they are used at, for shaping the cache key and re-checking
+    /// values on a hit.
     variables: Arc<[(String, TypeRef)]>,
     plans: Vec<(String, Arc<Plan>)>,
 }
@@ -276,12 +277,8 @@ impl Engine {
         if has_introspection {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
         }
-        let var_types: Vec<(String, TypeRef)> = doc
-            .operations
-            .iter()
-            .find(|o| operation.is_none() || o.name.map(|n| n.value) == operation)
-            .map(|o| o.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect())
-            .unwrap_or_default();
+        // Shaped and re-checked by the types the variables were coerced to where they are used.
+        let var_types = op.variable_types.clone();
         let shape = self.shape(&var_types, variables);
         if !plan.cacheable {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
