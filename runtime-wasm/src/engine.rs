@@ -248,7 +248,7 @@ impl Engine {
         }
         let doc = match graphql::parse(query, &self.config.parse_limits) {
             Ok(d) => d,
-            Err(e) => return error_response(200, &[GqlError::at(e.message, e.pos)]),
+            Err(e) => return error_response(200, &[crate::error::parse_error(query, e)]),
         };
         let op = match validate::validate(&self.system, &doc, operation, variables, self.config.limits) {
             Ok(op) => op,
@@ -459,7 +459,7 @@ impl Engine {
     ) -> Result<Plan, Vec<GqlError>> {
         let ctx = RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env)
             .map_err(|_| vec![GqlError::new("Unauthorized")])?;
-        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![GqlError::at(e.message, e.pos)])?;
+        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
     }

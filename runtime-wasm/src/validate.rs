@@ -175,11 +175,61 @@ struct Validator<'s, 'd, 'a, 'j> {
     /// Each variable with each type it is used at, once.
     var_uses: Vec<(&'a str, TypeRef)>,
     fragment_stack: Vec<&'a str>,
+    /// Where the value being coerced sits, for Exograph's error wording.
+    site: Site,
+}
+
+/// The place of the value being coerced, as Exograph's messages name and locate it: the
+/// argument, the innermost input field (`Argument 'published' is not of a valid type...`),
+/// the GraphQL field (`Argument(s) '[x]' invalid for 'createTodo'`), and a location: the
+/// argument's value, wherever inside it the problem is.
+#[derive(Clone, Debug, Default)]
+struct Site {
+    argument: String,
+    name: String,
+    field: String,
+    field_pos: Pos,
+    loc: Pos,
+}
+
+/// Messages Exograph reports as `Invalid field '<argument>': ...`, without a location.
+const MULTIPLE_LOGICAL_OPS: &str = "Cannot specify more than one logical operation on the same level";
+const EMPTY_LOGICAL_OP: &str = "Logical operation predicate does not have any arguments";
+const INVALID_BLOB: &str = "Invalid Blob value (expected base64)";
+
+/// A Blob that is not base64, in Exograph's words (which carry no location).
+fn blob_error(field: &str) -> GqlError {
+    GqlError::new(format!("Unable to convert input to the expected type: trying to convert the '{field}' field to the 'Blob' type"))
+}
+
+/// A filter (an input type with `and`, `or` and `not`) may use one of them per level, and
+/// `and`/`or` need at least one operand.
+fn check_logical_ops(fields: &[InputValue], value: &[(String, Val)]) -> Result<(), &'static str> {
+    if !["and", "or", "not"].iter().all(|n| fields.iter().any(|f| f.name == *n)) {
+        return Ok(());
+    }
+    let ops = value.iter().filter(|(k, v)| matches!(k.as_str(), "and" | "or" | "not") && !v.is_null());
+    if ops.clone().count() > 1 {
+        return Err(MULTIPLE_LOGICAL_OPS);
+    }
+    if ops.into_iter().any(|(k, v)| k != "not" && matches!(v, Val::List(items, _) if items.is_empty())) {
+        return Err(EMPTY_LOGICAL_OP);
+    }
+    Ok(())
 }
 
 impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
     fn new(system: &'s System, doc: &'d ast::Document<'a>) -> Self {
-        Validator { system, doc, errors: vec![], vars: HashMap::new(), used_vars: HashSet::new(), var_uses: vec![], fragment_stack: vec![] }
+        Validator {
+            system,
+            doc,
+            errors: vec![],
+            vars: HashMap::new(),
+            used_vars: HashSet::new(),
+            var_uses: vec![],
+            fragment_stack: vec![],
+            site: Site::default(),
+        }
     }
 
     fn note_use(&mut self, name: &'a str, ty: &TypeRef) {
@@ -227,10 +277,12 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
     }
 
     fn check_fragments(&mut self) {
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
         for f in &self.doc.fragments {
-            if !seen.insert(f.name.value) {
-                self.err(format!("There can be only one fragment named \"{}\".", f.name.value), f.name.pos);
+            if let Some(first) = seen.get(f.name.value) {
+                self.errors.push(GqlError { message: format!("Fragment {} duplicated", f.name.value), locations: vec![*first, f.pos] });
+            } else {
+                seen.insert(f.name.value, f.pos);
             }
             // The type condition is not checked (nor at spreads): as in Exograph, a fragment's
             // fields are checked against the type where it is spread.
@@ -240,8 +292,8 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         let mut done: HashSet<&str> = HashSet::new();
         for f in &self.doc.fragments {
             let mut stack = vec![];
-            if let Some(cycle_at) = find_cycle(f.name.value, &by_name, &mut stack, &mut done) {
-                self.err(format!("Fragment cycle detected: {cycle_at}"), f.pos);
+            if let Some((cycle_at, pos)) = find_cycle(f.name.value, &by_name, &mut stack, &mut done) {
+                self.err(format!("Fragment cycle detected: {cycle_at}"), pos);
                 return;
             }
         }
@@ -277,7 +329,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             if matches!(def.ty, ast::Type::NonNull(_)) && def.default.is_none() {
                 match json {
                     None => {
-                        self.err(format!("Variable '{name}' not found"), def.pos);
+                        self.err(format!("Variable '{name}' not found"), def.name.pos);
                         continue;
                     }
                     Some(Json::Null) => {
@@ -308,7 +360,14 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                         continue;
                     }
                     if let Some(s) = self.field(parent, f, depth) {
-                        merge_into(out, s, &mut self.errors);
+                        if let Err((key, first, second)) = merge_into(out, s) {
+                            self.errors.push(GqlError {
+                                message: format!(
+                                    "Failed to merge field defined multiple times with different selection or arguments: '{key}'"
+                                ),
+                                locations: vec![first, second],
+                            });
+                        }
                     }
                 }
                 ast::Selection::FragmentSpread(spread) => {
@@ -316,7 +375,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                         continue;
                     }
                     let Some(frag) = self.doc.fragments.iter().find(|x| x.name.value == spread.name.value) else {
-                        self.err(format!("Unknown fragment \"{}\".", spread.name.value), spread.name.pos);
+                        self.err(format!("Fragment definition '{}' not found", spread.name.value), spread.pos);
                         continue;
                     };
                     if self.fragment_stack.contains(&frag.name.value) {
@@ -357,6 +416,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     self.err(format!("Unknown argument \"{}\" on directive \"@{name}\".", n.value), n.pos);
                 }
             }
+            self.site = Site::default();
             let cond = match self.coerce_literal(v, &TypeRef::named("Boolean").non_null(), false) {
                 Ok(Val::Bool(b, _)) => b,
                 Ok(_) => true,
@@ -375,7 +435,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
     fn field(&mut self, parent: &'s str, f: &'d ast::Field<'a>, depth: usize) -> Option<Selected<'s>> {
         let system = self.system;
         let Some(def) = system.field(parent, f.name.value) else {
-            self.err(format!("Cannot query field \"{}\" on type \"{}\".", f.name.value, parent), f.name.pos);
+            self.err(format!("Field '{}' is not valid for type '{}'", f.name.value, parent), f.name.pos);
             return None;
         };
         let args = self.arguments(parent, def, &f.arguments, f.pos);
@@ -389,16 +449,8 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             }
             vec![]
         } else {
-            if f.selection_set.is_empty() {
-                self.err(
-                    format!(
-                        "Field \"{}\" of type \"{}\" must have a selection of subfields. Did you mean \"{} {{ ... }}\"?",
-                        f.name.value, def.ty, f.name.value
-                    ),
-                    f.pos,
-                );
-                return None;
-            }
+            // An object field without a selection set is accepted, as in Exograph (mutations
+            // whose result is not needed are written `createT(data: {...})`); it answers `{}`.
             let parent_name: &'s str = match system.type_named(base) {
                 Some(t) => &t.name,
                 None => return None,
@@ -431,21 +483,22 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     // A variable that was not provided counts as absent.
                     if self.absent_var(v, &a.ty) {
                         if matches!(a.ty, TypeRef::NonNull(_)) {
-                            self.err(
-                                format!(
-                                    "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
-                                    def.name, a.name, a.ty
-                                ),
-                                pos,
-                            );
+                            self.err(format!("Required argument '{}' not found", a.name), pos);
                         }
                         continue;
                     }
+                    self.site = Site {
+                        argument: a.name.clone(),
+                        name: a.name.clone(),
+                        field: def.name.clone(),
+                        field_pos: pos,
+                        loc: v.pos,
+                    };
                     match self.coerce_literal(v, &a.ty, false) {
                         Ok(val) => out.push((a.name.as_str(), val)),
                         Err(mut e) => {
-                            if !e.message.starts_with("Argument") && !e.message.starts_with("Variable") {
-                                e.message = format!("Argument '{}' is not of a valid type. {}", a.name, e.message);
+                            if e.message == MULTIPLE_LOGICAL_OPS || e.message == EMPTY_LOGICAL_OP {
+                                e = GqlError::new(format!("Invalid field '{}': {}", a.name, e.message));
                             }
                             self.errors.push(e)
                         }
@@ -453,13 +506,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                 }
                 None => {
                     if matches!(a.ty, TypeRef::NonNull(_)) {
-                        self.err(
-                            format!(
-                                "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
-                                def.name, a.name, a.ty
-                            ),
-                            pos,
-                        );
+                        self.err(format!("Required argument '{}' not found", a.name), pos);
                     }
                 }
             }
@@ -488,7 +535,16 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             if let Some(json) = json {
                 let var: Arc<str> = Arc::from(name.value);
                 return self.coerce_json(json, ty, &var, &mut vec![]).map_err(|msg| {
-                    GqlError::at(format!("Variable \"${}\" got invalid value {}; {msg}", name.value, short_json(json)), v.pos)
+                    if msg == MULTIPLE_LOGICAL_OPS || msg == EMPTY_LOGICAL_OP {
+                        GqlError::new(msg)
+                    } else if msg.starts_with(INVALID_BLOB) {
+                        blob_error(&self.site.name)
+                    } else if msg.starts_with("Expected '") {
+                        // A value of the wrong kind reads as in Exograph, located at the argument.
+                        GqlError::at(format!("Argument '{}' is not of a valid type. {msg}", self.site.name), self.site.loc)
+                    } else {
+                        GqlError::at(format!("Variable \"${}\" got invalid value {}; {msg}", name.value, short_json(json)), v.pos)
+                    }
                 });
             }
             return match default {
@@ -499,7 +555,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         match ty {
             TypeRef::NonNull(inner) => {
                 if matches!(v.kind, ValueKind::Null) {
-                    return Err(GqlError::at(format!("Expected value of type \"{ty}\", found null."), v.pos));
+                    return Err(GqlError::at(format!("Required argument '{}' not found", self.site.name), self.site.loc));
                 }
                 self.coerce_literal(v, inner, constant)
             }
@@ -519,23 +575,29 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     return Ok(Val::Null(Origin::Literal));
                 }
                 if let Some(fields) = self.input_fields(name) {
-                    let ValueKind::Object(given) = &v.kind else {
-                        return Err(GqlError::at(
-                            format!("Expected '{name}', got '{}'", describe_literal(v)),
-                            v.pos,
-                        ));
-                    };
-                    for (k, _) in given {
-                        // Clients that echo objects they read back (Apollo) send `__typename`.
-                        if k.value == "__typename" {
-                            continue;
+                    let given = match &v.kind {
+                        ValueKind::Object(given) => given,
+                        ValueKind::Enum(e) => {
+                            return Err(GqlError::new(format!("Invalid field '{}': Invalid argument ('{}')", self.site.argument, e.value)));
                         }
-                        if !fields.iter().any(|f| f.name == k.value) {
+                        _ => {
                             return Err(GqlError::at(
-                                format!("Field \"{}\" is not defined by type \"{}\".", k.value, name),
-                                k.pos,
+                                format!("Argument '{}' is not of a valid type. Expected '{name}', got '{}'", self.site.name, literal_kind(v, name)),
+                                self.site.loc,
                             ));
                         }
+                    };
+                    // Clients that echo objects they read back (Apollo) send `__typename`.
+                    let unknown: Vec<&str> = given
+                        .iter()
+                        .map(|(k, _)| k.value)
+                        .filter(|k| *k != "__typename" && !fields.iter().any(|f| f.name == *k))
+                        .collect();
+                    if !unknown.is_empty() {
+                        return Err(GqlError::at(
+                            format!("Argument(s) '[{}]' invalid for '{}'", unknown.join(", "), self.site.field),
+                            self.site.field_pos,
+                        ));
                     }
                     let mut out = Vec::with_capacity(given.len());
                     for f in fields {
@@ -544,25 +606,31 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                                 if self.absent_var(fv, &f.ty) {
                                     continue;
                                 }
-                                out.push((f.name.clone(), self.coerce_literal(fv, &f.ty, constant)?))
+                                let outer = std::mem::replace(&mut self.site.name, f.name.clone());
+                                let r = self.coerce_literal(fv, &f.ty, constant);
+                                self.site.name = outer;
+                                out.push((f.name.clone(), r?))
                             }
                             None if matches!(f.ty, TypeRef::NonNull(_)) => {
-                                return Err(GqlError::at(
-                                    format!(
-                                        "Field \"{}.{}\" of required type \"{}\" was not provided.",
-                                        name, f.name, f.ty
-                                    ),
-                                    v.pos,
-                                ));
+                                return Err(GqlError::at(format!("Required argument '{}' not found", f.name), self.site.field_pos));
                             }
                             None => {}
                         }
                     }
+                    check_logical_ops(fields, &out).map_err(GqlError::new)?;
                     return Ok(Val::Object(out));
                 }
                 let json = literal_to_json(v);
-                self.coerce_leaf(name, &json, Origin::Literal, Some(v))
-                    .map_err(|m| GqlError::at(m, v.pos))
+                let at = if self.site.name.is_empty() { v.pos } else { self.site.loc };
+                self.coerce_leaf(name, &json, Origin::Literal, Some(v)).map_err(|m| {
+                    if m.starts_with(INVALID_BLOB) && !self.site.name.is_empty() {
+                        blob_error(&self.site.name)
+                    } else if self.site.name.is_empty() {
+                        GqlError::at(m, at)
+                    } else {
+                        GqlError::at(format!("Argument '{}' is not of a valid type. {m}", self.site.name), at)
+                    }
+                })
             }
         }
     }
@@ -572,7 +640,12 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             Some(l) => describe_literal(l),
             None => short_json(json),
         };
-        let bad = |what: &str| format!("Expected '{what}', got '{}'", got());
+        // What kind of value came, in Exograph's words: `Expected 'Boolean', got 'Number'`.
+        let kind = || match lit {
+            Some(l) => literal_kind(l, name),
+            None => json_kind(json).to_string(),
+        };
+        let bad = |what: &str| format!("Expected '{what}', got '{}'", kind());
         match name {
             "Int" => match json.as_i64() {
                 Some(i) if i >= i32::MIN as i64 && i <= i32::MAX as i64 => Ok(Val::Int(i, origin)),
@@ -593,9 +666,11 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                 _ => Err(bad("Boolean")),
             },
             "Json" => Ok(Val::Json(json.clone(), origin)),
+            // A number would lose digits on its way (JSON and GraphQL numbers are doubles), so a
+            // Decimal is written as a string, as Exograph requires.
             "Decimal" => match json {
                 Json::String(s) if is_decimal(s) => Ok(Val::Str(s.clone(), origin)),
-                Json::Number(n) => Ok(Val::Str(n.to_string(), origin)),
+                Json::Number(_) => Err(bad("Decimal")),
                 _ => Err(format!("Invalid Decimal value: {}", got())),
             },
             "Uuid" => match json {
@@ -609,7 +684,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             // `BlobFilter` is a scalar holding the Blob to compare with.
             "Blob" | "BlobFilter" => match json {
                 Json::String(s) if is_base64(s) => Ok(Val::Str(s.clone(), origin)),
-                _ => Err(format!("Invalid Blob value (expected base64): {}", got())),
+                _ => Err(format!("{INVALID_BLOB}: {}", got())),
             },
             _ => match self.system.type_named(name).map(|t| &t.kind) {
                 Some(TypeKind::Enum { values }) => {
@@ -669,7 +744,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                 }
                 if let Some(fields) = self.input_fields(name) {
                     let Json::Object(map) = json else {
-                        return Err(format!("Expected type \"{name}\" to be an object{}.", at_path(path)));
+                        return Err(format!("Expected '{name}', got '{}'{}", json_kind(json), at_path(path)));
                     };
                     for k in map.keys() {
                         if k == "__typename" {
@@ -699,6 +774,7 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                             None => {}
                         }
                     }
+                    check_logical_ops(fields, &out).map_err(str::to_string)?;
                     return Ok(Val::Object(out));
                 }
                 self.coerce_leaf(name, json, origin(), None).map_err(|m| format!("{m}{}", at_path(path)))
@@ -725,45 +801,31 @@ fn at_path(path: &[PathSeg]) -> String {
     s
 }
 
-fn merge_into<'s>(out: &mut Vec<Selected<'s>>, s: Selected<'s>, errors: &mut Vec<GqlError>) {
+/// Merges a field into the fields selected so far under the same response key. A conflict
+/// (another field, other arguments, or a conflict below) is reported, as Exograph does, for
+/// the outermost key: `(key, first position, second position)`.
+fn merge_into<'s>(out: &mut Vec<Selected<'s>>, s: Selected<'s>) -> Result<(), (String, Pos, Pos)> {
     if let Some(existing) = out.iter_mut().find(|e| e.key == s.key) {
-        if existing.field.name != s.field.name {
-            errors.push(GqlError {
-                message: format!(
-                    "Fields \"{}\" conflict because \"{}\" and \"{}\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
-                    s.key, existing.field.name, s.field.name
-                ),
-                locations: vec![existing.pos, s.pos],
-            });
-            return;
-        }
-        if existing.args != s.args {
-            errors.push(GqlError {
-                message: format!(
-                    "Fields \"{}\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
-                    s.key
-                ),
-                locations: vec![existing.pos, s.pos],
-            });
-            return;
+        let conflict = (s.key.clone(), existing.pos, s.pos);
+        if existing.field.name != s.field.name || existing.args != s.args {
+            return Err(conflict);
         }
         for child in s.selection {
-            merge_into(&mut existing.selection, child, errors);
+            merge_into(&mut existing.selection, child).map_err(|_| conflict.clone())?;
         }
     } else {
         out.push(s);
     }
+    Ok(())
 }
 
+/// The fragment a cycle returns to, and the spread that closes the cycle.
 fn find_cycle<'a>(
     name: &'a str,
     by_name: &HashMap<&'a str, &ast::FragmentDefinition<'a>>,
     stack: &mut Vec<&'a str>,
     done: &mut HashSet<&'a str>,
-) -> Option<String> {
-    if stack.contains(&name) {
-        return Some(name.to_string());
-    }
+) -> Option<(String, Pos)> {
     if done.contains(name) {
         return None;
     }
@@ -771,7 +833,10 @@ fn find_cycle<'a>(
     stack.push(name);
     let mut spreads = vec![];
     spreads_of(&frag.selection_set, &mut spreads);
-    for s in spreads {
+    for (s, pos) in spreads {
+        if stack.contains(&s) {
+            return Some((s.to_string(), pos));
+        }
         if let Some(c) = find_cycle(s, by_name, stack, done) {
             return Some(c);
         }
@@ -781,11 +846,11 @@ fn find_cycle<'a>(
     None
 }
 
-fn spreads_of<'a>(sels: &[ast::Selection<'a>], out: &mut Vec<&'a str>) {
+fn spreads_of<'a>(sels: &[ast::Selection<'a>], out: &mut Vec<(&'a str, Pos)>) {
     for s in sels {
         match s {
             ast::Selection::Field(f) => spreads_of(&f.selection_set, out),
-            ast::Selection::FragmentSpread(sp) => out.push(sp.name.value),
+            ast::Selection::FragmentSpread(sp) => out.push((sp.name.value, sp.pos)),
             ast::Selection::InlineFragment(i) => spreads_of(&i.selection_set, out),
         }
     }
@@ -798,7 +863,7 @@ fn collect_spreads<'a>(
 ) {
     let mut names = vec![];
     spreads_of(sels, &mut names);
-    for n in names {
+    for (n, _) in names {
         if used.insert(n) {
             if let Some(f) = by_name.get(n) {
                 collect_spreads(&f.selection_set, by_name, used);
@@ -832,6 +897,29 @@ fn literal_to_json(v: &ast::Value<'_>) -> Json {
         ValueKind::Enum(n) => Json::String(n.value.to_string()),
         ValueKind::List(items) => Json::Array(items.iter().map(literal_to_json).collect()),
         ValueKind::Object(fields) => Json::Object(fields.iter().map(|(k, v)| (k.value.to_string(), literal_to_json(v))).collect()),
+    }
+}
+
+/// A literal's kind as Exograph names it in messages; a list shows the type expected inside.
+fn literal_kind(v: &ast::Value<'_>, expected: &str) -> String {
+    match &v.kind {
+        ValueKind::Int { .. } | ValueKind::Float { .. } => "Number".into(),
+        ValueKind::String(_) => "String".into(),
+        ValueKind::Boolean(_) => "Boolean".into(),
+        ValueKind::List(_) => format!("[{expected}]"),
+        ValueKind::Object(_) => "Object".into(),
+        _ => describe_literal(v),
+    }
+}
+
+fn json_kind(j: &Json) -> &'static str {
+    match j {
+        Json::Null => "Null",
+        Json::Bool(_) => "Boolean",
+        Json::Number(_) => "Number",
+        Json::String(_) => "String",
+        Json::Array(_) => "List",
+        Json::Object(_) => "Object",
     }
 }
 
