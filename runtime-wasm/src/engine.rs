@@ -189,9 +189,10 @@ impl Engine {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
             return self.execute_checked(text, operation, variables, head, db, false).await;
         };
-        let errors = validate::check_variable_values(&self.system, &op.variables, variables);
-        if !errors.is_empty() {
-            return error_response(200, &errors);
+        // A bad value is reported by full validation, as for any document: the same message,
+        // with its location.
+        if !validate::check_variable_values(&self.system, &op.variables, variables).is_empty() {
+            return self.execute_checked(text, operation, variables, head, db, false).await;
         }
         self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
         match outcome {
