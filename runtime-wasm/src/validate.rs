@@ -679,6 +679,9 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             },
             "LocalDate" | "LocalTime" | "LocalDateTime" | "Instant" => match json {
                 Json::String(s) if is_temporal(name, s) => Ok(Val::Str(s.clone(), origin)),
+                // A timestamp where a date is expected stands for its date (Postgres' cast to
+                // `date` keeps the date as written), as in Exograph.
+                Json::String(s) if name == "LocalDate" && is_temporal("Instant", s) => Ok(Val::Str(s.clone(), origin)),
                 _ => Err(format!("Invalid {name} value: {}", got())),
             },
             // `BlobFilter` is a scalar holding the Blob to compare with.
