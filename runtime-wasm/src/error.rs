@@ -75,12 +75,16 @@ pub fn parse_error(source: &str, e: ParseError) -> GqlError {
     if rest.contains("Parsing aborted") {
         return GqlError::at(e.message, e.pos);
     }
+    // ASCII case mapping only: the parser's messages are ASCII here, and Unicode case tables
+    // would cost the Worker about 10 KB of gzip.
     let what = match rest.strip_prefix("Expected ").and_then(|r| r.split_once(", found")) {
-        Some((expected, _)) => format!("expected {}", expected.to_lowercase()),
+        Some((expected, _)) => format!("expected {}", expected.to_ascii_lowercase()),
         None => {
-            let r = rest.trim_end_matches('.');
-            let mut chars = r.chars();
-            chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+            let mut r = rest.trim_end_matches('.').to_string();
+            if let Some(first) = r.get_mut(..1) {
+                first.make_ascii_lowercase();
+            }
+            r
         }
     };
     let line_text = source.lines().nth(e.pos.line.saturating_sub(1) as usize).unwrap_or("");
