@@ -171,7 +171,6 @@ struct Validator<'s, 'd, 'a, 'j> {
     doc: &'d ast::Document<'a>,
     errors: Vec<GqlError>,
     vars: HashMap<&'a str, VarDecl<'d, 'a, 'j>>,
-    used_vars: HashSet<&'a str>,
     /// Each variable with each type it is used at, once.
     var_uses: Vec<(&'a str, TypeRef)>,
     fragment_stack: Vec<&'a str>,
@@ -225,7 +224,6 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             doc,
             errors: vec![],
             vars: HashMap::new(),
-            used_vars: HashSet::new(),
             var_uses: vec![],
             fragment_stack: vec![],
             site: Site::default(),
@@ -233,7 +231,6 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
     }
 
     fn note_use(&mut self, name: &'a str, ty: &TypeRef) {
-        self.used_vars.insert(name);
         if !self.var_uses.iter().any(|(n, t)| *n == name && t == ty) {
             self.var_uses.push((name, ty.clone()));
         }
