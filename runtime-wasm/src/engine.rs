@@ -93,7 +93,8 @@ pub struct Response {
 struct DocEntry {
     query: String,
     operation: Option<String>,
-    /// Declared variables, for shaping the cache key and re-checking values on a hit.
+    /// Variables with the types they are used at, for shaping the cache key and re-checking
+    /// values on a hit.
     variables: Arc<[(String, TypeRef)]>,
     plans: Vec<(String, Arc<Plan>)>,
 }
@@ -215,9 +216,10 @@ impl Engine {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
             return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
-        let errors = validate::check_variable_values(&self.system, &op.variables, variables);
-        if !errors.is_empty() {
-            return error_response(200, &errors);
+        // A bad value is reported by full validation, as for any document: the same message,
+        // with its location.
+        if !validate::check_variable_values(&self.system, &op.variables, variables).is_empty() {
+            return self.execute_checked(text, operation, variables, head, db, false).await;
         }
         self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
         match outcome {
@@ -277,7 +279,7 @@ impl Engine {
         }
         let doc = match graphql::parse(query, &self.config.parse_limits) {
             Ok(d) => d,
-            Err(e) => return error_response(200, &[GqlError::at(e.message, e.pos)]),
+            Err(e) => return error_response(200, &[crate::error::parse_error(query, e)]),
         };
         let op = match validate::validate(&self.system, &doc, operation, variables, self.config.limits) {
             Ok(op) => op,
@@ -309,12 +311,8 @@ impl Engine {
         if has_introspection {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
         }
-        let var_types: Vec<(String, TypeRef)> = doc
-            .operations
-            .iter()
-            .find(|o| operation.is_none() || o.name.map(|n| n.value) == operation)
-            .map(|o| o.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect())
-            .unwrap_or_default();
+        // Shaped and re-checked by the types the variables were coerced to where they are used.
+        let var_types = op.variable_types.clone();
         let shape = self.shape(&var_types, variables);
         if !plan.cacheable {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
@@ -495,7 +493,7 @@ impl Engine {
     ) -> Result<Plan, Vec<GqlError>> {
         let ctx = RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env)
             .map_err(|_| vec![GqlError::new("Unauthorized")])?;
-        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![GqlError::at(e.message, e.pos)])?;
+        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
     }

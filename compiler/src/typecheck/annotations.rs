@@ -346,6 +346,23 @@ pub fn expr_number(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Opt
     None
 }
 
+/// A `@range` bound: a number, or a string holding one (`@range(min = "-1.0", max = "3.0")`,
+/// which Exograph accepts and its users write).
+pub fn range_bound(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Option<f64> {
+    if let Expr::Literal(l) = e {
+        if let LiteralValue::Str(s) = &l.value {
+            if let Ok(v) = s.trim().parse::<f64>() {
+                if v.is_finite() {
+                    return Some(v);
+                }
+            }
+            diags.push(value_error(a, e.span(), "a number"));
+            return None;
+        }
+    }
+    expr_number(a, e, diags)
+}
+
 /// The single positional argument as a positive integer (`@maxLength(100)`).
 pub fn positive_int(a: &Annotation, diags: &mut Vec<Diagnostic>) -> Option<u32> {
     let e = positional(a).first()?;

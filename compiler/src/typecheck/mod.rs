@@ -1220,7 +1220,7 @@ impl<'a> Checker<'a> {
             let max = annotations::named_param(r, "max");
             let num = |c: &mut Self, p: Option<&ast::NamedParam>| {
                 p.and_then(|p| match &p.value {
-                    ast::AnnotationValue::Expr(e) => annotations::expr_number(r, e, &mut c.diags),
+                    ast::AnnotationValue::Expr(e) => annotations::range_bound(r, e, &mut c.diags),
                     v => {
                         c.diags.push(
                             Diagnostic::error("exo::annotation_params", "`@range` expects numbers")

@@ -63,7 +63,7 @@ struct Environment {
 }
 
 impl TestEnvironment for Environment {
-    fn prepare_project(&self, project: &Path) -> Result<(), String> {
+    fn prepare_project(&self, project: &Path) -> Result<(), exo_testing::PrepareError> {
         let compiled = exo_compiler::compile_project(&project.join("src/index.exo"));
         let ir = compiled.ir.ok_or_else(|| {
             exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false)

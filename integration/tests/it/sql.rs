@@ -11,7 +11,7 @@ use crate::common::*;
 
 const OPERATIONS: &[(&str, &str)] = &[
     ("todo_by_pk", "{ todo(id: 1) { id title completed priority user { id name } } }"),
-    ("todos_filtered", r#"{ todos(where: {and: [{completed: {eq: false}}, {title: {ilike: "%a%"}}], not: {priority: {eq: LOW}}}, orderBy: [{user: [{name: DESC}]}, {id: ASC}], limit: 5, offset: 2) { id } }"#),
+    ("todos_filtered", r#"{ todos(where: {and: [{completed: {eq: false}}, {title: {ilike: "%a%"}}, {not: {priority: {eq: LOW}}}]}, orderBy: [{user: [{name: DESC}]}, {id: ASC}], limit: 5, offset: 2) { id } }"#),
     ("todos_agg", "{ todosAgg(where: {completed: {eq: true}}) { id { count } } }"),
     ("users_nested", "{ users { name todos(orderBy: {id: DESC}, limit: 3) { title } todosAgg { id { count } } } }"),
     ("user_by_email", r#"{ userByEmail(email: "a@b") { id } }"#),
