@@ -41,11 +41,21 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// `EXO_CONNECTION_POOL_SIZE`, default 10.
     pub pool_size: usize,
-    /// `EXO_POSTGRES_READ_WRITE`, default false: connections are opened with
-    /// `default_transaction_read_only=on`.
+    /// `EXO_POSTGRES_READ_WRITE`, default false: every transaction is `READ ONLY`.
     pub read_write: bool,
     /// `EXO_CHECK_CONNECTION_ON_STARTUP`, default true.
     pub check_on_startup: bool,
+    /// `EXO_POSTGRES_PREPARED_STATEMENTS`, default true: each connection keeps named prepared
+    /// statements. `false` sends every statement unnamed (for poolers in transaction mode that
+    /// do not track prepared statements, such as PgBouncer before 1.21).
+    pub prepared_statements: bool,
+}
+
+impl Default for DatabaseConfig {
+    /// No URL, the default pool size, read-only, checked on startup, prepared statements.
+    fn default() -> DatabaseConfig {
+        DatabaseConfig { url: None, pool_size: DEFAULT_POOL_SIZE, read_write: false, check_on_startup: true, prepared_statements: true }
+    }
 }
 
 pub use exo_runtime::env::Cors;
@@ -74,6 +84,11 @@ impl ServerConfig {
             check_on_startup: parse_bool(
                 "EXO_CHECK_CONNECTION_ON_STARTUP",
                 get("EXO_CHECK_CONNECTION_ON_STARTUP"),
+                true,
+            )?,
+            prepared_statements: parse_bool(
+                "EXO_POSTGRES_PREPARED_STATEMENTS",
+                get("EXO_POSTGRES_PREPARED_STATEMENTS"),
                 true,
             )?,
         };
@@ -168,7 +183,8 @@ mod tests {
         assert_eq!(c.port, 9876);
         assert_eq!(c.graphql_path, "/graphql");
         assert_eq!(c.cors, Cors::None);
-        assert_eq!(c.database, DatabaseConfig { url: None, pool_size: 10, read_write: false, check_on_startup: true });
+        assert_eq!(c.database, DatabaseConfig::default());
+        assert!(c.database.prepared_statements);
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert_eq!(c.playground_path, None);

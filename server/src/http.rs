@@ -30,6 +30,12 @@ const CORS_MAX_AGE: &str = "3600";
 
 type Body = Full<Bytes>;
 
+/// Readiness: 200 when the model is loaded and Postgres answers, else 503 (load balancers
+/// take the instance out of rotation). The GraphQL and playground paths win over these.
+pub(crate) const READY_PATH: &str = "/ready";
+/// Liveness: 200 whenever the HTTP threads answer, whatever the database does.
+pub(crate) const LIVE_PATH: &str = "/live";
+
 /// Serves on `listener` from `threads` OS threads until `shutdown` completes, then lets
 /// in-flight requests finish.
 ///
@@ -170,6 +176,8 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             r
         }
+    } else if path != config.graphql_path && (path == READY_PATH || path == LIVE_PATH) {
+        health(server, &method, &path).await
     } else if path != config.graphql_path {
         json_error(
             StatusCode::NOT_FOUND,
@@ -244,6 +252,29 @@ async fn graphql(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> R
     let answer = server.handle(&body, &headers, Some(&ip)).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, answer.body)
+}
+
+/// `GET`/`HEAD` on [`READY_PATH`] or [`LIVE_PATH`]. The body of a 503 says only what failed,
+/// not the database URL: probes are often reachable from outside. The detail is logged.
+async fn health(server: &Server, method: &Method, path: &str) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, &format!("`{method}` is not supported at `{path}`; use GET"));
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let mut response = if path == LIVE_PATH {
+        json_response(StatusCode::OK, r#"{"status":"live"}"#.to_string())
+    } else {
+        match server.ready().await {
+            Ok(()) => json_response(StatusCode::OK, r#"{"status":"ready"}"#.to_string()),
+            Err(e) => {
+                log::warn(&format!("not ready: {e}"));
+                json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"unavailable","reason":"the database is unreachable"}"#.to_string())
+            }
+        }
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Answers `OPTIONS`. A CORS preflight from an allowed origin gets the allow headers (every

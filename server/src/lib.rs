@@ -20,11 +20,13 @@ pub mod log;
 mod playground;
 mod pool;
 mod socket;
+mod tls;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
-pub use db::{connect_client, connect_config, PgDb};
+pub use db::{connect_client, connect_config, ConnectSettings, PgDb};
 pub use error::Error;
 pub use pool::{Pool, PooledConnection};
+pub use tls::SslMode;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -82,6 +84,12 @@ impl Server {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Readiness: the model is loaded (this server exists) and Postgres answers `SELECT 1`
+    /// within two seconds. `Err` says why not.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.pool.ping(std::time::Duration::from_secs(2)).await
     }
 
     /// Answers one GraphQL `POST` body without any HTTP. A connection is taken from the pool

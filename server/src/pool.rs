@@ -30,9 +30,9 @@ pub struct Pool {
 }
 
 struct Inner {
-    config: tokio_postgres::Config,
-    /// The URL with the password hidden, for messages.
-    shown_url: String,
+    settings: db::ConnectSettings,
+    /// Shared by every connection: read-only, named or unnamed statements.
+    mode: Arc<db::StatementMode>,
     size: usize,
     shards: Vec<Shard>,
 }
@@ -59,8 +59,8 @@ impl Pool {
     /// Validates the settings; connections are opened on demand. The `pool_size` connections
     /// are divided between `shards` shards as evenly as possible.
     pub fn new(config: &DatabaseConfig, shards: usize) -> Result<Pool, Error> {
-        let pg = db::connect_config(config)?;
-        let shown_url = config.url.as_deref().map(db::redact).unwrap_or_default();
+        let settings = db::connect_config(config)?;
+        let mode = db::StatementMode::new(&settings);
         let count = shards.clamp(1, config.pool_size.max(1));
         let shards = (0..count)
             .map(|i| {
@@ -68,7 +68,7 @@ impl Pool {
                 Shard { size, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
             })
             .collect();
-        Ok(Pool { inner: Arc::new(Inner { config: pg, shown_url, size: config.pool_size, shards }) })
+        Ok(Pool { inner: Arc::new(Inner { settings, mode, size: config.pool_size, shards }) })
     }
 
     pub fn size(&self) -> usize {
@@ -78,9 +78,42 @@ impl Pool {
     /// Opens a connection and runs `SELECT 1`. The connection is closed afterwards: it was
     /// opened on the caller's runtime, not on an HTTP thread.
     pub async fn check(&self) -> Result<(), Error> {
-        let client = db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?;
+        let client = db::connect(&self.inner.settings).await.map_err(|e| self.connect_error(&e))?;
         client.simple_query("SELECT 1").await.map_err(|e| self.connect_error(&e))?;
         Ok(())
+    }
+
+    /// Whether Postgres answers, within `limit`, for readiness checks: `SELECT 1` on an idle
+    /// or new connection. When every connection is checked out by requests, the pool is
+    /// working and the answer is yes without waiting (a readiness probe must not queue behind
+    /// the load it is meant to protect). A connection that died while idle is dropped on the
+    /// way, so a stopped server is noticed at the next check.
+    pub async fn ping(&self, limit: Duration) -> Result<(), Error> {
+        let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
+        let order = (index..self.inner.shards.len()).chain(0..index);
+        let mut conn = None;
+        for i in order {
+            let shard = &self.inner.shards[i];
+            let Ok(permit) = shard.permits.clone().try_acquire_owned() else { continue };
+            let db = match self.take_idle(shard) {
+                Some(db) => db,
+                None => {
+                    let client = tokio::time::timeout(limit, db::connect(&self.inner.settings))
+                        .await
+                        .map_err(|_| Error::new(format!("no connection to the database within {} ms", limit.as_millis())))?
+                        .map_err(|e| self.connect_error(&e))?;
+                    PgDb::with_mode(client, self.inner.mode.clone())
+                }
+            };
+            conn = Some(PooledConnection { db: Some(db), reused: true, pool: self.inner.clone(), shard: i, _permit: permit });
+            break;
+        }
+        let Some(conn) = conn else { return Ok(()) };
+        match tokio::time::timeout(limit, conn.client().simple_query("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.connect_error(&e)),
+            Err(_) => Err(Error::new(format!("the database did not answer `SELECT 1` within {} ms", limit.as_millis()))),
+        }
     }
 
     /// Takes an idle connection of this thread's shard, or opens a new one if the shard has
@@ -110,7 +143,10 @@ impl Pool {
             .map_err(|_| Error::new("the connection pool is closed"))?;
         let (db, reused) = match self.take_idle(shard) {
             Some(db) => (db, true),
-            None => (PgDb::new(db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?), false),
+            None => {
+                let client = db::connect(&self.inner.settings).await.map_err(|e| self.connect_error(&e))?;
+                (PgDb::with_mode(client, self.inner.mode.clone()), false)
+            }
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
     }
@@ -142,10 +178,8 @@ impl Pool {
 
     fn connect_error(&self, e: &tokio_postgres::Error) -> Error {
         Error::new(format!(
-            "cannot connect to the database at `{}`: {}; check that Postgres is running and that \
-             `EXO_POSTGRES_URL` (or `DATABASE_URL`) points at it",
-            self.inner.shown_url,
-            db::describe_pg_error(e)
+            "{}; check that Postgres is running and that `EXO_POSTGRES_URL` (or `DATABASE_URL`) points at it",
+            self.inner.settings.describe_failure(e)
         ))
     }
 }
@@ -262,7 +296,7 @@ mod tests {
         let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
         let name = unique_db_name("exo_server_pool");
         let url = pg.create_database(&name).unwrap();
-        let config = DatabaseConfig { url: Some(url), pool_size: 2, read_write: false, check_on_startup: false };
+        let config = DatabaseConfig { url: Some(url), pool_size: 2, ..DatabaseConfig::default() };
         let pool = Pool::new(&config, 2).unwrap();
 
         set_thread_shard(1);
@@ -292,4 +326,48 @@ mod tests {
         drop(pool);
         pg.drop_database(&name).unwrap();
     }
+
+    /// Read-only mode holds without any startup parameter (poolers refuse `options`): a write
+    /// fails outside a transaction and inside `BEGIN`, reads work, with named and with unnamed
+    /// statements; read-write mode writes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn read_only_is_applied_per_transaction_with_named_or_unnamed_statements() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_read_only");
+        let url = pg.create_database(&name).unwrap();
+        pg.psql(&name, "CREATE TABLE t (x int)").unwrap();
+        for prepared_statements in [true, false] {
+            let config = |read_write| DatabaseConfig {
+                url: Some(url.clone()),
+                pool_size: 1,
+                read_write,
+                prepared_statements,
+                ..DatabaseConfig::default()
+            };
+            let pool = Pool::new(&config(false), 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            for _ in 0..2 {
+                let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("1".into())]).await.unwrap_err();
+                assert!(e.0.contains("read-only transaction"), "{}", e.0);
+                let rows = conn.query("SELECT count(*)::text FROM t WHERE x = $1::int", &[Some("1".into())]).await.unwrap();
+                assert_eq!(rows, vec![vec![Some("0".to_string())]]);
+            }
+            conn.execute("BEGIN").await.unwrap();
+            let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("2".into())]).await.unwrap_err();
+            assert!(e.0.contains("read-only transaction"), "{}", e.0);
+            conn.execute("ROLLBACK").await.unwrap();
+            assert!(conn.db().is_reusable());
+            let open: String =
+                conn.client().query_one("SELECT current_setting('transaction_read_only')", &[]).await.unwrap().get(0);
+            assert_eq!(open, "off", "the session itself is not read-only");
+            drop(conn);
+
+            let pool = Pool::new(&config(true), 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            conn.query("INSERT INTO t VALUES ($1::int)", &[Some("3".into())]).await.unwrap();
+        }
+        assert_eq!(pg.psql(&name, "SELECT count(*) FROM t").unwrap(), "2");
+        pg.drop_database(&name).unwrap();
+    }
+
 }

@@ -87,7 +87,7 @@ async fn todo_database(prefix: &str) -> TodoDatabase {
     let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
     let db = unique_db_name(prefix);
     let url = pg.create_database(&db).unwrap();
-    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     let client = exo_server::connect_client(&admin_db).await.unwrap();
     exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
     TodoDatabase { _project: project_dir, bytes, pg, db, url, client }
