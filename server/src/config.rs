@@ -4,7 +4,7 @@
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
-use crate::log::Level;
+use crate::log::Filter;
 
 /// Request bodies above this size get `413 Payload Too Large`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -26,8 +26,8 @@ pub struct ServerConfig {
     /// served; `None` when introspection is disabled, since the playground needs it.
     pub playground_path: Option<String>,
     pub cors: Cors,
-    /// `EXO_LOG`, default `info`.
-    pub log_level: Level,
+    /// `EXO_LOG` (`tracing` filter syntax, such as `info,exo::request=warn`), default `info`.
+    pub log: Filter,
     pub max_body_bytes: usize,
     /// How many HTTP threads serve requests, each with its own single-threaded runtime and its
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
@@ -127,11 +127,11 @@ impl ServerConfig {
         }
         let playground_path = (engine.introspection != Introspection::Disabled).then_some(playground_path);
 
-        let log_level = match get("EXO_LOG") {
-            Some(v) => Level::parse(&v).ok_or_else(|| {
-                Error::new(format!("`EXO_LOG` is `{v}`; set it to `error`, `warn`, `info` or `debug`"))
+        let log = match get("EXO_LOG") {
+            Some(v) => Filter::parse(&v).map_err(|e| {
+                Error::new(format!("`EXO_LOG` is `{v}`: {e} (for example `info` or `debug,exo::request=warn`)"))
             })?,
-            None => Level::Info,
+            None => Filter::default(),
         };
 
         let threads = match get("EXO_SERVER_THREADS") {
@@ -152,7 +152,7 @@ impl ServerConfig {
             graphql_path,
             playground_path,
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
-            log_level,
+            log,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
     }
@@ -237,6 +237,10 @@ mod tests {
     fn bad_values_name_the_variable() {
         let e = config(&[("EXO_POSTGRES_READ_WRITE", "maybe")]).unwrap_err();
         assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
+        let e = config(&[("EXO_LOG", "loud")]).unwrap_err();
+        assert!(e.message().contains("`EXO_LOG`"), "{e}");
+        let e = config(&[("EXO_POSTGRES_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
+        assert!(e.message().contains("`EXO_POSTGRES_PREPARED_STATEMENTS`"), "{e}");
         let e = config(&[("EXO_SERVER_PORT", "99999")]).unwrap_err();
         assert!(e.message().contains("`EXO_SERVER_PORT`"), "{e}");
     }

@@ -249,7 +249,11 @@ async fn graphql(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> R
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
     };
     let ip = peer.ip().to_string();
-    let answer = server.handle(&body, &headers, Some(&ip)).await;
+    let started = Instant::now();
+    let (answer, counts) = server.handle_counted(&body, &headers, Some(&ip)).await;
+    if log::requests_enabled() {
+        log_request(&body, &answer, counts, started);
+    }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, answer.body)
 }
@@ -275,6 +279,27 @@ async fn health(server: &Server, method: &Method, path: &str) -> Response<Body> 
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The request's log line: its operation's name, status, time, statements, rows and the
+/// number of errors. Variables, headers (tokens) and the answer's data are never written.
+fn log_request(body: &[u8], answer: &exo_runtime::Response, counts: crate::DbCounts, started: Instant) {
+    let errors = if answer.body.starts_with("{\"errors\"") {
+        serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("errors").and_then(|e| e.as_array()).map(Vec::len))
+            .unwrap_or(1)
+    } else {
+        0
+    };
+    log::request(&log::RequestRecord {
+        operation: &log::operation_name(body),
+        status: answer.status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        statements: counts.statements,
+        rows: counts.rows,
+        errors,
+    });
 }
 
 /// Answers `OPTIONS`. A CORS preflight from an allowed origin gets the allow headers (every

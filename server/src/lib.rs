@@ -36,6 +36,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use exo_runtime::{Engine, RequestHead, Response, System};
 use tokio::net::TcpListener;
 
+/// What one request asked of Postgres.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbCounts {
+    pub statements: u32,
+    pub rows: u64,
+}
+
 /// How the engine reads the environment for `@env` context fields.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -96,9 +103,21 @@ impl Server {
     /// only when the engine first talks to the database, so invalid or introspection-only
     /// requests never wait for one.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)], client_ip: Option<&str>) -> Response {
+        self.handle_counted(body, headers, client_ip).await.0
+    }
+
+    /// [`handle`](Self::handle), also counting the SQL statements sent and the rows returned
+    /// (for the request log).
+    pub async fn handle_counted(
+        &self,
+        body: &[u8],
+        headers: &[(String, String)],
+        client_ip: Option<&str>,
+    ) -> (Response, DbCounts) {
         let head = RequestHead { headers, client_ip, now: unix_now() };
         let mut db = pool::LazyConnection::new(&self.pool);
-        self.engine.handle(body, &head, &mut db).await
+        let response = self.engine.handle(body, &head, &mut db).await;
+        (response, DbCounts { statements: db.statements, rows: db.rows })
     }
 
     /// Binds `EXO_SERVER_HOST:EXO_SERVER_PORT`, prints the startup line (timed from

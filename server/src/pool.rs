@@ -236,11 +236,14 @@ impl Db for PooledConnection {
 pub(crate) struct LazyConnection<'p> {
     pool: &'p Pool,
     conn: Option<PooledConnection>,
+    /// Statements run and rows returned, for the request's log line.
+    pub(crate) statements: u32,
+    pub(crate) rows: u64,
 }
 
 impl<'p> LazyConnection<'p> {
     pub(crate) fn new(pool: &'p Pool) -> LazyConnection<'p> {
-        LazyConnection { pool, conn: None }
+        LazyConnection { pool, conn: None, statements: 0, rows: 0 }
     }
 
     /// The connection, and whether this is its first statement in this request.
@@ -265,12 +268,17 @@ impl<'p> LazyConnection<'p> {
 
 impl Db for LazyConnection<'_> {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.statements += 1;
         let (conn, first) = self.conn().await?;
         let retry_possible = first && conn.reused;
-        match conn.query(sql, params).await {
+        let result = match conn.query(sql, params).await {
             Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.query(sql, params).await,
             other => other,
+        };
+        if let Ok(rows) = &result {
+            self.rows += rows.len() as u64;
         }
+        result
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {

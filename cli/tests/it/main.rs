@@ -1,10 +1,12 @@
 //! Integration tests of the `exo` command and the native server, one module per surface:
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
-//! `exo dev` / `exo yolo` while editing the model.
+//! `exo dev` / `exo yolo` while editing the model, `production` runs `exo serve` and `exo test`
+//! through PgBouncer and checks readiness and request logs.
 
 mod commands;
 mod dev;
 mod http;
+mod production;
 
 use std::path::{Path, PathBuf};
 
