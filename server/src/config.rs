@@ -237,7 +237,7 @@ mod tests {
     fn bad_values_name_the_variable() {
         let e = config(&[("EXO_POSTGRES_READ_WRITE", "maybe")]).unwrap_err();
         assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
-        let e = config(&[("EXO_LOG", "loud")]).unwrap_err();
+        let e = config(&[("EXO_LOG", "exo=loud")]).unwrap_err();
         assert!(e.message().contains("`EXO_LOG`"), "{e}");
         let e = config(&[("EXO_POSTGRES_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
         assert!(e.message().contains("`EXO_POSTGRES_PREPARED_STATEMENTS`"), "{e}");

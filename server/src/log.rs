@@ -304,7 +304,10 @@ mod tests {
 
     #[test]
     fn bad_filters_say_what_is_accepted() {
-        assert!(Filter::parse("loud").unwrap_err().contains("not a level"));
+        assert!(Filter::parse("info,h2=").unwrap_err().contains("not a level"));
+        assert!(Filter::parse("debug!").unwrap_err().contains("not a level"));
+        // A bare name is a target at every level, as in `tracing`.
+        assert!(Filter::parse("loud").unwrap().enabled("loud", Level::Trace));
         assert!(Filter::parse("exo=loud").unwrap_err().contains("not a level"));
         assert!(Filter::parse("[span{x=1}]=debug").unwrap_err().contains("not supported"));
     }
