@@ -361,24 +361,16 @@ async fn connect_once(settings: &ConnectSettings, config: &tokio_postgres::Confi
                 keepalive(&stream, config.get_keepalives_idle());
             }
             let stream = crate::socket::PgStream::new(stream, uses_tls);
-            let client = if uses_tls {
-                // An unusable host name for TLS is reported by tokio-postgres's connector below.
-                if let Ok(connector) = settings.tls.connector(&target.name) {
-                    let (client, connection) = config.connect_raw(stream, connector).await?;
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                    return Ok(client);
-                }
-                None
-            } else {
+            // A connection ending with an error is noticed by the pool (`Client::is_closed`).
+            if !uses_tls {
                 let (client, connection) = config.connect_raw(stream, NoTls).await?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Some(client)
-            };
-            if let Some(client) = client {
+                tokio::spawn(async move { connection.await.map(drop) });
+                return Ok(client);
+            }
+            // `uses_tls` implies a rustls configuration, so this always matches.
+            if let Ok(connector) = settings.tls.connector(&target.name) {
+                let (client, connection) = config.connect_raw(stream, connector).await?;
+                tokio::spawn(async move { connection.await.map(drop) });
                 return Ok(client);
             }
         }

@@ -224,19 +224,13 @@ impl Tls {
         })
     }
 
-    /// The connector for one connection to `host` (the name the certificate must carry).
+    /// The connector for one connection to `host` (the name the certificate must carry). An
+    /// unusable name (a Unix socket's empty host) fails only if TLS is actually negotiated:
+    /// `prefer` over a Unix socket gets `N` and stays plain.
     pub(crate) fn connector(&self, host: &str) -> Result<RustlsConnect, String> {
-        let config = self
-            .config
-            .clone()
-            .ok_or("TLS is disabled (`sslmode=disable`)")?;
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| format!("`{host}` is not a valid host name for TLS"))?;
-        Ok(RustlsConnect {
-            config,
-            name,
-            mode: self.params.mode,
-        })
+        let config = self.config.clone().ok_or("TLS is disabled (`sslmode=disable`)")?;
+        let name = ServerName::try_from(host.to_string()).map_err(|_| format!("`{host}` is not a valid host name for TLS"));
+        Ok(RustlsConnect { config, name, mode: self.params.mode })
     }
 }
 
@@ -459,7 +453,7 @@ impl BeforeTls for tokio_postgres::Socket {}
 /// Connects one stream; made per connection by [`Tls::connector`] or [`MakeRustls`].
 pub(crate) struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    name: Result<ServerName<'static>, String>,
     mode: SslMode,
 }
 
@@ -474,10 +468,11 @@ where
     fn connect(self, mut stream: S) -> Self::Future {
         stream.before_tls();
         Box::pin(async move {
+            let name = self.name.map_err(TlsError)?;
             let connector = tokio_rustls::TlsConnector::from(self.config);
-            match connector.connect(self.name.clone(), stream).await {
+            match connector.connect(name.clone(), stream).await {
                 Ok(tls) => Ok(RustlsStream(Box::new(tls))),
-                Err(e) => Err(TlsError::from_handshake(e, &self.name, self.mode)),
+                Err(e) => Err(TlsError::from_handshake(e, &name, self.mode)),
             }
         })
     }

@@ -42,7 +42,8 @@ pub struct Args {
     /// Create each test file's database on this existing server (a URL whose user may create
     /// databases; TLS parameters apply) instead of a throwaway cluster. Also read from
     /// `EXO_SQL_EXISTING_DB_URL` when `EXO_SQL_EPHEMERAL_DATABASE_LAUNCH_PREFERENCE` is
-    /// `existing-db-only`, as Exograph does.
+    /// `existing-db-only`, as Exograph does. `EXO_POSTGRES_PREPARED_STATEMENTS` then applies
+    /// to the test servers too (`false` behind a transaction-pooling PgBouncer before 1.21).
     #[arg(long, conflicts_with = "cf_worker")]
     pub database_url: Option<String>,
 }
@@ -179,6 +180,13 @@ impl TestEnvironment for Environment {
             ("EXO_INTROSPECTION".into(), "enabled".into()),
             ("EXO_POSTGRES_READ_WRITE".into(), "true".into()),
         ]);
+        // On an existing server (perhaps behind a pooler) how statements are sent is a
+        // property of the connection, not of the test: it comes from the process.
+        if self.existing.is_some() {
+            if let Ok(v) = std::env::var("EXO_POSTGRES_PREPARED_STATEMENTS") {
+                vars.insert("EXO_POSTGRES_PREPARED_STATEMENTS".into(), v);
+            }
+        }
         vars.extend(envs.iter().cloned());
         let vars_list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let file = self.rt.block_on(async {

@@ -271,3 +271,12 @@ async fn scram_uses_channel_binding_over_tls() {
     assert!(e.contains("password authentication failed"), "{e}");
     assert!(!e.contains("wrong@"), "{e}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn prefer_over_a_unix_socket_stays_plain() {
+    // A Unix socket has no host name to verify; `prefer` (the default) must still connect.
+    let c = cluster();
+    let socket_dir = c.pg.data_dir().parent().unwrap().join("sock");
+    let u = format!("postgres:///postgres?host={}&port={}&user=postgres", socket_dir.display(), c.pg.port());
+    assert_eq!(session_ssl(&u).await, Ok(false));
+}
