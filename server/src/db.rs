@@ -184,7 +184,15 @@ impl Db for PgDb {
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         let command = sql.trim().to_ascii_uppercase();
         let begins = command.starts_with("BEGIN") || command.starts_with("START TRANSACTION");
-        let sql = if begins && self.mode.read_only && command == "BEGIN" { "BEGIN READ ONLY" } else { sql };
+        // Read-only mode marks every transaction (transaction modes may follow one another
+        // without commas, so this holds for `BEGIN ISOLATION LEVEL ...` too).
+        let read_only_begin;
+        let sql = if begins && self.mode.read_only {
+            read_only_begin = format!("{} READ ONLY", sql.trim().trim_end_matches(';'));
+            read_only_begin.as_str()
+        } else {
+            sql
+        };
         let result = self.client.batch_execute(sql).await.map_err(db_error);
         if begins {
             // Even a failed BEGIN leaves the state unknown: treat it as open.

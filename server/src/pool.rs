@@ -360,10 +360,12 @@ mod tests {
                 let rows = conn.query("SELECT count(*)::text FROM t WHERE x = $1::int", &[Some("1".into())]).await.unwrap();
                 assert_eq!(rows, vec![vec![Some("0".to_string())]]);
             }
-            conn.execute("BEGIN").await.unwrap();
-            let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("2".into())]).await.unwrap_err();
-            assert!(e.0.contains("read-only transaction"), "{}", e.0);
-            conn.execute("ROLLBACK").await.unwrap();
+            for begin in ["BEGIN", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;"] {
+                conn.execute(begin).await.unwrap();
+                let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("2".into())]).await.unwrap_err();
+                assert!(e.0.contains("read-only transaction"), "{begin}: {}", e.0);
+                conn.execute("ROLLBACK").await.unwrap();
+            }
             assert!(conn.db().is_reusable());
             let open: String =
                 conn.client().query_one("SELECT current_setting('transaction_read_only')", &[]).await.unwrap().get(0);

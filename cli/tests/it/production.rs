@@ -251,7 +251,11 @@ fn exo_test_runs_the_example_suites_through_pgbouncer() {
     let pg = EphemeralPostgres::start().expect("a cluster");
     let runs = [
         ("transaction", "false", vec!["schema-examples/ok"]),
-        ("session", "true", vec!["schema-examples/ok/todo", "schema-examples/ok/blog"]),
+        (
+            "session",
+            "true",
+            vec!["schema-examples/ok/todo", "schema-examples/ok/blog"],
+        ),
     ];
     for (mode, prepared, dirs) in runs {
         let bouncer = PgBouncer::start(&pg, mode);
@@ -421,6 +425,101 @@ fn each_request_logs_one_line_without_variables_or_tokens() {
     serve.graphql(query, json!({ "t": "x" }), &token);
     let (_, stderr) = serve.output();
     assert!(!stderr.contains("exo::request"), "{stderr}");
+    drop(serve);
+    pg.drop_database(&db).unwrap();
+}
+
+/// A CA (PEM) and a server certificate for `localhost`/`127.0.0.1` it signed, with its key.
+fn tls_chain(ca_name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, ca_name);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// The commands that connect use TLS as the URL asks: `exo schema migrate/verify` and
+/// `exo serve` with `sslmode=verify-full` against a cluster with `ssl=on` (the server's
+/// `pg_stat_ssl` shows exo's sessions encrypted), and a wrong CA fails with its reason.
+#[test]
+fn schema_and_serve_connect_with_verify_full() {
+    let (ca, cert, key) = tls_chain("exo cli test CA");
+    let pg = EphemeralPostgres::start_with_tls(&cert, &key).expect("a TLS cluster");
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let built = exo()
+        .arg("build")
+        .arg("--project")
+        .arg(&project)
+        .output()
+        .expect("run exo build");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let db = unique_db_name("exo_cli_tls");
+    pg.create_database(&db).unwrap();
+    let url = format!(
+        "postgres://postgres@localhost:{}/{db}?sslmode=verify-full&sslrootcert={}&application_name=exo_tls_test",
+        pg.port(),
+        ca_path.display()
+    );
+    let migrated = exo()
+        .args(["schema", "migrate", "--apply-to-database", "--project"])
+        .arg(&project)
+        .args(["--database", &url])
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let verified = exo()
+        .args(["schema", "verify", "--project"])
+        .arg(&project)
+        .args(["--database", &url])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    let wrong_ca = tmp.path().join("wrong-ca.pem");
+    std::fs::write(&wrong_ca, tls_chain("another CA").0).unwrap();
+    let refused = exo()
+        .args(["schema", "verify", "--project"])
+        .arg(&project)
+        .args([
+            "--database",
+            &url.replace(&ca_path.display().to_string(), &wrong_ca.display().to_string()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("unknown issuer") && stderr.contains("verify-full"),
+        "{stderr}"
+    );
+
+    pg.psql(&db, "INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com')")
+        .unwrap();
+    let serve = Serve::start(&project, &tmp.path().join("serve"), &[("EXO_POSTGRES_URL", &url)]);
+    let answer = serve.graphql("{ users { name } }", json!({}), &admin_token());
+    assert_eq!(answer, json!({ "data": { "users": [{ "name": "Ada" }] } }));
+    let encrypted = pg
+        .psql(
+            "postgres",
+            "SELECT bool_and(s.ssl)::text || ' ' || (count(*) > 0)::text FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'exo_tls_test'",
+        )
+        .unwrap();
+    assert_eq!(encrypted, "true true", "exo serve's pooled connections are encrypted");
     drop(serve);
     pg.drop_database(&db).unwrap();
 }
