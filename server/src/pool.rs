@@ -380,4 +380,85 @@ mod tests {
         pg.drop_database(&name).unwrap();
     }
 
+
+    /// Which way bytes went through [`counting_proxy`], in the order they passed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Way {
+        ToServer,
+        ToClient,
+    }
+
+    /// A TCP proxy to `target` that records each chunk it relays; returns its port.
+    async fn counting_proxy(target: u16) -> (u16, Arc<Mutex<Vec<Way>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", target)).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(relay(client_read, server_write, Way::ToServer, shared.clone()));
+                tokio::spawn(relay(server_read, client_write, Way::ToClient, shared.clone()));
+            }
+        });
+        (port, log)
+    }
+
+    async fn relay(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        way: Way,
+        log: Arc<Mutex<Vec<Way>>>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            log.lock().unwrap().push(way);
+        }
+    }
+
+    /// How many times the client spoke after the server had: the request's round trips.
+    fn client_turns(log: &[Way]) -> usize {
+        let mut turns = 0;
+        let mut last = Way::ToClient;
+        for way in log {
+            if *way == Way::ToServer && last == Way::ToClient {
+                turns += 1;
+            }
+            last = *way;
+        }
+        turns
+    }
+
+    /// Read-only mode's `BEGIN READ ONLY` + statement + `COMMIT` leave in one write and cost
+    /// one round trip, like the bare statement of read-write mode, named or unnamed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn read_only_costs_no_extra_round_trip() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_round_trips");
+        pg.create_database(&name).unwrap();
+        let (port, log) = counting_proxy(pg.port()).await;
+        let url = format!("postgres://postgres@127.0.0.1:{port}/{name}?sslmode=disable");
+        for (read_write, prepared_statements) in [(false, true), (false, false), (true, true)] {
+            let config =
+                DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write, prepared_statements, ..DatabaseConfig::default() };
+            let pool = Pool::new(&config, 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            // The first use prepares a named statement (one more round trip, once).
+            conn.query("SELECT $1::text", &[Some("warm".into())]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            log.lock().unwrap().clear();
+            let rows = conn.query("SELECT $1::text", &[Some("x".into())]).await.unwrap();
+            assert_eq!(rows, vec![vec![Some("x".to_string())]]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let seen = log.lock().unwrap().clone();
+            assert_eq!(client_turns(&seen), 1, "read_write={read_write} named={prepared_statements}: {seen:?}");
+        }
+        pg.drop_database(&name).unwrap();
+    }
 }
