@@ -42,7 +42,7 @@ impl StatementMode {
         Arc::new(StatementMode { read_only: settings.read_only, named: AtomicBool::new(settings.prepared_statements) })
     }
 
-    fn named(&self) -> bool {
+    pub(crate) fn named(&self) -> bool {
         self.named.load(Ordering::Relaxed)
     }
 }

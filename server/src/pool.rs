@@ -461,4 +461,47 @@ mod tests {
         }
         pg.drop_database(&name).unwrap();
     }
+
+    /// A prepared statement that vanished (as behind a transaction-pooling PgBouncer, here by
+    /// `DEALLOCATE ALL`) switches the pool to unnamed statements: outside a transaction the
+    /// statement is retried and succeeds; inside one the request fails once, and every later
+    /// statement, on any connection of the pool, is sent unnamed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lost_prepared_statement_switches_the_pool_to_unnamed_statements() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_lost_statement");
+        let url = pg.create_database(&name).unwrap();
+        let config = DatabaseConfig { url: Some(url), pool_size: 2, read_write: true, ..DatabaseConfig::default() };
+        let pool = Pool::new(&config, 1).unwrap();
+        let sql = "SELECT ($1::int * 2)::text";
+        let prepared = "SELECT count(*)::int FROM pg_prepared_statements";
+
+        let mut conn = pool.get().await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("2".into())]).await.unwrap(), vec![vec![Some("4".to_string())]]);
+        conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("3".into())]).await.unwrap(), vec![vec![Some("6".to_string())]], "retried unnamed");
+        assert!(!pool.inner.mode.named(), "the pool switched");
+        // A simple query, so that the check itself prepares nothing.
+        let counted = conn.client().simple_query(prepared).await.unwrap();
+        let count = counted.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        });
+        assert_eq!(count.as_deref(), Some("0"), "nothing was prepared again by name");
+
+        // A second pool, same story inside a transaction: that request fails once.
+        let pool = Pool::new(&config, 1).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        conn.query(sql, &[Some("1".into())]).await.unwrap();
+        conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        let e = conn.query(sql, &[Some("1".into())]).await.unwrap_err();
+        assert!(e.0.contains("26000"), "{}", e.0);
+        conn.execute("ROLLBACK").await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("5".into())]).await.unwrap(), vec![vec![Some("10".to_string())]]);
+        conn.execute("COMMIT").await.unwrap();
+        drop((conn, pool));
+        pg.drop_database(&name).unwrap();
+    }
 }
