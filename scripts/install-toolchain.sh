@@ -21,6 +21,13 @@ if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown
   fi
 fi
 
+# PgBouncer (the pooler tests in cli/tests/it/production.rs) and HAProxy (scripts/replicas-demo.sh).
+if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/haproxy ]; then
+  echo "install-toolchain: installing pgbouncer and haproxy"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer haproxy >/dev/null
+fi
+
 # graphql-js, used by the introspection tests as a real client.
 if [ ! -d integration/js/node_modules/graphql ]; then
   echo "install-toolchain: installing graphql-js for the introspection tests"

@@ -77,6 +77,7 @@ pub fn worker_edge(graphql_path: String, cors: Cors, mcp_path: Option<String>) -
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         client_address: PlatformHeader("cf-connecting-ip"),
         mcp_path,
+        health: false,
     }
 }
 

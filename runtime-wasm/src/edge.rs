@@ -93,6 +93,9 @@ pub enum Route {
     /// handler, which makes the transport's own decisions (methods, `Accept`, content type),
     /// and turn its answer into a response with [`Edge::respond_mcp`].
     Mcp { client_ip: Option<String> },
+    /// `GET`/`HEAD` on a health path: the host checks what it needs (a `SELECT 1` for
+    /// readiness) and answers with [`Edge::health_answer`].
+    Health(Health),
     /// Answer this without reading the body.
     Respond(HttpResponse),
 }
@@ -240,6 +243,20 @@ pub struct Edge<C> {
     pub client_address: C,
     /// Where MCP is served (`EXO_MCP_HTTP_PATH`), `None` when it is off (`EXO_ENABLE_MCP`).
     pub mcp_path: Option<String>,
+    /// Whether `/live` and `/ready` are served (natively, for load balancers; a Worker has
+    /// none: the platform routes around failures itself).
+    pub health: bool,
+}
+
+/// `GET /live`: the process answers. `GET /ready`: the model is loaded and Postgres answers.
+pub const LIVE_PATH: &str = "/live";
+pub const READY_PATH: &str = "/ready";
+
+/// Which health question a request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Live,
+    Ready,
 }
 
 impl<C: ClientAddress> Edge<C> {
@@ -252,6 +269,16 @@ impl<C: ClientAddress> Edge<C> {
             return match method {
                 "OPTIONS" => Route::Respond(self.preflight(req)),
                 _ => Route::Mcp { client_ip: self.client_address.client_ip(req) },
+            };
+        }
+        if self.health && path != self.graphql_path && (path == LIVE_PATH || path == READY_PATH) {
+            return if matches!(method, "GET" | "HEAD") {
+                Route::Health(if path == LIVE_PATH { Health::Live } else { Health::Ready })
+            } else {
+                let message = format!("`{method}` is not supported at `{path}`; use GET");
+                let mut r = self.error(req, 405, &message);
+                r.headers.push(("allow", PLAYGROUND_METHODS.to_string()));
+                Route::Respond(r)
             };
         }
         if path == self.graphql_path {
@@ -366,6 +393,24 @@ impl<C: ClientAddress> Edge<C> {
         };
         self.decorate(req, &mut r.headers);
         r
+    }
+
+    /// The answer to a health probe. A 503 says only what failed, not the database URL or the
+    /// error (probes are often reachable from outside; the host logs the detail).
+    pub fn health_answer(&self, health: Health, ok: bool) -> HttpResponse {
+        let (status, body) = match (health, ok) {
+            (Health::Live, _) => (200, r#"{"status":"live"}"#),
+            (Health::Ready, true) => (200, r#"{"status":"ready"}"#),
+            (Health::Ready, false) => (503, r#"{"status":"unavailable","reason":"the database is unreachable"}"#),
+        };
+        HttpResponse {
+            status,
+            headers: vec![
+                ("content-type", "application/json".to_string()),
+                ("cache-control", "no-store".to_string()),
+            ],
+            body: body.to_string(),
+        }
     }
 
     /// The MCP handler's answer as an HTTP response: JSON when it has a body (none for
@@ -523,6 +568,7 @@ mod tests {
             max_body_bytes: 100,
             client_address: TrustedProxies::default(),
             mcp_path: None,
+            health: true,
         }
     }
 
@@ -753,6 +799,22 @@ mod tests {
             route(&root, "GET", "/", &[]),
             Route::Playground { file: None }
         );
+    }
+
+    #[test]
+    fn health_paths_only_where_served() {
+        assert_eq!(route(&edge(), "GET", "/ready", &[]), Route::Health(Health::Ready));
+        assert_eq!(route(&edge(), "HEAD", "/live", &[]), Route::Health(Health::Live));
+        let r = answer(route(&edge(), "POST", "/ready", &[JSON]));
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+        let worker = Edge { health: false, ..edge() };
+        assert_eq!(answer(route(&worker, "GET", "/ready", &[])).status, 404);
+        // A GraphQL path named like a probe stays the GraphQL path.
+        let odd = Edge { graphql_path: "/ready".into(), ..edge() };
+        assert!(matches!(route(&odd, "POST", "/ready", &[JSON]), Route::GraphQl { .. }));
+        let down = edge().health_answer(Health::Ready, false);
+        assert_eq!((down.status, down.header("cache-control")), (503, Some("no-store")));
+        assert!(!down.body.contains("postgres"));
     }
 
     #[test]
@@ -1149,6 +1211,7 @@ mod tests {
             max_body_bytes: 100,
             client_address: platform,
             mcp_path: None,
+            health: true,
         };
         let h = headers(&[JSON, ("CF-Connecting-IP", "198.51.100.7")]);
         let r = e.route(&Request {

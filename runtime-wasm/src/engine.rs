@@ -219,7 +219,7 @@ impl Engine {
         // A bad value is reported by full validation, as for any document: the same message,
         // with its location.
         if !validate::check_variable_values(&self.system, &op.variables, variables).is_empty() {
-            return self.execute_checked(text, operation, variables, head, db, false).await;
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         }
         self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
         match outcome {

@@ -5,7 +5,7 @@ use exo_runtime::edge::{self, TrustedProxies};
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
-use crate::log::Level;
+use crate::log::Filter;
 
 pub use exo_runtime::edge::DEFAULT_MAX_BODY_BYTES;
 const DEFAULT_PORT: u16 = 9876;
@@ -26,8 +26,8 @@ pub struct ServerConfig {
     /// served; `None` when introspection is disabled, since the playground needs it.
     pub playground_path: Option<String>,
     pub cors: Cors,
-    /// `EXO_LOG`, default `info`.
-    pub log_level: Level,
+    /// `EXO_LOG` (`tracing` filter syntax, such as `info,exo::request=warn`), default `info`.
+    pub log: Filter,
     pub max_body_bytes: usize,
     /// Where `@clientIp` comes from: the TCP peer, or, when the peer is one of
     /// `EXO_TRUSTED_PROXIES`, the client named in `EXO_FORWARDED_HEADER`.
@@ -44,11 +44,21 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// `EXO_CONNECTION_POOL_SIZE`, default 10.
     pub pool_size: usize,
-    /// `EXO_POSTGRES_READ_WRITE`, default false: connections are opened with
-    /// `default_transaction_read_only=on`.
+    /// `EXO_POSTGRES_READ_WRITE`, default false: every transaction is `READ ONLY`.
     pub read_write: bool,
     /// `EXO_CHECK_CONNECTION_ON_STARTUP`, default true.
     pub check_on_startup: bool,
+    /// `EXO_POSTGRES_PREPARED_STATEMENTS`, default true: each connection keeps named prepared
+    /// statements. `false` sends every statement unnamed (for poolers in transaction mode that
+    /// do not track prepared statements, such as PgBouncer before 1.21).
+    pub prepared_statements: bool,
+}
+
+impl Default for DatabaseConfig {
+    /// No URL, the default pool size, read-only, checked on startup, prepared statements.
+    fn default() -> DatabaseConfig {
+        DatabaseConfig { url: None, pool_size: DEFAULT_POOL_SIZE, read_write: false, check_on_startup: true, prepared_statements: true }
+    }
 }
 
 pub use exo_runtime::env::Cors;
@@ -77,6 +87,11 @@ impl ServerConfig {
             check_on_startup: parse_bool(
                 "EXO_CHECK_CONNECTION_ON_STARTUP",
                 get("EXO_CHECK_CONNECTION_ON_STARTUP"),
+                true,
+            )?,
+            prepared_statements: parse_bool(
+                "EXO_POSTGRES_PREPARED_STATEMENTS",
+                get("EXO_POSTGRES_PREPARED_STATEMENTS"),
                 true,
             )?,
         };
@@ -115,11 +130,11 @@ impl ServerConfig {
         }
         let playground_path = (engine.introspection != Introspection::Disabled).then_some(playground_path);
 
-        let log_level = match get("EXO_LOG") {
-            Some(v) => Level::parse(&v).ok_or_else(|| {
-                Error::new(format!("`EXO_LOG` is `{v}`; set it to `error`, `warn`, `info` or `debug`"))
+        let log = match get("EXO_LOG") {
+            Some(v) => Filter::parse(&v).map_err(|e| {
+                Error::new(format!("`EXO_LOG` is `{v}`: {e} (for example `info` or `debug,exo::request=warn`)"))
             })?,
-            None => Level::Info,
+            None => Filter::default(),
         };
 
         let threads = match get("EXO_SERVER_THREADS") {
@@ -146,7 +161,7 @@ impl ServerConfig {
             graphql_path,
             playground_path,
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
-            log_level,
+            log,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
     }
@@ -177,7 +192,8 @@ mod tests {
         assert_eq!(c.port, 9876);
         assert_eq!(c.graphql_path, "/graphql");
         assert_eq!(c.cors, Cors::None);
-        assert_eq!(c.database, DatabaseConfig { url: None, pool_size: 10, read_write: false, check_on_startup: true });
+        assert_eq!(c.database, DatabaseConfig::default());
+        assert!(c.database.prepared_statements);
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert_eq!(c.playground_path, None);
@@ -230,6 +246,10 @@ mod tests {
     fn bad_values_name_the_variable() {
         let e = config(&[("EXO_POSTGRES_READ_WRITE", "maybe")]).unwrap_err();
         assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
+        let e = config(&[("EXO_LOG", "exo=loud")]).unwrap_err();
+        assert!(e.message().contains("`EXO_LOG`"), "{e}");
+        let e = config(&[("EXO_POSTGRES_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
+        assert!(e.message().contains("`EXO_POSTGRES_PREPARED_STATEMENTS`"), "{e}");
         let e = config(&[("EXO_SERVER_PORT", "99999")]).unwrap_err();
         assert!(e.message().contains("`EXO_SERVER_PORT`"), "{e}");
     }

@@ -185,12 +185,29 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
             match Limited::new(req.into_body(), limit).collect().await {
                 Ok(collected) => {
                     let body = collected.to_bytes();
-                    let answer = server.handle(&body, &headers, client_ip.as_deref()).await;
+                    let started = Instant::now();
+                    let (answer, counts) = server.handle_counted(&body, &headers, client_ip.as_deref()).await;
+                    if log::requests_enabled() {
+                        log_request(&body, &answer, counts, started);
+                    }
                     to_hyper(edge.respond(&head, answer))
                 }
                 Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => to_hyper(edge.too_large(&head)),
                 Err(e) => to_hyper(edge.unreadable_body(&head, &e.to_string())),
             }
+        }
+        Route::Health(health) => {
+            let ok = match health {
+                edge::Health::Live => true,
+                edge::Health::Ready => match server.ready().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::warn(&format!("not ready: {e}"));
+                        false
+                    }
+                },
+            };
+            to_hyper(edge.health_answer(health, ok))
         }
         Route::Mcp { client_ip } => {
             let limit = edge.max_body_bytes;
@@ -253,4 +270,25 @@ fn asset_response(asset: Asset) -> Response<Body> {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+/// The request's log line: its operation's name, status, time, statements, rows and the
+/// number of errors. Variables, headers (tokens) and the answer's data are never written.
+fn log_request(body: &[u8], answer: &exo_runtime::Response, counts: crate::DbCounts, started: Instant) {
+    let errors = if answer.body.starts_with("{\"errors\"") {
+        serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("errors").and_then(|e| e.as_array()).map(Vec::len))
+            .unwrap_or(1)
+    } else {
+        0
+    };
+    log::request(&log::RequestRecord {
+        operation: &log::operation_name(body),
+        status: answer.status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        statements: counts.statements,
+        rows: counts.rows,
+        errors,
+    });
 }

@@ -21,11 +21,13 @@ pub mod log;
 mod playground;
 mod pool;
 mod socket;
+mod tls;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
-pub use db::{connect_client, connect_config, PgDb};
+pub use db::{connect_client, connect_config, ConnectSettings, PgDb};
 pub use error::Error;
 pub use pool::{Pool, PooledConnection};
+pub use tls::SslMode;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +37,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use exo_runtime::edge::{Edge, TrustedProxies};
 use exo_runtime::{Engine, RequestHead, Response, System};
 use tokio::net::TcpListener;
+
+/// What one request asked of Postgres.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbCounts {
+    pub statements: u32,
+    pub rows: u64,
+}
 
 /// How the engine reads the environment for `@env` context fields.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -93,13 +102,31 @@ impl Server {
         &self.edge
     }
 
+    /// Readiness: the model is loaded (this server exists) and Postgres answers `SELECT 1`
+    /// within two seconds. `Err` says why not.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.pool.ping(std::time::Duration::from_secs(2)).await
+    }
+
     /// Answers one GraphQL `POST` body without any HTTP. A connection is taken from the pool
     /// only when the engine first talks to the database, so invalid or introspection-only
     /// requests never wait for one.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)], client_ip: Option<&str>) -> Response {
+        self.handle_counted(body, headers, client_ip).await.0
+    }
+
+    /// [`handle`](Self::handle), also counting the SQL statements sent and the rows returned
+    /// (for the request log).
+    pub async fn handle_counted(
+        &self,
+        body: &[u8],
+        headers: &[(String, String)],
+        client_ip: Option<&str>,
+    ) -> (Response, DbCounts) {
         let head = RequestHead { headers, client_ip, now: unix_now() };
         let mut db = pool::LazyConnection::new(&self.pool);
-        self.engine.handle(body, &head, &mut db).await
+        let response = self.engine.handle(body, &head, &mut db).await;
+        (response, DbCounts { statements: db.statements, rows: db.rows })
     }
 
     /// Answers one request to the MCP path (`EXO_MCP_HTTP_PATH`) without any HTTP, as
@@ -222,6 +249,7 @@ fn edge_of(config: &ServerConfig) -> Edge<TrustedProxies> {
         max_body_bytes: config.max_body_bytes,
         client_address: config.client_ip.clone(),
         mcp_path: config.engine.mcp.enabled.then(|| config.engine.mcp.path.clone()),
+        health: true,
     }
 }
 

@@ -34,8 +34,10 @@ pub(crate) struct PgStream {
 }
 
 impl PgStream {
-    pub(crate) fn new(inner: TcpStream) -> PgStream {
-        PgStream { inner, framing: Framing::default(), mark: 1 }
+    /// `ssl_request`: the client starts with `SSLRequest`, so the first byte back is the
+    /// server's one-byte answer (`S` or `N`), outside the message framing.
+    pub(crate) fn new(inner: TcpStream, ssl_request: bool) -> PgStream {
+        PgStream { inner, framing: Framing { ssl_answer_pending: ssl_request, ..Framing::default() }, mark: 1 }
     }
 
     fn set_mark(&mut self, wanted: usize) {
@@ -65,6 +67,14 @@ pub(crate) fn set_int_option(stream: &TcpStream, level: libc::c_int, name: libc:
         )
     };
     rc == 0
+}
+
+impl crate::tls::BeforeTls for PgStream {
+    /// TLS records are not Postgres messages: the marks stay at 1 from here on.
+    fn before_tls(&mut self) {
+        self.set_mark(1);
+        self.framing.broken = true;
+    }
 }
 
 impl AsyncRead for PgStream {
@@ -114,10 +124,17 @@ struct Framing {
     body_left: usize,
     /// The stream did not look like Postgres framing: marks stay at 1 from then on.
     broken: bool,
+    /// The one-byte answer to `SSLRequest` is still to come.
+    ssl_answer_pending: bool,
 }
 
 impl Framing {
     fn advance(&mut self, mut data: &[u8]) {
+        if self.ssl_answer_pending && !data.is_empty() {
+            // `N` is followed by the plain session; after `S` the TLS hook turns marks off.
+            self.ssl_answer_pending = false;
+            data = &data[1..];
+        }
         while !data.is_empty() && !self.broken {
             if self.body_left > 0 {
                 let n = self.body_left.min(data.len());
@@ -201,6 +218,17 @@ mod tests {
         let mut f = Framing::default();
         f.advance(&message(b'D', 1000)[..10]);
         assert_eq!(f.wanted_mark(), 1);
+    }
+
+    #[test]
+    fn the_answer_to_ssl_request_is_not_a_message() {
+        let mut f = Framing { ssl_answer_pending: true, ..Framing::default() };
+        let mut stream = vec![b'N'];
+        stream.extend(message(b'R', 4));
+        stream.extend(message(b'D', 100_000));
+        f.advance(&stream[..20]);
+        assert!(!f.broken);
+        assert!(f.wanted_mark() > 1, "the large message is recognised after the answer byte");
     }
 
     #[test]

@@ -249,6 +249,6 @@ pub fn report_import(ctx: &Context, imported: &crate::import::Imported, output: 
 
 /// A read-write connection for schema work.
 pub async fn connect(url: &str) -> Result<Client, Failure> {
-    let config = DatabaseConfig { url: Some(url.to_string()), pool_size: 1, read_write: true, check_on_startup: true };
+    let config = DatabaseConfig { url: Some(url.to_string()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     Ok(exo_server::connect_client(&config).await?)
 }

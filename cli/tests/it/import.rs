@@ -130,7 +130,7 @@ fn copy_tests(project: &Path) {
 struct ServeShop;
 
 impl TestEnvironment for ServeShop {
-    fn prepare_project(&self, project: &Path) -> Result<(), String> {
+    fn prepare_project(&self, project: &Path) -> Result<(), exo_testing::PrepareError> {
         let out = exo()
             .arg("build")
             .arg("--project")
@@ -140,7 +140,7 @@ impl TestEnvironment for ServeShop {
         out.status
             .success()
             .then_some(())
-            .ok_or_else(|| String::from_utf8_lossy(&out.stderr).to_string())
+            .ok_or_else(|| String::from_utf8_lossy(&out.stderr).to_string().into())
     }
 
     fn start_file(

@@ -73,6 +73,7 @@ fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill,
             pool_size: 1,
             read_write: true,
             check_on_startup: true,
+            prepared_statements: true,
         };
         let client = exo_server::connect_client(&config).await.unwrap();
         exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database))
