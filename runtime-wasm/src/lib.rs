@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod introspection;
 pub mod jwt;
 pub mod plan;
+pub mod sql;
 pub mod system;
 pub mod trusted;
 pub mod validate;

@@ -27,11 +27,7 @@ fn statements(plan: &exo_runtime::plan::Plan) -> Vec<String> {
         if let RootPlan::Sql { steps, .. } = &f.plan {
             for s in steps {
                 out.push(match s {
-                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) => st.sql.clone(),
-                    Step::JsonByKeys { sql, key_columns, .. } | Step::CheckByKeys { sql, key_columns, .. } => {
-                        let keys: Vec<String> = (0..*key_columns).map(|i| format!("$9{i}::text[]")).collect();
-                        sql.replace("{keys}", &keys.join(", "))
-                    }
+                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) | Step::Check(st) => st.sql.clone(),
                 });
             }
         }
