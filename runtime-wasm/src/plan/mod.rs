@@ -16,6 +16,8 @@ mod checks;
 mod filter;
 mod mutation;
 mod select;
+#[cfg(test)]
+mod tests;
 
 use exo_ir::graphql::Resolver;
 use exo_ir::{ColumnId, ColumnSql, Entity, EntityId, Ir, JsonOut, ParamIn, TableId};

@@ -1,6 +1,6 @@
-//! Building statements: the parameter pool that is the only way a value enters SQL, small
-//! constructors for common nodes, and [`Params::statement`], which numbers the parameters a
-//! tree uses and prints it once.
+//! Building statements: the parameter builder that is the only way a value enters SQL, small
+//! constructors for common nodes, and [`Params::statement`], which prints a tree once with the
+//! parameters it uses.
 
 use std::borrow::Cow;
 
@@ -10,9 +10,8 @@ use super::ast::*;
 use super::print::{Layout, Printer};
 
 /// The parameters of one statement. A source is allocated once (asking again returns the same
-/// node); the printed statement lists only the parameters its tree uses, numbered in
-/// allocation order, so a parameter spent on a decision that needed no SQL (an access rule
-/// the context decided) never reaches it.
+/// node); the printed statement lists only the parameters its tree uses, so a parameter spent
+/// on a decision that needed no SQL (an access rule the context decided) never reaches it.
 #[derive(Debug, Default)]
 pub struct Params {
     /// Which builder this is: a node from another builder prints as `$0`, which Postgres
@@ -38,120 +37,13 @@ impl Params {
         Expr::Param(ParamId { builder: self.builder, index: index as u32 })
     }
 
-    /// Prints `query` as a statement with its parameters: `$1` is the first parameter the tree
-    /// uses in allocation order (the keys of earlier steps last), and so on.
+    /// Prints `query` as a statement with its parameters, numbered in the order they first
+    /// appear in the text.
     pub fn statement(&self, query: &Query<'_>, layout: Layout) -> Stmt {
-        let mut used = vec![false; self.sources.len()];
-        let builder = self.builder;
-        walk_query(query, &mut |id| {
-            debug_assert_eq!(id.builder, builder, "a parameter of another statement");
-            if let Some(u) = used.get_mut(id.index as usize).filter(|_| id.builder == builder) {
-                *u = true;
-            }
-        });
-        let mut numbers = vec![0u32; self.sources.len()];
-        let mut params = Vec::new();
-        let is_keys = |s: &ParamSource| matches!(s, ParamSource::Keys { .. });
-        for keys_pass in [false, true] {
-            for (i, src) in self.sources.iter().enumerate() {
-                if used[i] && is_keys(src) == keys_pass {
-                    params.push(src.clone());
-                    numbers[i] = params.len() as u32;
-                }
-            }
-        }
-        let mut p = Printer::new(layout, builder, &numbers);
+        let mut p = Printer::new(layout, self.builder, self.sources.len());
         p.query(query);
-        Stmt { sql: p.finish(), params }
-    }
-}
-
-fn walk_query(q: &Query<'_>, f: &mut dyn FnMut(ParamId)) {
-    for cte in &q.with {
-        walk_query(&cte.query, f);
-    }
-    match &q.body {
-        Body::Select(s) => walk_select(s, f),
-        Body::UnionAll(selects) => selects.iter().for_each(|s| walk_select(s, f)),
-        Body::Insert(i) => {
-            match &i.source {
-                InsertSource::DefaultValues => {}
-                InsertSource::Values(rows) => rows.iter().flatten().for_each(|e| walk_expr(e, f)),
-                InsertSource::Query(q) => walk_query(q, f),
-            }
-            i.returning.iter().for_each(|it| walk_expr(&it.expr, f));
-        }
-        Body::Update(u) => {
-            u.set.iter().for_each(|(_, e)| walk_expr(e, f));
-            walk_expr(&u.filter, f);
-            u.returning.iter().for_each(|it| walk_expr(&it.expr, f));
-        }
-        Body::Delete(d) => {
-            d.using.iter().for_each(|u| walk_from(u, f));
-            walk_expr(&d.filter, f);
-            d.returning.iter().for_each(|it| walk_expr(&it.expr, f));
-        }
-    }
-}
-
-fn walk_select(s: &Select<'_>, f: &mut dyn FnMut(ParamId)) {
-    s.items.iter().for_each(|it| walk_expr(&it.expr, f));
-    if let Some(from) = &s.from {
-        walk_from(from, f);
-    }
-    for j in &s.joins {
-        walk_from(&j.item, f);
-        walk_expr(&j.on, f);
-    }
-    for e in s.filter.iter().chain(&s.limit).chain(&s.offset) {
-        walk_expr(e, f);
-    }
-    s.order_by.iter().for_each(|o| walk_expr(&o.expr, f));
-}
-
-fn walk_from(from: &From<'_>, f: &mut dyn FnMut(ParamId)) {
-    match from {
-        From::Table { .. } | From::Named(_) => {}
-        From::Subquery { query, .. } => walk_query(query, f),
-        From::Function { call, .. } => walk_expr(call, f),
-    }
-}
-
-fn walk_expr(e: &Expr<'_>, f: &mut dyn FnMut(ParamId)) {
-    match e {
-        Expr::Param(id) => f(*id),
-        Expr::Column { .. }
-        | Expr::AllColumns(_)
-        | Expr::Star
-        | Expr::Str(_)
-        | Expr::Int(_)
-        | Expr::Bool(_)
-        | Expr::Null
-        | Expr::Default => {}
-        Expr::Cast(inner, _) | Expr::Not(inner) | Expr::IsNull { expr: inner, .. } => walk_expr(inner, f),
-        Expr::Func { args, order_by, .. } => {
-            args.iter().for_each(|a| walk_expr(a, f));
-            order_by.iter().for_each(|o| walk_expr(&o.expr, f));
-        }
-        Expr::Binary { left, right, .. } | Expr::Quantified { left, right, .. } => {
-            walk_expr(left, f);
-            walk_expr(right, f);
-        }
-        Expr::And(items) | Expr::Or(items) | Expr::Tuple(items) => items.iter().for_each(|i| walk_expr(i, f)),
-        Expr::Exists(q) | Expr::Subquery(q) | Expr::Array(q) => walk_query(q, f),
-        Expr::InSubquery { expr, query } => {
-            walk_expr(expr, f);
-            walk_query(query, f);
-        }
-        Expr::Case { whens, otherwise } => {
-            for (c, v) in whens {
-                walk_expr(c, f);
-                walk_expr(v, f);
-            }
-            if let Some(o) = otherwise {
-                walk_expr(o, f);
-            }
-        }
+        let (sql, used) = p.finish();
+        Stmt { sql, params: used.into_iter().map(|i| self.sources[i as usize].clone()).collect() }
     }
 }
 

@@ -11,3 +11,6 @@ pub use ast::*;
 pub use builder::*;
 pub use print::Layout;
 
+#[cfg(test)]
+mod tests;
+

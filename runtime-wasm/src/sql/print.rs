@@ -2,8 +2,8 @@
 //!
 //! Two layouts: [`Layout::Compact`] (one line; what is sent to Postgres) and
 //! [`Layout::Pretty`] (a clause per line, subqueries indented; for snapshots and people).
-//! They differ only in whitespace. Parameters get their `$n` here, from the numbering the
-//! statement builder chose.
+//! They differ only in whitespace. Parameters get their `$n` here, in the order they first
+//! appear in the text.
 
 use std::fmt::Write as _;
 
@@ -16,14 +16,16 @@ pub enum Layout {
     Pretty,
 }
 
-pub(crate) struct Printer<'n> {
+pub(crate) struct Printer {
     out: String,
     pretty: bool,
     depth: usize,
     /// The statement builder whose parameters these are.
     builder: u32,
-    /// `$n` of each allocated parameter (by [`ParamId`]); 0 for one the statement does not use.
-    numbers: &'n [u32],
+    /// `$n` of each allocated parameter (by [`ParamId`]); 0 until the text uses it.
+    numbers: Vec<u32>,
+    /// The parameters in `$n` order.
+    used: Vec<u32>,
 }
 
 // Binding strength, PostgreSQL's order (higher binds tighter).
@@ -103,13 +105,37 @@ pub(crate) fn write_quoted(out: &mut String, s: &str) {
     out.push('"');
 }
 
-impl<'n> Printer<'n> {
-    pub(crate) fn new(layout: Layout, builder: u32, numbers: &'n [u32]) -> Printer<'n> {
-        Printer { out: String::with_capacity(256), pretty: layout == Layout::Pretty, depth: 0, builder, numbers }
+impl Printer {
+    /// A printer for a statement of builder `builder`, which allocated `params` parameters.
+    pub(crate) fn new(layout: Layout, builder: u32, params: usize) -> Printer {
+        Printer {
+            out: String::with_capacity(256),
+            pretty: layout == Layout::Pretty,
+            depth: 0,
+            builder,
+            numbers: vec![0; params],
+            used: vec![],
+        }
     }
 
-    pub(crate) fn finish(self) -> String {
-        self.out
+    /// The text, and the parameters it uses (their allocation indices) in `$n` order.
+    pub(crate) fn finish(self) -> (String, Vec<u32>) {
+        (self.out, self.used)
+    }
+
+    /// `$n` for a parameter: numbered on first use. A parameter of another builder prints as
+    /// `$0`, which Postgres refuses, rather than binding a wrong value.
+    fn param(&mut self, id: ParamId) -> u32 {
+        debug_assert_eq!(id.builder, self.builder, "a parameter of another statement");
+        if id.builder != self.builder {
+            return 0;
+        }
+        let Some(n) = self.numbers.get_mut(id.index as usize) else { return 0 };
+        if *n == 0 {
+            self.used.push(id.index);
+            *n = self.used.len() as u32;
+        }
+        *n
     }
 
     /// Starts a clause: on the same line (compact) or on a new line at the current depth.
@@ -424,7 +450,7 @@ impl<'n> Printer<'n> {
             }
             Expr::Star => self.out.push('*'),
             Expr::Param(id) => {
-                let n = if id.builder == self.builder { self.numbers.get(id.index as usize).copied().unwrap_or(0) } else { 0 };
+                let n = self.param(*id);
                 let _ = write!(self.out, "${n}");
             }
             Expr::Str(s) => write_str_literal(&mut self.out, s),
