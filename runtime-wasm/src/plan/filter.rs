@@ -1,6 +1,7 @@
 //! Filters and ordering: a `TFilter` argument as a condition, `orderBy` as ordering terms.
 //! Relation filters use `EXISTS` at every level and AND the related type's read rule in.
 
+use exo_ir::graphql::{FilterOp, LogicalOp};
 use exo_ir::{EntityId, Field, FieldKind, ScalarType, ValueType};
 
 use super::access::Cond;
@@ -22,8 +23,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let mut cond = Cond::True;
         for (k, v) in fields {
-            let c = match k.as_str() {
-                "and" | "or" => {
+            let c = match LogicalOp::from_name(k) {
+                Some(op @ (LogicalOp::And | LogicalOp::Or)) => {
                     let items: Vec<&Val> = match v {
                         Val::List(items, _) => items.iter().collect(),
                         Val::Null(_) => continue,
@@ -32,7 +33,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     if items.is_empty() {
                         return Err(bad_request("Logical operation predicate does not have any arguments"));
                     }
-                    let is_and = k == "and";
+                    let is_and = op == LogicalOp::And;
                     let mut acc = if is_and { Cond::True } else { Cond::False };
                     for item in items {
                         let p = self.predicate(entity, a, item)?;
@@ -40,18 +41,18 @@ impl<'a, 'd> Planner<'a, 'd> {
                     }
                     acc
                 }
-                "not" => {
+                Some(LogicalOp::Not) => {
                     if v.is_null() {
                         continue;
                     }
                     self.predicate(entity, a, v)?.not()
                 }
-                name => {
+                None => {
                     if v.is_null() {
                         continue;
                     }
-                    let Some((fid, f)) = e.field_by_name(name) else {
-                        return Err(bad_request(format!("unknown filter field `{name}`")));
+                    let Some((fid, f)) = e.field_by_name(k) else {
+                        return Err(bad_request(format!("unknown filter field `{k}`")));
                     };
                     self.field_predicate(entity, fid, f, a, v)?
                 }
@@ -74,6 +75,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let is_array = matches!(ty, ValueType::Array(_));
                 let mut cond = Cond::True;
                 for (op, arg) in ops {
+                    let Some(op) = FilterOp::from_name(op) else {
+                        return Err(bad_request(format!("unknown filter operator `{op}`")));
+                    };
                     if f.validation.single_precision && !is_array {
                         self.check_filter_value(f, arg)?;
                     }
@@ -109,12 +113,12 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// One operator of a scalar filter (`{lt: 3}`) on column `col`.
-    fn operator(&mut self, op: &str, col: Expr<'a>, sql: &'a exo_ir::ColumnSql, arg: &Val, ty: &ValueType) -> Result<Cond<'a>, GqlError> {
+    fn operator(&mut self, op: FilterOp, col: Expr<'a>, sql: &'a exo_ir::ColumnSql, arg: &Val, ty: &ValueType) -> Result<Cond<'a>, GqlError> {
         let is_array = matches!(ty, ValueType::Array(_));
         if arg.is_null() {
             return Ok(match op {
-                "eq" => Cond::Sql(sql::is_null(col, false)),
-                "neq" => Cond::Sql(sql::is_null(col, true)),
+                FilterOp::Eq => Cond::Sql(sql::is_null(col, false)),
+                FilterOp::Neq => Cond::Sql(sql::is_null(col, true)),
                 _ => Cond::True,
             });
         }
@@ -137,50 +141,29 @@ impl<'a, 'd> Planner<'a, 'd> {
         } else {
             param_in(&sql.param, p.clone())
         };
-        let text = || sql::cast(p.clone(), Cast::Text);
-        let pattern = match op {
-            "like" | "ilike" => Some(text()),
-            "startsWith" => Some(sql::bin(BinOp::Concat, text(), sql::str_lit("%"))),
-            "endsWith" => Some(sql::bin(BinOp::Concat, sql::str_lit("%"), text())),
-            _ => None,
-        };
-        let like = if op == "ilike" { BinOp::ILike } else { BinOp::Like };
-        if let Some(pattern) = pattern {
-            if is_array {
-                // Pattern operators on an array match when some element matches; the element
-                // must be the left operand (`elem LIKE pattern`), so `ANY` cannot express them.
-                let element = Ident::Name("element");
-                let unnest = sql::From::Function { call: sql::func("unnest", vec![col]), ordinality: false, alias: element, columns: vec![] };
-                let select = Select::new(vec![Expr::Int(1)], unnest)
-                    .filter(sql::bin(like, Expr::Column { table: None, column: element }, pattern));
-                return Ok(Cond::Sql(sql::exists(Query::select(select))));
-            }
-            if op == "like" || op == "ilike" {
-                return Ok(Cond::Sql(sql::bin(like, col, typed)));
-            }
-            return Ok(Cond::Sql(sql::bin(BinOp::Like, col, pattern)));
-        }
         let jsonb = || sql::cast(p.clone(), Cast::Jsonb);
         let keys = || Expr::Array(Box::new(Query::select(Select { items: vec![sql::item(sql::func("jsonb_array_elements_text", vec![jsonb()]))], ..Select::default() })));
         let sym = match op {
-            "eq" => BinOp::Eq,
-            "neq" => BinOp::Neq,
-            "lt" => BinOp::Lt,
-            "lte" => BinOp::Lte,
-            "gt" => BinOp::Gt,
-            "gte" => BinOp::Gte,
-            "contains" => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
-            "containedBy" => return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb()))),
+            FilterOp::Eq => BinOp::Eq,
+            FilterOp::Neq => BinOp::Neq,
+            FilterOp::Lt => BinOp::Lt,
+            FilterOp::Lte => BinOp::Lte,
+            FilterOp::Gt => BinOp::Gt,
+            FilterOp::Gte => BinOp::Gte,
+            FilterOp::Like | FilterOp::ILike | FilterOp::StartsWith | FilterOp::EndsWith => {
+                return Ok(Cond::Sql(pattern_match(op, col, typed, p, is_array)));
+            }
+            FilterOp::Contains => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
+            FilterOp::ContainedBy => return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb()))),
             // The key is a `Json` value: a JSON string, unquoted here.
-            "matchKey" => {
+            FilterOp::MatchKey => {
                 return Ok(Cond::Sql(sql::bin(BinOp::HasKey, col, sql::bin(BinOp::JsonPathText, jsonb(), sql::str_lit("{}")))))
             }
-            "matchAllKeys" => return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys()))),
-            "matchAnyKey" => return Ok(Cond::Sql(sql::bin(BinOp::HasAnyKey, col, keys()))),
-            other => return Err(bad_request(format!("unknown filter operator `{other}`"))),
+            FilterOp::MatchAllKeys => return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys()))),
+            FilterOp::MatchAnyKey => return Ok(Cond::Sql(sql::bin(BinOp::HasAnyKey, col, keys()))),
         };
         if is_array {
-            return Ok(Cond::Sql(Expr::Quantified { left: Box::new(typed), op: sym.flipped(), all: op == "neq", right: Box::new(col) }));
+            return Ok(Cond::Sql(Expr::Quantified { left: Box::new(typed), op: sym.flipped(), all: op == FilterOp::Neq, right: Box::new(col) }));
         }
         Ok(Cond::Sql(sql::bin(sym, col, typed)))
     }
@@ -250,4 +233,27 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         Ok(())
     }
+}
+
+/// `like`, `ilike`, `startsWith`, `endsWith` on column `col` with parameter `p` (`typed`: the
+/// parameter cast to the column's type).
+fn pattern_match<'a>(op: FilterOp, col: Expr<'a>, typed: Expr<'a>, p: Expr<'a>, is_array: bool) -> Expr<'a> {
+    let text = || sql::cast(p.clone(), Cast::Text);
+    let like = if op == FilterOp::ILike { BinOp::ILike } else { BinOp::Like };
+    let pattern = match op {
+        FilterOp::StartsWith => sql::bin(BinOp::Concat, text(), sql::str_lit("%")),
+        FilterOp::EndsWith => sql::bin(BinOp::Concat, sql::str_lit("%"), text()),
+        _ if is_array => text(),
+        // A scalar column compares with the parameter in its own type.
+        _ => return sql::bin(like, col, typed),
+    };
+    if !is_array {
+        return sql::bin(like, col, pattern);
+    }
+    // On an array, some element matches; the element must be the left operand (`elem LIKE
+    // pattern`), so `ANY` cannot express it.
+    let element = Ident::Name("element");
+    let unnest = sql::From::Function { call: sql::func("unnest", vec![col]), ordinality: false, alias: element, columns: vec![] };
+    let select = Select::new(vec![Expr::Int(1)], unnest).filter(sql::bin(like, Expr::Column { table: None, column: element }, pattern));
+    sql::exists(Query::select(select))
 }

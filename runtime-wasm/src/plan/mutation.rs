@@ -4,6 +4,7 @@
 //! rule, and a select reads the result back, as far as the caller may read it. Later steps
 //! take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
 
+use exo_ir::graphql::ArgRole;
 use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ValueType};
 
 use super::access::Cond;
@@ -84,7 +85,7 @@ fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
 impl<'a, 'd> Planner<'a, 'd> {
     pub(super) fn create(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
-        let data = sel.arg("data").ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
         let rows: Vec<&Val> = match data {
             Val::List(items, _) => items.iter().collect(),
             other => vec![other],
@@ -350,10 +351,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         let ir = self.ir;
         let (target, inverse) = self.collection(parent, field)?;
         let te = ir.entity(target);
-        if let Some(create) = value.get("create").filter(|v| !v.is_null()) {
+        if let Some(create) = value.get(ArgRole::Create.name()).filter(|v| !v.is_null()) {
             self.nested_create(script, parent, field, pcte, create, sel)?;
         }
-        let updates = items(value.get("update"));
+        let updates = items(value.get(ArgRole::Update.name()));
         if !updates.is_empty() {
             self.require(&te.access.update, target)?;
         }
@@ -376,7 +377,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 self.nested_update(script, target, fid, name, v, sel)?;
             }
         }
-        let deletes = items(value.get("delete"));
+        let deletes = items(value.get(ArgRole::Delete.name()));
         if !deletes.is_empty() {
             self.require(&te.access.delete, target)?;
         }
@@ -667,7 +668,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Err(GqlError::new("Not authorized"));
         }
         if many {
-            if let Some(w) = sel.arg("where") {
+            if let Some(w) = sel.role(ArgRole::Where) {
                 self.filter_pos = sel.pos;
                 let p = self.predicate(entity, a, w)?;
                 cond = cond.and(p);
@@ -687,7 +688,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let cond = self.targeted_rows(entity, a, &e.access.update, many, sel)?;
-        let data = sel.arg("data").ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
         // The updated rows must still satisfy the update rule.
         let mut script = Script::new(entity, false, !input.cols.is_empty());

@@ -1,7 +1,7 @@
 //! Selections: root lookups and lists, and the `json_build_object` trees that make Postgres
 //! shape each row's JSON (relations as correlated subqueries, aggregates, field-level access).
 
-use exo_ir::graphql::{AggOp, Resolver};
+use exo_ir::graphql::{AggOp, ArgRole, Resolver};
 use exo_ir::{EntityId, Field, FieldKind, ScalarType};
 
 use super::access::Cond;
@@ -112,7 +112,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             Some(j) => Cond::Sql(j),
             None => Cond::True,
         };
-        if let Some(w) = sel.arg("where") {
+        if let Some(w) = sel.role(ArgRole::Where) {
             self.filter_pos = sel.pos;
             let p = self.predicate(entity, a, w)?;
             cond = cond.and(p);
@@ -123,11 +123,11 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         cond = cond.and(access);
         let mut select = Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(cond.into_expr());
-        select.order_by = match sel.arg("orderBy") {
+        select.order_by = match sel.role(ArgRole::OrderBy) {
             Some(o) if !o.is_null() => self.order_by(entity, a, o)?,
             _ => vec![],
         };
-        if select.order_by.is_empty() && sel.field.args.iter().any(|x| x.name == "orderBy") {
+        if select.order_by.is_empty() && sel.field.args.iter().any(|x| x.name == ArgRole::OrderBy.name()) {
             // A stable order by default: the primary key.
             for &f in &e.pk {
                 if let FieldKind::Column { column, .. } = &e.fields[f as usize].kind {
@@ -135,13 +135,13 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
         }
-        if let Some(l) = sel.arg("limit").filter(|v| !v.is_null()) {
+        if let Some(l) = sel.role(ArgRole::Limit).filter(|v| !v.is_null()) {
             if l.as_i64().is_some_and(|x| x < 0) {
                 return Err(GqlError::at("Invalid value for 'limit': must not be negative", sel.pos));
             }
             select.limit = Some(sql::cast(self.val_param(l), Cast::Int8));
         }
-        if let Some(o) = sel.arg("offset").filter(|v| !v.is_null()) {
+        if let Some(o) = sel.role(ArgRole::Offset).filter(|v| !v.is_null()) {
             if o.as_i64().is_some_and(|x| x < 0) {
                 return Err(GqlError::at("Invalid value for 'offset': must not be negative", sel.pos));
             }
