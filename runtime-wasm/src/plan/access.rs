@@ -64,14 +64,26 @@ fn bool_cond<'a>(b: bool) -> Cond<'a> {
 enum Operand<'a> {
     Value(Json),
     /// A column of a row (or a scalar subquery reaching one), with how a value is bound to it.
-    Column { expr: Expr<'a>, param: &'a ParamIn },
+    Column {
+        expr: Expr<'a>,
+        param: &'a ParamIn,
+    },
     /// A context value left as a parameter.
-    CtxParam { context: u32, field: u32, value: Json },
+    CtxParam {
+        context: u32,
+        field: u32,
+        value: Json,
+    },
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// Partially evaluates an access rule for the row at alias `a` of `entity`.
-    pub(super) fn access(&mut self, expr: &'a AccessExpr, entity: EntityId, a: Ident<'a>) -> Cond<'a> {
+    pub(super) fn access(
+        &mut self,
+        expr: &'a AccessExpr,
+        entity: EntityId,
+        a: Ident<'a>,
+    ) -> Cond<'a> {
         match expr {
             AccessExpr::Const(b) => bool_cond(*b),
             AccessExpr::Not(e) => {
@@ -101,16 +113,33 @@ impl<'a, 'd> Planner<'a, 'd> {
                     _ => Cond::False,
                 }
             }
-            AccessExpr::Some { collection, param, body } => self.some(collection, *param, body, entity, a).unwrap_or(Cond::False),
+            AccessExpr::Some {
+                collection,
+                param,
+                body,
+            } => self
+                .some(collection, *param, body, entity, a)
+                .unwrap_or(Cond::False),
         }
     }
 
     /// `l && r` (`and`) or `l || r`, short-circuiting on the deciding constant. (Parameters
     /// a decided branch allocated appear in no statement: statements list only the
     /// parameters their tree uses.)
-    fn junction(&mut self, l: &'a AccessExpr, r: &'a AccessExpr, entity: EntityId, a: Ident<'a>, and: bool) -> Cond<'a> {
+    fn junction(
+        &mut self,
+        l: &'a AccessExpr,
+        r: &'a AccessExpr,
+        entity: EntityId,
+        a: Ident<'a>,
+        and: bool,
+    ) -> Cond<'a> {
         let l = self.access(l, entity, a);
-        let decided = if and { matches!(l, Cond::False) } else { matches!(l, Cond::True) };
+        let decided = if and {
+            matches!(l, Cond::False)
+        } else {
+            matches!(l, Cond::True)
+        };
         if decided {
             return l;
         }
@@ -124,7 +153,14 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// `<collection>.some(p => body)`: `EXISTS` over the related rows (many-to-one steps
     /// before the final one-to-many become enclosing `EXISTS`).
-    fn some(&mut self, collection: &'a AccessOperand, param: u32, body: &'a AccessExpr, entity: EntityId, a: Ident<'a>) -> Option<Cond<'a>> {
+    fn some(
+        &mut self,
+        collection: &'a AccessOperand,
+        param: u32,
+        body: &'a AccessExpr,
+        entity: EntityId,
+        a: Ident<'a>,
+    ) -> Option<Cond<'a>> {
         let (owner, path, base_alias) = match collection {
             AccessOperand::SelfPath(p) => (entity, p.as_slice(), a),
             AccessOperand::Param { param, path } => {
@@ -150,7 +186,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             cur_alias = b;
         }
         let e = self.ir.entity(last.entity);
-        let FieldKind::OneToMany { target, inverse, .. } = &e.fields[last.field as usize].kind else {
+        let FieldKind::OneToMany {
+            target, inverse, ..
+        } = &e.fields[last.field as usize].kind
+        else {
             return None;
         };
         let t = self.ir.entity(*target);
@@ -163,26 +202,39 @@ impl<'a, 'd> Planner<'a, 'd> {
             Cond::False => return Some(Cond::False),
             c => c.into_expr(),
         };
-        let mut exists =
-            sql::exists(Query::select(Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(cond)));
+        let mut exists = sql::exists(Query::select(
+            Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(cond),
+        ));
         for (table, alias, join) in wrappers.into_iter().rev() {
             exists = sql::exists(Query::select(
-                Select::new(vec![Expr::Int(1)], sql::table(table, alias)).filter(sql::and(vec![join, exists])),
+                Select::new(vec![Expr::Int(1)], sql::table(table, alias))
+                    .filter(sql::and(vec![join, exists])),
             ));
         }
         Some(Cond::Sql(exists))
     }
 
     fn context_value(&self, context: u32, field: u32) -> Json {
-        self.ctx.value(context, field).cloned().unwrap_or(Json::Null)
+        self.ctx
+            .value(context, field)
+            .cloned()
+            .unwrap_or(Json::Null)
     }
 
     fn record_dep(&mut self, context: u32, field: u32, value: Option<Json>) {
         let dep = match value {
-            Some(value) => CtxDep::Value { context, field, value },
+            Some(value) => CtxDep::Value {
+                context,
+                field,
+                value,
+            },
             None => {
                 let is_null = self.ctx.value(context, field).is_none_or(|v| v.is_null());
-                CtxDep::Null { context, field, is_null }
+                CtxDep::Null {
+                    context,
+                    field,
+                    is_null,
+                }
             }
         };
         if !self.deps.contains(&dep) {
@@ -190,12 +242,21 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
     }
 
-    fn operand(&mut self, op: &'a AccessOperand, entity: EntityId, a: Ident<'a>) -> Option<Operand<'a>> {
+    fn operand(
+        &mut self,
+        op: &'a AccessOperand,
+        entity: EntityId,
+        a: Ident<'a>,
+    ) -> Option<Operand<'a>> {
         match op {
             AccessOperand::Literal(l) => Some(Operand::Value(literal_json(l))),
             AccessOperand::Context { context, field } => {
                 let value = self.context_value(*context, *field);
-                Some(Operand::CtxParam { context: *context, field: *field, value })
+                Some(Operand::CtxParam {
+                    context: *context,
+                    field: *field,
+                    value,
+                })
             }
             AccessOperand::SelfPath(path) => self.path_operand(entity, a, path),
             AccessOperand::Param { param, path } => {
@@ -207,30 +268,51 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// A column reached from `entity` at alias `a` through `path` (many-to-one steps become
     /// scalar subqueries; a step to the target's key reads the foreign key directly).
-    fn path_operand(&mut self, entity: EntityId, a: Ident<'a>, path: &'a [PathStep]) -> Option<Operand<'a>> {
+    fn path_operand(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        path: &'a [PathStep],
+    ) -> Option<Operand<'a>> {
         let (first, rest) = path.split_first()?;
         let e = self.ir.entity(entity);
         let f = &e.fields[first.field as usize];
         match &f.kind {
-            FieldKind::Column { sql, column, .. } if rest.is_empty() => {
-                Some(Operand::Column { expr: self.column(a, e.table, *column), param: &sql.param })
-            }
-            FieldKind::ManyToOne { target, columns, target_columns, .. } => {
+            FieldKind::Column { sql, column, .. } if rest.is_empty() => Some(Operand::Column {
+                expr: self.column(a, e.table, *column),
+                param: &sql.param,
+            }),
+            FieldKind::ManyToOne {
+                target,
+                columns,
+                target_columns,
+                ..
+            } => {
                 let t = self.ir.entity(*target);
                 if rest.is_empty() {
                     // `self.user` compared as a whole: compare its key.
                     let c = columns.first()?;
-                    let param = t.pk.first().and_then(|pk| match &t.fields[*pk as usize].kind {
-                        FieldKind::Column { sql, .. } => Some(&sql.param),
-                        _ => None,
-                    })?;
-                    return Some(Operand::Column { expr: self.column(a, e.table, *c), param });
+                    let param =
+                        t.pk.first()
+                            .and_then(|pk| match &t.fields[*pk as usize].kind {
+                                FieldKind::Column { sql, .. } => Some(&sql.param),
+                                _ => None,
+                            })?;
+                    return Some(Operand::Column {
+                        expr: self.column(a, e.table, *c),
+                        param,
+                    });
                 }
                 let next = &rest[0];
                 if rest.len() == 1 {
-                    if let FieldKind::Column { column, sql, .. } = &t.fields[next.field as usize].kind {
+                    if let FieldKind::Column { column, sql, .. } =
+                        &t.fields[next.field as usize].kind
+                    {
                         if let Some(i) = target_columns.iter().position(|tc| tc == column) {
-                            return Some(Operand::Column { expr: self.column(a, e.table, columns[i]), param: &sql.param });
+                            return Some(Operand::Column {
+                                expr: self.column(a, e.table, columns[i]),
+                                param: &sql.param,
+                            });
                         }
                     }
                 }
@@ -238,7 +320,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let join = self.many_to_one_join(entity, first.field, a, b);
                 match self.path_operand(*target, b, rest)? {
                     Operand::Column { expr, param } => Some(Operand::Column {
-                        expr: sql::subquery(Query::select(Select::new(vec![expr], sql::table(self.table_name(t.table), b)).filter(join))),
+                        expr: sql::subquery(Query::select(
+                            Select::new(vec![expr], sql::table(self.table_name(t.table), b))
+                                .filter(join),
+                        )),
                         param,
                     }),
                     other => Some(other),
@@ -255,7 +340,12 @@ impl<'a, 'd> Planner<'a, 'd> {
         // this, `self.editor.id == AuthContext.id` became `editor_id IS NULL` for anonymous
         // callers and let them update every post without an editor.
         for side in [&l, &r] {
-            if let CtxParam { context, field, value } = side {
+            if let CtxParam {
+                context,
+                field,
+                value,
+            } = side
+            {
                 if value.is_null() {
                     let (context, field) = (*context, *field);
                     self.record_dep(context, field, None);
@@ -266,15 +356,40 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         match (l, r) {
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
-            (CtxParam { context, field, value }, Value(y)) => {
+            (
+                CtxParam {
+                    context,
+                    field,
+                    value,
+                },
+                Value(y),
+            ) => {
                 self.record_dep(context, field, Some(value.clone()));
                 bool_cond(eval_cmp(op, &value, &y))
             }
-            (Value(x), CtxParam { context, field, value }) => {
+            (
+                Value(x),
+                CtxParam {
+                    context,
+                    field,
+                    value,
+                },
+            ) => {
                 self.record_dep(context, field, Some(value.clone()));
                 bool_cond(eval_cmp(op, &x, &value))
             }
-            (CtxParam { context: c1, field: f1, value: v1 }, CtxParam { context: c2, field: f2, value: v2 }) => {
+            (
+                CtxParam {
+                    context: c1,
+                    field: f1,
+                    value: v1,
+                },
+                CtxParam {
+                    context: c2,
+                    field: f2,
+                    value: v2,
+                },
+            ) => {
                 self.record_dep(c1, f1, Some(v1.clone()));
                 self.record_dep(c2, f2, Some(v2.clone()));
                 bool_cond(eval_cmp(op, &v1, &v2))
@@ -286,15 +401,30 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// A comparison of a column with a value, a context parameter or another column.
     /// `flipped`: the column was the right operand.
-    fn column_cmp(&mut self, op: CmpOp, col: Expr<'a>, param: &'a ParamIn, other: Operand<'a>, flipped: bool) -> Cond<'a> {
+    fn column_cmp(
+        &mut self,
+        op: CmpOp,
+        col: Expr<'a>,
+        param: &'a ParamIn,
+        other: Operand<'a>,
+        flipped: bool,
+    ) -> Cond<'a> {
         let (p, is_null, list) = match other {
             Operand::Value(v) => {
                 let p = self.param(ParamSource::Const(json_param_text(&v)));
                 (p, v.is_null(), v.is_array())
             }
-            Operand::CtxParam { context, field, value } => {
+            Operand::CtxParam {
+                context,
+                field,
+                value,
+            } => {
                 // Only whether the value is null (or a list) shapes the SQL.
-                let dep = CtxDep::List { context, field, is_list: value.is_array() };
+                let dep = CtxDep::List {
+                    context,
+                    field,
+                    is_list: value.is_array(),
+                };
                 if !self.deps.contains(&dep) {
                     self.deps.push(dep);
                 }
@@ -302,9 +432,16 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let p = self.param(ParamSource::Context { context, field });
                 (p, value.is_null(), value.is_array())
             }
-            Operand::Column { expr: other_col, .. } => {
+            Operand::Column {
+                expr: other_col, ..
+            } => {
                 if op == CmpOp::In {
-                    return Cond::Sql(Expr::Quantified { left: Box::new(col), op: BinOp::Eq, all: false, right: Box::new(other_col) });
+                    return Cond::Sql(Expr::Quantified {
+                        left: Box::new(col),
+                        op: BinOp::Eq,
+                        all: false,
+                        right: Box::new(other_col),
+                    });
                 }
                 let op = if flipped { flip(op) } else { op };
                 return Cond::Sql(sql::bin(cmp_op(op), col, other_col));
@@ -320,11 +457,25 @@ impl<'a, 'd> Planner<'a, 'd> {
         if op == CmpOp::In || list {
             if flipped {
                 // `value in self.arrayColumn`
-                return Cond::Sql(Expr::Quantified { left: Box::new(param_in(param, p)), op: BinOp::Eq, all: false, right: Box::new(col) });
+                return Cond::Sql(Expr::Quantified {
+                    left: Box::new(param_in(param, p)),
+                    op: BinOp::Eq,
+                    all: false,
+                    right: Box::new(col),
+                });
             }
             // `self.x in Ctx.list`: compare textually with the list's elements.
-            let elements = Select { items: vec![sql::item(sql::func("jsonb_array_elements_text", vec![sql::cast(p, Cast::Jsonb)]))], ..Select::default() };
-            return Cond::Sql(Expr::InSubquery { expr: Box::new(sql::cast(col, Cast::Text)), query: Box::new(Query::select(elements)) });
+            let elements = Select {
+                items: vec![sql::item(sql::func(
+                    "jsonb_array_elements_text",
+                    vec![sql::cast(p, Cast::Jsonb)],
+                ))],
+                ..Select::default()
+            };
+            return Cond::Sql(Expr::InSubquery {
+                expr: Box::new(sql::cast(col, Cast::Text)),
+                query: Box::new(Query::select(elements)),
+            });
         }
         let op = if flipped { flip(op) } else { op };
         Cond::Sql(sql::bin(cmp_op(op), col, param_in(param, p)))
@@ -357,7 +508,9 @@ pub(crate) fn literal_json(l: &Literal) -> Json {
         Literal::Null => Json::Null,
         Literal::Bool(b) => Json::Bool(*b),
         Literal::Int(i) => Json::from(*i),
-        Literal::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+        Literal::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
         Literal::String(s) => Json::String(s.clone()),
     }
 }
@@ -386,7 +539,9 @@ pub(super) fn eval_cmp(op: CmpOp, l: &Json, r: &Json) -> bool {
     let eq = |l: &Json, r: &Json| match (l, r) {
         (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
         // A claim may carry an id as a string where the model compares with a number.
-        (Json::Number(a), Json::String(b)) | (Json::String(b), Json::Number(a)) => a.to_string() == *b,
+        (Json::Number(a), Json::String(b)) | (Json::String(b), Json::Number(a)) => {
+            a.to_string() == *b
+        }
         _ => l == r,
     };
     match op {

@@ -14,13 +14,22 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// A value compared with a single-precision column must be one (a `real` parameter that
     /// overflows or underflows is an error in Postgres). `@range` does not apply to filters.
     pub(super) fn check_filter_value(&mut self, f: &Field, v: &Val) -> Result<(), GqlError> {
-        let validation = Validation { single_precision: true, ..Default::default() };
+        let validation = Validation {
+            single_precision: true,
+            ..Default::default()
+        };
         self.check_value_now_and_later(&f.name, &validation, v, self.filter_pos)
     }
 
     /// Checks `v` against the model's constraints now, and, when it comes from a variable,
     /// records the check in the plan so every later execution (with other values) repeats it.
-    pub(super) fn check_value_now_and_later(&mut self, field: &str, validation: &Validation, v: &Val, pos: Pos) -> Result<(), GqlError> {
+    pub(super) fn check_value_now_and_later(
+        &mut self,
+        field: &str,
+        validation: &Validation,
+        v: &Val,
+        pos: Pos,
+    ) -> Result<(), GqlError> {
         check_constraints(field, validation, v, pos)?;
         if let Origin::Var { var, path } = v.origin() {
             if *validation != Validation::default() {
@@ -41,7 +50,10 @@ impl<'a, 'd> Planner<'a, 'd> {
 /// Checks a value taken from the variables against its field's constraints before any SQL
 /// runs, as the planner did when the plan was made.
 pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
-    let pos = Pos { line: check.line, column: check.column };
+    let pos = Pos {
+        line: check.line,
+        column: check.column,
+    };
     let v = match value {
         Json::String(s) => Val::Str(s.clone(), Origin::Literal),
         Json::Number(n) => match n.as_i64() {
@@ -53,7 +65,12 @@ pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
     check_constraints(&check.field, &check.validation, &v, pos)
 }
 
-pub(super) fn check_constraints(name: &str, val: &Validation, v: &Val, pos: Pos) -> Result<(), GqlError> {
+pub(super) fn check_constraints(
+    name: &str,
+    val: &Validation,
+    v: &Val,
+    pos: Pos,
+) -> Result<(), GqlError> {
     match v {
         Val::Str(s, _) => {
             if let Some(max) = val.max_length {
@@ -70,12 +87,18 @@ pub(super) fn check_constraints(name: &str, val: &Validation, v: &Val, pos: Pos)
             let x = *i as f64;
             if let Some(max) = val.max {
                 if x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{name}': max = {max}, provided value = {i}"), pos));
+                    return Err(GqlError::at(
+                        format!("Invalid value for '{name}': max = {max}, provided value = {i}"),
+                        pos,
+                    ));
                 }
             }
             if let Some(min) = val.min {
                 if x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{name}': min = {min}, provided value = {i}"), pos));
+                    return Err(GqlError::at(
+                        format!("Invalid value for '{name}': min = {min}, provided value = {i}"),
+                        pos,
+                    ));
                 }
             }
             if val.single_precision && !fits_single_precision(x) {
@@ -94,12 +117,18 @@ pub(super) fn check_constraints(name: &str, val: &Validation, v: &Val, pos: Pos)
             }
             if let Some(max) = val.max {
                 if *x > max {
-                    return Err(GqlError::at(format!("Invalid value for '{name}': max = {max}, provided value = {x}"), pos));
+                    return Err(GqlError::at(
+                        format!("Invalid value for '{name}': max = {max}, provided value = {x}"),
+                        pos,
+                    ));
                 }
             }
             if let Some(min) = val.min {
                 if *x < min {
-                    return Err(GqlError::at(format!("Invalid value for '{name}': min = {min}, provided value = {x}"), pos));
+                    return Err(GqlError::at(
+                        format!("Invalid value for '{name}': min = {min}, provided value = {x}"),
+                        pos,
+                    ));
                 }
             }
         }

@@ -16,7 +16,12 @@ type Via<'a> = (TableName<'a>, Ident<'a>, Expr<'a>);
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// A `TFilter` value as a condition over alias `a`.
-    pub(super) fn predicate(&mut self, entity: EntityId, a: Ident<'a>, filter: &Val) -> Result<Cond<'a>, GqlError> {
+    pub(super) fn predicate(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        filter: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
         let Some(fields) = filter.as_object() else {
             return Ok(Cond::True);
         };
@@ -31,7 +36,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                         other => vec![other],
                     };
                     if items.is_empty() {
-                        return Err(bad_request("Logical operation predicate does not have any arguments"));
+                        return Err(bad_request(
+                            "Logical operation predicate does not have any arguments",
+                        ));
                     }
                     let is_and = op == LogicalOp::And;
                     let mut acc = if is_and { Cond::True } else { Cond::False };
@@ -62,7 +69,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(cond)
     }
 
-    fn field_predicate(&mut self, entity: EntityId, fid: u32, f: &'a Field, a: Ident<'a>, v: &Val) -> Result<Cond<'a>, GqlError> {
+    fn field_predicate(
+        &mut self,
+        entity: EntityId,
+        fid: u32,
+        f: &'a Field,
+        a: Ident<'a>,
+        v: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
         let e = self.ir.entity(entity);
         match &f.kind {
             FieldKind::Column { ty, sql, column } => {
@@ -91,7 +105,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let join = self.many_to_one_join(entity, fid, a, b);
                 self.related_exists(*target, b, join, v)
             }
-            FieldKind::OneToMany { target, inverse, .. } => {
+            FieldKind::OneToMany {
+                target, inverse, ..
+            } => {
                 let b = self.alias(self.ir.entity(*target));
                 let join = self.many_to_one_join(*target, *inverse, b, a);
                 self.related_exists(*target, b, join, v)
@@ -100,20 +116,34 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `EXISTS (SELECT 1 FROM target AS b WHERE join AND <filter> AND <read rule>)`.
-    fn related_exists(&mut self, target: EntityId, b: Ident<'a>, join: Expr<'a>, filter: &Val) -> Result<Cond<'a>, GqlError> {
+    fn related_exists(
+        &mut self,
+        target: EntityId,
+        b: Ident<'a>,
+        join: Expr<'a>,
+        filter: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
         let t = self.ir.entity(target);
         let inner = self.predicate(target, b, filter)?;
         let access = self.access(&t.access.query, target, b);
         Ok(match Cond::Sql(join).and(inner).and(access) {
             Cond::False => Cond::False,
             c => Cond::Sql(sql::exists(Query::select(
-                Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(c.into_expr()),
+                Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
+                    .filter(c.into_expr()),
             ))),
         })
     }
 
     /// One operator of a scalar filter (`{lt: 3}`) on column `col`.
-    fn operator(&mut self, op: FilterOp, col: Expr<'a>, sql: &'a exo_ir::ColumnSql, arg: &Val, ty: &ValueType) -> Result<Cond<'a>, GqlError> {
+    fn operator(
+        &mut self,
+        op: FilterOp,
+        col: Expr<'a>,
+        sql: &'a exo_ir::ColumnSql,
+        arg: &Val,
+        ty: &ValueType,
+    ) -> Result<Cond<'a>, GqlError> {
         let is_array = matches!(ty, ValueType::Array(_));
         if arg.is_null() {
             return Ok(match op {
@@ -142,7 +172,15 @@ impl<'a, 'd> Planner<'a, 'd> {
             param_in(&sql.param, p.clone())
         };
         let jsonb = || sql::cast(p.clone(), Cast::Jsonb);
-        let keys = || Expr::Array(Box::new(Query::select(Select { items: vec![sql::item(sql::func("jsonb_array_elements_text", vec![jsonb()]))], ..Select::default() })));
+        let keys = || {
+            Expr::Array(Box::new(Query::select(Select {
+                items: vec![sql::item(sql::func(
+                    "jsonb_array_elements_text",
+                    vec![jsonb()],
+                ))],
+                ..Select::default()
+            })))
+        };
         let sym = match op {
             FilterOp::Eq => BinOp::Eq,
             FilterOp::Neq => BinOp::Neq,
@@ -154,29 +192,49 @@ impl<'a, 'd> Planner<'a, 'd> {
                 return Ok(Cond::Sql(pattern_match(op, col, typed, p, is_array)));
             }
             FilterOp::Contains => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
-            FilterOp::ContainedBy => return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb()))),
+            FilterOp::ContainedBy => {
+                return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb())))
+            }
             // The key is a `Json` value: a JSON string, unquoted here.
             FilterOp::MatchKey => {
-                return Ok(Cond::Sql(sql::bin(BinOp::HasKey, col, sql::bin(BinOp::JsonPathText, jsonb(), sql::str_lit("{}")))))
+                return Ok(Cond::Sql(sql::bin(
+                    BinOp::HasKey,
+                    col,
+                    sql::bin(BinOp::JsonPathText, jsonb(), sql::str_lit("{}")),
+                )))
             }
-            FilterOp::MatchAllKeys => return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys()))),
+            FilterOp::MatchAllKeys => {
+                return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys())))
+            }
             FilterOp::MatchAnyKey => return Ok(Cond::Sql(sql::bin(BinOp::HasAnyKey, col, keys()))),
         };
         if is_array {
-            return Ok(Cond::Sql(Expr::Quantified { left: Box::new(typed), op: sym.flipped(), all: op == FilterOp::Neq, right: Box::new(col) }));
+            return Ok(Cond::Sql(Expr::Quantified {
+                left: Box::new(typed),
+                op: sym.flipped(),
+                all: op == FilterOp::Neq,
+                right: Box::new(col),
+            }));
         }
         Ok(Cond::Sql(sql::bin(sym, col, typed)))
     }
 
     /// `orderBy` as ordering terms.
-    pub(super) fn order_by(&mut self, entity: EntityId, a: Ident<'a>, o: &Val) -> Result<Vec<Order<'a>>, GqlError> {
+    pub(super) fn order_by(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        o: &Val,
+    ) -> Result<Vec<Order<'a>>, GqlError> {
         let items: Vec<&Val> = match o {
             Val::List(items, _) => items.iter().collect(),
             other => vec![other],
         };
         let mut out = vec![];
         for item in items {
-            let Some(fields) = item.as_object() else { continue };
+            let Some(fields) = item.as_object() else {
+                continue;
+            };
             for (k, v) in fields {
                 if v.is_null() {
                     continue;
@@ -189,7 +247,15 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// One ordering entry. `via` holds the relation steps that lead to `entity`; the column
     /// is read through a scalar subquery per step.
-    fn order_term(&mut self, entity: EntityId, a: Ident<'a>, k: &str, v: &Val, out: &mut Vec<Order<'a>>, via: &mut Vec<Via<'a>>) -> Result<(), GqlError> {
+    fn order_term(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        k: &str,
+        v: &Val,
+        out: &mut Vec<Order<'a>>,
+        via: &mut Vec<Via<'a>>,
+    ) -> Result<(), GqlError> {
         let e = self.ir.entity(entity);
         let Some((fid, f)) = e.field_by_name(k) else {
             return Err(bad_request(format!("unknown ordering field `{k}`")));
@@ -198,13 +264,21 @@ impl<'a, 'd> Planner<'a, 'd> {
             FieldKind::Column { column, .. } => {
                 // Postgres' default null placement, so a primary-key or other btree index
                 // can serve the order.
-                let dir = if v.as_str() == Some("DESC") { Dir::Desc } else { Dir::Asc };
+                let dir = if v.as_str() == Some("DESC") {
+                    Dir::Desc
+                } else {
+                    Dir::Asc
+                };
                 let mut expr = self.column(a, e.table, *column);
                 for (table, alias, join) in via.iter().rev() {
-                    let select = Select::new(vec![expr], sql::table(*table, *alias)).filter(join.clone());
+                    let select =
+                        Select::new(vec![expr], sql::table(*table, *alias)).filter(join.clone());
                     expr = sql::subquery(Query::select(select));
                 }
-                out.push(Order { expr, dir: Some(dir) });
+                out.push(Order {
+                    expr,
+                    dir: Some(dir),
+                });
             }
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
@@ -237,9 +311,19 @@ impl<'a, 'd> Planner<'a, 'd> {
 
 /// `like`, `ilike`, `startsWith`, `endsWith` on column `col` with parameter `p` (`typed`: the
 /// parameter cast to the column's type).
-fn pattern_match<'a>(op: FilterOp, col: Expr<'a>, typed: Expr<'a>, p: Expr<'a>, is_array: bool) -> Expr<'a> {
+fn pattern_match<'a>(
+    op: FilterOp,
+    col: Expr<'a>,
+    typed: Expr<'a>,
+    p: Expr<'a>,
+    is_array: bool,
+) -> Expr<'a> {
     let text = || sql::cast(p.clone(), Cast::Text);
-    let like = if op == FilterOp::ILike { BinOp::ILike } else { BinOp::Like };
+    let like = if op == FilterOp::ILike {
+        BinOp::ILike
+    } else {
+        BinOp::Like
+    };
     let pattern = match op {
         FilterOp::StartsWith => sql::bin(BinOp::Concat, text(), sql::str_lit("%")),
         FilterOp::EndsWith => sql::bin(BinOp::Concat, sql::str_lit("%"), text()),
@@ -253,7 +337,19 @@ fn pattern_match<'a>(op: FilterOp, col: Expr<'a>, typed: Expr<'a>, p: Expr<'a>, 
     // On an array, some element matches; the element must be the left operand (`elem LIKE
     // pattern`), so `ANY` cannot express it.
     let element = Ident::Name("element");
-    let unnest = sql::From::Function { call: sql::func("unnest", vec![col]), ordinality: false, alias: element, columns: vec![] };
-    let select = Select::new(vec![Expr::Int(1)], unnest).filter(sql::bin(like, Expr::Column { table: None, column: element }, pattern));
+    let unnest = sql::From::Function {
+        call: sql::func("unnest", vec![col]),
+        ordinality: false,
+        alias: element,
+        columns: vec![],
+    };
+    let select = Select::new(vec![Expr::Int(1)], unnest).filter(sql::bin(
+        like,
+        Expr::Column {
+            table: None,
+            column: element,
+        },
+        pattern,
+    ));
     sql::exists(Query::select(select))
 }

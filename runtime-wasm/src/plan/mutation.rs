@@ -12,7 +12,9 @@ use super::select::json_list;
 use super::{bad_request, param_in, param_in_owned, Planner, RootPlan};
 use crate::error::GqlError;
 use crate::plan::{NoRow, ParamSource, Step};
-use crate::sql::{self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Order, Query, Select, Update};
+use crate::sql::{
+    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Order, Query, Select, Update,
+};
 use crate::validate::Selected;
 use crate::value::Val;
 
@@ -41,14 +43,33 @@ struct Slot {
 
 impl Script<'_> {
     fn new(root: EntityId, create: bool, check: bool) -> Self {
-        Script { ctes: vec![], outputs: vec![], slots: vec![Slot { entity: root, create, check, refs: vec![] }] }
+        Script {
+            ctes: vec![],
+            outputs: vec![],
+            slots: vec![Slot {
+                entity: root,
+                create,
+                check,
+                refs: vec![],
+            }],
+        }
     }
 
     fn slot(&mut self, entity: EntityId, create: bool) -> usize {
-        if let Some(i) = self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create) {
+        if let Some(i) = self
+            .slots
+            .iter()
+            .skip(1)
+            .position(|s| s.entity == entity && s.create == create)
+        {
             return i + 1;
         }
-        self.slots.push(Slot { entity, create, check: true, refs: vec![] });
+        self.slots.push(Slot {
+            entity,
+            create,
+            check: true,
+            refs: vec![],
+        });
         self.slots.len() - 1
     }
 
@@ -83,9 +104,16 @@ fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
-    pub(super) fn create(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn create(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
-        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel
+            .role(ArgRole::Data)
+            .ok_or_else(|| bad_request("missing `data`"))?;
         let rows: Vec<&Val> = match data {
             Val::List(items, _) => items.iter().collect(),
             other => vec![other],
@@ -105,13 +133,18 @@ impl<'a, 'd> Planner<'a, 'd> {
             for input in &inputs {
                 script.add_refs(0, &input.refs);
             }
-            let mut cols: Vec<u32> = inputs.iter().flat_map(|r| r.cols.iter().map(|(c, _)| *c)).collect();
+            let mut cols: Vec<u32> = inputs
+                .iter()
+                .flat_map(|r| r.cols.iter().map(|(c, _)| *c))
+                .collect();
             cols.sort_unstable();
             cols.dedup();
             let source = if cols.is_empty() {
                 // Every value comes from defaults.
                 if rows.len() > 1 {
-                    return Err(bad_request("creating several rows with only default values is not supported"));
+                    return Err(bad_request(
+                        "creating several rows with only default values is not supported",
+                    ));
                 }
                 InsertSource::DefaultValues
             } else {
@@ -130,11 +163,17 @@ impl<'a, 'd> Planner<'a, 'd> {
             };
             let insert = Insert {
                 table: self.table_name(e.table),
-                columns: cols.iter().map(|c| Ident::Name(self.column_name(e.table, *c))).collect(),
+                columns: cols
+                    .iter()
+                    .map(|c| Ident::Name(self.column_name(e.table, *c)))
+                    .collect(),
                 source,
                 returning: self.key_texts(e, None),
             };
-            let q = Query { with: vec![], body: Body::Insert(Box::new(insert)) };
+            let q = Query {
+                with: vec![],
+                body: Body::Insert(Box::new(insert)),
+            };
             steps.push(Step::CollectKeys(self.statement(&q)));
         } else {
             // Nested children: one data-modifying statement, a CTE per inserted row, each child
@@ -148,7 +187,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, true, sel)?);
         // `createT` returns `T!`: a created row the caller may not read is an error, not null.
-        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::NotAuthorized } })
+        Ok(RootPlan::Sql {
+            steps,
+            no_row: if many {
+                NoRow::EmptyList
+            } else {
+                NoRow::NotAuthorized
+            },
+        })
     }
 
     /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
@@ -173,7 +219,11 @@ impl<'a, 'd> Planner<'a, 'd> {
     ) -> Result<RowInput<'a, 'v>, GqlError> {
         let e = self.ir.entity(entity);
         let given = row.as_object().unwrap_or(&[]);
-        let mut out = RowInput { cols: vec![], nested: vec![], refs: vec![] };
+        let mut out = RowInput {
+            cols: vec![],
+            nested: vec![],
+            refs: vec![],
+        };
         for (fid, f) in e.fields.iter().enumerate() {
             let fid = fid as u32;
             if skip.contains(&fid) {
@@ -193,10 +243,27 @@ impl<'a, 'd> Planner<'a, 'd> {
                                     // Arrays travel as JSON text: unpack the elements and cast them.
                                     (ValueType::Array(_), Some(elem)) => {
                                         let x = Ident::Plain("x");
-                                        let element = param_in_owned(elem, Expr::Column { table: None, column: x });
-                                        let call = sql::func("jsonb_array_elements_text", vec![sql::cast(p, Cast::Jsonb)]);
-                                        let from = sql::From::Function { call, ordinality: false, alias: Ident::Plain("t"), columns: vec![x] };
-                                        Expr::Array(Box::new(Query::select(Select::new(vec![element], from))))
+                                        let element = param_in_owned(
+                                            elem,
+                                            Expr::Column {
+                                                table: None,
+                                                column: x,
+                                            },
+                                        );
+                                        let call = sql::func(
+                                            "jsonb_array_elements_text",
+                                            vec![sql::cast(p, Cast::Jsonb)],
+                                        );
+                                        let from = sql::From::Function {
+                                            call,
+                                            ordinality: false,
+                                            alias: Ident::Plain("t"),
+                                            columns: vec![x],
+                                        };
+                                        Expr::Array(Box::new(Query::select(Select::new(
+                                            vec![element],
+                                            from,
+                                        ))))
                                     }
                                     _ => param_in(&sql.param, p),
                                 }
@@ -204,7 +271,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         None if creating => match &f.default {
                             Some(FieldDefault::Context { context, field }) => {
-                                let p = self.param(ParamSource::Context { context: *context, field: *field });
+                                let p = self.param(ParamSource::Context {
+                                    context: *context,
+                                    field: *field,
+                                });
                                 param_in(&sql.param, p)
                             }
                             _ => continue,
@@ -213,10 +283,17 @@ impl<'a, 'd> Planner<'a, 'd> {
                     };
                     out.cols.push((*column, value));
                 }
-                FieldKind::ManyToOne { target, columns, target_columns, .. } => {
+                FieldKind::ManyToOne {
+                    target,
+                    columns,
+                    target_columns,
+                    ..
+                } => {
                     let t = self.ir.entity(*target);
                     // The target's key field owning column `tc`.
-                    let key_field = |tc: u32| t.fields.iter().find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if *column == tc));
+                    let key_field = |tc: u32| {
+                        t.fields.iter().find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if *column == tc))
+                    };
                     match v {
                         Some(v) if v.is_null() => {
                             for c in columns {
@@ -225,13 +302,14 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         Some(v) => {
                             for (c, tc) in columns.iter().zip(target_columns) {
-                                let tfield = key_field(*tc).ok_or_else(|| bad_request("unsupported nested key"))?;
+                                let tfield = key_field(*tc)
+                                    .ok_or_else(|| bad_request("unsupported nested key"))?;
                                 let FieldKind::Column { sql, .. } = &tfield.kind else {
                                     return Err(bad_request("unsupported nested key"));
                                 };
-                                let inner = v
-                                    .get(&tfield.name)
-                                    .ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
+                                let inner = v.get(&tfield.name).ok_or_else(|| {
+                                    bad_request(format!("missing key field `{}`", tfield.name))
+                                })?;
                                 let p = self.val_param(inner);
                                 out.cols.push((*c, param_in(&sql.param, p)));
                             }
@@ -240,7 +318,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         None if creating => {
                             if let Some(FieldDefault::Context { context, field }) = &f.default {
-                                let p = self.param(ParamSource::Context { context: *context, field: *field });
+                                let p = self.param(ParamSource::Context {
+                                    context: *context,
+                                    field: *field,
+                                });
                                 let value = match key_field(target_columns[0]).map(|f| &f.kind) {
                                     Some(FieldKind::Column { sql, .. }) => param_in(&sql.param, p),
                                     _ => p,
@@ -276,8 +357,16 @@ impl<'a, 'd> Planner<'a, 'd> {
         let ir = self.ir;
         let e = ir.entity(entity);
         if let Some((pcte, back)) = parent {
-            let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[back as usize].kind else {
-                return Err(bad_request("a nested collection must point back to its parent"));
+            let FieldKind::ManyToOne {
+                target,
+                columns,
+                target_columns,
+                ..
+            } = &e.fields[back as usize].kind
+            else {
+                return Err(bad_request(
+                    "a nested collection must point back to its parent",
+                ));
             };
             let ptable = ir.entity(*target).table;
             for (c, tc) in columns.iter().zip(target_columns) {
@@ -287,7 +376,11 @@ impl<'a, 'd> Planner<'a, 'd> {
             input.cols.sort_by_key(|(c, _)| *c);
         }
         let name = self.cte_name(entity);
-        let columns: Vec<Ident<'a>> = input.cols.iter().map(|(c, _)| Ident::Name(self.column_name(e.table, *c))).collect();
+        let columns: Vec<Ident<'a>> = input
+            .cols
+            .iter()
+            .map(|(c, _)| Ident::Name(self.column_name(e.table, *c)))
+            .collect();
         let values: Vec<Expr<'a>> = input.cols.into_iter().map(|(_, v)| v).collect();
         let source = match parent {
             _ if values.is_empty() => InsertSource::DefaultValues,
@@ -298,8 +391,19 @@ impl<'a, 'd> Planner<'a, 'd> {
                 ..Select::default()
             }))),
         };
-        let insert = Insert { table: self.table_name(e.table), columns, source, returning: returning_star() };
-        script.ctes.push(Cte { name, query: Query { with: vec![], body: Body::Insert(Box::new(insert)) } });
+        let insert = Insert {
+            table: self.table_name(e.table),
+            columns,
+            source,
+            returning: returning_star(),
+        };
+        script.ctes.push(Cte {
+            name,
+            query: Query {
+                with: vec![],
+                body: Body::Insert(Box::new(insert)),
+            },
+        });
         script.outputs.push((name, slot));
         script.add_refs(slot, &input.refs);
         for (fid, v) in input.nested {
@@ -366,7 +470,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             let input = self.row_columns(target, item, false, &skip, sel)?;
             let name = self.cte_name(target);
             let changes = !input.cols.is_empty();
-            let query = self.update_or_select(te, a, input.cols, cond, vec![sql::item(Expr::AllColumns(a))]);
+            let query = self.update_or_select(
+                te,
+                a,
+                input.cols,
+                cond,
+                vec![sql::item(Expr::AllColumns(a))],
+            );
             script.ctes.push(Cte { name, query });
             if changes {
                 let slot = script.slot(target, false);
@@ -385,22 +495,58 @@ impl<'a, 'd> Planner<'a, 'd> {
             let a = self.alias(te);
             let filter = self.child_target(target, inverse, pcte, a, &te.access.delete, item)?;
             let name = self.cte_name(target);
-            let delete = Delete { table: self.table_name(te.table), alias: a, using: vec![], filter, returning: vec![sql::item(Expr::Int(1))] };
-            script.ctes.push(Cte { name, query: Query { with: vec![], body: Body::Delete(Box::new(delete)) } });
+            let delete = Delete {
+                table: self.table_name(te.table),
+                alias: a,
+                using: vec![],
+                filter,
+                returning: vec![sql::item(Expr::Int(1))],
+            };
+            script.ctes.push(Cte {
+                name,
+                query: Query {
+                    with: vec![],
+                    body: Body::Delete(Box::new(delete)),
+                },
+            });
         }
         Ok(())
     }
 
     /// `UPDATE t AS a SET ... WHERE filter RETURNING returning`, or, when nothing is set,
     /// `SELECT returning FROM t AS a WHERE filter`.
-    fn update_or_select(&self, e: &'a Entity, a: Ident<'a>, cols: Vec<(u32, Expr<'a>)>, filter: Expr<'a>, returning: Vec<sql::SelectItem<'a>>) -> Query<'a> {
+    fn update_or_select(
+        &self,
+        e: &'a Entity,
+        a: Ident<'a>,
+        cols: Vec<(u32, Expr<'a>)>,
+        filter: Expr<'a>,
+        returning: Vec<sql::SelectItem<'a>>,
+    ) -> Query<'a> {
         let table = self.table_name(e.table);
         if cols.is_empty() {
-            let select = Select { items: returning, from: Some(sql::table(table, a)), filter: Some(filter), ..Select::default() };
+            let select = Select {
+                items: returning,
+                from: Some(sql::table(table, a)),
+                filter: Some(filter),
+                ..Select::default()
+            };
             return Query::select(select);
         }
-        let set = cols.into_iter().map(|(c, v)| (Ident::Name(self.column_name(e.table, c)), v)).collect();
-        Query { with: vec![], body: Body::Update(Box::new(Update { table, alias: a, set, filter, returning })) }
+        let set = cols
+            .into_iter()
+            .map(|(c, v)| (Ident::Name(self.column_name(e.table, c)), v))
+            .collect();
+        Query {
+            with: vec![],
+            body: Body::Update(Box::new(Update {
+                table,
+                alias: a,
+                set,
+                filter,
+                returning,
+            })),
+        }
     }
 
     /// The child row an element of a nested `update`/`delete` names: a child of a row in
@@ -422,7 +568,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Some(v) => conds.push(self.key_condition(target, field, a, v)?),
                 // The parent supplies its own side of a key made of relations.
                 None if f == inverse => {}
-                None => return Err(bad_request(format!("Missing required primary key field '{}' for nested operation.", field.name))),
+                None => {
+                    return Err(bad_request(format!(
+                        "Missing required primary key field '{}' for nested operation.",
+                        field.name
+                    )))
+                }
             }
         }
         match self.access(rule, target, a) {
@@ -434,9 +585,21 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `EXISTS (SELECT 1 FROM pcte WHERE pcte.k = a.fk ...)`: the row belongs to a parent in `pcte`.
-    fn parent_link(&self, target: EntityId, inverse: u32, pcte: Ident<'a>, a: Ident<'a>) -> Expr<'a> {
+    fn parent_link(
+        &self,
+        target: EntityId,
+        inverse: u32,
+        pcte: Ident<'a>,
+        a: Ident<'a>,
+    ) -> Expr<'a> {
         let te = self.ir.entity(target);
-        let FieldKind::ManyToOne { target: parent, columns, target_columns, .. } = &te.fields[inverse as usize].kind else {
+        let FieldKind::ManyToOne {
+            target: parent,
+            columns,
+            target_columns,
+            ..
+        } = &te.fields[inverse as usize].kind
+        else {
             return Expr::Bool(false);
         };
         let ptable = self.ir.entity(*parent).table;
@@ -447,13 +610,20 @@ impl<'a, 'd> Planner<'a, 'd> {
                 .map(|(x, y)| sql::eq(self.column(pcte, ptable, *x), self.column(a, te.table, *y)))
                 .collect(),
         );
-        sql::exists(Query::select(Select { items: vec![sql::item(Expr::Int(1))], from: Some(sql::From::Named(pcte)), filter: Some(eqs), ..Select::default() }))
+        sql::exists(Query::select(Select {
+            items: vec![sql::item(Expr::Int(1))],
+            from: Some(sql::From::Named(pcte)),
+            filter: Some(eqs),
+            ..Select::default()
+        }))
     }
 
     /// The target and back-reference of a one-to-many field.
     fn collection(&self, entity: EntityId, field: u32) -> Result<(EntityId, u32), GqlError> {
         match &self.ir.entity(entity).fields[field as usize].kind {
-            FieldKind::OneToMany { target, inverse, .. } => Ok((*target, *inverse)),
+            FieldKind::OneToMany {
+                target, inverse, ..
+            } => Ok((*target, *inverse)),
             _ => Err(bad_request("not a collection")),
         }
     }
@@ -463,7 +633,9 @@ impl<'a, 'd> Planner<'a, 'd> {
     fn back_references(&self, child: EntityId, parent: EntityId, inverse: u32) -> Vec<u32> {
         let mut out = vec![inverse];
         for (i, f) in self.ir.entity(child).fields.iter().enumerate() {
-            if matches!(f.kind, FieldKind::ManyToOne { target, .. } if target == parent) && i as u32 != inverse {
+            if matches!(f.kind, FieldKind::ManyToOne { target, .. } if target == parent)
+                && i as u32 != inverse
+            {
                 out.push(i as u32);
             }
         }
@@ -471,8 +643,15 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `WITH <ctes> SELECT '<slot>', <keys as text>... FROM <cte> UNION ALL ...`.
-    fn script_query(&self, (ctes, outputs, slots): (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>)) -> Query<'a> {
-        let width = slots.iter().map(|e| self.ir.table(self.ir.entity(*e).table).primary_key.len()).max().unwrap_or(1);
+    fn script_query(
+        &self,
+        (ctes, outputs, slots): (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>),
+    ) -> Query<'a> {
+        let width = slots
+            .iter()
+            .map(|e| self.ir.table(self.ir.entity(*e).table).primary_key.len())
+            .max()
+            .unwrap_or(1);
         let selects = outputs
             .into_iter()
             .map(|(cte, slot)| {
@@ -487,7 +666,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Select::new(items, sql::From::Named(cte))
             })
             .collect();
-        Query { with: ctes, body: Body::UnionAll(selects) }
+        Query {
+            with: ctes,
+            body: Body::UnionAll(selects),
+        }
     }
 
     /// After the writes: each slot's rows must satisfy their create or update rule, and every
@@ -519,7 +701,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             let violated = sql::not(sql::func("COALESCE", vec![rule, Expr::Bool(false)]));
             let filter = sql::and(vec![self.keys_filter(e, a, i)?, violated]);
             let count = sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text);
-            let q = Query::select(Select::new(vec![count], sql::table(self.table_name(e.table), a)).filter(filter));
+            let q = Query::select(
+                Select::new(vec![count], sql::table(self.table_name(e.table), a)).filter(filter),
+            );
             steps.push(Step::Check(self.statement(&q)));
         }
         Ok(())
@@ -528,7 +712,13 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// `a.fk IS NULL OR EXISTS (the referenced row, readable by the caller)`.
     fn reference_visible(&mut self, entity: EntityId, field: u32, a: Ident<'a>) -> Cond<'a> {
         let e = self.ir.entity(entity);
-        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
+        let FieldKind::ManyToOne {
+            target,
+            columns,
+            target_columns,
+            ..
+        } = &e.fields[field as usize].kind
+        else {
             return Cond::True;
         };
         let t = self.ir.entity(*target);
@@ -539,11 +729,17 @@ impl<'a, 'd> Planner<'a, 'd> {
             Cond::True => Cond::True,
             Cond::False => Cond::Sql(null),
             Cond::Sql(s) => {
-                let link: Vec<Expr<'a>> =
-                    target_columns.iter().zip(columns).map(|(x, y)| sql::eq(self.column(b, t.table, *x), self.column(a, e.table, *y))).collect();
+                let link: Vec<Expr<'a>> = target_columns
+                    .iter()
+                    .zip(columns)
+                    .map(|(x, y)| sql::eq(self.column(b, t.table, *x), self.column(a, e.table, *y)))
+                    .collect();
                 let mut filter = link;
                 filter.push(s);
-                let exists = sql::exists(Query::select(Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(sql::and(filter))));
+                let exists = sql::exists(Query::select(
+                    Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
+                        .filter(sql::and(filter)),
+                ));
                 Cond::Sql(sql::or(vec![null, exists]))
             }
         }
@@ -557,7 +753,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             .iter()
             .map(|c| {
                 let column = Ident::Name(self.column_name(e.table, *c));
-                sql::item(sql::cast(Expr::Column { table: alias, column }, Cast::Text))
+                sql::item(sql::cast(
+                    Expr::Column {
+                        table: alias,
+                        column,
+                    },
+                    Cast::Text,
+                ))
             })
             .collect()
     }
@@ -566,11 +768,17 @@ impl<'a, 'd> Planner<'a, 'd> {
     fn unnest_keys(&mut self, e: &Entity, slot: usize) -> Result<Expr<'a>, GqlError> {
         let n = self.ir.table(e.table).primary_key.len();
         if n > KEY_NAMES.len() {
-            return Err(bad_request(format!("primary keys of more than {} columns are not supported", KEY_NAMES.len())));
+            return Err(bad_request(format!(
+                "primary keys of more than {} columns are not supported",
+                KEY_NAMES.len()
+            )));
         }
         let args = (0..n)
             .map(|c| {
-                let p = self.param(ParamSource::Keys { slot: slot as u32, column: c as u32 });
+                let p = self.param(ParamSource::Keys {
+                    slot: slot as u32,
+                    column: c as u32,
+                });
                 sql::cast(p, Cast::Array(Box::new(Cast::Text)))
             })
             .collect();
@@ -580,25 +788,58 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// `(pk columns) IN (SELECT k0::<type>, ... FROM unnest(<keys of slot>) AS keys(k0, ...))`:
     /// the text keys cast back to the column types, since comparing `pk::text` instead kept
     /// the primary-key index from serving the lookup, and every read-back scanned the table.
-    fn keys_filter(&mut self, e: &'a Entity, a: Ident<'a>, slot: usize) -> Result<Expr<'a>, GqlError> {
+    fn keys_filter(
+        &mut self,
+        e: &'a Entity,
+        a: Ident<'a>,
+        slot: usize,
+    ) -> Result<Expr<'a>, GqlError> {
         let table = self.ir.table(e.table);
         let call = self.unnest_keys(e, slot)?;
-        let cols = table.primary_key.iter().map(|c| self.column(a, e.table, *c)).collect();
+        let cols = table
+            .primary_key
+            .iter()
+            .map(|c| self.column(a, e.table, *c))
+            .collect();
         let casts = table
             .primary_key
             .iter()
             .enumerate()
-            .map(|(i, c)| sql::cast(Expr::Column { table: None, column: Ident::Plain(KEY_NAMES[i]) }, Cast::of_column(&table.columns[*c as usize].ty)))
+            .map(|(i, c)| {
+                sql::cast(
+                    Expr::Column {
+                        table: None,
+                        column: Ident::Plain(KEY_NAMES[i]),
+                    },
+                    Cast::of_column(&table.columns[*c as usize].ty),
+                )
+            })
             .collect();
-        let names = (0..table.primary_key.len()).map(|i| Ident::Plain(KEY_NAMES[i])).collect();
-        let from = sql::From::Function { call, ordinality: false, alias: Ident::Plain("keys"), columns: names };
-        Ok(Expr::InSubquery { expr: Box::new(Expr::Tuple(cols)), query: Box::new(Query::select(Select::new(casts, from))) })
+        let names = (0..table.primary_key.len())
+            .map(|i| Ident::Plain(KEY_NAMES[i]))
+            .collect();
+        let from = sql::From::Function {
+            call,
+            ordinality: false,
+            alias: Ident::Plain("keys"),
+            columns: names,
+        };
+        Ok(Expr::InSubquery {
+            expr: Box::new(Expr::Tuple(cols)),
+            query: Box::new(Query::select(Select::new(casts, from))),
+        })
     }
 
     /// Reads back the rows of slot 0. `input_order`: a list comes back in the order the keys
     /// were collected (a batch create returns its rows in the order of `data`); otherwise by
     /// primary key.
-    fn select_by_keys(&mut self, entity: EntityId, many: bool, input_order: bool, sel: &'a Selected<'_>) -> Result<Step, GqlError> {
+    fn select_by_keys(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        input_order: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<Step, GqlError> {
         let e = self.ir.entity(entity);
         let table = self.ir.table(e.table);
         let a = self.alias(e);
@@ -610,44 +851,86 @@ impl<'a, 'd> Planner<'a, 'd> {
             let call = self.unnest_keys(e, 0)?;
             let keys = Ident::Name("keys$");
             let ord = Ident::Name("ord$");
-            let mut names: Vec<Ident<'a>> = (0..table.primary_key.len()).map(|i| Ident::Plain(KEY_NAMES[i])).collect();
+            let mut names: Vec<Ident<'a>> = (0..table.primary_key.len())
+                .map(|i| Ident::Plain(KEY_NAMES[i]))
+                .collect();
             names.push(Ident::Plain("ord"));
             let on = sql::and(
                 table
                     .primary_key
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| sql::eq(self.column(a, e.table, *c), sql::cast(sql::plain_col(keys, KEY_NAMES[i]), Cast::of_column(&table.columns[*c as usize].ty))))
+                    .map(|(i, c)| {
+                        sql::eq(
+                            self.column(a, e.table, *c),
+                            sql::cast(
+                                sql::plain_col(keys, KEY_NAMES[i]),
+                                Cast::of_column(&table.columns[*c as usize].ty),
+                            ),
+                        )
+                    })
                     .collect(),
             );
             let rows = Select {
-                items: vec![sql::item(Expr::AllColumns(a)), sql::SelectItem { expr: sql::plain_col(keys, "ord"), alias: Some(ord) }],
+                items: vec![
+                    sql::item(Expr::AllColumns(a)),
+                    sql::SelectItem {
+                        expr: sql::plain_col(keys, "ord"),
+                        alias: Some(ord),
+                    },
+                ],
                 from: Some(sql::table(self.table_name(e.table), a)),
-                joins: vec![sql::Join { item: sql::From::Function { call, ordinality: true, alias: keys, columns: names }, on }],
+                joins: vec![sql::Join {
+                    item: sql::From::Function {
+                        call,
+                        ordinality: true,
+                        alias: keys,
+                        columns: names,
+                    },
+                    on,
+                }],
                 ..Select::default()
             }
             .filter(read);
-            let order = vec![Order { expr: Expr::Column { table: Some(a), column: ord }, dir: None }];
+            let order = vec![Order {
+                expr: Expr::Column {
+                    table: Some(a),
+                    column: ord,
+                },
+                dir: None,
+            }];
             Query::select(Select::new(
                 vec![sql::cast(json_list(obj, order), Cast::Text)],
-                sql::From::Subquery { query: Box::new(Query::select(rows)), alias: a },
+                sql::From::Subquery {
+                    query: Box::new(Query::select(rows)),
+                    alias: a,
+                },
             ))
         } else {
             let filter = sql::and(vec![self.keys_filter(e, a, 0)?, read]);
-            let rows = Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(filter);
+            let rows = Select::new(
+                vec![Expr::AllColumns(a)],
+                sql::table(self.table_name(e.table), a),
+            )
+            .filter(filter);
             if many {
                 let mut rows = rows;
-                rows.order_by = e
-                    .pk
-                    .iter()
-                    .filter_map(|f| match &e.fields[*f as usize].kind {
-                        FieldKind::Column { column, .. } => Some(Order { expr: self.column(a, e.table, *column), dir: None }),
-                        _ => None,
-                    })
-                    .collect();
+                rows.order_by =
+                    e.pk.iter()
+                        .filter_map(|f| match &e.fields[*f as usize].kind {
+                            FieldKind::Column { column, .. } => Some(Order {
+                                expr: self.column(a, e.table, *column),
+                                dir: None,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
                 Query::select(Select::new(
                     vec![sql::cast(json_list(obj, vec![]), Cast::Text)],
-                    sql::From::Subquery { query: Box::new(Query::select(rows)), alias: a },
+                    sql::From::Subquery {
+                        query: Box::new(Query::select(rows)),
+                        alias: a,
+                    },
                 ))
             } else {
                 let mut single = rows;
@@ -661,7 +944,14 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// The rows an update or delete touches: the rule for the operation, and either the
     /// `where` filter (`many`) or the primary-key arguments.
-    fn targeted_rows(&mut self, entity: EntityId, a: Ident<'a>, rule: &'a AccessExpr, many: bool, sel: &'a Selected<'_>) -> Result<Cond<'a>, GqlError> {
+    fn targeted_rows(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        rule: &'a AccessExpr,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<Cond<'a>, GqlError> {
         let e = self.ir.entity(entity);
         let mut cond = self.access(rule, entity, a);
         if matches!(cond, Cond::False) {
@@ -676,7 +966,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         } else {
             for &f in &e.pk {
                 let field = &e.fields[f as usize];
-                let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+                let v = sel
+                    .arg(&field.name)
+                    .ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
                 let c = self.key_condition(entity, field, a, v)?;
                 cond = cond.and(Cond::Sql(c));
             }
@@ -684,22 +976,41 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(cond)
     }
 
-    pub(super) fn update(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn update(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let cond = self.targeted_rows(entity, a, &e.access.update, many, sel)?;
-        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel
+            .role(ArgRole::Data)
+            .ok_or_else(|| bad_request("missing `data`"))?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
         // The updated rows must still satisfy the update rule.
         let mut script = Script::new(entity, false, !input.cols.is_empty());
         script.add_refs(0, &input.refs);
         let mut steps = vec![];
         if input.nested.is_empty() {
-            let q = self.update_or_select(e, a, input.cols, cond.into_expr(), self.key_texts(e, Some(a)));
+            let q = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                self.key_texts(e, Some(a)),
+            );
             steps.push(Step::CollectKeys(self.statement(&q)));
         } else {
             let name = self.cte_name(entity);
-            let query = self.update_or_select(e, a, input.cols, cond.into_expr(), vec![sql::item(Expr::AllColumns(a))]);
+            let query = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                vec![sql::item(Expr::AllColumns(a))],
+            );
             script.ctes.push(Cte { name, query });
             script.outputs.push((name, 0));
             for (fid, v) in input.nested {
@@ -710,10 +1021,18 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, false, sel)?);
-        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::Null } })
+        Ok(RootPlan::Sql {
+            steps,
+            no_row: if many { NoRow::EmptyList } else { NoRow::Null },
+        })
     }
 
-    pub(super) fn delete(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn delete(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let table = self.ir.table(e.table);
         let a = self.alias(e);
@@ -723,9 +1042,18 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
         let read = self.access(&e.access.query, entity, b).into_expr();
-        let pk_match =
-            sql::and(table.primary_key.iter().map(|c| sql::eq(self.column(a, e.table, *c), self.column(b, e.table, *c))).collect());
-        let mut targets = Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(cond.into_expr());
+        let pk_match = sql::and(
+            table
+                .primary_key
+                .iter()
+                .map(|c| sql::eq(self.column(a, e.table, *c), self.column(b, e.table, *c)))
+                .collect(),
+        );
+        let mut targets = Select::new(
+            vec![Expr::AllColumns(a)],
+            sql::table(self.table_name(e.table), a),
+        )
+        .filter(cond.into_expr());
         if !many {
             targets.limit = Some(Expr::Int(1));
         }
@@ -738,27 +1066,57 @@ impl<'a, 'd> Planner<'a, 'd> {
             returning: vec![sql::item(Expr::Int(1))],
         };
         // Referring to the DELETE's CTE makes Postgres run it.
-        let count = sql::subquery(Query::select(Select::new(vec![sql::func("COUNT", vec![Expr::Star])], sql::From::Named(deleted))));
+        let count = sql::subquery(Query::select(Select::new(
+            vec![sql::func("COUNT", vec![Expr::Star])],
+            sql::From::Named(deleted),
+        )));
         let filter = sql::and(vec![sql::bin(sql::BinOp::Gte, count, Expr::Int(0)), read]);
         let value = if many {
-            let order = table.primary_key.iter().map(|c| Order { expr: self.column(b, e.table, *c), dir: None }).collect();
+            let order = table
+                .primary_key
+                .iter()
+                .map(|c| Order {
+                    expr: self.column(b, e.table, *c),
+                    dir: None,
+                })
+                .collect();
             json_list(obj, order)
         } else {
             obj
         };
         let q = Query {
             with: vec![
-                Cte { name: b, query: Query::select(targets) },
-                Cte { name: deleted, query: Query { with: vec![], body: Body::Delete(Box::new(delete)) } },
+                Cte {
+                    name: b,
+                    query: Query::select(targets),
+                },
+                Cte {
+                    name: deleted,
+                    query: Query {
+                        with: vec![],
+                        body: Body::Delete(Box::new(delete)),
+                    },
+                },
             ],
-            body: Body::Select(Box::new(Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(filter))),
+            body: Body::Select(Box::new(
+                Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(filter),
+            )),
         };
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: if many { NoRow::EmptyList } else { NoRow::Null } })
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row: if many { NoRow::EmptyList } else { NoRow::Null },
+        })
     }
 }
 
 /// Takes the script's statement parts, leaving its slots for the checks that follow.
-fn script_take<'a>(script: &mut Script<'a>) -> (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>) {
+fn script_take<'a>(
+    script: &mut Script<'a>,
+) -> (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>) {
     let outputs = script.outputs.clone();
-    (std::mem::take(&mut script.ctes), outputs, script.slots.iter().map(|s| s.entity).collect())
+    (
+        std::mem::take(&mut script.ctes),
+        outputs,
+        script.slots.iter().map(|s| s.entity).collect(),
+    )
 }

@@ -14,13 +14,20 @@ use crate::value::Val;
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// `todo(id:)` / `userByEmail(email:)`: the row whose `fields` equal the arguments.
-    pub(super) fn lookup(&mut self, entity: EntityId, fields: &[u32], sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn lookup(
+        &mut self,
+        entity: EntityId,
+        fields: &[u32],
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let mut conds = vec![];
         for &f in fields {
             let field = &e.fields[f as usize];
-            let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+            let v = sel
+                .arg(&field.name)
+                .ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
             conds.push(self.key_condition(entity, field, a, v)?);
         }
         // One row or null.
@@ -31,13 +38,24 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(
-            Select::new(vec![sql::cast(obj, Cast::Text)], sql::table(self.table_name(e.table), a)).filter(sql::and(conds)),
+            Select::new(
+                vec![sql::cast(obj, Cast::Text)],
+                sql::table(self.table_name(e.table), a),
+            )
+            .filter(sql::and(conds)),
         );
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::Null })
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row: NoRow::Null,
+        })
     }
 
     /// `todos(where, orderBy, limit, offset)`: the JSON list of the rows.
-    pub(super) fn collection_root(&mut self, entity: EntityId, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn collection_root(
+        &mut self,
+        entity: EntityId,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let Some(rows) = self.filtered_rows(entity, a, None, sel)? else {
@@ -46,13 +64,23 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(Select::new(
             vec![sql::cast(json_list(obj, vec![]), Cast::Text)],
-            sql::From::Subquery { query: Box::new(rows), alias: a },
+            sql::From::Subquery {
+                query: Box::new(rows),
+                alias: a,
+            },
         ));
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::EmptyList })
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row: NoRow::EmptyList,
+        })
     }
 
     /// `todosAgg(where)`.
-    pub(super) fn aggregate_root(&mut self, entity: EntityId, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
+    pub(super) fn aggregate_root(
+        &mut self,
+        entity: EntityId,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let Some(rows) = self.filtered_rows(entity, a, None, sel)? else {
@@ -61,20 +89,40 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.aggregate_object(entity, a, &sel.selection)?;
         let q = Query::select(Select::new(
             vec![sql::cast(obj, Cast::Text)],
-            sql::From::Subquery { query: Box::new(rows), alias: a },
+            sql::From::Subquery {
+                query: Box::new(rows),
+                alias: a,
+            },
         ));
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::Null })
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row: NoRow::Null,
+        })
     }
 
     /// `alias.col = $n` for a key field (a scalar, or a relation given as `{pk: value}`).
-    pub(super) fn key_condition(&mut self, entity: EntityId, field: &'a Field, a: Ident<'a>, v: &Val) -> Result<Expr<'a>, GqlError> {
+    pub(super) fn key_condition(
+        &mut self,
+        entity: EntityId,
+        field: &'a Field,
+        a: Ident<'a>,
+        v: &Val,
+    ) -> Result<Expr<'a>, GqlError> {
         let e = self.ir.entity(entity);
         match &field.kind {
             FieldKind::Column { sql, column, .. } => {
                 let p = self.val_param(v);
-                Ok(sql::eq(self.column(a, e.table, *column), param_in(&sql.param, p)))
+                Ok(sql::eq(
+                    self.column(a, e.table, *column),
+                    param_in(&sql.param, p),
+                ))
             }
-            FieldKind::ManyToOne { target, columns, target_columns, .. } => {
+            FieldKind::ManyToOne {
+                target,
+                columns,
+                target_columns,
+                ..
+            } => {
                 let t = self.ir.entity(*target);
                 let mut parts = vec![];
                 for (c, tc) in columns.iter().zip(target_columns) {
@@ -84,7 +132,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                         .iter()
                         .find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if column == tc))
                         .ok_or_else(|| bad_request("composite relation keys nested more than one level are not supported"))?;
-                    let inner = v.get(&tfield.name).ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
+                    let inner = v.get(&tfield.name).ok_or_else(|| {
+                        bad_request(format!("missing key field `{}`", tfield.name))
+                    })?;
                     let p = self.val_param(inner);
                     let value = match &tfield.kind {
                         FieldKind::Column { sql, .. } => param_in(&sql.param, p),
@@ -122,28 +172,47 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(None);
         }
         cond = cond.and(access);
-        let mut select = Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(cond.into_expr());
+        let mut select = Select::new(
+            vec![Expr::AllColumns(a)],
+            sql::table(self.table_name(e.table), a),
+        )
+        .filter(cond.into_expr());
         select.order_by = match sel.role(ArgRole::OrderBy) {
             Some(o) if !o.is_null() => self.order_by(entity, a, o)?,
             _ => vec![],
         };
-        if select.order_by.is_empty() && sel.field.args.iter().any(|x| x.name == ArgRole::OrderBy.name()) {
+        if select.order_by.is_empty()
+            && sel
+                .field
+                .args
+                .iter()
+                .any(|x| x.name == ArgRole::OrderBy.name())
+        {
             // A stable order by default: the primary key.
             for &f in &e.pk {
                 if let FieldKind::Column { column, .. } = &e.fields[f as usize].kind {
-                    select.order_by.push(Order { expr: self.column(a, e.table, *column), dir: Some(Dir::Asc) });
+                    select.order_by.push(Order {
+                        expr: self.column(a, e.table, *column),
+                        dir: Some(Dir::Asc),
+                    });
                 }
             }
         }
         if let Some(l) = sel.role(ArgRole::Limit).filter(|v| !v.is_null()) {
             if l.as_i64().is_some_and(|x| x < 0) {
-                return Err(GqlError::at("Invalid value for 'limit': must not be negative", sel.pos));
+                return Err(GqlError::at(
+                    "Invalid value for 'limit': must not be negative",
+                    sel.pos,
+                ));
             }
             select.limit = Some(sql::cast(self.val_param(l), Cast::Int8));
         }
         if let Some(o) = sel.role(ArgRole::Offset).filter(|v| !v.is_null()) {
             if o.as_i64().is_some_and(|x| x < 0) {
-                return Err(GqlError::at("Invalid value for 'offset': must not be negative", sel.pos));
+                return Err(GqlError::at(
+                    "Invalid value for 'offset': must not be negative",
+                    sel.pos,
+                ));
             }
             select.offset = Some(sql::cast(self.val_param(o), Cast::Int8));
         }
@@ -151,7 +220,12 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `json_build_object(...)` for the selection of an entity row bound to alias `a`.
-    pub(super) fn object(&mut self, entity: EntityId, a: Ident<'a>, selection: &'a [Selected<'_>]) -> Result<Expr<'a>, GqlError> {
+    pub(super) fn object(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        selection: &'a [Selected<'_>],
+    ) -> Result<Expr<'a>, GqlError> {
         let e = self.ir.entity(entity);
         let mut pairs = Vec::with_capacity(selection.len() * 2);
         for s in selection {
@@ -159,7 +233,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Resolver::Meta => sql::str_lit(e.name.as_str()),
                 Resolver::EntityField { field, .. } => self.field_value(entity, field, a, s)?,
                 Resolver::RelationAggregate { field, .. } => {
-                    let FieldKind::OneToMany { target, inverse, .. } = &e.fields[field as usize].kind else {
+                    let FieldKind::OneToMany {
+                        target, inverse, ..
+                    } = &e.fields[field as usize].kind
+                    else {
                         return Err(bad_request("aggregate over a non-collection"));
                     };
                     let b = self.alias(self.ir.entity(*target));
@@ -168,7 +245,13 @@ impl<'a, 'd> Planner<'a, 'd> {
                         None => Expr::Null,
                         Some(rows) => {
                             let obj = self.aggregate_object(*target, b, &s.selection)?;
-                            sql::subquery(Query::select(Select::new(vec![obj], sql::From::Subquery { query: Box::new(rows), alias: b })))
+                            sql::subquery(Query::select(Select::new(
+                                vec![obj],
+                                sql::From::Subquery {
+                                    query: Box::new(rows),
+                                    alias: b,
+                                },
+                            )))
                         }
                     }
                 }
@@ -181,18 +264,30 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// The JSON value of one field of row `a`.
-    fn field_value(&mut self, entity: EntityId, field_id: u32, a: Ident<'a>, s: &'a Selected<'_>) -> Result<Expr<'a>, GqlError> {
+    fn field_value(
+        &mut self,
+        entity: EntityId,
+        field_id: u32,
+        a: Ident<'a>,
+        s: &'a Selected<'_>,
+    ) -> Result<Expr<'a>, GqlError> {
         let e = self.ir.entity(entity);
         let f = &e.fields[field_id as usize];
         let value = match &f.kind {
-            FieldKind::Column { sql, column, .. } => json_value(sql, self.column(a, e.table, *column)),
+            FieldKind::Column { sql, column, .. } => {
+                json_value(sql, self.column(a, e.table, *column))
+            }
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
                 let join = self.many_to_one_join(entity, field_id, a, b);
                 self.related_object(*target, b, join, s, false)?
             }
-            FieldKind::OneToMany { target, inverse, one_to_one } => {
+            FieldKind::OneToMany {
+                target,
+                inverse,
+                one_to_one,
+            } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
                 let join = self.many_to_one_join(*target, *inverse, b, a);
@@ -205,7 +300,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                             let obj = self.object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
                                 vec![json_list(obj, vec![])],
-                                sql::From::Subquery { query: Box::new(rows), alias: b },
+                                sql::From::Subquery {
+                                    query: Box::new(rows),
+                                    alias: b,
+                                },
                             )))
                         }
                     }
@@ -217,7 +315,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(match self.access(&acc.query, entity, a) {
                 Cond::True => value,
                 Cond::False => Expr::Null,
-                Cond::Sql(c) => Expr::Case { whens: vec![(c, value)], otherwise: None },
+                Cond::Sql(c) => Expr::Case {
+                    whens: vec![(c, value)],
+                    otherwise: None,
+                },
             });
         }
         Ok(value)
@@ -225,14 +326,22 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// `(SELECT json_build_object(...) FROM target AS b WHERE join AND <read rule>)`: the one
     /// related row, or `NULL` when the caller may read none.
-    fn related_object(&mut self, target: EntityId, b: Ident<'a>, join: Expr<'a>, s: &'a Selected<'_>, limit_one: bool) -> Result<Expr<'a>, GqlError> {
+    fn related_object(
+        &mut self,
+        target: EntityId,
+        b: Ident<'a>,
+        join: Expr<'a>,
+        s: &'a Selected<'_>,
+        limit_one: bool,
+    ) -> Result<Expr<'a>, GqlError> {
         let t = self.ir.entity(target);
         let access = self.access(&t.access.query, target, b);
         if matches!(access, Cond::False) {
             return Ok(Expr::Null);
         }
         let obj = self.object(target, b, &s.selection)?;
-        let mut select = Select::new(vec![obj], sql::table(self.table_name(t.table), b)).filter(Cond::Sql(join).and(access).into_expr());
+        let mut select = Select::new(vec![obj], sql::table(self.table_name(t.table), b))
+            .filter(Cond::Sql(join).and(access).into_expr());
         if limit_one {
             select.limit = Some(Expr::Int(1));
         }
@@ -242,9 +351,21 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// For many-to-one field `field` of `entity` at alias `a`, the condition matching the
     /// referenced row at alias `b` (`b.pk = a.fk`). Seen from the other side, it joins a
     /// one-to-many relation's rows `a` to their parent `b`.
-    pub(super) fn many_to_one_join(&self, entity: EntityId, field: u32, a: Ident<'a>, b: Ident<'a>) -> Expr<'a> {
+    pub(super) fn many_to_one_join(
+        &self,
+        entity: EntityId,
+        field: u32,
+        a: Ident<'a>,
+        b: Ident<'a>,
+    ) -> Expr<'a> {
         let e = self.ir.entity(entity);
-        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
+        let FieldKind::ManyToOne {
+            target,
+            columns,
+            target_columns,
+            ..
+        } = &e.fields[field as usize].kind
+        else {
             return Expr::Bool(false);
         };
         let ttable = self.ir.entity(*target).table;
@@ -258,20 +379,28 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `json_build_object` of a `TAgg` selection over rows at alias `a`.
-    pub(super) fn aggregate_object(&mut self, entity: EntityId, a: Ident<'a>, selection: &'a [Selected<'_>]) -> Result<Expr<'a>, GqlError> {
+    pub(super) fn aggregate_object(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        selection: &'a [Selected<'_>],
+    ) -> Result<Expr<'a>, GqlError> {
         let e = self.ir.entity(entity);
         let mut pairs = vec![];
         for s in selection {
             let value = match s.field.resolver {
                 Resolver::Meta => sql::str_lit(s.parent),
                 Resolver::AggregateField { field, .. } => {
-                    let FieldKind::Column { ty, column, .. } = &e.fields[field as usize].kind else {
+                    let FieldKind::Column { ty, column, .. } = &e.fields[field as usize].kind
+                    else {
                         return Err(bad_request("aggregate of a relation"));
                     };
                     let mut ops = vec![];
                     for op in &s.selection {
                         let v = match op.field.resolver {
-                            Resolver::AggregateOp(o) => agg_sql(o, self.column(a, e.table, *column), ty.scalar()),
+                            Resolver::AggregateOp(o) => {
+                                agg_sql(o, self.column(a, e.table, *column), ty.scalar())
+                            }
                             Resolver::Meta => sql::str_lit(op.parent),
                             _ => return Err(bad_request("unexpected aggregate field")),
                         };
@@ -293,7 +422,14 @@ impl<'a, 'd> Planner<'a, 'd> {
 pub(super) fn json_list<'a>(obj: Expr<'a>, order_by: Vec<Order<'a>>) -> Expr<'a> {
     sql::func(
         "COALESCE",
-        vec![Expr::Func { name: "json_agg", args: vec![obj], order_by }, sql::cast(sql::str_lit("[]"), Cast::Json)],
+        vec![
+            Expr::Func {
+                name: "json_agg",
+                args: vec![obj],
+                order_by,
+            },
+            sql::cast(sql::str_lit("[]"), Cast::Json),
+        ],
     )
 }
 
@@ -323,8 +459,14 @@ fn build_object(args: Vec<Expr<'_>>) -> Expr<'_> {
     let mut parts = Vec::new();
     let mut rest = args.into_iter().peekable();
     while rest.peek().is_some() {
-        parts.push(sql::func("jsonb_build_object", rest.by_ref().take(100).collect()));
+        parts.push(sql::func(
+            "jsonb_build_object",
+            rest.by_ref().take(100).collect(),
+        ));
     }
-    let joined = parts.into_iter().reduce(|l, r| sql::bin(sql::BinOp::Concat, l, r)).unwrap_or(Expr::Null);
+    let joined = parts
+        .into_iter()
+        .reduce(|l, r| sql::bin(sql::BinOp::Concat, l, r))
+        .unwrap_or(Expr::Null);
     sql::cast(joined, Cast::Json)
 }

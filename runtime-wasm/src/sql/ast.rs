@@ -16,7 +16,11 @@ pub enum Ident<'a> {
     Name(&'a str),
     /// A generated alias, quoted: `"<stem>$<n>"` for a row, `"<stem>$w<n>"` for a CTE of
     /// written rows.
-    Alias { stem: &'a str, written: bool, n: u32 },
+    Alias {
+        stem: &'a str,
+        written: bool,
+        n: u32,
+    },
     /// A fixed lowercase name of the planner (`k0`, `ord`, `keys`), printed bare.
     Plain(&'static str),
 }
@@ -98,7 +102,10 @@ impl BinOp {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr<'a> {
     /// `t.c`, or `c` alone.
-    Column { table: Option<Ident<'a>>, column: Ident<'a> },
+    Column {
+        table: Option<Ident<'a>>,
+        column: Ident<'a>,
+    },
     /// `t.*`
     AllColumns(Ident<'a>),
     /// `*` (in `COUNT(*)` and `RETURNING *`).
@@ -113,26 +120,48 @@ pub enum Expr<'a> {
     Default,
     Cast(Box<Expr<'a>>, Cow<'a, Cast>),
     /// `name(args [ORDER BY ...])`.
-    Func { name: &'static str, args: Vec<Expr<'a>>, order_by: Vec<Order<'a>> },
-    Binary { op: BinOp, left: Box<Expr<'a>>, right: Box<Expr<'a>> },
+    Func {
+        name: &'static str,
+        args: Vec<Expr<'a>>,
+        order_by: Vec<Order<'a>>,
+    },
+    Binary {
+        op: BinOp,
+        left: Box<Expr<'a>>,
+        right: Box<Expr<'a>>,
+    },
     /// `a AND b AND ...` (at least two terms; see [`super::builder::and`]).
     And(Vec<Expr<'a>>),
     Or(Vec<Expr<'a>>),
     Not(Box<Expr<'a>>),
-    IsNull { expr: Box<Expr<'a>>, negated: bool },
+    IsNull {
+        expr: Box<Expr<'a>>,
+        negated: bool,
+    },
     Exists(Box<Query<'a>>),
     /// A scalar subquery.
     Subquery(Box<Query<'a>>),
     /// `ARRAY(SELECT ...)`
     Array(Box<Query<'a>>),
     /// `(a, b) IN (SELECT ...)`
-    InSubquery { expr: Box<Expr<'a>>, query: Box<Query<'a>> },
+    InSubquery {
+        expr: Box<Expr<'a>>,
+        query: Box<Query<'a>>,
+    },
     /// `left op ANY(right)` or `left op ALL(right)`.
-    Quantified { left: Box<Expr<'a>>, op: BinOp, all: bool, right: Box<Expr<'a>> },
+    Quantified {
+        left: Box<Expr<'a>>,
+        op: BinOp,
+        all: bool,
+        right: Box<Expr<'a>>,
+    },
     /// `(a, b)`
     Tuple(Vec<Expr<'a>>),
     /// `CASE WHEN c THEN v ... [ELSE e] END`
-    Case { whens: Vec<(Expr<'a>, Expr<'a>)>, otherwise: Option<Box<Expr<'a>>> },
+    Case {
+        whens: Vec<(Expr<'a>, Expr<'a>)>,
+        otherwise: Option<Box<Expr<'a>>>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,12 +221,23 @@ pub struct Select<'a> {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum From<'a> {
-    Table { table: TableName<'a>, alias: Option<Ident<'a>> },
+    Table {
+        table: TableName<'a>,
+        alias: Option<Ident<'a>>,
+    },
     /// A CTE (or another name in scope).
     Named(Ident<'a>),
-    Subquery { query: Box<Query<'a>>, alias: Ident<'a> },
+    Subquery {
+        query: Box<Query<'a>>,
+        alias: Ident<'a>,
+    },
     /// `f(...) [WITH ORDINALITY] AS alias(columns)`
-    Function { call: Expr<'a>, ordinality: bool, alias: Ident<'a>, columns: Vec<Ident<'a>> },
+    Function {
+        call: Expr<'a>,
+        ordinality: bool,
+        alias: Ident<'a>,
+        columns: Vec<Ident<'a>>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -13,4 +13,3 @@ pub use print::Layout;
 
 #[cfg(test)]
 mod tests;
-

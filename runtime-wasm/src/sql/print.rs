@@ -130,7 +130,9 @@ impl Printer {
         if id.builder != self.builder {
             return 0;
         }
-        let Some(n) = self.numbers.get_mut(id.index as usize) else { return 0 };
+        let Some(n) = self.numbers.get_mut(id.index as usize) else {
+            return 0;
+        };
         if *n == 0 {
             self.used.push(id.index);
             *n = self.used.len() as u32;
@@ -311,7 +313,12 @@ impl Printer {
                 self.out.push_str(" AS ");
                 self.ident(alias);
             }
-            From::Function { call, ordinality, alias, columns } => {
+            From::Function {
+                call,
+                ordinality,
+                alias,
+                columns,
+            } => {
                 self.expr(call);
                 if *ordinality {
                     self.out.push_str(" WITH ORDINALITY");
@@ -464,7 +471,11 @@ impl Printer {
                 self.operand(inner, CAST);
                 let _ = write!(self.out, "::{ty}");
             }
-            Expr::Func { name, args, order_by } => {
+            Expr::Func {
+                name,
+                args,
+                order_by,
+            } => {
                 self.out.push_str(name);
                 self.out.push('(');
                 self.list(args);
@@ -492,7 +503,8 @@ impl Printer {
             }
             Expr::IsNull { expr, negated } => {
                 self.operand(expr, IS + 1);
-                self.out.push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
+                self.out
+                    .push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Expr::Exists(q) => {
                 self.out.push_str("EXISTS ");
@@ -508,9 +520,19 @@ impl Printer {
                 self.out.push_str(" IN ");
                 self.block(query);
             }
-            Expr::Quantified { left, op, all, right } => {
+            Expr::Quantified {
+                left,
+                op,
+                all,
+                right,
+            } => {
                 self.operand(left, CMP + 1);
-                let _ = write!(self.out, " {} {}(", op.symbol(), if *all { "ALL" } else { "ANY" });
+                let _ = write!(
+                    self.out,
+                    " {} {}(",
+                    op.symbol(),
+                    if *all { "ALL" } else { "ANY" }
+                );
                 self.expr(right);
                 self.out.push(')');
             }
