@@ -11,11 +11,11 @@
 //! [`access`] (partial evaluation of access rules), [`mutation`] (write scripts), [`checks`]
 //! (value constraints).
 
-mod access;
+pub(crate) mod access;
 mod checks;
 mod filter;
 mod mutation;
-mod select;
+pub(crate) mod select;
 #[cfg(test)]
 mod tests;
 
