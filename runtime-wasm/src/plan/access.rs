@@ -11,7 +11,7 @@ use crate::plan::ParamSource;
 use crate::sql::{self, BinOp, Cast, Expr, Ident, Query, Select, TableName};
 
 /// Outcome of partially evaluating a rule (or building a filter).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum Cond<'a> {
     True,
     False,

@@ -7,12 +7,13 @@ use exo_ir::{EntityId, Field, FieldKind, ScalarType, ValueType};
 use super::access::Cond;
 use super::{bad_request, param_in, param_in_owned, Planner};
 use crate::error::GqlError;
-use crate::sql::{self, BinOp, Cast, Dir, Expr, Ident, Order, Query, Select, TableName};
+use crate::sql::{self, BinOp, Cast, Dir, Expr, Ident, Order, ParamId, Query, Select, TableName};
 use crate::value::Val;
 
 /// A relation step an ordering term goes through: `(SELECT <inner> FROM table AS alias WHERE
-/// join)`.
-type Via<'a> = (TableName<'a>, Ident<'a>, Expr<'a>);
+/// join)`, the join being many-to-one field `field` of `entity` at alias `a` (rebuilt for each
+/// term rather than cloned).
+type Via<'a> = (TableName<'a>, Ident<'a>, (EntityId, u32, Ident<'a>));
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// A `TFilter` value as a condition over alias `a`.
@@ -95,7 +96,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     if f.validation.single_precision && !is_array {
                         self.check_filter_value(f, arg)?;
                     }
-                    let c = self.operator(op, col.clone(), sql, arg, ty)?;
+                    let c = self.operator(op, self.column(a, e.table, *column), sql, arg, ty)?;
                     cond = cond.and(c);
                 }
                 Ok(cond)
@@ -152,26 +153,27 @@ impl<'a, 'd> Planner<'a, 'd> {
                 _ => Cond::True,
             });
         }
-        let p = self.val_param(arg);
+        let id = self.val_param_id(arg);
+        let p = || Expr::Param(id);
         let typed = if is_array && ty.scalar() != Some(ScalarType::Int) {
             // For array columns, scalar comparisons test the elements: the element's own type
             // (`real[]` -> `$1::real`), so enum elements compare with an enum and
             // single-precision elements with a single-precision value.
             match sql.param.element() {
-                Some(elem) => param_in_owned(elem, p.clone()),
+                Some(elem) => param_in_owned(elem, p()),
                 None => match ty.scalar().and_then(Cast::of_scalar) {
-                    Some(c) => sql::cast(p.clone(), c),
-                    None => p.clone(),
+                    Some(c) => sql::cast(p(), c),
+                    None => p(),
                 },
             }
         } else if ty.scalar() == Some(ScalarType::Int) {
             // Compared as int8 whatever the column's width, so `{lt: 99999}` on a smallint is
             // true for every row instead of an out-of-range cast error.
-            sql::cast(p.clone(), Cast::Int8)
+            sql::cast(p(), Cast::Int8)
         } else {
-            param_in(&sql.param, p.clone())
+            param_in(&sql.param, p())
         };
-        let jsonb = || sql::cast(p.clone(), Cast::Jsonb);
+        let jsonb = || sql::cast(p(), Cast::Jsonb);
         let keys = || {
             Expr::Array(Box::new(Query::select(Select {
                 items: vec![sql::item(sql::func(
@@ -189,7 +191,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             FilterOp::Gt => BinOp::Gt,
             FilterOp::Gte => BinOp::Gte,
             FilterOp::Like | FilterOp::ILike | FilterOp::StartsWith | FilterOp::EndsWith => {
-                return Ok(Cond::Sql(pattern_match(op, col, typed, p, is_array)));
+                return Ok(Cond::Sql(pattern_match(op, col, typed, id, is_array)));
             }
             FilterOp::Contains => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
             FilterOp::ContainedBy => {
@@ -270,9 +272,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                     Dir::Asc
                 };
                 let mut expr = self.column(a, e.table, *column);
-                for (table, alias, join) in via.iter().rev() {
-                    let select =
-                        Select::new(vec![expr], sql::table(*table, *alias)).filter(join.clone());
+                for &(table, alias, (entity, field, a)) in via.iter().rev() {
+                    let join = self.many_to_one_join(entity, field, a, alias);
+                    let select = Select::new(vec![expr], sql::table(table, alias)).filter(join);
                     expr = sql::subquery(Query::select(select));
                 }
                 out.push(Order {
@@ -283,8 +285,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
-                let join = self.many_to_one_join(entity, fid, a, b);
-                via.push((self.table_name(t.table), b, join));
+                via.push((self.table_name(t.table), b, (entity, fid, a)));
                 let items: Vec<&Val> = match v {
                     Val::List(items, _) => items.iter().collect(),
                     other => vec![other],
@@ -315,10 +316,10 @@ fn pattern_match<'a>(
     op: FilterOp,
     col: Expr<'a>,
     typed: Expr<'a>,
-    p: Expr<'a>,
+    p: ParamId,
     is_array: bool,
 ) -> Expr<'a> {
-    let text = || sql::cast(p.clone(), Cast::Text);
+    let text = || sql::cast(Expr::Param(p), Cast::Text);
     let like = if op == FilterOp::ILike {
         BinOp::ILike
     } else {

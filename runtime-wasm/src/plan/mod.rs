@@ -26,7 +26,7 @@ use serde_json::Value as Json;
 use crate::context::RequestContext;
 use crate::error::{write_json_string, GqlError};
 use crate::graphql::{OperationKind, Pos};
-use crate::sql::{self, Expr, Ident, Layout, Params, Query, TableName};
+use crate::sql::{self, Expr, Ident, Layout, ParamId, Params, Query, TableName};
 use crate::system::System;
 use crate::validate::{Operation, Selected};
 use crate::value::{Origin, Val};
@@ -243,6 +243,11 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// The parameter node for a validated argument value.
     fn val_param(&mut self, v: &Val) -> Expr<'a> {
+        Expr::Param(self.val_param_id(v))
+    }
+
+    /// The parameter for a validated argument value, to make nodes of (`Expr::Param(id)`).
+    fn val_param_id(&mut self, v: &Val) -> ParamId {
         if v.has_var_leaf() && matches!(v.origin(), Origin::Literal) {
             self.cacheable = false;
         }
@@ -257,7 +262,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
         };
-        self.param(src)
+        self.params.add_id(src)
     }
 
     /// Prints a finished statement with the parameters it uses; the next statement starts

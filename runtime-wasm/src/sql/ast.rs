@@ -3,7 +3,8 @@
 //! Names borrow from the IR (or are fixed names of the planner), so building a tree allocates
 //! only its nodes. A value from a request can only be a [`Expr::Param`], allocated by the
 //! statement builder ([`super::Params`]); string literals hold names from the model and
-//! response keys. Casts are [`Cast`] values, never text.
+//! response keys. Casts are [`Cast`] values, never text. Nodes derive neither `Clone` nor
+//! `PartialEq`: the planner never needs them, and in the Worker their code costs size.
 
 use std::borrow::Cow;
 
@@ -99,7 +100,7 @@ impl BinOp {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Expr<'a> {
     /// `t.c`, or `c` alone.
     Column {
@@ -171,20 +172,20 @@ pub enum Dir {
 }
 
 /// An ordering term; without a direction the printer writes none (Postgres' default).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Order<'a> {
     pub expr: Expr<'a>,
     pub dir: Option<Dir>,
 }
 
 /// A statement that returns rows: `[WITH ...] body`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Query<'a> {
     pub with: Vec<Cte<'a>>,
     pub body: Body<'a>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Body<'a> {
     Select(Box<Select<'a>>),
     /// `SELECT ... UNION ALL SELECT ...`
@@ -195,19 +196,19 @@ pub enum Body<'a> {
 }
 
 /// `name AS (query)`; a data-modifying query makes a data-modifying CTE.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Cte<'a> {
     pub name: Ident<'a>,
     pub query: Query<'a>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct SelectItem<'a> {
     pub expr: Expr<'a>,
     pub alias: Option<Ident<'a>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Debug, Default)]
 pub struct Select<'a> {
     pub items: Vec<SelectItem<'a>>,
     pub from: Option<From<'a>>,
@@ -219,7 +220,7 @@ pub struct Select<'a> {
     pub offset: Option<Expr<'a>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum From<'a> {
     Table {
         table: TableName<'a>,
@@ -240,20 +241,20 @@ pub enum From<'a> {
     },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Join<'a> {
     pub item: From<'a>,
     pub on: Expr<'a>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum InsertSource<'a> {
     DefaultValues,
     Values(Vec<Vec<Expr<'a>>>),
     Query(Box<Query<'a>>),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Insert<'a> {
     pub table: TableName<'a>,
     pub columns: Vec<Ident<'a>>,
@@ -261,7 +262,7 @@ pub struct Insert<'a> {
     pub returning: Vec<SelectItem<'a>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Update<'a> {
     pub table: TableName<'a>,
     pub alias: Ident<'a>,
@@ -270,7 +271,7 @@ pub struct Update<'a> {
     pub returning: Vec<SelectItem<'a>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Delete<'a> {
     pub table: TableName<'a>,
     pub alias: Ident<'a>,

@@ -30,6 +30,11 @@ impl Params {
 
     /// The parameter node for `src`.
     pub fn add(&mut self, src: ParamSource) -> Expr<'static> {
+        Expr::Param(self.add_id(src))
+    }
+
+    /// The parameter for `src`, to make nodes of as often as needed (`Expr::Param(id)`).
+    pub fn add_id(&mut self, src: ParamSource) -> ParamId {
         let index = match self.sources.iter().position(|p| *p == src) {
             Some(i) => i,
             None => {
@@ -37,10 +42,10 @@ impl Params {
                 self.sources.len() - 1
             }
         };
-        Expr::Param(ParamId {
+        ParamId {
             builder: self.builder,
             index: index as u32,
-        })
+        }
     }
 
     /// Prints `query` as a statement with its parameters, numbered in the order they first
@@ -193,7 +198,7 @@ impl<'a> Select<'a> {
 
     /// Adds `WHERE filter` (`TRUE` filters are left out).
     pub fn filter(mut self, filter: Expr<'a>) -> Select<'a> {
-        if filter != Expr::Bool(true) {
+        if !matches!(filter, Expr::Bool(true)) {
             self.filter = Some(filter);
         }
         self

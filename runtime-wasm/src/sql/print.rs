@@ -140,9 +140,15 @@ impl Printer {
         *n
     }
 
+    /// Whether to lay out on several lines. Never in the Worker, which sends SQL and snapshots
+    /// nothing: there the pretty layout's code is left out of the wasm.
+    fn pretty(&self) -> bool {
+        !cfg!(target_arch = "wasm32") && self.pretty
+    }
+
     /// Starts a clause: on the same line (compact) or on a new line at the current depth.
     fn clause(&mut self, keyword: &str) {
-        if self.pretty {
+        if self.pretty() {
             self.newline();
         } else {
             self.out.push(' ');
@@ -160,7 +166,7 @@ impl Printer {
     /// `(query)`, the query indented on its own lines in the pretty layout.
     fn block(&mut self, q: &Query<'_>) {
         self.out.push('(');
-        if self.pretty {
+        if self.pretty() {
             self.depth += 1;
             self.newline();
             self.query(q);
@@ -203,7 +209,7 @@ impl Printer {
             for (i, cte) in q.with.iter().enumerate() {
                 if i > 0 {
                     self.out.push(',');
-                    if self.pretty {
+                    if self.pretty() {
                         self.newline();
                     } else {
                         self.out.push(' ');
@@ -213,7 +219,7 @@ impl Printer {
                 self.out.push_str(" AS ");
                 self.block(&cte.query);
             }
-            if self.pretty {
+            if self.pretty() {
                 self.newline();
             } else {
                 self.out.push(' ');
@@ -225,7 +231,7 @@ impl Printer {
                 for (i, s) in selects.iter().enumerate() {
                     if i > 0 {
                         self.clause("UNION ALL");
-                        if self.pretty {
+                        if self.pretty() {
                             self.newline();
                         } else {
                             self.out.push(' ');
@@ -373,7 +379,7 @@ impl Printer {
                 }
             }
             InsertSource::Query(q) => {
-                if self.pretty {
+                if self.pretty() {
                     self.newline();
                 } else {
                     self.out.push(' ');

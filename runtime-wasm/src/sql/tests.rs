@@ -161,14 +161,16 @@ fn parentheses_follow_precedence() {
 #[test]
 fn parameters_are_numbered_by_first_use_and_listed_once() {
     let mut params = Params::new(3);
-    let late = params.add(ParamSource::Const(Some("late".into())));
-    let unused = params.add(ParamSource::Const(Some("unused".into())));
-    let first = params.add(ParamSource::Const(Some("first".into())));
-    // Asking for the same source again gives the same node.
-    assert_eq!(params.add(ParamSource::Const(Some("first".into()))), first);
-    let _ = unused;
+    let late = params.add_id(ParamSource::Const(Some("late".into())));
+    let _unused = params.add_id(ParamSource::Const(Some("unused".into())));
+    let first = params.add_id(ParamSource::Const(Some("first".into())));
+    // Asking for the same source again gives the same parameter.
+    assert_eq!(
+        params.add_id(ParamSource::Const(Some("first".into()))),
+        first
+    );
     let q = Query::select(Select::new(
-        vec![first.clone(), late.clone(), first],
+        vec![Expr::Param(first), Expr::Param(late), Expr::Param(first)],
         From::Table {
             table: TableName {
                 schema: Some("s"),
@@ -221,16 +223,17 @@ fn sample<'a>(params: &mut Params) -> Query<'a> {
         schema: None,
         name: "todos",
     };
-    let p1 = params.add(ParamSource::Const(Some("x".into())));
+    let p1 = params.add_id(ParamSource::Const(Some("x".into())));
     let keys = params.add(ParamSource::Keys { slot: 0, column: 0 });
     let insert = Insert {
         table,
         columns: vec![Ident::Name("title"), Ident::Name("done")],
-        source: InsertSource::Values(vec![vec![cast(p1.clone(), Cast::Text), Expr::Default]]),
+        source: InsertSource::Values(vec![vec![cast(Expr::Param(p1), Cast::Text), Expr::Default]]),
         returning: vec![item(Expr::Star)],
     };
-    let inner = Select::new(vec![Expr::Int(1)], table_from(table, a))
-        .filter(eq(col(a, "id"), col(w, "id")));
+    let inner = || {
+        Select::new(vec![Expr::Int(1)], table_from(table, a)).filter(eq(col(a, "id"), col(w, "id")))
+    };
     let unnest = From::Function {
         call: func(
             "unnest",
@@ -247,16 +250,16 @@ fn sample<'a>(params: &mut Params) -> Query<'a> {
                 str_lit("id"),
                 col(a, "id"),
                 str_lit("n"),
-                subquery(Query::select(inner.clone())),
+                subquery(Query::select(inner())),
             ],
         )],
         table_from(table, a),
     )
     .filter(and(vec![
-        exists(Query::select(inner)),
+        exists(Query::select(inner())),
         or(vec![
             is_null(col(a, "title"), false),
-            eq(col(a, "title"), p1),
+            eq(col(a, "title"), Expr::Param(p1)),
         ]),
     ]));
     body.joins.push(Join {
