@@ -519,7 +519,11 @@ fn doc_key(query: &str, operation: Option<&str>) -> u64 {
     h.finish()
 }
 
-fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext) -> Vec<Option<String>> {
+/// The keys each step reported, by slot (slot 0 holds the root field's rows): rows of key
+/// columns as text.
+type Slots = Vec<Vec<Vec<Option<String>>>>;
+
+fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext, slots: &Slots) -> Vec<Option<String>> {
     params
         .iter()
         .map(|p| match p {
@@ -532,6 +536,11 @@ fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: 
                 variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
             }
             ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
+            ParamSource::Keys { slot, column } => {
+                let keys = slots.get(*slot as usize).map(Vec::as_slice).unwrap_or(&[]);
+                let values: Vec<Option<String>> = keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
+                Some(text_array(&values))
+            }
         })
         .collect()
 }
@@ -578,23 +587,22 @@ async fn run_steps<D: Db>(
     ctx: &RequestContext,
     db: &mut D,
 ) -> Result<String, GqlError> {
-    // The keys each slot's statement reported; slot 0 holds the root field's rows.
-    let mut slots: Vec<Vec<Vec<Option<String>>>> = vec![vec![]];
+    let mut slots: Slots = vec![vec![]];
     // `None` until a statement answers with a row.
     let mut result: Option<String> = None;
     for step in steps {
         match step {
             Step::Json(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
                 result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
             }
             Step::CollectKeys(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 slots[0] = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
             }
             Step::CollectSlots(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 for mut row in db.query(&stmt.sql, &params).await.map_err(operation_failed)? {
                     let slot = row.first().cloned().flatten().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
                     row.remove(0);
@@ -604,28 +612,12 @@ async fn run_steps<D: Db>(
                     slots[slot].push(row);
                 }
             }
-            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns, .. } => {
-                let slot = match step {
-                    Step::CheckByKeys { slot, .. } => *slot,
-                    _ => 0,
-                };
-                let keys = slots.get(slot).map(Vec::as_slice).unwrap_or(&[]);
-                let mut bound = bind(params, variables, ctx);
-                let mut placeholders = vec![];
-                for c in 0..*key_columns {
-                    let column: Vec<Option<String>> = keys.iter().map(|r| r.get(c).cloned().flatten()).collect();
-                    bound.push(Some(text_array(&column)));
-                    placeholders.push(format!("${}::text[]", bound.len()));
-                }
-                let sql = sql.replace("{keys}", &placeholders.join(", "));
-                let rows = db.query(&sql, &bound).await.map_err(operation_failed)?;
-                let first = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
-                if matches!(step, Step::CheckByKeys { .. }) {
-                    if first.as_deref().unwrap_or("0") != "0" {
-                        return Err(GqlError::new("Not authorized"));
-                    }
-                } else {
-                    result = first;
+            Step::Check(stmt) => {
+                let params = bind(&stmt.params, variables, ctx, &slots);
+                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
+                let count = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
+                if count.as_deref().unwrap_or("0") != "0" {
+                    return Err(GqlError::new("Not authorized"));
                 }
             }
         }

@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod mcp;
 pub mod pg_text;
 pub mod plan;
+pub mod sql;
 pub mod system;
 pub mod trusted;
 pub mod validate;

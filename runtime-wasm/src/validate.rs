@@ -48,6 +48,11 @@ impl<'s> Selected<'s> {
     pub fn arg(&self, name: &str) -> Option<&Val> {
         self.args.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+
+    /// The argument playing `role` (`where`, `data`, ...), if given.
+    pub fn role(&self, role: exo_ir::graphql::ArgRole) -> Option<&Val> {
+        self.arg(role.name())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

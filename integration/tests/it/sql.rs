@@ -1,5 +1,6 @@
-//! The SQL the planner generates: snapshotted per operation and re-parsed with sqlparser's
-//! PostgreSQL dialect, so a malformed statement fails here rather than in Postgres.
+//! The SQL the planner generates: snapshotted per operation (in the planner's pretty layout)
+//! and re-parsed with sqlparser's PostgreSQL dialect, so a malformed statement fails here
+//! rather than in Postgres.
 
 use exo_runtime::plan::{RootPlan, Step};
 use exo_runtime::RequestHead;
@@ -27,11 +28,7 @@ fn statements(plan: &exo_runtime::plan::Plan) -> Vec<String> {
         if let RootPlan::Sql { steps, .. } = &f.plan {
             for s in steps {
                 out.push(match s {
-                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) => st.sql.clone(),
-                    Step::JsonByKeys { sql, key_columns, .. } | Step::CheckByKeys { sql, key_columns, .. } => {
-                        let keys: Vec<String> = (0..*key_columns).map(|i| format!("$9{i}::text[]")).collect();
-                        sql.replace("{keys}", &keys.join(", "))
-                    }
+                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) | Step::Check(st) => st.sql.clone(),
                 });
             }
         }
@@ -41,7 +38,10 @@ fn statements(plan: &exo_runtime::plan::Plan) -> Vec<String> {
 
 #[test]
 fn todo_sql_snapshots_parse() {
-    let engine = engine(compile_example("todo"));
+    // Planned in the pretty layout, as the snapshots show it.
+    let mut system = exo_runtime::System::new(compile_example("todo"));
+    system.sql_layout = exo_runtime::sql::Layout::Pretty;
+    let engine = engine_with(system);
     for (role, claims) in [("admin", json!({"sub": 1, "role": "admin"})), ("user", json!({"sub": 2}))] {
         let headers = vec![("Authorization".to_string(), format!("Bearer {}", token(claims)))];
         let head = RequestHead { headers: &headers, client_ip: None, now: now() };
