@@ -9,6 +9,7 @@ mod bad_input;
 mod http_limits;
 mod injection;
 mod introspection;
+mod oidc;
 mod queries;
 mod sql;
 mod trusted;
