@@ -1,0 +1,104 @@
+//! The Worker half of OIDC (wasm32 only): [`WorkerOidcHost`] fetches the discovery document
+//! and key set with the Workers `fetch` and checks signatures with WebCrypto
+//! (`crypto.subtle`), so the wasm carries no RSA or elliptic-curve code. Key selection,
+//! caching and claims are the runtime's [`exo_runtime::oidc`], as natively.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use exo_runtime::jwk::{Alg, Jwk, KeyMaterial};
+use exo_runtime::oidc::{HttpReply, OidcHost, MAX_DOCUMENT_BYTES};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use worker::{Fetch, Method, Request};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey, catch)]
+    fn import_key(
+        format: &str,
+        key: &JsValue,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &JsValue,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify, catch)]
+    fn subtle_verify(algorithm: &JsValue, key: &JsValue, signature: &[u8], data: &[u8]) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Imported keys are kept per isolate (importing costs more than verifying); bounded so a
+/// provider rotating often cannot grow it without end.
+const MAX_IMPORTED_KEYS: usize = 32;
+
+#[derive(Default)]
+pub struct WorkerOidcHost {
+    imported: RefCell<HashMap<(Alg, KeyMaterial), JsValue>>,
+}
+
+fn js(value: serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+}
+
+fn message(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The WebCrypto algorithm for importing a key (`import`) or verifying (`!import`).
+fn algorithm(key: &Jwk, alg: Alg, import: bool) -> serde_json::Value {
+    use serde_json::json;
+    match (&key.material, alg.hash()) {
+        // RSA binds the hash at import.
+        (KeyMaterial::Rsa { .. }, Some(hash)) => json!({"name": "RSASSA-PKCS1-v1_5", "hash": hash}),
+        (KeyMaterial::Ec { curve, .. }, Some(_)) if import => json!({"name": "ECDSA", "namedCurve": curve.name()}),
+        (KeyMaterial::Ec { .. }, Some(hash)) => json!({"name": "ECDSA", "hash": hash}),
+        _ => json!({"name": "Ed25519"}),
+    }
+}
+
+impl WorkerOidcHost {
+    async fn crypto_key(&self, key: &Jwk, alg: Alg) -> Result<JsValue, String> {
+        let id = (alg, key.material.clone());
+        if let Some(k) = self.imported.borrow().get(&id) {
+            return Ok(k.clone());
+        }
+        let usages = js_sys::Array::of1(&"verify".into());
+        let promise = import_key("jwk", &js(key.to_public_jwk()), &js(algorithm(key, alg, true)), false, &usages)
+            .map_err(message)?;
+        let imported = JsFuture::from(promise).await.map_err(|e| format!("importing the key failed: {}", message(e)))?;
+        let mut cache = self.imported.borrow_mut();
+        if cache.len() >= MAX_IMPORTED_KEYS {
+            cache.clear();
+        }
+        cache.insert(id, imported.clone());
+        Ok(imported)
+    }
+}
+
+impl OidcHost for WorkerOidcHost {
+    async fn get(&self, url: &str) -> Result<HttpReply, String> {
+        let request = Request::new(url, Method::Get).map_err(|e| format!("`{url}`: {e}"))?;
+        let _ = request.headers().set("accept", "application/json");
+        let mut response = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
+        let status = response.status_code();
+        let cache_control = response.headers().get("cache-control").ok().flatten();
+        let body = response.bytes().await.map_err(|e| format!("reading the body failed: {e}"))?;
+        if body.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        Ok(HttpReply { status, body, cache_control })
+    }
+
+    async fn verify_signature(&self, key: &Jwk, alg: Alg, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+        let crypto_key = self.crypto_key(key, alg).await?;
+        let promise = subtle_verify(&js(algorithm(key, alg, false)), &crypto_key, signature, message).map_err(self::message)?;
+        let verdict = JsFuture::from(promise).await.map_err(|e| format!("verifying failed: {}", self::message(e)))?;
+        Ok(verdict.as_bool() == Some(true))
+    }
+
+    fn warn(&self, text: &str) {
+        worker::console_warn!("exo: {text}");
+    }
+}
