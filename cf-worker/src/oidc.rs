@@ -24,7 +24,12 @@ extern "C" {
     ) -> Result<js_sys::Promise, JsValue>;
 
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify, catch)]
-    fn subtle_verify(algorithm: &JsValue, key: &JsValue, signature: &[u8], data: &[u8]) -> Result<js_sys::Promise, JsValue>;
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// Imported keys are kept per isolate (importing costs more than verifying); bounded so a
@@ -42,7 +47,11 @@ fn js(value: serde_json::Value) -> JsValue {
 
 fn message(e: JsValue) -> String {
     e.as_string()
-        .or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .or_else(|| {
+            js_sys::Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
@@ -52,7 +61,9 @@ fn algorithm(key: &Jwk, alg: Alg, import: bool) -> serde_json::Value {
     match (&key.material, alg.hash()) {
         // RSA binds the hash at import.
         (KeyMaterial::Rsa { .. }, Some(hash)) => json!({"name": "RSASSA-PKCS1-v1_5", "hash": hash}),
-        (KeyMaterial::Ec { curve, .. }, Some(_)) if import => json!({"name": "ECDSA", "namedCurve": curve.name()}),
+        (KeyMaterial::Ec { curve, .. }, Some(_)) if import => {
+            json!({"name": "ECDSA", "namedCurve": curve.name()})
+        }
         (KeyMaterial::Ec { .. }, Some(hash)) => json!({"name": "ECDSA", "hash": hash}),
         _ => json!({"name": "Ed25519"}),
     }
@@ -65,9 +76,17 @@ impl WorkerOidcHost {
             return Ok(k.clone());
         }
         let usages = js_sys::Array::of1(&"verify".into());
-        let promise = import_key("jwk", &js(key.to_public_jwk()), &js(algorithm(key, alg, true)), false, &usages)
-            .map_err(message)?;
-        let imported = JsFuture::from(promise).await.map_err(|e| format!("importing the key failed: {}", message(e)))?;
+        let promise = import_key(
+            "jwk",
+            &js(key.to_public_jwk()),
+            &js(algorithm(key, alg, true)),
+            false,
+            &usages,
+        )
+        .map_err(message)?;
+        let imported = JsFuture::from(promise)
+            .await
+            .map_err(|e| format!("importing the key failed: {}", message(e)))?;
         let mut cache = self.imported.borrow_mut();
         if cache.len() >= MAX_IMPORTED_KEYS {
             cache.clear();
@@ -81,20 +100,46 @@ impl OidcHost for WorkerOidcHost {
     async fn get(&self, url: &str) -> Result<HttpReply, String> {
         let request = Request::new(url, Method::Get).map_err(|e| format!("`{url}`: {e}"))?;
         let _ = request.headers().set("accept", "application/json");
-        let mut response = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
+        let mut response = Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = response.status_code();
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.bytes().await.map_err(|e| format!("reading the body failed: {e}"))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the body failed: {e}"))?;
         if body.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+            return Err(format!(
+                "the document is larger than {MAX_DOCUMENT_BYTES} bytes"
+            ));
         }
-        Ok(HttpReply { status, body, cache_control })
+        Ok(HttpReply {
+            status,
+            body,
+            cache_control,
+        })
     }
 
-    async fn verify_signature(&self, key: &Jwk, alg: Alg, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+    async fn verify_signature(
+        &self,
+        key: &Jwk,
+        alg: Alg,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
         let crypto_key = self.crypto_key(key, alg).await?;
-        let promise = subtle_verify(&js(algorithm(key, alg, false)), &crypto_key, signature, message).map_err(self::message)?;
-        let verdict = JsFuture::from(promise).await.map_err(|e| format!("verifying failed: {}", self::message(e)))?;
+        let promise = subtle_verify(
+            &js(algorithm(key, alg, false)),
+            &crypto_key,
+            signature,
+            message,
+        )
+        .map_err(self::message)?;
+        let verdict = JsFuture::from(promise)
+            .await
+            .map_err(|e| format!("verifying failed: {}", self::message(e)))?;
         Ok(verdict.as_bool() == Some(true))
     }
 

@@ -349,3 +349,6 @@ impl Drop for FileServer {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod oidc_suite;
