@@ -4,16 +4,19 @@
 //! caching and claims are the runtime's [`exo_runtime::oidc`], as natively.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use exo_runtime::jwk::{Alg, Jwk, KeyMaterial};
 use exo_runtime::oidc::{HttpReply, OidcHost, MAX_DOCUMENT_BYTES};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Fetch, Method, Request};
+use worker::worker_sys::web_sys;
 
 #[wasm_bindgen]
 extern "C" {
+    /// The global `fetch`, bound directly: `worker::Fetch` and its wrappers cost more wasm.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str) -> js_sys::Promise;
+
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey, catch)]
     fn import_key(
         format: &str,
@@ -38,11 +41,12 @@ const MAX_IMPORTED_KEYS: usize = 32;
 
 #[derive(Default)]
 pub struct WorkerOidcHost {
-    imported: RefCell<HashMap<(Alg, KeyMaterial), JsValue>>,
+    /// A short list searched in order: no hashing code for a handful of keys.
+    imported: RefCell<Vec<((Alg, KeyMaterial), JsValue)>>,
 }
 
-fn js(value: serde_json::Value) -> JsValue {
-    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+fn js(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap_or(JsValue::NULL)
 }
 
 fn message(e: JsValue) -> String {
@@ -55,31 +59,30 @@ fn message(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// The WebCrypto algorithm for importing a key (`import`) or verifying (`!import`).
-fn algorithm(key: &Jwk, alg: Alg, import: bool) -> serde_json::Value {
-    use serde_json::json;
+/// The WebCrypto algorithm, as JSON, for importing a key (`import`) or verifying (`!import`).
+fn algorithm(key: &Jwk, alg: Alg, import: bool) -> String {
     match (&key.material, alg.hash()) {
         // RSA binds the hash at import.
-        (KeyMaterial::Rsa { .. }, Some(hash)) => json!({"name": "RSASSA-PKCS1-v1_5", "hash": hash}),
+        (KeyMaterial::Rsa { .. }, Some(hash)) => format!(r#"{{"name":"RSASSA-PKCS1-v1_5","hash":"{hash}"}}"#),
         (KeyMaterial::Ec { curve, .. }, Some(_)) if import => {
-            json!({"name": "ECDSA", "namedCurve": curve.name()})
+            format!(r#"{{"name":"ECDSA","namedCurve":"{}"}}"#, curve.name())
         }
-        (KeyMaterial::Ec { .. }, Some(hash)) => json!({"name": "ECDSA", "hash": hash}),
-        _ => json!({"name": "Ed25519"}),
+        (KeyMaterial::Ec { .. }, Some(hash)) => format!(r#"{{"name":"ECDSA","hash":"{hash}"}}"#),
+        _ => r#"{"name":"Ed25519"}"#.to_string(),
     }
 }
 
 impl WorkerOidcHost {
     async fn crypto_key(&self, key: &Jwk, alg: Alg) -> Result<JsValue, String> {
         let id = (alg, key.material.clone());
-        if let Some(k) = self.imported.borrow().get(&id) {
+        if let Some((_, k)) = self.imported.borrow().iter().find(|(i, _)| *i == id) {
             return Ok(k.clone());
         }
         let usages = js_sys::Array::of1(&"verify".into());
         let promise = import_key(
             "jwk",
-            &js(key.to_public_jwk()),
-            &js(algorithm(key, alg, true)),
+            &js(&key.to_public_jwk()),
+            &js(&algorithm(key, alg, true)),
             false,
             &usages,
         )
@@ -91,35 +94,24 @@ impl WorkerOidcHost {
         if cache.len() >= MAX_IMPORTED_KEYS {
             cache.clear();
         }
-        cache.insert(id, imported.clone());
+        cache.push((id, imported.clone()));
         Ok(imported)
     }
 }
 
 impl OidcHost for WorkerOidcHost {
     async fn get(&self, url: &str) -> Result<HttpReply, String> {
-        let request = Request::new(url, Method::Get).map_err(|e| format!("`{url}`: {e}"))?;
-        let _ = request.headers().set("accept", "application/json");
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status_code();
+        let response = JsFuture::from(global_fetch(url)).await.map_err(message)?;
+        let response: web_sys::Response = response.dyn_into().map_err(|_| "fetch did not return a Response".to_string())?;
+        let status = response.status();
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the body failed: {e}"))?;
-        if body.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!(
-                "the document is larger than {MAX_DOCUMENT_BYTES} bytes"
-            ));
+        let body = response.array_buffer().map_err(message)?;
+        let body = JsFuture::from(body).await.map_err(|e| format!("reading the body failed: {}", message(e)))?;
+        let body = js_sys::Uint8Array::new(&body);
+        if body.length() as usize > MAX_DOCUMENT_BYTES {
+            return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
         }
-        Ok(HttpReply {
-            status,
-            body,
-            cache_control,
-        })
+        Ok(HttpReply { status, body: body.to_vec(), cache_control })
     }
 
     async fn verify_signature(
@@ -131,7 +123,7 @@ impl OidcHost for WorkerOidcHost {
     ) -> Result<bool, String> {
         let crypto_key = self.crypto_key(key, alg).await?;
         let promise = subtle_verify(
-            &js(algorithm(key, alg, false)),
+            &js(&algorithm(key, alg, false)),
             &crypto_key,
             signature,
             message,
