@@ -8,6 +8,7 @@
 //! | [`Server::handle`] | body, headers, client address | an [`exo_runtime::Response`] (no HTTP) |
 //! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
 //! | [`LiveServer`] | a [`Server`], later replacements | the same socket answering with the newest model (`exo dev`) |
+//! | [`oidc::start`] | `EXO_OIDC_URL` | the provider's token verifier (discovery, cached key set) |
 //!
 //! `exo serve` and `exo yolo` use [`Server::serve`]; `exo test` calls [`Server::handle`]
 //! in-process, so the two paths share everything but the socket.
