@@ -104,6 +104,9 @@ pub trait OidcHost: MaybeSendSync {
     ) -> impl Future<Output = Result<bool, String>> + MaybeSend;
     /// Something an operator should see (a failed key refresh); the native server logs it.
     fn warn(&self, _message: &str) {}
+    /// Why a token was refused (the client only sees "Not authorized"); the native server
+    /// logs it at debug level.
+    fn refused(&self, _reason: &str) {}
 }
 
 /// What discovery found.
@@ -316,7 +319,13 @@ impl<H: OidcHost> OidcVerifier<H> {
 
 impl<H: OidcHost + 'static> TokenVerifier for OidcVerifier<H> {
     fn verify<'a>(&'a self, token: &'a str, now: u64) -> BoxFuture<'a, Result<Json, TokenError>> {
-        Box::pin(OidcVerifier::verify(self, token, now))
+        Box::pin(async move {
+            let verdict = OidcVerifier::verify(self, token, now).await;
+            if let Err(TokenError::Invalid(reason)) = &verdict {
+                self.host.refused(reason);
+            }
+            verdict
+        })
     }
 }
 

@@ -63,6 +63,10 @@ impl OidcHost for NativeOidcHost {
     fn warn(&self, message: &str) {
         log::warn(message);
     }
+
+    fn refused(&self, reason: &str) {
+        log::debug(&format!("OIDC token refused: {reason}"));
+    }
 }
 
 /// Checks a JWS signature with `ring`. ECDSA signatures in JWS are the fixed-width `r || s`.
