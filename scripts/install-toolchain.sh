@@ -12,6 +12,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# openssl generates the RSA keys of the OIDC tests (ring signs but does not generate RSA keys);
+# ca-certificates are the roots exo trusts for `https://` OIDC providers.
+if ! command -v openssl >/dev/null || [ ! -d /etc/ssl/certs ]; then
+  echo "install-toolchain: installing openssl and ca-certificates"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl ca-certificates >/dev/null
+fi
+
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   echo "install-toolchain: adding the wasm32-unknown-unknown target"
   if ! rustup target add wasm32-unknown-unknown; then

@@ -24,4 +24,6 @@ echo "worker-e2e: the example suites through the Worker, Hyperdrive (local)"
 target/debug/exo test schema-examples/ok --cf-worker --hyperdrive
 echo "worker-e2e: the example suites through the Worker, every operation a trusted document"
 target/debug/exo test schema-examples/ok --cf-worker --trusted
+echo "worker-e2e: the OIDC suite through the Worker (EXO_OIDC_URL, a local issuer)"
+cargo test --locked -q -p exo-cli --features worker-e2e --bin exo oidc_suite_worker
 echo "worker-e2e: all checks passed"

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use exo_runtime::edge::{self, Edge, HttpResponse, PlatformHeader, Route};
+use exo_runtime::oidc::OidcVerifier;
 use exo_runtime::{Db, DbError, Engine, RequestHead, System};
 use futures::future::{select, Either};
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -20,6 +22,7 @@ use worker::worker_sys::web_sys;
 use worker::{Env, Headers, Request, Response, ResponseBuilder, SecureTransport, Socket};
 
 use crate::config::{worker_edge, Cors, Database, WorkerConfig};
+use crate::oidc::WorkerOidcHost;
 use crate::pg::{self, PgTarget};
 
 /// What one isolate keeps between requests. Bindings (vars, secrets) cannot change within an
@@ -37,14 +40,26 @@ thread_local! {
 /// copied and decoded only on the isolate's first request).
 #[wasm_bindgen]
 pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env) -> web_sys::Response {
-    let state = STATE.with(|s| s.borrow().clone()).unwrap_or_else(|| {
-        let loaded = Rc::new(load(&ir.to_vec(), &env));
-        if let Err(e) = &*loaded {
-            worker::console_error!("exo: {e}");
+    let cached = STATE.with(|s| s.borrow().clone());
+    let state = match cached {
+        Some(state) => state,
+        None => {
+            let (loaded, keep) = match load(&ir.to_vec(), &env).await {
+                Ok(l) => (Ok(l), true),
+                Err(Failed::Config(e)) => (Err(e), true),
+                // The provider may be back on the next request: do not keep this failure.
+                Err(Failed::Provider(e)) => (Err(e), false),
+            };
+            if let Err(e) = &loaded {
+                worker::console_error!("exo: {e}");
+            }
+            let loaded = Rc::new(loaded);
+            if keep {
+                STATE.with(|s| *s.borrow_mut() = Some(loaded.clone()));
+            }
+            loaded
         }
-        STATE.with(|s| *s.borrow_mut() = Some(loaded.clone()));
-        loaded
-    });
+    };
     // The method as sent (`worker::Method` folds unknown ones into a few names).
     let method = request.method();
     let request = Request::from(request);
@@ -62,10 +77,25 @@ pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env)
     to_worker(answer).into()
 }
 
-fn load(ir: &[u8], env: &Env) -> Result<Loaded, String> {
-    let system = System::from_bytes(ir)
-        .map_err(|e| format!("cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it", e.0))?;
-    let config = WorkerConfig::from_env(|k| var(env, k))?;
+enum Failed {
+    /// The model or the vars are wrong: every request would fail the same way.
+    Config(String),
+    /// `EXO_OIDC_URL` could not be used now (discovery or key set).
+    Provider(String),
+}
+
+async fn load(ir: &[u8], env: &Env) -> Result<Loaded, Failed> {
+    let system = System::from_bytes(ir).map_err(|e| {
+        Failed::Config(format!("cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it", e.0))
+    })?;
+    let mut config = WorkerConfig::from_env(|k| var(env, k)).map_err(Failed::Config)?;
+    // The provider's discovery document and keys, once per isolate (then cached by the
+    // verifier, which refetches them as the rules in `exo_runtime::oidc` say).
+    if let Some(url) = config.engine.auth.oidc_url.clone() {
+        let now = (js_sys::Date::now() / 1000.0) as u64;
+        let verifier = OidcVerifier::start(&url, WorkerOidcHost::default(), now).await.map_err(Failed::Provider)?;
+        config.engine.auth.oidc = Some(Arc::new(verifier));
+    }
     // `@env` context fields read Worker vars; snapshot the ones the model names.
     let mut vars = HashMap::new();
     for c in &system.ir.contexts {

@@ -11,9 +11,12 @@
 //! | [`config`] | `EXO_*` vars -> engine, database, HTTP edge settings | any |
 //! | [`pg`] | URL or Hyperdrive -> host, port, TLS, session settings | any |
 //! | `glue` | the exported `handle`, the adapter to the shared edge, the `Db` over a Worker socket | wasm32 |
+//! | `oidc` | `EXO_OIDC_URL`: key sets through `fetch`, signatures through WebCrypto | wasm32 |
 
 pub mod config;
 pub mod pg;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod glue;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod oidc;

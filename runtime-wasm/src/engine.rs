@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use exo_ir::graphql::{TypeKind, TypeRef};
 use serde_json::Value as Json;
 
-use crate::context::{AuthConfig, ContextError, RequestContext, RequestHead};
+use crate::context::{AuthConfig, RequestContext, RequestHead};
 use crate::error::{errors_body, write_json_string, GqlError};
 use crate::graphql::{self, ParseLimits};
+use crate::oidc::TokenError;
 use crate::plan::{self, CtxDep, NoRow, ParamSource, Plan, RootPlan, Step};
 use crate::system::System;
 use crate::validate::{self, Limits};
@@ -196,11 +197,9 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
     ) -> Response {
-        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+        let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(ContextError::InvalidToken(_)) => {
-                return error_response(401, &[GqlError::new("Unauthorized")]);
-            }
+            Err(refused) => return refused,
         };
         let text = &self.system.ir.trusted_documents[doc].document;
         let Some(op) = self.system.trusted.operation(doc, operation) else {
@@ -229,6 +228,18 @@ impl Engine {
             }
             Err(e) => error_response(200, std::slice::from_ref(e)),
         }
+    }
+
+    /// The request's context, after verifying its token when the model reads the JWT. A token
+    /// that does not verify is answered as Exograph answers it: HTTP 200 with "Expired
+    /// authentication" or "Not authorized", never treated as anonymous.
+    async fn context(&self, head: &RequestHead<'_>) -> Result<RequestContext, Response> {
+        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+            self.config.auth.claims(head).await.map_err(|e| error_response(200, &[token_refused(&e)]))?
+        } else {
+            None
+        };
+        Ok(RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env))
     }
 
     /// How many requests ran a precompiled trusted plan, and how many trusted requests had
@@ -261,11 +272,9 @@ impl Engine {
         untrusted: bool,
         gate: Option<Gate<'_>>,
     ) -> Response {
-        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+        let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(ContextError::InvalidToken(_)) => {
-                return error_response(401, &[GqlError::new("Unauthorized")]);
-            }
+            Err(refused) => return refused,
         };
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
@@ -491,11 +500,22 @@ impl Engine {
         variables: &serde_json::Map<String, Json>,
         head: &RequestHead<'_>,
     ) -> Result<Plan, Vec<GqlError>> {
-        let ctx = RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env)
-            .map_err(|_| vec![GqlError::new("Unauthorized")])?;
+        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+            self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])?
+        } else {
+            None
+        };
+        let ctx = RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env);
         let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
+    }
+}
+
+fn token_refused(e: &TokenError) -> GqlError {
+    match e {
+        TokenError::Expired => GqlError::new("Expired authentication"),
+        TokenError::Invalid(_) => GqlError::new("Not authorized"),
     }
 }
 

@@ -18,12 +18,23 @@ impl Config {
                         (the token comes either from a header or from a cookie)"
                 .into());
         }
-        if get("EXO_OIDC_URL").is_some() {
-            return Err("`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use \
-                        `EXO_JWT_SECRET` (HS256)"
+        let jwt_secret = get("EXO_JWT_SECRET");
+        let oidc_url = get("EXO_OIDC_URL").map(|u| u.trim().to_string());
+        if jwt_secret.is_some() && oidc_url.is_some() {
+            // As Exograph: one way of checking tokens at a time.
+            return Err("both `EXO_JWT_SECRET` and `EXO_OIDC_URL` are set; unset one of them (tokens are checked \
+                        either with a shared secret or with the OpenID Connect provider's keys)"
                 .into());
         }
-        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
+        if let Some(url) = &oidc_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!(
+                    "`EXO_OIDC_URL` is `{url}`; set it to the provider's `https://` URL (the one that serves \
+                     `/.well-known/openid-configuration`)"
+                ));
+            }
+        }
+        let auth = AuthConfig { jwt_secret, oidc_url, oidc: None, source_header, source_cookie };
 
         let introspection_text = get("EXO_INTROSPECTION");
         if let Some(v) = &introspection_text {

@@ -9,6 +9,7 @@
 //! | [`Server::handle_mcp`] | method, body, headers, client address | an [`exo_runtime::McpResponse`] (`/mcp`) |
 //! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
 //! | [`LiveServer`] | a [`Server`], later replacements | the same socket answering with the newest model (`exo dev`) |
+//! | [`oidc::start`] | `EXO_OIDC_URL` | the provider's token verifier (discovery, cached key set) |
 //!
 //! `exo serve` and `exo yolo` use [`Server::serve`]; `exo test` calls [`Server::handle`]
 //! in-process, so the two paths share everything but the socket.
@@ -18,6 +19,7 @@ mod db;
 mod error;
 mod http;
 pub mod log;
+pub mod oidc;
 mod playground;
 mod pool;
 mod socket;
@@ -60,11 +62,17 @@ pub struct Server {
 impl Server {
     /// Builds the engine and the pool. With `EXO_CHECK_CONNECTION_ON_STARTUP` (the default)
     /// one connection is opened now, so a wrong URL fails here rather than on the first request.
+    /// With `EXO_OIDC_URL`, the provider's discovery document and key set are fetched now too:
+    /// a provider that cannot be used is a start-up error naming the URL.
     pub async fn new(
         system: System,
-        config: ServerConfig,
+        mut config: ServerConfig,
         env: EnvLookup,
     ) -> Result<Server, Error> {
+        if let (Some(url), None) = (&config.engine.auth.oidc_url, &config.engine.auth.oidc) {
+            let verifier = oidc::start(url, unix_now()).await?;
+            config.engine.auth.oidc = Some(Arc::new(verifier));
+        }
         let pool = Pool::new(&config.database, config.threads)?;
         if config.database.check_on_startup {
             pool.check().await?;

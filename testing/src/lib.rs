@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod graphql;
 pub mod js;
 pub mod jwt;
+pub mod oidc_issuer;
 pub mod loader;
 pub mod matcher;
 mod port;

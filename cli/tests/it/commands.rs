@@ -1,6 +1,6 @@
 //! Runs the `exo` binary as users do and checks exit codes and output.
 
-use crate::{example, exo, temp_copy};
+use crate::{example, exo, free_port, temp_copy};
 
 #[test]
 fn build_reports_diagnostics_and_fails() {
@@ -50,6 +50,31 @@ fn serve_without_a_build_says_to_build() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("run `exo build` first"), "stderr:\n{stderr}");
+}
+
+#[test]
+fn serve_with_an_unusable_oidc_provider_names_it_and_stops() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let build = exo().args(["build", "--project"]).arg(&project).output().unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    // Nothing listens there: the provider is down at start-up.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = exo().args(["serve", "--project"]).arg(&project).env("EXO_OIDC_URL", &url).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains(&format!("`EXO_OIDC_URL` = `{url}`")), "stderr:\n{stderr}");
+    assert!(stderr.contains("/.well-known/openid-configuration"), "stderr:\n{stderr}");
+    // With a secret too: refused before anything is fetched, as in Exograph.
+    let out = exo()
+        .args(["serve", "--project"])
+        .arg(&project)
+        .env("EXO_OIDC_URL", &url)
+        .env("EXO_JWT_SECRET", "s")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains("both `EXO_JWT_SECRET` and `EXO_OIDC_URL` are set"), "stderr:\n{stderr}");
 }
 
 #[test]

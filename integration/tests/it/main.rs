@@ -11,6 +11,7 @@ mod http_limits;
 mod injection;
 mod introspection;
 mod mcp;
+mod oidc;
 mod queries;
 mod sql;
 mod trusted;

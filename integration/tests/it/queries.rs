@@ -146,7 +146,13 @@ async fn errors_are_graphql_errors() {
     let headers = vec![("Authorization".to_string(), format!("Bearer {forged}"))];
     let head = exo_runtime::RequestHead { headers: &headers, client_ip: None, now: now() };
     let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
-    assert_eq!(resp.status, 401);
+    // As Exograph: HTTP 200 with a GraphQL error, never an anonymous answer.
+    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"errors":[{"message":"Not authorized"}]}"#));
+    let expired = exo_runtime::jwt::sign_hs256(&json!({"sub": 1, "role": "admin", "exp": now() - 10}), JWT_SECRET.as_bytes());
+    let headers = vec![("Authorization".to_string(), format!("Bearer {expired}"))];
+    let head = exo_runtime::RequestHead { headers: &headers, client_ip: None, now: now() };
+    let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
+    assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"errors":[{"message":"Expired authentication"}]}"#));
     // An injection attempt is only ever a bound value.
     let r = gql(&engine, &mut db, r#"{ todos(where: {title: {eq: "x'; DROP TABLE todos; --"}}) { id } }"#, json!({}), admin()).await;
     assert_eq!(r, json!({"data": {"todos": []}}));
