@@ -274,31 +274,38 @@ fn a_nested_create_is_one_statement_then_checks_then_a_read_back_by_keys() {
 }
 
 #[test]
-fn an_update_checks_its_rule_on_the_written_rows() {
+fn an_update_checks_its_rule_before_the_write_on_the_targeted_rows_with_their_new_values() {
     let stmts = statements(
         r#"mutation { updateNote(id: 3, data: {title: "new"}) { title } }"#,
         json!({}),
         &ctx(Some(7), None),
     )
     .unwrap();
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    // First the check: the rows the update targets (by the rule on the row as it is), with
+    // the new values laid over them, must meet the rule; it reads the database before the
+    // write.
     assert_eq!(
         stmts[0].sql,
-        r#"UPDATE "notes" AS "notes$1" SET "title" = $1::text WHERE "notes$1"."owner_id" = $2::int4 AND "notes$1"."id" = $3::int4 RETURNING "notes$1"."id"::text"#
+        r#"SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT "notes$1"."id" AS "id", $1::text AS "title", "notes$1"."tags" AS "tags", "notes$1"."owner_id" AS "owner_id" FROM "notes" AS "notes$1" WHERE "notes$1"."owner_id" = $2::int4 AND "notes$1"."id" = $3::int4) AS "notes$2" WHERE NOT COALESCE("notes$2"."owner_id" = $2::int4, FALSE)) AS checked"#
     );
     assert_eq!(
-        stmts[1].sql,
-        r#"SELECT COUNT(*)::text FROM "notes" AS "notes$2" WHERE ("notes$2"."id") IN (SELECT k0::int4 FROM unnest($1::text[]) AS keys(k0)) AND NOT COALESCE("notes$2"."owner_id" = $2::int4, FALSE)"#
-    );
-    assert_eq!(
-        stmts[1].params,
+        stmts[0].params,
         [
-            ParamSource::Keys { slot: 0, column: 0 },
+            ParamSource::Const(Some("new".into())),
             ParamSource::Context {
                 context: 0,
                 field: 0
-            }
+            },
+            ParamSource::Const(Some("3".into())),
         ]
     );
+    // Then the write, restricted the same way; no check after it.
+    assert_eq!(
+        stmts[1].sql,
+        r#"UPDATE "notes" AS "notes$3" SET "title" = $1::text WHERE "notes$3"."owner_id" = $2::int4 AND "notes$3"."id" = $3::int4 RETURNING "notes$3"."id"::text"#
+    );
+    assert!(stmts[2].sql.starts_with("SELECT json_build_object"), "{}", stmts[2].sql);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -110,8 +110,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         for row in rows {
             // A field rule the context refuses fails now; one over the row joins the slot's
             // check.
+            let mark = self.aliases;
             let probe = self.alias(self.ir.entity(target));
             self.input_rule(target, probe, row, FieldUse::Create)?;
+            self.aliases = mark;
             let ruled = self.ruled_input_fields(target, row);
             script.add_fields(slot, &ruled);
             let input = self.row_columns(target, row, true, &skip, sel)?;

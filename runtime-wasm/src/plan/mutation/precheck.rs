@@ -80,11 +80,17 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let mut branches = vec![];
         for row in rows {
+            let mark = self.aliases;
             let a = self.alias(e);
             let rule = self.access(&e.access.create, entity, a);
             let rule = rule.and(self.input_rule(entity, a, row, FieldUse::Create)?);
             let rule = match rule {
-                Cond::True => continue,
+                Cond::True => {
+                    // No statement uses the alias: give it back, so plans without a check
+                    // keep their names.
+                    self.aliases = mark;
+                    continue;
+                }
                 Cond::False => return Err(not_authorized()),
                 Cond::Sql(s) => s,
             };
