@@ -515,7 +515,7 @@ pub(crate) fn literal_json(l: &Literal) -> Json {
     }
 }
 
-fn json_param_text(v: &Json) -> Option<String> {
+pub(super) fn json_param_text(v: &Json) -> Option<String> {
     match v {
         Json::Null => None,
         Json::String(s) => Some(s.clone()),

@@ -6,12 +6,12 @@
 //! the same transaction: a refusal writes nothing, and a refused create of an existing key
 //! answers "Not authorized" rather than a duplicate-key failure.
 
-use exo_ir::{ColumnId, Entity, EntityId};
+use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
-use crate::plan::access::Cond;
+use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
-use crate::plan::{Planner, Step};
+use crate::plan::{param_in, ParamSource, Planner, Step};
 use crate::sql::{self, Body, Cast, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
@@ -23,33 +23,57 @@ fn violated(rule: Expr<'_>) -> Expr<'_> {
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// Every column of `e`'s table as it would be written, named as the table names it: the
-    /// input's value, else the existing row's (`base`, for an update), else a typed `NULL` (a
-    /// column the database fills in, such as a generated key, is not known before the write).
+    /// input's value, else the existing row's (`base`, for an update), else the model's
+    /// default (a literal, an enum value, the current time), else a typed `NULL` (a value the
+    /// database generates, such as a serial key or a random UUID, is not known before the
+    /// write).
     fn pseudo_row(
-        &self,
+        &mut self,
         e: &'a Entity,
         mut cols: Vec<(ColumnId, Expr<'a>)>,
         base: Option<Ident<'a>>,
     ) -> Vec<sql::SelectItem<'a>> {
         let table = self.ir.table(e.table);
-        (0..table.columns.len() as ColumnId)
-            .map(|c| {
-                let expr = match cols.iter().position(|(x, _)| *x == c) {
-                    Some(i) => cols.swap_remove(i).1,
-                    None => match base {
-                        Some(b) => self.column(b, e.table, c),
-                        None => sql::cast(
-                            Expr::Null,
-                            Cast::of_column(&table.columns[c as usize].ty),
-                        ),
-                    },
-                };
-                sql::SelectItem {
-                    expr,
-                    alias: Some(Ident::Name(self.column_name(e.table, c))),
-                }
-            })
-            .collect()
+        let mut items = Vec::with_capacity(table.columns.len());
+        for c in 0..table.columns.len() as ColumnId {
+            let expr = match cols.iter().position(|(x, _)| *x == c) {
+                Some(i) => cols.swap_remove(i).1,
+                None => match base {
+                    Some(b) => self.column(b, e.table, c),
+                    None => self
+                        .default_value(e, c)
+                        .unwrap_or_else(|| {
+                            sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))
+                        }),
+                },
+            };
+            items.push(sql::SelectItem {
+                expr,
+                alias: Some(Ident::Name(self.column_name(e.table, c))),
+            });
+        }
+        items
+    }
+
+    /// The value the model's default gives column `c`, when it is known before the write.
+    fn default_value(&mut self, e: &'a Entity, c: ColumnId) -> Option<Expr<'a>> {
+        let (sql, default) = e.fields.iter().find_map(|f| match &f.kind {
+            FieldKind::Column { column, sql, .. } if *column == c => {
+                Some((sql, f.default.as_ref()?))
+            }
+            _ => None,
+        })?;
+        let text = match default {
+            FieldDefault::Literal(l) => json_param_text(&literal_json(l))?,
+            FieldDefault::EnumVariant(v) => v.clone(),
+            FieldDefault::Now => {
+                let ty = &self.ir.table(e.table).columns[c as usize].ty;
+                return Some(sql::cast(sql::func("now", vec![]), Cast::of_column(ty)));
+            }
+            _ => return None,
+        };
+        let p = self.param(ParamSource::Const(Some(text)));
+        Some(param_in(&sql.param, p))
     }
 
     /// `SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
@@ -128,15 +152,22 @@ impl<'a, 'd> Planner<'a, 'd> {
         sel: &'a Selected<'_>,
     ) -> Result<Option<Step>, GqlError> {
         let e = self.ir.entity(entity);
+        // Without a check no statement uses these aliases: they are given back, so plans
+        // without a check keep their names.
+        let mark = self.aliases;
         let b = self.alias(e);
         let target = self.update_targets(entity, b, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
         if input.cols.is_empty() {
+            self.aliases = mark;
             return Ok(None);
         }
         let a = self.alias(e);
         let rule = match self.access(&e.access.update, entity, a) {
-            Cond::True => return Ok(None),
+            Cond::True => {
+                self.aliases = mark;
+                return Ok(None);
+            }
             Cond::False => return Err(not_authorized()),
             Cond::Sql(s) => s,
         };
