@@ -528,7 +528,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
         let read = self.access(&e.access.query, entity, b);
-        let read = read.and(self.selection_rule(entity, b, &sel.selection)?).into_expr();
+        let read = read
+            .and(self.selection_rule(entity, b, &sel.selection)?)
+            .into_expr();
         let pk_match = sql::and(
             table
                 .primary_key

@@ -40,11 +40,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Some(i) => cols.swap_remove(i).1,
                 None => match base {
                     Some(b) => self.column(b, e.table, c),
-                    None => self
-                        .default_value(e, c)
-                        .unwrap_or_else(|| {
-                            sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))
-                        }),
+                    None => self.default_value(e, c).unwrap_or_else(|| {
+                        sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))
+                    }),
                 },
             };
             items.push(sql::SelectItem {

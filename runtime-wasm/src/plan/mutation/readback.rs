@@ -195,7 +195,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         // query rule, or the read rule of a selected field, hides comes back as null, or is
         // left out of a list).
         let read = self.access(&e.access.query, entity, a);
-        let read = read.and(self.selection_rule(entity, a, &sel.selection)?).into_expr();
+        let read = read
+            .and(self.selection_rule(entity, a, &sel.selection)?)
+            .into_expr();
         let q = if many && input_order {
             let call = self.unnest_keys(e, 0)?;
             let keys = Ident::Name("keys$");
