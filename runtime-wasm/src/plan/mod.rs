@@ -174,6 +174,10 @@ pub(crate) struct Planner<'a, 'd> {
     /// Read rules of the fields the filter being planned uses, ANDed in at its row's level
     /// (see [`field_access`]).
     guards: Vec<Expr<'a>>,
+    /// While the checks after a nested write are planned: the slots of the rows it created.
+    /// A `.some(...)` collection does not count them, so a nested row cannot authorize
+    /// itself (or a sibling) by being one of the rows its rule looks for.
+    unwritten: Vec<(EntityId, usize)>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -201,6 +205,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             missing_context: false,
             filter_pos: Pos { line: 0, column: 0 },
             guards: vec![],
+            unwritten: vec![],
         }
     }
 

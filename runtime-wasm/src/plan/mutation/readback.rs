@@ -33,6 +33,16 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
             let e = self.ir.entity(slot.entity);
             let a = self.alias(e);
+            // Collections in the rules are read without the rows this statement created.
+            self.unwritten = script
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(j, s)| {
+                    s.create && (*j == 0 || script.outputs.iter().any(|(_, o)| o == j))
+                })
+                .map(|(j, s)| (s.entity, j))
+                .collect();
             let mut cond = if !slot.check {
                 Cond::True
             } else if slot.create {
@@ -40,6 +50,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             } else {
                 self.access(&e.access.update, slot.entity, a)
             };
+            self.unwritten.clear();
             for &r in &slot.refs {
                 let c = self.reference_visible(slot.entity, r, a);
                 cond = cond.and(c);
@@ -135,7 +146,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// `(pk columns) IN (SELECT k0::<type>, ... FROM unnest(<keys of slot>) AS keys(k0, ...))`:
     /// the text keys cast back to the column types, since comparing `pk::text` instead kept
     /// the primary-key index from serving the lookup, and every read-back scanned the table.
-    pub(super) fn keys_filter(
+    pub(in crate::plan) fn keys_filter(
         &mut self,
         e: &'a Entity,
         a: Ident<'a>,
