@@ -559,7 +559,7 @@ async fn load_chats(db: &mut PgDb) -> Chats {
         .query("SELECT id::text, chat_id::text, author_id::text, body, likes::text, note, flagged::text FROM messages ORDER BY id", &[])
         .await
         .unwrap();
-    // Sorted here: `ORDER BY id` names the text output column.
+    // Sorted here (chats, members and messages): `ORDER BY id` names the text output column.
     let mut messages: Vec<Msg> = rows
         .iter()
         .map(|r| Msg {
@@ -573,6 +573,9 @@ async fn load_chats(db: &mut PgDb) -> Chats {
         })
         .collect();
     messages.sort_unstable_by_key(|m| m.id);
+    let (mut chats, mut members): (Vec<(i64, i64)>, Vec<(i64, i64)>) = (chats, members);
+    chats.sort_unstable();
+    members.sort_unstable();
     Chats { users, chats, members, messages }
 }
 
@@ -668,6 +671,8 @@ enum Write {
     UpdateMessage { id: i64, likes: Option<i64>, note: Option<&'static str>, flagged: Option<bool>, chat: Option<i64> },
     CreateMembership { chat: i64, user: i64 },
     UpdateUser { id: i64, email: Option<String>, salary: Option<i64> },
+    /// `createChat` with nested members (distinct users) and maybe a nested message.
+    CreateChat { members: Vec<i64>, message: bool },
 }
 
 /// What a write must answer.
@@ -705,6 +710,11 @@ impl Write {
                 Write::UpdateMessage { id, likes: w.0, note: w.1, flagged: w.2, chat: w.3 }
             }
             2 => Write::CreateMembership { chat, user },
+            // A new chat needs an owner: the caller.
+            3 if caller.sub.is_some() && maybe(rng, 50) => {
+                let members = (1..=CHAT_USERS).filter(|_| rng.chance(30)).collect();
+                Write::CreateChat { members, message: rng.chance(50) }
+            }
             _ => {
                 let email = maybe(rng, 60).then(|| format!("x{}@example.com", rng.below(100)));
                 let salary = if email.is_none() || maybe(rng, 30) { Some(rng.below(100) as i64) } else { None };
@@ -758,12 +768,19 @@ impl Write {
                 }
                 ("mutation($id: Int!, $d: UserUpdateInput!) { w: updateUser(id: $id, data: $d) { id } }", json!({"id": id, "d": d}))
             }
+            Write::CreateChat { members, message } => {
+                let mut d = json!({"title": "t", "members": members.iter().map(|u| json!({"user": {"id": u}})).collect::<Vec<_>>()});
+                if *message {
+                    d["messages"] = json!([{"body": "nested"}]);
+                }
+                ("mutation($d: ChatCreationInput!) { w: createChat(data: $d) { id messages { id } } }", json!({"d": d}))
+            }
         }
     }
 
     /// Applies the write to the model as the rules allow; `new_id` is the id the database
     /// gave a created message.
-    fn apply(&self, world: &mut Chats, c: &Caller, new_id: Option<i64>) -> Outcome {
+    fn apply(&self, world: &mut Chats, c: &Caller, new_id: Option<i64>, new_message: Option<i64>) -> Outcome {
         let admin = c.admin();
         match self {
             Write::CreateMessage { chat, author, note, flagged, likes } => {
@@ -778,8 +795,12 @@ impl Write {
                 if !((c.sub == Some(author) && world.member(c.sub, *chat)) || admin) {
                     return Outcome::NotAuthorized;
                 }
+                // An admin whose id names no user defaults the author to a missing row.
+                if !world.users.iter().any(|u| u.id == author) {
+                    return Outcome::OperationFailed;
+                }
                 world.messages.push(Msg {
-                    id: new_id.expect("the created id"),
+                    id: new_id.unwrap_or(-1),
                     chat: *chat,
                     author,
                     body: "new".into(),
@@ -859,12 +880,36 @@ impl Write {
                 }
                 Outcome::Done
             }
+            Write::CreateChat { .. } if c.sub.is_none() => Outcome::NotAuthorized,
+            Write::CreateChat { members, message } => {
+                let owner = c.sub.expect("an owner");
+                if !world.users.iter().any(|u| u.id == owner) {
+                    return Outcome::OperationFailed;
+                }
+                // The nested message's rule asks for a membership of its chat before the write:
+                // the new chat has none, the nested members do not count.
+                if *message && !admin {
+                    return Outcome::NotAuthorized;
+                }
+                let id = new_id.unwrap_or(-1);
+                world.chats.push((id, owner));
+                for u in members {
+                    world.members.push((id, *u));
+                }
+                world.members.sort_unstable();
+                if *message {
+                    let msg = new_message.unwrap_or(-1);
+                    world.messages.push(Msg { id: msg, chat: id, author: owner, body: "nested".into(), likes: 0, note: None, flagged: false });
+                }
+                Outcome::Done
+            }
         }
     }
 }
 
 /// Writes: random callers make random creates and updates (naming ruled fields or not, moving
-/// messages between chats, adding members); after each, every table equals the Rust model's,
+/// messages between chats, adding members, new chats with nested members and messages); after
+/// each, every table equals the Rust model's,
 /// and the answer is the one the model predicts (a refusal writes nothing).
 #[tokio::test(flavor = "current_thread")]
 async fn writes_agree_with_the_model() {
@@ -884,7 +929,8 @@ async fn writes_agree_with_the_model() {
         let r = gql(&engine, &mut db, query, variables.clone(), caller.json()).await;
         let new_id = r["data"]["w"]["id"].as_i64();
         let before = world.clone();
-        let outcome = write.apply(&mut world, &caller, new_id);
+        let new_message = r["data"]["w"]["messages"][0]["id"].as_i64();
+        let outcome = write.apply(&mut world, &caller, new_id, new_message);
         let context = format!("seed {SEED:#x}, case {case}: caller {caller:?}, {query} {variables}; got {r}");
         match outcome {
             Outcome::NotAuthorized => assert!(refused(&r), "expected Not authorized; {context}"),
