@@ -131,8 +131,9 @@ async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> Ht
     let head = edge::Request { method, path: &path, headers: &headers, peer: None };
     match edge.route(&head) {
         Route::Respond(answer) => answer,
-        // A Worker serves no playground (its `playground_path` is `None`).
-        Route::Playground { .. } => edge.not_found(&head),
+        // A Worker serves no playground (its `playground_path` is `None`) and no health
+        // probes (`health` is false): the edge never routes there.
+        Route::Playground { .. } | Route::Health(_) => edge.not_found(&head),
         Route::GraphQl { client_ip } => {
             let body = match req.bytes().await {
                 Ok(b) if b.len() > edge.max_body_bytes => return edge.too_large(&head),

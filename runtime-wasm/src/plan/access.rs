@@ -198,7 +198,18 @@ impl<'a, 'd> Planner<'a, 'd> {
         self.lambda.push((param, *target, b));
         let inner = self.access(body, *target, b);
         self.lambda.pop();
-        let cond = match Cond::Sql(join).and(inner) {
+        let mut cond = Cond::Sql(join).and(inner);
+        let created: Vec<usize> = self
+            .unwritten
+            .iter()
+            .filter(|(e, _)| e == target)
+            .map(|(_, slot)| *slot)
+            .collect();
+        for slot in created {
+            let fresh = self.keys_filter(t, b, slot).ok()?;
+            cond = cond.and(Cond::Sql(sql::not(fresh)));
+        }
+        let cond = match cond {
             Cond::False => return Some(Cond::False),
             c => c.into_expr(),
         };
@@ -515,7 +526,7 @@ pub(crate) fn literal_json(l: &Literal) -> Json {
     }
 }
 
-fn json_param_text(v: &Json) -> Option<String> {
+pub(super) fn json_param_text(v: &Json) -> Option<String> {
     match v {
         Json::Null => None,
         Json::String(s) => Some(s.clone()),

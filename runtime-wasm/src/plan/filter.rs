@@ -79,6 +79,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         v: &Val,
     ) -> Result<Cond<'a>, GqlError> {
         let e = self.ir.entity(entity);
+        self.guard_filter_field(entity, fid, a)?;
         match &f.kind {
             FieldKind::Column { ty, sql, column } => {
                 let col = self.column(a, e.table, *column);
@@ -116,7 +117,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
     }
 
-    /// `EXISTS (SELECT 1 FROM target AS b WHERE join AND <filter> AND <read rule>)`.
+    /// `EXISTS (SELECT 1 FROM target AS b WHERE join AND <filter> AND <read rule>)`; the
+    /// filter carries the read rules of the fields it uses.
     fn related_exists(
         &mut self,
         target: EntityId,
@@ -125,7 +127,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         filter: &Val,
     ) -> Result<Cond<'a>, GqlError> {
         let t = self.ir.entity(target);
-        let inner = self.predicate(target, b, filter)?;
+        let inner = self.guarded_predicate(target, b, filter)?;
         let access = self.access(&t.access.query, target, b);
         Ok(match Cond::Sql(join).and(inner).and(access) {
             Cond::False => Cond::False,
@@ -262,6 +264,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let Some((fid, f)) = e.field_by_name(k) else {
             return Err(bad_request(format!("unknown ordering field `{k}`")));
         };
+        self.check_order_field(entity, fid, a)?;
         match &f.kind {
             FieldKind::Column { column, .. } => {
                 // Postgres' default null placement, so a primary-key or other btree index

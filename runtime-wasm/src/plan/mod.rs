@@ -8,11 +8,12 @@
 //! plan can be cached and re-bound for the next request.
 //!
 //! By concern: [`select`] (selections and JSON shaping), [`filter`] (`where` and `orderBy`),
-//! [`access`] (partial evaluation of access rules), [`mutation`] (write scripts), [`checks`]
-//! (value constraints).
+//! [`access`] (partial evaluation of access rules), [`field_access`] (field-level rules
+//! wherever a field is used), [`mutation`] (write scripts), [`checks`] (value constraints).
 
 pub(crate) mod access;
 mod checks;
+mod field_access;
 mod filter;
 mod mutation;
 pub(crate) mod select;
@@ -170,6 +171,13 @@ pub(crate) struct Planner<'a, 'd> {
     missing_context: bool,
     /// Where the `where` argument being planned stands (for errors about its values).
     filter_pos: Pos,
+    /// Read rules of the fields the filter being planned uses, ANDed in at its row's level
+    /// (see [`field_access`]).
+    guards: Vec<Expr<'a>>,
+    /// While the checks after a nested write are planned: the slots of the rows it created.
+    /// A `.some(...)` collection does not count them, so a nested row cannot authorize
+    /// itself (or a sibling) by being one of the rows its rule looks for.
+    unwritten: Vec<(EntityId, usize)>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -196,6 +204,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             checks: vec![],
             missing_context: false,
             filter_pos: Pos { line: 0, column: 0 },
+            guards: vec![],
+            unwritten: vec![],
         }
     }
 

@@ -1,5 +1,6 @@
 //! Selections: root lookups and lists, and the `json_build_object` trees that make Postgres
-//! shape each row's JSON (relations as correlated subqueries, aggregates, field-level access).
+//! shape each row's JSON (relations as correlated subqueries, aggregates). The read rules of
+//! the selected fields join each row filter ([`super::field_access`]).
 
 use exo_ir::graphql::{AggOp, ArgRole, Resolver};
 use exo_ir::{EntityId, Field, FieldKind, ScalarType};
@@ -35,6 +36,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             Cond::False => return Err(GqlError::new("Not authorized")),
             Cond::True => {}
             Cond::Sql(s) => conds.push(s),
+        }
+        if let Cond::Sql(s) = self.selection_rule(entity, a, &sel.selection)? {
+            conds.push(s);
         }
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(
@@ -164,7 +168,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         };
         if let Some(w) = sel.role(ArgRole::Where) {
             self.filter_pos = sel.pos;
-            let p = self.predicate(entity, a, w)?;
+            let p = self.guarded_predicate(entity, a, w)?;
             cond = cond.and(p);
         }
         let access = self.access(&e.access.query, entity, a);
@@ -172,6 +176,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(None);
         }
         cond = cond.and(access);
+        // The rows (or the aggregate's rows) pass the read rules of the fields selected.
+        let fields = self.selection_rule(entity, a, &sel.selection)?;
+        cond = cond.and(fields);
         let mut select = Select::new(
             vec![Expr::AllColumns(a)],
             sql::table(self.table_name(e.table), a),
@@ -310,17 +317,8 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
         };
-        // Field-level access: hide the value when the rule does not hold for this row.
-        if let Some(acc) = &f.access {
-            return Ok(match self.access(&acc.query, entity, a) {
-                Cond::True => value,
-                Cond::False => Expr::Null,
-                Cond::Sql(c) => Expr::Case {
-                    whens: vec![(c, value)],
-                    otherwise: None,
-                },
-            });
-        }
+        // Field-level access is enforced on the row filter by whoever selects the row
+        // (`selection_rule`), so the value is never read for a row the rule hides.
         Ok(value)
     }
 
@@ -339,9 +337,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         if matches!(access, Cond::False) {
             return Ok(Expr::Null);
         }
+        let fields = self.selection_rule(target, b, &s.selection)?;
         let obj = self.object(target, b, &s.selection)?;
         let mut select = Select::new(vec![obj], sql::table(self.table_name(t.table), b))
-            .filter(Cond::Sql(join).and(access).into_expr());
+            .filter(Cond::Sql(join).and(access).and(fields).into_expr());
         if limit_one {
             select.limit = Some(Expr::Int(1));
         }

@@ -267,30 +267,41 @@ fn a_nested_create_is_one_statement_then_checks_then_a_read_back_by_keys() {
 }
 
 #[test]
-fn an_update_checks_its_rule_on_the_written_rows() {
+fn an_update_checks_its_rule_before_the_write_on_the_targeted_rows_with_their_new_values() {
     let stmts = statements(
         r#"mutation { updateNote(id: 3, data: {title: "new"}) { title } }"#,
         json!({}),
         &ctx(Some(7), None),
     )
     .unwrap();
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    // First the check: the rows the update targets (by the rule on the row as it is), with
+    // the new values laid over them, must meet the rule; it reads the database before the
+    // write.
     assert_eq!(
         stmts[0].sql,
-        r#"UPDATE "notes" AS "notes$1" SET "title" = $1::text WHERE "notes$1"."owner_id" = $2::int4 AND "notes$1"."id" = $3::int4 RETURNING "notes$1"."id"::text"#
+        r#"SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT "notes$1"."id" AS "id", $1::text AS "title", "notes$1"."tags" AS "tags", "notes$1"."owner_id" AS "owner_id" FROM "notes" AS "notes$1" WHERE "notes$1"."owner_id" = $2::int4 AND "notes$1"."id" = $3::int4) AS "notes$2" WHERE NOT COALESCE("notes$2"."owner_id" = $2::int4, FALSE)) AS checked"#
     );
     assert_eq!(
-        stmts[1].sql,
-        r#"SELECT COUNT(*)::text FROM "notes" AS "notes$2" WHERE ("notes$2"."id") IN (SELECT k0::int4 FROM unnest($1::text[]) AS keys(k0)) AND NOT COALESCE("notes$2"."owner_id" = $2::int4, FALSE)"#
-    );
-    assert_eq!(
-        stmts[1].params,
+        stmts[0].params,
         [
-            ParamSource::Keys { slot: 0, column: 0 },
+            ParamSource::Const(Some("new".into())),
             ParamSource::Context {
                 context: 0,
                 field: 0
-            }
+            },
+            ParamSource::Const(Some("3".into())),
         ]
+    );
+    // Then the write, restricted the same way; no check after it.
+    assert_eq!(
+        stmts[1].sql,
+        r#"UPDATE "notes" AS "notes$3" SET "title" = $1::text WHERE "notes$3"."owner_id" = $2::int4 AND "notes$3"."id" = $3::int4 RETURNING "notes$3"."id"::text"#
+    );
+    assert!(
+        stmts[2].sql.starts_with("SELECT json_build_object"),
+        "{}",
+        stmts[2].sql
     );
 }
 
@@ -369,4 +380,128 @@ fn collapse(pretty: &str) -> String {
         out.push_str(line);
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field rules and prechecks
+// ---------------------------------------------------------------------------------------------
+
+const FIELD_MODEL: &str = r#"
+context Auth {
+  @jwt("sub") id: Int?
+  @jwt("role") role: String?
+}
+
+@postgres
+module Db {
+  @access(query = true, create = self.owner == Auth.id || Auth.role == "admin", update = true)
+  type Item {
+    @pk id: Int = autoIncrement()
+    owner: Int
+    @access(Auth.role == "admin") cost: Int = 0
+    @access(self.owner == Auth.id) secret: String?
+    status: String = "new"
+  }
+}
+"#;
+
+fn field_plan(query: &str, ctx: &RequestContext) -> Result<Vec<String>, String> {
+    let compiled = exo_compiler::compile_str("model.exo", FIELD_MODEL);
+    let ir = compiled
+        .ir
+        .unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
+    let system = System::new(ir);
+    let (plan, _) = plan_in(&system, query, json!({}), ctx)?;
+    Ok(plan
+        .fields
+        .into_iter()
+        .flat_map(|f| match f.plan {
+            RootPlan::Sql { steps, .. } => steps,
+            _ => vec![],
+        })
+        .map(|s| match s {
+            Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s) => s.sql,
+        })
+        .collect())
+}
+
+#[test]
+fn a_field_rule_the_context_refuses_refuses_every_use_of_the_field() {
+    let user = ctx(Some(7), None);
+    for q in [
+        "{ items { cost } }",
+        "{ items(where: {cost: {gt: 1}}) { id } }",
+        "{ items(where: {not: {or: [{id: {eq: 1}}, {cost: {eq: 1}}]}}) { id } }",
+        "{ items(orderBy: {cost: ASC}) { id } }",
+        "{ itemsAgg { cost { sum } } }",
+        "mutation { createItem(data: {owner: 7, cost: 3}) { id } }",
+        "mutation { updateItem(id: 1, data: {cost: 3}) { id } }",
+        "mutation { updateItems(where: {id: {gt: 0}}, data: {cost: 3}) { id } }",
+    ] {
+        assert_eq!(field_plan(q, &user), Err("Not authorized".into()), "{q}");
+    }
+    for q in [
+        "{ items { cost } }",
+        "{ items(orderBy: {cost: ASC}) { id } }",
+        "mutation { updateItem(id: 1, data: {cost: 3}) { id } }",
+    ] {
+        assert!(field_plan(q, &admin()).is_ok(), "{q}");
+    }
+}
+
+#[test]
+fn a_row_dependent_field_rule_filters_rows_outside_not_and_refuses_ordering() {
+    let user = ctx(Some(7), None);
+    let stmts = field_plan(
+        r#"{ items(where: {not: {secret: {eq: "x"}}}) { id } }"#,
+        &user,
+    )
+    .unwrap();
+    // The rule is ANDed beside the negated filter, not under it.
+    assert!(
+        stmts[0].contains(
+            r#"WHERE NOT "items$1"."secret" = $1::text AND "items$1"."owner" = $2::int4"#
+        ),
+        "{}",
+        stmts[0]
+    );
+    let stmts = field_plan("{ item(id: 1) { secret } }", &user).unwrap();
+    assert!(
+        stmts[0].contains(r#"AND "items$1"."owner" = $2::int4"#),
+        "{}",
+        stmts[0]
+    );
+    assert_eq!(
+        field_plan("{ items(orderBy: {secret: ASC}) { id } }", &user),
+        Err("Not authorized".into())
+    );
+    // An update of the field leaves alone the rows whose field the caller may not write.
+    let stmts = field_plan(
+        r#"mutation { updateItem(id: 1, data: {secret: "s"}) { id } }"#,
+        &user,
+    )
+    .unwrap();
+    assert!(
+        stmts[0].starts_with("UPDATE")
+            && stmts[0]
+                .contains(r#"WHERE "items$1"."id" = $2::int4 AND "items$1"."owner" = $3::int4"#),
+        "{stmts:#?}"
+    );
+}
+
+#[test]
+fn a_create_is_checked_before_the_insert_on_the_row_it_would_write() {
+    let stmts = field_plan(
+        r#"mutation { createItem(data: {owner: 7, secret: "s"}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    // The check comes first; unset columns carry the model's defaults (`cost` 0, `status`
+    // "new"), the generated key is null.
+    assert_eq!(
+        stmts[0],
+        r#"SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT NULL::int4 AS "id", $1::int4 AS "owner", $2::int4 AS "cost", $3::text AS "secret", $4::text AS "status") AS "items$2" WHERE NOT COALESCE("items$2"."owner" = $5::int4 AND "items$2"."owner" = $5::int4, FALSE)) AS checked"#
+    );
+    assert!(stmts[1].starts_with("INSERT"), "{}", stmts[1]);
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
 }

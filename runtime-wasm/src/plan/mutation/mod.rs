@@ -1,13 +1,15 @@
-//! Mutations: a short script per root field. A plain create or update is one statement that
-//! returns the written keys; nested input makes one data-modifying statement (a CTE per
-//! written row) reporting keys under slots. Checks then apply each slot's create or update
-//! rule, and a select reads the result back, as far as the caller may read it. Later steps
-//! take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
+//! Mutations: a short script per root field. The root rows' create or update rule is checked
+//! first, before anything is written ([`precheck`]). A plain create or update is then one
+//! statement that returns the written keys; nested input makes one data-modifying statement
+//! (a CTE per written row) reporting keys under slots. Checks then apply each nested slot's
+//! create or update rule, and a select reads the result back, as far as the caller may read
+//! it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
 //!
 //! [`nested`] builds the data-modifying statement of nested input; [`readback`] the checks
 //! and the read-back that follow the writes.
 
 mod nested;
+mod precheck;
 mod readback;
 
 use exo_ir::graphql::ArgRole;
@@ -44,6 +46,9 @@ struct Slot {
     check: bool,
     /// Many-to-one fields whose references the input named.
     refs: Vec<u32>,
+    /// Fields with a field-level rule that some input row of the slot names (their create or
+    /// update rule joins the slot's check).
+    fields: Vec<u32>,
 }
 
 impl Script<'_> {
@@ -56,6 +61,7 @@ impl Script<'_> {
                 create,
                 check,
                 refs: vec![],
+                fields: vec![],
             }],
         }
     }
@@ -74,6 +80,7 @@ impl Script<'_> {
             create,
             check: true,
             refs: vec![],
+            fields: vec![],
         });
         self.slots.len() - 1
     }
@@ -82,6 +89,14 @@ impl Script<'_> {
         for r in refs {
             if !self.slots[slot].refs.contains(r) {
                 self.slots[slot].refs.push(*r);
+            }
+        }
+    }
+
+    fn add_fields(&mut self, slot: usize, fields: &[u32]) {
+        for f in fields {
+            if !self.slots[slot].fields.contains(f) {
+                self.slots[slot].fields.push(*f);
             }
         }
     }
@@ -127,12 +142,18 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(RootPlan::Const("[]".into()));
         }
         self.require(&e.access.create, entity)?;
+        // The check reads the input values again with its own parameters; the value
+        // constraints it records are the ones the write records below.
+        let before = self.checks.len();
+        let precheck = self.create_precheck(entity, &rows, sel)?;
+        self.checks.truncate(before);
         let mut inputs = Vec::with_capacity(rows.len());
         for row in &rows {
             inputs.push(self.row_columns(entity, row, true, &[], sel)?);
         }
-        let mut script = Script::new(entity, true, true);
-        let mut steps = vec![];
+        // The root rows' rule was checked before the write; nested rows are checked after it.
+        let mut script = Script::new(entity, true, false);
+        let mut steps: Vec<Step> = precheck.into_iter().collect();
         if inputs.iter().all(|r| r.nested.is_empty()) {
             // The common shape: one multi-row INSERT returning the new keys.
             for input in &inputs {
@@ -421,7 +442,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         if many {
             if let Some(w) = sel.role(ArgRole::Where) {
                 self.filter_pos = sel.pos;
-                let p = self.predicate(entity, a, w)?;
+                let p = self.guarded_predicate(entity, a, w)?;
                 cond = cond.and(p);
             }
         } else {
@@ -444,16 +465,20 @@ impl<'a, 'd> Planner<'a, 'd> {
         sel: &'a Selected<'_>,
     ) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
-        let a = self.alias(e);
-        let cond = self.targeted_rows(entity, a, &e.access.update, many, sel)?;
         let data = sel
             .role(ArgRole::Data)
             .ok_or_else(|| bad_request("missing `data`"))?;
+        // The targeted rows with their new values must satisfy the update rule, checked
+        // before the write (its value constraints are recorded again below).
+        let before = self.checks.len();
+        let precheck = self.update_precheck(entity, many, data, sel)?;
+        self.checks.truncate(before);
+        let a = self.alias(e);
+        let cond = self.update_targets(entity, a, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
-        // The updated rows must still satisfy the update rule.
-        let mut script = Script::new(entity, false, !input.cols.is_empty());
+        let mut script = Script::new(entity, false, false);
         script.add_refs(0, &input.refs);
-        let mut steps = vec![];
+        let mut steps: Vec<Step> = precheck.into_iter().collect();
         if input.nested.is_empty() {
             let q = self.update_or_select(
                 e,
@@ -502,7 +527,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         let b = self.alias(e);
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
-        let read = self.access(&e.access.query, entity, b).into_expr();
+        let read = self.access(&e.access.query, entity, b);
+        let read = read
+            .and(self.selection_rule(entity, b, &sel.selection)?)
+            .into_expr();
         let pk_match = sql::and(
             table
                 .primary_key

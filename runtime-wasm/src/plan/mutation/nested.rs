@@ -7,6 +7,7 @@ use exo_ir::{AccessExpr, EntityId, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
+use crate::plan::field_access::FieldUse;
 use crate::plan::{bad_request, Planner};
 use crate::sql::{self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Query, Select};
 use crate::validate::Selected;
@@ -107,6 +108,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         let slot = script.slot(target, true);
         let skip = self.back_references(target, parent, inverse);
         for row in rows {
+            // A field rule the context refuses fails now; one over the row joins the slot's
+            // check.
+            let mark = self.aliases;
+            let probe = self.alias(self.ir.entity(target));
+            self.input_rule(target, probe, row, FieldUse::Create)?;
+            self.aliases = mark;
+            let ruled = self.ruled_input_fields(target, row);
+            script.add_fields(slot, &ruled);
             let input = self.row_columns(target, row, true, &skip, sel)?;
             self.insert_row(script, target, input, Some((pcte, inverse)), slot, sel)?;
         }
@@ -137,6 +146,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         for item in updates {
             let a = self.alias(te);
             let cond = self.child_target(target, inverse, pcte, a, &te.access.update, item)?;
+            // A child whose field the caller may not write is left alone.
+            let fields = self.input_rule(target, a, item, FieldUse::Update)?;
+            let cond = Cond::Sql(cond).and(fields).into_expr();
             let mut skip = te.pk.clone();
             skip.extend(self.back_references(target, parent, inverse));
             let input = self.row_columns(target, item, false, &skip, sel)?;

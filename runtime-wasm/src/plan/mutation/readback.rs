@@ -6,6 +6,7 @@ use exo_ir::{Entity, EntityId, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
+use crate::plan::field_access::FieldUse;
 use crate::plan::select::json_list;
 use crate::plan::{bad_request, ParamSource, Planner, Step};
 use crate::sql::{self, Cast, Expr, Ident, Order, Query, Select};
@@ -17,8 +18,10 @@ use super::Script;
 const KEY_NAMES: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
 
 impl<'a, 'd> Planner<'a, 'd> {
-    /// After the writes: each slot's rows must satisfy their create or update rule, and every
-    /// reference the input named must be readable by the caller.
+    /// After the writes: each nested slot's rows must satisfy their create or update rule
+    /// (and the rules of the ruled fields their input named), and every reference the input
+    /// named must be readable by the caller. The root slot's rule was checked before the write
+    /// ([`super::precheck`]); only its references are checked here.
     pub(super) fn slot_checks(
         &mut self,
         script: &Script<'a>,
@@ -30,6 +33,16 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
             let e = self.ir.entity(slot.entity);
             let a = self.alias(e);
+            // Collections in the rules are read without the rows this statement created.
+            self.unwritten = script
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(j, s)| {
+                    s.create && (*j == 0 || script.outputs.iter().any(|(_, o)| o == j))
+                })
+                .map(|(j, s)| (s.entity, j))
+                .collect();
             let mut cond = if !slot.check {
                 Cond::True
             } else if slot.create {
@@ -37,8 +50,18 @@ impl<'a, 'd> Planner<'a, 'd> {
             } else {
                 self.access(&e.access.update, slot.entity, a)
             };
+            self.unwritten.clear();
             for &r in &slot.refs {
                 let c = self.reference_visible(slot.entity, r, a);
+                cond = cond.and(c);
+            }
+            let use_ = if slot.create {
+                FieldUse::Create
+            } else {
+                FieldUse::Update
+            };
+            for &f in &slot.fields {
+                let c = self.field_rule(slot.entity, f, use_, a)?;
                 cond = cond.and(c);
             }
             let rule = match cond {
@@ -123,7 +146,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// `(pk columns) IN (SELECT k0::<type>, ... FROM unnest(<keys of slot>) AS keys(k0, ...))`:
     /// the text keys cast back to the column types, since comparing `pk::text` instead kept
     /// the primary-key index from serving the lookup, and every read-back scanned the table.
-    pub(super) fn keys_filter(
+    pub(in crate::plan) fn keys_filter(
         &mut self,
         e: &'a Entity,
         a: Ident<'a>,
@@ -180,8 +203,12 @@ impl<'a, 'd> Planner<'a, 'd> {
         let a = self.alias(e);
         let obj = self.object(entity, a, &sel.selection)?;
         // The written rows are returned only as far as the caller may read them (a row the
-        // query rule hides comes back as null, or is left out of a list).
-        let read = self.access(&e.access.query, entity, a).into_expr();
+        // query rule, or the read rule of a selected field, hides comes back as null, or is
+        // left out of a list).
+        let read = self.access(&e.access.query, entity, a);
+        let read = read
+            .and(self.selection_rule(entity, a, &sel.selection)?)
+            .into_expr();
         let q = if many && input_order {
             let call = self.unnest_keys(e, 0)?;
             let keys = Ident::Name("keys$");
