@@ -112,23 +112,13 @@ impl Jwk {
         if self.alg.is_some_and(|a| a != alg) {
             return false;
         }
-        match (&self.material, alg) {
-            (KeyMaterial::Rsa { .. }, Alg::Rs256 | Alg::Rs384 | Alg::Rs512) => true,
-            (
-                KeyMaterial::Ec {
-                    curve: Curve::P256, ..
-                },
-                Alg::Es256,
-            ) => true,
-            (
-                KeyMaterial::Ec {
-                    curve: Curve::P384, ..
-                },
-                Alg::Es384,
-            ) => true,
-            (KeyMaterial::Ed25519 { .. }, Alg::EdDsa) => true,
-            _ => false,
-        }
+        matches!(
+            (&self.material, alg),
+            (KeyMaterial::Rsa { .. }, Alg::Rs256 | Alg::Rs384 | Alg::Rs512)
+                | (KeyMaterial::Ec { curve: Curve::P256, .. }, Alg::Es256)
+                | (KeyMaterial::Ec { curve: Curve::P384, .. }, Alg::Es384)
+                | (KeyMaterial::Ed25519 { .. }, Alg::EdDsa)
+        )
     }
 
     /// The key as a minimal public JWK (no `alg`, `use` or `key_ops`), as JSON text, for hosts

@@ -299,7 +299,7 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
 
     // Garbage that is not HTTP at all: the connection ends with a 400 or is closed, and the
     // server keeps serving.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let _ = s.write_all(b"\x00\x01 not http\r\n\r\n").await;
         let mut sink = Vec::new();

@@ -379,9 +379,7 @@ async fn start_up_fails_clearly_when_the_provider_is_unusable() {
         "EXO_OIDC_URL" => Some("https://id.example".to_string()),
         _ => None,
     };
-    let e = exo_server::ServerConfig::from_env(both)
-        .err()
-        .expect("secret and OIDC together");
+    let e = exo_server::ServerConfig::from_env(both).expect_err("secret and OIDC together");
     assert!(
         e.message().contains("`EXO_JWT_SECRET`") && e.message().contains("`EXO_OIDC_URL`"),
         "{e}"
