@@ -36,6 +36,13 @@ if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer haproxy >/dev/null
 fi
 
+# clippy for the lint gate, cargo-machete for the unused-dependency gate (scripts/test.sh).
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+if ! command -v cargo-machete >/dev/null; then
+  echo "install-toolchain: installing cargo-machete"
+  cargo install --locked cargo-machete --version 0.9.2
+fi
+
 # graphql-js, used by the introspection tests as a real client.
 if [ ! -d integration/js/node_modules/graphql ]; then
   echo "install-toolchain: installing graphql-js for the introspection tests"

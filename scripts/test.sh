@@ -3,6 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# 0. Hygiene: one lint policy (`[workspace.lints]`), no warnings, no unused dependencies.
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if command -v cargo-machete >/dev/null; then
+  cargo machete
+else
+  echo "scripts/test.sh: cargo-machete is missing; run scripts/install-toolchain.sh" >&2
+  exit 1
+fi
+
 # 1. Every crate's tests (unit, integration against an ephemeral Postgres, snapshots).
 cargo test --workspace --locked
 
