@@ -11,7 +11,7 @@ mod nested;
 mod readback;
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ValueType};
+use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ParamIn, ValueType};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
@@ -20,7 +20,7 @@ use crate::plan::{
     bad_request, param_in, param_in_owned, NoRow, ParamSource, Planner, RootPlan, Step,
 };
 use crate::sql::{
-    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Order, Query, Select, Update,
+    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Query, Select, Update,
 };
 use crate::validate::Selected;
 use crate::value::Val;
@@ -104,6 +104,37 @@ fn items(v: Option<&Val>) -> Vec<&Val> {
     }
 }
 
+/// Refusal of nested input for a type without a primary key (a child row refers to its
+/// parent by key).
+const KEYLESS_NESTED: &str =
+    "nested input is not supported for a type without a primary key; give the type a `@pk`";
+
+/// `ARRAY(SELECT <elem cast of x> FROM jsonb_array_elements_text(json::jsonb) AS t(x))`: a
+/// JSON array (text) as a Postgres array. An element that is itself an array
+/// (`Array<Array<T>>`) is unpacked the same way, one level deeper: `ARRAY()` over arrays makes
+/// a multidimensional array.
+fn array_from_json(elem: ParamIn, json: Expr<'_>, depth: usize) -> Expr<'_> {
+    const NAMES: [(&str, &str); 4] = [("t", "x"), ("t1", "x1"), ("t2", "x2"), ("t3", "x3")];
+    let (t, x) = NAMES[depth.min(NAMES.len() - 1)];
+    let x = Ident::Plain(x);
+    let value = Expr::Column {
+        table: None,
+        column: x,
+    };
+    let element = match elem.element() {
+        Some(inner) if depth + 1 < NAMES.len() => array_from_json(inner, value, depth + 1),
+        _ => param_in_owned(elem, value),
+    };
+    let call = sql::func("jsonb_array_elements_text", vec![sql::cast(json, Cast::Jsonb)]);
+    let from = sql::From::Function {
+        call,
+        ordinality: false,
+        alias: Ident::Plain(t),
+        columns: vec![x],
+    };
+    Expr::Array(Box::new(Query::select(Select::new(vec![element], from))))
+}
+
 fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
     vec![sql::item(Expr::Star)]
 }
@@ -166,6 +197,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     .collect();
                 InsertSource::Values(tuples)
             };
+            let keyless = self.ir.table(e.table).primary_key.is_empty();
             let insert = Insert {
                 table: self.table_name(e.table),
                 columns: cols
@@ -173,8 +205,26 @@ impl<'a, 'd> Planner<'a, 'd> {
                     .map(|c| Ident::Name(self.column_name(e.table, *c)))
                     .collect(),
                 source,
-                returning: self.key_texts(e, None),
+                returning: if keyless {
+                    returning_star()
+                } else {
+                    self.key_texts(e, None)
+                },
             };
+            if keyless {
+                let refs = script.slots[0].refs.clone();
+                self.keyless_checks(entity, true, true, &refs)?;
+                let write = Query {
+                    with: vec![],
+                    body: Body::Insert(Box::new(insert)),
+                };
+                let no_row = if many {
+                    NoRow::EmptyList
+                } else {
+                    NoRow::NotAuthorized
+                };
+                return self.written_rows_json(entity, write, many, no_row, sel);
+            }
             let q = Query {
                 with: vec![],
                 body: Body::Insert(Box::new(insert)),
@@ -183,6 +233,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         } else {
             // Nested children: one data-modifying statement, a CTE per inserted row, each child
             // row inserted from its parent's CTE.
+            if self.ir.table(e.table).primary_key.is_empty() {
+                return Err(bad_request(KEYLESS_NESTED));
+            }
             for input in inputs {
                 self.insert_row(&mut script, entity, input, None, 0, sel)?;
             }
@@ -190,7 +243,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             steps.push(Step::CollectSlots(self.statement(&q)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, true, sel)?);
+        steps.push(self.select_by_keys(entity, many, sel)?);
         // `createT` returns `T!`: a created row the caller may not read is an error, not null.
         Ok(RootPlan::Sql {
             steps,
@@ -239,37 +292,14 @@ impl<'a, 'd> Planner<'a, 'd> {
                 FieldKind::Column { sql, column, ty } => {
                     let value = match v {
                         Some(v) => {
-                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.pos)?;
+                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.data_pos)?;
                             if v.is_null() {
                                 Expr::Null
                             } else {
                                 let p = self.val_param(v);
                                 match (ty, sql.param.element()) {
                                     // Arrays travel as JSON text: unpack the elements and cast them.
-                                    (ValueType::Array(_), Some(elem)) => {
-                                        let x = Ident::Plain("x");
-                                        let element = param_in_owned(
-                                            elem,
-                                            Expr::Column {
-                                                table: None,
-                                                column: x,
-                                            },
-                                        );
-                                        let call = sql::func(
-                                            "jsonb_array_elements_text",
-                                            vec![sql::cast(p, Cast::Jsonb)],
-                                        );
-                                        let from = sql::From::Function {
-                                            call,
-                                            ordinality: false,
-                                            alias: Ident::Plain("t"),
-                                            columns: vec![x],
-                                        };
-                                        Expr::Array(Box::new(Query::select(Select::new(
-                                            vec![element],
-                                            from,
-                                        ))))
-                                    }
+                                    (ValueType::Array(_), Some(elem)) => array_from_json(elem, p, 0),
                                     _ => param_in(&sql.param, p),
                                 }
                             }
@@ -453,6 +483,22 @@ impl<'a, 'd> Planner<'a, 'd> {
         // The updated rows must still satisfy the update rule.
         let mut script = Script::new(entity, false, !input.cols.is_empty());
         script.add_refs(0, &input.refs);
+        if self.ir.table(e.table).primary_key.is_empty() {
+            if !input.nested.is_empty() {
+                return Err(bad_request(KEYLESS_NESTED));
+            }
+            let check = !input.cols.is_empty();
+            self.keyless_checks(entity, false, check, &input.refs)?;
+            let write = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                vec![sql::item(Expr::AllColumns(a))],
+            );
+            let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
+            return self.written_rows_json(entity, write, many, no_row, sel);
+        }
         let mut steps = vec![];
         if input.nested.is_empty() {
             let q = self.update_or_select(
@@ -481,11 +527,76 @@ impl<'a, 'd> Planner<'a, 'd> {
             steps.push(Step::CollectSlots(self.statement(&q)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, false, sel)?);
+        steps.push(self.select_by_keys(entity, many, sel)?);
         Ok(RootPlan::Sql {
             steps,
             no_row: if many { NoRow::EmptyList } else { NoRow::Null },
         })
+    }
+
+    /// For a type without a primary key (a view): the written rows cannot be found again by
+    /// key, so the statement that writes them returns them (`RETURNING`) and the JSON is built
+    /// from those rows, in the statement's order, as far as the caller may read them.
+    fn written_rows_json(
+        &mut self,
+        entity: EntityId,
+        write: Query<'a>,
+        many: bool,
+        no_row: NoRow,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let b = self.alias(e);
+        let obj = self.object(entity, b, &sel.selection)?;
+        let read = self.read_access(&e.access.query, entity, b).into_expr();
+        let value = if many { json_list(obj, vec![]) } else { obj };
+        let mut select =
+            Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(read);
+        if !many {
+            select.limit = Some(Expr::Int(1));
+        }
+        let q = Query {
+            with: vec![Cte {
+                name: b,
+                query: write,
+            }],
+            body: Body::Select(Box::new(select)),
+        };
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row,
+        })
+    }
+
+    /// The checks after a write of a type without a primary key, which has no keys to check
+    /// rows by: they must be decided by the context (the create or update rule when `check`,
+    /// and the read rules of the references the input names).
+    fn keyless_checks(
+        &mut self,
+        entity: EntityId,
+        create: bool,
+        check: bool,
+        refs: &[u32],
+    ) -> Result<(), GqlError> {
+        let e = self.ir.entity(entity);
+        let a = self.alias(e);
+        let mut cond = match (check, create) {
+            (false, _) => Cond::True,
+            (true, true) => self.access(&e.access.create, entity, a),
+            (true, false) => self.access(&e.access.update, entity, a),
+        };
+        for &r in refs {
+            let c = self.reference_visible(entity, r, a);
+            cond = cond.and(c);
+        }
+        match cond {
+            Cond::True => Ok(()),
+            Cond::False => Err(GqlError::new("Not authorized")),
+            Cond::Sql(_) => Err(bad_request(format!(
+                "`{}` has no primary key, so the written rows cannot be checked against a rule that depends on them; give the type a `@pk`",
+                e.name
+            ))),
+        }
     }
 
     pub(super) fn delete(
@@ -498,11 +609,26 @@ impl<'a, 'd> Planner<'a, 'd> {
         let table = self.ir.table(e.table);
         let a = self.alias(e);
         let cond = self.targeted_rows(entity, a, &e.access.delete, many, sel)?;
+        if table.primary_key.is_empty() {
+            let delete = Delete {
+                table: self.table_name(e.table),
+                alias: a,
+                using: vec![],
+                filter: cond.into_expr(),
+                returning: vec![sql::item(Expr::AllColumns(a))],
+            };
+            let write = Query {
+                with: vec![],
+                body: Body::Delete(Box::new(delete)),
+            };
+            let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
+            return self.written_rows_json(entity, write, many, no_row, sel);
+        }
         // Build the JSON before deleting (relations still visible), then delete the same rows.
         let b = self.alias(e);
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
-        let read = self.access(&e.access.query, entity, b).into_expr();
+        let read = self.read_access(&e.access.query, entity, b).into_expr();
         let pk_match = sql::and(
             table
                 .primary_key
@@ -532,19 +658,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             sql::From::Named(deleted),
         )));
         let filter = sql::and(vec![sql::bin(sql::BinOp::Gte, count, Expr::Int(0)), read]);
-        let value = if many {
-            let order = table
-                .primary_key
-                .iter()
-                .map(|c| Order {
-                    expr: self.column(b, e.table, *c),
-                    dir: None,
-                })
-                .collect();
-            json_list(obj, order)
-        } else {
-            obj
-        };
+        // A list comes in the statement's order (the order the rows were selected for
+        // deletion), not sorted afterwards.
+        let value = if many { json_list(obj, vec![]) } else { obj };
         let q = Query {
             with: vec![
                 Cte {
