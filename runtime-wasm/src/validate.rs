@@ -42,6 +42,9 @@ pub struct Selected<'s> {
     pub args: Vec<(&'s str, Val)>,
     pub selection: Vec<Selected<'s>>,
     pub pos: Pos,
+    /// Where the `data` argument's value stands (the field's position when there is none):
+    /// errors about input values (`@range`) point there, as in Exograph.
+    pub data_pos: Pos,
 }
 
 impl<'s> Selected<'s> {
@@ -459,7 +462,8 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             };
             self.selection_set(parent_name, &f.selection_set, depth + 1)
         };
-        Some(Selected { key: f.response_key().to_string(), field: def, parent, args, selection, pos: f.pos })
+        let data_pos = f.arguments.iter().find(|(n, _)| n.value == "data").map_or(f.pos, |(_, v)| v.pos);
+        Some(Selected { key: f.response_key().to_string(), field: def, parent, args, selection, pos: f.pos, data_pos })
     }
 
     fn arguments(
@@ -650,8 +654,12 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         let bad = |what: &str| format!("Expected '{what}', got '{}'", kind());
         match name {
             "Int" => match json.as_i64() {
-                Some(i) if i >= i32::MIN as i64 && i <= i32::MAX as i64 => Ok(Val::Int(i, origin)),
-                Some(_) => Err(format!("Int cannot represent non 32-bit signed integer value: {}", got())),
+                // 64-bit, as in Exograph: an `Int` stored as `int8` takes values beyond 32 bits;
+                // a narrower column's width is checked by the planner, naming the field.
+                Some(i) => Ok(Val::Int(i, origin)),
+                None if json.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18) => {
+                    Err(format!("Int cannot represent non 64-bit signed integer value: {}", got()))
+                }
                 None => Err(bad("Int")),
             },
             "Float" => match json.as_f64() {

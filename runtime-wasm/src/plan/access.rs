@@ -77,6 +77,23 @@ enum Operand<'a> {
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
+    /// Partially evaluates a read (`query`) rule: there a comparison of a column with a
+    /// context value the request lacks is unknown, which filters rows out (an empty list,
+    /// `null`, a zero count) instead of refusing the request, as in Exograph. Mutation rules
+    /// keep treating it as false (refused before any write).
+    pub(super) fn read_access(
+        &mut self,
+        expr: &'a AccessExpr,
+        entity: EntityId,
+        a: Ident<'a>,
+    ) -> Cond<'a> {
+        let before = self.reading;
+        self.reading = true;
+        let c = self.access(expr, entity, a);
+        self.reading = before;
+        c
+    }
+
     /// Partially evaluates an access rule for the row at alias `a` of `entity`.
     pub(super) fn access(
         &mut self,
@@ -349,7 +366,13 @@ impl<'a, 'd> Planner<'a, 'd> {
         // A comparison with a context value the request does not carry (no token, no such
         // claim) is false, whatever the operator and the other side, as in Exograph. Without
         // this, `self.editor.id == AuthContext.id` became `editor_id IS NULL` for anonymous
-        // callers and let them update every post without an editor.
+        // callers and let them update every post without an editor. Compared with a column,
+        // in a read rule ([`Self::read_access`]), it is SQL's unknown (`NULL::boolean`) rather
+        // than a decided false: the rule still depends on rows, so it filters them all out (an
+        // empty list, `null`, a zero count), as in Exograph, instead of refusing the request;
+        // unknown also stays false under `!`.
+        let row_dependent =
+            self.reading && (matches!(l, Column { .. }) || matches!(r, Column { .. }));
         for side in [&l, &r] {
             if let CtxParam {
                 context,
@@ -361,7 +384,11 @@ impl<'a, 'd> Planner<'a, 'd> {
                     let (context, field) = (*context, *field);
                     self.record_dep(context, field, None);
                     self.missing_context = true;
-                    return Cond::False;
+                    return if row_dependent {
+                        Cond::Sql(sql::cast(Expr::Null, Cast::Boolean))
+                    } else {
+                        Cond::False
+                    };
                 }
             }
         }

@@ -88,7 +88,7 @@ pub(super) fn check_constraints(
             if let Some(max) = val.max {
                 if x > max {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{name}': max = {max}, provided value = {i}"),
+                        format!("Invalid value for 'range': max = {max}, provided value = {i}"),
                         pos,
                     ));
                 }
@@ -96,29 +96,33 @@ pub(super) fn check_constraints(
             if let Some(min) = val.min {
                 if x < min {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{name}': min = {min}, provided value = {i}"),
+                        format!("Invalid value for 'range': min = {min}, provided value = {i}"),
                         pos,
                     ));
                 }
             }
             if val.single_precision && !fits_single_precision(x) {
-                return Err(single_precision_error(name, pos));
+                return Err(conversion_error(name, SINGLE_PRECISION));
             }
-            if val.int_bits == Some(16) && (*i < i16::MIN as i64 || *i > i16::MAX as i64) {
-                return Err(GqlError::at(
-                    format!("Unable to convert input to the expected type: trying to convert the '{name}' field to the '16-bit integer' type"),
-                    pos,
-                ));
+            // A value wider than its column is a conversion error naming the field (without a
+            // location, as in Exograph), not a Postgres error answered "Operation failed".
+            let width = match val.int_bits {
+                Some(16) if i16::try_from(*i).is_err() => Some("16-bit integer"),
+                Some(32) if i32::try_from(*i).is_err() => Some("32-bit integer"),
+                _ => None,
+            };
+            if let Some(width) = width {
+                return Err(conversion_error(name, width));
             }
         }
         Val::Float(x, _) => {
             if val.single_precision && !fits_single_precision(*x) {
-                return Err(single_precision_error(name, pos));
+                return Err(conversion_error(name, SINGLE_PRECISION));
             }
             if let Some(max) = val.max {
                 if *x > max {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{name}': max = {max}, provided value = {x}"),
+                        format!("Invalid value for 'range': max = {max}, provided value = {x}"),
                         pos,
                     ));
                 }
@@ -126,7 +130,7 @@ pub(super) fn check_constraints(
             if let Some(min) = val.min {
                 if *x < min {
                     return Err(GqlError::at(
-                        format!("Invalid value for '{name}': min = {min}, provided value = {x}"),
+                        format!("Invalid value for 'range': min = {min}, provided value = {x}"),
                         pos,
                     ));
                 }
@@ -137,16 +141,18 @@ pub(super) fn check_constraints(
     Ok(())
 }
 
-/// Whether Postgres accepts `x` as a `real`: it refuses values that round to infinity and
-/// non-zero values that round to zero.
+/// Whether `x` is within single precision: at most `f32::MAX` in magnitude (Exograph refuses
+/// `3.40282347e38`, which Postgres would round down to it), and not a non-zero value that
+/// rounds to zero (Postgres refuses those). The same test for inputs and filters.
 pub(super) fn fits_single_precision(x: f64) -> bool {
-    let single = x as f32;
-    single.is_finite() && (single != 0.0 || x == 0.0)
+    x.abs() <= f32::MAX as f64 && ((x as f32) != 0.0 || x == 0.0)
 }
 
-fn single_precision_error(name: &str, pos: Pos) -> GqlError {
-    GqlError::at(
-        format!("Unable to convert input to the expected type: trying to convert the '{name}' field to the 'single-precision float' type"),
-        pos,
-    )
+const SINGLE_PRECISION: &str = "Single precision floating point";
+
+/// Exograph's wording for a value its column's type cannot hold; it carries no location.
+fn conversion_error(name: &str, ty: &str) -> GqlError {
+    GqlError::new(format!(
+        "Unable to convert input to the expected type: trying to convert the '{name}' field to the '{ty}' type"
+    ))
 }

@@ -102,10 +102,41 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
                 Ok(cond)
             }
-            FieldKind::ManyToOne { target, .. } => {
-                let b = self.alias(self.ir.entity(*target));
+            FieldKind::ManyToOne {
+                target,
+                columns,
+                target_columns,
+                ..
+            } => {
+                // `{parent: {id: {eq: null}}}` asks for rows without a parent, as in Exograph:
+                // the key the reference holds is null. Other entries need a related row.
+                let t = self.ir.entity(*target);
+                let mut no_parent = false;
+                let mut rest = vec![];
+                for (k, inner) in v.as_object().unwrap_or(&[]) {
+                    let is_key = t.field_by_name(k).is_some_and(|(_, tf)| {
+                        matches!(&tf.kind, FieldKind::Column { column, .. } if target_columns.contains(column))
+                    });
+                    let eq_null = matches!(inner.as_object(), Some([(op, x)]) if op == "eq" && x.is_null());
+                    if is_key && eq_null {
+                        no_parent = true;
+                    } else {
+                        rest.push((k.clone(), inner.clone()));
+                    }
+                }
+                if !no_parent {
+                    let b = self.alias(t);
+                    let join = self.many_to_one_join(entity, fid, a, b);
+                    return self.related_exists(*target, b, join, v);
+                }
+                let null = Cond::Sql(sql::is_null(self.column(a, e.table, columns[0]), false));
+                if rest.is_empty() {
+                    return Ok(null);
+                }
+                let b = self.alias(t);
                 let join = self.many_to_one_join(entity, fid, a, b);
-                self.related_exists(*target, b, join, v)
+                let exists = self.related_exists(*target, b, join, &Val::Object(rest))?;
+                Ok(null.and(exists))
             }
             FieldKind::OneToMany {
                 target, inverse, ..
@@ -128,7 +159,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     ) -> Result<Cond<'a>, GqlError> {
         let t = self.ir.entity(target);
         let inner = self.guarded_predicate(target, b, filter)?;
-        let access = self.access(&t.access.query, target, b);
+        let access = self.read_access(&t.access.query, target, b);
         Ok(match Cond::Sql(join).and(inner).and(access) {
             Cond::False => Cond::False,
             c => Cond::Sql(sql::exists(Query::select(

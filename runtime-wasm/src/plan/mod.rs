@@ -169,6 +169,8 @@ pub(crate) struct Planner<'a, 'd> {
     checks: Vec<ValueCheck>,
     /// Set when a comparison met a context value the request does not carry.
     missing_context: bool,
+    /// Whether the rule being evaluated is a read rule ([`Planner::read_access`]).
+    reading: bool,
     /// Where the `where` argument being planned stands (for errors about its values).
     filter_pos: Pos,
     /// Read rules of the fields the filter being planned uses, ANDed in at its row's level
@@ -203,6 +205,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             cacheable: true,
             checks: vec![],
             missing_context: false,
+            reading: false,
             filter_pos: Pos { line: 0, column: 0 },
             guards: vec![],
             unwritten: vec![],

@@ -9,7 +9,7 @@ use super::access::Cond;
 use super::{bad_request, json_value, param_in, Planner, RootPlan};
 use crate::error::GqlError;
 use crate::plan::{NoRow, Step};
-use crate::sql::{self, Cast, Dir, Expr, Ident, Order, Query, Select};
+use crate::sql::{self, Cast, Expr, Ident, Order, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
 
@@ -32,7 +32,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             conds.push(self.key_condition(entity, field, a, v)?);
         }
         // One row or null.
-        match self.access(&e.access.query, entity, a) {
+        match self.read_access(&e.access.query, entity, a) {
             Cond::False => return Err(GqlError::new("Not authorized")),
             Cond::True => {}
             Cond::Sql(s) => conds.push(s),
@@ -115,6 +115,15 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         match &field.kind {
             FieldKind::Column { sql, column, .. } => {
+                // An `Int` argument is 64-bit: one too wide for the key's column is a
+                // conversion error, not a failed cast in Postgres.
+                if field.validation.int_bits.is_some() {
+                    let width = exo_ir::Validation {
+                        int_bits: field.validation.int_bits,
+                        ..Default::default()
+                    };
+                    self.check_value_now_and_later(&field.name, &width, v, self.filter_pos)?;
+                }
                 let p = self.val_param(v);
                 Ok(sql::eq(
                     self.column(a, e.table, *column),
@@ -171,7 +180,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let p = self.guarded_predicate(entity, a, w)?;
             cond = cond.and(p);
         }
-        let access = self.access(&e.access.query, entity, a);
+        let access = self.read_access(&e.access.query, entity, a);
         if matches!(access, Cond::False) {
             return Ok(None);
         }
@@ -188,23 +197,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             Some(o) if !o.is_null() => self.order_by(entity, a, o)?,
             _ => vec![],
         };
-        if select.order_by.is_empty()
-            && sel
-                .field
-                .args
-                .iter()
-                .any(|x| x.name == ArgRole::OrderBy.name())
-        {
-            // A stable order by default: the primary key.
-            for &f in &e.pk {
-                if let FieldKind::Column { column, .. } = &e.fields[f as usize].kind {
-                    select.order_by.push(Order {
-                        expr: self.column(a, e.table, *column),
-                        dir: Some(Dir::Asc),
-                    });
-                }
-            }
-        }
+        // No `orderBy`, no order: rows come in Postgres's order, as in Exograph (an implicit
+        // sort by key would cost a sort on every unordered read).
         if let Some(l) = sel.role(ArgRole::Limit).filter(|v| !v.is_null()) {
             if l.as_i64().is_some_and(|x| x < 0) {
                 return Err(GqlError::at(
@@ -248,8 +242,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                     };
                     let b = self.alias(self.ir.entity(*target));
                     let join = self.many_to_one_join(*target, *inverse, b, a);
+                    // A read rule false from the context alone refuses the whole request, as
+                    // at the root (Exograph does the same for nested selections).
                     match self.filtered_rows(*target, b, Some(join), s)? {
-                        None => Expr::Null,
+                        None => return Err(GqlError::new("Not authorized")),
                         Some(rows) => {
                             let obj = self.aggregate_object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
@@ -302,7 +298,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     self.related_object(*target, b, join, s, true)?
                 } else {
                     match self.filtered_rows(*target, b, Some(join), s)? {
-                        None => sql::cast(sql::str_lit("[]"), Cast::Json),
+                        None => return Err(GqlError::new("Not authorized")),
                         Some(rows) => {
                             let obj = self.object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
@@ -323,7 +319,8 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `(SELECT json_build_object(...) FROM target AS b WHERE join AND <read rule>)`: the one
-    /// related row, or `NULL` when the caller may read none.
+    /// related row, or `NULL` when the rule filters it out; "Not authorized" when the rule is
+    /// false from the context alone.
     fn related_object(
         &mut self,
         target: EntityId,
@@ -333,9 +330,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         limit_one: bool,
     ) -> Result<Expr<'a>, GqlError> {
         let t = self.ir.entity(target);
-        let access = self.access(&t.access.query, target, b);
+        let access = self.read_access(&t.access.query, target, b);
         if matches!(access, Cond::False) {
-            return Ok(Expr::Null);
+            return Err(GqlError::new("Not authorized"));
         }
         let fields = self.selection_rule(target, b, &s.selection)?;
         let obj = self.object(target, b, &s.selection)?;
@@ -433,15 +430,23 @@ pub(super) fn json_list<'a>(obj: Expr<'a>, order_by: Vec<Order<'a>>) -> Expr<'a>
 }
 
 fn agg_sql(op: AggOp, col: Expr<'_>, scalar: Option<ScalarType>) -> Expr<'_> {
-    // Decimal aggregates travel as text, like Decimal values (a JSON number would lose digits).
-    let text = matches!(scalar, Some(ScalarType::Decimal));
+    // Decimal aggregates are JSON numbers, as in Exograph (Decimal values stay strings). They
+    // stay `numeric`, so every digit reaches the JSON text; `trim_scale` (PostgreSQL 13+) drops
+    // the trailing zeros of the scale (`43.00` -> `43`, an average's `21.5000000000000000` ->
+    // `21.5`).
+    let decimal = matches!(scalar, Some(ScalarType::Decimal));
     let call = |name| sql::func(name, vec![col]);
     match op {
         AggOp::Count => call("COUNT"),
-        AggOp::Sum if text => sql::cast(call("SUM"), Cast::Text),
-        AggOp::Avg if text => sql::cast(call("AVG"), Cast::Text),
-        AggOp::Min if text => sql::cast(call("MIN"), Cast::Text),
-        AggOp::Max if text => sql::cast(call("MAX"), Cast::Text),
+        AggOp::Sum | AggOp::Avg | AggOp::Min | AggOp::Max if decimal => {
+            let name = match op {
+                AggOp::Sum => "SUM",
+                AggOp::Avg => "AVG",
+                AggOp::Min => "MIN",
+                _ => "MAX",
+            };
+            sql::func("trim_scale", vec![call(name)])
+        }
         AggOp::Sum => call("SUM"),
         AggOp::Avg => sql::cast(call("AVG"), Cast::Float8),
         AggOp::Min => call("MIN"),

@@ -13,7 +13,7 @@ mod precheck;
 mod readback;
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ValueType};
+use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ParamIn, ValueType};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
@@ -22,7 +22,7 @@ use crate::plan::{
     bad_request, param_in, param_in_owned, NoRow, ParamSource, Planner, RootPlan, Step,
 };
 use crate::sql::{
-    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Order, Query, Select, Update,
+    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Query, Select, Update,
 };
 use crate::validate::Selected;
 use crate::value::Val;
@@ -119,6 +119,37 @@ fn items(v: Option<&Val>) -> Vec<&Val> {
     }
 }
 
+/// Refusal of nested input for a type without a primary key (a child row refers to its
+/// parent by key).
+const KEYLESS_NESTED: &str =
+    "nested input is not supported for a type without a primary key; give the type a `@pk`";
+
+/// `ARRAY(SELECT <elem cast of x> FROM jsonb_array_elements_text(json::jsonb) AS t(x))`: a
+/// JSON array (text) as a Postgres array. An element that is itself an array
+/// (`Array<Array<T>>`) is unpacked the same way, one level deeper: `ARRAY()` over arrays makes
+/// a multidimensional array.
+fn array_from_json(elem: ParamIn, json: Expr<'_>, depth: usize) -> Expr<'_> {
+    const NAMES: [(&str, &str); 4] = [("t", "x"), ("t1", "x1"), ("t2", "x2"), ("t3", "x3")];
+    let (t, x) = NAMES[depth.min(NAMES.len() - 1)];
+    let x = Ident::Plain(x);
+    let value = Expr::Column {
+        table: None,
+        column: x,
+    };
+    let element = match elem.element() {
+        Some(inner) if depth + 1 < NAMES.len() => array_from_json(inner, value, depth + 1),
+        _ => param_in_owned(elem, value),
+    };
+    let call = sql::func("jsonb_array_elements_text", vec![sql::cast(json, Cast::Jsonb)]);
+    let from = sql::From::Function {
+        call,
+        ordinality: false,
+        alias: Ident::Plain(t),
+        columns: vec![x],
+    };
+    Expr::Array(Box::new(Query::select(Select::new(vec![element], from))))
+}
+
 fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
     vec![sql::item(Expr::Star)]
 }
@@ -187,6 +218,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     .collect();
                 InsertSource::Values(tuples)
             };
+            let keyless = self.ir.table(e.table).primary_key.is_empty();
             let insert = Insert {
                 table: self.table_name(e.table),
                 columns: cols
@@ -194,8 +226,26 @@ impl<'a, 'd> Planner<'a, 'd> {
                     .map(|c| Ident::Name(self.column_name(e.table, *c)))
                     .collect(),
                 source,
-                returning: self.key_texts(e, None),
+                returning: if keyless {
+                    returning_star()
+                } else {
+                    self.key_texts(e, None)
+                },
             };
+            if keyless {
+                let refs = script.slots[0].refs.clone();
+                self.keyless_checks(entity, true, true, &refs)?;
+                let write = Query {
+                    with: vec![],
+                    body: Body::Insert(Box::new(insert)),
+                };
+                let no_row = if many {
+                    NoRow::EmptyList
+                } else {
+                    NoRow::NotAuthorized
+                };
+                return self.written_rows_json(entity, write, many, no_row, sel);
+            }
             let q = Query {
                 with: vec![],
                 body: Body::Insert(Box::new(insert)),
@@ -204,6 +254,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         } else {
             // Nested children: one data-modifying statement, a CTE per inserted row, each child
             // row inserted from its parent's CTE.
+            if self.ir.table(e.table).primary_key.is_empty() {
+                return Err(bad_request(KEYLESS_NESTED));
+            }
             for input in inputs {
                 self.insert_row(&mut script, entity, input, None, 0, sel)?;
             }
@@ -211,7 +264,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             steps.push(Step::CollectSlots(self.statement(&q)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, true, sel)?);
+        steps.push(self.select_by_keys(entity, many, sel)?);
         // `createT` returns `T!`: a created row the caller may not read is an error, not null.
         Ok(RootPlan::Sql {
             steps,
@@ -260,37 +313,14 @@ impl<'a, 'd> Planner<'a, 'd> {
                 FieldKind::Column { sql, column, ty } => {
                     let value = match v {
                         Some(v) => {
-                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.pos)?;
+                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.data_pos)?;
                             if v.is_null() {
                                 Expr::Null
                             } else {
                                 let p = self.val_param(v);
                                 match (ty, sql.param.element()) {
                                     // Arrays travel as JSON text: unpack the elements and cast them.
-                                    (ValueType::Array(_), Some(elem)) => {
-                                        let x = Ident::Plain("x");
-                                        let element = param_in_owned(
-                                            elem,
-                                            Expr::Column {
-                                                table: None,
-                                                column: x,
-                                            },
-                                        );
-                                        let call = sql::func(
-                                            "jsonb_array_elements_text",
-                                            vec![sql::cast(p, Cast::Jsonb)],
-                                        );
-                                        let from = sql::From::Function {
-                                            call,
-                                            ordinality: false,
-                                            alias: Ident::Plain("t"),
-                                            columns: vec![x],
-                                        };
-                                        Expr::Array(Box::new(Query::select(Select::new(
-                                            vec![element],
-                                            from,
-                                        ))))
-                                    }
+                                    (ValueType::Array(_), Some(elem)) => array_from_json(elem, p, 0),
                                     _ => param_in(&sql.param, p),
                                 }
                             }
@@ -478,6 +508,29 @@ impl<'a, 'd> Planner<'a, 'd> {
         let input = self.row_columns(entity, data, false, &[], sel)?;
         let mut script = Script::new(entity, false, false);
         script.add_refs(0, &input.refs);
+        if self.ir.table(e.table).primary_key.is_empty() {
+            if !input.nested.is_empty() {
+                return Err(bad_request(KEYLESS_NESTED));
+            }
+            // A row-dependent update rule is checked before the write on the targeted rows'
+            // keys; a type without a key has none to carry between the two statements.
+            if precheck.is_some() {
+                return Err(bad_request(
+                    "this type has no primary key, so its row-dependent update rule cannot be checked before the write; give it a key or an update rule the context decides",
+                ));
+            }
+            let check = !input.cols.is_empty();
+            self.keyless_checks(entity, false, check, &input.refs)?;
+            let write = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                vec![sql::item(Expr::AllColumns(a))],
+            );
+            let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
+            return self.written_rows_json(entity, write, many, no_row, sel);
+        }
         let mut steps: Vec<Step> = precheck.into_iter().collect();
         if input.nested.is_empty() {
             let q = self.update_or_select(
@@ -506,11 +559,76 @@ impl<'a, 'd> Planner<'a, 'd> {
             steps.push(Step::CollectSlots(self.statement(&q)));
         }
         self.slot_checks(&script, &mut steps)?;
-        steps.push(self.select_by_keys(entity, many, false, sel)?);
+        steps.push(self.select_by_keys(entity, many, sel)?);
         Ok(RootPlan::Sql {
             steps,
             no_row: if many { NoRow::EmptyList } else { NoRow::Null },
         })
+    }
+
+    /// For a type without a primary key (a view): the written rows cannot be found again by
+    /// key, so the statement that writes them returns them (`RETURNING`) and the JSON is built
+    /// from those rows, in the statement's order, as far as the caller may read them.
+    fn written_rows_json(
+        &mut self,
+        entity: EntityId,
+        write: Query<'a>,
+        many: bool,
+        no_row: NoRow,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let b = self.alias(e);
+        let obj = self.object(entity, b, &sel.selection)?;
+        let read = self.read_access(&e.access.query, entity, b).into_expr();
+        let value = if many { json_list(obj, vec![]) } else { obj };
+        let mut select =
+            Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(read);
+        if !many {
+            select.limit = Some(Expr::Int(1));
+        }
+        let q = Query {
+            with: vec![Cte {
+                name: b,
+                query: write,
+            }],
+            body: Body::Select(Box::new(select)),
+        };
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row,
+        })
+    }
+
+    /// The checks after a write of a type without a primary key, which has no keys to check
+    /// rows by: they must be decided by the context (the create or update rule when `check`,
+    /// and the read rules of the references the input names).
+    fn keyless_checks(
+        &mut self,
+        entity: EntityId,
+        create: bool,
+        check: bool,
+        refs: &[u32],
+    ) -> Result<(), GqlError> {
+        let e = self.ir.entity(entity);
+        let a = self.alias(e);
+        let mut cond = match (check, create) {
+            (false, _) => Cond::True,
+            (true, true) => self.access(&e.access.create, entity, a),
+            (true, false) => self.access(&e.access.update, entity, a),
+        };
+        for &r in refs {
+            let c = self.reference_visible(entity, r, a);
+            cond = cond.and(c);
+        }
+        match cond {
+            Cond::True => Ok(()),
+            Cond::False => Err(GqlError::new("Not authorized")),
+            Cond::Sql(_) => Err(bad_request(format!(
+                "`{}` has no primary key, so the written rows cannot be checked against a rule that depends on them; give the type a `@pk`",
+                e.name
+            ))),
+        }
     }
 
     pub(super) fn delete(
@@ -523,11 +641,26 @@ impl<'a, 'd> Planner<'a, 'd> {
         let table = self.ir.table(e.table);
         let a = self.alias(e);
         let cond = self.targeted_rows(entity, a, &e.access.delete, many, sel)?;
+        if table.primary_key.is_empty() {
+            let delete = Delete {
+                table: self.table_name(e.table),
+                alias: a,
+                using: vec![],
+                filter: cond.into_expr(),
+                returning: vec![sql::item(Expr::AllColumns(a))],
+            };
+            let write = Query {
+                with: vec![],
+                body: Body::Delete(Box::new(delete)),
+            };
+            let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
+            return self.written_rows_json(entity, write, many, no_row, sel);
+        }
         // Build the JSON before deleting (relations still visible), then delete the same rows.
         let b = self.alias(e);
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
-        let read = self.access(&e.access.query, entity, b);
+        let read = self.read_access(&e.access.query, entity, b);
         let read = read
             .and(self.selection_rule(entity, b, &sel.selection)?)
             .into_expr();
@@ -560,19 +693,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             sql::From::Named(deleted),
         )));
         let filter = sql::and(vec![sql::bin(sql::BinOp::Gte, count, Expr::Int(0)), read]);
-        let value = if many {
-            let order = table
-                .primary_key
-                .iter()
-                .map(|c| Order {
-                    expr: self.column(b, e.table, *c),
-                    dir: None,
-                })
-                .collect();
-            json_list(obj, order)
-        } else {
-            obj
-        };
+        // A list comes in the statement's order (the order the rows were selected for
+        // deletion), not sorted afterwards.
+        let value = if many { json_list(obj, vec![]) } else { obj };
         let q = Query {
             with: vec![
                 Cte {

@@ -188,14 +188,13 @@ impl<'a, 'd> Planner<'a, 'd> {
         })
     }
 
-    /// Reads back the rows of slot 0. `input_order`: a list comes back in the order the keys
-    /// were collected (a batch create returns its rows in the order of `data`); otherwise by
-    /// primary key.
+    /// Reads back the rows of slot 0. A list comes back in the order the keys were collected:
+    /// the statement's order (a batch create returns its rows in the order of `data`, an
+    /// update in the order Postgres updated them), never sorted afterwards.
     pub(super) fn select_by_keys(
         &mut self,
         entity: EntityId,
         many: bool,
-        input_order: bool,
         sel: &'a Selected<'_>,
     ) -> Result<Step, GqlError> {
         let e = self.ir.entity(entity);
@@ -205,11 +204,11 @@ impl<'a, 'd> Planner<'a, 'd> {
         // The written rows are returned only as far as the caller may read them (a row the
         // query rule, or the read rule of a selected field, hides comes back as null, or is
         // left out of a list).
-        let read = self.access(&e.access.query, entity, a);
+        let read = self.read_access(&e.access.query, entity, a);
         let read = read
             .and(self.selection_rule(entity, a, &sel.selection)?)
             .into_expr();
-        let q = if many && input_order {
+        let q = if many {
             let call = self.unnest_keys(e, 0)?;
             let keys = Ident::Name("keys$");
             let ord = Ident::Name("ord$");
@@ -275,31 +274,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                 sql::table(self.table_name(e.table), a),
             )
             .filter(filter);
-            if many {
-                let mut rows = rows;
-                rows.order_by =
-                    e.pk.iter()
-                        .filter_map(|f| match &e.fields[*f as usize].kind {
-                            FieldKind::Column { column, .. } => Some(Order {
-                                expr: self.column(a, e.table, *column),
-                                dir: None,
-                            }),
-                            _ => None,
-                        })
-                        .collect();
-                Query::select(Select::new(
-                    vec![sql::cast(json_list(obj, vec![]), Cast::Text)],
-                    sql::From::Subquery {
-                        query: Box::new(Query::select(rows)),
-                        alias: a,
-                    },
-                ))
-            } else {
-                let mut single = rows;
-                single.items = vec![sql::item(sql::cast(obj, Cast::Text))];
-                single.limit = Some(Expr::Int(1));
-                Query::select(single)
-            }
+            let mut single = rows;
+            single.items = vec![sql::item(sql::cast(obj, Cast::Text))];
+            single.limit = Some(Expr::Int(1));
+            Query::select(single)
         };
         Ok(Step::Json(self.statement(&q)))
     }
