@@ -213,7 +213,11 @@ impl<'a, 'd> Planner<'a, 'd> {
         let b = self.alias(t);
         let join = self.many_to_one_join(*target, *inverse, b, cur_alias);
         self.lambda.push((param, *target, b));
+        // Inside `.some(...)`, a comparison with a missing context value is decided false
+        // even in a read rule, as in Exograph (which refuses such a read outright).
+        let reading = std::mem::replace(&mut self.reading, false);
         let inner = self.access(body, *target, b);
+        self.reading = reading;
         self.lambda.pop();
         let mut cond = Cond::Sql(join).and(inner);
         let created: Vec<usize> = self
