@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod introspection;
 pub mod jwt;
+pub mod limits;
 pub mod plan;
 pub mod system;
 pub mod trusted;

@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 use crate::error::GqlError;
 use crate::graphql::{self as ast, OperationKind, Pos, ValueKind};
+use crate::limits::{Counter, OperationLimits};
 use crate::system::System;
 use crate::value::{Origin, PathSeg, Val};
 
@@ -52,11 +53,13 @@ pub struct Limits {
     pub max_depth: usize,
     /// The same for documents that only introspect.
     pub max_introspection_depth: usize,
+    /// Fields, aliases and fragment spreads (see [`OperationLimits`]).
+    pub operation: OperationLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 5, max_introspection_depth: 15 }
+        Limits { max_depth: 5, max_introspection_depth: 15, operation: OperationLimits::default() }
     }
 }
 
@@ -68,7 +71,16 @@ pub fn validate<'s>(
     limits: Limits,
 ) -> Result<Operation<'s>, Vec<GqlError>> {
     let op = select_operation(doc, operation_name)?;
-    let mut v = Validator { system, doc, errors: vec![], vars: HashMap::new(), used_vars: HashSet::new(), fragment_stack: vec![] };
+    let mut v = Validator {
+        system,
+        doc,
+        errors: vec![],
+        vars: HashMap::new(),
+        used_vars: HashSet::new(),
+        fragment_stack: vec![],
+        limits: limits.operation,
+        counter: Counter::default(),
+    };
     v.check_fragments();
     if !v.errors.is_empty() {
         return Err(v.errors);
@@ -90,6 +102,10 @@ pub fn validate<'s>(
         return Err(v.errors);
     }
     let fields = v.selection_set(root, &op.selection_set, 0);
+    // A walk cut short by a size bound leaves other errors (unused variables) that mean nothing.
+    if let Some(e) = v.counter.take_error() {
+        return Err(vec![e]);
+    }
     for var in &op.variables {
         if !v.used_vars.contains(var.name.value) {
             let name = match &op.name {
@@ -150,6 +166,8 @@ struct Validator<'s, 'd, 'a> {
     vars: HashMap<&'a str, (&'d ast::Type<'a>, Option<Val>, bool /* has default */)>,
     used_vars: HashSet<&'a str>,
     fragment_stack: Vec<&'a str>,
+    limits: OperationLimits,
+    counter: Counter,
 }
 
 impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
@@ -251,16 +269,33 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
 
     fn selection_set(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize) -> Vec<Selected<'s>> {
         let mut out: Vec<Selected<'s>> = vec![];
-        self.collect(parent, sels, depth, &mut out);
+        let mut count = 0;
+        self.collect(parent, sels, depth, &mut out, &mut count);
         out
     }
 
-    fn collect(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize, out: &mut Vec<Selected<'s>>) {
+    /// Collects `sels` into `out`; `count` is how many fields this selection set has had so
+    /// far (fragments expanded), for the size bounds.
+    fn collect(
+        &mut self,
+        parent: &'s str,
+        sels: &'d [ast::Selection<'a>],
+        depth: usize,
+        out: &mut Vec<Selected<'s>>,
+        count: &mut usize,
+    ) {
         for sel in sels {
+            if self.counter.stopped() {
+                return;
+            }
             match sel {
                 ast::Selection::Field(f) => {
                     if !self.included(&f.directives) {
                         continue;
+                    }
+                    *count += 1;
+                    if !self.counter.field(&self.limits, *count, depth == 0, f.pos) {
+                        return;
                     }
                     if let Some(s) = self.field(parent, f, depth) {
                         merge_into(out, s, &mut self.errors);
@@ -287,8 +322,11 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
                         );
                         continue;
                     }
+                    if !self.counter.spread(&self.limits, spread.pos) {
+                        return;
+                    }
                     self.fragment_stack.push(frag.name.value);
-                    self.collect(parent, &frag.selection_set, depth, out);
+                    self.collect(parent, &frag.selection_set, depth, out, count);
                     self.fragment_stack.pop();
                 }
                 ast::Selection::InlineFragment(inline) => {
@@ -309,7 +347,7 @@ impl<'s, 'd, 'a> Validator<'s, 'd, 'a> {
                             continue;
                         }
                     }
-                    self.collect(parent, &inline.selection_set, depth, out);
+                    self.collect(parent, &inline.selection_set, depth, out, count);
                 }
             }
         }
@@ -975,7 +1013,16 @@ pub fn check_variable_values(
     variables: &serde_json::Map<String, Json>,
 ) -> Vec<GqlError> {
     let doc = ast::Document::default();
-    let v = Validator { system, doc: &doc, errors: vec![], vars: HashMap::new(), used_vars: HashSet::new(), fragment_stack: vec![] };
+    let v = Validator {
+        system,
+        doc: &doc,
+        errors: vec![],
+        vars: HashMap::new(),
+        used_vars: HashSet::new(),
+        fragment_stack: vec![],
+        limits: OperationLimits::default(),
+        counter: Counter::default(),
+    };
     let mut errors = vec![];
     for (name, ty) in types {
         if let Some(json) = variables.get(name) {

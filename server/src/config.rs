@@ -4,12 +4,14 @@
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
+use crate::limits::HttpLimits;
 use crate::log::Level;
 
 /// Request bodies above this size get `413 Payload Too Large`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 const DEFAULT_PORT: u16 = 9876;
 const DEFAULT_POOL_SIZE: usize = 10;
+const DEFAULT_POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -33,6 +35,11 @@ pub struct ServerConfig {
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
     /// at most the pool size).
     pub threads: usize,
+    /// Header-read and idle timeouts, the cap on open connections.
+    pub http_limits: HttpLimits,
+    /// How long a request waits for a free database connection before it is answered with an
+    /// error (`EXO_CONNECTION_POOL_TIMEOUT_MS`, default 5 s).
+    pub pool_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,8 +135,18 @@ impl ServerConfig {
         }
         .min(database.pool_size);
 
+        let http_limits = HttpLimits::from_env(&get)?;
+        let pool_timeout = match get("EXO_CONNECTION_POOL_TIMEOUT_MS") {
+            Some(v) => std::time::Duration::from_millis(
+                exo_runtime::env::parse_positive("EXO_CONNECTION_POOL_TIMEOUT_MS", &v).map_err(Error::new)? as u64,
+            ),
+            None => DEFAULT_POOL_TIMEOUT,
+        };
+
         Ok(ServerConfig {
             threads,
+            http_limits,
+            pool_timeout,
             engine,
             database,
             host,

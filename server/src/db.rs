@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as _;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use exo_runtime::{Db, DbError};
 use tokio_postgres::config::SslMode;
@@ -12,15 +13,32 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::config::DatabaseConfig;
 use crate::error::Error;
+use crate::socket::ResultGuard;
 
 /// One connection as the engine sees it. It remembers whether a transaction is open, so the
 /// pool can throw away a connection a failed request left inside `BEGIN`.
 pub struct PgDb {
     client: Client,
     in_transaction: bool,
+    /// A statement was sent and its answer not fully read (the request was dropped while it
+    /// waited): the connection's state is unknown, so it is not reused.
+    busy: bool,
     /// Statements prepared on this connection, by SQL text: a repeated statement costs one
     /// round trip (bind + execute) and no parsing or planning in Postgres.
     statements: HashMap<String, Statement>,
+    /// Shared with the connection's stream, which stops a result crossing the response-size
+    /// bound as it arrives (`None` for connections not made through [`PgStream`](crate::socket::PgStream)).
+    guard: Option<Arc<ResultGuard>>,
+    bounds: Bounds,
+}
+
+/// The current request's bounds, set on a connection before each statement.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Bounds {
+    /// When the request's database time ends, and the configured timeout (for messages).
+    pub deadline: Option<(Instant, u64)>,
+    /// Bytes of rows the request may still receive, and the configured maximum.
+    pub budget: Option<(usize, usize)>,
 }
 
 /// Beyond this many prepared statements a connection forgets them all and starts again.
@@ -28,7 +46,16 @@ const MAX_PREPARED: usize = 512;
 
 impl PgDb {
     pub fn new(client: Client) -> PgDb {
-        PgDb { client, in_transaction: false, statements: HashMap::new() }
+        PgDb::guarded(client, None)
+    }
+
+    pub(crate) fn guarded(client: Client, guard: Option<Arc<ResultGuard>>) -> PgDb {
+        PgDb { client, in_transaction: false, busy: false, statements: HashMap::new(), guard, bounds: Bounds::default() }
+    }
+
+    /// Applies `bounds` to the statements that follow.
+    pub(crate) fn set_bounds(&mut self, bounds: Bounds) {
+        self.bounds = bounds;
     }
 
     pub fn client(&self) -> &Client {
@@ -37,8 +64,60 @@ impl PgDb {
 
     /// Whether the connection can be handed to another request.
     pub fn is_reusable(&self) -> bool {
-        !self.in_transaction && !self.client.is_closed()
+        !self.in_transaction && !self.busy && !self.client.is_closed()
     }
+
+    /// Runs a prepared statement under the request's bounds. With a deadline, the statement is
+    /// preceded by `SET LOCAL statement_timeout` with the time left, inside the request's
+    /// transaction or (for a lone read) in one of its own: `BEGIN; SET LOCAL ...`, the
+    /// statement and `COMMIT` are pipelined, so the bound costs no extra round trip. Nothing is
+    /// set on the session (a startup parameter or plain `SET` would not survive a
+    /// transaction-pooling PgBouncer, and would leak to the next request).
+    async fn run_bounded(&self, statement: &Statement, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let Some((deadline, _)) = self.bounds.deadline else {
+            return self.client.query(statement, args).await;
+        };
+        // At least 1 ms: 0 would mean no timeout at all to Postgres.
+        let left = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
+        if self.in_transaction {
+            let set = format!("SET LOCAL statement_timeout = {left}");
+            let (set, rows) = futures::join!(self.client.batch_execute(&set), self.client.query(statement, args));
+            set.and(rows)
+        } else {
+            let begin = format!("BEGIN; SET LOCAL statement_timeout = {left}");
+            // A failed statement leaves the transaction aborted; `COMMIT` then rolls it back
+            // without an error, so the connection always ends outside a transaction.
+            let (begin, rows, commit) = futures::join!(
+                self.client.batch_execute(&begin),
+                self.client.query(statement, args),
+                self.client.batch_execute("COMMIT")
+            );
+            begin.and(rows).and_then(|rows| commit.map(|_| rows))
+        }
+    }
+
+    /// The error for a failed statement: the bounds' own messages for a cancelled statement
+    /// or a cut result, else the database's.
+    fn statement_error(&self, e: tokio_postgres::Error) -> DbError {
+        if let (Some((_, max)), Some(guard)) = (self.bounds.budget, &self.guard) {
+            if guard.exceeded() {
+                return DbError::for_client(exo_runtime::engine::response_too_large_message(max));
+            }
+        }
+        if let Some((_, ms)) = self.bounds.deadline {
+            if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+                return DbError::for_client(timeout_message(ms));
+            }
+        }
+        db_error(e)
+    }
+}
+
+fn timeout_message(ms: u64) -> String {
+    format!(
+        "The operation was cancelled after {ms} ms in the database (`EXO_STATEMENT_TIMEOUT_MS`); \
+         ask for fewer rows or simpler filters"
+    )
 }
 
 impl Db for PgDb {
@@ -47,10 +126,23 @@ impl Db for PgDb {
         // first time this connection sees it (the pool keeps connections, and plans repeat
         // the same SQL), then executed by name in one round trip.
         let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
+        if let Some((deadline, ms)) = self.bounds.deadline {
+            if Instant::now() >= deadline {
+                return Err(DbError::for_client(timeout_message(ms)));
+            }
+        }
+        self.busy = true;
         let statement = match self.statements.get(sql) {
             Some(s) => s.clone(),
             None => {
-                let s = self.client.prepare_typed(sql, &vec![Type::TEXT; params.len()]).await.map_err(db_error)?;
+                let s = self.client.prepare_typed(sql, &vec![Type::TEXT; params.len()]).await.map_err(db_error);
+                let s = match s {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.busy = false;
+                        return Err(e);
+                    }
+                };
                 if self.statements.len() >= MAX_PREPARED {
                     self.statements.clear();
                 }
@@ -59,29 +151,48 @@ impl Db for PgDb {
             }
         };
         let args: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let rows = match self.client.query(&statement, &args).await {
+        if let (Some(guard), Some((left, _))) = (&self.guard, self.bounds.budget) {
+            guard.allow(left);
+        }
+        let result = self.run_bounded(&statement, &args).await;
+        if let Some(guard) = &self.guard {
+            guard.allow(usize::MAX);
+        }
+        self.busy = false;
+        let rows = match result {
             Ok(rows) => rows,
             Err(e) => {
                 // A statement the server no longer accepts (its result changed after a
                 // migration) is prepared again next time.
                 self.statements.remove(sql);
-                return Err(db_error(e));
+                return Err(self.statement_error(e));
             }
         };
         let mut out = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
         for row in rows {
             let mut cols = Vec::with_capacity(row.len());
             for i in 0..row.len() {
                 let text: Option<Text> = row.try_get(i).map_err(db_error)?;
+                bytes += text.as_ref().map_or(0, |t| t.0.len());
                 cols.push(text.map(|t| t.0));
             }
             out.push(cols);
+        }
+        // Connections without the stream's guard (Unix sockets, several hosts) are checked
+        // once the rows are in.
+        if let Some((left, max)) = self.bounds.budget {
+            if bytes > left {
+                return Err(DbError::for_client(exo_runtime::engine::response_too_large_message(max)));
+            }
         }
         Ok(out)
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.busy = true;
         let result = self.client.batch_execute(sql).await.map_err(db_error);
+        self.busy = false;
         let command = sql.trim().to_ascii_uppercase();
         if command.starts_with("BEGIN") || command.starts_with("START TRANSACTION") {
             // Even a failed BEGIN leaves the state unknown: treat it as open.
@@ -233,6 +344,13 @@ pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
 /// not once per 8 KB); anything else (Unix sockets, several hosts) through tokio-postgres's
 /// own connector.
 pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    connect_guarded(config).await.map(|(client, _)| client)
+}
+
+/// [`connect`], with the stream's [`ResultGuard`] when the connection has one.
+pub(crate) async fn connect_guarded(
+    config: &tokio_postgres::Config,
+) -> Result<(Client, Option<Arc<ResultGuard>>), tokio_postgres::Error> {
     if let Some((host, port)) = single_tcp_host(config) {
         let stream = match config.get_connect_timeout() {
             Some(limit) => tokio::time::timeout(*limit, tokio::net::TcpStream::connect((host.as_str(), port)))
@@ -246,11 +364,12 @@ pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<Client, t
             if config.get_keepalives() {
                 keepalive(&stream, config.get_keepalives_idle());
             }
-            let (client, connection) = config.connect_raw(crate::socket::PgStream::new(stream), NoTls).await?;
+            let guard = Arc::new(ResultGuard::default());
+            let (client, connection) = config.connect_raw(crate::socket::PgStream::new(stream, guard.clone()), NoTls).await?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            return Ok(client);
+            return Ok((client, Some(guard)));
         }
     }
     let (client, connection) = config.connect(NoTls).await?;
@@ -258,7 +377,7 @@ pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<Client, t
         // A connection ending with an error is noticed by the pool (`Client::is_closed`).
         let _ = connection.await;
     });
-    Ok(client)
+    Ok((client, None))
 }
 
 /// The host and port when the configuration names exactly one TCP host (and no separate

@@ -16,6 +16,7 @@ mod config;
 mod db;
 mod error;
 mod http;
+mod limits;
 pub mod log;
 mod playground;
 mod pool;
@@ -24,6 +25,7 @@ mod socket;
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
 pub use db::{connect_client, connect_config, PgDb};
 pub use error::Error;
+pub use limits::HttpLimits;
 pub use pool::{Pool, PooledConnection};
 
 use std::future::Future;
@@ -52,7 +54,7 @@ impl Server {
         config: ServerConfig,
         env: EnvLookup,
     ) -> Result<Server, Error> {
-        let pool = Pool::new(&config.database, config.threads)?;
+        let pool = Pool::new(&config.database, config.threads)?.with_checkout_timeout(config.pool_timeout);
         if config.database.check_on_startup {
             pool.check().await?;
         }
@@ -89,7 +91,10 @@ impl Server {
     /// requests never wait for one.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)], client_ip: Option<&str>) -> Response {
         let head = RequestHead { headers, client_ip, now: unix_now() };
-        let mut db = pool::LazyConnection::new(&self.pool);
+        let engine = &self.engine.config;
+        let deadline = (engine.statement_timeout_ms > 0)
+            .then(|| (Instant::now() + std::time::Duration::from_millis(engine.statement_timeout_ms), engine.statement_timeout_ms));
+        let mut db = pool::LazyConnection::new(&self.pool).with_bounds(deadline, engine.max_response_bytes);
         self.engine.handle(body, &head, &mut db).await
     }
 

@@ -18,11 +18,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
 use crate::config::DatabaseConfig;
-use crate::db::{self, PgDb};
+use crate::db::{self, Bounds, PgDb};
 use crate::error::Error;
 
-/// How long a request waits for a free connection before failing.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a free connection before failing, unless
+/// `EXO_CONNECTION_POOL_TIMEOUT_MS` says otherwise.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Pool {
@@ -35,11 +36,33 @@ struct Inner {
     shown_url: String,
     size: usize,
     shards: Vec<Shard>,
+    checkout_timeout: Duration,
+}
+
+/// Why a checkout failed.
+enum Checkout {
+    /// No connection became free in time: the server is busy, not broken.
+    Busy(Error),
+    Failed(Error),
+}
+
+impl Checkout {
+    fn into_error(self) -> Error {
+        match self {
+            Checkout::Busy(e) | Checkout::Failed(e) => e,
+        }
+    }
+
+    /// For the engine: a busy pool is told to the client as it is, a failure is not.
+    fn into_db_error(self) -> DbError {
+        match self {
+            Checkout::Busy(e) => DbError::for_client(e.message()),
+            Checkout::Failed(e) => DbError(e.to_string()),
+        }
+    }
 }
 
 struct Shard {
-    /// How many connections this shard may hold open.
-    size: usize,
     /// Idle connections with their prepared statements.
     idle: Mutex<Vec<PgDb>>,
     permits: Arc<Semaphore>,
@@ -65,10 +88,20 @@ impl Pool {
         let shards = (0..count)
             .map(|i| {
                 let size = config.pool_size / count + usize::from(i < config.pool_size % count);
-                Shard { size, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
+                Shard { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
             })
             .collect();
-        Ok(Pool { inner: Arc::new(Inner { config: pg, shown_url, size: config.pool_size, shards }) })
+        Ok(Pool {
+            inner: Arc::new(Inner { config: pg, shown_url, size: config.pool_size, shards, checkout_timeout: CHECKOUT_TIMEOUT }),
+        })
+    }
+
+    /// The same pool with another bound on waiting for a connection (call before sharing it).
+    pub fn with_checkout_timeout(mut self, timeout: Duration) -> Pool {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.checkout_timeout = timeout;
+        }
+        self
     }
 
     pub fn size(&self) -> usize {
@@ -86,6 +119,10 @@ impl Pool {
     /// Takes an idle connection of this thread's shard, or opens a new one if the shard has
     /// fewer than its share open.
     pub async fn get(&self) -> Result<PooledConnection, Error> {
+        self.checkout().await.map_err(Checkout::into_error)
+    }
+
+    async fn checkout(&self) -> Result<PooledConnection, Checkout> {
         let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
         let shard = &self.inner.shards[index];
         // This thread's shard is exhausted: rather than wait while another thread's connections
@@ -96,21 +133,26 @@ impl Pool {
                 return Ok(borrowed);
             }
         }
-        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, shard.permits.clone().acquire_owned())
+        let timeout = self.inner.checkout_timeout;
+        let permit = tokio::time::timeout(timeout, shard.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
-                Error::new(format!(
-                    "timed out after {}s waiting for a database connection (all {} of this thread's {} are busy); \
-                     raise `EXO_CONNECTION_POOL_SIZE` or look for slow queries",
-                    CHECKOUT_TIMEOUT.as_secs(),
-                    shard.size,
+                Checkout::Busy(Error::new(format!(
+                    "The server is busy: no database connection became free within {} ms \
+                     (`EXO_CONNECTION_POOL_TIMEOUT_MS`; all {} connections of `EXO_CONNECTION_POOL_SIZE` are in use); \
+                     try again shortly",
+                    timeout.as_millis(),
                     self.inner.size
-                ))
+                )))
             })?
-            .map_err(|_| Error::new("the connection pool is closed"))?;
+            .map_err(|_| Checkout::Failed(Error::new("the connection pool is closed")))?;
         let (db, reused) = match self.take_idle(shard) {
             Some(db) => (db, true),
-            None => (PgDb::new(db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?), false),
+            None => {
+                let (client, guard) =
+                    db::connect_guarded(&self.inner.config).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
+                (PgDb::guarded(client, guard), false)
+            }
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
     }
@@ -202,30 +244,68 @@ impl Db for PooledConnection {
 pub(crate) struct LazyConnection<'p> {
     pool: &'p Pool,
     conn: Option<PooledConnection>,
+    /// When the request's database time runs out, with the configured timeout in ms.
+    deadline: Option<(std::time::Instant, u64)>,
+    /// `EXO_MAX_RESPONSE_BYTES`, and the bytes of rows received so far.
+    max_bytes: usize,
+    received: usize,
 }
 
 impl<'p> LazyConnection<'p> {
     pub(crate) fn new(pool: &'p Pool) -> LazyConnection<'p> {
-        LazyConnection { pool, conn: None }
+        LazyConnection { pool, conn: None, deadline: None, max_bytes: usize::MAX, received: 0 }
+    }
+
+    /// Bounds the request: its database time (statement timeout) and the bytes of rows it
+    /// may receive.
+    pub(crate) fn with_bounds(mut self, deadline: Option<(std::time::Instant, u64)>, max_bytes: usize) -> LazyConnection<'p> {
+        self.deadline = deadline;
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    fn bounds(&self) -> Bounds {
+        let budget = (self.max_bytes != usize::MAX).then(|| (self.max_bytes.saturating_sub(self.received), self.max_bytes));
+        Bounds { deadline: self.deadline, budget }
     }
 
     /// The connection, and whether this is its first statement in this request.
     async fn conn(&mut self) -> Result<(&mut PooledConnection, bool), DbError> {
         let first = self.conn.is_none();
         if first {
-            let conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+            let conn = self.pool.checkout().await.map_err(Checkout::into_db_error)?;
             self.conn = Some(conn);
         }
-        Ok((self.conn.as_mut().expect("just set"), first))
+        let bounds = self.bounds();
+        let conn = self.conn.as_mut().expect("just set");
+        conn.db_mut().set_bounds(bounds);
+        Ok((conn, first))
     }
 
     async fn reconnect(&mut self) -> Result<&mut PooledConnection, DbError> {
         // Drop the dead one first so its permit is free for the replacement.
         self.conn = None;
-        let mut conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+        let mut conn = self.pool.checkout().await.map_err(Checkout::into_db_error)?;
         conn.reused = false;
+        conn.db_mut().set_bounds(self.bounds());
         self.conn = Some(conn);
         Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    fn count(&mut self, rows: &[Vec<Option<String>>]) {
+        let bytes: usize = rows.iter().flatten().map(|c| c.as_ref().map_or(0, String::len)).sum();
+        self.received = self.received.saturating_add(bytes);
+    }
+}
+
+impl Drop for LazyConnection<'_> {
+    fn drop(&mut self) {
+        // Bounds belong to the request; an idle connection has none.
+        if let Some(conn) = self.conn.as_mut() {
+            if let Some(db) = conn.db.as_mut() {
+                db.set_bounds(Bounds::default());
+            }
+        }
     }
 }
 
@@ -233,10 +313,15 @@ impl Db for LazyConnection<'_> {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let (conn, first) = self.conn().await?;
         let retry_possible = first && conn.reused;
-        match conn.query(sql, params).await {
-            Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.query(sql, params).await,
+        let rows = match conn.query(sql, params).await {
+            // A dead idle connection is replaced once; a bound reached is final.
+            Err(e) if retry_possible && e.client_message().is_none() && conn.client().is_closed() => {
+                self.reconnect().await?.query(sql, params).await
+            }
             other => other,
-        }
+        }?;
+        self.count(&rows);
+        Ok(rows)
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {

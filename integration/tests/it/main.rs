@@ -2,6 +2,7 @@
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
 mod access;
+mod bounds;
 mod common;
 mod examples;
 mod exotest_sql;
