@@ -28,7 +28,7 @@ pub struct PgDb {
     statements: HashMap<String, Statement>,
     /// Shared with the connection's stream, which stops a result crossing the response-size
     /// bound as it arrives (`None` for connections not made through [`PgStream`](crate::socket::PgStream)).
-    guard: Option<Arc<ResultGuard>>,
+    pub(crate) guard: Option<Arc<ResultGuard>>,
     bounds: Bounds,
 }
 

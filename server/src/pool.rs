@@ -377,4 +377,72 @@ mod tests {
         drop(pool);
         pg.drop_database(&name).unwrap();
     }
+
+    async fn test_pool(prefix: &str) -> (Pool, String) {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name(prefix);
+        let url = pg.create_database(&name).unwrap();
+        let config = DatabaseConfig { url: Some(url), pool_size: 1, read_write: false, check_on_startup: false };
+        (Pool::new(&config, 1).unwrap(), name)
+    }
+
+    /// A result larger than the request's budget is cut as its `DataRow` header arrives: the
+    /// connection is closed (so the megabyte was never read into memory), the error is the
+    /// client's, and the next request gets a fresh connection.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_result_over_the_budget_is_cut_while_it_arrives() {
+        let (pool, name) = test_pool("exo_server_budget").await;
+        let mut lazy = LazyConnection::new(&pool).with_bounds(None, 10_000);
+        let small = lazy.query("SELECT repeat('x', 6000)", &[]).await.unwrap();
+        assert_eq!(small[0][0].as_ref().map(String::len), Some(6000));
+        // 6,000 of the 10,000 bytes are spent: 5,000 more do not fit.
+        let e = lazy.query("SELECT repeat('y', 5000)", &[]).await.unwrap_err();
+        let message = e.client_message().unwrap_or_else(|| panic!("not for the client: {e:?}"));
+        assert!(message.contains("larger than 10000 bytes"), "{message}");
+        let conn = lazy.conn.as_ref().unwrap();
+        assert!(conn.db().guard.as_ref().is_some_and(|g| g.exceeded()), "cut by the stream, not after reading");
+        assert!(conn.client().is_closed(), "the connection is given up");
+        drop(lazy);
+
+        let e = LazyConnection::new(&pool).with_bounds(None, 1000).query("SELECT repeat('z', 1000000)", &[]).await.unwrap_err();
+        assert!(e.client_message().is_some(), "{e:?}");
+        let mut next = LazyConnection::new(&pool);
+        assert_eq!(next.query("SELECT 'ok'", &[]).await.unwrap(), vec![vec![Some("ok".to_string())]]);
+        drop(next);
+        drop(pool);
+        EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
+    }
+
+    /// The statement timeout is Postgres's: the statement is cancelled there, the connection
+    /// ends outside a transaction, and nothing of the timeout stays on the session.
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres_cancels_at_the_deadline_and_the_session_stays_clean() {
+        let (pool, name) = test_pool("exo_server_timeout").await;
+        let deadline = Some((std::time::Instant::now() + Duration::from_millis(300), 300));
+        let mut lazy = LazyConnection::new(&pool).with_bounds(deadline, usize::MAX);
+        let started = std::time::Instant::now();
+        let e = lazy.query("SELECT pg_sleep(30)::text", &[]).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(20), "cancelled, not waited out");
+        let message = e.client_message().unwrap_or_else(|| panic!("not for the client: {e:?}"));
+        assert!(message.contains("cancelled after 300 ms"), "{message}");
+        let pid: i32 = lazy.conn.as_ref().unwrap().client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        assert!(lazy.conn.as_ref().unwrap().db().is_reusable(), "outside a transaction");
+        drop(lazy);
+
+        // A later request on the same connection has no timeout left over.
+        let mut next = LazyConnection::new(&pool);
+        let rows = next.query("SELECT current_setting('statement_timeout'), pg_backend_pid()::text", &[]).await.unwrap();
+        assert_eq!(rows, vec![vec![Some("0".to_string()), Some(pid.to_string())]]);
+        // Inside a transaction each statement gets the time left.
+        let mut tx = LazyConnection::new(&pool).with_bounds(deadline.map(|(_, ms)| (std::time::Instant::now() + Duration::from_secs(5), ms)), usize::MAX);
+        drop(next);
+        tx.execute("BEGIN").await.unwrap();
+        let rows = tx.query("SELECT current_setting('statement_timeout')", &[]).await.unwrap();
+        let set = rows[0][0].clone().unwrap();
+        assert!(set.ends_with("ms") || set.ends_with('s'), "{set}");
+        tx.execute("COMMIT").await.unwrap();
+        drop(tx);
+        drop(pool);
+        EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
+    }
 }
