@@ -2,6 +2,7 @@
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
 //! `exo dev` / `exo yolo` while editing the model.
 
+mod bounds;
 mod commands;
 mod dev;
 mod http;
