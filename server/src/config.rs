@@ -193,6 +193,36 @@ mod tests {
     }
 
     #[test]
+    fn bounds_are_on_by_default_and_settable() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.engine.statement_timeout_ms, 10_000);
+        assert_eq!(c.engine.max_response_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.engine.limits.operation, exo_runtime::limits::OperationLimits::default());
+        assert_eq!(c.pool_timeout, std::time::Duration::from_secs(5));
+        let c = config(&[
+            ("EXO_STATEMENT_TIMEOUT_MS", "0"),
+            ("EXO_MAX_RESPONSE_BYTES", "1000"),
+            ("EXO_MAX_ROOT_FIELDS", "3"),
+            ("EXO_MAX_FIELDS_PER_SELECTION", "4"),
+            ("EXO_MAX_FIELDS", "5"),
+            ("EXO_MAX_FRAGMENT_SPREADS", "6"),
+            ("EXO_CONNECTION_POOL_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(c.engine.statement_timeout_ms, 0, "0 turns the timeout off");
+        assert_eq!(c.engine.max_response_bytes, 1000);
+        let o = c.engine.limits.operation;
+        assert_eq!((o.max_root_fields, o.max_fields_per_selection, o.max_fields, o.max_fragment_spreads), (3, 4, 5, 6));
+        assert_eq!(c.pool_timeout, std::time::Duration::from_millis(250));
+        for name in ["EXO_MAX_RESPONSE_BYTES", "EXO_MAX_ROOT_FIELDS", "EXO_CONNECTION_POOL_TIMEOUT_MS"] {
+            let e = config(&[(name, "0")]).unwrap_err();
+            assert!(e.message().contains(&format!("`{name}` is 0")), "{e}");
+        }
+        let e = config(&[("EXO_STATEMENT_TIMEOUT_MS", "soon")]).unwrap_err();
+        assert!(e.message().contains("`EXO_STATEMENT_TIMEOUT_MS`"), "{e}");
+    }
+
+    #[test]
     fn threads_never_outnumber_connections() {
         let c = config(&[("EXO_SERVER_THREADS", "8"), ("EXO_CONNECTION_POOL_SIZE", "3")]).unwrap();
         assert_eq!(c.threads, 3);
