@@ -156,6 +156,10 @@ pub(crate) struct Activity {
     /// When the last request finished, in milliseconds since the connection opened.
     finished_ms: AtomicU64,
     opened: std::sync::OnceLock<Instant>,
+    /// The reader that found nothing to read while a request was in flight (so no deadline
+    /// was armed): woken when the request ends, so that it arms the idle deadline. hyper may
+    /// not poll the read side again on its own after writing the response.
+    parked_reader: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
 /// A request being answered; dropping it marks the end.
@@ -184,6 +188,10 @@ impl Drop for Busy {
         let since = self.0.opened().elapsed().as_millis() as u64;
         self.0.finished_ms.store(since, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let parked = self.0.parked_reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waker) = parked {
+            waker.wake();
+        }
     }
 }
 
@@ -221,7 +229,11 @@ impl Guarded {
     /// Whether the read deadline has passed (registering the wake-up when it has not).
     fn read_deadline_passed(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         if self.activity.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
+            *self.activity.parked_reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            // The request may have ended between the check and the parking.
+            if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+                return None;
+            }
         }
         let (deadline, what) = match self.head_since {
             Some(since) => (since + self.limits.header_timeout, "the request head did not arrive in time"),
