@@ -5,6 +5,7 @@ mod access;
 mod bounds;
 mod common;
 mod examples;
+mod fuzz_regressions;
 mod exotest_sql;
 mod bad_input;
 mod http_limits;
