@@ -5,7 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(src) = std::str::from_utf8(data) else { return };
+    let Ok(src) = std::str::from_utf8(data) else {
+        return;
+    };
     let compiled = exo_compiler::compile_str("fuzz.exo", src);
     let _ = exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false);
     if let Some(ir) = compiled.ir {

@@ -17,7 +17,9 @@ fn project() -> &'static tempfile::TempDir {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((selector, text, _)) = exo_fuzz::split(data) else { return };
+    let Some((selector, text, _)) = exo_fuzz::split(data) else {
+        return;
+    };
     let irs = exo_fuzz::irs();
     let mut ir = irs[selector as usize % irs.len()].clone();
     let dir = project();

@@ -13,10 +13,20 @@ pub const JWT_SECRET: &str = "fuzz-secret";
 
 /// The examples every GraphQL target runs against (chosen for the spread of features: access
 /// rules, relations, every scalar type, composite keys, trusted documents).
-pub const EXAMPLES: &[&str] = &["todo", "blog", "all-types", "composite-keys", "concerts", "trusted-documents"];
+pub const EXAMPLES: &[&str] = &[
+    "todo",
+    "blog",
+    "all-types",
+    "composite-keys",
+    "concerts",
+    "trusted-documents",
+];
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("fuzz/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("fuzz/ has a parent")
+        .to_path_buf()
 }
 
 /// The compiled IR of each of [`EXAMPLES`], in order.
@@ -26,8 +36,13 @@ pub fn irs() -> &'static [exo_ir::Ir] {
         EXAMPLES
             .iter()
             .map(|name| {
-                let entry = workspace().join("schema-examples/ok").join(name).join("src/index.exo");
-                exo_compiler::compile_project(&entry).ir.unwrap_or_else(|| panic!("example {name} compiles"))
+                let entry = workspace()
+                    .join("schema-examples/ok")
+                    .join(name)
+                    .join("src/index.exo");
+                exo_compiler::compile_project(&entry)
+                    .ir
+                    .unwrap_or_else(|| panic!("example {name} compiles"))
             })
             .collect()
     })
@@ -41,7 +56,10 @@ pub fn engines() -> &'static [Engine] {
             .iter()
             .map(|ir| {
                 let config = Config {
-                    auth: AuthConfig { jwt_secret: Some(JWT_SECRET.into()), ..Default::default() },
+                    auth: AuthConfig {
+                        jwt_secret: Some(JWT_SECRET.into()),
+                        ..Default::default()
+                    },
                     introspection: Introspection::Enabled,
                     enforce_trusted_documents: false,
                     ..Default::default()
@@ -59,7 +77,13 @@ pub fn header_sets() -> &'static [Vec<(String, String)>] {
         let bearer = |claims: serde_json::Value| {
             let mut claims = claims;
             claims["exp"] = json!(4_000_000_000u64);
-            vec![("authorization".to_string(), format!("Bearer {}", exo_runtime::jwt::sign_hs256(&claims, JWT_SECRET.as_bytes())))]
+            vec![(
+                "authorization".to_string(),
+                format!(
+                    "Bearer {}",
+                    exo_runtime::jwt::sign_hs256(&claims, JWT_SECRET.as_bytes())
+                ),
+            )]
         };
         vec![
             vec![],
@@ -70,7 +94,11 @@ pub fn header_sets() -> &'static [Vec<(String, String)>] {
 }
 
 pub fn head(headers: &[(String, String)]) -> RequestHead<'_> {
-    RequestHead { headers, client_ip: Some("127.0.0.1"), now: 1_700_000_000 }
+    RequestHead {
+        headers,
+        client_ip: Some("127.0.0.1"),
+        now: 1_700_000_000,
+    }
 }
 
 /// Splits fuzz input into (selector byte, first part, second part) at the first NUL.
@@ -87,13 +115,32 @@ pub fn split(data: &[u8]) -> Option<(u8, &str, &str)> {
 /// PostgreSQL, and its highest `$n` is the number of parameters bound.
 pub fn check_plan(plan: &Plan) {
     for field in &plan.fields {
-        let RootPlan::Sql { steps, .. } = &field.plan else { continue };
+        let RootPlan::Sql { steps, .. } = &field.plan else {
+            continue;
+        };
         for step in steps {
             let (sql, params) = match step {
-                Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) => (s.sql.clone(), s.params.len()),
-                Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns, .. } => {
-                    let placeholders: Vec<String> = (0..*key_columns).map(|c| format!("${}::text[]", params.len() + c + 1)).collect();
-                    (sql.replace("{keys}", &placeholders.join(", ")), params.len() + key_columns)
+                Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) => {
+                    (s.sql.clone(), s.params.len())
+                }
+                Step::JsonByKeys {
+                    sql,
+                    params,
+                    key_columns,
+                }
+                | Step::CheckByKeys {
+                    sql,
+                    params,
+                    key_columns,
+                    ..
+                } => {
+                    let placeholders: Vec<String> = (0..*key_columns)
+                        .map(|c| format!("${}::text[]", params.len() + c + 1))
+                        .collect();
+                    (
+                        sql.replace("{keys}", &placeholders.join(", ")),
+                        params.len() + key_columns,
+                    )
                 }
             };
             let dialect = sqlparser::dialect::PostgreSqlDialect {};
@@ -101,7 +148,10 @@ pub fn check_plan(plan: &Plan) {
                 panic!("a planned statement does not parse ({e}):\n{sql}");
             }
             let highest = highest_parameter(&sql);
-            assert_eq!(highest, params, "the statement uses ${highest} at most but binds {params} parameters:\n{sql}");
+            assert_eq!(
+                highest, params,
+                "the statement uses ${highest} at most but binds {params} parameters:\n{sql}"
+            );
         }
     }
 }
@@ -151,7 +201,11 @@ pub struct MemDb {
 }
 
 impl Db for MemDb {
-    async fn query(&mut self, _sql: &str, _params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    async fn query(
+        &mut self,
+        _sql: &str,
+        _params: &[Option<String>],
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         self.statements += 1;
         Ok(vec![vec![self.value.clone()]])
     }

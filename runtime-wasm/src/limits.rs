@@ -27,7 +27,12 @@ pub struct OperationLimits {
 
 impl Default for OperationLimits {
     fn default() -> Self {
-        OperationLimits { max_root_fields: 64, max_fields_per_selection: 256, max_fields: 2_000, max_fragment_spreads: 500 }
+        OperationLimits {
+            max_root_fields: 64,
+            max_fields_per_selection: 256,
+            max_fields: 2_000,
+            max_fragment_spreads: 500,
+        }
     }
 }
 
@@ -64,7 +69,13 @@ impl Counter {
 
     /// Counts one field at `pos`, the `in_set`-th of its selection set (1-based), `root` when
     /// that set is the operation's own. Returns false once a bound is crossed.
-    pub(crate) fn field(&mut self, limits: &OperationLimits, in_set: usize, root: bool, pos: Pos) -> bool {
+    pub(crate) fn field(
+        &mut self,
+        limits: &OperationLimits,
+        in_set: usize,
+        root: bool,
+        pos: Pos,
+    ) -> bool {
         if self.stopped() {
             return false;
         }
@@ -72,7 +83,11 @@ impl Counter {
         let (set_max, what, var) = if root {
             (limits.max_root_fields, "root fields", "EXO_MAX_ROOT_FIELDS")
         } else {
-            (limits.max_fields_per_selection, "fields in one selection set", "EXO_MAX_FIELDS_PER_SELECTION")
+            (
+                limits.max_fields_per_selection,
+                "fields in one selection set",
+                "EXO_MAX_FIELDS_PER_SELECTION",
+            )
         };
         if in_set > set_max {
             self.exceed(format!("The operation has more than {set_max} {what} (aliases and fragments included; `{var}`)"), pos);

@@ -151,7 +151,7 @@ async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, admission: A
                     }
                 });
                 let conn = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(admitted.stream), service));
-                let permit = admitted._permit;
+                let permit = admitted.permit;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         log::debug(&format!("connection from {peer} ended with an error: {e}"));
