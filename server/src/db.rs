@@ -29,6 +29,9 @@ pub struct PgDb {
     /// Shared with the connection's stream, which stops a result crossing the response-size
     /// bound as it arrives (`None` for connections not made through [`PgStream`](crate::socket::PgStream)).
     pub(crate) guard: Option<Arc<ResultGuard>>,
+    /// Where to send a cancel request, for connections made from a raw stream (`None`: the
+    /// client's own cancel token knows).
+    cancel_addr: Option<(String, u16)>,
     bounds: Bounds,
 }
 
@@ -50,7 +53,13 @@ impl PgDb {
     }
 
     pub(crate) fn guarded(client: Client, guard: Option<Arc<ResultGuard>>) -> PgDb {
-        PgDb { client, in_transaction: false, busy: false, statements: HashMap::new(), guard, bounds: Bounds::default() }
+        PgDb { client, in_transaction: false, busy: false, statements: HashMap::new(), guard, cancel_addr: None, bounds: Bounds::default() }
+    }
+
+    /// The address cancel requests go to (for connections made from a raw stream).
+    pub(crate) fn with_cancel_addr(mut self, addr: Option<(String, u16)>) -> PgDb {
+        self.cancel_addr = addr;
+        self
     }
 
     /// Applies `bounds` to the statements that follow.
@@ -67,38 +76,61 @@ impl PgDb {
         !self.in_transaction && !self.busy && !self.client.is_closed()
     }
 
-    /// Runs a prepared statement under the request's bounds. With a deadline, the statement is
-    /// preceded by `SET LOCAL statement_timeout` with the time left, inside the request's
-    /// transaction or (for a lone read) in one of its own: `BEGIN; SET LOCAL ...`, the
-    /// statement and `COMMIT` are pipelined, so the bound costs no extra round trip. Nothing is
-    /// set on the session (a startup parameter or plain `SET` would not survive a
-    /// transaction-pooling PgBouncer, and would leak to the next request).
-    async fn run_bounded(&self, statement: &Statement, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    /// Runs a prepared statement under the request's bounds. With a deadline, the statement
+    /// runs as usual and a timer waits beside it; when the time left runs out first, exo sends
+    /// Postgres a cancel request for it (on a second, short-lived connection, as `psql`'s
+    /// Ctrl-C does, and as PgBouncer forwards), Postgres cancels the statement, and the
+    /// statement's own answer (an error, or its rows if it finished meanwhile) is awaited as
+    /// usual so the connection stays in step. Nothing is sent in the normal case: a pipelined
+    /// `BEGIN; SET LOCAL statement_timeout` and `COMMIT` around every read cost about a third
+    /// of the read throughput in `benches/load/run.sh`, and a session `SET` would not survive
+    /// a transaction-pooling PgBouncer. If the cancel cannot be delivered, the statement is
+    /// abandoned after [`CANCEL_GRACE`] and the connection (still `busy`) is discarded.
+    async fn run_bounded(&self, statement: &Statement, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, Bounded> {
         let Some((deadline, _)) = self.bounds.deadline else {
-            return self.client.query(statement, args).await;
+            return self.client.query(statement, args).await.map_err(Bounded::Failed);
         };
-        // At least 1 ms: 0 would mean no timeout at all to Postgres.
-        let left = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
-        if self.in_transaction {
-            let set = format!("SET LOCAL statement_timeout = {left}");
-            let (set, rows) = futures::join!(self.client.batch_execute(&set), self.client.query(statement, args));
-            set.and(rows)
-        } else {
-            let begin = format!("BEGIN; SET LOCAL statement_timeout = {left}");
-            // A failed statement leaves the transaction aborted; `COMMIT` then rolls it back
-            // without an error, so the connection always ends outside a transaction.
-            let (begin, rows, commit) = futures::join!(
-                self.client.batch_execute(&begin),
-                self.client.query(statement, args),
-                self.client.batch_execute("COMMIT")
-            );
-            begin.and(rows).and_then(|rows| commit.map(|_| rows))
+        let query = self.client.query(statement, args);
+        tokio::pin!(query);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, &mut query).await {
+            Ok(result) => result.map_err(Bounded::Failed),
+            Err(_) => {
+                self.cancel().await;
+                match tokio::time::timeout(CANCEL_GRACE, query).await {
+                    Ok(result) => result.map_err(Bounded::Failed),
+                    Err(_) => Err(Bounded::Abandoned),
+                }
+            }
+        }
+    }
+
+    /// Asks Postgres to cancel the statement running on this connection (best effort).
+    async fn cancel(&self) {
+        let token = self.client.cancel_token();
+        let sent = match &self.cancel_addr {
+            // Connections made from a raw stream: the token does not know the address.
+            Some((host, port)) => match tokio::time::timeout(CANCEL_GRACE, tokio::net::TcpStream::connect((host.as_str(), *port))).await {
+                Ok(Ok(stream)) => token.cancel_query_raw(stream, NoTls).await.map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out connecting".to_string()),
+            },
+            None => token.cancel_query(NoTls).await.map_err(|e| e.to_string()),
+        };
+        if let Err(e) = sent {
+            crate::log::warn(&format!("could not send Postgres a cancel request for a statement past its timeout: {e}"));
         }
     }
 
     /// The error for a failed statement: the bounds' own messages for a cancelled statement
     /// or a cut result, else the database's.
-    fn statement_error(&self, e: tokio_postgres::Error) -> DbError {
+    fn statement_error(&self, e: Bounded) -> DbError {
+        let e = match e {
+            Bounded::Failed(e) => e,
+            Bounded::Abandoned => {
+                return DbError::for_client(timeout_message(self.bounds.deadline.map_or(0, |(_, ms)| ms)));
+            }
+        };
         if let (Some((_, max)), Some(guard)) = (self.bounds.budget, &self.guard) {
             if guard.exceeded() {
                 return DbError::for_client(exo_runtime::engine::response_too_large_message(max));
@@ -112,6 +144,17 @@ impl PgDb {
         db_error(e)
     }
 }
+
+/// How a bounded statement did not succeed.
+enum Bounded {
+    Failed(tokio_postgres::Error),
+    /// Past its timeout, and no answer came within [`CANCEL_GRACE`] of the cancel request.
+    Abandoned,
+}
+
+/// How long a statement past its timeout is given to end after the cancel request, and how
+/// long connecting to send that request may take.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 fn timeout_message(ms: u64) -> String {
     format!(
@@ -158,7 +201,8 @@ impl Db for PgDb {
         if let Some(guard) = &self.guard {
             guard.allow(usize::MAX);
         }
-        self.busy = false;
+        // An abandoned statement may still answer later: the connection is not reused.
+        self.busy = matches!(result, Err(Bounded::Abandoned));
         let rows = match result {
             Ok(rows) => rows,
             Err(e) => {
@@ -382,7 +426,7 @@ pub(crate) async fn connect_guarded(
 
 /// The host and port when the configuration names exactly one TCP host (and no separate
 /// address to connect to).
-fn single_tcp_host(config: &tokio_postgres::Config) -> Option<(String, u16)> {
+pub(crate) fn single_tcp_host(config: &tokio_postgres::Config) -> Option<(String, u16)> {
     use tokio_postgres::config::Host;
     if !config.get_hostaddrs().is_empty() || config.get_ports().len() > 1 {
         return None;

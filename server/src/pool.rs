@@ -151,7 +151,9 @@ impl Pool {
             None => {
                 let (client, guard) =
                     db::connect_guarded(&self.inner.config).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
-                (PgDb::guarded(client, guard), false)
+                // A guarded connection was made from a raw stream to the one TCP host.
+                let cancel_addr = guard.is_some().then(|| db::single_tcp_host(&self.inner.config)).flatten();
+                (PgDb::guarded(client, guard).with_cancel_addr(cancel_addr), false)
             }
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
@@ -413,8 +415,8 @@ mod tests {
         EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
     }
 
-    /// The statement timeout is Postgres's: the statement is cancelled there, the connection
-    /// ends outside a transaction, and nothing of the timeout stays on the session.
+    /// The statement timeout is Postgres's: the statement is cancelled there (a cancel request
+    /// at the deadline), the connection stays in step, and nothing is left on the session.
     #[tokio::test(flavor = "current_thread")]
     async fn postgres_cancels_at_the_deadline_and_the_session_stays_clean() {
         let (pool, name) = test_pool("exo_server_timeout").await;
@@ -433,15 +435,19 @@ mod tests {
         let mut next = LazyConnection::new(&pool);
         let rows = next.query("SELECT current_setting('statement_timeout'), pg_backend_pid()::text", &[]).await.unwrap();
         assert_eq!(rows, vec![vec![Some("0".to_string()), Some(pid.to_string())]]);
-        // Inside a transaction each statement gets the time left.
-        let mut tx = LazyConnection::new(&pool).with_bounds(deadline.map(|(_, ms)| (std::time::Instant::now() + Duration::from_secs(5), ms)), usize::MAX);
+        // Inside a transaction the deadline is the request's: a cancelled statement fails the
+        // transaction, and the connection is usable after the rollback.
         drop(next);
+        let soon = Some((std::time::Instant::now() + Duration::from_millis(300), 300));
+        let mut tx = LazyConnection::new(&pool).with_bounds(soon, usize::MAX);
         tx.execute("BEGIN").await.unwrap();
-        let rows = tx.query("SELECT current_setting('statement_timeout')", &[]).await.unwrap();
-        let set = rows[0][0].clone().unwrap();
-        assert!(set.ends_with("ms") || set.ends_with('s'), "{set}");
-        tx.execute("COMMIT").await.unwrap();
+        assert_eq!(tx.query("SELECT '1'", &[]).await.unwrap(), vec![vec![Some("1".to_string())]]);
+        let e = tx.query("SELECT pg_sleep(30)::text", &[]).await.unwrap_err();
+        assert!(e.client_message().is_some_and(|m| m.contains("cancelled after 300 ms")), "{e:?}");
+        tx.execute("ROLLBACK").await.unwrap();
+        assert!(tx.conn.as_ref().unwrap().db().is_reusable());
         drop(tx);
+        assert!(started.elapsed() < Duration::from_secs(20), "no pg_sleep(30) was waited out");
         drop(pool);
         EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
     }
