@@ -77,7 +77,8 @@ for target in "${targets[@]}"; do
     tail -40 "fuzz/last-$target.log" >&2
     status=1
   fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "fuzz/last-$target.log" | grep -o '[0-9]*$' || echo '?')
-  echo "$(date -u +%FT%TZ) $target $(( $(date +%s) - started )) s, $runs runs" | tee -a "$log"
+  # libFuzzer's own count and time (the wall clock also holds building the target).
+  done_line=$(grep -a -o 'Done [0-9]* runs in [0-9]* second' "fuzz/last-$target.log" | tail -1 || true)
+  echo "$(date -u +%FT%TZ) $target ${done_line:-no summary} (wall clock $(( $(date +%s) - started )) s)" | tee -a "$log"
 done
 exit $status
