@@ -12,6 +12,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# openssl generates the RSA keys of the OIDC tests (ring signs but does not generate RSA keys);
+# ca-certificates are the roots exo trusts for `https://` OIDC providers.
+if ! command -v openssl >/dev/null || [ ! -d /etc/ssl/certs ]; then
+  echo "install-toolchain: installing openssl and ca-certificates"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl ca-certificates >/dev/null
+fi
+
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   echo "install-toolchain: adding the wasm32-unknown-unknown target"
   if ! rustup target add wasm32-unknown-unknown; then
@@ -31,10 +39,23 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
+# PgBouncer (the pooler tests in cli/tests/it/production.rs) and HAProxy (scripts/replicas-demo.sh).
+if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/haproxy ]; then
+  echo "install-toolchain: installing pgbouncer and haproxy"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer haproxy >/dev/null
+fi
+
 # graphql-js, used by the introspection tests as a real client.
 if [ ! -d integration/js/node_modules/graphql ]; then
   echo "install-toolchain: installing graphql-js for the introspection tests"
   (cd integration/js && npm ci --no-audit --no-fund --silent)
+fi
+
+# The official MCP TypeScript SDK, the client of the `/mcp` tests (cli/tests/it/mcp.rs).
+if [ ! -d integration/mcp-js/node_modules/@modelcontextprotocol/sdk ]; then
+  echo "install-toolchain: installing the MCP SDK for the MCP tests"
+  (cd integration/mcp-js && npm ci --no-audit --no-fund --silent)
 fi
 
 # Chromium and playwright-core for the playground's browser test.

@@ -2,8 +2,9 @@
 # A new user's path, checked against the native server: `exo deploy cf-worker` in a copy of the
 # todo example, `wrangler dev` (workerd) on the generated wrangler.toml and .dev.vars, then the
 # same HTTP requests to the Worker and to `exo yolo` (same database, same JWT secret). Statuses,
-# bodies and CORS/Allow headers must be identical, mutations included. Every process started
-# here is stopped on exit.
+# bodies and CORS/Allow headers must be identical, mutations included. Then the hostile-request
+# list against `exo serve` and a second `wrangler dev`, both with the token in a cookie
+# (scripts/hostile.py). Every process started here is stopped on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 EXO="${EXO:-$ROOT/target/debug/exo}"
@@ -135,4 +136,31 @@ request cors-post POST /graphql '{"query":"{ __typename }"}' 'Origin: https://ap
 grep -Eq '"createTodo" ?: ?\{"title" ?: ?"Water plants"' "$WORK/create-todo.worker" || { echo "worker-smoke: the Worker's mutation did not answer" >&2; cat "$WORK/create-todo.worker" >&2; fails=$((fails + 1)); }
 grep -Eq '"count" ?: ?2' "$WORK/list.worker" || { echo "worker-smoke: the Worker does not see both writes" >&2; cat "$WORK/list.worker" >&2; fails=$((fails + 1)); }
 echo "worker-smoke: $((checks - fails + 2)) passed, $fails failed"
+
+# The hostile-request list (integration/tests/it/hostile-requests.json: form, text/plain,
+# multipart and untyped posts carrying a JWT cookie, wrong methods, oversized and malformed
+# bodies, preflights from a foreign origin, ...) to `exo serve` and to the Worker, both set up
+# as the list says: the token read from a cookie, one allowed origin, introspection off.
+# scripts/hostile.py requires identical answers from both, each as listed.
+stop "${PIDS[-1]}"
+HOSTILE_VARS=(
+  "EXO_POSTGRES_URL=$DB_URL" "EXO_JWT_SECRET=$SECRET" "EXO_JWT_SOURCE_COOKIE=token"
+  "EXO_CORS_DOMAINS=https://app.example" "EXO_POSTGRES_READ_WRITE=true" "EXO_INTROSPECTION=false"
+)
+free_port SPORT
+env "${HOSTILE_VARS[@]}" setsid "$EXO" serve --project "$WORK/todo" --port "$SPORT" >"$WORK/serve.log" 2>&1 </dev/null &
+PIDS+=($!)
+wait_for "$WORK/serve.log" 'Started server' "${PIDS[-1]}"
+for v in "${HOSTILE_VARS[@]}"; do printf '%s = "%s"\n' "${v%%=*}" "${v#*=}"; done > "$WORK/todo/.dev.vars"
+free_port WPORT2
+free_port IPORT2
+cd "$WORK/todo"
+XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
+  setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$WPORT2" --inspector-port "$IPORT2" \
+  >"$WORK/wrangler-hostile.log" 2>&1 </dev/null &
+PIDS+=($!)
+cd "$ROOT"
+wait_for "$WORK/wrangler-hostile.log" 'Ready on' "${PIDS[-1]}"
+python3 "$ROOT/scripts/hostile.py" "$ROOT/integration/tests/it/hostile-requests.json" "$SECRET" "$SPORT" "$WPORT2" \
+  || fails=$((fails + 1))
 [ "$fails" -eq 0 ]

@@ -79,8 +79,10 @@ sig = hmac.new(sys.argv[1].encode(), f"{head}.{claims}".encode(), hashlib.sha256
 print(f"{head}.{claims}.{b64(sig)}")
 PY
 )"
-(cd "$WORK/todo" && EXO_POSTGRES_URL="$DB_URL" EXO_JWT_SECRET="$SECRET" EXO_POSTGRES_READ_WRITE=true \
-  EXO_SERVER_HOST=127.0.0.1 exec "$EXO" serve --port "$PORT") >"$WORK/exo.log" 2>&1 &
+# READ_WRITE=false: exo's default read-only mode (each query in a pipelined BEGIN READ ONLY ...
+# COMMIT); only meaningful for the query cases. EXO_LOG passes through (default: request lines on).
+(cd "$WORK/todo" && EXO_POSTGRES_URL="$DB_URL" EXO_JWT_SECRET="$SECRET" EXO_POSTGRES_READ_WRITE="${READ_WRITE:-true}" \
+  EXO_LOG="${EXO_LOG:-info}" EXO_SERVER_HOST=127.0.0.1 exec "$EXO" serve --port "$PORT") >"$WORK/exo.log" 2>&1 &
 EXO_PID=$!
 
 for _ in $(seq 300); do

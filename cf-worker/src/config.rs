@@ -4,13 +4,14 @@
 //! The Worker honours what makes sense without a process or a listening socket: the database
 //! (`EXO_POSTGRES_URL`/`DATABASE_URL` or `EXO_HYPERDRIVE_BINDING`), `EXO_POSTGRES_READ_WRITE`,
 //! JWT settings, `EXO_INTROSPECTION`, `EXO_GRAPHQL_ALLOW_MUTATIONS`, `EXO_MAX_SELECTION_DEPTH`,
-//! `EXO_CORS_DOMAINS` and `EXO_GRAPHQL_HTTP_PATH`. Pool size, host and port belong to the
-//! platform (Hyperdrive pools; Cloudflare routes) and are ignored.
+//! `EXO_CORS_DOMAINS`, `EXO_GRAPHQL_HTTP_PATH` and MCP (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`,
+//! `EXO_MCP_HTTP_PATH`). Pool size, host and port belong to the
+//! platform (Hyperdrive pools; Cloudflare routes) and are ignored, and so are
+//! `EXO_TRUSTED_PROXIES`/`EXO_FORWARDED_HEADER`: the client address is Cloudflare's
+//! `CF-Connecting-IP`, which clients cannot set.
 
+use exo_runtime::edge::{Edge, PlatformHeader, DEFAULT_MAX_BODY_BYTES};
 use exo_runtime::Config;
-
-/// Request bodies above this size get `413 Payload Too Large` (as natively).
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -19,9 +20,9 @@ pub struct WorkerConfig {
     /// `EXO_POSTGRES_READ_WRITE`, default false: sessions start with
     /// `default_transaction_read_only=on`, as the native server's do.
     pub read_write: bool,
-    /// `EXO_GRAPHQL_HTTP_PATH`, default `/graphql`.
-    pub graphql_path: String,
-    pub cors: Cors,
+    /// The HTTP decisions, shared with the native server: `EXO_GRAPHQL_HTTP_PATH` (default
+    /// `/graphql`), `EXO_CORS_DOMAINS`, the body limit, the client address; no playground.
+    pub edge: Edge<PlatformHeader>,
 }
 
 /// Where the Worker's Postgres is.
@@ -52,17 +53,31 @@ impl WorkerConfig {
             (None, Some(url)) => Database::Url(url),
             (None, None) => Database::Missing,
         };
-        let graphql_path = get("EXO_GRAPHQL_HTTP_PATH").unwrap_or_else(|| "/graphql".to_string());
+        let graphql_path = get("EXO_GRAPHQL_HTTP_PATH").map(|p| p.trim().to_string()).unwrap_or_else(|| "/graphql".to_string());
         if !graphql_path.starts_with('/') {
             return Err(format!("`EXO_GRAPHQL_HTTP_PATH` is `{graphql_path}`; it must start with `/`"));
         }
+        let mcp_path = engine.mcp.enabled.then(|| engine.mcp.path.clone());
         Ok(WorkerConfig {
             engine,
             database,
             read_write: parse_bool("EXO_POSTGRES_READ_WRITE", get("EXO_POSTGRES_READ_WRITE"), false)?,
-            graphql_path,
-            cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
+            edge: worker_edge(graphql_path, Cors::parse(get("EXO_CORS_DOMAINS").as_deref()), mcp_path),
         })
+    }
+}
+
+/// A Worker's edge: no playground, the native body limit, and the client address from
+/// Cloudflare's `CF-Connecting-IP`.
+pub fn worker_edge(graphql_path: String, cors: Cors, mcp_path: Option<String>) -> Edge<PlatformHeader> {
+    Edge {
+        graphql_path,
+        playground_path: None,
+        cors,
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        client_address: PlatformHeader("cf-connecting-ip"),
+        mcp_path,
+        health: false,
     }
 }
 
@@ -82,8 +97,10 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.database, Database::Missing);
         assert!(!c.read_write);
-        assert_eq!(c.graphql_path, "/graphql");
-        assert_eq!(c.cors, Cors::None);
+        assert_eq!(c.edge.graphql_path, "/graphql");
+        assert_eq!(c.edge.cors, Cors::None);
+        assert_eq!(c.edge.playground_path, None);
+        assert_eq!(c.edge.client_address, PlatformHeader("cf-connecting-ip"));
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert!(c.engine.enforce_trusted_documents && !c.engine.playground_bypass);

@@ -1,13 +1,17 @@
-//! The Worker edge (wasm32 only): the exported `handle` the JS entry calls, the per-isolate
-//! state (decoded IR, engine, configuration), HTTP routing and CORS as the native server does
-//! them, and [`WorkerDb`], the engine's `Db` over a `worker::Socket`.
+//! The Worker glue (wasm32 only): the exported `handle` the JS entry calls, the per-isolate
+//! state (decoded IR, engine, configuration), the adapter from the Workers runtime to the
+//! shared HTTP edge (`exo_runtime::edge`, as the native server uses it), and [`WorkerDb`], the
+//! engine's `Db` over a `worker::Socket`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::sync::Arc;
 
+use exo_runtime::edge::{self, Edge, HttpResponse, PlatformHeader, Route};
+use exo_runtime::oidc::OidcVerifier;
 use exo_runtime::{Db, DbError, Engine, RequestHead, System};
 use futures::future::{select, Either};
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -15,9 +19,10 @@ use tokio_postgres::{Client, NoTls};
 use wasm_bindgen::prelude::*;
 use worker::postgres_tls::PassthroughTls;
 use worker::worker_sys::web_sys;
-use worker::{Env, Headers, Method, Request, Response, SecureTransport, Socket};
+use worker::{Env, Headers, Request, Response, ResponseBuilder, SecureTransport, Socket};
 
-use crate::config::{Cors, Database, WorkerConfig, MAX_BODY_BYTES};
+use crate::config::{worker_edge, Cors, Database, WorkerConfig};
+use crate::oidc::WorkerOidcHost;
 use crate::pg::{self, PgTarget};
 
 /// What one isolate keeps between requests. Bindings (vars, secrets) cannot change within an
@@ -35,25 +40,62 @@ thread_local! {
 /// copied and decoded only on the isolate's first request).
 #[wasm_bindgen]
 pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env) -> web_sys::Response {
-    let state = STATE.with(|s| s.borrow().clone()).unwrap_or_else(|| {
-        let loaded = Rc::new(load(&ir.to_vec(), &env));
-        if let Err(e) = &*loaded {
-            worker::console_error!("exo: {e}");
+    let cached = STATE.with(|s| s.borrow().clone());
+    let state = match cached {
+        Some(state) => state,
+        None => {
+            let (loaded, keep) = match load(&ir.to_vec(), &env).await {
+                Ok(l) => (Ok(l), true),
+                Err(Failed::Config(e)) => (Err(e), true),
+                // The provider may be back on the next request: do not keep this failure.
+                Err(Failed::Provider(e)) => (Err(e), false),
+            };
+            if let Err(e) = &loaded {
+                worker::console_error!("exo: {e}");
+            }
+            let loaded = Rc::new(loaded);
+            if keep {
+                STATE.with(|s| *s.borrow_mut() = Some(loaded.clone()));
+            }
+            loaded
         }
-        STATE.with(|s| *s.borrow_mut() = Some(loaded.clone()));
-        loaded
-    });
-    let response = match &*state {
-        Ok(loaded) => route(loaded, Request::from(request), &env).await,
-        Err(e) => json_error(500, e),
     };
-    response.into()
+    // The method as sent (`worker::Method` folds unknown ones into a few names).
+    let method = request.method();
+    let request = Request::from(request);
+    let answer = match &*state {
+        Ok(loaded) => route(loaded, &method, request, &env).await,
+        // The reason is in the Worker's log (above, once per isolate); a client learns only
+        // that the server is broken, as natively.
+        Err(_) => {
+            let path = request.path();
+            let headers: Vec<(String, String)> = request.headers().entries().collect();
+            let head = edge::Request { method: &method, path: &path, headers: &headers, peer: None };
+            fallback_edge().internal_error(&head)
+        }
+    };
+    to_worker(answer).into()
 }
 
-fn load(ir: &[u8], env: &Env) -> Result<Loaded, String> {
-    let system = System::from_bytes(ir)
-        .map_err(|e| format!("cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it", e.0))?;
-    let config = WorkerConfig::from_env(|k| var(env, k))?;
+enum Failed {
+    /// The model or the vars are wrong: every request would fail the same way.
+    Config(String),
+    /// `EXO_OIDC_URL` could not be used now (discovery or key set).
+    Provider(String),
+}
+
+async fn load(ir: &[u8], env: &Env) -> Result<Loaded, Failed> {
+    let system = System::from_bytes(ir).map_err(|e| {
+        Failed::Config(format!("cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it", e.0))
+    })?;
+    let mut config = WorkerConfig::from_env(|k| var(env, k)).map_err(Failed::Config)?;
+    // The provider's discovery document and keys, once per isolate (then cached by the
+    // verifier, which refetches them as the rules in `exo_runtime::oidc` say).
+    if let Some(url) = config.engine.auth.oidc_url.clone() {
+        let now = (js_sys::Date::now() / 1000.0) as u64;
+        let verifier = OidcVerifier::start(&url, WorkerOidcHost::default(), now).await.map_err(Failed::Provider)?;
+        config.engine.auth.oidc = Some(Arc::new(verifier));
+    }
     // `@env` context fields read Worker vars; snapshot the ones the model names.
     let mut vars = HashMap::new();
     for c in &system.ir.contexts {
@@ -69,108 +111,71 @@ fn load(ir: &[u8], env: &Env) -> Result<Loaded, String> {
     Ok(Loaded { engine, config })
 }
 
+/// The edge of a Worker whose configuration could not be read: defaults, to shape the error.
+fn fallback_edge() -> Edge<PlatformHeader> {
+    worker_edge("/graphql".to_string(), Cors::None, None)
+}
+
 /// A var or secret as a string.
 fn var(env: &Env, name: &str) -> Option<String> {
     js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?.as_string()
 }
 
-async fn route(loaded: &Loaded, mut req: Request, env: &Env) -> Response {
-    let config = &loaded.config;
-    let method = req.method();
+/// Adapts the Workers runtime to the shared edge: every decision about the request is
+/// [`Edge::route`]'s, as in the native server; this reads the body, runs the engine with a
+/// connection for this request and returns the answer.
+async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> HttpResponse {
+    let edge = &loaded.config.edge;
     let path = req.path();
-    let origin = req.headers().get("origin").ok().flatten();
-    let mut response = if path != config.graphql_path {
-        json_error(
-            404,
-            &format!("nothing is served at `{path}`; send GraphQL requests to `POST {}`", config.graphql_path),
-        )
-    } else if method == Method::Options {
-        preflight(&config.cors, origin.as_deref(), req.headers())
-    } else if method == Method::Post {
-        graphql(loaded, &mut req, env).await
-    } else {
-        let r = json_error(
-            405,
-            &format!(
-                "`{method}` is not supported at `{}`; send a `POST` with a JSON body such as \
-                 {{\"query\": \"{{ __typename }}\"}} and `Content-Type: application/json`",
-                config.graphql_path
-            ),
-        );
-        let _ = r.headers().set("allow", "POST, OPTIONS");
-        r
-    };
-    if method != Method::Options {
-        if let Some(origin) = origin.as_deref() {
-            allow_origin(&config.cors, origin, response.headers_mut());
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let head = edge::Request { method, path: &path, headers: &headers, peer: None };
+    match edge.route(&head) {
+        Route::Respond(answer) => answer,
+        // A Worker serves no playground (its `playground_path` is `None`) and no health
+        // probes (`health` is false): the edge never routes there.
+        Route::Playground { .. } | Route::Health(_) => edge.not_found(&head),
+        Route::GraphQl { client_ip } => {
+            let body = match req.bytes().await {
+                Ok(b) if b.len() > edge.max_body_bytes => return edge.too_large(&head),
+                Ok(b) => b,
+                Err(e) => return edge.unreadable_body(&head, &e.to_string()),
+            };
+            let request_head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+            let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+            let answer = loaded.engine.handle(&body, &request_head, &mut db).await;
+            // Close the connection inside the request: Terminate, then the socket.
+            db.finish().await;
+            edge.respond(&head, answer)
+        }
+        Route::Mcp { client_ip } => {
+            let answer = match req.bytes().await {
+                Ok(b) if b.len() > edge.max_body_bytes => exo_runtime::McpResponse::too_large(edge.max_body_bytes),
+                Ok(body) => {
+                    let request_head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+                    let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+                    let answer = loaded.engine.handle_mcp(method, &body, &request_head, &edge.cors, &mut db).await;
+                    db.finish().await;
+                    answer
+                }
+                Err(e) => return edge.unreadable_body(&head, &e.to_string()),
+            };
+            edge.respond_mcp(&head, answer)
         }
     }
-    response
 }
 
-async fn graphql(loaded: &Loaded, req: &mut Request, env: &Env) -> Response {
-    let too_large = || {
-        json_error(
-            413,
-            &format!("the request body is larger than {MAX_BODY_BYTES} bytes; send a smaller query or fewer variables"),
-        )
-    };
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
+fn to_worker(answer: HttpResponse) -> Response {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        let _ = headers.append(name, value);
     }
-    let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let body = match req.bytes().await {
-        Ok(b) if b.len() > MAX_BODY_BYTES => return too_large(),
-        Ok(b) => b,
-        Err(e) => return json_error(400, &format!("cannot read the request body: {e}")),
-    };
-    let client_ip = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")).map(|(_, v)| v.clone());
-    let head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
-    let mut db = WorkerDb { config: &loaded.config, env, conn: None };
-    let answer = loaded.engine.handle(&body, &head, &mut db).await;
-    // Close the connection inside the request: Terminate, then the socket.
-    db.finish().await;
-    json_response(answer.status, answer.body)
-}
-
-/// Answers `OPTIONS` as the native server does: allow headers only for a preflight from an
-/// allowed origin.
-fn preflight(cors: &Cors, origin: Option<&str>, request: &Headers) -> Response {
-    let mut response = Response::empty().expect("an empty response").with_status(204);
-    let _ = response.headers().set("allow", "POST, OPTIONS");
-    let requested_method = request.get("access-control-request-method").ok().flatten();
-    let Some(origin) = origin.filter(|_| requested_method.is_some()) else { return response };
-    if !allow_origin(cors, origin, response.headers_mut()) {
-        return response;
+    let builder = ResponseBuilder::new().with_status(answer.status).with_headers(headers);
+    // A 204 must not have a body, not even an empty one.
+    if answer.body.is_empty() {
+        builder.empty()
+    } else {
+        builder.fixed(answer.body.into_bytes())
     }
-    let headers = response.headers();
-    let _ = headers.set("access-control-allow-methods", requested_method.as_deref().unwrap_or("POST, OPTIONS"));
-    if let Some(requested) = request.get("access-control-request-headers").ok().flatten() {
-        let _ = headers.set("access-control-allow-headers", &requested);
-    }
-    let _ = headers.set("access-control-max-age", "3600");
-    response
-}
-
-fn allow_origin(cors: &Cors, origin: &str, headers: &mut Headers) -> bool {
-    let _ = headers.append("vary", "Origin");
-    if !cors.allows(origin) {
-        return false;
-    }
-    let _ = headers.set("access-control-allow-origin", origin);
-    let _ = headers.set("access-control-allow-credentials", "true");
-    true
-}
-
-fn json_response(status: u16, body: String) -> Response {
-    let response = Response::from_bytes(body.into_bytes()).expect("a byte body").with_status(status);
-    let _ = response.headers().set("content-type", "application/json");
-    response
-}
-
-fn json_error(status: u16, message: &str) -> Response {
-    json_response(status, serde_json::json!({ "errors": [{ "message": message }] }).to_string())
 }
 
 type ConnectionFuture = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>>>>;
@@ -303,22 +308,13 @@ impl Db for WorkerDb<'_> {
     }
 }
 
-/// A result column as text. Generated SQL casts every output to `text`; other types are
-/// reported rather than guessed.
+/// A result column as text, spelled by the runtime's shared decoding (`exo_runtime::pg_text`, as
+/// natively).
 struct Text(String);
 
 impl<'a> FromSql<'a> for Text {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Text, Box<dyn std::error::Error + Sync + Send>> {
-        let text = match *ty {
-            Type::BOOL => if bool::from_sql(ty, raw)? { "t" } else { "f" }.to_string(),
-            Type::INT2 => i16::from_sql(ty, raw)?.to_string(),
-            Type::INT4 => i32::from_sql(ty, raw)?.to_string(),
-            Type::INT8 => i64::from_sql(ty, raw)?.to_string(),
-            // Binary jsonb starts with a version byte.
-            Type::JSONB => std::str::from_utf8(raw.get(1..).unwrap_or_default())?.to_string(),
-            _ => std::str::from_utf8(raw)?.to_string(),
-        };
-        Ok(Text(text))
+        Ok(Text(exo_runtime::pg_text::decode(ty.oid(), ty.name(), raw)?))
     }
 
     fn accepts(_: &Type) -> bool {

@@ -8,12 +8,15 @@
 //!
 //! | module | role | target |
 //! |---|---|---|
-//! | [`config`] | `EXO_*` vars -> engine, database, CORS settings | any |
+//! | [`config`] | `EXO_*` vars -> engine, database, HTTP edge settings | any |
 //! | [`pg`] | URL or Hyperdrive -> host, port, TLS, session settings | any |
-//! | `glue` | the exported `handle`, routing, CORS, the `Db` over a Worker socket | wasm32 |
+//! | `glue` | the exported `handle`, the adapter to the shared edge, the `Db` over a Worker socket | wasm32 |
+//! | `oidc` | `EXO_OIDC_URL`: key sets through `fetch`, signatures through WebCrypto | wasm32 |
 
 pub mod config;
 pub mod pg;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod glue;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod oidc;

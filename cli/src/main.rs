@@ -3,6 +3,7 @@
 
 mod commands;
 mod failure;
+mod import;
 mod project;
 mod term;
 mod watch;
@@ -39,7 +40,7 @@ enum Command {
         #[command(subcommand)]
         command: commands::graphql::Command,
     },
-    /// Database schema tools: create, verify and migrate.
+    /// Database schema tools: create, verify, migrate, and import an existing database.
     Schema {
         #[command(subcommand)]
         command: commands::schema::Command,

@@ -125,7 +125,10 @@ impl Project {
                 )))
             }
         };
-        if let Some(newer) = newest_source_after(&self.dir.join("src"), ir_time) {
+        // `exo.toml` holds the MCP profiles compiled into the IR.
+        let config = self.dir.join("exo.toml");
+        let config_newer = fs::metadata(&config).and_then(|m| m.modified()).is_ok_and(|m| m > ir_time);
+        if let Some(newer) = newest_source_after(&self.dir.join("src"), ir_time).or(config_newer.then_some(config)) {
             return Err(Failure::new(format!(
                 "`{IR_FILE}` is older than `{}`; run `exo build` to rebuild it",
                 newer.strip_prefix(&self.dir).unwrap_or(&newer).display()

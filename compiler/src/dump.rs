@@ -108,8 +108,8 @@ impl Dumper<'_> {
                     f.name,
                     self.value(ty),
                     table.columns.get(*column as usize).map_or("?", |c| c.name.as_str()),
-                    sql.json_expr,
-                    sql.param_expr
+                    json_template(sql.json),
+                    param_template(&sql.param)
                 ),
                 FieldKind::ManyToOne { target, columns, target_columns, inverse, one_to_one } => {
                     let t = &ir.entities[*target as usize];
@@ -319,4 +319,22 @@ fn literal(l: &Literal) -> String {
 
 fn one_line(s: &str) -> String {
     s.replace('\n', " / ")
+}
+
+/// A column's JSON reading as a template (`{}` stands for the column), as the dump shows it.
+fn json_template(json: exo_ir::JsonOut) -> &'static str {
+    match json {
+        exo_ir::JsonOut::Plain => "{}",
+        exo_ir::JsonOut::Text => "{}::text",
+        exo_ir::JsonOut::TextArray => "{}::text[]",
+        exo_ir::JsonOut::Base64 => "translate(encode({}, 'base64'), E'\\n', '')",
+    }
+}
+
+/// A column's parameter binding as a template (`{}` stands for `$n`), as the dump shows it.
+fn param_template(param: &exo_ir::ParamIn) -> String {
+    match param {
+        exo_ir::ParamIn::Cast(cast) => format!("{{}}::{cast}"),
+        exo_ir::ParamIn::Base64 => "decode({}, 'base64')".to_string(),
+    }
 }

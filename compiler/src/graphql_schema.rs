@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use exo_ir::graphql::{AggOp, EnumValue, Field as GqlField, InputValue, Resolver, Schema, Type, TypeKind, TypeRef};
+use exo_ir::graphql::{AggOp, ArgRole, EnumValue, FilterOp, Field as GqlField, InputValue, LogicalOp, Resolver, Schema, Type, TypeKind, TypeRef};
 use exo_ir::{AccessExpr, EntityId, EnumId, Field, FieldId, FieldKind, Ir, JsonTypeId, ScalarType, ValueType};
 
 /// Builds the complete GraphQL schema of `ir` (ignores whatever `ir.graphql` holds).
@@ -443,14 +443,14 @@ impl<'a> Builder<'a> {
             out.push(root_field(
                 format!("create{name}"),
                 format!("Creates a `{name}` from `data` and returns it."),
-                vec![arg("data", data.clone().non_null())],
+                vec![arg(ArgRole::Data.name(), data.clone().non_null())],
                 object.clone().non_null(),
                 Resolver::Create { entity: id, many: false },
             ));
             out.push(root_field(
                 format!("create{plural}"),
                 format!("Creates one `{name}` per element of `data` and returns them in the same order."),
-                vec![arg("data", data.non_null().list().non_null())],
+                vec![arg(ArgRole::Data.name(), data.non_null().list().non_null())],
                 object.clone().non_null().list().non_null(),
                 Resolver::Create { entity: id, many: true },
             ));
@@ -459,7 +459,7 @@ impl<'a> Builder<'a> {
             let data = self.want(Key::Update(id));
             if has_pk {
                 let mut args = self.pk_args(id);
-                args.push(arg("data", data.clone().non_null()));
+                args.push(arg(ArgRole::Data.name(), data.clone().non_null()));
                 out.push(root_field(
                     format!("update{name}"),
                     format!(
@@ -471,7 +471,7 @@ impl<'a> Builder<'a> {
                     Resolver::Update { entity: id, many: false },
                 ));
             }
-            let args = vec![self.where_arg(id), arg("data", data.non_null())];
+            let args = vec![self.where_arg(id), arg(ArgRole::Data.name(), data.non_null())];
             out.push(root_field(
                 format!("update{plural}"),
                 format!(
@@ -526,16 +526,16 @@ impl<'a> Builder<'a> {
     }
 
     fn where_arg(&mut self, id: EntityId) -> InputValue {
-        arg("where", self.want(Key::Filter(id)))
+        arg(ArgRole::Where.name(), self.want(Key::Filter(id)))
     }
 
     fn collection_args(&mut self, id: EntityId) -> Vec<InputValue> {
         let ordering = self.want(Key::EntityOrdering(id));
         vec![
             self.where_arg(id),
-            arg("orderBy", ordering.non_null().list()),
-            arg("limit", self.int()),
-            arg("offset", self.int()),
+            arg(ArgRole::OrderBy.name(), ordering.non_null().list()),
+            arg(ArgRole::Limit.name(), self.int()),
+            arg(ArgRole::Offset.name(), self.int()),
         ]
     }
 
@@ -594,10 +594,6 @@ impl<'a> Builder<'a> {
     }
 
     fn scalar_filter(&mut self, s: ScalarType) -> (Option<String>, TypeKind) {
-        const ORDERED: &[&str] = &["eq", "neq", "lt", "lte", "gt", "gte"];
-        const STRING: &[&str] = &["eq", "neq", "lt", "lte", "gt", "gte", "like", "ilike", "startsWith", "endsWith"];
-        const EQUALITY: &[&str] = &["eq", "neq"];
-        const JSON: &[&str] = &["contains", "containedBy", "matchKey", "matchAllKeys", "matchAnyKey"];
         let ops = match s {
             ScalarType::Blob => {
                 // Exograph's `BlobFilter` is a scalar: the value is compared for equality.
@@ -606,19 +602,19 @@ impl<'a> Builder<'a> {
                     TypeKind::Scalar,
                 );
             }
-            ScalarType::String => STRING,
-            ScalarType::Json => JSON,
-            ScalarType::Boolean | ScalarType::Uuid | ScalarType::Enum(_) => EQUALITY,
+            ScalarType::String => FilterOp::STRING,
+            ScalarType::Json => FilterOp::JSON,
+            ScalarType::Boolean | ScalarType::Uuid | ScalarType::Enum(_) => FilterOp::EQUALITY,
             ScalarType::Int
             | ScalarType::Float
             | ScalarType::Decimal
             | ScalarType::LocalDate
             | ScalarType::LocalTime
             | ScalarType::LocalDateTime
-            | ScalarType::Instant => ORDERED,
+            | ScalarType::Instant => FilterOp::ORDERED,
         };
         let ty = self.scalar_ref(s);
-        let fields = ops.iter().map(|op| arg(op, ty.clone())).collect();
+        let fields = ops.iter().map(|op| arg(op.name(), ty.clone())).collect();
         (None, TypeKind::InputObject { fields })
     }
 
@@ -744,9 +740,9 @@ impl<'a> Builder<'a> {
             fields.push(arg(&f.name, ty));
         }
         let me = TypeRef::Named(format!("{}Filter", e.name));
-        fields.push(arg("and", me.clone().non_null().list()));
-        fields.push(arg("or", me.clone().non_null().list()));
-        fields.push(arg("not", me));
+        fields.push(arg(LogicalOp::And.name(), me.clone().non_null().list()));
+        fields.push(arg(LogicalOp::Or.name(), me.clone().non_null().list()));
+        fields.push(arg(LogicalOp::Not.name(), me));
         TypeKind::InputObject { fields }
     }
 
@@ -855,15 +851,15 @@ impl<'a> Builder<'a> {
         let mut fields = Vec::new();
         if create {
             let t = self.want(Key::CreationFrom { entity: id, parent });
-            fields.push(arg("create", t.non_null().list()));
+            fields.push(arg(ArgRole::Create.name(), t.non_null().list()));
         }
         if update {
             let t = self.want(Key::UpdateFromNested { entity: id, parent });
-            fields.push(arg("update", t.non_null().list()));
+            fields.push(arg(ArgRole::Update.name(), t.non_null().list()));
         }
         if delete {
             let t = self.want(Key::Reference(id));
-            fields.push(arg("delete", t.non_null().list()));
+            fields.push(arg(ArgRole::Delete.name(), t.non_null().list()));
         }
         TypeKind::InputObject { fields }
     }

@@ -3,7 +3,8 @@
 //! Stages: `source` loads files and `parser` builds the AST (`&str -> ast`); `typecheck`
 //! resolves names, annotations, relations, defaults and access rules (`ast -> Model +
 //! diagnostics`); `lower` decides the physical schema (`Model -> Ir`); `graphql_schema`
-//! derives the GraphQL API (`Ir -> graphql::Schema`).
+//! derives the GraphQL API (`Ir -> graphql::Schema`); `mcp` resolves the MCP tool sets
+//! (`exo.toml` profiles) against that schema.
 pub mod ast;
 pub mod diag;
 pub mod parser;
@@ -15,6 +16,7 @@ pub mod lower;
 pub mod names;
 pub mod typecheck;
 pub mod trusted_docs;
+pub mod mcp;
 
 use std::path::Path;
 
@@ -42,6 +44,8 @@ pub fn compile_project(entry: &Path) -> Compiled {
     let project = entry.parent().and_then(Path::parent).unwrap_or(Path::new("."));
     if let Some(ir) = compiled.ir.as_mut() {
         trusted_docs::attach(ir, project, &mut compiled.sources, &mut compiled.diagnostics);
+        // `<project>/exo.toml`: MCP profiles.
+        mcp::attach(ir, project, &mut compiled.sources, &mut compiled.diagnostics);
         if compiled.diagnostics.iter().any(Diagnostic::is_error) {
             compiled.ir = None;
         }
@@ -90,6 +94,7 @@ fn finish(sources: source::SourceMap, files: Vec<ast::File>, mut diagnostics: Ve
     diagnostics.extend(more);
     let ir = ir.map(|mut ir| {
         ir.graphql = graphql_schema::build(&ir);
+        ir.mcp_profiles = mcp::default_profiles(&ir);
         ir
     });
     Compiled { ir, diagnostics, sources }

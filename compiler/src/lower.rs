@@ -120,8 +120,8 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                     FieldType::Value(vt) => {
                         let column = cols.first().copied().unwrap_or(0);
                         let sql = tables[e].columns.get(column as usize).map_or_else(
-                            || column_sql("", &ColumnType::Text),
-                            |c: &Column| column_sql(&c.name, &c.ty),
+                            || column_sql(&ColumnType::Text),
+                            |c: &Column| column_sql(&c.ty),
                         );
                         FieldKind::Column { ty: vt.clone(), column, sql }
                     }
@@ -142,7 +142,7 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                     _ => FieldKind::Column {
                         ty: ValueType::Scalar(ScalarType::String),
                         column: 0,
-                        sql: column_sql("", &ColumnType::Text),
+                        sql: column_sql(&ColumnType::Text),
                     },
                 };
                 fields.push(ir::Field {
@@ -242,6 +242,7 @@ impl<'m, 'a> Lowerer<'m, 'a> {
             },
             graphql: Default::default(),
             trusted_documents: Vec::new(),
+            mcp_profiles: Vec::new(),
         }
     }
 
@@ -632,61 +633,19 @@ fn literal_sql(lit: &ir::Literal, scalar: ScalarType, raw: bool) -> Option<Strin
     })
 }
 
-/// The SQL type name used in casts (`int4`, `"public"."priority"`, `text[]`).
-fn cast_name(ty: &ColumnType) -> String {
-    match ty {
-        ColumnType::SmallInt | ColumnType::Serial { bits: 16 } => "int2".into(),
-        ColumnType::BigInt | ColumnType::Serial { bits: 64 } => "int8".into(),
-        ColumnType::Int | ColumnType::Serial { .. } => "int4".into(),
-        ColumnType::Real => "float4".into(),
-        ColumnType::Double => "float8".into(),
-        ColumnType::Numeric { .. } => "numeric".into(),
-        ColumnType::Text | ColumnType::Varchar(_) => "text".into(),
-        ColumnType::Boolean => "boolean".into(),
-        ColumnType::Date => "date".into(),
-        ColumnType::Time => "time".into(),
-        ColumnType::Timestamp { .. } => "timestamp".into(),
-        ColumnType::Timestamptz { .. } => "timestamptz".into(),
-        ColumnType::Jsonb => "jsonb".into(),
-        ColumnType::Bytea => "bytea".into(),
-        ColumnType::Uuid => "uuid".into(),
-        ColumnType::Enum { schema, name } => qualified_always(schema, name),
-        ColumnType::Array(inner) => format!("{}[]", cast_name(inner)),
-        // Without its modifiers: an explicit cast to `VARCHAR(100)` would silently cut a
-        // longer value, where assigning the unbounded value to the column makes Postgres
-        // refuse it ("value too long").
-        ColumnType::Raw(s) => without_modifiers(s),
-    }
-}
-
-/// `VARCHAR(100)` -> `VARCHAR`, `NUMERIC(6, 2)[]` -> `NUMERIC[]`.
-fn without_modifiers(ty: &str) -> String {
-    let mut out = String::with_capacity(ty.len());
-    let mut depth = 0usize;
-    for c in ty.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_string()
-}
-
 /// How to read a column into JSON and bind a text parameter to it.
-pub fn column_sql(name: &str, ty: &ColumnType) -> ColumnSql {
-    let json_expr = match ty {
-        ColumnType::Numeric { .. } => "{}::text".to_string(),
-        ColumnType::Bytea => "translate(encode({}, 'base64'), E'\\n', '')".to_string(),
-        ColumnType::Array(inner) if matches!(**inner, ColumnType::Numeric { .. }) => "{}::text[]".to_string(),
-        _ => "{}".to_string(),
+pub fn column_sql(ty: &ColumnType) -> ColumnSql {
+    let json = match ty {
+        ColumnType::Numeric { .. } => ir::JsonOut::Text,
+        ColumnType::Bytea => ir::JsonOut::Base64,
+        ColumnType::Array(inner) if matches!(**inner, ColumnType::Numeric { .. }) => ir::JsonOut::TextArray,
+        _ => ir::JsonOut::Plain,
     };
-    let param_expr = match ty {
-        ColumnType::Bytea => "decode({}, 'base64')".to_string(),
-        t => format!("{{}}::{}", cast_name(t)),
+    let param = match ty {
+        ColumnType::Bytea => ir::ParamIn::Base64,
+        t => ir::ParamIn::Cast(ir::Cast::of_column(t)),
     };
-    ColumnSql { name: ir::quote_ident(name), json_expr, param_expr }
+    ColumnSql { json, param }
 }
 
 /// `"schema"."name"`, even for the public schema (casts must not depend on `search_path`).

@@ -48,7 +48,7 @@ pub fn lower_camel(name: &str) -> String {
 }
 
 /// Irregular English plurals (lowercase singular, lowercase plural).
-const IRREGULAR: &[(&str, &str)] = &[
+pub const IRREGULAR: &[(&str, &str)] = &[
     ("person", "people"),
     ("child", "children"),
     ("man", "men"),

@@ -119,30 +119,8 @@ pub fn check_plan(plan: &Plan) {
             continue;
         };
         for step in steps {
-            let (sql, params) = match step {
-                Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) => {
-                    (s.sql.clone(), s.params.len())
-                }
-                Step::JsonByKeys {
-                    sql,
-                    params,
-                    key_columns,
-                }
-                | Step::CheckByKeys {
-                    sql,
-                    params,
-                    key_columns,
-                    ..
-                } => {
-                    let placeholders: Vec<String> = (0..*key_columns)
-                        .map(|c| format!("${}::text[]", params.len() + c + 1))
-                        .collect();
-                    (
-                        sql.replace("{keys}", &placeholders.join(", ")),
-                        params.len() + key_columns,
-                    )
-                }
-            };
+            let (Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s)) = step;
+            let (sql, params) = (s.sql.clone(), s.params.len());
             let dialect = sqlparser::dialect::PostgreSqlDialect {};
             if let Err(e) = sqlparser::parser::Parser::parse_sql(&dialect, &sql) {
                 panic!("a planned statement does not parse ({e}):\n{sql}");

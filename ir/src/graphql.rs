@@ -154,3 +154,122 @@ impl AggOp {
         }
     }
 }
+
+/// Defines a closed set of names the compiler writes into the schema and the planner reads
+/// back: one definition, so neither side spells them as string literals.
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name in the GraphQL schema.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<$name> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// An operator of a scalar filter input (`IntFilter { lt: 3 }`).
+    FilterOp {
+        Eq = "eq",
+        Neq = "neq",
+        Lt = "lt",
+        Lte = "lte",
+        Gt = "gt",
+        Gte = "gte",
+        Like = "like",
+        ILike = "ilike",
+        StartsWith = "startsWith",
+        EndsWith = "endsWith",
+        /// `Json`: the value contains the argument.
+        Contains = "contains",
+        ContainedBy = "containedBy",
+        MatchKey = "matchKey",
+        MatchAllKeys = "matchAllKeys",
+        MatchAnyKey = "matchAnyKey",
+    }
+}
+
+named_enum! {
+    /// The logical fields of an entity filter (`TFilter { and: [...], not: {...} }`).
+    LogicalOp {
+        And = "and",
+        Or = "or",
+        Not = "not",
+    }
+}
+
+named_enum! {
+    /// Arguments of root fields and fields of nested update inputs that the planner reads by
+    /// what they mean.
+    ArgRole {
+        Where = "where",
+        OrderBy = "orderBy",
+        Limit = "limit",
+        Offset = "offset",
+        Data = "data",
+        /// Nested update input: rows to create under the parent.
+        Create = "create",
+        /// Nested update input: children to update.
+        Update = "update",
+        /// Nested update input: children to delete.
+        Delete = "delete",
+    }
+}
+
+impl FilterOp {
+    /// The operators of a filter on a scalar of each kind.
+    pub const ORDERED: &'static [FilterOp] = &[FilterOp::Eq, FilterOp::Neq, FilterOp::Lt, FilterOp::Lte, FilterOp::Gt, FilterOp::Gte];
+    pub const STRING: &'static [FilterOp] = &[
+        FilterOp::Eq,
+        FilterOp::Neq,
+        FilterOp::Lt,
+        FilterOp::Lte,
+        FilterOp::Gt,
+        FilterOp::Gte,
+        FilterOp::Like,
+        FilterOp::ILike,
+        FilterOp::StartsWith,
+        FilterOp::EndsWith,
+    ];
+    pub const EQUALITY: &'static [FilterOp] = &[FilterOp::Eq, FilterOp::Neq];
+    pub const JSON: &'static [FilterOp] =
+        &[FilterOp::Contains, FilterOp::ContainedBy, FilterOp::MatchKey, FilterOp::MatchAllKeys, FilterOp::MatchAnyKey];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for op in FilterOp::ALL {
+            assert_eq!(FilterOp::from_name(op.name()), Some(*op));
+        }
+        for op in LogicalOp::ALL {
+            assert_eq!(LogicalOp::from_name(op.name()), Some(*op));
+        }
+        for role in ArgRole::ALL {
+            assert_eq!(ArgRole::from_name(role.name()), Some(*role));
+        }
+        assert_eq!(FilterOp::from_name("and"), None);
+        assert_eq!(LogicalOp::from_name("eq"), None);
+    }
+}

@@ -46,6 +46,25 @@ pub struct Ir {
     pub graphql: graphql::Schema,
     /// Operations compiled ahead of time from `trusted-documents/` (empty: every document is trusted).
     pub trusted_documents: Vec<TrustedDocument>,
+    /// What `/mcp` offers: the default tool set, or one per profile of `exo.toml`.
+    pub mcp_profiles: Vec<McpProfile>,
+}
+
+/// One set of MCP tools (`execute_query`, and `introspect` in separate mode), resolved against
+/// the GraphQL schema at build time so the runtime only checks membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpProfile {
+    /// `None` for the default set (every query, no mutation: `execute_query`); else the
+    /// profile's name (`execute_query_<name>`).
+    pub name: Option<String>,
+    /// The root query fields the tools may run, sorted.
+    pub queries: Vec<String>,
+    /// The root mutation fields the tools may run, sorted.
+    pub mutations: Vec<String>,
+    /// The entity types those fields are about, sorted (named in `separate` mode's description).
+    pub models: Vec<String>,
+    /// The schema restricted to those root fields, as SDL with the model's doc comments.
+    pub sdl: String,
 }
 
 impl Ir {
@@ -102,7 +121,8 @@ pub enum ContextSource {
     Cookie(String),
     Env(String),
     ClientIp,
-    /// `@query("name")`: answered by running a query of this system.
+    /// `@query("name")`: in Exograph, answered by a Deno or Wasm module query. The typechecker
+    /// refuses it (exo has no such modules), so a built IR never holds it.
     Query(String),
 }
 
@@ -283,30 +303,169 @@ impl FieldKind {
     }
 }
 
-/// How to read a column into the response JSON and how to bind a value to it.
+/// How to read a column into the response JSON and how to bind a value to it. The column's
+/// name is the table's ([`FieldKind::Column::column`]); the planner quotes it when printing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSql {
-    /// The quoted column name, e.g. `"title"`.
-    pub name: String,
-    /// Expression template for the JSON value: `{}` stands for the qualified column
-    /// (for example `{}::text` for Decimal, a base64 encoding for Blob).
-    pub json_expr: String,
-    /// Expression template turning a text bind parameter (`{}` stands for `$n`) into a value
-    /// of the column's type, e.g. `{}::int4`, `{}::"public"."priority"`, `decode({}, 'base64')`.
-    pub param_expr: String,
+    /// How the column's value is written into response JSON.
+    pub json: JsonOut,
+    /// How a text bind parameter becomes a value of the column's type.
+    pub param: ParamIn,
 }
 
-impl ColumnSql {
-    /// Renders the JSON value expression for the column of a table alias.
-    pub fn json_value(&self, alias: &str) -> String {
-        let col = format!("{alias}.{}", self.name);
-        self.json_expr.replace("{}", &col)
+/// How a column's value is written into response JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JsonOut {
+    /// The value as Postgres converts it to JSON.
+    Plain,
+    /// `col::text` (Decimal: a JSON number would lose digits).
+    Text,
+    /// `col::text[]` (arrays of Decimal).
+    TextArray,
+    /// Base64 without line breaks (Blob).
+    Base64,
+}
+
+/// How a text bind parameter becomes a value of a column's type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamIn {
+    /// `$n::<cast>`.
+    Cast(Cast),
+    /// `decode($n, 'base64')` (Blob).
+    Base64,
+}
+
+impl ParamIn {
+    /// For an array column, how one element is bound (`$n::int4` for `int4[]`).
+    pub fn element(&self) -> Option<ParamIn> {
+        match self {
+            ParamIn::Cast(Cast::Array(inner)) => Some(ParamIn::Cast((**inner).clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A Postgres type that a text parameter or a value is cast to (`$1::int4`), as data: the
+/// planner's printer writes it, so no SQL template travels in the IR.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Cast {
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Boolean,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Json,
+    Jsonb,
+    Bytea,
+    Uuid,
+    /// An enum type, always schema-qualified (a cast must not depend on `search_path`).
+    Enum { schema: String, name: String },
+    Array(Box<Cast>),
+    /// `@dbtype("...")` without its modifiers, verbatim: an explicit cast to `VARCHAR(100)`
+    /// would silently cut a longer value, where assigning the unbounded value to the column
+    /// makes Postgres refuse it ("value too long").
+    Raw(String),
+}
+
+impl Cast {
+    /// The cast for values of a column type (serial types are their integer types).
+    pub fn of_column(ty: &ColumnType) -> Cast {
+        match ty {
+            ColumnType::SmallInt | ColumnType::Serial { bits: 16 } => Cast::Int2,
+            ColumnType::BigInt | ColumnType::Serial { bits: 64 } => Cast::Int8,
+            ColumnType::Int | ColumnType::Serial { .. } => Cast::Int4,
+            ColumnType::Real => Cast::Float4,
+            ColumnType::Double => Cast::Float8,
+            ColumnType::Numeric { .. } => Cast::Numeric,
+            ColumnType::Text | ColumnType::Varchar(_) => Cast::Text,
+            ColumnType::Boolean => Cast::Boolean,
+            ColumnType::Date => Cast::Date,
+            ColumnType::Time => Cast::Time,
+            ColumnType::Timestamp { .. } => Cast::Timestamp,
+            ColumnType::Timestamptz { .. } => Cast::Timestamptz,
+            ColumnType::Jsonb => Cast::Jsonb,
+            ColumnType::Bytea => Cast::Bytea,
+            ColumnType::Uuid => Cast::Uuid,
+            ColumnType::Enum { schema, name } => Cast::Enum { schema: schema.clone(), name: name.clone() },
+            ColumnType::Array(inner) => Cast::Array(Box::new(Cast::of_column(inner))),
+            ColumnType::Raw(s) => {
+                let bare = without_modifiers(s);
+                match bare.strip_suffix("[]") {
+                    Some(elem) => Cast::Array(Box::new(Cast::Raw(elem.trim_end().to_string()))),
+                    None => Cast::Raw(bare),
+                }
+            }
+        }
     }
 
-    /// Renders the typed parameter expression for placeholder `$n`.
-    pub fn param(&self, n: usize) -> String {
-        self.param_expr.replace("{}", &format!("${n}"))
+    /// The cast for a scalar type of the model (enums need the IR to be named).
+    pub fn of_scalar(s: ScalarType) -> Option<Cast> {
+        Some(match s {
+            ScalarType::Int => Cast::Int8,
+            ScalarType::Float => Cast::Float8,
+            ScalarType::Decimal => Cast::Numeric,
+            ScalarType::String => Cast::Text,
+            ScalarType::Boolean => Cast::Boolean,
+            ScalarType::LocalDate => Cast::Date,
+            ScalarType::LocalTime => Cast::Time,
+            ScalarType::LocalDateTime => Cast::Timestamp,
+            ScalarType::Instant => Cast::Timestamptz,
+            ScalarType::Json => Cast::Jsonb,
+            ScalarType::Blob => Cast::Bytea,
+            ScalarType::Uuid => Cast::Uuid,
+            ScalarType::Enum(_) => return None,
+        })
     }
+}
+
+/// The type name as written after `::` (`int4`, `"public"."priority"`, `text[]`).
+impl std::fmt::Display for Cast {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Cast::Int2 => "int2",
+            Cast::Int4 => "int4",
+            Cast::Int8 => "int8",
+            Cast::Float4 => "float4",
+            Cast::Float8 => "float8",
+            Cast::Numeric => "numeric",
+            Cast::Text => "text",
+            Cast::Boolean => "boolean",
+            Cast::Date => "date",
+            Cast::Time => "time",
+            Cast::Timestamp => "timestamp",
+            Cast::Timestamptz => "timestamptz",
+            Cast::Json => "json",
+            Cast::Jsonb => "jsonb",
+            Cast::Bytea => "bytea",
+            Cast::Uuid => "uuid",
+            Cast::Enum { schema, name } => return write!(f, "{}.{}", quote_ident(schema), quote_ident(name)),
+            Cast::Array(inner) => return write!(f, "{inner}[]"),
+            Cast::Raw(s) => s,
+        };
+        f.write_str(name)
+    }
+}
+
+/// `VARCHAR(100)` -> `VARCHAR`, `NUMERIC(6, 2)[]` -> `NUMERIC[]`.
+fn without_modifiers(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut depth = 0usize;
+    for c in ty.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,34 +20,37 @@ pub enum ParamSource {
     Var { var: Arc<str>, path: Vec<PathSeg> },
     Context { context: u32, field: u32 },
     /// A variable of type `Json`, bound as JSON text (a string keeps its quotes), the way a
-    /// `Json` literal is bound. Last, so IR files written before it still decode.
+    /// `Json` literal is bound.
     JsonVar { var: Arc<str>, path: Vec<PathSeg> },
+    /// The keys an earlier step of a mutation script reported under `slot`: column `column`
+    /// of each key, bound as one text array (`{"1","2"}`).
+    Keys { slot: u32, column: u32 },
 }
 
-/// One SQL statement and its parameters.
+/// One SQL statement as the planner printed it, and where each `$n` comes from
+/// (`params[n - 1]`). The planner builds a tree and prints it once; plans keep the text so
+/// they stay plain data for the plan cache and the IR of trusted documents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stmt {
     pub sql: String,
     pub params: Vec<ParamSource>,
 }
 
+/// One step of a root field's script. Steps run in order inside the request's transaction;
+/// a statement reads the keys of earlier steps through [`ParamSource::Keys`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Step {
     /// Runs a statement whose first row, first column is the field's JSON (`null` when no row).
     Json(Stmt),
     /// Runs a statement returning one row per affected row: the primary-key values as text,
-    /// one column each; they are the keys of slot 0 and feed [`Step::JsonByKeys`].
+    /// one column each; they are the keys of slot 0.
     CollectKeys(Stmt),
-    /// Selects the JSON for the keys of slot 0: `{keys}` in `sql` is replaced at run time by
-    /// one `$n::text[]` parameter per key column, holding the collected key values.
-    JsonByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize },
-    /// Like [`Step::JsonByKeys`] over the keys of `slot`, but fails the request with "Not
-    /// authorized" when the statement (a `COUNT(*)` of rows violating a rule) returns more
-    /// than zero.
-    CheckByKeys { sql: String, params: Vec<ParamSource>, key_columns: usize, slot: usize },
     /// Runs a data-modifying statement whose rows are `(slot, key columns...)` as text: the
     /// keys of the rows it wrote, grouped by slot (slot 0 is the root field's rows).
     CollectSlots(Stmt),
+    /// Fails the request with "Not authorized" when the statement (a `COUNT(*)` of written
+    /// rows violating a rule) returns more than zero.
+    Check(Stmt),
 }
 
 /// A model constraint (`@maxLength`, `@range`, integer width) on a value that comes from the

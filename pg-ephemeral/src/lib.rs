@@ -19,6 +19,8 @@
 //! 6. **`pg_ctl start -w`** on a free port of 127.0.0.1 (bind port 0, read it, release it), with
 //!    durability off (`fsync`, `synchronous_commit`, `full_page_writes`) and
 //!    `max_connections=200`. Losing a race for the port retries with a new one, up to 5 times.
+//!    [`EphemeralPostgres::start_with_tls`] also writes the given certificate and key (mode
+//!    0600, owned by the server user) and adds `ssl=on`; plain connections still work.
 //!
 //! The cluster is then reachable at [`EphemeralPostgres::url`],
 //! `postgres://postgres@127.0.0.1:PORT/postgres`, without a password.
@@ -123,6 +125,8 @@ pub struct EphemeralPostgres {
     user: Option<ServerUser>,
     base: PathBuf,
     port: u16,
+    /// Started with `ssl=on` (see [`EphemeralPostgres::start_with_tls`]).
+    tls: bool,
     watchdog: Mutex<Option<Watchdog>>,
     shut_down: AtomicBool,
 }
@@ -132,6 +136,18 @@ static SHARED: OnceLock<Result<EphemeralPostgres, Error>> = OnceLock::new();
 impl EphemeralPostgres {
     /// Creates and starts a new cluster, owned by the caller and stopped on drop.
     pub fn start() -> Result<Self, Error> {
+        Self::start_inner(None)
+    }
+
+    /// Like [`start`](Self::start), with `ssl=on` and the given server certificate (PEM, the
+    /// chain after the leaf if any) and private key (PEM). The files are written into the
+    /// cluster's directory, owned by the server user, mode 0600 (Postgres refuses a key that
+    /// others can read). Clients may connect with or without TLS.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
+        Self::start_inner(Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(tls: Option<(&str, &str)>) -> Result<Self, Error> {
         let bins = Binaries::locate()?;
         let user = command::server_user()?;
         let base = make_base_dir(user.as_ref())?;
@@ -147,13 +163,72 @@ impl EphemeralPostgres {
             user,
             base,
             port: 0,
+            tls: tls.is_some(),
             watchdog: Mutex::new(Some(watchdog)),
             shut_down: AtomicBool::new(false),
         };
         // From here on, an early return drops `pg`, which stops whatever was started.
         pg.initdb()?;
+        if let Some((cert, key)) = tls {
+            pg.write_server_file("server.crt", cert)?;
+            pg.write_server_file("server.key", key)?;
+        }
         pg.port = pg.start_server()?;
         Ok(pg)
+    }
+
+    /// Writes `contents` to `name` in the cluster's directory, readable by the server user only.
+    fn write_server_file(&self, name: &str, contents: &str) -> Result<PathBuf, Error> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = self.base.join(name);
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, contents.as_bytes()))
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o600)));
+        let owned = match (&written, &self.user) {
+            (Ok(()), Some(u)) => chown(&path, u).map_err(|(_, e)| e),
+            _ => Ok(()),
+        };
+        written.and(owned).map_err(|e| Error::new(format!("could not write {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    /// Replaces the cluster's `pg_hba.conf` with `contents` and reloads the configuration
+    /// (tests of password and TLS-only authentication). Keep a `trust` line for `postgres`
+    /// over TCP: the helpers ([`psql`](Self::psql), database creation) connect that way.
+    pub fn replace_hba(&self, contents: &str) -> Result<(), Error> {
+        let path = self.data_dir().join("pg_hba.conf");
+        fs::write(&path, contents).map_err(|e| Error::new(format!("could not write {}: {e}", path.display())))?;
+        if let Some(u) = &self.user {
+            chown(&path, u).map_err(|(_, e)| Error::new(format!("could not hand {} to the server user: {e}", path.display())))?;
+        }
+        self.psql(SUPERUSER, "SELECT pg_reload_conf()")?;
+        Ok(())
+    }
+
+    /// Stops the server but keeps the cluster, so [`resume`](Self::resume) can start it again
+    /// on the same port (tests of what happens while the database is down).
+    pub fn pause(&self) -> Result<(), Error> {
+        self.stop_server()
+    }
+
+    /// Starts a server stopped by [`pause`](Self::pause) on its old port.
+    pub fn resume(&self) -> Result<(), Error> {
+        let mut last = None;
+        // The port was ours a moment ago; a connection in TIME_WAIT does not block it
+        // (Postgres binds with SO_REUSEADDR), but a slow stop may: retry briefly.
+        for _ in 0..PORT_ATTEMPTS {
+            match self.start_on(self.port) {
+                Ok(()) => return Ok(()),
+                Err((e, _)) => last = Some(e),
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        Err(last.expect("at least one attempt"))
     }
 
     /// The cluster shared by everything in this process, started on first call and stopped when
@@ -325,48 +400,61 @@ impl EphemeralPostgres {
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let log_start = fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0);
-            let options = format!(
-                "-p {port} -h {HOST} -k {} -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=200",
-                self.base.join("sock").display()
-            );
-            let mut cmd = self.server_command(&self.bins.pg_ctl);
-            cmd.arg("-D")
-                .arg(self.data_dir())
-                .arg("-o")
-                .arg(options)
-                .args(["-w", "-t", &START_WAIT_SECS.to_string(), "-l"])
-                .arg(self.log_path())
-                .arg("start");
-            let outcome = run(
-                cmd,
-                "`pg_ctl start`",
-                Duration::from_secs(START_WAIT_SECS + 15),
-            );
-            let output = match outcome {
-                Ok(output) if output.status.success() => return Ok(port),
-                Ok(output) => command::failure_message("`pg_ctl start`", &output),
-                Err(e) => e.message,
-            };
-            let log = fs::read(self.log_path()).unwrap_or_default();
-            let new_log = log.get(log_start as usize..).unwrap_or_default();
-            // A half-started server would make the next attempt fail with "another server
-            // might be running".
-            let _ = self.stop_server();
-            let message = format!(
-                "could not start PostgreSQL on {HOST}:{port}: {output}\n  server log ({}):\n{}",
-                self.log_path().display(),
-                command::indent(&tail(new_log, LOG_TAIL_LINES))
-            );
-            let lost_port_race = String::from_utf8_lossy(new_log).contains("could not bind")
-                || String::from_utf8_lossy(new_log).contains("could not create any TCP/IP sockets");
-            last_error = Some(Error::new(message));
-            if !lost_port_race {
-                break;
+            match self.start_on(port) {
+                Ok(()) => return Ok(port),
+                Err((e, lost_port_race)) => {
+                    last_error = Some(e);
+                    if !lost_port_race {
+                        break;
+                    }
+                }
             }
         }
         Err(last_error.expect("at least one attempt"))
+    }
+
+    /// Starts the server on `port`; an error says whether another process took the port.
+    fn start_on(&self, port: u16) -> Result<(), (Error, bool)> {
+        let log_start = fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0);
+        let mut options = format!(
+            "-p {port} -h {HOST} -k {} -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200",
+            self.base.join("sock").display()
+        );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.base.join("server.crt").display(),
+                self.base.join("server.key").display()
+            ));
+        }
+        let mut cmd = self.server_command(&self.bins.pg_ctl);
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .arg("-o")
+            .arg(options)
+            .args(["-w", "-t", &START_WAIT_SECS.to_string(), "-l"])
+            .arg(self.log_path())
+            .arg("start");
+        let outcome = run(cmd, "`pg_ctl start`", Duration::from_secs(START_WAIT_SECS + 15));
+        let output = match outcome {
+            Ok(output) if output.status.success() => return Ok(()),
+            Ok(output) => command::failure_message("`pg_ctl start`", &output),
+            Err(e) => e.message,
+        };
+        let log = fs::read(self.log_path()).unwrap_or_default();
+        let new_log = log.get(log_start as usize..).unwrap_or_default();
+        // A half-started server would make the next attempt fail with "another server
+        // might be running".
+        let _ = self.stop_server();
+        let message = format!(
+            "could not start PostgreSQL on {HOST}:{port}: {output}\n  server log ({}):\n{}",
+            self.log_path().display(),
+            command::indent(&tail(new_log, LOG_TAIL_LINES))
+        );
+        let lost_port_race = String::from_utf8_lossy(new_log).contains("could not bind")
+            || String::from_utf8_lossy(new_log).contains("could not create any TCP/IP sockets");
+        Err((Error::new(message), lost_port_race))
     }
 
     /// Stops the server if it runs: `pg_ctl stop -m fast`, else `SIGQUIT` to the postmaster.

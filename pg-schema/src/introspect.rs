@@ -50,8 +50,12 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname::text = ANY
 ORDER BY 2, 3";
 
 /// One row per column. The sequence a default draws from is found through `pg_depend` rather
-/// than by parsing `nextval('...'::regclass)`, whose text depends on the search path.
-const COLUMNS: &str = "
+/// than by parsing `nextval('...'::regclass)`, whose text depends on the search path. An
+/// identity column (`GENERATED ... AS IDENTITY`) reads as SERIAL: both draw their values from a
+/// sequence the column owns, which is all the model can say (`autoIncrement()`).
+///
+/// `{relkinds}` is replaced by the relation kinds to read (tables here; views for imports).
+pub(crate) const COLUMNS: &str = "
 SELECT a.attrelid, a.attname::text, a.attnotnull,
        format_type(a.atttypid, a.atttypmod),
        CASE WHEN t.typtype = 'e' THEN tn.nspname::text WHEN et.typtype = 'e' THEN etn.nspname::text END,
@@ -63,7 +67,8 @@ SELECT a.attrelid, a.attname::text, a.attnotnull,
          SELECT 1 FROM pg_depend o
          WHERE o.classid = 'pg_class'::regclass AND o.objid = s.oid
            AND o.refclassid = 'pg_class'::regclass AND o.refobjid = a.attrelid
-           AND o.refobjsubid = a.attnum AND o.deptype = 'a')
+           AND o.refobjsubid = a.attnum AND o.deptype = 'a'),
+       a.attidentity <> ''
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -80,7 +85,7 @@ LEFT JOIN LATERAL (
   LIMIT 1) seqdep ON true
 LEFT JOIN pg_class s ON s.oid = seqdep.refobjid
 LEFT JOIN pg_namespace sn ON sn.oid = s.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname::text = ANY($1)
+WHERE c.relkind IN ({relkinds}) AND NOT c.relispartition AND n.nspname::text = ANY($1)
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum";
 
@@ -202,7 +207,12 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
     // Rows of the queries below start with the table's oid.
     let slot = |r: &Row| -> Option<usize> { index_of.get(&r.get::<_, u32>(0)).copied() };
 
-    for r in run("columns", COLUMNS, true).await? {
+    let columns_sql = COLUMNS.replace("{relkinds}", "'r', 'p'");
+    let columns = client
+        .query(&columns_sql, &[&scope])
+        .await
+        .map_err(|e| Error::new("introspection of columns", e))?;
+    for r in columns {
         if let Some(i) = slot(&r) {
             tables[i].columns.push(column_from_row(&r));
         }
@@ -259,7 +269,7 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
     })
 }
 
-fn column_from_row(r: &Row) -> ColumnSnapshot {
+pub(crate) fn column_from_row(r: &Row) -> ColumnSnapshot {
     let name: String = r.get(1);
     let not_null: bool = r.get(2);
     let formatted: String = r.get(3);
@@ -270,6 +280,7 @@ fn column_from_row(r: &Row) -> ColumnSnapshot {
     let seq_schema: Option<String> = r.get(8);
     let seq_name: Option<String> = r.get(9);
     let seq_owned: bool = r.get(10);
+    let identity: bool = r.get(11);
 
     let ty = match (enum_schema, enum_name) {
         (Some(s), Some(n)) => {
@@ -284,6 +295,7 @@ fn column_from_row(r: &Row) -> ColumnSnapshot {
     };
     let is_integer = matches!(ty.as_str(), "SMALLINT" | "INT" | "BIGINT");
     let (serial, default) = match (seq_schema, seq_name) {
+        _ if identity && is_integer => (true, None),
         (Some(_), Some(_)) if seq_owned && is_integer => (true, None),
         (Some(s), Some(n)) => (false, Some(nextval(&s, &n))),
         _ => (false, default),

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`create_statements`] | `&Database` | `Vec<Statement>` creating everything from scratch |
 //! | [`introspect`] | live connection + schema scope | [`Snapshot`] |
+//! | [`read_catalog`] | live connection + schema scope | [`Catalog`]: the snapshot plus views, checks and generated columns (for `exo schema import`) |
 //! | [`Snapshot::from_database`] | `&Database` | the [`Snapshot`] a perfect database would give |
 //! | [`diff`] | `&Database`, `&Snapshot` | `Vec<Difference>` (human messages, classified) |
 //! | [`migration`] | `&Database`, `&Snapshot`, `allow_destructive` | `Vec<Statement>` |
@@ -16,6 +17,7 @@
 //! printed something. Nothing here renders diagnostics for a terminal; the CLI does.
 
 mod apply;
+mod catalog;
 mod ddl;
 mod diff;
 mod introspect;
@@ -24,6 +26,10 @@ mod snapshot;
 use std::fmt;
 
 pub use apply::apply;
+pub use catalog::{
+    read_catalog, user_schemas, Catalog, CheckSnapshot, CommentSnapshot, GeneratedColumn, ViewKind,
+    ViewSnapshot,
+};
 pub use ddl::create_statements;
 pub use diff::{diff, migration, Difference};
 pub use introspect::introspect;

@@ -456,7 +456,12 @@ pub fn normalize_default(expr: &str) -> String {
         }
         return lit;
     }
-    lower_outside_quotes(s)
+    let lowered = lower_outside_quotes(s);
+    // Postgres keeps the SQL-standard spelling; both read the transaction's start time.
+    match lowered.as_str() {
+        "current_timestamp" | "transaction_timestamp()" => "now()".into(),
+        _ => lowered,
+    }
 }
 
 fn parens_wrap_all(s: &str) -> bool {
@@ -601,6 +606,7 @@ mod tests {
             ("'{}'", "'{}'::jsonb"),
             ("now()", "now()"),
             ("NOW()", "now()"),
+            ("CURRENT_TIMESTAMP", "now()"),
             ("true", "true"),
             ("'2024-01-01'", "'2024-01-01'::date"),
             ("'it''s'", "'it''s'::text"),

@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use exo_ir::graphql::{TypeKind, TypeRef};
 use serde_json::Value as Json;
 
-use crate::context::{AuthConfig, ContextError, RequestContext, RequestHead};
+use crate::context::{AuthConfig, RequestContext, RequestHead};
 use crate::error::{errors_body, write_json_string, GqlError};
 use crate::graphql::{self, ParseLimits};
+use crate::oidc::TokenError;
 use crate::plan::{self, CtxDep, NoRow, ParamSource, Plan, RootPlan, Step};
 use crate::system::System;
 use crate::validate::{self, Limits};
@@ -92,6 +93,8 @@ pub struct Config {
     /// (`EXO_STATEMENT_TIMEOUT_MS`). The engine does not time anything itself (it has no
     /// clock); the host's `Db` sends it to Postgres, which cancels the statement.
     pub statement_timeout_ms: u64,
+    /// The MCP endpoint (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`, `EXO_MCP_HTTP_PATH`).
+    pub mcp: crate::mcp::McpConfig,
 }
 
 /// Default of [`Config::max_response_bytes`]: 8 MiB.
@@ -111,6 +114,7 @@ impl Default for Config {
             playground_bypass: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            mcp: crate::mcp::McpConfig::default(),
         }
     }
 }
@@ -123,12 +127,17 @@ pub struct Response {
 struct DocEntry {
     query: String,
     operation: Option<String>,
-    /// Declared variables, for shaping the cache key and re-checking values on a hit.
+    /// Variables with the types they are used at, for shaping the cache key and re-checking
+    /// values on a hit.
     variables: Arc<[(String, TypeRef)]>,
     plans: Vec<(String, Arc<Plan>)>,
 }
 
 const MAX_CACHED_DOCUMENTS: usize = 2048;
+
+/// A check of a validated operation's root fields before it is planned, for entry points
+/// narrower than `/graphql` (an MCP tool runs only its profile's operations).
+pub type Gate<'g> = &'g (dyn Fn(&validate::Operation<'_>) -> Result<(), GqlError> + Sync);
 
 pub struct Engine {
     pub system: System,
@@ -187,7 +196,27 @@ impl Engine {
         let untrusted = !trusted.is_empty()
             && self.config.enforce_trusted_documents
             && !(self.config.playground_bypass && head.header("_exo_playground") == Some("true"));
-        self.execute_checked(query, operation, variables, head, db, untrusted).await
+        self.execute_checked(query, operation, variables, head, db, untrusted, None).await
+    }
+
+    /// Runs a document as `/graphql` would for the same caller (context, access rules,
+    /// limits, trusted-document enforcement), but only if `gate` accepts its operation, which
+    /// is checked after validation and before planning. A trusted document is validated and
+    /// planned here rather than taken from its precompiled plans, so the gate sees it too.
+    pub async fn execute_gated<D: Db>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &serde_json::Map<String, Json>,
+        head: &RequestHead<'_>,
+        db: &mut D,
+        gate: Gate<'_>,
+    ) -> Response {
+        let trusted = &self.system.trusted;
+        let untrusted = !trusted.is_empty()
+            && self.config.enforce_trusted_documents
+            && trusted.find(&crate::trusted::sha256_hex(query)).is_none();
+        self.execute_checked(query, operation, variables, head, db, untrusted, Some(gate)).await
     }
 
     /// Runs an operation of a trusted document from its precompiled plans: no parsing, no
@@ -201,16 +230,14 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
     ) -> Response {
-        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+        let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(ContextError::InvalidToken(_)) => {
-                return error_response(401, &[GqlError::new("Unauthorized")]);
-            }
+            Err(refused) => return refused,
         };
         let text = &self.system.ir.trusted_documents[doc].document;
         let Some(op) = self.system.trusted.operation(doc, operation) else {
             // Let the ordinary path produce the spec's error for a missing operation name.
-            return self.execute_checked(text, operation, variables, head, db, false).await;
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
         if op.mutation && !self.config.allow_mutations {
             return error_response(200, &[GqlError::new("Mutations are not allowed")]);
@@ -219,11 +246,12 @@ impl Engine {
         let found = op.variants.iter().find(|(s, deps, _)| *s == shape && context_matches(deps, &ctx)).map(|(_, _, o)| o);
         let Some(outcome) = found else {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
-            return self.execute_checked(text, operation, variables, head, db, false).await;
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
-        let errors = validate::check_variable_values(&self.system, &op.variables, variables);
-        if !errors.is_empty() {
-            return error_response(200, &errors);
+        // A bad value is reported by full validation, as for any document: the same message,
+        // with its location.
+        if !validate::check_variable_values(&self.system, &op.variables, variables).is_empty() {
+            return self.execute_checked(text, operation, variables, head, db, false, None).await;
         }
         self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
         match outcome {
@@ -233,6 +261,18 @@ impl Engine {
             }
             Err(e) => error_response(200, std::slice::from_ref(e)),
         }
+    }
+
+    /// The request's context, after verifying its token when the model reads the JWT. A token
+    /// that does not verify is answered as Exograph answers it: HTTP 200 with "Expired
+    /// authentication" or "Not authorized", never treated as anonymous.
+    async fn context(&self, head: &RequestHead<'_>) -> Result<RequestContext, Response> {
+        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+            self.config.auth.claims(head).await.map_err(|e| error_response(200, &[token_refused(&e)]))?
+        } else {
+            None
+        };
+        Ok(RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env))
     }
 
     /// How many requests ran a precompiled trusted plan, and how many trusted requests had
@@ -249,11 +289,12 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
     ) -> Response {
-        self.execute_checked(query, operation, variables, head, db, false).await
+        self.execute_checked(query, operation, variables, head, db, false, None).await
     }
 
     /// `untrusted`: the document is not a trusted one and trusted documents are enforced, so
-    /// only introspection may run.
+    /// only introspection may run. `gate`: see [`Engine::execute_gated`].
+    #[allow(clippy::too_many_arguments)]
     async fn execute_checked<D: Db>(
         &self,
         query: &str,
@@ -262,17 +303,17 @@ impl Engine {
         head: &RequestHead<'_>,
         db: &mut D,
         untrusted: bool,
+        gate: Option<Gate<'_>>,
     ) -> Response {
-        let ctx = match RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env) {
+        let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(ContextError::InvalidToken(_)) => {
-                return error_response(401, &[GqlError::new("Unauthorized")]);
-            }
+            Err(refused) => return refused,
         };
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
         // Invalid values fall through to full validation, whose errors carry locations.
-        let cached = if untrusted { None } else { self.cached(key, query, operation, variables, &ctx) };
+        // A gated request is always validated: the gate judges the validated operation.
+        let cached = if untrusted || gate.is_some() { None } else { self.cached(key, query, operation, variables, &ctx) };
         if let Some((plan, errors)) = cached {
             if errors.is_empty() {
                 return self.run(&plan, None, variables, &ctx, db).await;
@@ -280,7 +321,7 @@ impl Engine {
         }
         let doc = match graphql::parse(query, &self.config.parse_limits) {
             Ok(d) => d,
-            Err(e) => return error_response(200, &[GqlError::at(e.message, e.pos)]),
+            Err(e) => return error_response(200, &[crate::error::parse_error(query, e)]),
         };
         let op = match validate::validate(&self.system, &doc, operation, variables, self.config.limits) {
             Ok(op) => op,
@@ -288,6 +329,9 @@ impl Engine {
         };
         if untrusted && !op.introspection_only {
             return error_response(200, &[GqlError::new("This document is not trusted: the server only runs the operations in its trusted documents")]);
+        }
+        if let Some(Err(e)) = gate.map(|g| g(&op)) {
+            return error_response(200, &[e]);
         }
         let has_introspection = op.fields.iter().any(|f| f.field.name == "__schema" || f.field.name == "__type");
         match self.config.introspection {
@@ -309,12 +353,8 @@ impl Engine {
         if has_introspection {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
         }
-        let var_types: Vec<(String, TypeRef)> = doc
-            .operations
-            .iter()
-            .find(|o| operation.is_none() || o.name.map(|n| n.value) == operation)
-            .map(|o| o.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect())
-            .unwrap_or_default();
+        // Shaped and re-checked by the types the variables were coerced to where they are used.
+        let var_types = op.variable_types.clone();
         let shape = self.shape(&var_types, variables);
         if !plan.cacheable {
             return self.run(&plan, Some(&op), variables, &ctx, db).await;
@@ -505,9 +545,13 @@ impl Engine {
         variables: &serde_json::Map<String, Json>,
         head: &RequestHead<'_>,
     ) -> Result<Plan, Vec<GqlError>> {
-        let ctx = RequestContext::build(&self.system.ir, head, &self.config.auth, &*self.env)
-            .map_err(|_| vec![GqlError::new("Unauthorized")])?;
-        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![GqlError::at(e.message, e.pos)])?;
+        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+            self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])?
+        } else {
+            None
+        };
+        let ctx = RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env);
+        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
     }
@@ -520,6 +564,13 @@ pub fn response_too_large_message(max: usize) -> String {
         "The response would be larger than {max} bytes (`EXO_MAX_RESPONSE_BYTES`); select fewer fields, \
          or fewer rows with `limit` and `where`"
     )
+}
+
+fn token_refused(e: &TokenError) -> GqlError {
+    match e {
+        TokenError::Expired => GqlError::new("Expired authentication"),
+        TokenError::Invalid(_) => GqlError::new("Not authorized"),
+    }
 }
 
 fn context_matches(deps: &[CtxDep], ctx: &RequestContext) -> bool {
@@ -542,7 +593,11 @@ fn doc_key(query: &str, operation: Option<&str>) -> u64 {
     h.finish()
 }
 
-fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext) -> Vec<Option<String>> {
+/// The keys each step reported, by slot (slot 0 holds the root field's rows): rows of key
+/// columns as text.
+type Slots = Vec<Vec<Vec<Option<String>>>>;
+
+fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext, slots: &Slots) -> Vec<Option<String>> {
     params
         .iter()
         .map(|p| match p {
@@ -555,6 +610,11 @@ fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: 
                 variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
             }
             ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
+            ParamSource::Keys { slot, column } => {
+                let keys = slots.get(*slot as usize).map(Vec::as_slice).unwrap_or(&[]);
+                let values: Vec<Option<String>> = keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
+                Some(text_array(&values))
+            }
         })
         .collect()
 }
@@ -601,23 +661,22 @@ async fn run_steps<D: Db>(
     ctx: &RequestContext,
     db: &mut D,
 ) -> Result<String, GqlError> {
-    // The keys each slot's statement reported; slot 0 holds the root field's rows.
-    let mut slots: Vec<Vec<Vec<Option<String>>>> = vec![vec![]];
+    let mut slots: Slots = vec![vec![]];
     // `None` until a statement answers with a row.
     let mut result: Option<String> = None;
     for step in steps {
         match step {
             Step::Json(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
                 result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
             }
             Step::CollectKeys(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 slots[0] = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
             }
             Step::CollectSlots(stmt) => {
-                let params = bind(&stmt.params, variables, ctx);
+                let params = bind(&stmt.params, variables, ctx, &slots);
                 for mut row in db.query(&stmt.sql, &params).await.map_err(operation_failed)? {
                     let slot = row.first().cloned().flatten().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
                     row.remove(0);
@@ -627,28 +686,12 @@ async fn run_steps<D: Db>(
                     slots[slot].push(row);
                 }
             }
-            Step::JsonByKeys { sql, params, key_columns } | Step::CheckByKeys { sql, params, key_columns, .. } => {
-                let slot = match step {
-                    Step::CheckByKeys { slot, .. } => *slot,
-                    _ => 0,
-                };
-                let keys = slots.get(slot).map(Vec::as_slice).unwrap_or(&[]);
-                let mut bound = bind(params, variables, ctx);
-                let mut placeholders = vec![];
-                for c in 0..*key_columns {
-                    let column: Vec<Option<String>> = keys.iter().map(|r| r.get(c).cloned().flatten()).collect();
-                    bound.push(Some(text_array(&column)));
-                    placeholders.push(format!("${}::text[]", bound.len()));
-                }
-                let sql = sql.replace("{keys}", &placeholders.join(", "));
-                let rows = db.query(&sql, &bound).await.map_err(operation_failed)?;
-                let first = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
-                if matches!(step, Step::CheckByKeys { .. }) {
-                    if first.as_deref().unwrap_or("0") != "0" {
-                        return Err(GqlError::new("Not authorized"));
-                    }
-                } else {
-                    result = first;
+            Step::Check(stmt) => {
+                let params = bind(&stmt.params, variables, ctx, &slots);
+                let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
+                let count = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
+                if count.as_deref().unwrap_or("0") != "0" {
+                    return Err(GqlError::new("Not authorized"));
                 }
             }
         }

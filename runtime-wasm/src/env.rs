@@ -6,8 +6,8 @@ use crate::context::AuthConfig;
 use crate::engine::{Config, Introspection};
 
 impl Config {
-    /// JWT settings, introspection, selection depth, mutations and trusted-document
-    /// enforcement. `playground_bypass` is left false: only the native server's local modes
+    /// JWT settings, introspection, selection depth, mutations, trusted-document
+    /// enforcement and MCP. `playground_bypass` is left false: only the native server's local modes
     /// have a playground to exempt.
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
@@ -18,12 +18,23 @@ impl Config {
                         (the token comes either from a header or from a cookie)"
                 .into());
         }
-        if get("EXO_OIDC_URL").is_some() {
-            return Err("`EXO_OIDC_URL` is set, but OIDC is not supported by exo yet; unset it and use \
-                        `EXO_JWT_SECRET` (HS256)"
+        let jwt_secret = get("EXO_JWT_SECRET");
+        let oidc_url = get("EXO_OIDC_URL").map(|u| u.trim().to_string());
+        if jwt_secret.is_some() && oidc_url.is_some() {
+            // As Exograph: one way of checking tokens at a time.
+            return Err("both `EXO_JWT_SECRET` and `EXO_OIDC_URL` are set; unset one of them (tokens are checked \
+                        either with a shared secret or with the OpenID Connect provider's keys)"
                 .into());
         }
-        let auth = AuthConfig { jwt_secret: get("EXO_JWT_SECRET"), source_header, source_cookie };
+        if let Some(url) = &oidc_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!(
+                    "`EXO_OIDC_URL` is `{url}`; set it to the provider's `https://` URL (the one that serves \
+                     `/.well-known/openid-configuration`)"
+                ));
+            }
+        }
+        let auth = AuthConfig { jwt_secret, oidc_url, oidc: None, source_header, source_cookie };
 
         let introspection_text = get("EXO_INTROSPECTION");
         if let Some(v) = &introspection_text {
@@ -58,6 +69,7 @@ impl Config {
         engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
         engine.enforce_trusted_documents =
             parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
+        engine.mcp = crate::mcp::McpConfig::from_env(&get)?;
         Ok(engine)
     }
 }

@@ -1,4 +1,5 @@
-//! HS256 JSON Web Tokens: verification for requests (and signing, for tests and `exo yolo`).
+//! HS256 JSON Web Tokens (`EXO_JWT_SECRET`): verification for requests (and signing, for
+//! tests and `exo yolo`). Provider tokens (`EXO_OIDC_URL`) are verified in [`crate::oidc`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -6,40 +7,43 @@ use hmac::{Hmac, Mac};
 use serde_json::Value as Json;
 use sha2::Sha256;
 
+use crate::oidc::TokenError;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Verifies signature, algorithm (`HS256` only; `none` never authenticates) and `exp`.
-pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Json, String> {
+pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Json, TokenError> {
+    let invalid = |why: &str| TokenError::Invalid(why.to_string());
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err("Malformed token".into());
+        return Err(invalid("Malformed token"));
     };
-    let header: Json = decode_json(h)?;
+    let header: Json = decode_json(h).ok_or_else(|| invalid("Malformed token"))?;
     if header.get("alg").and_then(Json::as_str) != Some("HS256") {
-        return Err("Unsupported token algorithm".into());
+        return Err(invalid("Unsupported token algorithm"));
     }
-    let sig = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| "Malformed token signature".to_string())?;
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| "Invalid secret".to_string())?;
+    let sig = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| invalid("Malformed token signature"))?;
+    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| invalid("Invalid secret"))?;
     mac.update(h.as_bytes());
     mac.update(b".");
     mac.update(p.as_bytes());
-    mac.verify_slice(&sig).map_err(|_| "Invalid token signature".to_string())?;
-    let claims: Json = decode_json(p)?;
+    mac.verify_slice(&sig).map_err(|_| invalid("Invalid token signature"))?;
+    let claims: Json = decode_json(p).ok_or_else(|| invalid("Malformed token"))?;
     match claims.get("exp") {
         Some(exp) => {
-            let exp = exp.as_f64().ok_or_else(|| "Invalid exp claim".to_string())?;
+            let exp = exp.as_f64().ok_or_else(|| invalid("Invalid exp claim"))?;
             if exp < now as f64 {
-                return Err("Expired token".into());
+                return Err(TokenError::Expired);
             }
         }
-        None => return Err("Token has no exp claim".into()),
+        None => return Err(invalid("Token has no exp claim")),
     }
     Ok(claims)
 }
 
-fn decode_json(part: &str) -> Result<Json, String> {
-    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| "Malformed token".to_string())?;
-    serde_json::from_slice(&bytes).map_err(|_| "Malformed token".to_string())
+fn decode_json(part: &str) -> Option<Json> {
+    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Signs claims with HS256.

@@ -20,6 +20,9 @@ pub struct System {
     pub typename_field: Field,
     /// Operations compiled ahead of time from `trusted-documents/`.
     pub trusted: crate::trusted::TrustedSet,
+    /// How the planner prints SQL: compact (the default, what Postgres is sent) or pretty
+    /// (tests that snapshot the SQL set it).
+    pub sql_layout: crate::sql::Layout,
 }
 
 #[derive(Clone, Copy)]
@@ -60,6 +63,7 @@ impl System {
         let trusted = crate::trusted::TrustedSet::new(&ir.trusted_documents);
         System {
             trusted,
+            sql_layout: crate::sql::Layout::Compact,
             ir,
             types,
             introspection_types,

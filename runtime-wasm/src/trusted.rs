@@ -66,8 +66,9 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
         if name.is_none() && doc.operations.len() > 1 {
             return Err(CompileError { operation: None, message: "an anonymous operation must be the only one in its document".into() });
         }
-        let var_types: Vec<(String, TypeRef)> =
-            def.variables.iter().map(|v| (v.name.value.to_string(), validate::ast_type_to_ref(&v.ty))).collect();
+        // Sample values must fit where the variables are used, which is also what requests
+        // are shaped and checked by.
+        let var_types = validate::variable_types(system, &doc, name.as_deref()).unwrap_or_default();
         let (shapes, mut fallback) = shapes(system, &var_types);
         let mut variants: Vec<TrustedVariant> = vec![];
         let mut plans: Vec<TrustedOutcome> = vec![];
@@ -108,7 +109,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
         operations.push(TrustedOperation {
             name,
             mutation: def.kind == OperationKind::Mutation,
-            variables: def.variables.iter().map(|v| (v.name.value.to_string(), type_text(&validate::ast_type_to_ref(&v.ty)))).collect(),
+            variables: var_types.iter().map(|(n, t)| (n.clone(), type_text(t))).collect(),
             plans,
             variants,
             fallback,
@@ -128,6 +129,10 @@ fn uncacheable(outcome: &Result<Plan, GqlError>) -> Option<String> {
 /// shapes are left to the runtime planner.
 fn shapes(system: &System, vars: &[(String, TypeRef)]) -> (Vec<(String, Map<String, Json>)>, Option<String>) {
     let mut fallback = None;
+    if let Some((name, _)) = vars.iter().enumerate().find(|(i, (n, _))| vars[..*i].iter().any(|(m, _)| m == n)).map(|(_, v)| v) {
+        // One sample value cannot be made to fit two types; such requests are planned late.
+        return (vec![], Some(format!("variable `${name}` is used at more than one type")));
+    }
     // Per variable: the shape strings it may take, with a sample value (None: absent).
     let mut options: Vec<Vec<(String, Option<Json>)>> = vec![];
     for (name, ty) in vars {

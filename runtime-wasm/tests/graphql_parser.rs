@@ -86,6 +86,17 @@ mod accepted {
         assert!(a.selection_set.is_empty());
     }
 
+    /// Exograph accepts empty variable definitions, and documents written for it use them.
+    #[test]
+    fn empty_variable_definitions() {
+        for src in ["mutation () { a }", "query Q ( ) { a }"] {
+            let document = parse_ok(src);
+            assert!(document.operations[0].variables.is_empty(), "{src}");
+            assert_eq!(first_field(&document).name.value, "a", "{src}");
+        }
+        assert_eq!(parse_err("query ( { a }").pos, pos(1, 9));
+    }
+
     #[test]
     fn operation_kinds_and_names() {
         let document = parse_ok(
@@ -559,7 +570,6 @@ mod errors {
         ("query Q($a: Int @d(x: $b)) { c }", "Syntax Error: Unexpected variable \"$b\" in constant value.", (1, 23)),
         ("query Q($a: Int = $) { c }", "Syntax Error: Unexpected \"$\".", (1, 19)),
         ("subscription S", "Syntax Error: Expected \"{\", found <EOF>.", (1, 15)),
-        ("query Q ( ) { a }", "Syntax Error: Expected \"$\", found \")\".", (1, 11)),
         ("fragment on on T { a }", "Syntax Error: Unexpected Name \"on\".", (1, 10)),
         ("fragment F T { a }", "Syntax Error: Expected \"on\", found Name \"T\".", (1, 12)),
         ("fragment F on T", "Syntax Error: Expected \"{\", found <EOF>.", (1, 16)),

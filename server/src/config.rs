@@ -1,14 +1,14 @@
 //! `ServerConfig::from_env`: every `EXO_*` variable the native server reads, checked once at
 //! startup so that a typo fails with a message instead of silently using a default.
 
+use exo_runtime::edge::{self, TrustedProxies};
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
 use crate::limits::HttpLimits;
-use crate::log::Level;
+use crate::log::Filter;
 
-/// Request bodies above this size get `413 Payload Too Large`.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub use exo_runtime::edge::DEFAULT_MAX_BODY_BYTES;
 const DEFAULT_PORT: u16 = 9876;
 const DEFAULT_POOL_SIZE: usize = 10;
 const DEFAULT_POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -28,9 +28,12 @@ pub struct ServerConfig {
     /// served; `None` when introspection is disabled, since the playground needs it.
     pub playground_path: Option<String>,
     pub cors: Cors,
-    /// `EXO_LOG`, default `info`.
-    pub log_level: Level,
+    /// `EXO_LOG` (`tracing` filter syntax, such as `info,exo::request=warn`), default `info`.
+    pub log: Filter,
     pub max_body_bytes: usize,
+    /// Where `@clientIp` comes from: the TCP peer, or, when the peer is one of
+    /// `EXO_TRUSTED_PROXIES`, the client named in `EXO_FORWARDED_HEADER`.
+    pub client_ip: TrustedProxies,
     /// How many HTTP threads serve requests, each with its own single-threaded runtime and its
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
     /// at most the pool size).
@@ -48,11 +51,21 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// `EXO_CONNECTION_POOL_SIZE`, default 10.
     pub pool_size: usize,
-    /// `EXO_POSTGRES_READ_WRITE`, default false: connections are opened with
-    /// `default_transaction_read_only=on`.
+    /// `EXO_POSTGRES_READ_WRITE`, default false: every transaction is `READ ONLY`.
     pub read_write: bool,
     /// `EXO_CHECK_CONNECTION_ON_STARTUP`, default true.
     pub check_on_startup: bool,
+    /// `EXO_POSTGRES_PREPARED_STATEMENTS`, default true: each connection keeps named prepared
+    /// statements. `false` sends every statement unnamed (for poolers in transaction mode that
+    /// do not track prepared statements, such as PgBouncer before 1.21).
+    pub prepared_statements: bool,
+}
+
+impl Default for DatabaseConfig {
+    /// No URL, the default pool size, read-only, checked on startup, prepared statements.
+    fn default() -> DatabaseConfig {
+        DatabaseConfig { url: None, pool_size: DEFAULT_POOL_SIZE, read_write: false, check_on_startup: true, prepared_statements: true }
+    }
 }
 
 pub use exo_runtime::env::Cors;
@@ -81,6 +94,11 @@ impl ServerConfig {
             check_on_startup: parse_bool(
                 "EXO_CHECK_CONNECTION_ON_STARTUP",
                 get("EXO_CHECK_CONNECTION_ON_STARTUP"),
+                true,
+            )?,
+            prepared_statements: parse_bool(
+                "EXO_POSTGRES_PREPARED_STATEMENTS",
+                get("EXO_POSTGRES_PREPARED_STATEMENTS"),
                 true,
             )?,
         };
@@ -119,11 +137,11 @@ impl ServerConfig {
         }
         let playground_path = (engine.introspection != Introspection::Disabled).then_some(playground_path);
 
-        let log_level = match get("EXO_LOG") {
-            Some(v) => Level::parse(&v).ok_or_else(|| {
-                Error::new(format!("`EXO_LOG` is `{v}`; set it to `error`, `warn`, `info` or `debug`"))
+        let log = match get("EXO_LOG") {
+            Some(v) => Filter::parse(&v).map_err(|e| {
+                Error::new(format!("`EXO_LOG` is `{v}`: {e} (for example `info` or `debug,exo::request=warn`)"))
             })?,
-            None => Level::Info,
+            None => Filter::default(),
         };
 
         let threads = match get("EXO_SERVER_THREADS") {
@@ -142,11 +160,16 @@ impl ServerConfig {
             ),
             None => DEFAULT_POOL_TIMEOUT,
         };
+        let client_ip = TrustedProxies {
+            proxies: edge::parse_trusted_proxies(get("EXO_TRUSTED_PROXIES").as_deref()).map_err(Error::new)?,
+            header: edge::parse_forwarded_header(get("EXO_FORWARDED_HEADER").as_deref()).map_err(Error::new)?,
+        };
 
         Ok(ServerConfig {
             threads,
             http_limits,
             pool_timeout,
+            client_ip,
             engine,
             database,
             host,
@@ -154,7 +177,7 @@ impl ServerConfig {
             graphql_path,
             playground_path,
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
-            log_level,
+            log,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
     }
@@ -185,7 +208,8 @@ mod tests {
         assert_eq!(c.port, 9876);
         assert_eq!(c.graphql_path, "/graphql");
         assert_eq!(c.cors, Cors::None);
-        assert_eq!(c.database, DatabaseConfig { url: None, pool_size: 10, read_write: false, check_on_startup: true });
+        assert_eq!(c.database, DatabaseConfig::default());
+        assert!(c.database.prepared_statements);
         assert_eq!(c.engine.introspection, Introspection::Disabled);
         assert!(c.engine.allow_mutations);
         assert_eq!(c.playground_path, None);
@@ -268,8 +292,25 @@ mod tests {
     fn bad_values_name_the_variable() {
         let e = config(&[("EXO_POSTGRES_READ_WRITE", "maybe")]).unwrap_err();
         assert!(e.message().contains("`EXO_POSTGRES_READ_WRITE`"), "{e}");
+        let e = config(&[("EXO_LOG", "exo=loud")]).unwrap_err();
+        assert!(e.message().contains("`EXO_LOG`"), "{e}");
+        let e = config(&[("EXO_POSTGRES_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
+        assert!(e.message().contains("`EXO_POSTGRES_PREPARED_STATEMENTS`"), "{e}");
         let e = config(&[("EXO_SERVER_PORT", "99999")]).unwrap_err();
         assert!(e.message().contains("`EXO_SERVER_PORT`"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        use exo_runtime::edge::ForwardedHeader;
+        let c = config(&[]).unwrap();
+        assert_eq!(c.client_ip, TrustedProxies { proxies: vec![], header: ForwardedHeader::XForwardedFor });
+        let c = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/8, ::1"), ("EXO_FORWARDED_HEADER", "forwarded")]).unwrap();
+        assert_eq!((c.client_ip.proxies.len(), c.client_ip.header), (2, ForwardedHeader::Forwarded));
+        let e = config(&[("EXO_TRUSTED_PROXIES", "10.0.0.0/40")]).unwrap_err();
+        assert!(e.message().contains("`EXO_TRUSTED_PROXIES`"), "{e}");
+        let e = config(&[("EXO_FORWARDED_HEADER", "x-real-ip")]).unwrap_err();
+        assert!(e.message().contains("`EXO_FORWARDED_HEADER`"), "{e}");
     }
 
     #[test]

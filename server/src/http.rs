@@ -1,5 +1,7 @@
-//! HTTP/1.1 with hyper: routing, body limits, CORS and graceful shutdown. Everything GraphQL is
-//! delegated to [`Server::handle`].
+//! HTTP/1.1 with hyper: threads, connections, reading bodies and graceful shutdown. What a request
+//! gets (routes, methods, content types, limits, CORS, the client address) is decided by the
+//! runtime's shared edge (`exo_runtime::edge`), as in the Worker; GraphQL goes to
+//! [`Server::handle`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,15 +12,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use exo_runtime::edge::{self, HttpResponse, Route};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::config::Cors;
 use crate::error::Error;
 use crate::limits::Admission;
 use crate::playground::{self, Asset};
@@ -26,8 +28,6 @@ use crate::{log, LiveServer, Server};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// `Access-Control-Max-Age` for preflight answers.
-const CORS_MAX_AGE: &str = "3600";
 
 type Body = Full<Bytes>;
 
@@ -171,48 +171,75 @@ async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, admission: A
     }
 }
 
+/// Adapts hyper to the shared edge: every decision about the request is
+/// [`Edge::route`](exo_runtime::edge::Edge::route)'s; this reads the body within its limit,
+/// runs the engine and writes the answer.
 async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
-    let config = server.config();
+    let edge = server.edge();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
-
-    let playground = config.playground_path.as_deref().and_then(|base| playground::asset(&path, base, &config.graphql_path));
-    let mut response = if let Some(asset) = playground {
-        if method == Method::GET || method == Method::HEAD {
-            asset_response(asset)
-        } else {
-            let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, &format!("`{method}` is not supported at `{path}`; open it in a browser (GET)"));
-            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
+    let headers: Vec<(String, String)> =
+        req.headers().iter().map(|(k, v)| (k.as_str().to_string(), header_text(v))).collect();
+    let head = edge::Request { method: method.as_str(), path: &path, headers: &headers, peer: Some(peer.ip()) };
+    let response = match edge.route(&head) {
+        Route::Respond(answer) => to_hyper(answer),
+        Route::Playground { file } => {
+            let graphql_path = edge.graphql_path.as_str();
+            match edge.playground_path.as_deref().and_then(|base| playground::asset(base, file.as_deref(), graphql_path)) {
+                Some(asset) => {
+                    let mut r = asset_response(asset);
+                    let mut extra = Vec::new();
+                    edge.decorate(&head, &mut extra);
+                    add_headers(r.headers_mut(), extra);
+                    r
+                }
+                None => to_hyper(edge.not_found(&head)),
+            }
         }
-    } else if path != config.graphql_path {
-        json_error(
-            StatusCode::NOT_FOUND,
-            &format!("nothing is served at `{path}`; send GraphQL requests to `POST {}`", config.graphql_path),
-        )
-    } else if method == Method::OPTIONS {
-        preflight(&config.cors, origin.as_deref(), req.headers())
-    } else if method == Method::POST {
-        graphql(server, req, peer).await
-    } else {
-        let mut r = json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "`{method}` is not supported at `{}`; send a `POST` with a JSON body such as \
-                 {{\"query\": \"{{ __typename }}\"}} and `Content-Type: application/json`",
-                config.graphql_path
-            ),
-        );
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-        r
+        Route::GraphQl { client_ip } => {
+            let limit = edge.max_body_bytes;
+            match Limited::new(req.into_body(), limit).collect().await {
+                Ok(collected) => {
+                    let body = collected.to_bytes();
+                    let started = Instant::now();
+                    let (answer, counts) = server.handle_counted(&body, &headers, client_ip.as_deref()).await;
+                    if log::requests_enabled() {
+                        log_request(&body, &answer, counts, started);
+                    }
+                    to_hyper(edge.respond(&head, answer))
+                }
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => to_hyper(edge.too_large(&head)),
+                Err(e) => to_hyper(edge.unreadable_body(&head, &e.to_string())),
+            }
+        }
+        Route::Health(health) => {
+            let ok = match health {
+                edge::Health::Live => true,
+                edge::Health::Ready => match server.ready().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::warn(&format!("not ready: {e}"));
+                        false
+                    }
+                },
+            };
+            to_hyper(edge.health_answer(health, ok))
+        }
+        Route::Mcp { client_ip } => {
+            let limit = edge.max_body_bytes;
+            let answer = match Limited::new(req.into_body(), limit).collect().await {
+                Ok(collected) => {
+                    server.handle_mcp(method.as_str(), &collected.to_bytes(), &headers, client_ip.as_deref()).await
+                }
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                    exo_runtime::McpResponse::too_large(limit)
+                }
+                Err(e) => return to_hyper(edge.unreadable_body(&head, &e.to_string())),
+            };
+            to_hyper(edge.respond_mcp(&head, answer))
+        }
     };
-    if method != Method::OPTIONS {
-        if let Some(origin) = origin.as_deref() {
-            allow_origin(&config.cors, origin, response.headers_mut());
-        }
-    }
     log::debug(&format!(
         "{peer} {method} {path} -> {} in {:.2} ms",
         response.status().as_u16(),
@@ -221,83 +248,31 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
     response
 }
 
-async fn graphql(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let limit = server.config().max_body_bytes;
-    let too_large = || {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the request body is larger than {limit} bytes; send a smaller query or fewer variables"),
-        )
-    };
-    // A body that says it is something else than JSON is refused (a missing type is accepted):
-    // `text/plain` and form posts are what browsers send cross-site without a preflight.
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let media = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if media != "application/json" {
-            return json_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!(
-                    "unsupported `Content-Type: {}`; send the GraphQL request as JSON with `Content-Type: application/json`",
-                    ct.to_str().unwrap_or("(not text)")
-                ),
-            );
-        }
+/// A header value as text. Bytes beyond ASCII are read as Latin-1, as the Fetch standard (and
+/// so the Workers runtime) reads them: both hosts see the same text, e.g. a `Cookie` line
+/// with one non-ASCII cookie still carries the token beside it.
+fn header_text(value: &HeaderValue) -> String {
+    match value.to_str() {
+        Ok(text) => text.to_string(),
+        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
     }
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
-    };
-    let ip = peer.ip().to_string();
-    let answer = server.handle(&body, &headers, Some(&ip)).await;
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, answer.body)
 }
 
-/// Answers `OPTIONS`. A CORS preflight from an allowed origin gets the allow headers (every
-/// method and header is allowed); one from any other origin gets none, so the browser blocks it.
-fn preflight(cors: &Cors, origin: Option<&str>, request: &HeaderMap) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-    let is_preflight = request.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let Some(origin) = origin.filter(|_| is_preflight) else { return response };
-    if !allow_origin(cors, origin, headers) {
-        return response;
-    }
-    let methods = request
-        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("POST, OPTIONS"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
-    if let Some(requested) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
-    }
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(CORS_MAX_AGE));
+fn to_hyper(answer: HttpResponse) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    add_headers(response.headers_mut(), answer.headers);
     response
 }
 
-/// Adds `Access-Control-Allow-Origin` (echoing the origin, so credentials work with `*` too)
-/// when the origin is allowed. Returns whether it was.
-fn allow_origin(cors: &Cors, origin: &str, headers: &mut HeaderMap) -> bool {
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if !cors.allows(origin) {
-        return false;
+/// Appends headers (repeated names stay repeated, as `Vary` may be).
+fn add_headers(map: &mut hyper::HeaderMap, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        // The edge writes only names it knows and values from the request's own text headers.
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            map.append(name, value);
+        }
     }
-    let Ok(value) = HeaderValue::from_str(origin) else { return false };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    true
 }
 
 fn asset_response(asset: Asset) -> Response<Body> {
@@ -314,14 +289,23 @@ fn asset_response(asset: Asset) -> Response<Body> {
     response
 }
 
-fn json_response(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-/// A GraphQL-shaped error body: `{"errors":[{"message":...}]}`.
-fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, serde_json::json!({ "errors": [{ "message": message }] }).to_string())
+/// The request's log line: its operation's name, status, time, statements, rows and the
+/// number of errors. Variables, headers (tokens) and the answer's data are never written.
+fn log_request(body: &[u8], answer: &exo_runtime::Response, counts: crate::DbCounts, started: Instant) {
+    let errors = if answer.body.starts_with("{\"errors\"") {
+        serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("errors").and_then(|e| e.as_array()).map(Vec::len))
+            .unwrap_or(1)
+    } else {
+        0
+    };
+    log::request(&log::RequestRecord {
+        operation: &log::operation_name(body),
+        status: answer.status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        statements: counts.statements,
+        rows: counts.rows,
+        errors,
+    });
 }

@@ -6,8 +6,10 @@
 //! | [`ServerConfig::from_env`] | an environment lookup | engine, database, HTTP and CORS settings |
 //! | [`Pool`] / [`PgDb`] | a Postgres URL | connections implementing [`exo_runtime::Db`] |
 //! | [`Server::handle`] | body, headers, client address | an [`exo_runtime::Response`] (no HTTP) |
+//! | [`Server::handle_mcp`] | method, body, headers, client address | an [`exo_runtime::McpResponse`] (`/mcp`) |
 //! | [`Server::serve`] | a bound address | HTTP/1.1 until SIGINT/SIGTERM |
 //! | [`LiveServer`] | a [`Server`], later replacements | the same socket answering with the newest model (`exo dev`) |
+//! | [`oidc::start`] | `EXO_OIDC_URL` | the provider's token verifier (discovery, cached key set) |
 //!
 //! `exo serve` and `exo yolo` use [`Server::serve`]; `exo test` calls [`Server::handle`]
 //! in-process, so the two paths share everything but the socket.
@@ -18,23 +20,34 @@ mod error;
 mod http;
 mod limits;
 pub mod log;
+pub mod oidc;
 mod playground;
 mod pool;
 mod socket;
+mod tls;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
-pub use db::{connect_client, connect_config, PgDb};
+pub use db::{connect_client, connect_config, ConnectSettings, PgDb};
 pub use error::Error;
 pub use limits::HttpLimits;
 pub use pool::{Pool, PooledConnection};
+pub use tls::SslMode;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use exo_runtime::edge::{Edge, TrustedProxies};
 use exo_runtime::{Engine, RequestHead, Response, System};
 use tokio::net::TcpListener;
+
+/// What one request asked of Postgres.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbCounts {
+    pub statements: u32,
+    pub rows: u64,
+}
 
 /// How the engine reads the environment for `@env` context fields.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -44,22 +57,31 @@ pub struct Server {
     engine: Engine,
     pool: Pool,
     config: ServerConfig,
+    /// The HTTP decisions, made from `config` once.
+    edge: Edge<TrustedProxies>,
 }
 
 impl Server {
     /// Builds the engine and the pool. With `EXO_CHECK_CONNECTION_ON_STARTUP` (the default)
     /// one connection is opened now, so a wrong URL fails here rather than on the first request.
+    /// With `EXO_OIDC_URL`, the provider's discovery document and key set are fetched now too:
+    /// a provider that cannot be used is a start-up error naming the URL.
     pub async fn new(
         system: System,
-        config: ServerConfig,
+        mut config: ServerConfig,
         env: EnvLookup,
     ) -> Result<Server, Error> {
+        if let (Some(url), None) = (&config.engine.auth.oidc_url, &config.engine.auth.oidc) {
+            let verifier = oidc::start(url, unix_now()).await?;
+            config.engine.auth.oidc = Some(Arc::new(verifier));
+        }
         let pool = Pool::new(&config.database, config.threads)?.with_checkout_timeout(config.pool_timeout);
         if config.database.check_on_startup {
             pool.check().await?;
         }
         let engine = Engine::new(system, config.engine.clone(), env);
-        Ok(Server { engine, pool, config })
+        let edge = edge_of(&config);
+        Ok(Server { engine, pool, config, edge })
     }
 
     /// Loads an IR file's bytes (as written by `exo build`) and builds the server.
@@ -86,16 +108,58 @@ impl Server {
         &self.pool
     }
 
+    pub fn edge(&self) -> &Edge<TrustedProxies> {
+        &self.edge
+    }
+
+    /// Readiness: the model is loaded (this server exists) and Postgres answers `SELECT 1`
+    /// within two seconds. `Err` says why not.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.pool.ping(std::time::Duration::from_secs(2)).await
+    }
+
     /// Answers one GraphQL `POST` body without any HTTP. A connection is taken from the pool
     /// only when the engine first talks to the database, so invalid or introspection-only
     /// requests never wait for one.
     pub async fn handle(&self, body: &[u8], headers: &[(String, String)], client_ip: Option<&str>) -> Response {
+        self.handle_counted(body, headers, client_ip).await.0
+    }
+
+    /// [`handle`](Self::handle), also counting the SQL statements sent and the rows returned
+    /// (for the request log).
+    pub async fn handle_counted(
+        &self,
+        body: &[u8],
+        headers: &[(String, String)],
+        client_ip: Option<&str>,
+    ) -> (Response, DbCounts) {
         let head = RequestHead { headers, client_ip, now: unix_now() };
+        let mut db = self.bounded_connection();
+        let response = self.engine.handle(body, &head, &mut db).await;
+        (response, DbCounts { statements: db.statements, rows: db.rows })
+    }
+
+    /// Answers one request to the MCP path (`EXO_MCP_HTTP_PATH`) without any HTTP, as
+    /// [`Server::handle`] does for GraphQL.
+    pub async fn handle_mcp(
+        &self,
+        method: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+        client_ip: Option<&str>,
+    ) -> exo_runtime::McpResponse {
+        let head = RequestHead { headers, client_ip, now: unix_now() };
+        let mut db = self.bounded_connection();
+        self.engine.handle_mcp(method, body, &head, &self.config.cors, &mut db).await
+    }
+
+    /// A lazy connection carrying this request's bounds: the statement timeout's deadline
+    /// (from now) and the response-size limit.
+    fn bounded_connection(&self) -> pool::LazyConnection<'_> {
         let engine = &self.engine.config;
         let deadline = (engine.statement_timeout_ms > 0)
             .then(|| (Instant::now() + std::time::Duration::from_millis(engine.statement_timeout_ms), engine.statement_timeout_ms));
-        let mut db = pool::LazyConnection::new(&self.pool).with_bounds(deadline, engine.max_response_bytes);
-        self.engine.handle(body, &head, &mut db).await
+        pool::LazyConnection::new(&self.pool).with_bounds(deadline, engine.max_response_bytes)
     }
 
     /// Binds `EXO_SERVER_HOST:EXO_SERVER_PORT`, prints the startup line (timed from
@@ -125,6 +189,9 @@ impl Server {
         if let Some(playground) = &self.config.playground_path {
             log::info(&format!("Playground: http://{addr}{playground}"));
         }
+        if self.config.engine.mcp.enabled {
+            log::info(&format!("MCP: http://{addr}{}", self.config.engine.mcp.path));
+        }
     }
 
     /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
@@ -137,7 +204,7 @@ impl Server {
     /// (`exo dev` swaps models without reopening connections).
     pub fn with_system(&self, system: System, env: EnvLookup) -> Server {
         let engine = Engine::new(system, self.config.engine.clone(), env);
-        Server { engine, pool: self.pool.clone(), config: self.config.clone() }
+        Server { engine, pool: self.pool.clone(), config: self.config.clone(), edge: self.edge.clone() }
     }
 }
 
@@ -189,6 +256,19 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// The edge the configuration describes.
+fn edge_of(config: &ServerConfig) -> Edge<TrustedProxies> {
+    Edge {
+        graphql_path: config.graphql_path.clone(),
+        playground_path: config.playground_path.clone(),
+        cors: config.cors.clone(),
+        max_body_bytes: config.max_body_bytes,
+        client_address: config.client_ip.clone(),
+        mcp_path: config.engine.mcp.enabled.then(|| config.engine.mcp.path.clone()),
+        health: true,
     }
 }
 

@@ -14,16 +14,16 @@ pub enum Asset {
     Static { body: &'static [u8], content_type: &'static str },
 }
 
-/// The asset at `path` when the playground is served at `base`, or `None` for any other path.
-pub fn asset(path: &str, base: &str, graphql_path: &str) -> Option<Asset> {
+/// The page (`file` is `None`) or one of its files when the playground is served at `base`,
+/// or `None` for a file it does not have. The edge decides which requests reach here.
+pub fn asset(base: &str, file: Option<&str>, graphql_path: &str) -> Option<Asset> {
     let base = base.trim_end_matches('/');
-    let rest = path.strip_prefix(base)?;
-    match rest {
-        "" | "/" => Some(Asset::Page(page(base, graphql_path))),
-        "/playground.js" => Some(Asset::Static { body: SCRIPT, content_type: "text/javascript; charset=utf-8" }),
-        "/playground.css" => Some(Asset::Static { body: STYLE, content_type: "text/css; charset=utf-8" }),
-        "/LICENSES.txt" => Some(Asset::Static { body: LICENSES, content_type: "text/plain; charset=utf-8" }),
-        _ => None,
+    match file {
+        None => Some(Asset::Page(page(base, graphql_path))),
+        Some("playground.js") => Some(Asset::Static { body: SCRIPT, content_type: "text/javascript; charset=utf-8" }),
+        Some("playground.css") => Some(Asset::Static { body: STYLE, content_type: "text/css; charset=utf-8" }),
+        Some("LICENSES.txt") => Some(Asset::Static { body: LICENSES, content_type: "text/plain; charset=utf-8" }),
+        Some(_) => None,
     }
 }
 
@@ -71,21 +71,21 @@ mod tests {
 
     #[test]
     fn page_names_the_endpoint_and_assets() {
-        let Some(Asset::Page(html)) = asset("/playground", "/playground", "/api/\"graphql") else { panic!("no page") };
+        let Some(Asset::Page(html)) = asset("/playground", None, "/api/\"graphql") else { panic!("no page") };
         assert!(html.contains(r#"data-endpoint="/api/&quot;graphql""#), "{html}");
         assert!(html.contains(r#"src="/playground/playground.js""#), "{html}");
-        assert!(matches!(asset("/playground/", "/playground", "/graphql"), Some(Asset::Page(_))));
+        let Some(Asset::Page(html)) = asset("/tools/", None, "/graphql") else { panic!("no page") };
+        assert!(html.contains(r#"src="/tools/playground.js""#), "{html}");
     }
 
     #[test]
     fn static_assets_and_unknown_paths() {
-        let Some(Asset::Static { body, content_type }) = asset("/playground/playground.js", "/playground", "/graphql") else {
+        let Some(Asset::Static { body, content_type }) = asset("/playground", Some("playground.js"), "/graphql") else {
             panic!("no script")
         };
         assert!(content_type.starts_with("text/javascript"));
         assert!(body.len() > 100_000, "the bundle is {} bytes", body.len());
-        assert!(asset("/playground/other.js", "/playground", "/graphql").is_none());
-        assert!(asset("/playgroundx", "/playground", "/graphql").is_none());
-        assert!(asset("/graphql", "/playground", "/graphql").is_none());
+        assert!(asset("/playground", Some("other.js"), "/graphql").is_none());
+        assert!(asset("/playground", Some(""), "/graphql").is_none());
     }
 }

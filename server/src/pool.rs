@@ -31,9 +31,9 @@ pub struct Pool {
 }
 
 struct Inner {
-    config: tokio_postgres::Config,
-    /// The URL with the password hidden, for messages.
-    shown_url: String,
+    settings: db::ConnectSettings,
+    /// Shared by every connection: read-only, named or unnamed statements.
+    mode: Arc<db::StatementMode>,
     size: usize,
     shards: Vec<Shard>,
     checkout_timeout: Duration,
@@ -82,8 +82,8 @@ impl Pool {
     /// Validates the settings; connections are opened on demand. The `pool_size` connections
     /// are divided between `shards` shards as evenly as possible.
     pub fn new(config: &DatabaseConfig, shards: usize) -> Result<Pool, Error> {
-        let pg = db::connect_config(config)?;
-        let shown_url = config.url.as_deref().map(db::redact).unwrap_or_default();
+        let settings = db::connect_config(config)?;
+        let mode = db::StatementMode::new(&settings);
         let count = shards.clamp(1, config.pool_size.max(1));
         let shards = (0..count)
             .map(|i| {
@@ -91,9 +91,7 @@ impl Pool {
                 Shard { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
             })
             .collect();
-        Ok(Pool {
-            inner: Arc::new(Inner { config: pg, shown_url, size: config.pool_size, shards, checkout_timeout: CHECKOUT_TIMEOUT }),
-        })
+        Ok(Pool { inner: Arc::new(Inner { settings, mode, size: config.pool_size, shards, checkout_timeout: CHECKOUT_TIMEOUT }) })
     }
 
     /// The same pool with another bound on waiting for a connection (call before sharing it).
@@ -111,9 +109,42 @@ impl Pool {
     /// Opens a connection and runs `SELECT 1`. The connection is closed afterwards: it was
     /// opened on the caller's runtime, not on an HTTP thread.
     pub async fn check(&self) -> Result<(), Error> {
-        let client = db::connect(&self.inner.config).await.map_err(|e| self.connect_error(&e))?;
+        let client = db::connect(&self.inner.settings).await.map_err(|e| self.connect_error(&e))?;
         client.simple_query("SELECT 1").await.map_err(|e| self.connect_error(&e))?;
         Ok(())
+    }
+
+    /// Whether Postgres answers, within `limit`, for readiness checks: `SELECT 1` on an idle
+    /// or new connection. When every connection is checked out by requests, the pool is
+    /// working and the answer is yes without waiting (a readiness probe must not queue behind
+    /// the load it is meant to protect). A connection that died while idle is dropped on the
+    /// way, so a stopped server is noticed at the next check.
+    pub async fn ping(&self, limit: Duration) -> Result<(), Error> {
+        let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
+        let order = (index..self.inner.shards.len()).chain(0..index);
+        let mut conn = None;
+        for i in order {
+            let shard = &self.inner.shards[i];
+            let Ok(permit) = shard.permits.clone().try_acquire_owned() else { continue };
+            let db = match self.take_idle(shard) {
+                Some(db) => db,
+                None => {
+                    let client = tokio::time::timeout(limit, db::connect(&self.inner.settings))
+                        .await
+                        .map_err(|_| Error::new(format!("no connection to the database within {} ms", limit.as_millis())))?
+                        .map_err(|e| self.connect_error(&e))?;
+                    PgDb::with_mode(client, self.inner.mode.clone())
+                }
+            };
+            conn = Some(PooledConnection { db: Some(db), reused: true, pool: self.inner.clone(), shard: i, _permit: permit });
+            break;
+        }
+        let Some(conn) = conn else { return Ok(()) };
+        match tokio::time::timeout(limit, conn.client().simple_query("SELECT 1")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.connect_error(&e)),
+            Err(_) => Err(Error::new(format!("the database did not answer `SELECT 1` within {} ms", limit.as_millis()))),
+        }
     }
 
     /// Takes an idle connection of this thread's shard, or opens a new one if the shard has
@@ -149,11 +180,9 @@ impl Pool {
         let (db, reused) = match self.take_idle(shard) {
             Some(db) => (db, true),
             None => {
-                let (client, guard) =
-                    db::connect_guarded(&self.inner.config).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
-                // A guarded connection was made from a raw stream to the one TCP host.
-                let cancel_addr = guard.is_some().then(|| db::single_tcp_host(&self.inner.config)).flatten();
-                (PgDb::guarded(client, guard).with_cancel_addr(cancel_addr), false)
+                let (client, guard, cancel) =
+                    db::connect_guarded(&self.inner.settings).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
+                (PgDb::with_mode(client, self.inner.mode.clone()).with_guard(guard).with_cancel(cancel), false)
             }
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
@@ -186,10 +215,8 @@ impl Pool {
 
     fn connect_error(&self, e: &tokio_postgres::Error) -> Error {
         Error::new(format!(
-            "cannot connect to the database at `{}`: {}; check that Postgres is running and that \
-             `EXO_POSTGRES_URL` (or `DATABASE_URL`) points at it",
-            self.inner.shown_url,
-            db::describe_pg_error(e)
+            "{}; check that Postgres is running and that `EXO_POSTGRES_URL` (or `DATABASE_URL`) points at it",
+            self.inner.settings.describe_failure(e)
         ))
     }
 }
@@ -251,11 +278,14 @@ pub(crate) struct LazyConnection<'p> {
     /// `EXO_MAX_RESPONSE_BYTES`, and the bytes of rows received so far.
     max_bytes: usize,
     received: usize,
+    /// Statements run and rows returned, for the request's log line.
+    pub(crate) statements: u32,
+    pub(crate) rows: u64,
 }
 
 impl<'p> LazyConnection<'p> {
     pub(crate) fn new(pool: &'p Pool) -> LazyConnection<'p> {
-        LazyConnection { pool, conn: None, deadline: None, max_bytes: usize::MAX, received: 0 }
+        LazyConnection { pool, conn: None, deadline: None, max_bytes: usize::MAX, received: 0, statements: 0, rows: 0 }
     }
 
     /// Bounds the request: its database time (statement timeout) and the bytes of rows it
@@ -313,6 +343,7 @@ impl Drop for LazyConnection<'_> {
 
 impl Db for LazyConnection<'_> {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.statements += 1;
         let (conn, first) = self.conn().await?;
         let retry_possible = first && conn.reused;
         let rows = match conn.query(sql, params).await {
@@ -323,6 +354,7 @@ impl Db for LazyConnection<'_> {
             other => other,
         }?;
         self.count(&rows);
+        self.rows += rows.len() as u64;
         Ok(rows)
     }
 
@@ -349,7 +381,7 @@ mod tests {
         let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
         let name = unique_db_name("exo_server_pool");
         let url = pg.create_database(&name).unwrap();
-        let config = DatabaseConfig { url: Some(url), pool_size: 2, read_write: false, check_on_startup: false };
+        let config = DatabaseConfig { url: Some(url), pool_size: 2, ..DatabaseConfig::default() };
         let pool = Pool::new(&config, 2).unwrap();
 
         set_thread_shard(1);
@@ -384,7 +416,7 @@ mod tests {
         let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
         let name = unique_db_name(prefix);
         let url = pg.create_database(&name).unwrap();
-        let config = DatabaseConfig { url: Some(url), pool_size: 1, read_write: false, check_on_startup: false };
+        let config = DatabaseConfig { url: Some(url), pool_size: 1, read_write: false, check_on_startup: false, ..DatabaseConfig::default() };
         (Pool::new(&config, 1).unwrap(), name)
     }
 
@@ -450,5 +482,175 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(20), "no pg_sleep(30) was waited out");
         drop(pool);
         EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
+    }
+
+    /// Read-only mode holds without any startup parameter (poolers refuse `options`): a write
+    /// fails outside a transaction and inside `BEGIN`, reads work, with named and with unnamed
+    /// statements; read-write mode writes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn read_only_is_applied_per_transaction_with_named_or_unnamed_statements() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_read_only");
+        let url = pg.create_database(&name).unwrap();
+        pg.psql(&name, "CREATE TABLE t (x int)").unwrap();
+        for prepared_statements in [true, false] {
+            let config = |read_write| DatabaseConfig {
+                url: Some(url.clone()),
+                pool_size: 1,
+                read_write,
+                prepared_statements,
+                ..DatabaseConfig::default()
+            };
+            let pool = Pool::new(&config(false), 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            for _ in 0..2 {
+                let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("1".into())]).await.unwrap_err();
+                assert!(e.0.contains("read-only transaction"), "{}", e.0);
+                let rows = conn.query("SELECT count(*)::text FROM t WHERE x = $1::int", &[Some("1".into())]).await.unwrap();
+                assert_eq!(rows, vec![vec![Some("0".to_string())]]);
+            }
+            for begin in ["BEGIN", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;"] {
+                conn.execute(begin).await.unwrap();
+                let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("2".into())]).await.unwrap_err();
+                assert!(e.0.contains("read-only transaction"), "{begin}: {}", e.0);
+                conn.execute("ROLLBACK").await.unwrap();
+            }
+            assert!(conn.db().is_reusable());
+            let open: String =
+                conn.client().query_one("SELECT current_setting('transaction_read_only')", &[]).await.unwrap().get(0);
+            assert_eq!(open, "off", "the session itself is not read-only");
+            drop(conn);
+
+            let pool = Pool::new(&config(true), 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            conn.query("INSERT INTO t VALUES ($1::int)", &[Some("3".into())]).await.unwrap();
+        }
+        assert_eq!(pg.psql(&name, "SELECT count(*) FROM t").unwrap(), "2");
+        pg.drop_database(&name).unwrap();
+    }
+
+
+    /// Which way bytes went through [`counting_proxy`], in the order they passed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Way {
+        ToServer,
+        ToClient,
+    }
+
+    /// A TCP proxy to `target` that records each chunk it relays; returns its port.
+    async fn counting_proxy(target: u16) -> (u16, Arc<Mutex<Vec<Way>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", target)).await.unwrap();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(relay(client_read, server_write, Way::ToServer, shared.clone()));
+                tokio::spawn(relay(server_read, client_write, Way::ToClient, shared.clone()));
+            }
+        });
+        (port, log)
+    }
+
+    async fn relay(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        way: Way,
+        log: Arc<Mutex<Vec<Way>>>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            log.lock().unwrap().push(way);
+        }
+    }
+
+    /// How many times the client spoke after the server had: the request's round trips.
+    fn client_turns(log: &[Way]) -> usize {
+        let mut turns = 0;
+        let mut last = Way::ToClient;
+        for way in log {
+            if *way == Way::ToServer && last == Way::ToClient {
+                turns += 1;
+            }
+            last = *way;
+        }
+        turns
+    }
+
+    /// Read-only mode's `BEGIN READ ONLY` + statement + `COMMIT` leave in one write and cost
+    /// one round trip, like the bare statement of read-write mode, named or unnamed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn read_only_costs_no_extra_round_trip() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_round_trips");
+        pg.create_database(&name).unwrap();
+        let (port, log) = counting_proxy(pg.port()).await;
+        let url = format!("postgres://postgres@127.0.0.1:{port}/{name}?sslmode=disable");
+        for (read_write, prepared_statements) in [(false, true), (false, false), (true, true)] {
+            let config =
+                DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write, prepared_statements, ..DatabaseConfig::default() };
+            let pool = Pool::new(&config, 1).unwrap();
+            let mut conn = pool.get().await.unwrap();
+            // The first use prepares a named statement (one more round trip, once).
+            conn.query("SELECT $1::text", &[Some("warm".into())]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            log.lock().unwrap().clear();
+            let rows = conn.query("SELECT $1::text", &[Some("x".into())]).await.unwrap();
+            assert_eq!(rows, vec![vec![Some("x".to_string())]]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let seen = log.lock().unwrap().clone();
+            assert_eq!(client_turns(&seen), 1, "read_write={read_write} named={prepared_statements}: {seen:?}");
+        }
+        pg.drop_database(&name).unwrap();
+    }
+
+    /// A prepared statement that vanished (as behind a transaction-pooling PgBouncer, here by
+    /// `DEALLOCATE ALL`) switches the pool to unnamed statements: outside a transaction the
+    /// statement is retried and succeeds; inside one the request fails once, and every later
+    /// statement, on any connection of the pool, is sent unnamed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lost_prepared_statement_switches_the_pool_to_unnamed_statements() {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name("exo_server_lost_statement");
+        let url = pg.create_database(&name).unwrap();
+        let config = DatabaseConfig { url: Some(url), pool_size: 2, read_write: true, ..DatabaseConfig::default() };
+        let pool = Pool::new(&config, 1).unwrap();
+        let sql = "SELECT ($1::int * 2)::text";
+        let prepared = "SELECT count(*)::int FROM pg_prepared_statements";
+
+        let mut conn = pool.get().await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("2".into())]).await.unwrap(), vec![vec![Some("4".to_string())]]);
+        conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("3".into())]).await.unwrap(), vec![vec![Some("6".to_string())]], "retried unnamed");
+        assert!(!pool.inner.mode.named(), "the pool switched");
+        // A simple query, so that the check itself prepares nothing.
+        let counted = conn.client().simple_query(prepared).await.unwrap();
+        let count = counted.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        });
+        assert_eq!(count.as_deref(), Some("0"), "nothing was prepared again by name");
+
+        // A second pool, same story inside a transaction: that request fails once.
+        let pool = Pool::new(&config, 1).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        conn.query(sql, &[Some("1".into())]).await.unwrap();
+        conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        let e = conn.query(sql, &[Some("1".into())]).await.unwrap_err();
+        assert!(e.0.contains("26000"), "{}", e.0);
+        conn.execute("ROLLBACK").await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        assert_eq!(conn.query(sql, &[Some("5".into())]).await.unwrap(), vec![vec![Some("10".to_string())]]);
+        conn.execute("COMMIT").await.unwrap();
+        drop((conn, pool));
+        pg.drop_database(&name).unwrap();
     }
 }

@@ -53,11 +53,13 @@ pub(crate) struct PgStream {
 pub(crate) struct ResultGuard {
     remaining: AtomicUsize,
     exceeded: AtomicBool,
+    /// The session went over to TLS: the stream sees records, not rows, and charges nothing.
+    tls: AtomicBool,
 }
 
 impl Default for ResultGuard {
     fn default() -> Self {
-        ResultGuard { remaining: AtomicUsize::new(usize::MAX), exceeded: AtomicBool::new(false) }
+        ResultGuard { remaining: AtomicUsize::new(usize::MAX), exceeded: AtomicBool::new(false), tls: AtomicBool::new(false) }
     }
 }
 
@@ -65,6 +67,11 @@ impl ResultGuard {
     /// Allows `bytes` of rows from now on (`usize::MAX`: no bound).
     pub(crate) fn allow(&self, bytes: usize) {
         self.remaining.store(bytes, Ordering::Release);
+    }
+
+    /// Whether the session went over to TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.load(Ordering::Acquire)
     }
 
     /// Whether a result was cut because it crossed the bound.
@@ -92,8 +99,18 @@ impl ResultGuard {
 }
 
 impl PgStream {
-    pub(crate) fn new(inner: TcpStream, guard: Arc<ResultGuard>) -> PgStream {
-        PgStream { inner, framing: Framing::default(), mark: 1, marks_off: false, guard, charged: 0 }
+    /// `ssl_request`: the client starts with `SSLRequest`, so the first byte back is the
+    /// server's one-byte answer (`S` or `N`), outside the message framing. Over TLS the framing
+    /// stops (the records are not Postgres messages), so `guard` only bounds plain sessions.
+    pub(crate) fn new(inner: TcpStream, guard: Arc<ResultGuard>, ssl_request: bool) -> PgStream {
+        PgStream {
+            inner,
+            framing: Framing { ssl_answer_pending: ssl_request, ..Framing::default() },
+            mark: 1,
+            marks_off: false,
+            guard,
+            charged: 0,
+        }
     }
 
     fn set_mark(&mut self, wanted: usize) {
@@ -124,6 +141,15 @@ pub(crate) fn set_int_option(stream: &TcpStream, level: libc::c_int, name: libc:
         )
     };
     rc == 0
+}
+
+impl crate::tls::BeforeTls for PgStream {
+    /// TLS records are not Postgres messages: the marks stay at 1 from here on.
+    fn before_tls(&mut self) {
+        self.set_mark(1);
+        self.framing.broken = true;
+        self.guard.tls.store(true, Ordering::Release);
+    }
 }
 
 impl AsyncRead for PgStream {
@@ -182,10 +208,17 @@ struct Framing {
     broken: bool,
     /// Body bytes announced by every `DataRow` header so far.
     data_row_bytes: u64,
+    /// The one-byte answer to `SSLRequest` is still to come.
+    ssl_answer_pending: bool,
 }
 
 impl Framing {
     fn advance(&mut self, mut data: &[u8]) {
+        if self.ssl_answer_pending && !data.is_empty() {
+            // `N` is followed by the plain session; after `S` the TLS hook turns marks off.
+            self.ssl_answer_pending = false;
+            data = &data[1..];
+        }
         while !data.is_empty() && !self.broken {
             if self.body_left > 0 {
                 let n = self.body_left.min(data.len());
@@ -272,6 +305,17 @@ mod tests {
         let mut f = Framing::default();
         f.advance(&message(b'D', 1000)[..10]);
         assert_eq!(f.wanted_mark(), 1);
+    }
+
+    #[test]
+    fn the_answer_to_ssl_request_is_not_a_message() {
+        let mut f = Framing { ssl_answer_pending: true, ..Framing::default() };
+        let mut stream = vec![b'N'];
+        stream.extend(message(b'R', 4));
+        stream.extend(message(b'D', 100_000));
+        f.advance(&stream[..20]);
+        assert!(!f.broken);
+        assert!(f.wanted_mark() > 1, "the large message is recognised after the answer byte");
     }
 
     #[test]

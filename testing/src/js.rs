@@ -70,6 +70,10 @@ pub enum JsValue {
     Object(Vec<(String, JsValue)>),
     Function(String),
     Opaque(String),
+    /// JavaScript's `undefined`: a property the object does not have (`$.user.nickname`).
+    /// In an object it stands for an absent key, as `JSON.stringify` and Exograph's matcher
+    /// treat it.
+    Undefined,
 }
 
 /// Why a source could not be parsed or evaluated.
@@ -148,7 +152,10 @@ impl Expr {
                     .map(|(k, e)| Ok((k.clone(), e.eval(variables)?)))
                     .collect::<Result<_, JsError>>()?,
             ),
-            Expr::Variable(accessors) => JsValue::from_json(&resolve(accessors, variables)?),
+            Expr::Variable(accessors) => match resolve(accessors, variables)? {
+                Some(value) => JsValue::from_json(&value),
+                None => JsValue::Undefined,
+            },
             Expr::Function(src) => JsValue::Function(src.clone()),
             Expr::Opaque(src) => JsValue::Opaque(src.clone()),
         })
@@ -169,9 +176,11 @@ fn render_reference(accessors: &[Accessor]) -> String {
     s
 }
 
-fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Value, JsError> {
+/// The value a `$` reference names; `None` (undefined) for a missing property of an object,
+/// as in JavaScript. Reading further from undefined is an error, as it throws there.
+fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Option<Value>, JsError> {
     let Some((Accessor::Key(first), rest)) = accessors.split_first() else {
-        return Ok(Value::Object(variables.clone()));
+        return Ok(Some(Value::Object(variables.clone())));
     };
     let mut current = variables.get(first).cloned().ok_or_else(|| {
         let known: Vec<&str> = variables.keys().map(String::as_str).collect();
@@ -199,6 +208,7 @@ fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Val
             (Accessor::Key(k), Value::Object(mut map)) if map.contains_key(k) => {
                 map.remove(k).unwrap_or_default()
             }
+            (Accessor::Key(_), Value::Object(_)) if i + 1 == rest.len() => return Ok(None),
             (Accessor::Key(k), Value::Array(items)) if k == "length" => Value::from(items.len()),
             // JavaScript counts UTF-16 code units.
             (Accessor::Key(k), Value::String(s)) if k == "length" => {
@@ -212,7 +222,7 @@ fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Val
             }
         };
     }
-    Ok(current)
+    Ok(Some(current))
 }
 
 impl JsValue {
@@ -244,13 +254,14 @@ impl JsValue {
                 "unsupported JavaScript expression `{}`",
                 short(src)
             ))),
+            JsValue::Undefined => Err(JsError::Invalid("the value is undefined".to_string())),
             other => Ok(other.to_json_lossy()),
         }
     }
 
     fn to_json_lossy(&self) -> Value {
         match self {
-            JsValue::Null | JsValue::Function(_) | JsValue::Opaque(_) => Value::Null,
+            JsValue::Null | JsValue::Function(_) | JsValue::Opaque(_) | JsValue::Undefined => Value::Null,
             JsValue::Bool(b) => Value::Bool(*b),
             JsValue::Number(n) => Value::Number(n.clone()),
             JsValue::String(s) => Value::String(s.clone()),
@@ -260,7 +271,7 @@ impl JsValue {
             JsValue::Object(entries) => Value::Object(
                 entries
                     .iter()
-                    .filter(|(_, v)| !matches!(v, JsValue::Function(_)))
+                    .filter(|(_, v)| !matches!(v, JsValue::Function(_) | JsValue::Undefined))
                     .map(|(k, v)| (k.clone(), v.to_json_lossy()))
                     .collect(),
             ),
@@ -273,6 +284,7 @@ impl JsValue {
         match self {
             JsValue::Function(src) => Value::String(format!("<function {}>", short(src))),
             JsValue::Opaque(src) => Value::String(format!("<unevaluated {}>", short(src))),
+            JsValue::Undefined => Value::String("<undefined>".to_string()),
             JsValue::Array(items) => {
                 Value::Array(items.iter().map(JsValue::to_display_json).collect())
             }
@@ -1005,6 +1017,12 @@ mod tests {
             matches!(&e, JsError::Invalid(m) if m.contains("`$.ids[9]` is out of range (length 3)")),
             "{e:?}"
         );
+        // A missing property of an object is undefined: an absent key inside an object, and
+        // reading through it fails as in JavaScript.
+        let value = parse("{ a: $.obj.missing, b: 1 }", Mode::Expected).unwrap().eval(&vars()).unwrap();
+        assert_eq!(value, JsValue::Object(vec![("a".into(), JsValue::Undefined), ("b".into(), JsValue::Number(1.into()))]));
+        assert_eq!(value.to_json().unwrap(), json!({"b": 1}));
+        assert!(eval("$.obj.missing.x").is_err());
         let e = eval("$.u1Id.foo").unwrap_err();
         assert!(
             matches!(&e, JsError::Invalid(m) if m.contains("`$.u1Id.foo` does not exist")),

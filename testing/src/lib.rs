@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod graphql;
 pub mod js;
 pub mod jwt;
+pub mod oidc_issuer;
 pub mod loader;
 pub mod matcher;
 mod port;
@@ -17,6 +18,22 @@ mod run;
 
 pub use port::free_port;
 pub use run::{run, run_with_options, Outcome, RunOptions, Summary, TestResult};
+
+/// Why a project could not be prepared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The project needs something exo does not offer (a Deno or Wasm module, the `Vector`
+    /// type, a PostgreSQL 18 function): its tests are skipped with this reason, not failed.
+    Unsupported(String),
+    /// The build failed: its tests fail with this message.
+    Failed(String),
+}
+
+impl From<String> for PrepareError {
+    fn from(message: String) -> Self {
+        PrepareError::Failed(message)
+    }
+}
 
 use std::path::Path;
 
@@ -59,7 +76,7 @@ pub trait TestServer {
 pub trait TestEnvironment {
     /// Called once per project that has tests to run, before any of them
     /// (e.g. run `tests/build*.sh`, then `exo build`).
-    fn prepare_project(&self, project: &Path) -> Result<(), String>;
+    fn prepare_project(&self, project: &Path) -> Result<(), PrepareError>;
 
     /// Creates a fresh database for one test file, applies the project's
     /// schema, and starts a server with `EXO_JWT_SECRET = jwt_secret` plus

@@ -103,6 +103,10 @@ impl Context<'_> {
                 });
                 Ok(())
             }
+            JsValue::Undefined => match actual {
+                None => Ok(()),
+                Some(other) => Err(self.mismatch(format!("expected undefined, got {}", render_compact(other)))),
+            },
             JsValue::Null => match actual {
                 None | Some(Value::Null | Value::Number(_) | Value::Bool(_)) => Ok(()),
                 Some(Value::String(s)) if s.is_empty() => Ok(()),
@@ -168,7 +172,8 @@ impl Context<'_> {
                     result?;
                 }
                 for (key, value) in map {
-                    if !entries.iter().any(|(k, _)| k == key) {
+                    // An entry whose value is undefined does not count as present (JavaScript).
+                    if !entries.iter().any(|(k, v)| k == key && !matches!(v, JsValue::Undefined)) {
                         return Err(self.mismatch(format!(
                             "unexpected key '{key}' (value {})",
                             render_compact(value)
@@ -363,6 +368,15 @@ mod tests {
             failure(r#"{"data": {"a": 1, "c": 3}}"#, json!({"data": {"a": 1}})),
             "assertion failed at 'data.c': expected 3, got undefined"
         );
+    }
+
+    #[test]
+    fn undefined_stands_for_an_absent_key() {
+        let expected = JsValue::Object(vec![("a".into(), JsValue::Number(1.into())), ("b".into(), JsValue::Undefined)]);
+        let none = HashSet::new();
+        assert!(assert_matches(&expected, &json!({"a": 1}), &none).is_ok());
+        let e = assert_matches(&expected, &json!({"a": 1, "b": null}), &none).unwrap_err();
+        assert_eq!(e.to_string(), "assertion failed at 'b': expected undefined, got null");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::js::{Expr, JsValue};
 use crate::jwt;
 use crate::loader::{load_file, LoadError, Operation, Stage, TestFile};
 use crate::matcher::{assert_matches, render_diff, Unverified};
-use crate::{TestEnvironment, TestRequest, TestResponse, TestServer};
+use crate::{PrepareError, TestEnvironment, TestRequest, TestResponse, TestServer};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,6 +28,10 @@ pub enum Outcome {
     /// expected response, helpers from `deno:`, ...). Nothing that could be
     /// checked failed.
     Unsupported(String),
+    /// The test needs a feature exo does not offer (a Deno or Wasm module,
+    /// the `Vector` type, a PostgreSQL 18 function, the RPC API); it was not
+    /// run. The reason names the feature.
+    Skipped(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +60,10 @@ impl Summary {
     pub fn unsupported(&self) -> usize {
         self.count(|o| matches!(o, Outcome::Unsupported(_)))
     }
-    /// No failures. Unsupported tests do not fail a run.
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Skipped(_)))
+    }
+    /// No failures. Unsupported and skipped tests do not fail a run.
     pub fn is_success(&self) -> bool {
         self.failed() == 0
     }
@@ -78,7 +85,7 @@ impl Default for RunOptions {
 }
 
 /// Runs the tests under `root` whose names match `pattern`, printing one line
-/// per test and a final `N passed, M failed, K unsupported` line to `out`.
+/// per test and a final `N passed, M failed, K unsupported, S skipped` line to `out`.
 pub fn run(
     root: &Path,
     pattern: Option<&str>,
@@ -130,9 +137,15 @@ fn run_project(
     let started = Instant::now();
     if let Err(e) = env.prepare_project(&project.dir) {
         for case in &project.tests {
+            let outcome = match &e {
+                PrepareError::Failed(e) => {
+                    Outcome::Failed(format!("building {} failed: {e}", project.dir.display()))
+                }
+                PrepareError::Unsupported(reason) => Outcome::Skipped(reason.clone()),
+            };
             let result = TestResult {
                 name: case.name.clone(),
-                outcome: Outcome::Failed(format!("building {} failed: {e}", project.dir.display())),
+                outcome,
                 duration: started.elapsed(),
             };
             print_result(out, &result);
@@ -164,6 +177,7 @@ fn print_result(out: &mut dyn Write, result: &TestResult) {
         Outcome::Unsupported(reason) => {
             writeln!(out, "UNSUPPORTED {} ({ms} ms): {reason}", result.name)
         }
+        Outcome::Skipped(reason) => writeln!(out, "SKIP {}: {reason}", result.name),
     };
 }
 
@@ -182,10 +196,11 @@ fn print_summary(out: &mut dyn Write, summary: &Summary) {
     }
     let _ = writeln!(
         out,
-        "{} passed, {} failed, {} unsupported",
+        "{} passed, {} failed, {} unsupported, {} skipped",
         summary.passed(),
         summary.failed(),
-        summary.unsupported()
+        summary.unsupported(),
+        summary.skipped()
     );
 }
 
@@ -283,7 +298,7 @@ fn run_case(
         .chain(invariant_files.iter().flat_map(|(_, f)| &f.stages))
         .any(|s| matches!(s.operation, Operation::Rpc));
     if uses_rpc {
-        return Outcome::Failed("RPC operations are not supported by exo".to_string());
+        return Outcome::Skipped("uses the RPC API (`type: rpc`), which exo does not serve".to_string());
     }
     let invariant_files: HashMap<PathBuf, TestFile> = invariant_files.into_iter().collect();
 

@@ -6,7 +6,8 @@
 //! exercised by the CLI's tests.
 
 use exo_testing::{
-    run_with_options, Outcome, RunOptions, TestEnvironment, TestRequest, TestResponse, TestServer,
+    run_with_options, Outcome, PrepareError, RunOptions, TestEnvironment, TestRequest,
+    TestResponse, TestServer,
 };
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -39,11 +40,16 @@ struct FakeServer {
 }
 
 impl TestEnvironment for FakeEnv {
-    fn prepare_project(&self, project: &Path) -> Result<(), String> {
+    fn prepare_project(&self, project: &Path) -> Result<(), PrepareError> {
         let name = project.file_name().unwrap().to_string_lossy().into_owned();
         self.log.borrow_mut().prepared.push(name.clone());
         if name == "broken" {
-            return Err("model does not compile".to_string());
+            return Err("model does not compile".to_string().into());
+        }
+        if name == "deno-app" {
+            return Err(PrepareError::Unsupported(
+                "the model has a @deno module".to_string(),
+            ));
         }
         Ok(())
     }
@@ -377,6 +383,8 @@ response: '{ data: { todos: [ { title: "From sub" }, { title: "Seed two" }, { ti
     );
     write(r, "broken/src/index.exo", "");
     write(r, "broken/tests/anything.exotest", "operation: '{ a }'\n");
+    write(r, "deno-app/src/index.exo", "");
+    write(r, "deno-app/tests/uses-deno.exotest", "operation: '{ a }'\n");
     tmp
 }
 
@@ -416,6 +424,7 @@ fn full_run() {
         names,
         vec![
             "broken/anything",
+            "deno-app/uses-deno",
             "todo/basic-query",
             "todo/bind-flow",
             "todo/function-but-wrong",
@@ -452,8 +461,12 @@ fn full_run() {
     // Unverifiable parts of the expectation show the actual value in the diff.
     assert!(!failure(&summary, "todo/function-but-wrong").contains("<function"));
     assert_eq!(
-        failure(&summary, "todo/rpc"),
-        "RPC operations are not supported by exo"
+        outcome(&summary, "todo/rpc"),
+        &Outcome::Skipped("uses the RPC API (`type: rpc`), which exo does not serve".to_string())
+    );
+    assert_eq!(
+        outcome(&summary, "deno-app/uses-deno"),
+        &Outcome::Skipped("the model has a @deno module".to_string())
     );
     assert!(
         failure(&summary, "todo/unexpected-errors").contains("unexpected errors in the response")
@@ -486,7 +499,7 @@ fn full_run() {
     }
 
     let log = log.borrow();
-    assert_eq!(log.prepared, vec!["broken", "todo"]);
+    assert_eq!(log.prepared, vec!["broken", "deno-app", "todo"]);
     // The second stage of `stops-early` never ran.
     assert!(!log.requests.iter().any(|r| r.body["query"]
         .as_str()
@@ -525,11 +538,20 @@ fn full_run() {
     assert!(output.contains("UNSUPPORTED todo/function ("), "{output}");
     assert_eq!(
         output.lines().last().unwrap(),
-        "4 passed, 8 failed, 2 unsupported"
+        "4 passed, 7 failed, 2 unsupported, 2 skipped"
     );
     assert_eq!(
-        (summary.passed(), summary.failed(), summary.unsupported()),
-        (4, 8, 2)
+        (
+            summary.passed(),
+            summary.failed(),
+            summary.unsupported(),
+            summary.skipped()
+        ),
+        (4, 7, 2, 2)
+    );
+    assert!(
+        output.contains("SKIP deno-app/uses-deno: the model has a @deno module"),
+        "{output}"
     );
 }
 
@@ -563,6 +585,6 @@ fn requests_carry_variables_auth_cookies_and_headers() {
     assert_eq!(header(&requests[4], "cookie"), Some("session=s3"));
     assert_eq!(
         output.lines().last().unwrap(),
-        "1 passed, 0 failed, 0 unsupported"
+        "1 passed, 0 failed, 0 unsupported, 0 skipped"
     );
 }

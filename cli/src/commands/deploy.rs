@@ -209,6 +209,8 @@ fallthrough = true
 EXO_POSTGRES_READ_WRITE = "true"
 # EXO_INTROSPECTION = "true"
 # EXO_CORS_DOMAINS = "https://app.example.com"
+# Tokens from an OpenID Connect provider instead of EXO_JWT_SECRET (remove that secret then):
+# EXO_OIDC_URL = "https://your-tenant.example-provider.com"
 
 # Secrets (not here): `npx wrangler secret put EXO_POSTGRES_URL` and `EXO_JWT_SECRET`;
 # locally, `wrangler dev` reads them from .dev.vars.

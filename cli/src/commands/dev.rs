@@ -128,7 +128,7 @@ impl<'a> Session<'a> {
         if let Some(port) = self.port {
             config.port = port;
         }
-        log::set_level(if self.ctx.quiet { log::Level::Warn } else { config.log_level });
+        if self.ctx.quiet { log::set_level(log::Level::Warn) } else { log::set_filter(&config.log) }
         let mut client = schema::connect(&self.url).await?;
 
         // Trusted documents are compiled into the model too.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use exo_pg_ephemeral::EphemeralPostgres;
 use exo_pg_schema::{apply, create_statements, diff, introspect, model_schemas};
 use exo_server::{Server, ServerConfig};
-use exo_testing::{TestEnvironment, TestRequest, TestResponse, TestServer};
+use exo_testing::{PrepareError, TestEnvironment, TestRequest, TestResponse, TestServer};
 use md5::{Digest, Md5};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
@@ -39,6 +39,13 @@ pub struct Args {
     /// With `--cf-worker`: reach Postgres through a local Hyperdrive binding.
     #[arg(long, requires = "cf_worker")]
     pub hyperdrive: bool,
+    /// Create each test file's database on this existing server (a URL whose user may create
+    /// databases; TLS parameters apply) instead of a throwaway cluster. Also read from
+    /// `EXO_SQL_EXISTING_DB_URL` when `EXO_SQL_EPHEMERAL_DATABASE_LAUNCH_PREFERENCE` is
+    /// `existing-db-only`, as Exograph does. `EXO_POSTGRES_PREPARED_STATEMENTS` then applies
+    /// to the test servers too (`false` behind a transaction-pooling PgBouncer before 1.21).
+    #[arg(long, conflicts_with = "cf_worker")]
+    pub database_url: Option<String>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
@@ -50,8 +57,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         return Err(Failure::new(format!("`{}` is not a directory; pass a project directory to `exo test`", root.display())));
     }
     let worker = if args.cf_worker { Some(WorkerMode::new(args.hyperdrive)?) } else { None };
+    let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let existing = args.database_url.or_else(|| {
+        (env_var("EXO_SQL_EPHEMERAL_DATABASE_LAUNCH_PREFERENCE").as_deref() == Some("existing-db-only"))
+            .then(|| env_var("EXO_SQL_EXISTING_DB_URL"))
+            .flatten()
+    });
     let env = Environment {
         rt: runtime()?,
+        existing: existing.map(Arc::new),
         pg: Mutex::new(None),
         builds: Mutex::new(HashMap::new()),
         trusted: args.trusted,
@@ -84,6 +98,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 
 struct Environment {
     rt: Runtime,
+    /// `--database-url`: test databases are made on this server instead of a throwaway one.
+    existing: Option<Arc<String>>,
     /// The shared cluster, started when the first test file needs it.
     pg: Mutex<Option<&'static EphemeralPostgres>>,
     /// The IR bytes of each prepared project.
@@ -109,9 +125,13 @@ impl Environment {
 }
 
 impl TestEnvironment for Environment {
-    fn prepare_project(&self, dir: &Path) -> Result<(), String> {
-        run_build_scripts(dir)?;
+    fn prepare_project(&self, dir: &Path) -> Result<(), PrepareError> {
         let project = Project { dir: dir.to_path_buf() };
+        // Before the build scripts: those of Wasm projects compile the module exo would refuse.
+        if let Some(reason) = unsupported_feature(&project) {
+            return Err(PrepareError::Unsupported(reason));
+        }
+        run_build_scripts(dir)?;
         let (mut ir, _warnings) = project.compile_to_text(100, false)?;
         // A project with trusted documents of its own keeps them (its tests exercise them).
         if self.trusted && !dir.join("trusted-documents").is_dir() {
@@ -140,25 +160,46 @@ impl TestEnvironment for Environment {
             .cloned()
             .ok_or_else(|| format!("`{}` was not built", project.display()))?;
         let system = exo_runtime::System::from_bytes(&bytes).map_err(|e| format!("cannot load the built IR: {}", e.0))?;
-        let pg = self.postgres()?;
         let db_name = format!("exotest_{}", hex(&Md5::digest(test_name.as_bytes())));
+        let databases = match &self.existing {
+            Some(url) => Databases::Existing(url.clone()),
+            None => Databases::Ephemeral(self.postgres()?),
+        };
         // A retry reuses the name: start from nothing.
-        pg.drop_database(&db_name).map_err(|e| e.message().to_string())?;
-        let url = pg.create_database(&db_name).map_err(|e| e.message().to_string())?;
+        databases.drop_database(&self.rt, &db_name)?;
+        let url = databases.create_database(&self.rt, &db_name)?;
+        // Poolers refuse the `options` startup parameter: on an existing server (perhaps
+        // behind PgBouncer) the time zone is a setting of the database instead.
+        let server_url = match &databases {
+            Databases::Ephemeral(_) => format!("{url}?options=-c%20TimeZone%3DUTC"),
+            Databases::Existing(_) => url.clone(),
+        };
 
         let mut vars: HashMap<String, String> = HashMap::from([
             ("EXO_ENV".into(), "test".into()),
-            ("EXO_POSTGRES_URL".into(), format!("{url}?options=-c%20TimeZone%3DUTC")),
+            ("EXO_POSTGRES_URL".into(), server_url),
             ("EXO_JWT_SECRET".into(), jwt_secret.into()),
             ("EXO_CONNECTION_POOL_SIZE".into(), "1".into()),
             ("EXO_CHECK_CONNECTION_ON_STARTUP".into(), "false".into()),
             ("EXO_INTROSPECTION".into(), "enabled".into()),
             ("EXO_POSTGRES_READ_WRITE".into(), "true".into()),
         ]);
+        // On an existing server (perhaps behind a pooler) how statements are sent is a
+        // property of the connection, not of the test: it comes from the process.
+        if self.existing.is_some() {
+            if let Ok(v) = std::env::var("EXO_POSTGRES_PREPARED_STATEMENTS") {
+                vars.insert("EXO_POSTGRES_PREPARED_STATEMENTS".into(), v);
+            }
+        }
         vars.extend(envs.iter().cloned());
         let vars_list: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let file = self.rt.block_on(async {
             let sql = schema::connect(&url).await.map_err(|f| f.message().unwrap_or_default().to_string())?;
+            if matches!(databases, Databases::Existing(_)) {
+                sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'"))
+                    .await
+                    .map_err(|e| format!("cannot set the test database's time zone: {e}"))?;
+            }
             apply(&sql, &create_statements(&system.ir.database))
                 .await
                 .map_err(|e| format!("cannot create the schema: {e}"))?;
@@ -183,11 +224,14 @@ impl TestEnvironment for Environment {
         let (server, sql) = match file {
             Ok(f) => f,
             Err(e) => {
-                let _ = pg.drop_database(&db_name);
+                let _ = databases.drop_database(&self.rt, &db_name);
                 return Err(e);
             }
         };
         let Some(server) = server else {
+            let Databases::Ephemeral(pg) = databases else {
+                return Err("`--cf-worker` runs against a throwaway cluster only".to_string());
+            };
             // `--cf-worker`: the database is ready; start a Worker on it.
             let worker = self.worker.as_ref().expect("checked above");
             let started = self.rt.block_on(sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'")))
@@ -212,11 +256,34 @@ impl TestEnvironment for Environment {
             rt: self.rt.handle().clone(),
             server: Some(server),
             sql: Some(sql),
-            pg,
+            databases,
             db_name,
             stats: Arc::clone(&self.stats),
         }))
     }
+}
+
+/// Why exo cannot run a project at all, if it cannot: the model uses a feature exo does not
+/// offer (a Deno or Wasm module, the `Vector` type: diagnostics `exo::unsupported_*`), or a
+/// default that needs PostgreSQL 18 (`uuidGenerateV7()` is `uuidv7()`). Its tests are then
+/// skipped with this reason instead of failing one by one.
+fn unsupported_feature(project: &Project) -> Option<String> {
+    let compiled = exo_compiler::compile_project(&project.entry());
+    let mut reasons: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && d.code.starts_with("exo::unsupported"))
+        .map(|d| d.message.clone())
+        .collect();
+    reasons.dedup();
+    if !reasons.is_empty() {
+        return Some(format!("the model uses what exo does not support: {}", reasons.join("; ")));
+    }
+    let ir = compiled.ir.as_ref()?;
+    let needs_pg18 = ir.database.tables.iter().flat_map(|t| &t.columns).any(|c| {
+        matches!(&c.default, Some(exo_ir::ColumnDefault::Expr(e)) if e.starts_with("uuidv7("))
+    });
+    needs_pg18.then(|| "the model uses `uuidGenerateV7()`, whose `uuidv7()` needs PostgreSQL 18 (the test cluster runs an older PostgreSQL)".to_string())
 }
 
 /// Writes every operation of the project's tests to a scratch `trusted-documents/` (the test
@@ -224,6 +291,7 @@ impl TestEnvironment for Environment {
 /// compiles them into `ir`.
 fn attach_test_operations(ir: &mut exo_ir::Ir, dir: &Path) -> Result<(), String> {
     let projects = exo_testing::discovery::discover(dir, None)?;
+    let system = exo_runtime::System::new(ir.clone());
     let mut tests = serde_json::Map::new();
     let mut inits = vec![];
     for case in projects.iter().flat_map(|p| &p.tests) {
@@ -233,6 +301,12 @@ fn attach_test_operations(ir: &mut exo_ir::Ir, dir: &Path) -> Result<(), String>
             for stage in file.stages {
                 if let exo_testing::loader::Operation::GraphQl { document, .. } = stage.operation {
                     let hash = exo_runtime::trusted::sha256_hex(&document);
+                    // A document that does not validate (a test of error messages) could never
+                    // be a trusted document: it stays out, and the server answers it with its
+                    // validation errors, which come before the refusal of untrusted documents.
+                    if exo_runtime::trusted::compile(&system, &hash, &document).is_err() {
+                        continue;
+                    }
                     if init {
                         if !inits.iter().any(|(h, _)| *h == hash) {
                             inits.push((hash, document));
@@ -304,7 +378,7 @@ struct FileServer {
     server: Option<Server>,
     /// A separate read-write connection for `init*.sql` files.
     sql: Option<Client>,
-    pg: &'static EphemeralPostgres,
+    databases: Databases,
     db_name: String,
     stats: Arc<(AtomicU64, AtomicU64)>,
 }
@@ -342,10 +416,91 @@ impl Drop for FileServer {
         self.server = None;
         self.sql = None;
         // `WITH (FORCE)` ends connections that are still closing.
-        let _ = self.pg.drop_database(&self.db_name);
+        let _ = self.databases.drop_database(&self.rt, &self.db_name);
+    }
+}
+
+/// Where test databases are created: the shared throwaway cluster, or an existing server
+/// given by URL (`--database-url`), reached with exo's own connection settings (TLS too).
+enum Databases {
+    Ephemeral(&'static EphemeralPostgres),
+    Existing(Arc<String>),
+}
+
+impl Databases {
+    fn drop_database(&self, rt: &impl BlockOn, name: &str) -> Result<(), String> {
+        match self {
+            Databases::Ephemeral(pg) => pg.drop_database(name).map_err(|e| e.message().to_string()),
+            Databases::Existing(url) => rt.block(admin(url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))),
+        }
+    }
+
+    /// Creates database `name` and returns its URL.
+    fn create_database(&self, rt: &impl BlockOn, name: &str) -> Result<String, String> {
+        match self {
+            Databases::Ephemeral(pg) => pg.create_database(name).map_err(|e| e.message().to_string()),
+            Databases::Existing(url) => {
+                rt.block(admin(url, &format!("CREATE DATABASE \"{name}\"")))?;
+                Ok(with_database(url, name))
+            }
+        }
+    }
+}
+
+/// One statement on the existing server's own database (names come from `exotest_<md5>`).
+async fn admin(url: &str, sql: &str) -> Result<(), String> {
+    let client = schema::connect(url).await.map_err(|f| f.message().unwrap_or_default().to_string())?;
+    client.batch_execute(sql).await.map_err(|e| format!("`{sql}` failed on the server given by `--database-url`: {e}"))
+}
+
+/// `url` with its database replaced by `name` (the query string is kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Runs a future to completion from a synchronous test hook.
+trait BlockOn {
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T;
+}
+
+impl BlockOn for Runtime {
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.block_on(f)
+    }
+}
+
+impl BlockOn for tokio::runtime::Handle {
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.block_on(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn with_database_replaces_only_the_path() {
+        use super::with_database;
+        assert_eq!(with_database("postgres://u:p@h:6432/postgres?sslmode=require", "t1"), "postgres://u:p@h:6432/t1?sslmode=require");
+        assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+        assert_eq!(with_database("postgres://u@h/", "t1"), "postgres://u@h/t1");
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod oidc_suite;

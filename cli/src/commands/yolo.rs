@@ -36,31 +36,45 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     })?;
     let url = pg.create_database("yolo")?;
 
-    let secret = match std::env::var("EXO_JWT_SECRET").ok().filter(|s| !s.is_empty()) {
-        Some(s) => s,
-        None => random_secret()?,
+    // With `EXO_OIDC_URL` the provider's tokens are used, as in Exograph; otherwise a secret
+    // (generated unless `EXO_JWT_SECRET` is set) and a token signed with it are printed.
+    let oidc_url = std::env::var("EXO_OIDC_URL").ok().filter(|s| !s.trim().is_empty());
+    let secret = match (&oidc_url, std::env::var("EXO_JWT_SECRET").ok().filter(|s| !s.is_empty())) {
+        (Some(_), _) => None,
+        (None, Some(s)) => Some(s),
+        (None, None) => Some(random_secret()?),
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let claims = serde_json::json!({ "sub": 1, "role": "admin", "roles": ["admin"], "exp": now + 24 * 3600 });
-    let token = exo_runtime::jwt::sign_hs256(&claims, secret.as_bytes());
 
     // yolo's settings win over the process environment; everything else reads through.
-    let overrides: HashMap<&'static str, String> = HashMap::from([
+    let mut overrides: HashMap<&'static str, String> = HashMap::from([
         ("EXO_ENV", "yolo".to_string()),
         ("EXO_POSTGRES_URL", url.clone()),
         ("EXO_POSTGRES_READ_WRITE", "true".to_string()),
         ("EXO_INTROSPECTION", "enabled".to_string()),
         ("EXO_CORS_DOMAINS", "*".to_string()),
-        ("EXO_JWT_SECRET", secret.clone()),
     ]);
+    if let Some(secret) = &secret {
+        overrides.insert("EXO_JWT_SECRET", secret.clone());
+    }
     let session = Session::new(ctx, project, url.clone(), overrides, args.port, Destructive::Apply);
     let rt = runtime()?;
     let result = rt.block_on(session.run(|_| {
         say(&format!("Database: {url}"));
-        say(&format!("JWT secret: {secret}"));
-        say(&format!(
-            "Example token (HS256; claims sub=1, role=\"admin\", roles=[\"admin\"], expires in 24 hours):\n  Authorization: Bearer {token}"
-        ));
+        match (&secret, &oidc_url) {
+            (Some(secret), _) => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let claims = serde_json::json!({ "sub": 1, "role": "admin", "roles": ["admin"], "exp": now + 24 * 3600 });
+                let token = exo_runtime::jwt::sign_hs256(&claims, secret.as_bytes());
+                say(&format!("JWT secret: {secret}"));
+                say(&format!(
+                    "Example token (HS256; claims sub=1, role=\"admin\", roles=[\"admin\"], expires in 24 hours):\n  Authorization: Bearer {token}"
+                ));
+            }
+            (None, Some(oidc)) => say(&format!(
+                "OIDC URL: {oidc} (from EXO_OIDC_URL); paste a token from your provider into the playground's JWT field"
+            )),
+            (None, None) => {}
+        }
     }));
     drop(rt);
     say("Removing the throwaway Postgres cluster...");

@@ -97,7 +97,7 @@ fn the_alias_attack_is_refused_or_cut_and_memory_stays_small() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let admin = exo_server::DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+        let admin = exo_server::DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true, ..exo_server::DatabaseConfig::default() };
         let client = exo_server::connect_client(&admin).await.unwrap();
         exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
         client

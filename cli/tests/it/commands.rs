@@ -1,6 +1,6 @@
 //! Runs the `exo` binary as users do and checks exit codes and output.
 
-use crate::{example, exo, temp_copy};
+use crate::{example, exo, free_port, temp_copy};
 
 #[test]
 fn build_reports_diagnostics_and_fails() {
@@ -53,6 +53,31 @@ fn serve_without_a_build_says_to_build() {
 }
 
 #[test]
+fn serve_with_an_unusable_oidc_provider_names_it_and_stops() {
+    let (_tmp, project) = temp_copy(&example("ok/todo"));
+    let build = exo().args(["build", "--project"]).arg(&project).output().unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    // Nothing listens there: the provider is down at start-up.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = exo().args(["serve", "--project"]).arg(&project).env("EXO_OIDC_URL", &url).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains(&format!("`EXO_OIDC_URL` = `{url}`")), "stderr:\n{stderr}");
+    assert!(stderr.contains("/.well-known/openid-configuration"), "stderr:\n{stderr}");
+    // With a secret too: refused before anything is fetched, as in Exograph.
+    let out = exo()
+        .args(["serve", "--project"])
+        .arg(&project)
+        .env("EXO_OIDC_URL", &url)
+        .env("EXO_JWT_SECRET", "s")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains("both `EXO_JWT_SECRET` and `EXO_OIDC_URL` are set"), "stderr:\n{stderr}");
+}
+
+#[test]
 fn schema_verify_without_a_database_says_how_to_give_one() {
     let out = exo().args(["schema", "verify", "--project"]).arg(example("ok/todo")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -72,7 +97,7 @@ fn exo_test_runs_the_todo_tests() {
     println!("{stdout}");
     let summary = stdout.lines().last().unwrap_or_default();
     let counts: Vec<usize> = summary.split(", ").filter_map(|part| part.split(' ').next()?.parse().ok()).collect();
-    let [passed, failed, unsupported] = counts[..] else {
+    let [passed, failed, unsupported, skipped] = counts[..] else {
         panic!("no summary line in:\n{stdout}\nstderr:\n{stderr}");
     };
     fn exotests(dir: &std::path::Path) -> usize {
@@ -85,7 +110,8 @@ fn exo_test_runs_the_todo_tests() {
     }
     let files = exotests(&project.join("tests"));
     assert!(files >= 4, "the todo example has test files");
-    assert_eq!(passed + failed + unsupported, files, "one result per test file:\n{stdout}");
+    assert_eq!(passed + failed + unsupported + skipped, files, "one result per test file:\n{stdout}");
+    assert_eq!(skipped, 0, "the todo example uses nothing exo lacks:\n{stdout}");
     assert!(passed > 0, "nothing passed:\n{stdout}\nstderr:\n{stderr}");
     assert_eq!(out.status.success(), failed == 0, "exit code disagrees with the summary:\n{stdout}");
 }

@@ -87,7 +87,7 @@ async fn todo_database(prefix: &str) -> TodoDatabase {
     let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
     let db = unique_db_name(prefix);
     let url = pg.create_database(&db).unwrap();
-    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true };
+    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     let client = exo_server::connect_client(&admin_db).await.unwrap();
     exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
     TodoDatabase { _project: project_dir, bytes, pg, db, url, client }
@@ -297,18 +297,20 @@ fn yolo_serves_read_write() {
     });
 }
 
-/// Without `EXO_POSTGRES_READ_WRITE`, connections refuse writes.
+/// Without `EXO_POSTGRES_READ_WRITE`, the statements the engine sends refuse writes (each
+/// runs in a `READ ONLY` transaction; see `server/src/pool.rs` for the transaction cases).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_by_default() {
+    use exo_runtime::Db;
     let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
     let db = unique_db_name("exo_cli_ro");
     let url = pg.create_database(&db).unwrap();
     let config = ServerConfig::from_env(|k| (k == "EXO_POSTGRES_URL").then(|| url.clone())).unwrap();
     let pool = exo_server::Pool::new(&config.database, config.threads).unwrap();
     pool.check().await.unwrap();
-    let conn = pool.get().await.unwrap();
-    let err = conn.client().batch_execute("CREATE TABLE t (x int)").await.unwrap_err();
-    assert!(err.as_db_error().unwrap().message().contains("read-only"), "{err}");
+    let mut conn = pool.get().await.unwrap();
+    let err = conn.query("CREATE TABLE t (x int)", &[]).await.unwrap_err();
+    assert!(err.0.contains("read-only"), "{}", err.0);
     drop(conn);
     drop(pool);
     pg.drop_database(&db).unwrap();

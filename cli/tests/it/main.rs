@@ -1,11 +1,16 @@
 //! Integration tests of the `exo` command and the native server, one module per surface:
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
-//! `exo dev` / `exo yolo` while editing the model.
+//! `exo dev` / `exo yolo` while editing the model, `import` runs `exo schema import` on real databases,
+//! `mcp` drives `/mcp` with the MCP SDK client, `production` runs `exo serve` and `exo test`
+//! through PgBouncer and checks readiness and request logs.
 
 mod bounds;
 mod commands;
 mod dev;
 mod http;
+mod import;
+mod mcp;
+mod production;
 
 use std::path::{Path, PathBuf};
 

@@ -151,7 +151,7 @@ pub fn check<'a>(annotations: &'a [Annotation], target: Target, diags: &mut Vec<
             if let Some(s) = names::suggest(name, applicable) {
                 d = d.with_help(format!("did you mean `@{s}`?"));
             } else if target == Target::ContextField {
-                d = d.with_help("context fields take one source: `@jwt`, `@header`, `@cookie`, `@env`, `@clientIp` or `@query`");
+                d = d.with_help("context fields take one source: `@jwt`, `@header`, `@cookie`, `@env` or `@clientIp`");
             } else if matches!(name, "inject" | "before" | "after" | "around") {
                 d = d.with_help("this annotation belongs to Deno modules, which exo does not support");
             }
@@ -344,6 +344,23 @@ pub fn expr_number(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Opt
     }
     diags.push(value_error(a, e.span(), "a number"));
     None
+}
+
+/// A `@range` bound: a number, or a string holding one (`@range(min = "-1.0", max = "3.0")`,
+/// which Exograph accepts and its users write).
+pub fn range_bound(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Option<f64> {
+    if let Expr::Literal(l) = e {
+        if let LiteralValue::Str(s) = &l.value {
+            if let Ok(v) = s.trim().parse::<f64>() {
+                if v.is_finite() {
+                    return Some(v);
+                }
+            }
+            diags.push(value_error(a, e.span(), "a number"));
+            return None;
+        }
+    }
+    expr_number(a, e, diags)
 }
 
 /// The single positional argument as a positive integer (`@maxLength(100)`).

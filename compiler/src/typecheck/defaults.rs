@@ -47,15 +47,9 @@ impl<'a> Checker<'a> {
                         .with_help("use a literal or a function such as `now()`");
                         self.error(d);
                     }
-                } else if f.hints.readonly && !had_default {
-                    let d = Diagnostic::error(
-                        "exo::readonly_without_default",
-                        format!("`@readonly` field `{qualified}` needs a default value"),
-                    )
-                    .with_primary(fspan, "no default")
-                    .with_help("clients can never set a readonly field, so give it one, e.g. `= now()`");
-                    self.error(d);
                 }
+                // A `@readonly` field needs no default: the database may compute it (a view, a
+                // trigger, a generated column). It never appears in inputs either way.
                 self.entities[e].fields[i].default = default;
             }
         }

@@ -538,13 +538,13 @@ impl<'a> Checker<'a> {
                     )
                     .with_primary(f.name.span, "where does this value come from?")
                     .with_help(format!(
-                        "annotate it with one of `@jwt`, `@header(\"...\")`, `@cookie(\"...\")`, `@env(\"...\")`, `@clientIp` or `@query(\"...\")`, e.g. `@jwt {}: ...`",
+                        "annotate it with one of `@jwt`, `@header(\"...\")`, `@cookie(\"...\")`, `@env(\"...\")` or `@clientIp`, e.g. `@jwt {}: ...`",
                         f.name
                     )),
                 );
                 ir::ContextSource::ClientIp
             }
-            [a] => self.context_source(a, f),
+            [a] => self.context_source(ctx, a, f),
             [first, second, ..] => {
                 self.error(
                     Diagnostic::error(
@@ -555,14 +555,14 @@ impl<'a> Checker<'a> {
                     .with_secondary(first.span, "first source")
                     .with_help("keep exactly one source annotation"),
                 );
-                self.context_source(first, f)
+                self.context_source(ctx, first, f)
             }
         };
         let default = f.default.as_ref().and_then(|d| self.context_default(d, ty, is_list, optional));
         ir::ContextField { name: f.name.name.clone(), ty, is_list, optional, source, default }
     }
 
-    fn context_source(&mut self, a: &ast::Annotation, f: &ast::Field) -> ir::ContextSource {
+    fn context_source(&mut self, ctx: &ast::Context, a: &ast::Annotation, f: &ast::Field) -> ir::ContextSource {
         let arg = |c: &mut Self| {
             annotations::positional(a)
                 .first()
@@ -577,7 +577,26 @@ impl<'a> Checker<'a> {
             "header" => ir::ContextSource::Header(arg(self)),
             "cookie" => ir::ContextSource::Cookie(arg(self)),
             "env" => ir::ContextSource::Env(arg(self)),
-            "query" => ir::ContextSource::Query(arg(self)),
+            "query" => {
+                // Exograph's `@query` runs a Deno or Wasm module query (its arguments injected
+                // contexts, its result a primitive). exo has no such modules, so no query could
+                // fill the field; accepting it would leave the field empty and every rule
+                // using it would silently run with null.
+                let name = arg(self);
+                self.error(
+                    Diagnostic::error(
+                        "exo::unsupported_context_source",
+                        format!("context field `{}.{}` uses `@query(\"{name}\")`, which exo does not support", ctx.name, f.name),
+                    )
+                    .with_primary(a.span, "`@query` source")
+                    .with_secondary(f.name.span, "this field would always be empty")
+                    .with_help(
+                        "`@query` runs a Deno or Wasm module query, which exo does not support; compute the value \
+                         before the request reaches exo and pass it as a signed JWT claim (`@jwt`)",
+                    ),
+                );
+                ir::ContextSource::Query(name)
+            }
             _ => ir::ContextSource::ClientIp,
         }
     }
@@ -1201,7 +1220,7 @@ impl<'a> Checker<'a> {
             let max = annotations::named_param(r, "max");
             let num = |c: &mut Self, p: Option<&ast::NamedParam>| {
                 p.and_then(|p| match &p.value {
-                    ast::AnnotationValue::Expr(e) => annotations::expr_number(r, e, &mut c.diags),
+                    ast::AnnotationValue::Expr(e) => annotations::range_bound(r, e, &mut c.diags),
                     v => {
                         c.diags.push(
                             Diagnostic::error("exo::annotation_params", "`@range` expects numbers")

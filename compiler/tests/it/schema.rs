@@ -6,7 +6,7 @@ use exo_compiler::graphql_schema::{build, lower_camel};
 use exo_compiler::sdl::print_sdl;
 use exo_ir::graphql::{Field as GqlField, InputValue, Resolver, Schema, Type, TypeKind, TypeRef};
 use exo_ir::{
-    AccessExpr, ColumnSql, Entity, EntityAccess, EntityId, EnumType, Field, FieldDefault, FieldKind, Ir, JsonType,
+    AccessExpr, Cast, ColumnSql, JsonOut, ParamIn, Entity, EntityAccess, EntityId, EnumType, Field, FieldDefault, FieldKind, Ir, JsonType,
     JsonTypeField, Literal, ScalarType, UniqueLookup, ValueType,
 };
 
@@ -29,7 +29,7 @@ fn field(name: &str, kind: FieldKind) -> Field {
 }
 
 fn column_of(name: &str, ty: ValueType) -> Field {
-    let sql = ColumnSql { name: format!("\"{name}\""), json_expr: "{}".into(), param_expr: "{}".into() };
+    let sql = ColumnSql { json: JsonOut::Plain, param: ParamIn::Cast(Cast::Text) };
     field(name, FieldKind::Column { ty, column: 0, sql })
 }
 

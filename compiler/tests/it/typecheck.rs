@@ -6,7 +6,7 @@ use std::path::Path;
 use exo_compiler::diag::render;
 use exo_compiler::{compile_project, compile_str, dump::dump, Compiled};
 use exo_ir::{
-    AccessExpr, AccessOperand, CmpOp, ColumnDefault, ColumnType, FieldDefault, FieldKind, Ir, Literal, PathStep,
+    AccessExpr, AccessOperand, Cast, CmpOp, ColumnDefault, ColumnType, JsonOut, ParamIn, FieldDefault, FieldKind, Ir, Literal, PathStep,
 };
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema-examples");
@@ -140,7 +140,8 @@ fn module_schema_applies_to_tables_and_enums() {
     assert_eq!(status.ty, ColumnType::Enum { schema: "shop".into(), name: "order_status".into() });
     assert_eq!(status.default, Some(ColumnDefault::Expr(r#"'NEW'::"shop"."order_status""#.into())));
     let FieldKind::Column { sql, .. } = &field(&ir, "Order", "status").kind else { panic!() };
-    assert_eq!(sql.param_expr, r#"{}::"shop"."order_status""#);
+    assert_eq!(sql.param, ParamIn::Cast(Cast::Enum { schema: "shop".into(), name: "order_status".into() }));
+    assert_eq!(Cast::Enum { schema: "shop".into(), name: "order_status".into() }.to_string(), r#""shop"."order_status""#);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,29 +195,32 @@ fn column_types_from_hints() {
         ]
     );
     assert!(t.columns.iter().all(|c| c.nullable == (c.name == "w")));
+    // (json reading, parameter binding), the binding shown as the cast it prints.
     let sql = |f: &str| match &field(&ir, "T", f).kind {
-        FieldKind::Column { sql, .. } => (sql.name.clone(), sql.json_expr.clone(), sql.param_expr.clone()),
+        FieldKind::Column { sql, .. } => (
+            sql.json,
+            match &sql.param {
+                ParamIn::Cast(c) => c.to_string(),
+                ParamIn::Base64 => "base64".to_string(),
+            },
+        ),
         _ => panic!(),
     };
-    assert_eq!(sql("id"), (r#""id""#.into(), "{}".into(), "{}::int4".into()));
-    assert_eq!(sql("b").2, "{}::int2");
-    assert_eq!(sql("c").2, "{}::int8");
-    assert_eq!(sql("c").1, "{}");
-    assert_eq!(sql("f").2, "{}::float4");
-    assert_eq!(sql("g").2, "{}::float8");
-    assert_eq!((sql("h").1, sql("h").2), ("{}::text".into(), "{}::numeric".into()));
-    assert_eq!(sql("k").2, "{}::text");
-    assert_eq!(sql("p").2, "{}::timestamptz");
-    assert_eq!(sql("q").2, "{}::jsonb");
-    assert_eq!(
-        (sql("r").1, sql("r").2),
-        ("translate(encode({}, 'base64'), E'\\n', '')".into(), "decode({}, 'base64')".into())
-    );
-    assert_eq!(sql("s").2, "{}::uuid");
-    assert_eq!(sql("t").2, "{}::text[]");
-    assert_eq!(sql("u").2, "{}::int4[][]");
-    assert_eq!(sql("v").2, "{}::CITEXT");
-    assert_eq!((sql("w").1, sql("w").2), ("{}::text[]".into(), "{}::numeric[]".into()));
+    assert_eq!(sql("id"), (JsonOut::Plain, "int4".into()));
+    assert_eq!(sql("b").1, "int2");
+    assert_eq!(sql("c"), (JsonOut::Plain, "int8".into()));
+    assert_eq!(sql("f").1, "float4");
+    assert_eq!(sql("g").1, "float8");
+    assert_eq!(sql("h"), (JsonOut::Text, "numeric".into()));
+    assert_eq!(sql("k").1, "text");
+    assert_eq!(sql("p").1, "timestamptz");
+    assert_eq!(sql("q").1, "jsonb");
+    assert_eq!(sql("r"), (JsonOut::Base64, "base64".into()));
+    assert_eq!(sql("s").1, "uuid");
+    assert_eq!(sql("t").1, "text[]");
+    assert_eq!(sql("u").1, "int4[][]");
+    assert_eq!(sql("v").1, "CITEXT");
+    assert_eq!(sql("w"), (JsonOut::TextArray, "numeric[]".into()));
     assert_eq!(field(&ir, "T", "d").validation.min, Some(0.0));
     assert_eq!(field(&ir, "T", "d").validation.int_bits, Some(16));
     assert_eq!(field(&ir, "T", "k").validation.max_length, Some(20));
@@ -645,7 +649,6 @@ fn contexts_sources_and_defaults() {
           @cookie("session_id") session: String
           @env("__DEV") dev: String
           @clientIp ip: String
-          @query("shouldTrack") track: Boolean
           @jwt roles: Set<String>
         }
         @postgres module M { @access(true) type T { @pk id: Int = autoIncrement() } }
@@ -663,13 +666,33 @@ fn contexts_sources_and_defaults() {
             Cookie("session_id".into()),
             Env("__DEV".into()),
             ClientIp,
-            Query("shouldTrack".into()),
             Jwt(vec!["roles".into()]),
         ]
     );
     assert_eq!(c.fields[0].default, Some(Literal::String("user".into())));
     assert!(c.fields[1].optional);
-    assert!(c.fields[7].is_list);
+    assert!(c.fields[6].is_list);
+}
+
+/// `@query` needs a Deno or Wasm module query to fill it; exo has none, so the field would be
+/// empty on every request. The build refuses it instead of running rules with null.
+#[test]
+fn query_context_sources_are_refused() {
+    let src = r#"
+        context AuthContext {
+          @jwt("sub") id: Int
+          @query("shouldTrack") track: Boolean
+        }
+        @postgres module M { @access(AuthContext.track) type T { @pk id: Int = autoIncrement() } }
+    "#;
+    assert_eq!(codes(src), ["exo::unsupported_context_source"]);
+    let c = compile_str("test.exo", src);
+    let d = &c.diagnostics[0];
+    assert_eq!(d.message, "context field `AuthContext.track` uses `@query(\"shouldTrack\")`, which exo does not support");
+    assert!(d.help.as_deref().is_some_and(|h| h.contains("`@jwt`")), "{:?}", d.help);
+    // The primary label points at the annotation.
+    let span = d.primary_span().expect("a primary label");
+    assert_eq!(&src[span.start as usize..span.end as usize], "@query(\"shouldTrack\")");
 }
 
 #[test]

@@ -67,12 +67,16 @@ pub async fn database_for(ir: &exo_ir::Ir, prefix: &str) -> (TestDb, PgDb) {
 }
 
 pub fn engine(ir: exo_ir::Ir) -> Engine {
+    engine_with(System::new(ir))
+}
+
+pub fn engine_with(system: System) -> Engine {
     let config = Config {
         auth: AuthConfig { jwt_secret: Some(JWT_SECRET.into()), ..Default::default() },
         introspection: Introspection::Enabled,
         ..Default::default()
     };
-    Engine::new(System::new(ir), config, Box::new(|_| None))
+    Engine::new(system, config, Box::new(|_| None))
 }
 
 pub fn now() -> u64 {

@@ -2,8 +2,10 @@
 //! own runner (discovery, init files, `$` bindings, auth claims) against a real database,
 //! through an engine whose database connection records every statement with its parameters.
 //! One insta snapshot per test file (`snapshots/sql/<example>/<test>.snap`) holds, per stage,
-//! the operation, its variables and the statements it ran; every statement is re-parsed with
-//! sqlparser's PostgreSQL dialect.
+//! the operation, its variables and the statements it ran, printed in the planner's pretty
+//! layout. Every statement goes through a round trip: parsed with sqlparser's PostgreSQL
+//! dialect, printed by sqlparser, parsed again and compared; and its highest `$n` must be the
+//! number of parameters bound.
 //!
 //! Running the operations (rather than only planning them) is what resolves `$.name`
 //! references to values bound by earlier stages, so the recorded parameters are the ones a
@@ -63,7 +65,7 @@ struct Environment {
 }
 
 impl TestEnvironment for Environment {
-    fn prepare_project(&self, project: &Path) -> Result<(), String> {
+    fn prepare_project(&self, project: &Path) -> Result<(), exo_testing::PrepareError> {
         let compiled = exo_compiler::compile_project(&project.join("src/index.exo"));
         let ir = compiled.ir.ok_or_else(|| {
             exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false)
@@ -91,7 +93,9 @@ impl TestEnvironment for Environment {
         self.rt
             .block_on(db.0.batch_execute("SET TimeZone = 'UTC'"))
             .map_err(|e| e.to_string())?;
-        let engine = Engine::new(System::new(ir), config.engine, Box::new(lookup));
+        let mut system = System::new(ir);
+        system.sql_layout = exo_runtime::sql::Layout::Pretty;
+        let engine = Engine::new(system, config.engine, Box::new(lookup));
         let log: Log = Arc::default();
         self.logs.lock().unwrap().insert(test_name.to_string(), log.clone());
         Ok(Box::new(RecordingServer {
@@ -167,7 +171,7 @@ fn render(requests: &[RequestLog]) -> Result<String, String> {
             out.push_str("--- no SQL\n");
         }
         for (sql, params) in &r.statements {
-            Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| format!("sqlparser rejects\n{sql}\n{e}"))?;
+            round_trip(sql, params.len())?;
             out.push_str(&format!("--- sql\n{sql}\n"));
             if !params.is_empty() {
                 let shown: Vec<String> = params
@@ -183,6 +187,59 @@ fn render(requests: &[RequestLog]) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// Parses `sql`, prints sqlparser's AST, parses that again and compares the two trees (so
+/// sqlparser reads the statement one way only); checks that `$1..$params` are exactly the
+/// placeholders used.
+fn round_trip(sql: &str, params: usize) -> Result<(), String> {
+    let first = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| format!("sqlparser rejects\n{sql}\n{e}"))?;
+    let printed: Vec<String> = first.iter().map(|s| s.to_string()).collect();
+    let printed = printed.join(";\n");
+    let second = Parser::parse_sql(&PostgreSqlDialect {}, &printed).map_err(|e| format!("sqlparser rejects its own output\n{printed}\n{e}"))?;
+    if first != second {
+        return Err(format!("the round trip changed the statement\n{sql}\nprinted as\n{printed}"));
+    }
+    let used = placeholders(sql);
+    let highest = used.iter().max().copied().unwrap_or(0);
+    if highest != params || (1..=params).any(|n| !used.contains(&n)) {
+        return Err(format!("{params} parameters bound, placeholders {used:?} used in\n{sql}"));
+    }
+    Ok(())
+}
+
+/// The `$n` placeholders of a statement (outside quoted names and string literals).
+fn placeholders(sql: &str) -> Vec<usize> {
+    let mut out = vec![];
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '$') => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                if let Ok(n) = digits.parse() {
+                    out.push(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn placeholders_skip_quoted_names() {
+    assert_eq!(placeholders(r#"SELECT "t$1".a, '$9' FROM x AS "t$1" WHERE a = $2 AND b = $1::int4"#), vec![2, 1]);
+    assert!(round_trip("SELECT $1::int4", 1).is_ok());
+    assert!(round_trip("SELECT $2::int4", 1).is_err());
+    assert!(round_trip("SELECT $1::int4, $1", 2).is_err());
 }
 
 #[test]

@@ -97,30 +97,8 @@ fn check_plan(plan: &Plan, input: &Path) {
             continue;
         };
         for step in steps {
-            let (sql, params) = match step {
-                Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) => {
-                    (s.sql.clone(), s.params.len())
-                }
-                Step::JsonByKeys {
-                    sql,
-                    params,
-                    key_columns,
-                }
-                | Step::CheckByKeys {
-                    sql,
-                    params,
-                    key_columns,
-                    ..
-                } => {
-                    let keys: Vec<String> = (0..*key_columns)
-                        .map(|c| format!("${}::text[]", params.len() + c + 1))
-                        .collect();
-                    (
-                        sql.replace("{keys}", &keys.join(", ")),
-                        params.len() + key_columns,
-                    )
-                }
-            };
+            let (Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s)) = step;
+            let (sql, params) = (s.sql.clone(), s.params.len());
             let parsed = sqlparser::parser::Parser::parse_sql(
                 &sqlparser::dialect::PostgreSqlDialect {},
                 &sql,

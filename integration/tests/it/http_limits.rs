@@ -12,15 +12,15 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::common::*;
 
-struct Running {
-    addr: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
-    _db: TestDb,
+    pub(crate) db: TestDb,
 }
 
 impl Running {
-    async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.expect("the server task ends cleanly");
     }
@@ -28,8 +28,13 @@ impl Running {
 
 /// The todo example served on an ephemeral port, with extra `EXO_*` settings.
 async fn serve(envs: &[(&str, &str)]) -> Running {
-    let ir = compile_example("todo");
-    let (db, client) = database_for(&ir, "http_limits").await;
+    serve_ir(compile_example("todo"), "http_limits", envs).await
+}
+
+/// A model served on an ephemeral port of 127.0.0.1 (its own database), with extra `EXO_*`
+/// settings over introspection on, a JWT secret and two connections.
+pub(crate) async fn serve_ir(ir: exo_ir::Ir, prefix: &str, envs: &[(&str, &str)]) -> Running {
+    let (db, client) = database_for(&ir, prefix).await;
     drop(client);
     let mut vars: std::collections::HashMap<String, String> = [
         ("EXO_POSTGRES_URL", db.url.as_str()),
@@ -55,22 +60,22 @@ async fn serve(envs: &[(&str, &str)]) -> Running {
             .await
             .expect("serve");
     });
-    Running { addr, stop: Some(stop), task, _db: db }
+    Running { addr, stop: Some(stop), task, db }
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Json,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Json,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The first error's message, after checking the body is a spec-shaped error response.
-    fn error(&self) -> &str {
+    pub(crate) fn error(&self) -> &str {
         let errors = self.body["errors"].as_array().unwrap_or_else(|| panic!("no `errors` in {}", self.body));
         assert!(!errors.is_empty(), "empty `errors`");
         assert!(self.body.get("data").is_none(), "errors come without data: {}", self.body);
@@ -81,7 +86,7 @@ impl Reply {
 /// Sends raw bytes (head and body written concurrently with reading, so a server that answers
 /// before reading everything cannot deadlock us) and parses the response. The 60 s bound
 /// turns a hang into a failure instead of a stuck test run; it is not a speed assertion.
-async fn raw(addr: SocketAddr, head: String, body: Vec<u8>) -> Reply {
+pub(crate) async fn raw(addr: SocketAddr, head: String, body: Vec<u8>) -> Reply {
     let run = async {
         let stream = TcpStream::connect(addr).await.unwrap();
         let (mut rd, mut wr) = stream.into_split();
@@ -264,17 +269,17 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["errors"][0]["locations"], json!([{"line": 1, "column": 14}]));
 
-    // Content types: JSON (with parameters, any case) and a missing type are accepted;
-    // anything else is refused before the body is read.
+    // Content types: JSON (with parameters, any case) is accepted; anything else, and a
+    // missing type (what `fetch` sends for an untyped Blob), is refused before the body is read.
     let body = br#"{"query": "{ __typename }"}"#;
-    for ct in [Some("application/json"), Some("Application/JSON; charset=utf-8"), None] {
-        let r = post(addr, ct, body).await;
+    for ct in ["application/json", "Application/JSON; charset=utf-8"] {
+        let r = post(addr, Some(ct), body).await;
         assert_eq!((r.status, r.body.clone()), (200, json!({"data": {"__typename": "Query"}})), "{ct:?}");
     }
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/graphql"] {
-        let r = post(addr, Some(ct), body).await;
-        assert_eq!(r.status, 415, "{ct}");
-        assert!(r.error().contains("application/json"), "{ct}: {}", r.error());
+    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/graphql")] {
+        let r = post(addr, ct, body).await;
+        assert_eq!(r.status, 415, "{ct:?}");
+        assert!(r.error().contains("application/json"), "{ct:?}: {}", r.error());
     }
 
     // Methods: GET (even with a query string) and PUT are not GraphQL endpoints here; OPTIONS
@@ -294,7 +299,7 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
 
     // Garbage that is not HTTP at all: the connection ends with a 400 or is closed, and the
     // server keeps serving.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let _ = s.write_all(b"\x00\x01 not http\r\n\r\n").await;
         let mut sink = Vec::new();

@@ -4,6 +4,7 @@
 mod access;
 mod bounds;
 mod common;
+mod edge;
 mod examples;
 mod fuzz_regressions;
 mod exotest_sql;
@@ -11,6 +12,8 @@ mod bad_input;
 mod http_limits;
 mod injection;
 mod introspection;
+mod mcp;
+mod oidc;
 mod queries;
 mod sql;
 mod trusted;

@@ -107,11 +107,7 @@ fn precompiled_plans_snapshot_and_parse() {
                             let TrustedRoot::Sql { steps, .. } = &f.root else { continue };
                             for s in steps {
                                 let sql = match s {
-                                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) => st.sql.clone(),
-                                    Step::JsonByKeys { sql, key_columns, .. } | Step::CheckByKeys { sql, key_columns, .. } => {
-                                        let keys: Vec<String> = (0..*key_columns).map(|i| format!("$9{i}::text[]")).collect();
-                                        sql.replace("{keys}", &keys.join(", "))
-                                    }
+                                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) | Step::Check(st) => st.sql.clone(),
                                 };
                                 Parser::parse_sql(&PostgreSqlDialect {}, &sql)
                                     .unwrap_or_else(|e| panic!("{name}: sqlparser rejects\n{sql}\n{e}"));

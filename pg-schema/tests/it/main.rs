@@ -1,6 +1,8 @@
 //! Integration tests of `exo-pg-schema`: DDL snapshots, every statement through sqlparser, and
-//! create / introspect / diff / migrate against a real PostgreSQL (one fresh database per test).
+//! create / introspect / diff / migrate against a real PostgreSQL (one fresh database per test),
+//! and the catalog an import reads.
 
+mod catalog;
 mod ddl;
 mod migrate;
 mod models;

@@ -219,15 +219,15 @@ impl<'a> Parser<'a, '_> {
         })
     }
 
-    /// VariableDefinitions : ( VariableDefinition+ )
+    /// VariableDefinitions : ( VariableDefinition* )
+    ///
+    /// The spec asks for at least one definition, but Exograph accepts `mutation () { ... }`,
+    /// and its users' documents rely on it.
     fn parse_variable_definitions(&mut self) -> Result<Vec<VariableDefinition<'a>>, ParseError> {
         let mut variables = Vec::new();
         if self.eat(TokenKind::ParenL)? {
-            loop {
+            while !self.eat(TokenKind::ParenR)? {
                 variables.push(self.parse_variable_definition()?);
-                if self.eat(TokenKind::ParenR)? {
-                    break;
-                }
             }
         }
         Ok(variables)

@@ -1,0 +1,359 @@
+//! Filters and ordering: a `TFilter` argument as a condition, `orderBy` as ordering terms.
+//! Relation filters use `EXISTS` at every level and AND the related type's read rule in.
+
+use exo_ir::graphql::{FilterOp, LogicalOp};
+use exo_ir::{EntityId, Field, FieldKind, ScalarType, ValueType};
+
+use super::access::Cond;
+use super::{bad_request, param_in, param_in_owned, Planner};
+use crate::error::GqlError;
+use crate::sql::{self, BinOp, Cast, Dir, Expr, Ident, Order, ParamId, Query, Select, TableName};
+use crate::value::Val;
+
+/// A relation step an ordering term goes through: `(SELECT <inner> FROM table AS alias WHERE
+/// join)`, the join being many-to-one field `field` of `entity` at alias `a` (rebuilt for each
+/// term rather than cloned).
+type Via<'a> = (TableName<'a>, Ident<'a>, (EntityId, u32, Ident<'a>));
+
+impl<'a, 'd> Planner<'a, 'd> {
+    /// A `TFilter` value as a condition over alias `a`.
+    pub(super) fn predicate(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        filter: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
+        let Some(fields) = filter.as_object() else {
+            return Ok(Cond::True);
+        };
+        let e = self.ir.entity(entity);
+        let mut cond = Cond::True;
+        for (k, v) in fields {
+            let c = match LogicalOp::from_name(k) {
+                Some(op @ (LogicalOp::And | LogicalOp::Or)) => {
+                    let items: Vec<&Val> = match v {
+                        Val::List(items, _) => items.iter().collect(),
+                        Val::Null(_) => continue,
+                        other => vec![other],
+                    };
+                    if items.is_empty() {
+                        return Err(bad_request(
+                            "Logical operation predicate does not have any arguments",
+                        ));
+                    }
+                    let is_and = op == LogicalOp::And;
+                    let mut acc = if is_and { Cond::True } else { Cond::False };
+                    for item in items {
+                        let p = self.predicate(entity, a, item)?;
+                        acc = if is_and { acc.and(p) } else { acc.or(p) };
+                    }
+                    acc
+                }
+                Some(LogicalOp::Not) => {
+                    if v.is_null() {
+                        continue;
+                    }
+                    self.predicate(entity, a, v)?.not()
+                }
+                None => {
+                    if v.is_null() {
+                        continue;
+                    }
+                    let Some((fid, f)) = e.field_by_name(k) else {
+                        return Err(bad_request(format!("unknown filter field `{k}`")));
+                    };
+                    self.field_predicate(entity, fid, f, a, v)?
+                }
+            };
+            cond = cond.and(c);
+        }
+        Ok(cond)
+    }
+
+    fn field_predicate(
+        &mut self,
+        entity: EntityId,
+        fid: u32,
+        f: &'a Field,
+        a: Ident<'a>,
+        v: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
+        let e = self.ir.entity(entity);
+        self.guard_filter_field(entity, fid, a)?;
+        match &f.kind {
+            FieldKind::Column { ty, sql, column } => {
+                let col = self.column(a, e.table, *column);
+                let Some(ops) = v.as_object() else {
+                    // `BlobFilter` and similar scalar filters: equality.
+                    let p = self.val_param(v);
+                    return Ok(Cond::Sql(sql::eq(col, param_in(&sql.param, p))));
+                };
+                let is_array = matches!(ty, ValueType::Array(_));
+                let mut cond = Cond::True;
+                for (op, arg) in ops {
+                    let Some(op) = FilterOp::from_name(op) else {
+                        return Err(bad_request(format!("unknown filter operator `{op}`")));
+                    };
+                    if f.validation.single_precision && !is_array {
+                        self.check_filter_value(f, arg)?;
+                    }
+                    let c = self.operator(op, self.column(a, e.table, *column), sql, arg, ty)?;
+                    cond = cond.and(c);
+                }
+                Ok(cond)
+            }
+            FieldKind::ManyToOne { target, .. } => {
+                let b = self.alias(self.ir.entity(*target));
+                let join = self.many_to_one_join(entity, fid, a, b);
+                self.related_exists(*target, b, join, v)
+            }
+            FieldKind::OneToMany {
+                target, inverse, ..
+            } => {
+                let b = self.alias(self.ir.entity(*target));
+                let join = self.many_to_one_join(*target, *inverse, b, a);
+                self.related_exists(*target, b, join, v)
+            }
+        }
+    }
+
+    /// `EXISTS (SELECT 1 FROM target AS b WHERE join AND <filter> AND <read rule>)`; the
+    /// filter carries the read rules of the fields it uses.
+    fn related_exists(
+        &mut self,
+        target: EntityId,
+        b: Ident<'a>,
+        join: Expr<'a>,
+        filter: &Val,
+    ) -> Result<Cond<'a>, GqlError> {
+        let t = self.ir.entity(target);
+        let inner = self.guarded_predicate(target, b, filter)?;
+        let access = self.access(&t.access.query, target, b);
+        Ok(match Cond::Sql(join).and(inner).and(access) {
+            Cond::False => Cond::False,
+            c => Cond::Sql(sql::exists(Query::select(
+                Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
+                    .filter(c.into_expr()),
+            ))),
+        })
+    }
+
+    /// One operator of a scalar filter (`{lt: 3}`) on column `col`.
+    fn operator(
+        &mut self,
+        op: FilterOp,
+        col: Expr<'a>,
+        sql: &'a exo_ir::ColumnSql,
+        arg: &Val,
+        ty: &ValueType,
+    ) -> Result<Cond<'a>, GqlError> {
+        let is_array = matches!(ty, ValueType::Array(_));
+        if arg.is_null() {
+            return Ok(match op {
+                FilterOp::Eq => Cond::Sql(sql::is_null(col, false)),
+                FilterOp::Neq => Cond::Sql(sql::is_null(col, true)),
+                _ => Cond::True,
+            });
+        }
+        let id = self.val_param_id(arg);
+        let p = || Expr::Param(id);
+        let typed = if is_array && ty.scalar() != Some(ScalarType::Int) {
+            // For array columns, scalar comparisons test the elements: the element's own type
+            // (`real[]` -> `$1::real`), so enum elements compare with an enum and
+            // single-precision elements with a single-precision value.
+            match sql.param.element() {
+                Some(elem) => param_in_owned(elem, p()),
+                None => match ty.scalar().and_then(Cast::of_scalar) {
+                    Some(c) => sql::cast(p(), c),
+                    None => p(),
+                },
+            }
+        } else if ty.scalar() == Some(ScalarType::Int) {
+            // Compared as int8 whatever the column's width, so `{lt: 99999}` on a smallint is
+            // true for every row instead of an out-of-range cast error.
+            sql::cast(p(), Cast::Int8)
+        } else {
+            param_in(&sql.param, p())
+        };
+        let jsonb = || sql::cast(p(), Cast::Jsonb);
+        let keys = || {
+            Expr::Array(Box::new(Query::select(Select {
+                items: vec![sql::item(sql::func(
+                    "jsonb_array_elements_text",
+                    vec![jsonb()],
+                ))],
+                ..Select::default()
+            })))
+        };
+        let sym = match op {
+            FilterOp::Eq => BinOp::Eq,
+            FilterOp::Neq => BinOp::Neq,
+            FilterOp::Lt => BinOp::Lt,
+            FilterOp::Lte => BinOp::Lte,
+            FilterOp::Gt => BinOp::Gt,
+            FilterOp::Gte => BinOp::Gte,
+            FilterOp::Like | FilterOp::ILike | FilterOp::StartsWith | FilterOp::EndsWith => {
+                return Ok(Cond::Sql(pattern_match(op, col, typed, id, is_array)));
+            }
+            FilterOp::Contains => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
+            FilterOp::ContainedBy => {
+                return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb())))
+            }
+            // The key is a `Json` value: a JSON string, unquoted here.
+            FilterOp::MatchKey => {
+                return Ok(Cond::Sql(sql::bin(
+                    BinOp::HasKey,
+                    col,
+                    sql::bin(BinOp::JsonPathText, jsonb(), sql::str_lit("{}")),
+                )))
+            }
+            FilterOp::MatchAllKeys => {
+                return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys())))
+            }
+            FilterOp::MatchAnyKey => return Ok(Cond::Sql(sql::bin(BinOp::HasAnyKey, col, keys()))),
+        };
+        if is_array {
+            return Ok(Cond::Sql(Expr::Quantified {
+                left: Box::new(typed),
+                op: sym.flipped(),
+                all: op == FilterOp::Neq,
+                right: Box::new(col),
+            }));
+        }
+        Ok(Cond::Sql(sql::bin(sym, col, typed)))
+    }
+
+    /// `orderBy` as ordering terms.
+    pub(super) fn order_by(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        o: &Val,
+    ) -> Result<Vec<Order<'a>>, GqlError> {
+        let items: Vec<&Val> = match o {
+            Val::List(items, _) => items.iter().collect(),
+            other => vec![other],
+        };
+        let mut out = vec![];
+        for item in items {
+            let Some(fields) = item.as_object() else {
+                continue;
+            };
+            for (k, v) in fields {
+                if v.is_null() {
+                    continue;
+                }
+                self.order_term(entity, a, k, v, &mut out, &mut vec![])?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One ordering entry. `via` holds the relation steps that lead to `entity`; the column
+    /// is read through a scalar subquery per step.
+    fn order_term(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        k: &str,
+        v: &Val,
+        out: &mut Vec<Order<'a>>,
+        via: &mut Vec<Via<'a>>,
+    ) -> Result<(), GqlError> {
+        let e = self.ir.entity(entity);
+        let Some((fid, f)) = e.field_by_name(k) else {
+            return Err(bad_request(format!("unknown ordering field `{k}`")));
+        };
+        self.check_order_field(entity, fid, a)?;
+        match &f.kind {
+            FieldKind::Column { column, .. } => {
+                // Postgres' default null placement, so a primary-key or other btree index
+                // can serve the order.
+                let dir = if v.as_str() == Some("DESC") {
+                    Dir::Desc
+                } else {
+                    Dir::Asc
+                };
+                let mut expr = self.column(a, e.table, *column);
+                for &(table, alias, (entity, field, a)) in via.iter().rev() {
+                    let join = self.many_to_one_join(entity, field, a, alias);
+                    let select = Select::new(vec![expr], sql::table(table, alias)).filter(join);
+                    expr = sql::subquery(Query::select(select));
+                }
+                out.push(Order {
+                    expr,
+                    dir: Some(dir),
+                });
+            }
+            FieldKind::ManyToOne { target, .. } => {
+                let t = self.ir.entity(*target);
+                let b = self.alias(t);
+                via.push((self.table_name(t.table), b, (entity, fid, a)));
+                let items: Vec<&Val> = match v {
+                    Val::List(items, _) => items.iter().collect(),
+                    other => vec![other],
+                };
+                for item in items {
+                    if let Some(fields) = item.as_object() {
+                        for (k2, v2) in fields {
+                            if v2.is_null() {
+                                continue;
+                            }
+                            self.order_term(*target, b, k2, v2, out, via)?;
+                        }
+                    }
+                }
+                via.pop();
+            }
+            FieldKind::OneToMany { .. } => {
+                return Err(bad_request(format!("cannot order by the collection `{k}`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `like`, `ilike`, `startsWith`, `endsWith` on column `col` with parameter `p` (`typed`: the
+/// parameter cast to the column's type).
+fn pattern_match<'a>(
+    op: FilterOp,
+    col: Expr<'a>,
+    typed: Expr<'a>,
+    p: ParamId,
+    is_array: bool,
+) -> Expr<'a> {
+    let text = || sql::cast(Expr::Param(p), Cast::Text);
+    let like = if op == FilterOp::ILike {
+        BinOp::ILike
+    } else {
+        BinOp::Like
+    };
+    let pattern = match op {
+        FilterOp::StartsWith => sql::bin(BinOp::Concat, text(), sql::str_lit("%")),
+        FilterOp::EndsWith => sql::bin(BinOp::Concat, sql::str_lit("%"), text()),
+        _ if is_array => text(),
+        // A scalar column compares with the parameter in its own type.
+        _ => return sql::bin(like, col, typed),
+    };
+    if !is_array {
+        return sql::bin(like, col, pattern);
+    }
+    // On an array, some element matches; the element must be the left operand (`elem LIKE
+    // pattern`), so `ANY` cannot express it.
+    let element = Ident::Name("element");
+    let unnest = sql::From::Function {
+        call: sql::func("unnest", vec![col]),
+        ordinality: false,
+        alias: element,
+        columns: vec![],
+    };
+    let select = Select::new(vec![Expr::Int(1)], unnest).filter(sql::bin(
+        like,
+        Expr::Column {
+            table: None,
+            column: element,
+        },
+        pattern,
+    ));
+    sql::exists(Query::select(select))
+}

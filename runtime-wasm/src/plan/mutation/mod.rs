@@ -1,0 +1,599 @@
+//! Mutations: a short script per root field. The root rows' create or update rule is checked
+//! first, before anything is written ([`precheck`]). A plain create or update is then one
+//! statement that returns the written keys; nested input makes one data-modifying statement
+//! (a CTE per written row) reporting keys under slots. Checks then apply each nested slot's
+//! create or update rule, and a select reads the result back, as far as the caller may read
+//! it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
+//!
+//! [`nested`] builds the data-modifying statement of nested input; [`readback`] the checks
+//! and the read-back that follow the writes.
+
+mod nested;
+mod precheck;
+mod readback;
+
+use exo_ir::graphql::ArgRole;
+use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ValueType};
+
+use crate::error::GqlError;
+use crate::plan::access::Cond;
+use crate::plan::select::json_list;
+use crate::plan::{
+    bad_request, param_in, param_in_owned, NoRow, ParamSource, Planner, RootPlan, Step,
+};
+use crate::sql::{
+    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Order, Query, Select, Update,
+};
+use crate::validate::Selected;
+use crate::value::Val;
+use nested::script_take;
+
+/// A mutation's data-modifying statement under construction: CTEs that write rows, each
+/// reporting the keys it touched under a slot (one per entity and rule) so the steps after
+/// it can check and select those rows. Slot 0 is the root field's entity.
+struct Script<'a> {
+    ctes: Vec<Cte<'a>>,
+    /// `(cte name, slot)`: the CTEs whose rows are reported.
+    outputs: Vec<(Ident<'a>, usize)>,
+    slots: Vec<Slot>,
+}
+
+struct Slot {
+    entity: EntityId,
+    /// Created rows (checked with the create rule) or updated rows (the update rule).
+    create: bool,
+    /// Whether the rule is checked at all (an update that sets no column changes nothing).
+    check: bool,
+    /// Many-to-one fields whose references the input named.
+    refs: Vec<u32>,
+    /// Fields with a field-level rule that some input row of the slot names (their create or
+    /// update rule joins the slot's check).
+    fields: Vec<u32>,
+}
+
+impl Script<'_> {
+    fn new(root: EntityId, create: bool, check: bool) -> Self {
+        Script {
+            ctes: vec![],
+            outputs: vec![],
+            slots: vec![Slot {
+                entity: root,
+                create,
+                check,
+                refs: vec![],
+                fields: vec![],
+            }],
+        }
+    }
+
+    fn slot(&mut self, entity: EntityId, create: bool) -> usize {
+        if let Some(i) = self
+            .slots
+            .iter()
+            .skip(1)
+            .position(|s| s.entity == entity && s.create == create)
+        {
+            return i + 1;
+        }
+        self.slots.push(Slot {
+            entity,
+            create,
+            check: true,
+            refs: vec![],
+            fields: vec![],
+        });
+        self.slots.len() - 1
+    }
+
+    fn add_refs(&mut self, slot: usize, refs: &[u32]) {
+        for r in refs {
+            if !self.slots[slot].refs.contains(r) {
+                self.slots[slot].refs.push(*r);
+            }
+        }
+    }
+
+    fn add_fields(&mut self, slot: usize, fields: &[u32]) {
+        for f in fields {
+            if !self.slots[slot].fields.contains(f) {
+                self.slots[slot].fields.push(*f);
+            }
+        }
+    }
+}
+
+/// What one input row sets: column assignments, the collections it nests, and the
+/// many-to-one fields it names explicitly.
+struct RowInput<'a, 'v> {
+    cols: Vec<(u32, Expr<'a>)>,
+    nested: Vec<(u32, &'v Val)>,
+    refs: Vec<u32>,
+}
+
+/// The elements of an optional input list (a single value counts as a list of one).
+fn items(v: Option<&Val>) -> Vec<&Val> {
+    match v {
+        Some(Val::List(items, _)) => items.iter().collect(),
+        Some(v) if !v.is_null() => vec![v],
+        _ => vec![],
+    }
+}
+
+fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
+    vec![sql::item(Expr::Star)]
+}
+
+impl<'a, 'd> Planner<'a, 'd> {
+    pub(super) fn create(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let data = sel
+            .role(ArgRole::Data)
+            .ok_or_else(|| bad_request("missing `data`"))?;
+        let rows: Vec<&Val> = match data {
+            Val::List(items, _) => items.iter().collect(),
+            other => vec![other],
+        };
+        if rows.is_empty() {
+            return Ok(RootPlan::Const("[]".into()));
+        }
+        self.require(&e.access.create, entity)?;
+        // The check reads the input values again with its own parameters; the value
+        // constraints it records are the ones the write records below.
+        let before = self.checks.len();
+        let precheck = self.create_precheck(entity, &rows, sel)?;
+        self.checks.truncate(before);
+        let mut inputs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            inputs.push(self.row_columns(entity, row, true, &[], sel)?);
+        }
+        // The root rows' rule was checked before the write; nested rows are checked after it.
+        let mut script = Script::new(entity, true, false);
+        let mut steps: Vec<Step> = precheck.into_iter().collect();
+        if inputs.iter().all(|r| r.nested.is_empty()) {
+            // The common shape: one multi-row INSERT returning the new keys.
+            for input in &inputs {
+                script.add_refs(0, &input.refs);
+            }
+            let mut cols: Vec<u32> = inputs
+                .iter()
+                .flat_map(|r| r.cols.iter().map(|(c, _)| *c))
+                .collect();
+            cols.sort_unstable();
+            cols.dedup();
+            let source = if cols.is_empty() {
+                // Every value comes from defaults.
+                if rows.len() > 1 {
+                    return Err(bad_request(
+                        "creating several rows with only default values is not supported",
+                    ));
+                }
+                InsertSource::DefaultValues
+            } else {
+                let tuples = inputs
+                    .into_iter()
+                    .map(|mut input| {
+                        cols.iter()
+                            .map(|c| match input.cols.iter().position(|(x, _)| x == c) {
+                                Some(i) => input.cols.swap_remove(i).1,
+                                None => Expr::Default,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                InsertSource::Values(tuples)
+            };
+            let insert = Insert {
+                table: self.table_name(e.table),
+                columns: cols
+                    .iter()
+                    .map(|c| Ident::Name(self.column_name(e.table, *c)))
+                    .collect(),
+                source,
+                returning: self.key_texts(e, None),
+            };
+            let q = Query {
+                with: vec![],
+                body: Body::Insert(Box::new(insert)),
+            };
+            steps.push(Step::CollectKeys(self.statement(&q)));
+        } else {
+            // Nested children: one data-modifying statement, a CTE per inserted row, each child
+            // row inserted from its parent's CTE.
+            for input in inputs {
+                self.insert_row(&mut script, entity, input, None, 0, sel)?;
+            }
+            let q = self.script_query(script_take(&mut script));
+            steps.push(Step::CollectSlots(self.statement(&q)));
+        }
+        self.slot_checks(&script, &mut steps)?;
+        steps.push(self.select_by_keys(entity, many, true, sel)?);
+        // `createT` returns `T!`: a created row the caller may not read is an error, not null.
+        Ok(RootPlan::Sql {
+            steps,
+            no_row: if many {
+                NoRow::EmptyList
+            } else {
+                NoRow::NotAuthorized
+            },
+        })
+    }
+
+    /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
+    /// rule is enforced in SQL later.
+    fn require(&mut self, rule: &'a AccessExpr, entity: EntityId) -> Result<(), GqlError> {
+        let a = self.alias(self.ir.entity(entity));
+        if matches!(self.access(rule, entity, a), Cond::False) {
+            return Err(GqlError::new("Not authorized"));
+        }
+        Ok(())
+    }
+
+    /// What one input row sets. `skip` lists fields supplied by the caller instead (the
+    /// back-reference to a parent, the keys of a nested update).
+    fn row_columns<'v>(
+        &mut self,
+        entity: EntityId,
+        row: &'v Val,
+        creating: bool,
+        skip: &[u32],
+        sel: &Selected<'_>,
+    ) -> Result<RowInput<'a, 'v>, GqlError> {
+        let e = self.ir.entity(entity);
+        let given = row.as_object().unwrap_or(&[]);
+        let mut out = RowInput {
+            cols: vec![],
+            nested: vec![],
+            refs: vec![],
+        };
+        for (fid, f) in e.fields.iter().enumerate() {
+            let fid = fid as u32;
+            if skip.contains(&fid) {
+                continue;
+            }
+            let v = given.iter().find(|(k, _)| *k == f.name).map(|(_, v)| v);
+            match &f.kind {
+                FieldKind::Column { sql, column, ty } => {
+                    let value = match v {
+                        Some(v) => {
+                            self.check_value_now_and_later(&f.name, &f.validation, v, sel.pos)?;
+                            if v.is_null() {
+                                Expr::Null
+                            } else {
+                                let p = self.val_param(v);
+                                match (ty, sql.param.element()) {
+                                    // Arrays travel as JSON text: unpack the elements and cast them.
+                                    (ValueType::Array(_), Some(elem)) => {
+                                        let x = Ident::Plain("x");
+                                        let element = param_in_owned(
+                                            elem,
+                                            Expr::Column {
+                                                table: None,
+                                                column: x,
+                                            },
+                                        );
+                                        let call = sql::func(
+                                            "jsonb_array_elements_text",
+                                            vec![sql::cast(p, Cast::Jsonb)],
+                                        );
+                                        let from = sql::From::Function {
+                                            call,
+                                            ordinality: false,
+                                            alias: Ident::Plain("t"),
+                                            columns: vec![x],
+                                        };
+                                        Expr::Array(Box::new(Query::select(Select::new(
+                                            vec![element],
+                                            from,
+                                        ))))
+                                    }
+                                    _ => param_in(&sql.param, p),
+                                }
+                            }
+                        }
+                        None if creating => match &f.default {
+                            Some(FieldDefault::Context { context, field }) => {
+                                let p = self.param(ParamSource::Context {
+                                    context: *context,
+                                    field: *field,
+                                });
+                                param_in(&sql.param, p)
+                            }
+                            _ => continue,
+                        },
+                        None => continue,
+                    };
+                    out.cols.push((*column, value));
+                }
+                FieldKind::ManyToOne {
+                    target,
+                    columns,
+                    target_columns,
+                    ..
+                } => {
+                    let t = self.ir.entity(*target);
+                    // The target's key field owning column `tc`.
+                    let key_field = |tc: u32| {
+                        t.fields.iter().find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if *column == tc))
+                    };
+                    match v {
+                        Some(v) if v.is_null() => {
+                            for c in columns {
+                                out.cols.push((*c, Expr::Null));
+                            }
+                        }
+                        Some(v) => {
+                            for (c, tc) in columns.iter().zip(target_columns) {
+                                let tfield = key_field(*tc)
+                                    .ok_or_else(|| bad_request("unsupported nested key"))?;
+                                let FieldKind::Column { sql, .. } = &tfield.kind else {
+                                    return Err(bad_request("unsupported nested key"));
+                                };
+                                let inner = v.get(&tfield.name).ok_or_else(|| {
+                                    bad_request(format!("missing key field `{}`", tfield.name))
+                                })?;
+                                let p = self.val_param(inner);
+                                out.cols.push((*c, param_in(&sql.param, p)));
+                            }
+                            // A reference named by the caller must be one the caller may read.
+                            out.refs.push(fid);
+                        }
+                        None if creating => {
+                            if let Some(FieldDefault::Context { context, field }) = &f.default {
+                                let p = self.param(ParamSource::Context {
+                                    context: *context,
+                                    field: *field,
+                                });
+                                let value = match key_field(target_columns[0]).map(|f| &f.kind) {
+                                    Some(FieldKind::Column { sql, .. }) => param_in(&sql.param, p),
+                                    _ => p,
+                                };
+                                out.cols.push((columns[0], value));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                FieldKind::OneToMany { .. } => {
+                    if let Some(v) = v.filter(|v| !v.is_null()) {
+                        out.nested.push((fid, v));
+                    }
+                }
+            }
+        }
+        out.cols.sort_by_key(|(c, _)| *c);
+        Ok(out)
+    }
+
+    /// `UPDATE t AS a SET ... WHERE filter RETURNING returning`, or, when nothing is set,
+    /// `SELECT returning FROM t AS a WHERE filter`.
+    fn update_or_select(
+        &self,
+        e: &'a Entity,
+        a: Ident<'a>,
+        cols: Vec<(u32, Expr<'a>)>,
+        filter: Expr<'a>,
+        returning: Vec<sql::SelectItem<'a>>,
+    ) -> Query<'a> {
+        let table = self.table_name(e.table);
+        if cols.is_empty() {
+            let select = Select {
+                items: returning,
+                from: Some(sql::table(table, a)),
+                filter: Some(filter),
+                ..Select::default()
+            };
+            return Query::select(select);
+        }
+        let set = cols
+            .into_iter()
+            .map(|(c, v)| (Ident::Name(self.column_name(e.table, c)), v))
+            .collect();
+        Query {
+            with: vec![],
+            body: Body::Update(Box::new(Update {
+                table,
+                alias: a,
+                set,
+                filter,
+                returning,
+            })),
+        }
+    }
+
+    /// `pk::text, ...` of the entity's table (qualified by `alias` when given).
+    fn key_texts(&self, e: &'a Entity, alias: Option<Ident<'a>>) -> Vec<sql::SelectItem<'a>> {
+        let table = self.ir.table(e.table);
+        table
+            .primary_key
+            .iter()
+            .map(|c| {
+                let column = Ident::Name(self.column_name(e.table, *c));
+                sql::item(sql::cast(
+                    Expr::Column {
+                        table: alias,
+                        column,
+                    },
+                    Cast::Text,
+                ))
+            })
+            .collect()
+    }
+
+    /// The rows an update or delete touches: the rule for the operation, and either the
+    /// `where` filter (`many`) or the primary-key arguments.
+    fn targeted_rows(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        rule: &'a AccessExpr,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<Cond<'a>, GqlError> {
+        let e = self.ir.entity(entity);
+        let mut cond = self.access(rule, entity, a);
+        if matches!(cond, Cond::False) {
+            return Err(GqlError::new("Not authorized"));
+        }
+        if many {
+            if let Some(w) = sel.role(ArgRole::Where) {
+                self.filter_pos = sel.pos;
+                let p = self.guarded_predicate(entity, a, w)?;
+                cond = cond.and(p);
+            }
+        } else {
+            for &f in &e.pk {
+                let field = &e.fields[f as usize];
+                let v = sel
+                    .arg(&field.name)
+                    .ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+                let c = self.key_condition(entity, field, a, v)?;
+                cond = cond.and(Cond::Sql(c));
+            }
+        }
+        Ok(cond)
+    }
+
+    pub(super) fn update(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let data = sel
+            .role(ArgRole::Data)
+            .ok_or_else(|| bad_request("missing `data`"))?;
+        // The targeted rows with their new values must satisfy the update rule, checked
+        // before the write (its value constraints are recorded again below).
+        let before = self.checks.len();
+        let precheck = self.update_precheck(entity, many, data, sel)?;
+        self.checks.truncate(before);
+        let a = self.alias(e);
+        let cond = self.update_targets(entity, a, many, data, sel)?;
+        let input = self.row_columns(entity, data, false, &[], sel)?;
+        let mut script = Script::new(entity, false, false);
+        script.add_refs(0, &input.refs);
+        let mut steps: Vec<Step> = precheck.into_iter().collect();
+        if input.nested.is_empty() {
+            let q = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                self.key_texts(e, Some(a)),
+            );
+            steps.push(Step::CollectKeys(self.statement(&q)));
+        } else {
+            let name = self.cte_name(entity);
+            let query = self.update_or_select(
+                e,
+                a,
+                input.cols,
+                cond.into_expr(),
+                vec![sql::item(Expr::AllColumns(a))],
+            );
+            script.ctes.push(Cte { name, query });
+            script.outputs.push((name, 0));
+            for (fid, v) in input.nested {
+                self.nested_update(&mut script, entity, fid, name, v, sel)?;
+            }
+            let q = self.script_query(script_take(&mut script));
+            steps.push(Step::CollectSlots(self.statement(&q)));
+        }
+        self.slot_checks(&script, &mut steps)?;
+        steps.push(self.select_by_keys(entity, many, false, sel)?);
+        Ok(RootPlan::Sql {
+            steps,
+            no_row: if many { NoRow::EmptyList } else { NoRow::Null },
+        })
+    }
+
+    pub(super) fn delete(
+        &mut self,
+        entity: EntityId,
+        many: bool,
+        sel: &'a Selected<'_>,
+    ) -> Result<RootPlan, GqlError> {
+        let e = self.ir.entity(entity);
+        let table = self.ir.table(e.table);
+        let a = self.alias(e);
+        let cond = self.targeted_rows(entity, a, &e.access.delete, many, sel)?;
+        // Build the JSON before deleting (relations still visible), then delete the same rows.
+        let b = self.alias(e);
+        let obj = self.object(entity, b, &sel.selection)?;
+        // Deleted rows are returned only as far as the caller may read them.
+        let read = self.access(&e.access.query, entity, b);
+        let read = read
+            .and(self.selection_rule(entity, b, &sel.selection)?)
+            .into_expr();
+        let pk_match = sql::and(
+            table
+                .primary_key
+                .iter()
+                .map(|c| sql::eq(self.column(a, e.table, *c), self.column(b, e.table, *c)))
+                .collect(),
+        );
+        let mut targets = Select::new(
+            vec![Expr::AllColumns(a)],
+            sql::table(self.table_name(e.table), a),
+        )
+        .filter(cond.into_expr());
+        if !many {
+            targets.limit = Some(Expr::Int(1));
+        }
+        let deleted = Ident::Name("deleted$");
+        let delete = Delete {
+            table: self.table_name(e.table),
+            alias: a,
+            using: vec![sql::From::Named(b)],
+            filter: pk_match,
+            returning: vec![sql::item(Expr::Int(1))],
+        };
+        // Referring to the DELETE's CTE makes Postgres run it.
+        let count = sql::subquery(Query::select(Select::new(
+            vec![sql::func("COUNT", vec![Expr::Star])],
+            sql::From::Named(deleted),
+        )));
+        let filter = sql::and(vec![sql::bin(sql::BinOp::Gte, count, Expr::Int(0)), read]);
+        let value = if many {
+            let order = table
+                .primary_key
+                .iter()
+                .map(|c| Order {
+                    expr: self.column(b, e.table, *c),
+                    dir: None,
+                })
+                .collect();
+            json_list(obj, order)
+        } else {
+            obj
+        };
+        let q = Query {
+            with: vec![
+                Cte {
+                    name: b,
+                    query: Query::select(targets),
+                },
+                Cte {
+                    name: deleted,
+                    query: Query {
+                        with: vec![],
+                        body: Body::Delete(Box::new(delete)),
+                    },
+                },
+            ],
+            body: Body::Select(Box::new(
+                Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(filter),
+            )),
+        };
+        Ok(RootPlan::Sql {
+            steps: vec![Step::Json(self.statement(&q))],
+            no_row: if many { NoRow::EmptyList } else { NoRow::Null },
+        })
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# MCP through the Worker: the official MCP TypeScript SDK client (integration/mcp-js/mcp-test.mjs)
+# against `exo deploy cf-worker` + `wrangler dev` (workerd), the same checks as against
+# `exo serve` in cli/tests/it/mcp.rs: the todo example without exo.toml (the default
+# `execute_query`), then with the `reader`/`writer` profiles. `exo yolo` provides the database
+# (emptied between the two runs) and the JWT secret. Every process started here is stopped on exit.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+EXO="${EXO:-$ROOT/target/debug/exo}"
+WRANGLER="${EXO_WRANGLER:-$ROOT/cf-worker/node_modules/.bin/wrangler}"
+PSQL="${PSQL:-/usr/lib/postgresql/15/bin/psql}"
+export EXO_CF_WORKER_DIST="${EXO_CF_WORKER_DIST:-$ROOT/target/cf-worker-dist}"
+[ -x "$EXO" ] || { echo "worker-mcp: $EXO missing: cargo build -p exo-cli" >&2; exit 1; }
+[ -d "$ROOT/integration/mcp-js/node_modules/@modelcontextprotocol/sdk" ] \
+  || { echo "worker-mcp: the MCP SDK is missing: npm ci --prefix integration/mcp-js" >&2; exit 1; }
+
+WORK="$(mktemp -d /tmp/exo-worker-mcp.XXXXXX)"
+PIDS=()
+stop() { # SIGTERM to a `setsid` child (wrangler and exo stop their children), then its group
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+cleanup() { for p in "${PIDS[@]}"; do stop "$p"; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# A free port below Linux's ephemeral range, never one handed out before by this script.
+PICKED=""
+free_port() {
+  local p
+  # shellcheck disable=SC2086
+  p=$(python3 - $PICKED <<'PY'
+import random, socket, sys
+taken = set(sys.argv[1:])
+for _ in range(1000):
+    port = random.randrange(20000, 32000)
+    if str(port) in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+)
+  [ -n "$p" ] || { echo "worker-mcp: no free port between 20000 and 32000" >&2; exit 1; }
+  PICKED="$PICKED $p"
+  printf -v "$1" '%s' "$p"
+}
+wait_for() { # file pattern pid
+  for _ in $(seq 1200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "worker-mcp: timed out waiting for '$2'" >&2; cat "$1" >&2; return 1
+}
+
+# The database and the JWT secret.
+cp -r "$ROOT/schema-examples/ok/todo" "$WORK/db"
+rm -rf "$WORK/db/target"
+free_port NPORT
+setsid "$EXO" yolo --project "$WORK/db" --port "$NPORT" >"$WORK/exo.log" 2>&1 </dev/null &
+PIDS+=($!)
+wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
+DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
+SECRET="$(grep -o 'JWT secret: [0-9a-f]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
+
+# run SCENARIO [EXO_TOML]: deploy a copy of the todo example, serve it with wrangler dev, run
+# the client, stop wrangler.
+run() {
+  local scenario=$1 toml=${2:-}
+  local dir="$WORK/$scenario"
+  cp -r "$ROOT/schema-examples/ok/todo" "$dir"
+  rm -rf "$dir/target"
+  [ -n "$toml" ] && printf '%s' "$toml" > "$dir/exo.toml"
+  (cd "$dir" && "$EXO" deploy cf-worker >"$WORK/deploy-$scenario.log")
+  printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\nEXO_POSTGRES_READ_WRITE = "true"\n' "$DB_URL" "$SECRET" > "$dir/.dev.vars"
+  "$PSQL" -q "$DB_URL" -c 'TRUNCATE todos, users RESTART IDENTITY' >/dev/null
+  local wport iport
+  free_port wport
+  free_port iport
+  cd "$dir"
+  XDG_CONFIG_HOME="$WORK/xdg" WRANGLER_SEND_METRICS=false CI=true \
+    setsid "$WRANGLER" dev --ip 127.0.0.1 --port "$wport" --inspector-port "$iport" \
+    >"$WORK/wrangler-$scenario.log" 2>&1 </dev/null &
+  local pid=$!
+  PIDS+=("$pid")
+  cd "$ROOT"
+  wait_for "$WORK/wrangler-$scenario.log" 'Ready on' "$pid"
+  echo "worker-mcp: $scenario (wrangler dev on $wport)"
+  node "$ROOT/integration/mcp-js/mcp-test.mjs" "http://127.0.0.1:$wport" "$SECRET" "$scenario"
+  stop "$pid"
+}
+
+run default
+# The profiles of cli/tests/it/mcp.rs (PROFILES_TOML).
+run profiles "$(sed -n '/^pub const PROFILES_TOML: &str = r#"/,/^"#;/p' "$ROOT/cli/tests/it/mcp.rs" | sed '1s/.*r#"//; $d')"
+echo "worker-mcp: all checks passed"
