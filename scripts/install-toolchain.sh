@@ -29,6 +29,16 @@ if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown
   fi
 fi
 
+# Fuzzing (scripts/fuzz.sh): a nightly toolchain and cargo-fuzz.
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "install-toolchain: installing the nightly toolchain for cargo-fuzz"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "install-toolchain: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
 # PgBouncer (the pooler tests in cli/tests/it/production.rs) and HAProxy (scripts/replicas-demo.sh).
 if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/haproxy ]; then
   echo "install-toolchain: installing pgbouncer and haproxy"

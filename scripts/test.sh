@@ -42,6 +42,10 @@ fi
 #     with every operation compiled as a trusted document.
 bash scripts/worker-e2e.sh
 
+# 3c. A short fuzzing run (about a minute in all): every cargo-fuzz target, seeded from the
+#     examples and their suites (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 3600).
+bash scripts/fuzz.sh 15
+
 # 4. The runtime never depends on the compiler, pest, miette or petgraph.
 deps=$(cargo tree --locked -p exo-runtime -e normal --prefix none --target all | awk '{print $1}' | sort -u)
 for forbidden in exo-compiler pest miette petgraph sqlparser; do

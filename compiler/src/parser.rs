@@ -1247,9 +1247,13 @@ fn literal_word(tokens: &[String]) -> &'static str {
 /// The identifier-like word just before `pos` (possibly empty).
 fn previous_word(src: &str, pos: usize) -> &str {
     let before = src.get(..pos).unwrap_or("").trim_end();
+    // The word starts after the last character that cannot be part of it (which may be
+    // several bytes long, such as a byte-order mark inside a line).
     let word_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &before[word_start..]
 }
 

@@ -34,6 +34,24 @@ pub trait Db {
 #[derive(Debug, Clone)]
 pub struct DbError(pub String);
 
+/// Marks a [`DbError`] whose text is meant for the client. It stays a prefix of the one
+/// `String` field so that every `Db` implementation can keep building `DbError(text)`.
+const FOR_CLIENT: &str = "\u{0}exo-client:";
+
+impl DbError {
+    /// An error the client should read as it is: a bound of the request was reached (the
+    /// statement timeout, the response size, no free connection in time). Any other database
+    /// error reaches the client as "Operation failed" and its text stays in the server log.
+    pub fn for_client(message: impl Into<String>) -> DbError {
+        DbError(format!("{FOR_CLIENT}{}", message.into()))
+    }
+
+    /// The message for the client, when this error was made by [`DbError::for_client`].
+    pub fn client_message(&self) -> Option<&str> {
+        self.0.strip_prefix(FOR_CLIENT)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Introspection {
     Enabled,
@@ -67,9 +85,22 @@ pub struct Config {
     /// Requests from the playground (header `_exo_playground: true`) may run any document
     /// (outside production: `exo dev`, `exo yolo`).
     pub playground_bypass: bool,
+    /// The largest response body in bytes (`EXO_MAX_RESPONSE_BYTES`). The engine checks it as
+    /// each root field's JSON arrives; the native server's connections also stop reading a
+    /// result that would cross it, so no larger result is ever held in memory.
+    pub max_response_bytes: usize,
+    /// How long the database may work on one request, in milliseconds, 0 for no bound
+    /// (`EXO_STATEMENT_TIMEOUT_MS`). The engine does not time anything itself (it has no
+    /// clock); the host's `Db` sends it to Postgres, which cancels the statement.
+    pub statement_timeout_ms: u64,
     /// The MCP endpoint (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`, `EXO_MCP_HTTP_PATH`).
     pub mcp: crate::mcp::McpConfig,
 }
+
+/// Default of [`Config::max_response_bytes`]: 8 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Default of [`Config::statement_timeout_ms`]: 10 s.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -81,6 +112,8 @@ impl Default for Config {
             allow_mutations: true,
             enforce_trusted_documents: true,
             playground_bypass: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
             mcp: crate::mcp::McpConfig::default(),
         }
     }
@@ -472,6 +505,14 @@ impl Engine {
                 }
                 RootPlan::Sql { steps, no_row } => run_steps(steps, *no_row, variables, ctx, db).await,
             };
+            // A response over the bound is refused as soon as a root field's JSON crosses it.
+            let result = result.and_then(|json| {
+                if out.len() + json.len() + 2 > self.config.max_response_bytes {
+                    Err(self.response_too_large())
+                } else {
+                    Ok(json)
+                }
+            });
             match result {
                 Ok(json) => out.push_str(&json),
                 Err(e) => {
@@ -492,6 +533,10 @@ impl Engine {
         Response { status: 200, body: out }
     }
 
+    fn response_too_large(&self) -> GqlError {
+        GqlError::new(response_too_large_message(self.config.max_response_bytes))
+    }
+
     /// Plans an operation without running it (for tests, snapshots and benches).
     pub fn plan_for(
         &self,
@@ -510,6 +555,15 @@ impl Engine {
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
     }
+}
+
+/// The error for a response over `EXO_MAX_RESPONSE_BYTES`, wherever it is noticed (here, or
+/// in a host's `Db` as the rows arrive).
+pub fn response_too_large_message(max: usize) -> String {
+    format!(
+        "The response would be larger than {max} bytes (`EXO_MAX_RESPONSE_BYTES`); select fewer fields, \
+         or fewer rows with `limit` and `where`"
+    )
 }
 
 fn token_refused(e: &TokenError) -> GqlError {
@@ -650,13 +704,15 @@ async fn run_steps<D: Db>(
 }
 
 fn operation_failed(e: DbError) -> GqlError {
+    if let Some(message) = e.client_message() {
+        return GqlError::new(message);
+    }
     log_db_error(&e);
     GqlError::new("Operation failed")
 }
 
 fn db_failure(e: DbError) -> Response {
-    log_db_error(&e);
-    error_response(200, &[GqlError::new("Operation failed")])
+    error_response(200, &[operation_failed(e)])
 }
 
 fn log_db_error(e: &DbError) {

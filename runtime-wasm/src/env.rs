@@ -51,6 +51,21 @@ impl Config {
         if let Some(depth) = get("EXO_MAX_SELECTION_DEPTH") {
             engine.limits.max_depth = parse_number("EXO_MAX_SELECTION_DEPTH", &depth)?;
         }
+        let operation = &mut engine.limits.operation;
+        for (name, bound) in [
+            ("EXO_MAX_ROOT_FIELDS", &mut operation.max_root_fields),
+            ("EXO_MAX_FIELDS_PER_SELECTION", &mut operation.max_fields_per_selection),
+            ("EXO_MAX_FIELDS", &mut operation.max_fields),
+            ("EXO_MAX_FRAGMENT_SPREADS", &mut operation.max_fragment_spreads),
+            ("EXO_MAX_RESPONSE_BYTES", &mut engine.max_response_bytes),
+        ] {
+            if let Some(v) = get(name) {
+                *bound = parse_positive(name, &v)?;
+            }
+        }
+        if let Some(v) = get("EXO_STATEMENT_TIMEOUT_MS") {
+            engine.statement_timeout_ms = parse_number("EXO_STATEMENT_TIMEOUT_MS", &v)? as u64;
+        }
         engine.allow_mutations = parse_bool("EXO_GRAPHQL_ALLOW_MUTATIONS", get("EXO_GRAPHQL_ALLOW_MUTATIONS"), true)?;
         engine.enforce_trusted_documents =
             parse_bool("_EXO_ENFORCE_TRUSTED_DOCUMENTS", get("_EXO_ENFORCE_TRUSTED_DOCUMENTS"), true)?;
@@ -105,4 +120,12 @@ pub fn parse_bool(name: &str, value: Option<String>, default: bool) -> Result<bo
 
 pub fn parse_number(name: &str, value: &str) -> Result<usize, String> {
     value.trim().parse::<usize>().map_err(|_| format!("`{name}` is `{value}`; set it to a whole number"))
+}
+
+/// A whole number of at least 1 (a bound of 0 would refuse every request).
+pub fn parse_positive(name: &str, value: &str) -> Result<usize, String> {
+    match parse_number(name, value)? {
+        0 => Err(format!("`{name}` is 0; set it to at least 1")),
+        n => Ok(n),
+    }
 }

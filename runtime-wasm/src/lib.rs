@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod introspection;
 pub mod jwk;
 pub mod jwt;
+pub mod limits;
 pub mod mcp;
 pub mod oidc;
 pub mod pg_text;

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::context::RequestContext;
 use crate::error::GqlError;
 use crate::graphql::{self, OperationKind, ParseLimits};
+use crate::limits::OperationLimits;
 use crate::plan::{self, literal_json, CtxDep, FieldPlan, Plan, RootPlan};
 use crate::system::System;
 use crate::validate::{self, Limits};
@@ -72,7 +73,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
         let mut variants: Vec<TrustedVariant> = vec![];
         let mut plans: Vec<TrustedOutcome> = vec![];
         for (shape, variables) in shapes {
-            let op = validate::validate(system, &doc, name.as_deref(), &variables, Limits { max_depth: 256, max_introspection_depth: 256 })
+            let op = validate::validate(system, &doc, name.as_deref(), &variables, Limits { max_depth: 256, max_introspection_depth: 256, operation: OperationLimits::TRUSTED })
                 .map_err(|errors| CompileError {
                     operation: name.clone(),
                     message: errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),

@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 use crate::error::GqlError;
 use crate::graphql::{self as ast, OperationKind, Pos, ValueKind};
+use crate::limits::{Counter, OperationLimits};
 use crate::system::System;
 use crate::value::{Origin, PathSeg, Val};
 
@@ -64,11 +65,13 @@ pub struct Limits {
     pub max_depth: usize,
     /// The same for documents that only introspect.
     pub max_introspection_depth: usize,
+    /// Fields, aliases and fragment spreads (see [`OperationLimits`]).
+    pub operation: OperationLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 5, max_introspection_depth: 15 }
+        Limits { max_depth: 5, max_introspection_depth: 15, operation: OperationLimits::default() }
     }
 }
 
@@ -81,6 +84,7 @@ pub fn validate<'s>(
 ) -> Result<Operation<'s>, Vec<GqlError>> {
     let op = select_operation(doc, operation_name)?;
     let mut v = Validator::new(system, doc);
+    v.limits = limits.operation;
     v.check_fragments();
     if !v.errors.is_empty() {
         return Err(v.errors);
@@ -102,6 +106,10 @@ pub fn validate<'s>(
         return Err(v.errors);
     }
     let fields = v.selection_set(root, &op.selection_set, 0);
+    // A walk cut short by a size bound leaves other errors that mean nothing.
+    if let Some(e) = v.counter.take_error() {
+        return Err(vec![e]);
+    }
     // Unused variables are not an error: Exograph ignores them, and so do its users' clients.
     if !v.errors.is_empty() {
         return Err(v.errors);
@@ -182,6 +190,8 @@ struct Validator<'s, 'd, 'a, 'j> {
     /// Each variable with each type it is used at, once.
     var_uses: Vec<(&'a str, TypeRef)>,
     fragment_stack: Vec<&'a str>,
+    limits: OperationLimits,
+    counter: Counter,
     /// Where the value being coerced sits, for Exograph's error wording.
     site: Site,
 }
@@ -235,6 +245,8 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             var_uses: vec![],
             fragment_stack: vec![],
             site: Site::default(),
+            limits: OperationLimits::default(),
+            counter: Counter::default(),
         }
     }
 
@@ -353,16 +365,33 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
 
     fn selection_set(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize) -> Vec<Selected<'s>> {
         let mut out: Vec<Selected<'s>> = vec![];
-        self.collect(parent, sels, depth, &mut out);
+        let mut count = 0;
+        self.collect(parent, sels, depth, &mut out, &mut count);
         out
     }
 
-    fn collect(&mut self, parent: &'s str, sels: &'d [ast::Selection<'a>], depth: usize, out: &mut Vec<Selected<'s>>) {
+    /// Collects `sels` into `out`; `count` is how many fields this selection set has had so
+    /// far (fragments expanded), for the size bounds.
+    fn collect(
+        &mut self,
+        parent: &'s str,
+        sels: &'d [ast::Selection<'a>],
+        depth: usize,
+        out: &mut Vec<Selected<'s>>,
+        count: &mut usize,
+    ) {
         for sel in sels {
+            if self.counter.stopped() {
+                return;
+            }
             match sel {
                 ast::Selection::Field(f) => {
                     if !self.included(&f.directives) {
                         continue;
+                    }
+                    *count += 1;
+                    if !self.counter.field(&self.limits, *count, depth == 0, f.pos) {
+                        return;
                     }
                     if let Some(s) = self.field(parent, f, depth) {
                         if let Err((key, first, second)) = merge_into(out, s) {
@@ -386,15 +415,18 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     if self.fragment_stack.contains(&frag.name.value) {
                         continue; // reported by check_fragments
                     }
+                    if !self.counter.spread(&self.limits, spread.pos) {
+                        return;
+                    }
                     self.fragment_stack.push(frag.name.value);
-                    self.collect(parent, &frag.selection_set, depth, out);
+                    self.collect(parent, &frag.selection_set, depth, out, count);
                     self.fragment_stack.pop();
                 }
                 ast::Selection::InlineFragment(inline) => {
                     if !self.included(&inline.directives) {
                         continue;
                     }
-                    self.collect(parent, &inline.selection_set, depth, out);
+                    self.collect(parent, &inline.selection_set, depth, out, count);
                 }
             }
         }

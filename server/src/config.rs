@@ -5,11 +5,13 @@ use exo_runtime::edge::{self, TrustedProxies};
 use exo_runtime::{Config, Introspection};
 
 use crate::error::Error;
+use crate::limits::HttpLimits;
 use crate::log::Filter;
 
 pub use exo_runtime::edge::DEFAULT_MAX_BODY_BYTES;
 const DEFAULT_PORT: u16 = 9876;
 const DEFAULT_POOL_SIZE: usize = 10;
+const DEFAULT_POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -36,6 +38,11 @@ pub struct ServerConfig {
     /// share of the connection pool (`EXO_SERVER_THREADS`; by default the number of CPUs,
     /// at most the pool size).
     pub threads: usize,
+    /// Header-read and idle timeouts, the cap on open connections.
+    pub http_limits: HttpLimits,
+    /// How long a request waits for a free database connection before it is answered with an
+    /// error (`EXO_CONNECTION_POOL_TIMEOUT_MS`, default 5 s).
+    pub pool_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +153,13 @@ impl ServerConfig {
         }
         .min(database.pool_size);
 
+        let http_limits = HttpLimits::from_env(&get)?;
+        let pool_timeout = match get("EXO_CONNECTION_POOL_TIMEOUT_MS") {
+            Some(v) => std::time::Duration::from_millis(
+                exo_runtime::env::parse_positive("EXO_CONNECTION_POOL_TIMEOUT_MS", &v).map_err(Error::new)? as u64,
+            ),
+            None => DEFAULT_POOL_TIMEOUT,
+        };
         let client_ip = TrustedProxies {
             proxies: edge::parse_trusted_proxies(get("EXO_TRUSTED_PROXIES").as_deref()).map_err(Error::new)?,
             header: edge::parse_forwarded_header(get("EXO_FORWARDED_HEADER").as_deref()).map_err(Error::new)?,
@@ -153,6 +167,8 @@ impl ServerConfig {
 
         Ok(ServerConfig {
             threads,
+            http_limits,
+            pool_timeout,
             client_ip,
             engine,
             database,
@@ -198,6 +214,36 @@ mod tests {
         assert!(c.engine.allow_mutations);
         assert_eq!(c.playground_path, None);
         assert!(c.threads >= 1 && c.threads <= 10, "{}", c.threads);
+    }
+
+    #[test]
+    fn bounds_are_on_by_default_and_settable() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.engine.statement_timeout_ms, 10_000);
+        assert_eq!(c.engine.max_response_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.engine.limits.operation, exo_runtime::limits::OperationLimits::default());
+        assert_eq!(c.pool_timeout, std::time::Duration::from_secs(5));
+        let c = config(&[
+            ("EXO_STATEMENT_TIMEOUT_MS", "0"),
+            ("EXO_MAX_RESPONSE_BYTES", "1000"),
+            ("EXO_MAX_ROOT_FIELDS", "3"),
+            ("EXO_MAX_FIELDS_PER_SELECTION", "4"),
+            ("EXO_MAX_FIELDS", "5"),
+            ("EXO_MAX_FRAGMENT_SPREADS", "6"),
+            ("EXO_CONNECTION_POOL_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(c.engine.statement_timeout_ms, 0, "0 turns the timeout off");
+        assert_eq!(c.engine.max_response_bytes, 1000);
+        let o = c.engine.limits.operation;
+        assert_eq!((o.max_root_fields, o.max_fields_per_selection, o.max_fields, o.max_fragment_spreads), (3, 4, 5, 6));
+        assert_eq!(c.pool_timeout, std::time::Duration::from_millis(250));
+        for name in ["EXO_MAX_RESPONSE_BYTES", "EXO_MAX_ROOT_FIELDS", "EXO_CONNECTION_POOL_TIMEOUT_MS"] {
+            let e = config(&[(name, "0")]).unwrap_err();
+            assert!(e.message().contains(&format!("`{name}` is 0")), "{e}");
+        }
+        let e = config(&[("EXO_STATEMENT_TIMEOUT_MS", "soon")]).unwrap_err();
+        assert!(e.message().contains("`EXO_STATEMENT_TIMEOUT_MS`"), "{e}");
     }
 
     #[test]

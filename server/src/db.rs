@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use exo_runtime::{Db, DbError};
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -13,6 +13,7 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::config::DatabaseConfig;
 use crate::error::Error;
+use crate::socket::ResultGuard;
 use crate::tls::{self, MakeRustls, SslMode, Tls};
 
 /// One connection as the engine sees it. It remembers whether a transaction is open, so the
@@ -20,10 +21,47 @@ use crate::tls::{self, MakeRustls, SslMode, Tls};
 pub struct PgDb {
     client: Client,
     in_transaction: bool,
+    /// A statement was sent and its answer not fully read (the request was dropped while it
+    /// waited): the connection's state is unknown, so it is not reused.
+    busy: bool,
     /// Statements prepared on this connection, by SQL text: a repeated statement costs one
     /// round trip (bind + execute) and no parsing or planning in Postgres.
     statements: HashMap<String, Statement>,
+    /// Shared with the connection's stream, which stops a result crossing the response-size
+    /// bound as it arrives (`None` for connections not made through [`PgStream`](crate::socket::PgStream)).
+    pub(crate) guard: Option<Arc<ResultGuard>>,
+    /// Where a cancel request for a statement past its timeout goes.
+    cancel: CancelVia,
+    bounds: Bounds,
     mode: Arc<StatementMode>,
+}
+
+/// How a connection's running statement is cancelled.
+#[derive(Clone, Default)]
+pub(crate) enum CancelVia {
+    /// By the client's own cancel token (connections through tokio-postgres's connector), with
+    /// the connection's TLS configuration when its sslmode may use TLS.
+    #[default]
+    Token,
+    TokenTls(Tls),
+    /// A plain TCP connection to this address (connections made from a raw stream, whose
+    /// token does not know the address). When that session went over to TLS (the stream's
+    /// guard says so), no cancel request is sent (see [`CancelVia::Skip`]).
+    Addr(String, u16),
+    /// Not sent: the connection is TLS through a raw stream, and the cancel request is not
+    /// made over TLS for those yet. A statement past its timeout is then abandoned after
+    /// [`CANCEL_GRACE`] and its connection discarded, so the request still ends near its
+    /// deadline (with the timeout's error); Postgres finishes the statement on its own.
+    Skip,
+}
+
+/// The current request's bounds, set on a connection before each statement.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Bounds {
+    /// When the request's database time ends, and the configured timeout (for messages).
+    pub deadline: Option<(Instant, u64)>,
+    /// Bytes of rows the request may still receive, and the configured maximum.
+    pub budget: Option<(usize, usize)>,
 }
 
 /// How a pool's connections send statements; shared by them, so that finding a pooler that
@@ -62,7 +100,33 @@ impl PgDb {
     }
 
     pub(crate) fn with_mode(client: Client, mode: Arc<StatementMode>) -> PgDb {
-        PgDb { client, in_transaction: false, statements: HashMap::new(), mode }
+        PgDb {
+            client,
+            in_transaction: false,
+            busy: false,
+            statements: HashMap::new(),
+            guard: None,
+            cancel: CancelVia::Token,
+            bounds: Bounds::default(),
+            mode,
+        }
+    }
+
+    /// The stream's result guard, for connections made through [`PgStream`](crate::socket::PgStream).
+    pub(crate) fn with_guard(mut self, guard: Option<Arc<ResultGuard>>) -> PgDb {
+        self.guard = guard;
+        self
+    }
+
+    /// How cancel requests are sent for this connection.
+    pub(crate) fn with_cancel(mut self, cancel: CancelVia) -> PgDb {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Applies `bounds` to the statements that follow.
+    pub(crate) fn set_bounds(&mut self, bounds: Bounds) {
+        self.bounds = bounds;
     }
 
     pub fn client(&self) -> &Client {
@@ -71,7 +135,7 @@ impl PgDb {
 
     /// Whether the connection can be handed to another request.
     pub fn is_reusable(&self) -> bool {
-        !self.in_transaction && !self.client.is_closed()
+        !self.in_transaction && !self.busy && !self.client.is_closed()
     }
 
     /// Runs one statement: by a name prepared on this connection, or unnamed.
@@ -104,7 +168,93 @@ impl PgDb {
         commit?;
         Ok(rows)
     }
+    /// Runs a prepared statement under the request's bounds. With a deadline, the statement
+    /// runs as usual and a timer waits beside it; when the time left runs out first, exo sends
+    /// Postgres a cancel request for it (on a second, short-lived connection, as `psql`'s
+    /// Ctrl-C does, and as PgBouncer forwards), Postgres cancels the statement, and the
+    /// statement's own answer (an error, or its rows if it finished meanwhile) is awaited as
+    /// usual so the connection stays in step. Nothing is sent in the normal case: a pipelined
+    /// `BEGIN; SET LOCAL statement_timeout` and `COMMIT` around every read cost about a third
+    /// of the read throughput in `benches/load/run.sh`, and a session `SET` would not survive
+    /// a transaction-pooling PgBouncer. If the cancel cannot be delivered, the statement is
+    /// abandoned after [`CANCEL_GRACE`] and the connection (still `busy`) is discarded.
+    async fn run_bounded(&mut self, wrap: bool, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, Bounded> {
+        let Some((deadline, _)) = self.bounds.deadline else {
+            return self.run_any(wrap, sql, values).await.map_err(Bounded::Failed);
+        };
+        let token = self.client.cancel_token();
+        let via = match &self.guard {
+            Some(guard) if guard.is_tls() => CancelVia::Skip,
+            _ => self.cancel.clone(),
+        };
+        let query = self.run_any(wrap, sql, values);
+        tokio::pin!(query);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, &mut query).await {
+            Ok(result) => result.map_err(Bounded::Failed),
+            Err(_) => {
+                cancel(&token, &via).await;
+                match tokio::time::timeout(CANCEL_GRACE, query).await {
+                    Ok(result) => result.map_err(Bounded::Failed),
+                    Err(_) => Err(Bounded::Abandoned),
+                }
+            }
+        }
+    }
+
+    /// [`run_read_only`](Self::run_read_only) when `wrap`, else [`run`](Self::run).
+    async fn run_any(&mut self, wrap: bool, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        if wrap {
+            self.run_read_only(sql, values).await
+        } else {
+            self.run(sql, values).await
+        }
+    }
+
+    /// The error for a failed statement: the bounds' own messages for a cancelled statement
+    /// or a cut result, else the database's.
+    fn statement_error(&self, e: Bounded) -> DbError {
+        let e = match e {
+            Bounded::Failed(e) => e,
+            Bounded::Abandoned => {
+                return DbError::for_client(timeout_message(self.bounds.deadline.map_or(0, |(_, ms)| ms)));
+            }
+        };
+        if let (Some((_, max)), Some(guard)) = (self.bounds.budget, &self.guard) {
+            if guard.exceeded() {
+                return DbError::for_client(exo_runtime::engine::response_too_large_message(max));
+            }
+        }
+        if let Some((_, ms)) = self.bounds.deadline {
+            if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+                return DbError::for_client(timeout_message(ms));
+            }
+        }
+        db_error(e)
+    }
 }
+
+/// Asks Postgres to cancel the statement running on a connection (best effort).
+async fn cancel(token: &tokio_postgres::CancelToken, via: &CancelVia) {
+    let sent = match via {
+        // Connections made from a raw stream: the token does not know the address.
+        CancelVia::Addr(host, port) => {
+            match tokio::time::timeout(CANCEL_GRACE, tokio::net::TcpStream::connect((host.as_str(), *port))).await {
+                Ok(Ok(stream)) => token.cancel_query_raw(stream, NoTls).await.map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out connecting".to_string()),
+            }
+        }
+        CancelVia::Token => token.cancel_query(NoTls).await.map_err(|e| e.to_string()),
+        CancelVia::TokenTls(tls) => token.cancel_query(MakeRustls(tls.clone())).await.map_err(|e| e.to_string()),
+        // TLS sessions over a raw stream: no cancel request yet (see `CancelVia::Skip`).
+        CancelVia::Skip => return,
+    };
+    if let Err(e) = sent {
+        crate::log::warn(&format!("could not send Postgres a cancel request for a statement past its timeout: {e}"));
+    }
+}
+
 
 /// Prepares `sql` with text parameters and remembers it by its text.
 async fn prepare(
@@ -146,16 +296,47 @@ async fn run_statement(
     result
 }
 
+
+/// How a bounded statement did not succeed.
+enum Bounded {
+    Failed(tokio_postgres::Error),
+    /// Past its timeout, and no answer came within [`CANCEL_GRACE`] of the cancel request.
+    Abandoned,
+}
+
+/// How long a statement past its timeout is given to end after the cancel request, and how
+/// long connecting to send that request may take.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+fn timeout_message(ms: u64) -> String {
+    format!(
+        "The operation was cancelled after {ms} ms in the database (`EXO_STATEMENT_TIMEOUT_MS`); \
+         ask for fewer rows or simpler filters"
+    )
+}
+
 impl Db for PgDb {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
         // Every parameter is sent as text with an explicit type. A statement is prepared the
         // first time this connection sees it (the pool keeps connections, and plans repeat
         // the same SQL), then executed by name in one round trip.
         let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
+        if let Some((deadline, ms)) = self.bounds.deadline {
+            if Instant::now() >= deadline {
+                return Err(DbError::for_client(timeout_message(ms)));
+            }
+        }
         let wrap = self.mode.read_only && !self.in_transaction;
         let named = self.mode.named();
-        let mut result = if wrap { self.run_read_only(sql, &values).await } else { self.run(sql, &values).await };
-        if named && result.as_ref().err().and_then(|e| e.code()).is_some_and(|c| c.code() == UNKNOWN_STATEMENT) {
+        if let (Some(guard), Some((left, _))) = (&self.guard, self.bounds.budget) {
+            guard.allow(left);
+        }
+        self.busy = true;
+        let mut result = self.run_bounded(wrap, sql, &values).await;
+        let lost = |r: &Result<_, Bounded>| {
+            matches!(r, Err(Bounded::Failed(e)) if e.code().is_some_and(|c| c.code() == UNKNOWN_STATEMENT))
+        };
+        if named && lost(&result) {
             // A pooler lost the statement: from now on the pool sends statements unnamed.
             if self.mode.named.swap(false, Ordering::Relaxed) {
                 crate::log::warn(
@@ -165,18 +346,32 @@ impl Db for PgDb {
             }
             self.statements.clear();
             if !self.in_transaction {
-                result = if wrap { self.run_read_only(sql, &values).await } else { self.run(sql, &values).await };
+                result = self.run_bounded(wrap, sql, &values).await;
             }
         }
-        let rows = result.map_err(db_error)?;
+        if let Some(guard) = &self.guard {
+            guard.allow(usize::MAX);
+        }
+        // An abandoned statement may still answer later: the connection is not reused.
+        self.busy = matches!(result, Err(Bounded::Abandoned));
+        let rows = result.map_err(|e| self.statement_error(e))?;
         let mut out = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
         for row in rows {
             let mut cols = Vec::with_capacity(row.len());
             for i in 0..row.len() {
                 let text: Option<Text> = row.try_get(i).map_err(db_error)?;
+                bytes += text.as_ref().map_or(0, |t| t.0.len());
                 cols.push(text.map(|t| t.0));
             }
             out.push(cols);
+        }
+        // Connections without the stream's guard (Unix sockets, several hosts) are checked
+        // once the rows are in.
+        if let Some((left, max)) = self.bounds.budget {
+            if bytes > left {
+                return Err(DbError::for_client(exo_runtime::engine::response_too_large_message(max)));
+            }
         }
         Ok(out)
     }
@@ -193,7 +388,9 @@ impl Db for PgDb {
         } else {
             sql
         };
+        self.busy = true;
         let result = self.client.batch_execute(sql).await.map_err(db_error);
+        self.busy = false;
         if begins {
             // Even a failed BEGIN leaves the state unknown: treat it as open.
             self.in_transaction = true;
@@ -332,6 +529,14 @@ pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
 /// (Unix sockets, several hosts) through tokio-postgres's own connector. `sslmode=allow`
 /// tries plain first and TLS only when the server refuses the plain session.
 pub(crate) async fn connect(settings: &ConnectSettings) -> Result<Client, tokio_postgres::Error> {
+    connect_guarded(settings).await.map(|(client, _, _)| client)
+}
+
+/// [`connect`], with the stream's [`ResultGuard`] when the connection has one (plain sessions
+/// through [`PgStream`](crate::socket::PgStream)) and how to cancel its statements.
+pub(crate) async fn connect_guarded(
+    settings: &ConnectSettings,
+) -> Result<(Client, Option<Arc<ResultGuard>>, CancelVia), tokio_postgres::Error> {
     match connect_once(settings, &settings.pg).await {
         Err(e) if settings.ssl_mode() == SslMode::Allow && e.as_db_error().is_some() => {
             let mut with_tls = settings.pg.clone();
@@ -342,7 +547,10 @@ pub(crate) async fn connect(settings: &ConnectSettings) -> Result<Client, tokio_
     }
 }
 
-async fn connect_once(settings: &ConnectSettings, config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+async fn connect_once(
+    settings: &ConnectSettings,
+    config: &tokio_postgres::Config,
+) -> Result<(Client, Option<Arc<ResultGuard>>, CancelVia), tokio_postgres::Error> {
     let uses_tls = config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable;
     if let Some(target) = single_tcp_host(config) {
         let stream = match config.get_connect_timeout() {
@@ -357,38 +565,40 @@ async fn connect_once(settings: &ConnectSettings, config: &tokio_postgres::Confi
             if config.get_keepalives() {
                 keepalive(&stream, config.get_keepalives_idle());
             }
-            let stream = crate::socket::PgStream::new(stream, uses_tls);
+            // The guard bounds plain sessions (the framing, and so the guard, stops at TLS: such
+            // rows are checked once they are in), and tells whether the session became TLS.
+            let guard = Arc::new(ResultGuard::default());
+            let (host, port) = target.address();
+            let stream = crate::socket::PgStream::new(stream, guard.clone(), uses_tls);
             // A connection ending with an error is noticed by the pool (`Client::is_closed`).
             if !uses_tls {
                 let (client, connection) = config.connect_raw(stream, NoTls).await?;
                 tokio::spawn(async move { connection.await.map(drop) });
-                return Ok(client);
+                return Ok((client, Some(guard), CancelVia::Addr(host, port)));
             }
             // `uses_tls` implies a rustls configuration, so this always matches.
             if let Ok(connector) = settings.tls.connector(&target.name) {
                 let (client, connection) = config.connect_raw(stream, connector).await?;
                 tokio::spawn(async move { connection.await.map(drop) });
-                return Ok(client);
+                return Ok((client, Some(guard), CancelVia::Addr(host, port)));
             }
         }
     }
-    let client = if uses_tls {
+    if uses_tls {
         let (client, connection) = config.connect(MakeRustls(settings.tls.clone())).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        client
+        Ok((client, None, CancelVia::TokenTls(settings.tls.clone())))
     } else {
         let (client, connection) = config.connect(NoTls).await?;
         tokio::spawn(async move {
             // A connection ending with an error is noticed by the pool (`Client::is_closed`).
             let _ = connection.await;
         });
-        client
-    };
-    Ok(client)
+        Ok((client, None, CancelVia::Token))
+    }
 }
-
 /// Where one TCP host is: the name (for TLS) and the address to connect to (`hostaddr` when
 /// given, as libpq, else the name).
 struct TcpTarget {

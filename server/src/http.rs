@@ -22,6 +22,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::error::Error;
+use crate::limits::Admission;
 use crate::playground::{self, Asset};
 use crate::{log, LiveServer, Server};
 
@@ -47,11 +48,15 @@ pub(crate) async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), Error>>();
     let threads = threads.max(1);
+    // One connection cap for all threads.
+    let admission = Admission::new(live.current().config().http_limits.clone());
     for index in 0..threads {
         let started = listener
             .try_clone()
             .map_err(|e| Error::new(format!("cannot share the listening socket: {e}")))
-            .and_then(|listener| spawn_thread(index, listener, live.clone(), stop_rx.clone(), done_tx.clone()));
+            .and_then(|listener| {
+                spawn_thread(index, listener, live.clone(), admission.clone(), stop_rx.clone(), done_tx.clone())
+            });
         if let Err(e) = started {
             // Stop the threads already running before reporting.
             let _ = stop_tx.send(true);
@@ -83,6 +88,7 @@ fn spawn_thread(
     index: usize,
     listener: std::net::TcpListener,
     live: Arc<LiveServer>,
+    admission: Admission,
     mut stop: tokio::sync::watch::Receiver<bool>,
     done: tokio::sync::mpsc::UnboundedSender<Result<(), Error>>,
 ) -> Result<(), Error> {
@@ -98,7 +104,7 @@ fn spawn_thread(
                         crate::pool::set_thread_shard(index);
                         let listener = TcpListener::from_std(listener)
                             .map_err(|e| Error::new(format!("cannot listen on an HTTP thread: {e}")))?;
-                        serve_thread(live, listener, async move {
+                        serve_thread(live, listener, admission, async move {
                             let _ = stop.wait_for(|stopped| *stopped).await;
                         })
                         .await;
@@ -112,7 +118,7 @@ fn spawn_thread(
 }
 
 /// One HTTP thread: accepts and serves connections until `shutdown`, then drains them.
-async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, admission: Admission, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -128,18 +134,29 @@ async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, shutdown: im
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // Over the connection cap: answered 503 and closed.
+                let Some(admitted) = admission.admit(stream) else { continue };
                 let live = live.clone();
+                let activity = admitted.activity.clone();
                 let service = service_fn(move |req| {
                     // Each request takes the model current when it arrives; a swap during the
                     // request does not affect it.
                     let server = live.current();
-                    async move { Ok::<_, Infallible>(route(&server, req, peer).await) }
+                    // While a request is answered, the connection's read deadlines pause.
+                    let busy = activity.begin();
+                    async move {
+                        let response = route(&server, req, peer).await;
+                        drop(busy);
+                        Ok::<_, Infallible>(response)
+                    }
                 });
-                let conn = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+                let conn = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(admitted.stream), service));
+                let permit = admitted.permit;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         log::debug(&format!("connection from {peer} ended with an error: {e}"));
                     }
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => break,

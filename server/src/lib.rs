@@ -18,6 +18,7 @@ mod config;
 mod db;
 mod error;
 mod http;
+mod limits;
 pub mod log;
 pub mod oidc;
 mod playground;
@@ -28,6 +29,7 @@ mod tls;
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
 pub use db::{connect_client, connect_config, ConnectSettings, PgDb};
 pub use error::Error;
+pub use limits::HttpLimits;
 pub use pool::{Pool, PooledConnection};
 pub use tls::SslMode;
 
@@ -73,7 +75,7 @@ impl Server {
             let verifier = oidc::start(url, unix_now()).await?;
             config.engine.auth.oidc = Some(Arc::new(verifier));
         }
-        let pool = Pool::new(&config.database, config.threads)?;
+        let pool = Pool::new(&config.database, config.threads)?.with_checkout_timeout(config.pool_timeout);
         if config.database.check_on_startup {
             pool.check().await?;
         }
@@ -132,7 +134,7 @@ impl Server {
         client_ip: Option<&str>,
     ) -> (Response, DbCounts) {
         let head = RequestHead { headers, client_ip, now: unix_now() };
-        let mut db = pool::LazyConnection::new(&self.pool);
+        let mut db = self.bounded_connection();
         let response = self.engine.handle(body, &head, &mut db).await;
         (response, DbCounts { statements: db.statements, rows: db.rows })
     }
@@ -147,8 +149,17 @@ impl Server {
         client_ip: Option<&str>,
     ) -> exo_runtime::McpResponse {
         let head = RequestHead { headers, client_ip, now: unix_now() };
-        let mut db = pool::LazyConnection::new(&self.pool);
+        let mut db = self.bounded_connection();
         self.engine.handle_mcp(method, body, &head, &self.config.cors, &mut db).await
+    }
+
+    /// A lazy connection carrying this request's bounds: the statement timeout's deadline
+    /// (from now) and the response-size limit.
+    fn bounded_connection(&self) -> pool::LazyConnection<'_> {
+        let engine = &self.engine.config;
+        let deadline = (engine.statement_timeout_ms > 0)
+            .then(|| (Instant::now() + std::time::Duration::from_millis(engine.statement_timeout_ms), engine.statement_timeout_ms));
+        pool::LazyConnection::new(&self.pool).with_bounds(deadline, engine.max_response_bytes)
     }
 
     /// Binds `EXO_SERVER_HOST:EXO_SERVER_PORT`, prints the startup line (timed from

@@ -18,11 +18,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 
 use crate::config::DatabaseConfig;
-use crate::db::{self, PgDb};
+use crate::db::{self, Bounds, PgDb};
 use crate::error::Error;
 
-/// How long a request waits for a free connection before failing.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a free connection before failing, unless
+/// `EXO_CONNECTION_POOL_TIMEOUT_MS` says otherwise.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Pool {
@@ -35,11 +36,33 @@ struct Inner {
     mode: Arc<db::StatementMode>,
     size: usize,
     shards: Vec<Shard>,
+    checkout_timeout: Duration,
+}
+
+/// Why a checkout failed.
+enum Checkout {
+    /// No connection became free in time: the server is busy, not broken.
+    Busy(Error),
+    Failed(Error),
+}
+
+impl Checkout {
+    fn into_error(self) -> Error {
+        match self {
+            Checkout::Busy(e) | Checkout::Failed(e) => e,
+        }
+    }
+
+    /// For the engine: a busy pool is told to the client as it is, a failure is not.
+    fn into_db_error(self) -> DbError {
+        match self {
+            Checkout::Busy(e) => DbError::for_client(e.message()),
+            Checkout::Failed(e) => DbError(e.to_string()),
+        }
+    }
 }
 
 struct Shard {
-    /// How many connections this shard may hold open.
-    size: usize,
     /// Idle connections with their prepared statements.
     idle: Mutex<Vec<PgDb>>,
     permits: Arc<Semaphore>,
@@ -65,10 +88,18 @@ impl Pool {
         let shards = (0..count)
             .map(|i| {
                 let size = config.pool_size / count + usize::from(i < config.pool_size % count);
-                Shard { size, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
+                Shard { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
             })
             .collect();
-        Ok(Pool { inner: Arc::new(Inner { settings, mode, size: config.pool_size, shards }) })
+        Ok(Pool { inner: Arc::new(Inner { settings, mode, size: config.pool_size, shards, checkout_timeout: CHECKOUT_TIMEOUT }) })
+    }
+
+    /// The same pool with another bound on waiting for a connection (call before sharing it).
+    pub fn with_checkout_timeout(mut self, timeout: Duration) -> Pool {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.checkout_timeout = timeout;
+        }
+        self
     }
 
     pub fn size(&self) -> usize {
@@ -119,6 +150,10 @@ impl Pool {
     /// Takes an idle connection of this thread's shard, or opens a new one if the shard has
     /// fewer than its share open.
     pub async fn get(&self) -> Result<PooledConnection, Error> {
+        self.checkout().await.map_err(Checkout::into_error)
+    }
+
+    async fn checkout(&self) -> Result<PooledConnection, Checkout> {
         let index = SHARD.with(Cell::get).min(self.inner.shards.len() - 1);
         let shard = &self.inner.shards[index];
         // This thread's shard is exhausted: rather than wait while another thread's connections
@@ -129,23 +164,25 @@ impl Pool {
                 return Ok(borrowed);
             }
         }
-        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, shard.permits.clone().acquire_owned())
+        let timeout = self.inner.checkout_timeout;
+        let permit = tokio::time::timeout(timeout, shard.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
-                Error::new(format!(
-                    "timed out after {}s waiting for a database connection (all {} of this thread's {} are busy); \
-                     raise `EXO_CONNECTION_POOL_SIZE` or look for slow queries",
-                    CHECKOUT_TIMEOUT.as_secs(),
-                    shard.size,
+                Checkout::Busy(Error::new(format!(
+                    "The server is busy: no database connection became free within {} ms \
+                     (`EXO_CONNECTION_POOL_TIMEOUT_MS`; all {} connections of `EXO_CONNECTION_POOL_SIZE` are in use); \
+                     try again shortly",
+                    timeout.as_millis(),
                     self.inner.size
-                ))
+                )))
             })?
-            .map_err(|_| Error::new("the connection pool is closed"))?;
+            .map_err(|_| Checkout::Failed(Error::new("the connection pool is closed")))?;
         let (db, reused) = match self.take_idle(shard) {
             Some(db) => (db, true),
             None => {
-                let client = db::connect(&self.inner.settings).await.map_err(|e| self.connect_error(&e))?;
-                (PgDb::with_mode(client, self.inner.mode.clone()), false)
+                let (client, guard, cancel) =
+                    db::connect_guarded(&self.inner.settings).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
+                (PgDb::with_mode(client, self.inner.mode.clone()).with_guard(guard).with_cancel(cancel), false)
             }
         };
         Ok(PooledConnection { db: Some(db), reused, pool: self.inner.clone(), shard: index, _permit: permit })
@@ -236,6 +273,11 @@ impl Db for PooledConnection {
 pub(crate) struct LazyConnection<'p> {
     pool: &'p Pool,
     conn: Option<PooledConnection>,
+    /// When the request's database time runs out, with the configured timeout in ms.
+    deadline: Option<(std::time::Instant, u64)>,
+    /// `EXO_MAX_RESPONSE_BYTES`, and the bytes of rows received so far.
+    max_bytes: usize,
+    received: usize,
     /// Statements run and rows returned, for the request's log line.
     pub(crate) statements: u32,
     pub(crate) rows: u64,
@@ -243,26 +285,59 @@ pub(crate) struct LazyConnection<'p> {
 
 impl<'p> LazyConnection<'p> {
     pub(crate) fn new(pool: &'p Pool) -> LazyConnection<'p> {
-        LazyConnection { pool, conn: None, statements: 0, rows: 0 }
+        LazyConnection { pool, conn: None, deadline: None, max_bytes: usize::MAX, received: 0, statements: 0, rows: 0 }
+    }
+
+    /// Bounds the request: its database time (statement timeout) and the bytes of rows it
+    /// may receive.
+    pub(crate) fn with_bounds(mut self, deadline: Option<(std::time::Instant, u64)>, max_bytes: usize) -> LazyConnection<'p> {
+        self.deadline = deadline;
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    fn bounds(&self) -> Bounds {
+        let budget = (self.max_bytes != usize::MAX).then(|| (self.max_bytes.saturating_sub(self.received), self.max_bytes));
+        Bounds { deadline: self.deadline, budget }
     }
 
     /// The connection, and whether this is its first statement in this request.
     async fn conn(&mut self) -> Result<(&mut PooledConnection, bool), DbError> {
         let first = self.conn.is_none();
         if first {
-            let conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+            let conn = self.pool.checkout().await.map_err(Checkout::into_db_error)?;
             self.conn = Some(conn);
         }
-        Ok((self.conn.as_mut().expect("just set"), first))
+        let bounds = self.bounds();
+        let conn = self.conn.as_mut().expect("just set");
+        conn.db_mut().set_bounds(bounds);
+        Ok((conn, first))
     }
 
     async fn reconnect(&mut self) -> Result<&mut PooledConnection, DbError> {
         // Drop the dead one first so its permit is free for the replacement.
         self.conn = None;
-        let mut conn = self.pool.get().await.map_err(|e| DbError(e.to_string()))?;
+        let mut conn = self.pool.checkout().await.map_err(Checkout::into_db_error)?;
         conn.reused = false;
+        conn.db_mut().set_bounds(self.bounds());
         self.conn = Some(conn);
         Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    fn count(&mut self, rows: &[Vec<Option<String>>]) {
+        let bytes: usize = rows.iter().flatten().map(|c| c.as_ref().map_or(0, String::len)).sum();
+        self.received = self.received.saturating_add(bytes);
+    }
+}
+
+impl Drop for LazyConnection<'_> {
+    fn drop(&mut self) {
+        // Bounds belong to the request; an idle connection has none.
+        if let Some(conn) = self.conn.as_mut() {
+            if let Some(db) = conn.db.as_mut() {
+                db.set_bounds(Bounds::default());
+            }
+        }
     }
 }
 
@@ -271,14 +346,16 @@ impl Db for LazyConnection<'_> {
         self.statements += 1;
         let (conn, first) = self.conn().await?;
         let retry_possible = first && conn.reused;
-        let result = match conn.query(sql, params).await {
-            Err(_) if retry_possible && conn.client().is_closed() => self.reconnect().await?.query(sql, params).await,
+        let rows = match conn.query(sql, params).await {
+            // A dead idle connection is replaced once; a bound reached is final.
+            Err(e) if retry_possible && e.client_message().is_none() && conn.client().is_closed() => {
+                self.reconnect().await?.query(sql, params).await
+            }
             other => other,
-        };
-        if let Ok(rows) = &result {
-            self.rows += rows.len() as u64;
-        }
-        result
+        }?;
+        self.count(&rows);
+        self.rows += rows.len() as u64;
+        Ok(rows)
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
@@ -333,6 +410,78 @@ mod tests {
         drop((own, back));
         drop(pool);
         pg.drop_database(&name).unwrap();
+    }
+
+    async fn test_pool(prefix: &str) -> (Pool, String) {
+        let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+        let name = unique_db_name(prefix);
+        let url = pg.create_database(&name).unwrap();
+        let config = DatabaseConfig { url: Some(url), pool_size: 1, read_write: false, check_on_startup: false, ..DatabaseConfig::default() };
+        (Pool::new(&config, 1).unwrap(), name)
+    }
+
+    /// A result larger than the request's budget is cut as its `DataRow` header arrives: the
+    /// connection is closed (so the megabyte was never read into memory), the error is the
+    /// client's, and the next request gets a fresh connection.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_result_over_the_budget_is_cut_while_it_arrives() {
+        let (pool, name) = test_pool("exo_server_budget").await;
+        let mut lazy = LazyConnection::new(&pool).with_bounds(None, 10_000);
+        let small = lazy.query("SELECT repeat('x', 6000)", &[]).await.unwrap();
+        assert_eq!(small[0][0].as_ref().map(String::len), Some(6000));
+        // 6,000 of the 10,000 bytes are spent: 5,000 more do not fit.
+        let e = lazy.query("SELECT repeat('y', 5000)", &[]).await.unwrap_err();
+        let message = e.client_message().unwrap_or_else(|| panic!("not for the client: {e:?}"));
+        assert!(message.contains("larger than 10000 bytes"), "{message}");
+        let conn = lazy.conn.as_ref().unwrap();
+        assert!(conn.db().guard.as_ref().is_some_and(|g| g.exceeded()), "cut by the stream, not after reading");
+        assert!(conn.client().is_closed(), "the connection is given up");
+        drop(lazy);
+
+        let e = LazyConnection::new(&pool).with_bounds(None, 1000).query("SELECT repeat('z', 1000000)", &[]).await.unwrap_err();
+        assert!(e.client_message().is_some(), "{e:?}");
+        let mut next = LazyConnection::new(&pool);
+        assert_eq!(next.query("SELECT 'ok'", &[]).await.unwrap(), vec![vec![Some("ok".to_string())]]);
+        drop(next);
+        drop(pool);
+        EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
+    }
+
+    /// The statement timeout is Postgres's: the statement is cancelled there (a cancel request
+    /// at the deadline), the connection stays in step, and nothing is left on the session.
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres_cancels_at_the_deadline_and_the_session_stays_clean() {
+        let (pool, name) = test_pool("exo_server_timeout").await;
+        let deadline = Some((std::time::Instant::now() + Duration::from_millis(300), 300));
+        let mut lazy = LazyConnection::new(&pool).with_bounds(deadline, usize::MAX);
+        let started = std::time::Instant::now();
+        let e = lazy.query("SELECT pg_sleep(30)::text", &[]).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(20), "cancelled, not waited out");
+        let message = e.client_message().unwrap_or_else(|| panic!("not for the client: {e:?}"));
+        assert!(message.contains("cancelled after 300 ms"), "{message}");
+        let pid: i32 = lazy.conn.as_ref().unwrap().client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        assert!(lazy.conn.as_ref().unwrap().db().is_reusable(), "outside a transaction");
+        drop(lazy);
+
+        // A later request on the same connection has no timeout left over.
+        let mut next = LazyConnection::new(&pool);
+        let rows = next.query("SELECT current_setting('statement_timeout'), pg_backend_pid()::text", &[]).await.unwrap();
+        assert_eq!(rows, vec![vec![Some("0".to_string()), Some(pid.to_string())]]);
+        // Inside a transaction the deadline is the request's: a cancelled statement fails the
+        // transaction, and the connection is usable after the rollback.
+        drop(next);
+        let soon = Some((std::time::Instant::now() + Duration::from_millis(300), 300));
+        let mut tx = LazyConnection::new(&pool).with_bounds(soon, usize::MAX);
+        tx.execute("BEGIN").await.unwrap();
+        assert_eq!(tx.query("SELECT '1'", &[]).await.unwrap(), vec![vec![Some("1".to_string())]]);
+        let e = tx.query("SELECT pg_sleep(30)::text", &[]).await.unwrap_err();
+        assert!(e.client_message().is_some_and(|m| m.contains("cancelled after 300 ms")), "{e:?}");
+        tx.execute("ROLLBACK").await.unwrap();
+        assert!(tx.conn.as_ref().unwrap().db().is_reusable());
+        drop(tx);
+        assert!(started.elapsed() < Duration::from_secs(20), "no pg_sleep(30) was waited out");
+        drop(pool);
+        EphemeralPostgres::shared().unwrap().drop_database(&name).unwrap();
     }
 
     /// Read-only mode holds without any startup parameter (poolers refuse `options`): a write

@@ -11,6 +11,14 @@
 //! It is safe because the mark is never above what is certain to arrive: the rest of a message
 //! whose length the header announced. At a message boundary the mark is back at 1 byte. A
 //! closed or failed connection wakes the reader whatever the mark.
+//!
+//! The same framing enforces the response-size bound ([`ResultGuard`]): each `DataRow`
+//! header announces its length before its body arrives, so a result that would cross the
+//! request's remaining budget fails the read there, before tokio-postgres buffers it. The
+//! connection ends (Postgres stops the statement when its next write fails) and is not reused.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -31,24 +39,90 @@ pub(crate) struct PgStream {
     framing: Framing,
     /// The `SO_RCVLOWAT` now set on the socket.
     mark: usize,
+    /// The socket refused a mark once: no more tries.
+    marks_off: bool,
+    guard: Arc<ResultGuard>,
+    /// `framing.data_row_bytes` already charged to the guard.
+    charged: u64,
+}
+
+/// How many bytes of `DataRow` messages the connection may still receive for the statement
+/// in progress, shared between the connection's [`PgDb`](crate::PgDb) (which sets it before
+/// each statement) and its [`PgStream`] (which charges each row as its header arrives).
+#[derive(Debug)]
+pub(crate) struct ResultGuard {
+    remaining: AtomicUsize,
+    exceeded: AtomicBool,
+    /// The session went over to TLS: the stream sees records, not rows, and charges nothing.
+    tls: AtomicBool,
+}
+
+impl Default for ResultGuard {
+    fn default() -> Self {
+        ResultGuard { remaining: AtomicUsize::new(usize::MAX), exceeded: AtomicBool::new(false), tls: AtomicBool::new(false) }
+    }
+}
+
+impl ResultGuard {
+    /// Allows `bytes` of rows from now on (`usize::MAX`: no bound).
+    pub(crate) fn allow(&self, bytes: usize) {
+        self.remaining.store(bytes, Ordering::Release);
+    }
+
+    /// Whether the session went over to TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.load(Ordering::Acquire)
+    }
+
+    /// Whether a result was cut because it crossed the bound.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Acquire)
+    }
+
+    /// Charges `bytes`; false (and marked exceeded) when they do not fit.
+    fn charge(&self, bytes: usize) -> bool {
+        let fits = self
+            .remaining
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                if left == usize::MAX {
+                    Some(left)
+                } else {
+                    left.checked_sub(bytes)
+                }
+            })
+            .is_ok();
+        if !fits {
+            self.exceeded.store(true, Ordering::Release);
+        }
+        fits
+    }
 }
 
 impl PgStream {
     /// `ssl_request`: the client starts with `SSLRequest`, so the first byte back is the
-    /// server's one-byte answer (`S` or `N`), outside the message framing.
-    pub(crate) fn new(inner: TcpStream, ssl_request: bool) -> PgStream {
-        PgStream { inner, framing: Framing { ssl_answer_pending: ssl_request, ..Framing::default() }, mark: 1 }
+    /// server's one-byte answer (`S` or `N`), outside the message framing. Over TLS the framing
+    /// stops (the records are not Postgres messages), so `guard` only bounds plain sessions.
+    pub(crate) fn new(inner: TcpStream, guard: Arc<ResultGuard>, ssl_request: bool) -> PgStream {
+        PgStream {
+            inner,
+            framing: Framing { ssl_answer_pending: ssl_request, ..Framing::default() },
+            mark: 1,
+            marks_off: false,
+            guard,
+            charged: 0,
+        }
     }
 
     fn set_mark(&mut self, wanted: usize) {
-        if wanted == self.mark {
+        if wanted == self.mark || self.marks_off {
             return;
         }
         if set_int_option(&self.inner, libc::SOL_SOCKET, libc::SO_RCVLOWAT, wanted as libc::c_int) {
             self.mark = wanted;
         } else {
-            // The socket refuses marks: stop trying, reading works the same without them.
-            self.framing.broken = true;
+            // The socket refuses marks: stop trying, reading works the same without them (the
+            // framing goes on, for the response-size bound).
+            self.marks_off = true;
         }
     }
 }
@@ -74,6 +148,7 @@ impl crate::tls::BeforeTls for PgStream {
     fn before_tls(&mut self) {
         self.set_mark(1);
         self.framing.broken = true;
+        self.guard.tls.store(true, Ordering::Release);
     }
 }
 
@@ -84,6 +159,13 @@ impl AsyncRead for PgStream {
         if let Poll::Ready(Ok(())) = polled {
             let this = &mut *self;
             this.framing.advance(&buf.filled()[before..]);
+            let announced = this.framing.data_row_bytes - this.charged;
+            if announced > 0 {
+                this.charged = this.framing.data_row_bytes;
+                if !this.guard.charge(usize::try_from(announced).unwrap_or(usize::MAX)) {
+                    return Poll::Ready(Err(io::Error::other("the result is larger than the response-size bound")));
+                }
+            }
             let wanted = this.framing.wanted_mark();
             this.set_mark(wanted);
         }
@@ -124,6 +206,8 @@ struct Framing {
     body_left: usize,
     /// The stream did not look like Postgres framing: marks stay at 1 from then on.
     broken: bool,
+    /// Body bytes announced by every `DataRow` header so far.
+    data_row_bytes: u64,
     /// The one-byte answer to `SSLRequest` is still to come.
     ssl_answer_pending: bool,
 }
@@ -154,6 +238,9 @@ impl Framing {
                 }
                 self.body_left = len as usize - 4;
                 self.header_len = 0;
+                if self.header[0] == b'D' {
+                    self.data_row_bytes += self.body_left as u64;
+                }
             }
         }
     }
@@ -236,6 +323,29 @@ mod tests {
         let mut f = Framing::default();
         f.advance(&message(b'D', 10 * MAX_MARK)[..10]);
         assert_eq!(f.wanted_mark(), MAX_MARK);
+    }
+
+    #[test]
+    fn data_rows_are_counted_at_their_headers() {
+        let mut f = Framing::default();
+        let mut stream = message(b'T', 30);
+        stream.extend(message(b'D', 100_000));
+        stream.extend(message(b'D', 7));
+        f.advance(&stream[..5 + 30 + 5]);
+        assert_eq!(f.data_row_bytes, 100_000, "counted before the body arrives");
+        f.advance(&stream[5 + 30 + 5..]);
+        assert_eq!(f.data_row_bytes, 100_007);
+    }
+
+    #[test]
+    fn the_guard_refuses_what_does_not_fit() {
+        let g = ResultGuard::default();
+        assert!(g.charge(usize::MAX / 2), "unbounded by default");
+        g.allow(10);
+        assert!(g.charge(6));
+        assert!(!g.exceeded());
+        assert!(!g.charge(5));
+        assert!(g.exceeded());
     }
 
     #[test]

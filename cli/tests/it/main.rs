@@ -4,6 +4,7 @@
 //! `mcp` drives `/mcp` with the MCP SDK client, `production` runs `exo serve` and `exo test`
 //! through PgBouncer and checks readiness and request logs.
 
+mod bounds;
 mod commands;
 mod dev;
 mod http;

@@ -2,9 +2,11 @@
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
 mod access;
+mod bounds;
 mod common;
 mod edge;
 mod examples;
+mod fuzz_regressions;
 mod exotest_sql;
 mod bad_input;
 mod http_limits;
