@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # 0. Hygiene: one lint policy (`[workspace.lints]`), no warnings, no unused dependencies.
+cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if command -v cargo-machete >/dev/null; then
   cargo machete

@@ -24,11 +24,7 @@ fn b64(bytes: &[u8]) -> String {
 fn token(alg: &str, kid: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
     let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
     let claims = json!({"iss": ISSUER, "sub": "user-1", "exp": NOW + 3600, "org": {"id": 1, "role": "admin"}, "groups": ["editors"]});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let sig = sign(input.as_bytes());
     format!("{input}.{}", b64(&sig))
 }
@@ -37,31 +33,16 @@ fn oidc(c: &mut Criterion) {
     let rng = SystemRandom::new();
     // RSA 2048 from openssl (ring does not generate RSA keys).
     let der = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-outform",
-            "DER",
-        ])
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform", "DER"])
         .output()
         .expect("this bench generates an RSA key with `openssl genpkey`");
     let rsa = Arc::new(RsaKeyPair::from_der(&der.stdout).expect("an RSAPrivateKey"));
     let rsa_public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(rsa.public());
     let p256 = {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .unwrap();
-        EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            pkcs8.as_ref(),
-            &rng,
-        )
-        .unwrap()
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
     };
-    let ed =
-        Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+    let ed = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
     let point = p256.public_key().as_ref();
     let jwks = json!({"keys": [
         {"kty": "RSA", "kid": "rsa", "alg": "RS256", "n": b64(&rsa_public.n), "e": b64(&rsa_public.e)},
@@ -70,11 +51,7 @@ fn oidc(c: &mut Criterion) {
     ]});
     let jwks = Jwks::parse(jwks.to_string().as_bytes()).unwrap();
     assert_eq!(jwks.keys.len(), 3, "{:?}", jwks.skipped);
-    let provider = Provider {
-        url: ISSUER.into(),
-        issuer: ISSUER.into(),
-        jwks_uri: format!("{ISSUER}/jwks"),
-    };
+    let provider = Provider { url: ISSUER.into(), issuer: ISSUER.into(), jwks_uri: format!("{ISSUER}/jwks") };
     // Cached for a day from NOW: every verification below is a warm-cache one.
     let verifier = OidcVerifier::from_parts(provider, jwks, 86_400, NOW, NativeOidcHost::default());
 
@@ -83,21 +60,12 @@ fn oidc(c: &mut Criterion) {
             "RS256",
             token("RS256", "rsa", |m| {
                 let mut sig = vec![0; rsa.public().modulus_len()];
-                rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, m, &mut sig)
-                    .unwrap();
+                rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, m, &mut sig).unwrap();
                 sig
             }),
         ),
-        (
-            "ES256",
-            token("ES256", "p256", |m| {
-                p256.sign(&rng, m).unwrap().as_ref().to_vec()
-            }),
-        ),
-        (
-            "EdDSA",
-            token("EdDSA", "ed", |m| ed.sign(m).as_ref().to_vec()),
-        ),
+        ("ES256", token("ES256", "p256", |m| p256.sign(&rng, m).unwrap().as_ref().to_vec())),
+        ("EdDSA", token("EdDSA", "ed", |m| ed.sign(m).as_ref().to_vec())),
     ];
     let hs256 = {
         let claims = json!({"iss": ISSUER, "sub": "user-1", "exp": NOW + 3600, "org": {"id": 1, "role": "admin"}, "groups": ["editors"]});
@@ -108,9 +76,7 @@ fn oidc(c: &mut Criterion) {
     });
     for (alg, token) in &tokens {
         assert!(block_on(verifier.verify(token, NOW)).is_ok(), "{alg}");
-        c.bench_function(&format!("token-verify/{alg}"), |b| {
-            b.iter(|| block_on(verifier.verify(token, NOW)).unwrap())
-        });
+        c.bench_function(&format!("token-verify/{alg}"), |b| b.iter(|| block_on(verifier.verify(token, NOW)).unwrap()));
     }
 }
 

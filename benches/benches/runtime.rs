@@ -37,7 +37,8 @@ fn runtime(c: &mut Criterion) {
     let list = "{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }";
     let mut trusted_ir = exo_compiler::compile_project(&entry).ir.expect("todo compiles");
     let hash = exo_runtime::trusted::sha256_hex(list);
-    let doc = exo_runtime::trusted::compile(&System::new(trusted_ir.clone()), &hash, list).expect("the list query compiles");
+    let doc =
+        exo_runtime::trusted::compile(&System::new(trusted_ir.clone()), &hash, list).expect("the list query compiles");
     trusted_ir.trusted_documents.push(doc);
     let trusted = Engine::new(
         System::new(trusted_ir),
@@ -49,7 +50,9 @@ fn runtime(c: &mut Criterion) {
     assert!(block_on(trusted.handle(by_hash.as_bytes(), &head, &mut NullDb)).body.starts_with("{\"data\""));
     assert_eq!(trusted.trusted_stats(), (2, 0), "both requests ran the precompiled plan");
     c.bench_function("request-trusted-text/list", |b| b.iter(|| block_on(trusted.handle(body, &head, &mut NullDb))));
-    c.bench_function("request-trusted-hash/list", |b| b.iter(|| block_on(trusted.handle(by_hash.as_bytes(), &head, &mut NullDb))));
+    c.bench_function("request-trusted-hash/list", |b| {
+        b.iter(|| block_on(trusted.handle(by_hash.as_bytes(), &head, &mut NullDb)))
+    });
     c.bench_function("jwt-verify", |b| b.iter(|| exo_runtime::jwt::verify_hs256(&token, b"s", 1).unwrap()));
 }
 

@@ -9,7 +9,9 @@ pub fn examples_dir() -> PathBuf {
 /// A model with `n` types, each with a few scalars, a many-to-one reference to the previous
 /// type and the matching collection, and an access rule.
 pub fn generated_model(n: usize) -> String {
-    let mut s = String::from("context AuthContext {\n  @jwt(\"sub\") id: Int\n  @jwt role: String\n}\n\n@postgres\nmodule Big {\n");
+    let mut s = String::from(
+        "context AuthContext {\n  @jwt(\"sub\") id: Int\n  @jwt role: String\n}\n\n@postgres\nmodule Big {\n",
+    );
     for i in 0..n {
         s.push_str(&format!(
             "  @access(query = self.owner == AuthContext.id || AuthContext.role == \"admin\", mutation = AuthContext.role == \"admin\")\n  type T{i} {{\n    @pk id: Int = autoIncrement()\n    @unique name: String\n    @maxLength(200) note: String?\n    amount: Decimal = \"0\"\n    createdAt: Instant = now()\n    owner: Int\n"

@@ -36,8 +36,8 @@ pub enum Database {
     Missing,
 }
 
-pub use exo_runtime::env::Cors;
 use exo_runtime::env::parse_bool;
+pub use exo_runtime::env::Cors;
 
 impl WorkerConfig {
     /// Reads the configuration through `get` (the Worker's vars and secrets). Errors name the
@@ -53,7 +53,8 @@ impl WorkerConfig {
             (None, Some(url)) => Database::Url(url),
             (None, None) => Database::Missing,
         };
-        let graphql_path = get("EXO_GRAPHQL_HTTP_PATH").map(|p| p.trim().to_string()).unwrap_or_else(|| "/graphql".to_string());
+        let graphql_path =
+            get("EXO_GRAPHQL_HTTP_PATH").map(|p| p.trim().to_string()).unwrap_or_else(|| "/graphql".to_string());
         if !graphql_path.starts_with('/') {
             return Err(format!("`EXO_GRAPHQL_HTTP_PATH` is `{graphql_path}`; it must start with `/`"));
         }

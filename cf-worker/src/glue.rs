@@ -86,7 +86,10 @@ enum Failed {
 
 async fn load(ir: &[u8], env: &Env) -> Result<Loaded, Failed> {
     let system = System::from_bytes(ir).map_err(|e| {
-        Failed::Config(format!("cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it", e.0))
+        Failed::Config(format!(
+            "cannot load the compiled model: {}; run `exo deploy cf-worker` again to rebuild it",
+            e.0
+        ))
     })?;
     let mut config = WorkerConfig::from_env(|k| var(env, k)).map_err(Failed::Config)?;
     // The provider's discovery document and keys, once per isolate (then cached by the
@@ -140,7 +143,11 @@ async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> Ht
                 Ok(b) => b,
                 Err(e) => return edge.unreadable_body(&head, &e.to_string()),
             };
-            let request_head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+            let request_head = RequestHead {
+                headers: &headers,
+                client_ip: client_ip.as_deref(),
+                now: (js_sys::Date::now() / 1000.0) as u64,
+            };
             let mut db = WorkerDb { config: &loaded.config, env, conn: None };
             let answer = loaded.engine.handle(&body, &request_head, &mut db).await;
             // Close the connection inside the request: Terminate, then the socket.
@@ -151,7 +158,11 @@ async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> Ht
             let answer = match req.bytes().await {
                 Ok(b) if b.len() > edge.max_body_bytes => exo_runtime::McpResponse::too_large(edge.max_body_bytes),
                 Ok(body) => {
-                    let request_head = RequestHead { headers: &headers, client_ip: client_ip.as_deref(), now: (js_sys::Date::now() / 1000.0) as u64 };
+                    let request_head = RequestHead {
+                        headers: &headers,
+                        client_ip: client_ip.as_deref(),
+                        now: (js_sys::Date::now() / 1000.0) as u64,
+                    };
                     let mut db = WorkerDb { config: &loaded.config, env, conn: None };
                     let answer = loaded.engine.handle_mcp(method, &body, &request_head, &edge.cors, &mut db).await;
                     db.finish().await;
@@ -195,13 +206,17 @@ impl WorkerDb<'_> {
             Database::Url(url) => pg::from_url(url, self.config.read_write),
             Database::Hyperdrive(binding) => {
                 let hd = self.env.hyperdrive(binding).map_err(|e| {
-                    format!("`EXO_HYPERDRIVE_BINDING` is `{binding}`, but the Worker has no such Hyperdrive binding ({e})")
+                    format!(
+                        "`EXO_HYPERDRIVE_BINDING` is `{binding}`, but the Worker has no such Hyperdrive binding ({e})"
+                    )
                 })?;
                 pg::from_hyperdrive(&hd.connection_string(), hd.host(), hd.port(), self.config.read_write)
             }
-            Database::Missing => Err("no database configured: set `EXO_POSTGRES_URL` (a secret: `npx wrangler secret put \
+            Database::Missing => {
+                Err("no database configured: set `EXO_POSTGRES_URL` (a secret: `npx wrangler secret put \
                                       EXO_POSTGRES_URL`) or `EXO_HYPERDRIVE_BINDING`"
-                .into()),
+                    .into())
+            }
         }
     }
 
@@ -216,9 +231,13 @@ impl WorkerDb<'_> {
             worker::console_error!("exo: {message}");
             DbError(message)
         };
-        let socket = Socket::builder().secure_transport(transport).connect(target.host.clone(), target.port).map_err(|e| failed(e.to_string()))?;
+        let socket = Socket::builder()
+            .secure_transport(transport)
+            .connect(target.host.clone(), target.port)
+            .map_err(|e| failed(e.to_string()))?;
         let (client, connection): (Client, ConnectionFuture) = if target.tls {
-            let (c, conn) = target.config.connect_raw(socket, PassthroughTls).await.map_err(|e| failed(e.to_string()))?;
+            let (c, conn) =
+                target.config.connect_raw(socket, PassthroughTls).await.map_err(|e| failed(e.to_string()))?;
             (c, Box::pin(conn))
         } else {
             let (c, conn) = target.config.connect_raw(socket, NoTls).await.map_err(|e| failed(e.to_string()))?;
@@ -281,7 +300,8 @@ impl Db for WorkerDb<'_> {
         // Text parameters with an explicit type on the unnamed statement: one round trip and
         // nothing prepared, which Hyperdrive also requires.
         let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
         let result = {
             let (client, connection) = self.open().await?;
             drive(connection, client.query_typed(sql, &typed)).await

@@ -51,11 +51,7 @@ fn js(json: &str) -> JsValue {
 
 fn message(e: JsValue) -> String {
     e.as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(&e, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
+        .or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
@@ -79,17 +75,10 @@ impl WorkerOidcHost {
             return Ok(k.clone());
         }
         let usages = js_sys::Array::of1(&"verify".into());
-        let promise = import_key(
-            "jwk",
-            &js(&key.to_public_jwk()),
-            &js(&algorithm(key, alg, true)),
-            false,
-            &usages,
-        )
-        .map_err(message)?;
-        let imported = JsFuture::from(promise)
-            .await
-            .map_err(|e| format!("importing the key failed: {}", message(e)))?;
+        let promise = import_key("jwk", &js(&key.to_public_jwk()), &js(&algorithm(key, alg, true)), false, &usages)
+            .map_err(message)?;
+        let imported =
+            JsFuture::from(promise).await.map_err(|e| format!("importing the key failed: {}", message(e)))?;
         let mut cache = self.imported.borrow_mut();
         if cache.len() >= MAX_IMPORTED_KEYS {
             cache.clear();
@@ -102,7 +91,8 @@ impl WorkerOidcHost {
 impl OidcHost for WorkerOidcHost {
     async fn get(&self, url: &str) -> Result<HttpReply, String> {
         let response = JsFuture::from(global_fetch(url)).await.map_err(message)?;
-        let response: web_sys::Response = response.dyn_into().map_err(|_| "fetch did not return a Response".to_string())?;
+        let response: web_sys::Response =
+            response.dyn_into().map_err(|_| "fetch did not return a Response".to_string())?;
         let status = response.status();
         let cache_control = response.headers().get("cache-control").ok().flatten();
         let body = response.array_buffer().map_err(message)?;
@@ -114,24 +104,11 @@ impl OidcHost for WorkerOidcHost {
         Ok(HttpReply { status, body: body.to_vec(), cache_control })
     }
 
-    async fn verify_signature(
-        &self,
-        key: &Jwk,
-        alg: Alg,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, String> {
+    async fn verify_signature(&self, key: &Jwk, alg: Alg, message: &[u8], signature: &[u8]) -> Result<bool, String> {
         let crypto_key = self.crypto_key(key, alg).await?;
-        let promise = subtle_verify(
-            &js(&algorithm(key, alg, false)),
-            &crypto_key,
-            signature,
-            message,
-        )
-        .map_err(self::message)?;
-        let verdict = JsFuture::from(promise)
-            .await
-            .map_err(|e| format!("verifying failed: {}", self::message(e)))?;
+        let promise =
+            subtle_verify(&js(&algorithm(key, alg, false)), &crypto_key, signature, message).map_err(self::message)?;
+        let verdict = JsFuture::from(promise).await.map_err(|e| format!("verifying failed: {}", self::message(e)))?;
         Ok(verdict.as_bool() == Some(true))
     }
 

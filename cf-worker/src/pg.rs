@@ -59,7 +59,12 @@ fn host_port(config: &tokio_postgres::Config, url: &str) -> Result<(String, u16)
                 redact(url)
             ))
         }
-        None => return Err(format!("the database URL `{}` has no host; add one, as in `postgres://user@host:5432/db`", redact(url))),
+        None => {
+            return Err(format!(
+                "the database URL `{}` has no host; add one, as in `postgres://user@host:5432/db`",
+                redact(url)
+            ))
+        }
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
     Ok((host, port))

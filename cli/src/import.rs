@@ -30,12 +30,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            query_access: "false".into(),
-            mutation_access: "false".into(),
-            fragments: false,
-            tables: Vec::new(),
-        }
+        Options { query_access: "false".into(), mutation_access: "false".into(), fragments: false, tables: Vec::new() }
     }
 }
 
@@ -112,9 +107,7 @@ impl Entity<'_> {
     }
 
     fn has_field(&self, name: &str) -> bool {
-        self.fields
-            .iter()
-            .any(|f| f.name == name || f.agg_name().as_deref() == Some(name))
+        self.fields.iter().any(|f| f.name == name || f.agg_name().as_deref() == Some(name))
     }
 
     /// `name`, or `name` with a suffix that no field of this entity uses yet.
@@ -126,16 +119,11 @@ impl Entity<'_> {
         if !self.has_field(&first) {
             return first;
         }
-        (2..)
-            .map(|i| format!("{name}{suffix}{i}"))
-            .find(|n| !self.has_field(n))
-            .expect("an unused name")
+        (2..).map(|i| format!("{name}{suffix}{i}")).find(|n| !self.has_field(n)).expect("an unused name")
     }
 
     fn scalar_field(&self, column: &str) -> Option<usize> {
-        self.fields
-            .iter()
-            .position(|f| matches!(&f.kind, FieldKind::Scalar { column: c } if c == column))
+        self.fields.iter().position(|f| matches!(&f.kind, FieldKind::Scalar { column: c } if c == column))
     }
 }
 
@@ -176,9 +164,7 @@ struct Field {
 
 impl Field {
     fn agg_name(&self) -> Option<String> {
-        self.ty
-            .starts_with("Set<")
-            .then(|| format!("{}Agg", self.name))
+        self.ty.starts_with("Set<").then(|| format!("{}Agg", self.name))
     }
 
     fn columns(&self) -> Vec<String> {
@@ -246,11 +232,7 @@ struct Generator<'a> {
 impl<'a> Generator<'a> {
     fn selected(&self, schema: &str, table: &str) -> bool {
         self.opts.tables.is_empty()
-            || self
-                .opts
-                .tables
-                .iter()
-                .any(|p| glob(p, table) || glob(p, &format!("{schema}.{table}")))
+            || self.opts.tables.iter().any(|p| glob(p, table) || glob(p, &format!("{schema}.{table}")))
     }
 
     fn collect(&mut self) {
@@ -310,10 +292,7 @@ impl<'a> Generator<'a> {
 
     fn note(&mut self, e: Option<usize>, text: String) {
         let whole = match e {
-            Some(e) => format!(
-                "{}: {text}",
-                display_table(self.entities[e].schema, self.entities[e].table)
-            ),
+            Some(e) => format!("{}: {text}", display_table(self.entities[e].schema, self.entities[e].table)),
             None => text.clone(),
         };
         self.notes.push(whole);
@@ -325,23 +304,12 @@ impl<'a> Generator<'a> {
     fn name_enums(&mut self) {
         for en in &self.catalog.snapshot.enums {
             let base = type_ident(&en.name);
-            let values_ok = en
-                .values
-                .iter()
-                .all(|v| is_ident(v) && !RESERVED_ENUM_VALUES.contains(&v.as_str()))
+            let values_ok = en.values.iter().all(|v| is_ident(v) && !RESERVED_ENUM_VALUES.contains(&v.as_str()))
                 && !en.values.is_empty();
             let name_ok = snake_case(&base) == en.name;
-            let mut decl = EnumDecl {
-                schema: en.schema.clone(),
-                pg_name: en.name.clone(),
-                name: None,
-                values: en.values.clone(),
-            };
-            if values_ok
-                && name_ok
-                && !RESERVED_TYPES.contains(&base.as_str())
-                && !self.taken_types.contains(&base)
-            {
+            let mut decl =
+                EnumDecl { schema: en.schema.clone(), pg_name: en.name.clone(), name: None, values: en.values.clone() };
+            if values_ok && name_ok && !RESERVED_TYPES.contains(&base.as_str()) && !self.taken_types.contains(&base) {
                 self.taken_types.insert(base.clone());
                 decl.name = Some(base);
             } else {
@@ -368,9 +336,7 @@ impl<'a> Generator<'a> {
         for e in order {
             let (schema, table) = (self.entities[e].schema, self.entities[e].table);
             let (mut name, mut plural_annotation, mut table_annotation) = type_name_for(table);
-            let mut plural = plural_annotation
-                .clone()
-                .unwrap_or_else(|| pluralize(&name));
+            let mut plural = plural_annotation.clone().unwrap_or_else(|| pluralize(&name));
             let clashes = |g: &Self, name: &str, plural: &str| {
                 RESERVED_TYPES.contains(&name)
                     || g.taken_types.contains(name)
@@ -379,11 +345,7 @@ impl<'a> Generator<'a> {
                     || lower_camel(name) == lower_camel(plural)
             };
             if clashes(self, &name, &plural) {
-                let prefix = if schema == "public" {
-                    String::new()
-                } else {
-                    type_ident(schema)
-                };
+                let prefix = if schema == "public" { String::new() } else { type_ident(schema) };
                 let base = format!("{prefix}{name}");
                 let mut candidate = base.clone();
                 let mut i = 1;
@@ -408,9 +370,7 @@ impl<'a> Generator<'a> {
     }
 
     fn entity_index(&self, schema: &str, table: &str) -> Option<usize> {
-        self.entities
-            .iter()
-            .position(|e| e.schema == schema && e.table == table && e.source.is_some())
+        self.entities.iter().position(|e| e.schema == schema && e.table == table && e.source.is_some())
     }
 
     /// Scalars and many-to-one relations: the fields that hold the table's columns.
@@ -465,10 +425,7 @@ impl<'a> Generator<'a> {
                 }
             }
         }
-        let fks = self.entities[e]
-            .source
-            .map(|t| &t.foreign_keys[..])
-            .unwrap_or(&[]);
+        let fks = self.entities[e].source.map(|t| &t.foreign_keys[..]).unwrap_or(&[]);
         let mut uses: HashMap<&str, usize> = HashMap::new();
         for (i, _) in &usable {
             for c in &fks[*i].columns {
@@ -476,17 +433,9 @@ impl<'a> Generator<'a> {
             }
         }
         // A relation is part of the key when all its columns are key columns of its own.
-        let pk_relation = |i: usize| {
-            fks[i]
-                .columns
-                .iter()
-                .all(|c| pk.contains(c) && uses.get(c.as_str()) == Some(&1))
-        };
-        let in_pk_relation = |c: &str| {
-            usable
-                .iter()
-                .any(|(i, _)| pk_relation(*i) && fks[*i].columns.iter().any(|x| x == c))
-        };
+        let pk_relation = |i: usize| fks[i].columns.iter().all(|c| pk.contains(c) && uses.get(c.as_str()) == Some(&1));
+        let in_pk_relation =
+            |c: &str| usable.iter().any(|(i, _)| pk_relation(*i) && fks[*i].columns.iter().any(|x| x == c));
         let generated: HashMap<&str, &str> = self
             .catalog
             .generated
@@ -524,9 +473,7 @@ impl<'a> Generator<'a> {
                 field.name = name;
             }
             if snake_case(&field.name) != col.name {
-                field
-                    .annotations
-                    .insert(0, format!("@column({})", exo_string(&col.name)));
+                field.annotations.insert(0, format!("@column({})", exo_string(&col.name)));
             }
             self.entities[e].fields.push(field);
         }
@@ -537,11 +484,9 @@ impl<'a> Generator<'a> {
             // `customer_id` -> `customer`, `product_sku` (to `sku`) -> `product`.
             let base = match (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
                 ([c], [k]) => {
-                    let stem = [format!("_{k}"), "_id".to_string()].iter().find_map(|s| {
-                        c.strip_suffix(s.as_str())
-                            .filter(|st| !st.is_empty())
-                            .map(str::to_string)
-                    });
+                    let stem = [format!("_{k}"), "_id".to_string()]
+                        .iter()
+                        .find_map(|s| c.strip_suffix(s.as_str()).filter(|st| !st.is_empty()).map(str::to_string));
                     field_ident(stem.as_deref().unwrap_or(c))
                 }
                 // `owner_first`, `owner_last` -> `owner`; (`tenant_id`, `payer_account_no`) to
@@ -550,21 +495,12 @@ impl<'a> Generator<'a> {
                     let stems: Vec<&str> = cols
                         .iter()
                         .zip(refs)
-                        .filter(|(c, _)| {
-                            uses.get(c.as_str()).copied().unwrap_or(0) < 2 && !pk.contains(c)
-                        })
-                        .map(|(c, k)| {
-                            c.strip_suffix(k.as_str())
-                                .and_then(|s| s.strip_suffix('_'))
-                                .unwrap_or("")
-                        })
+                        .filter(|(c, _)| uses.get(c.as_str()).copied().unwrap_or(0) < 2 && !pk.contains(c))
+                        .map(|(c, k)| c.strip_suffix(k.as_str()).and_then(|s| s.strip_suffix('_')).unwrap_or(""))
                         .collect();
                     match common_word_prefix(cols) {
                         Some(prefix) => field_ident(&prefix),
-                        None if !stems.is_empty()
-                            && !stems[0].is_empty()
-                            && stems.iter().all(|s| *s == stems[0]) =>
-                        {
+                        None if !stems.is_empty() && !stems[0].is_empty() && stems.iter().all(|s| *s == stems[0]) => {
                             field_ident(stems[0])
                         }
                         None => lower_camel(&self.entities[target].type_name),
@@ -572,28 +508,11 @@ impl<'a> Generator<'a> {
                 }
             };
             let name = self.entities[e].free_name(&base, "Ref");
-            let optional = fk.columns.iter().any(|c| {
-                columns
-                    .iter()
-                    .find(|x| &x.name == c)
-                    .is_none_or(|x| x.nullable)
-            });
-            let first = fk
-                .columns
-                .iter()
-                .filter_map(|c| columns.iter().position(|x| &x.name == c))
-                .min()
-                .unwrap_or(0);
+            let optional = fk.columns.iter().any(|c| columns.iter().find(|x| &x.name == c).is_none_or(|x| x.nullable));
+            let first = fk.columns.iter().filter_map(|c| columns.iter().position(|x| &x.name == c)).min().unwrap_or(0);
             let is_pk = pk_relation(i);
             let order = if is_pk {
-                (
-                    0,
-                    fk.columns
-                        .iter()
-                        .filter_map(|c| pk.iter().position(|p| p == c))
-                        .min()
-                        .unwrap_or(0),
-                )
+                (0, fk.columns.iter().filter_map(|c| pk.iter().position(|p| p == c)).min().unwrap_or(0))
             } else {
                 (1, first)
             };
@@ -606,11 +525,7 @@ impl<'a> Generator<'a> {
                 default: None,
                 comments: Vec::new(),
                 doc: None,
-                kind: FieldKind::Relation {
-                    fk: i,
-                    target,
-                    columns: fk.columns.clone(),
-                },
+                kind: FieldKind::Relation { fk: i, target, columns: fk.columns.clone() },
                 pk: is_pk,
                 order,
                 unique: Vec::new(),
@@ -671,11 +586,9 @@ impl<'a> Generator<'a> {
         let mut out = Vec::new();
         for f in ent.fields.iter().filter(|f| f.pk) {
             match &f.kind {
-                FieldKind::Scalar { column } => out.push(KeyCol {
-                    map_key: f.name.clone(),
-                    suffix: snake_case(&f.name),
-                    column: column.clone(),
-                }),
+                FieldKind::Scalar { column } => {
+                    out.push(KeyCol { map_key: f.name.clone(), suffix: snake_case(&f.name), column: column.clone() })
+                }
                 FieldKind::Relation { fk, target, .. } => {
                     let keys = self.key_cols(*target, depth + 1)?;
                     let names = self.fk_columns_in_key_order(e, *fk, &keys)?;
@@ -708,26 +621,19 @@ impl<'a> Generator<'a> {
     /// `@column` / `@column(mapping = ...)` for relations whose columns differ from the default.
     fn relation_columns(&mut self, e: usize) {
         for fi in 0..self.entities[e].fields.len() {
-            let FieldKind::Relation { fk, target, .. } = self.entities[e].fields[fi].kind.clone()
-            else {
+            let FieldKind::Relation { fk, target, .. } = self.entities[e].fields[fi].kind.clone() else {
                 continue;
             };
             let name = self.entities[e].fields[fi].name.clone();
             let keys = self.key_cols(target, 0);
-            let cols = keys
-                .as_ref()
-                .and_then(|k| self.fk_columns_in_key_order(e, fk, k));
+            let cols = keys.as_ref().and_then(|k| self.fk_columns_in_key_order(e, fk, k));
             let (Some(keys), Some(cols)) = (keys, cols.filter(|c| !c.is_empty())) else {
-                self.note(
-                    Some(e),
-                    format!("relation `{name}`: the referenced key could not be matched"),
-                );
+                self.note(Some(e), format!("relation `{name}`: the referenced key could not be matched"));
                 continue;
             };
             let base = snake_case(&name);
             let annotation = if keys.len() == 1 {
-                (cols[0] != format!("{base}_id"))
-                    .then(|| format!("@column({})", exo_string(&cols[0])))
+                (cols[0] != format!("{base}_id")).then(|| format!("@column({})", exo_string(&cols[0])))
             } else {
                 let mapping: Vec<String> = keys
                     .iter()
@@ -735,8 +641,7 @@ impl<'a> Generator<'a> {
                     .filter(|(k, c)| **c != format!("{base}_{}", k.suffix))
                     .map(|(k, c)| format!("{}: {}", k.map_key, exo_string(c)))
                     .collect();
-                (!mapping.is_empty())
-                    .then(|| format!("@column(mapping = {{{}}})", mapping.join(", ")))
+                (!mapping.is_empty()).then(|| format!("@column(mapping = {{{}}})", mapping.join(", ")))
             };
             if let Some(a) = annotation {
                 self.entities[e].fields[fi].annotations.insert(0, a);
@@ -767,29 +672,20 @@ impl<'a> Generator<'a> {
             }
         }
         for &(e, fi, target) in &pairs {
-            let count = pairs
-                .iter()
-                .filter(|(a, _, t)| *a == e && *t == target)
-                .count();
+            let count = pairs.iter().filter(|(a, _, t)| *a == e && *t == target).count();
             let ent = &self.entities[e];
             let field = &ent.fields[fi];
             let cols = field.columns();
-            let one_to_one = ent.source.is_some_and(|t| {
-                t.unique_constraints
-                    .iter()
-                    .any(|u| same_set(&u.columns, &cols))
-            }) && !field.pk;
+            let one_to_one =
+                ent.source.is_some_and(|t| t.unique_constraints.iter().any(|u| same_set(&u.columns, &cols)))
+                    && !field.pk;
             let explicit = count > 1 || e == target || one_to_one;
             let (ty, base) = if one_to_one {
                 (format!("{}?", ent.type_name), lower_camel(&ent.type_name))
             } else {
                 (format!("Set<{}>?", ent.type_name), lower_camel(&ent.plural))
             };
-            let base = if count > 1 || e == target {
-                format!("{}{}", field.name, upper_camel(&base))
-            } else {
-                base
-            };
+            let base = if count > 1 || e == target { format!("{}{}", field.name, upper_camel(&base)) } else { base };
             let relation = format!("@relation({})", exo_string(&field.name));
             let t = &self.entities[target];
             // A collection also takes `<name>Agg` in the GraphQL type.
@@ -835,11 +731,7 @@ impl<'a> Generator<'a> {
             .iter()
             .filter(|f| matches!(f.kind, FieldKind::Relation { .. }) && !f.pk)
             .map(|f| f.columns())
-            .filter(|cols| {
-                t.unique_constraints
-                    .iter()
-                    .any(|u| same_set(&u.columns, cols))
-            })
+            .filter(|cols| t.unique_constraints.iter().any(|u| same_set(&u.columns, cols)))
             .collect();
         for u in &t.unique_constraints {
             if let Some(cols) = one_to_one_auto.iter().find(|c| same_set(c, &u.columns)) {
@@ -850,7 +742,11 @@ impl<'a> Generator<'a> {
             let Some(fields) = self.covering_fields(e, &u.columns) else {
                 self.note(
                     Some(e),
-                    format!("unique constraint {} ({}) is not expressed: its columns are not whole fields", u.name, u.columns.join(", ")),
+                    format!(
+                        "unique constraint {} ({}) is not expressed: its columns are not whole fields",
+                        u.name,
+                        u.columns.join(", ")
+                    ),
                 );
                 continue;
             };
@@ -866,23 +762,19 @@ impl<'a> Generator<'a> {
                     let g = u.columns.join("_");
                     self.note(
                         Some(e),
-                        format!("unique constraint {} is named {table}_{g}_key by exo (`schema verify` reports the rename)", u.name),
+                        format!(
+                            "unique constraint {} is named {table}_{g}_key by exo (`schema verify` reports the rename)",
+                            u.name
+                        ),
                     );
                     g
                 }
             };
-            let model_order: Vec<String> = fields
-                .iter()
-                .flat_map(|f| self.entities[e].fields[*f].columns())
-                .collect();
+            let model_order: Vec<String> = fields.iter().flat_map(|f| self.entities[e].fields[*f].columns()).collect();
             if model_order != u.columns {
                 self.note(
                     Some(e),
-                    format!(
-                        "unique constraint {}: exo orders its columns as ({})",
-                        u.name,
-                        model_order.join(", ")
-                    ),
+                    format!("unique constraint {}: exo orders its columns as ({})", u.name, model_order.join(", ")),
                 );
             }
             for f in fields {
@@ -911,26 +803,16 @@ impl<'a> Generator<'a> {
                 );
                 continue;
             };
-            let model_order: Vec<String> = fields
-                .iter()
-                .flat_map(|f| self.entities[e].fields[*f].columns())
-                .collect();
+            let model_order: Vec<String> = fields.iter().flat_map(|f| self.entities[e].fields[*f].columns()).collect();
             if model_order != ix.columns {
                 self.note(
                     Some(e),
-                    format!(
-                        "index {}: exo orders its columns as ({})",
-                        ix.name,
-                        model_order.join(", ")
-                    ),
+                    format!("index {}: exo orders its columns as ({})", ix.name, model_order.join(", ")),
                 );
             }
-            let bare =
-                fields.len() == 1 && ix.name == format!("{table}_{}_idx", ix.columns.join("_"));
+            let bare = fields.len() == 1 && ix.name == format!("{table}_{}_idx", ix.columns.join("_"));
             for f in fields {
-                self.entities[e].fields[f]
-                    .index
-                    .push((ix.name.clone(), bare));
+                self.entities[e].fields[f].index.push((ix.name.clone(), bare));
             }
         }
         let checks: Vec<String> = self
@@ -939,10 +821,7 @@ impl<'a> Generator<'a> {
             .iter()
             .filter(|c| c.schema == self.entities[e].schema && c.table == table)
             .map(|c| {
-                format!(
-                    "check constraint {} is not expressed (Postgres still enforces it): {}",
-                    c.name, c.definition
-                )
+                format!("check constraint {} is not expressed (Postgres still enforces it): {}", c.name, c.definition)
             })
             .collect();
         for c in checks {
@@ -978,16 +857,17 @@ impl<'a> Generator<'a> {
             if mapped.unknown {
                 self.note(
                     Some(e),
-                    format!("column {}: type {} has no exo type; read and written as a `String` through `@dbtype`", col.name, col.ty),
+                    format!(
+                        "column {}: type {} has no exo type; read and written as a `String` through `@dbtype`",
+                        col.name, col.ty
+                    ),
                 );
             }
         }
         let mut default = None;
         if let Some(expr) = generated {
             // exo's `@readonly` needs a default, which a generated column does not have.
-            comments.push(format!(
-                "generated by Postgres: {expr}; leave it out of mutations"
-            ));
+            comments.push(format!("generated by Postgres: {expr}; leave it out of mutations"));
             self.notes.push(format!(
                 "{}: column {} is generated by Postgres ({expr}); the model cannot mark it read-only, so leave it out of mutations",
                 display_table(self.entities[e].schema, self.entities[e].table),
@@ -999,12 +879,11 @@ impl<'a> Generator<'a> {
             match default_value(d, &mapped, self.entities[e].schema) {
                 Some(v) => default = Some(v),
                 None => {
-                    let text = format!("column {}: default {d} is not expressed; give the value when creating rows", col.name);
+                    let text =
+                        format!("column {}: default {d} is not expressed; give the value when creating rows", col.name);
                     comments.push(format!("default in the database: {d} (not expressed)"));
-                    self.notes.push(format!(
-                        "{}: {text}",
-                        display_table(self.entities[e].schema, self.entities[e].table)
-                    ));
+                    self.notes
+                        .push(format!("{}: {text}", display_table(self.entities[e].schema, self.entities[e].table)));
                 }
             }
         }
@@ -1016,9 +895,7 @@ impl<'a> Generator<'a> {
             default,
             comments,
             doc: self.comment(e, Some(&col.name)),
-            kind: FieldKind::Scalar {
-                column: col.name.clone(),
-            },
+            kind: FieldKind::Scalar { column: col.name.clone() },
             pk: false,
             order: (1, 0),
             unique: Vec::new(),
@@ -1032,9 +909,7 @@ impl<'a> Generator<'a> {
         self.catalog
             .comments
             .iter()
-            .find(|c| {
-                c.schema == ent.schema && c.table == ent.table && c.column.as_deref() == column
-            })
+            .find(|c| c.schema == ent.schema && c.table == ent.table && c.column.as_deref() == column)
             .map(|c| c.text.clone())
     }
 
@@ -1044,37 +919,23 @@ impl<'a> Generator<'a> {
             .entities
             .iter()
             .map(|e| e.schema)
-            .chain(
-                self.enums
-                    .iter()
-                    .filter(|e| e.name.is_some())
-                    .map(|e| e.schema.as_str()),
-            )
+            .chain(self.enums.iter().filter(|e| e.name.is_some()).map(|e| e.schema.as_str()))
             .collect();
         schemas.sort();
         schemas.dedup();
         if schemas.is_empty() {
             self.notes.push("no tables or views found to import".into());
         }
-        let what = if self.opts.fragments {
-            "Fragments"
-        } else {
-            "A model"
-        };
-        out.push_str(&format!(
-            "// {what} imported from the database by `exo schema import`.\n"
-        ));
+        let what = if self.opts.fragments { "Fragments" } else { "A model" };
+        out.push_str(&format!("// {what} imported from the database by `exo schema import`.\n"));
         if !self.opts.fragments {
             out.push_str("// Review the access rules before serving it.\n");
         }
         let mut module_names: HashSet<String> = HashSet::new();
         let mut types = Vec::new();
         for schema in schemas {
-            let mut module = if schema == "public" {
-                "Database".to_string()
-            } else {
-                format!("{}Database", type_ident(schema))
-            };
+            let mut module =
+                if schema == "public" { "Database".to_string() } else { format!("{}Database", type_ident(schema)) };
             while module_names.contains(&module) || self.taken_types.contains(&module) {
                 module.push('_');
             }
@@ -1104,20 +965,12 @@ impl<'a> Generator<'a> {
                     out.push('\n');
                 }
                 first = false;
-                types.push(format!(
-                    "{} -> {}",
-                    display_table(ent.schema, ent.table),
-                    ent.type_name
-                ));
+                types.push(format!("{} -> {}", display_table(ent.schema, ent.table), ent.type_name));
                 self.emit_entity(ent, &mut out);
             }
             out.push_str("}\n");
         }
-        Imported {
-            text: out,
-            notes: self.notes,
-            types,
-        }
+        Imported { text: out, notes: self.notes, types }
     }
 
     fn emit_entity(&self, ent: &Entity<'_>, out: &mut String) {
@@ -1128,11 +981,7 @@ impl<'a> Generator<'a> {
         let mut header: Vec<String> = Vec::new();
         if !self.opts.fragments {
             let q = self.opts.query_access.trim();
-            let m = if ent.managed() {
-                self.opts.mutation_access.trim()
-            } else {
-                "false"
-            };
+            let m = if ent.managed() { self.opts.mutation_access.trim() } else { "false" };
             if q == m {
                 header.push(format!("@access({q})"));
             } else {
@@ -1145,18 +994,11 @@ impl<'a> Generator<'a> {
         match (ent.table_annotation, ent.managed()) {
             (false, true) => {}
             (true, true) => header.push(format!("@table({})", exo_string(ent.table))),
-            (true, false) => header.push(format!(
-                "@table(name = {}, managed = false)",
-                exo_string(ent.table)
-            )),
+            (true, false) => header.push(format!("@table(name = {}, managed = false)", exo_string(ent.table))),
             (false, false) => header.push("@table(managed = false)".into()),
         }
         if self.opts.fragments {
-            let annots = if header.is_empty() {
-                String::new()
-            } else {
-                format!("{} ", header.join(" "))
-            };
+            let annots = if header.is_empty() { String::new() } else { format!("{} ", header.join(" ")) };
             out.push_str(&format!(
                 "  // Use it as: {annots}type {} {{ ...{}Fragment }}\n",
                 ent.type_name, ent.type_name
@@ -1260,18 +1102,11 @@ fn map_type(ty: &str, enums: &[EnumDecl]) -> Mapped {
         if rest.is_empty() {
             return Some(vec![]);
         }
-        rest.strip_prefix('(')?
-            .strip_suffix(')')?
-            .split(',')
-            .map(|a| a.trim().parse().ok())
-            .collect()
+        rest.strip_prefix('(')?.strip_suffix(')')?.split(',').map(|a| a.trim().parse().ok()).collect()
     };
     if ty.starts_with('"') {
         if let Some((schema, name)) = split_qualified(ty) {
-            if let Some(en) = enums
-                .iter()
-                .find(|en| en.schema == schema && en.pg_name == name)
-            {
+            if let Some(en) = enums.iter().find(|en| en.schema == schema && en.pg_name == name) {
                 if let Some(n) = &en.name {
                     let mut m = simple("String", &[]);
                     m.ty = n.clone();
@@ -1339,10 +1174,7 @@ fn map_type(ty: &str, enums: &[EnumDecl]) -> Mapped {
 
 /// The `.exo` default for a column default, when the language has one that gives it back.
 fn default_value(expr: &str, m: &Mapped, table_schema: &str) -> Option<String> {
-    if let Some(seq) = expr
-        .strip_prefix("nextval('")
-        .and_then(|r| r.strip_suffix("')"))
-    {
+    if let Some(seq) = expr.strip_prefix("nextval('").and_then(|r| r.strip_suffix("')")) {
         if m.scalar != "Int" {
             return None;
         }
@@ -1350,11 +1182,7 @@ fn default_value(expr: &str, m: &Mapped, table_schema: &str) -> Option<String> {
         if name.contains('.') || schema.contains('.') {
             return None;
         }
-        let arg = if schema == table_schema {
-            name
-        } else {
-            format!("{schema}.{name}")
-        };
+        let arg = if schema == table_schema { name } else { format!("{schema}.{name}") };
         return Some(format!("autoIncrement({})", exo_string(&arg)));
     }
     let norm = normalize_default(expr);
@@ -1385,13 +1213,7 @@ fn default_value(expr: &str, m: &Mapped, table_schema: &str) -> Option<String> {
         "Float" => {
             let v = literal.as_deref().unwrap_or(&norm);
             let f: f64 = v.parse().ok()?;
-            f.is_finite().then(|| {
-                if v.contains('.') {
-                    v.to_string()
-                } else {
-                    format!("{v}.0")
-                }
-            })
+            f.is_finite().then(|| if v.contains('.') { v.to_string() } else { format!("{v}.0") })
         }
         "Boolean" => match norm.as_str() {
             "true" | "'t'" | "'true'" => Some("true".into()),
@@ -1420,11 +1242,7 @@ fn common_word_prefix(names: &[String]) -> Option<String> {
     let first = names.first()?;
     let mut end = 0;
     for (i, c) in first.char_indices() {
-        if c == '_'
-            && names
-                .iter()
-                .all(|n| n.len() > i && n.as_bytes()[..=i] == first.as_bytes()[..=i])
-        {
+        if c == '_' && names.iter().all(|n| n.len() > i && n.as_bytes()[..=i] == first.as_bytes()[..=i]) {
             end = i;
         }
     }
@@ -1475,19 +1293,12 @@ fn split_qualified(s: &str) -> Option<(String, String)> {
 fn type_name_for(table: &str) -> (String, Option<String>, bool) {
     let base = type_ident(table);
     let candidates = singular_candidates(&base);
-    if let Some(c) = candidates
-        .iter()
-        .chain(std::iter::once(&base))
-        .find(|c| snake_case(&pluralize(c)) == table)
-    {
+    if let Some(c) = candidates.iter().chain(std::iter::once(&base)).find(|c| snake_case(&pluralize(c)) == table) {
         return (c.clone(), None, false);
     }
     // A plural the rules do not produce (`Data` -> `Datums`?): keep it with `@plural`.
     if snake_case(&base) == table {
-        if let Some(c) = candidates
-            .iter()
-            .find(|c| lower_camel(c) != lower_camel(&base))
-        {
+        if let Some(c) = candidates.iter().find(|c| lower_camel(c) != lower_camel(&base)) {
             return (c.clone(), Some(base), false);
         }
     }
@@ -1497,8 +1308,8 @@ fn type_name_for(table: &str) -> (String, Option<String>, bool) {
 
 /// Words ending in `ie` whose plural would otherwise read as `-y` (`movies` -> `movie`).
 const IE_WORDS: &[&str] = &[
-    "movie", "cookie", "zombie", "calorie", "rookie", "pie", "tie", "lie", "selfie", "hoodie",
-    "brownie", "genie", "prairie", "goalie", "smoothie", "freebie", "newbie", "sortie", "species",
+    "movie", "cookie", "zombie", "calorie", "rookie", "pie", "tie", "lie", "selfie", "hoodie", "brownie", "genie",
+    "prairie", "goalie", "smoothie", "freebie", "newbie", "sortie", "species",
 ];
 
 /// Singular forms `pluralize` might have made `plural` from, most likely first; the caller
@@ -1514,11 +1325,7 @@ fn singular_candidates(plural: &str) -> Vec<String> {
         if lower.ends_with(p) {
             let head = &plural[..plural.len() - p.len()];
             let word = &plural[plural.len() - p.len()..];
-            let s = if word.starts_with(char::is_uppercase) {
-                upper_camel(s)
-            } else {
-                s.to_string()
-            };
+            let s = if word.starts_with(char::is_uppercase) { upper_camel(s) } else { s.to_string() };
             out.push(format!("{head}{s}"));
         }
     }
@@ -1528,9 +1335,7 @@ fn singular_candidates(plural: &str) -> Vec<String> {
     }
     // `addresses`, `boxes`, `matches`, `statuses` lose `es`; `houses`, `notes` only `s`.
     let before_uses = lower.strip_suffix("uses").and_then(|h| h.chars().last());
-    if ["sses", "xes", "zes", "ches", "shes"]
-        .iter()
-        .any(|e| lower.ends_with(e))
+    if ["sses", "xes", "zes", "ches", "shes"].iter().any(|e| lower.ends_with(e))
         || before_uses.is_some_and(|c| !"aeiou".contains(c))
     {
         out.push(strip(2));
@@ -1574,34 +1379,17 @@ fn field_ident(name: &str) -> String {
 /// Every character outside `[A-Za-z0-9_]` as `_`, and words in capitals in lower case (`VIN`
 /// -> `vin`, so it becomes `vin`/`Vin` rather than `vIN`).
 fn sanitize(name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     clean
         .split('_')
-        .map(|w| {
-            if w.chars().any(|c| c.is_ascii_lowercase()) {
-                w.to_string()
-            } else {
-                w.to_ascii_lowercase()
-            }
-        })
+        .map(|w| if w.chars().any(|c| c.is_ascii_lowercase()) { w.to_string() } else { w.to_ascii_lowercase() })
         .collect::<Vec<_>>()
         .join("_")
 }
 
 fn is_ident(s: &str) -> bool {
     let mut cs = s.chars();
-    cs.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A string literal of the `.exo` language.
@@ -1677,25 +1465,16 @@ fn glob(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
     use exo_pg_schema::{
-        diff, CheckSnapshot, CommentSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot,
-        KeySnapshot, SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
+        diff, CheckSnapshot, CommentSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot,
+        SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
     };
 
     fn col(name: &str, ty: &str, nullable: bool) -> ColumnSnapshot {
-        ColumnSnapshot {
-            name: name.into(),
-            ty: ty.into(),
-            serial: false,
-            nullable,
-            default: None,
-        }
+        ColumnSnapshot { name: name.into(), ty: ty.into(), serial: false, nullable, default: None }
     }
 
     fn serial(name: &str, ty: &str) -> ColumnSnapshot {
-        ColumnSnapshot {
-            serial: true,
-            ..col(name, ty, false)
-        }
+        ColumnSnapshot { serial: true, ..col(name, ty, false) }
     }
 
     fn with_default(mut c: ColumnSnapshot, d: &str) -> ColumnSnapshot {
@@ -1704,19 +1483,10 @@ mod tests {
     }
 
     fn key(name: &str, cols: &[&str]) -> KeySnapshot {
-        KeySnapshot {
-            name: name.into(),
-            columns: cols.iter().map(|c| c.to_string()).collect(),
-        }
+        KeySnapshot { name: name.into(), columns: cols.iter().map(|c| c.to_string()).collect() }
     }
 
-    fn fk(
-        name: &str,
-        cols: &[&str],
-        schema: &str,
-        table: &str,
-        refs: &[&str],
-    ) -> ForeignKeySnapshot {
+    fn fk(name: &str, cols: &[&str], schema: &str, table: &str, refs: &[&str]) -> ForeignKeySnapshot {
         ForeignKeySnapshot {
             name: name.into(),
             columns: cols.iter().map(|c| c.to_string()).collect(),
@@ -1745,10 +1515,7 @@ mod tests {
             name: name.into(),
             columns: cols.iter().map(|c| c.to_string()).collect(),
             plain: true,
-            definition: format!(
-                "CREATE INDEX \"{name}\" ON \"{table}\" ({})",
-                list.join(", ")
-            ),
+            definition: format!("CREATE INDEX \"{name}\" ON \"{table}\" ({})", list.join(", ")),
         }
     }
 
@@ -1761,10 +1528,7 @@ mod tests {
                 serial("id", "INT"),
                 col("email", "VARCHAR(100)", false),
                 col("full_name", "TEXT", false),
-                with_default(
-                    col("role", "\"public\".\"user_role\"", false),
-                    "'MEMBER'::user_role",
-                ),
+                with_default(col("role", "\"public\".\"user_role\"", false), "'MEMBER'::user_role"),
                 with_default(col("created_at", "TIMESTAMPTZ(3)", false), "now()"),
                 with_default(col("updated_at", "TIMESTAMPTZ", false), "now()"),
                 col("not", "TEXT", true),
@@ -1776,8 +1540,7 @@ mod tests {
             name: "exograph_on_update_users".into(),
             function_schema: "public".into(),
             function_name: "exograph_update_users".into(),
-            function_body: "\nBEGIN\n    NEW.\"updated_at\" = now();\n    RETURN NEW;\nEND;\n"
-                .into(),
+            function_body: "\nBEGIN\n    NEW.\"updated_at\" = now();\n    RETURN NEW;\nEND;\n".into(),
             before_update_each_row: true,
         }];
         let mut posts = table(
@@ -1799,20 +1562,8 @@ mod tests {
             &["id"],
         );
         posts.foreign_keys = vec![
-            fk(
-                "posts_author_id_fkey",
-                &["author_id"],
-                "public",
-                "users",
-                &["id"],
-            ),
-            fk(
-                "posts_editor_id_fkey",
-                &["editor_id"],
-                "public",
-                "users",
-                &["id"],
-            ),
+            fk("posts_author_id_fkey", &["author_id"], "public", "users", &["id"]),
+            fk("posts_editor_id_fkey", &["editor_id"], "public", "users", &["id"]),
         ];
         posts.indexes = vec![
             index("posts", "posts_title_idx", &["title"]),
@@ -1821,38 +1572,19 @@ mod tests {
         let mut profiles = table(
             "public",
             "profiles",
-            vec![
-                serial("id", "INT"),
-                col("user_id", "INT", false),
-                col("bio", "TEXT", true),
-            ],
+            vec![serial("id", "INT"), col("user_id", "INT", false), col("bio", "TEXT", true)],
             &["id"],
         );
         profiles.unique_constraints = vec![key("profiles_user_id_key", &["user_id"])];
-        profiles.foreign_keys = vec![fk(
-            "profiles_user_id_fkey",
-            &["user_id"],
-            "public",
-            "users",
-            &["id"],
-        )];
+        profiles.foreign_keys = vec![fk("profiles_user_id_fkey", &["user_id"], "public", "users", &["id"])];
         let mut categories = table(
             "public",
             "categories",
-            vec![
-                serial("id", "SMALLINT"),
-                col("name", "TEXT", false),
-                col("parent_id", "SMALLINT", true),
-            ],
+            vec![serial("id", "SMALLINT"), col("name", "TEXT", false), col("parent_id", "SMALLINT", true)],
             &["id"],
         );
-        categories.foreign_keys = vec![fk(
-            "categories_parent_id_fkey",
-            &["parent_id"],
-            "public",
-            "categories",
-            &["id"],
-        )];
+        categories.foreign_keys =
+            vec![fk("categories_parent_id_fkey", &["parent_id"], "public", "categories", &["id"])];
         let people = table(
             "shop",
             "people",
@@ -1884,27 +1616,12 @@ mod tests {
         let mut lines = table(
             "shop",
             "order_lines",
-            vec![
-                col("post_id", "BIGINT", false),
-                col("line_no", "SMALLINT", false),
-                col("quantity", "INT", false),
-            ],
+            vec![col("post_id", "BIGINT", false), col("line_no", "SMALLINT", false), col("quantity", "INT", false)],
             &["post_id", "line_no"],
         );
-        lines.foreign_keys = vec![fk(
-            "order_lines_post_id_fkey",
-            &["post_id"],
-            "public",
-            "posts",
-            &["id"],
-        )];
+        lines.foreign_keys = vec![fk("order_lines_post_id_fkey", &["post_id"], "public", "posts", &["id"])];
         let strings = table("public", "strings", vec![serial("id", "INT")], &["id"]);
-        let log = table(
-            "public",
-            "log",
-            vec![col("at", "TIMESTAMPTZ", false), col("line", "TEXT", false)],
-            &[],
-        );
+        let log = table("public", "log", vec![col("at", "TIMESTAMPTZ", false), col("line", "TEXT", false)], &[]);
         Catalog {
             snapshot: Snapshot {
                 extensions: vec![],
@@ -1915,19 +1632,10 @@ mod tests {
                         name: "user_role".into(),
                         values: vec!["MEMBER".into(), "ADMIN".into()],
                     },
-                    EnumSnapshot {
-                        schema: "shop".into(),
-                        name: "bad enum".into(),
-                        values: vec!["in stock".into()],
-                    },
+                    EnumSnapshot { schema: "shop".into(), name: "bad enum".into(), values: vec!["in stock".into()] },
                 ],
-                sequences: vec![SequenceSnapshot {
-                    schema: "shop".into(),
-                    name: "counter".into(),
-                }],
-                tables: vec![
-                    categories, log, posts, profiles, strings, users, cars, lines, people,
-                ],
+                sequences: vec![SequenceSnapshot { schema: "shop".into(), name: "counter".into() }],
+                tables: vec![categories, log, posts, profiles, strings, users, cars, lines, people],
             },
             views: vec![ViewSnapshot {
                 schema: "public".into(),
@@ -1960,11 +1668,7 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options {
-            query_access: "true".into(),
-            mutation_access: "true".into(),
-            ..Options::default()
-        }
+        Options { query_access: "true".into(), mutation_access: "true".into(), ..Options::default() }
     }
 
     /// The generated model compiles, and the tables it describes are the catalog's:
@@ -1975,17 +1679,10 @@ mod tests {
         let catalog = shop();
         let imported = generate(&catalog, &opts());
         let compiled = exo_compiler::compile_str("index.exo", &imported.text);
-        let errors: Vec<&str> = compiled
-            .diagnostics
-            .iter()
-            .map(|d| d.message.as_str())
-            .collect();
+        let errors: Vec<&str> = compiled.diagnostics.iter().map(|d| d.message.as_str()).collect();
         assert!(!compiled.has_errors(), "{errors:?}\n{}", imported.text);
         let ir = compiled.ir.expect("an IR");
-        let differences: Vec<String> = diff(&ir.database, &catalog.snapshot)
-            .into_iter()
-            .map(|d| d.message)
-            .collect();
+        let differences: Vec<String> = diff(&ir.database, &catalog.snapshot).into_iter().map(|d| d.message).collect();
         assert_eq!(
             differences,
             [
@@ -2056,64 +1753,32 @@ mod tests {
 
     #[test]
     fn fragments_have_no_access_and_say_how_to_use_them() {
-        let imported = generate(
-            &shop(),
-            &Options {
-                fragments: true,
-                ..Options::default()
-            },
+        let imported = generate(&shop(), &Options { fragments: true, ..Options::default() });
+        assert!(
+            imported
+                .text
+                .contains("  // Use it as: @table(\"Cars\") type Car { ...CarFragment }\n  fragment CarFragment {"),
+            "{}",
+            imported.text
         );
-        assert!(imported.text.contains("  // Use it as: @table(\"Cars\") type Car { ...CarFragment }\n  fragment CarFragment {"), "{}", imported.text);
         assert!(!imported.text.contains("@access"));
     }
 
     #[test]
     fn access_defaults_to_false_and_tables_filter() {
-        let imported = generate(
-            &shop(),
-            &Options {
-                tables: vec!["shop.*".into()],
-                ..Options::default()
-            },
-        );
-        assert!(
-            imported.text.contains("  @access(false)\n  type Person {"),
-            "{}",
-            imported.text
-        );
-        assert_eq!(
-            imported.types,
-            [
-                "shop.Cars -> Car",
-                "shop.order_lines -> OrderLine",
-                "shop.people -> Person"
-            ]
-        );
+        let imported = generate(&shop(), &Options { tables: vec!["shop.*".into()], ..Options::default() });
+        assert!(imported.text.contains("  @access(false)\n  type Person {"), "{}", imported.text);
+        assert_eq!(imported.types, ["shop.Cars -> Car", "shop.order_lines -> OrderLine", "shop.people -> Person"]);
         // `order_lines` refers to `posts`, which was left out.
-        assert!(
-            imported.text.contains("@pk @bits64 postId: Int"),
-            "{}",
-            imported.text
-        );
+        assert!(imported.text.contains("@pk @bits64 postId: Int"), "{}", imported.text);
     }
 
     /// Tables of one name in two schemas, and one whose name is taken: every type gets its own
     /// name (the schema's as a prefix), and every table still maps back.
     #[test]
     fn colliding_names_get_prefixes() {
-        let mut auth_users = table(
-            "auth",
-            "users",
-            vec![serial("id", "INT"), col("user_id", "INT", true)],
-            &["id"],
-        );
-        auth_users.foreign_keys = vec![fk(
-            "users_user_id_fkey",
-            &["user_id"],
-            "public",
-            "users",
-            &["id"],
-        )];
+        let mut auth_users = table("auth", "users", vec![serial("id", "INT"), col("user_id", "INT", true)], &["id"]);
+        auth_users.foreign_keys = vec![fk("users_user_id_fkey", &["user_id"], "public", "users", &["id"])];
         let catalog = Catalog {
             snapshot: Snapshot {
                 schemas: vec!["auth".into()],
@@ -2129,82 +1794,36 @@ mod tests {
         let imported = generate(&catalog, &opts());
         assert_eq!(
             imported.types,
-            [
-                "auth.users -> AuthUser2",
-                "public.users -> User",
-                "public.auth_users -> AuthUser"
-            ]
+            ["auth.users -> AuthUser2", "public.users -> User", "public.auth_users -> AuthUser"]
         );
         let compiled = exo_compiler::compile_str("index.exo", &imported.text);
         assert!(
             !compiled.has_errors(),
             "{:?}\n{}",
-            compiled
-                .diagnostics
-                .iter()
-                .map(|d| &d.message)
-                .collect::<Vec<_>>(),
+            compiled.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>(),
             imported.text
         );
         let ir = compiled.ir.expect("an IR");
-        assert!(
-            diff(&ir.database, &catalog.snapshot).is_empty(),
-            "{}",
-            imported.text
-        );
+        assert!(diff(&ir.database, &catalog.snapshot).is_empty(), "{}", imported.text);
     }
 
     /// A collection's `<name>Agg` field must not meet a column's field.
     #[test]
     fn collection_names_leave_room_for_their_aggregate() {
-        let mut posts = table(
-            "public",
-            "posts",
-            vec![serial("id", "INT"), col("user_id", "INT", false)],
-            &["id"],
-        );
-        posts.foreign_keys = vec![fk(
-            "posts_user_id_fkey",
-            &["user_id"],
-            "public",
-            "users",
-            &["id"],
-        )];
-        let users = table(
-            "public",
-            "users",
-            vec![serial("id", "INT"), col("posts_agg", "INT", true)],
-            &["id"],
-        );
-        let catalog = Catalog {
-            snapshot: Snapshot {
-                tables: vec![posts, users],
-                ..Snapshot::default()
-            },
-            ..Catalog::default()
-        };
+        let mut posts = table("public", "posts", vec![serial("id", "INT"), col("user_id", "INT", false)], &["id"]);
+        posts.foreign_keys = vec![fk("posts_user_id_fkey", &["user_id"], "public", "users", &["id"])];
+        let users = table("public", "users", vec![serial("id", "INT"), col("posts_agg", "INT", true)], &["id"]);
+        let catalog =
+            Catalog { snapshot: Snapshot { tables: vec![posts, users], ..Snapshot::default() }, ..Catalog::default() };
         let imported = generate(&catalog, &opts());
-        assert!(
-            imported
-                .text
-                .contains("    postsAgg: Int?\n    posts2: Set<Post>?\n"),
-            "{}",
-            imported.text
-        );
-        assert!(
-            !exo_compiler::compile_str("index.exo", &imported.text).has_errors(),
-            "{}",
-            imported.text
-        );
+        assert!(imported.text.contains("    postsAgg: Int?\n    posts2: Set<Post>?\n"), "{}", imported.text);
+        assert!(!exo_compiler::compile_str("index.exo", &imported.text).has_errors(), "{}", imported.text);
     }
 
     #[test]
     fn a_table_without_columns_is_left_out_and_said_so() {
         let catalog = Catalog {
-            snapshot: Snapshot {
-                tables: vec![table("public", "empty", vec![], &[])],
-                ..Snapshot::default()
-            },
+            snapshot: Snapshot { tables: vec![table("public", "empty", vec![], &[])], ..Snapshot::default() },
             ..Catalog::default()
         };
         let imported = generate(&catalog, &opts());
@@ -2242,11 +1861,7 @@ mod tests {
         ];
         for (table, (name, plural, annotated)) in cases {
             let got = type_name_for(table);
-            assert_eq!(
-                got,
-                (name.to_string(), plural.map(str::to_string), annotated),
-                "{table}"
-            );
+            assert_eq!(got, (name.to_string(), plural.map(str::to_string), annotated), "{table}");
         }
     }
 
@@ -2258,63 +1873,24 @@ mod tests {
         assert_eq!(field_ident("userID"), "userID");
         assert_eq!(field_ident("VIN"), "vin");
         assert_eq!(type_ident("HTTP_LOG"), "HttpLog");
-        assert_eq!(
-            common_word_prefix(&["owner_first".into(), "owner_last_name".into()]).as_deref(),
-            Some("owner")
-        );
-        assert_eq!(
-            common_word_prefix(&["order_id".into(), "line_no".into()]),
-            None
-        );
+        assert_eq!(common_word_prefix(&["owner_first".into(), "owner_last_name".into()]).as_deref(), Some("owner"));
+        assert_eq!(common_word_prefix(&["order_id".into(), "line_no".into()]), None);
     }
 
     #[test]
     fn defaults() {
         let m = |ty: &str| map_type(ty, &[]);
-        assert_eq!(
-            default_value("'abc'::text", &m("TEXT"), "public").as_deref(),
-            Some("\"abc\"")
-        );
-        assert_eq!(
-            default_value("'it''s \"x\"'::text", &m("TEXT"), "public").as_deref(),
-            Some("\"it's \\\"x\\\"\"")
-        );
-        assert_eq!(
-            default_value("'-1'::integer", &m("INT"), "public").as_deref(),
-            Some("-1")
-        );
-        assert_eq!(
-            default_value("1.5", &m("REAL"), "public").as_deref(),
-            Some("1.5")
-        );
-        assert_eq!(
-            default_value("false", &m("BOOLEAN"), "public").as_deref(),
-            Some("false")
-        );
-        assert_eq!(
-            default_value("CURRENT_TIMESTAMP", &m("TIMESTAMPTZ"), "public").as_deref(),
-            Some("now()")
-        );
-        assert_eq!(
-            default_value("LOCALTIMESTAMP", &m("TIMESTAMP"), "public").as_deref(),
-            Some("now()")
-        );
-        assert_eq!(
-            default_value("'{}'::jsonb", &m("JSONB"), "public").as_deref(),
-            Some("\"{}\"")
-        );
-        assert_eq!(
-            default_value("uuid_generate_v4()", &m("UUID"), "public").as_deref(),
-            Some("uuidGenerateV4()")
-        );
-        assert_eq!(
-            default_value("nextval('\"a\".\"s\"')", &m("INT"), "b").as_deref(),
-            Some("autoIncrement(\"a.s\")")
-        );
-        assert_eq!(
-            default_value("(now() + '1 day'::interval)", &m("TIMESTAMPTZ"), "public"),
-            None
-        );
+        assert_eq!(default_value("'abc'::text", &m("TEXT"), "public").as_deref(), Some("\"abc\""));
+        assert_eq!(default_value("'it''s \"x\"'::text", &m("TEXT"), "public").as_deref(), Some("\"it's \\\"x\\\"\""));
+        assert_eq!(default_value("'-1'::integer", &m("INT"), "public").as_deref(), Some("-1"));
+        assert_eq!(default_value("1.5", &m("REAL"), "public").as_deref(), Some("1.5"));
+        assert_eq!(default_value("false", &m("BOOLEAN"), "public").as_deref(), Some("false"));
+        assert_eq!(default_value("CURRENT_TIMESTAMP", &m("TIMESTAMPTZ"), "public").as_deref(), Some("now()"));
+        assert_eq!(default_value("LOCALTIMESTAMP", &m("TIMESTAMP"), "public").as_deref(), Some("now()"));
+        assert_eq!(default_value("'{}'::jsonb", &m("JSONB"), "public").as_deref(), Some("\"{}\""));
+        assert_eq!(default_value("uuid_generate_v4()", &m("UUID"), "public").as_deref(), Some("uuidGenerateV4()"));
+        assert_eq!(default_value("nextval('\"a\".\"s\"')", &m("INT"), "b").as_deref(), Some("autoIncrement(\"a.s\")"));
+        assert_eq!(default_value("(now() + '1 day'::interval)", &m("TIMESTAMPTZ"), "public"), None);
         assert_eq!(default_value("'{}'::text[]", &m("TEXT[]"), "public"), None);
     }
 
@@ -2325,32 +1901,14 @@ mod tests {
             (m.ty, m.hints.join(" "), m.dbtype)
         };
         assert_eq!(m("SMALLINT"), ("Int".into(), "@bits16".into(), None));
-        assert_eq!(
-            m("NUMERIC(10)"),
-            ("Decimal".into(), "@precision(10)".into(), None)
-        );
+        assert_eq!(m("NUMERIC(10)"), ("Decimal".into(), "@precision(10)".into(), None));
         assert_eq!(m("NUMERIC"), ("Decimal".into(), "".into(), None));
-        assert_eq!(
-            m("TIMESTAMP(6)"),
-            ("LocalDateTime".into(), "@precision(6)".into(), None)
-        );
-        assert_eq!(
-            m("VARCHAR(5)[]"),
-            ("Array<String>".into(), "@maxLength(5)".into(), None)
-        );
-        assert_eq!(
-            m("TIME(3)"),
-            ("LocalTime".into(), "".into(), Some("TIME(3)".into()))
-        );
-        assert_eq!(
-            m("CHAR(2)"),
-            ("String".into(), "".into(), Some("CHAR(2)".into()))
-        );
+        assert_eq!(m("TIMESTAMP(6)"), ("LocalDateTime".into(), "@precision(6)".into(), None));
+        assert_eq!(m("VARCHAR(5)[]"), ("Array<String>".into(), "@maxLength(5)".into(), None));
+        assert_eq!(m("TIME(3)"), ("LocalTime".into(), "".into(), Some("TIME(3)".into())));
+        assert_eq!(m("CHAR(2)"), ("String".into(), "".into(), Some("CHAR(2)".into())));
         assert_eq!(m("JSON"), ("Json".into(), "".into(), Some("JSON".into())));
-        assert_eq!(
-            m("INTERVAL[]"),
-            ("Array<String>".into(), "".into(), Some("INTERVAL[]".into()))
-        );
+        assert_eq!(m("INTERVAL[]"), ("Array<String>".into(), "".into(), Some("INTERVAL[]".into())));
     }
 
     #[test]

@@ -94,8 +94,9 @@ impl Project {
         let bytes = exo_ir::encode(ir);
         let path = self.ir_path();
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| Failure::new(format!("cannot create `{}`: {e}; check its permissions", parent.display())))?;
+            fs::create_dir_all(parent).map_err(|e| {
+                Failure::new(format!("cannot create `{}`: {e}; check its permissions", parent.display()))
+            })?;
         }
         // Write-then-rename so a running `exo serve` never reads half a file.
         let tmp = path.with_extension("exo_ir.tmp");
@@ -134,7 +135,8 @@ impl Project {
                 newer.strip_prefix(&self.dir).unwrap_or(&newer).display()
             )));
         }
-        fs::read(&path).map_err(|e| Failure::new(format!("cannot read `{}`: {e}; run `exo build` again", path.display())))
+        fs::read(&path)
+            .map_err(|e| Failure::new(format!("cannot read `{}`: {e}; run `exo build` again", path.display())))
     }
 }
 
@@ -171,7 +173,11 @@ pub fn summary(ir: &Ir) -> String {
         let docs: Vec<_> = ir.trusted_documents.iter().filter(|d| seen.insert(&d.document)).collect();
         let ops: usize = docs.iter().map(|d| d.operations.len()).sum();
         let plans: usize = docs.iter().flat_map(|d| &d.operations).map(|o| o.plans.len()).sum();
-        s.push_str(&format!(", {} compiled to {}", plural(ops, "trusted operation", "trusted operations"), plural(plans, "SQL plan", "SQL plans")));
+        s.push_str(&format!(
+            ", {} compiled to {}",
+            plural(ops, "trusted operation", "trusted operations"),
+            plural(plans, "SQL plan", "SQL plans")
+        ));
     }
     s
 }

@@ -43,11 +43,7 @@ impl Span {
 
     /// The smallest span covering both `self` and `other` (same file assumed).
     pub fn to(&self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     pub fn range(&self) -> std::ops::Range<usize> {
@@ -145,15 +141,12 @@ pub struct Module {
 impl Module {
     /// The kind named by the single `@postgres`, `@deno` or `@wasm` annotation.
     pub fn kind(&self) -> ModuleKind {
-        let mut kinds = self
-            .annotations
-            .iter()
-            .filter_map(|a| match a.name.as_str() {
-                "postgres" => Some(ModuleKind::Postgres),
-                "deno" => Some(ModuleKind::Deno),
-                "wasm" => Some(ModuleKind::Wasm),
-                _ => None,
-            });
+        let mut kinds = self.annotations.iter().filter_map(|a| match a.name.as_str() {
+            "postgres" => Some(ModuleKind::Postgres),
+            "deno" => Some(ModuleKind::Deno),
+            "wasm" => Some(ModuleKind::Wasm),
+            _ => None,
+        });
         match (kinds.next(), kinds.next()) {
             (Some(kind), None) => kind,
             _ => ModuleKind::Unknown,
@@ -273,12 +266,7 @@ impl TypeExpr {
 impl fmt::Display for TypeExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TypeExpr::Named {
-                module,
-                name,
-                params,
-                ..
-            } => {
+            TypeExpr::Named { module, name, params, .. } => {
                 if let Some(module) = module {
                     write!(f, "{module}.")?;
                 }
@@ -371,9 +359,7 @@ impl AnnotationValue {
     pub fn span(&self) -> Span {
         match self {
             AnnotationValue::Expr(e) => e.span(),
-            AnnotationValue::Object { span, .. } | AnnotationValue::Projection { span, .. } => {
-                *span
-            }
+            AnnotationValue::Object { span, .. } | AnnotationValue::Projection { span, .. } => *span,
         }
     }
 }
@@ -450,10 +436,9 @@ impl Expr {
     pub fn span(&self) -> Span {
         match self {
             Expr::Literal(l) => l.span,
-            Expr::Path { span, .. }
-            | Expr::Call { span, .. }
-            | Expr::Not { span, .. }
-            | Expr::Binary { span, .. } => *span,
+            Expr::Path { span, .. } | Expr::Call { span, .. } | Expr::Not { span, .. } | Expr::Binary { span, .. } => {
+                *span
+            }
         }
     }
 }

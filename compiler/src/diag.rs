@@ -45,39 +45,22 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            code,
-            message: message.into(),
-            labels: Vec::new(),
-            help: None,
-            severity: Severity::Error,
-        }
+        Diagnostic { code, message: message.into(), labels: Vec::new(), help: None, severity: Severity::Error }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
     /// Adds the primary label.
     pub fn with_primary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-            primary: true,
-        });
+        self.labels.push(Label { span, message: message.into(), primary: true });
         self
     }
 
     /// Adds a secondary label.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-            primary: false,
-        });
+        self.labels.push(Label { span, message: message.into(), primary: false });
         self
     }
 
@@ -92,11 +75,7 @@ impl Diagnostic {
 
     /// The span of the first primary label, or else of the first label.
     pub fn primary_span(&self) -> Option<Span> {
-        self.labels
-            .iter()
-            .find(|l| l.primary)
-            .or_else(|| self.labels.first())
-            .map(|l| l.span)
+        self.labels.iter().find(|l| l.primary).or_else(|| self.labels.first()).map(|l| l.span)
     }
 
     /// Pairs the diagnostic with its sources, giving a `miette::Diagnostic`.
@@ -134,11 +113,7 @@ struct Related {
 impl<'a> Report<'a> {
     fn new(diagnostic: &'a Diagnostic, sources: &SourceMap) -> Report<'a> {
         let file = diagnostic.primary_span().map(|s| s.file);
-        let named = |id: FileId| {
-            sources
-                .get(id)
-                .map(|f| NamedSource::new(f.path.clone(), f.text.clone()))
-        };
+        let named = |id: FileId| sources.get(id).map(|f| NamedSource::new(f.path.clone(), f.text.clone()));
         let mut other_files: Vec<FileId> = Vec::new();
         for label in &diagnostic.labels {
             if Some(label.span.file) != file && !other_files.contains(&label.span.file) {
@@ -150,21 +125,11 @@ impl<'a> Report<'a> {
             .filter_map(|id| {
                 Some(Related {
                     source: named(id)?,
-                    labels: diagnostic
-                        .labels
-                        .iter()
-                        .filter(|l| l.span.file == id)
-                        .cloned()
-                        .collect(),
+                    labels: diagnostic.labels.iter().filter(|l| l.span.file == id).cloned().collect(),
                 })
             })
             .collect();
-        Report {
-            diagnostic,
-            file,
-            source: file.and_then(named),
-            related,
-        }
+        Report { diagnostic, file, source: file.and_then(named), related }
     }
 }
 
@@ -213,10 +178,7 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -228,11 +190,7 @@ impl miette::Diagnostic for Report<'_> {
         let len = source.inner().len();
         let file = self.file;
         Some(Box::new(
-            self.diagnostic
-                .labels
-                .iter()
-                .filter(move |l| Some(l.span.file) == file)
-                .map(move |l| to_miette(l, len)),
+            self.diagnostic.labels.iter().filter(move |l| Some(l.span.file) == file).map(move |l| to_miette(l, len)),
         ))
     }
 
@@ -240,9 +198,7 @@ impl miette::Diagnostic for Report<'_> {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(
-            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-        ))
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
     }
 }
 
@@ -281,14 +237,8 @@ impl miette::Diagnostic for Related {
 /// box-drawing characters, no escapes, lines wrapped at `width`), which is
 /// what snapshot tests use.
 pub fn render(diags: &[Diagnostic], sources: &SourceMap, width: usize, color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
-        .with_links(false);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
     let mut out = String::new();
     for diag in diags {
         let report = diag.with_sources(sources);

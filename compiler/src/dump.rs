@@ -94,7 +94,10 @@ impl Dumper<'_> {
         let ir = self.ir;
         let e = &ir.entities[i];
         let table = &ir.database.tables[e.table as usize];
-        self.line(0, format!("entity {} (plural {}) -> table #{} {} as {}", e.name, e.plural, e.table, e.sql.table, e.sql.alias));
+        self.line(
+            0,
+            format!("entity {} (plural {}) -> table #{} {} as {}", e.name, e.plural, e.table, e.sql.table, e.sql.alias),
+        );
         if let Some(doc) = &e.doc {
             self.line(1, format!("doc: {}", one_line(doc)));
         }
@@ -114,9 +117,18 @@ impl Dumper<'_> {
                 FieldKind::ManyToOne { target, columns, target_columns, inverse, one_to_one } => {
                     let t = &ir.entities[*target as usize];
                     let tt = &ir.database.tables[t.table as usize];
-                    let cols: Vec<&str> = columns.iter().filter_map(|c| table.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
-                    let tcols: Vec<&str> = target_columns.iter().filter_map(|c| tt.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
-                    let inv = inverse.map_or("none".to_string(), |f| format!("{}.{}", t.name, t.fields[f as usize].name));
+                    let cols: Vec<&str> = columns
+                        .iter()
+                        .filter_map(|c| table.columns.get(*c as usize))
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    let tcols: Vec<&str> = target_columns
+                        .iter()
+                        .filter_map(|c| tt.columns.get(*c as usize))
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    let inv =
+                        inverse.map_or("none".to_string(), |f| format!("{}.{}", t.name, t.fields[f as usize].name));
                     format!(
                         "{}: {}{opt} {} via ({}) -> ({}) inverse {inv}",
                         f.name,
@@ -148,7 +160,12 @@ impl Dumper<'_> {
                 s.push_str(" update-sync");
             }
             let v = &f.validation;
-            if v.max_length.is_some() || v.min.is_some() || v.max.is_some() || v.int_bits.is_some_and(|b| b != 32) || v.single_precision {
+            if v.max_length.is_some()
+                || v.min.is_some()
+                || v.max.is_some()
+                || v.int_bits.is_some_and(|b| b != 32)
+                || v.single_precision
+            {
                 let mut parts = Vec::new();
                 if let Some(m) = v.max_length {
                     parts.push(format!("maxLength={m}"));
@@ -214,7 +231,13 @@ impl Dumper<'_> {
             }
             self.line(1, s);
         }
-        let cols = |ids: &[u32]| ids.iter().filter_map(|c| t.columns.get(*c as usize)).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        let cols = |ids: &[u32]| {
+            ids.iter()
+                .filter_map(|c| t.columns.get(*c as usize))
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         self.line(1, format!("primary key ({})", cols(&t.primary_key)));
         for u in &t.unique_constraints {
             self.line(1, format!("unique {} ({})", u.name, cols(&u.columns)));
@@ -224,8 +247,12 @@ impl Dumper<'_> {
         }
         for fk in &t.foreign_keys {
             let rt = &self.ir.database.tables[fk.ref_table as usize];
-            let rcols: Vec<&str> = fk.ref_columns.iter().filter_map(|c| rt.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
-            self.line(1, format!("foreign key {} ({}) -> {}({})", fk.name, cols(&fk.columns), rt.name, rcols.join(", ")));
+            let rcols: Vec<&str> =
+                fk.ref_columns.iter().filter_map(|c| rt.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
+            self.line(
+                1,
+                format!("foreign key {} ({}) -> {}({})", fk.name, cols(&fk.columns), rt.name, rcols.join(", ")),
+            );
         }
     }
 
@@ -239,7 +266,9 @@ impl Dumper<'_> {
     fn value(&self, v: &ValueType) -> String {
         match v {
             ValueType::Scalar(s) => self.scalar(*s),
-            ValueType::JsonObject(id) => self.ir.json_types.get(*id as usize).map_or("<json>".into(), |j| j.name.clone()),
+            ValueType::JsonObject(id) => {
+                self.ir.json_types.get(*id as usize).map_or("<json>".into(), |j| j.name.clone())
+            }
             ValueType::Array(inner) => format!("[{}]", self.value(inner)),
         }
     }

@@ -24,7 +24,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use exo_ir::graphql::{AggOp, ArgRole, EnumValue, FilterOp, Field as GqlField, InputValue, LogicalOp, Resolver, Schema, Type, TypeKind, TypeRef};
+use exo_ir::graphql::{
+    AggOp, ArgRole, EnumValue, Field as GqlField, FilterOp, InputValue, LogicalOp, Resolver, Schema, Type, TypeKind,
+    TypeRef,
+};
 use exo_ir::{AccessExpr, EntityId, EnumId, Field, FieldId, FieldKind, Ir, JsonTypeId, ScalarType, ValueType};
 
 /// Builds the complete GraphQL schema of `ir` (ignores whatever `ir.graphql` holds).

@@ -7,16 +7,16 @@
 //! (`exo.toml` profiles) against that schema.
 pub mod ast;
 pub mod diag;
-pub mod parser;
-pub mod source;
-pub mod graphql_schema;
-pub mod sdl;
 pub mod dump;
+pub mod graphql_schema;
 pub mod lower;
-pub mod names;
-pub mod typecheck;
-pub mod trusted_docs;
 pub mod mcp;
+pub mod names;
+pub mod parser;
+pub mod sdl;
+pub mod source;
+pub mod trusted_docs;
+pub mod typecheck;
 
 use std::path::Path;
 
@@ -105,11 +105,7 @@ fn finish(sources: source::SourceMap, files: Vec<ast::File>, mut diagnostics: Ve
 fn dedup(diags: &mut Vec<Diagnostic>) {
     let mut seen = std::collections::HashSet::new();
     diags.retain(|d| {
-        let key = (
-            d.code,
-            d.message.clone(),
-            d.primary_span().map(|s| (s.file, s.start, s.end)),
-        );
+        let key = (d.code, d.message.clone(), d.primary_span().map(|s| (s.file, s.start, s.end)));
         seen.insert(key)
     });
 }

@@ -96,7 +96,12 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                 self.diags.push(
                     Diagnostic::error(
                         "exo::duplicate_table",
-                        format!("types `{}` and `{}` both use the table `{}`", other.name, ent.name, display_table(&key.0, &key.1)),
+                        format!(
+                            "types `{}` and `{}` both use the table `{}`",
+                            other.name,
+                            ent.name,
+                            display_table(&key.0, &key.1)
+                        ),
                     )
                     .with_primary(ent.decl.name.span, "second type")
                     .with_secondary(other.decl.name.span, "first type")
@@ -119,14 +124,15 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                 let kind = match &f.ty {
                     FieldType::Value(vt) => {
                         let column = cols.first().copied().unwrap_or(0);
-                        let sql = tables[e].columns.get(column as usize).map_or_else(
-                            || column_sql(&ColumnType::Text),
-                            |c: &Column| column_sql(&c.ty),
-                        );
+                        let sql = tables[e]
+                            .columns
+                            .get(column as usize)
+                            .map_or_else(|| column_sql(&ColumnType::Text), |c: &Column| column_sql(&c.ty));
                         FieldKind::Column { ty: vt.clone(), column, sql }
                     }
                     FieldType::ManyToOne { target, inverse, one_to_one } => {
-                        let target_columns = tables.get(*target as usize).map_or_else(Vec::new, |t: &Table| t.primary_key.clone());
+                        let target_columns =
+                            tables.get(*target as usize).map_or_else(Vec::new, |t: &Table| t.primary_key.clone());
                         FieldKind::ManyToOne {
                             target: *target,
                             columns: cols.clone(),
@@ -159,7 +165,8 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                     validation: validation(f),
                 });
             }
-            let pk: Vec<FieldId> = ent.fields.iter().enumerate().filter(|(_, f)| f.hints.pk).map(|(i, _)| i as FieldId).collect();
+            let pk: Vec<FieldId> =
+                ent.fields.iter().enumerate().filter(|(_, f)| f.hints.pk).map(|(i, _)| i as FieldId).collect();
             let (lookups, uniques) = unique_constraints(ent, &field_cols[e], &tables[e]);
             let indexes = indexes(ent, &field_cols[e], &tables[e]);
             let mut fks = Vec::new();
@@ -180,7 +187,8 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                         && cols != tables[e].primary_key
                         && !uniques.iter().any(|u: &UniqueConstraint| u.columns == cols)
                     {
-                        one_to_one_uniques.push(UniqueConstraint { name: format!("{}_{first}_key", tables[e].name), columns: cols });
+                        one_to_one_uniques
+                            .push(UniqueConstraint { name: format!("{}_{first}_key", tables[e].name), columns: cols });
                     }
                 }
             }
@@ -205,7 +213,8 @@ impl<'m, 'a> Lowerer<'m, 'a> {
         // Index and constraint names share one namespace per Postgres schema.
         let mut relation_names: HashMap<(&str, &str), usize> = HashMap::new();
         for (e, t) in tables.iter().enumerate() {
-            let names = t.indexes.iter().map(|i| i.name.as_str()).chain(t.unique_constraints.iter().map(|u| u.name.as_str()));
+            let names =
+                t.indexes.iter().map(|i| i.name.as_str()).chain(t.unique_constraints.iter().map(|u| u.name.as_str()));
             for name in names {
                 match relation_names.get(&(t.schema.as_str(), name)) {
                     Some(&prev) => {
@@ -217,7 +226,10 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                         .with_primary(ent.decl.name.span, format!("`{}` uses it", ent.name))
                         .with_help("index names are unique per Postgres schema; rename one `@index(\"...\")`");
                         if prev != e {
-                            d = d.with_secondary(model.entities[prev].decl.name.span, format!("`{}` uses it too", model.entities[prev].name));
+                            d = d.with_secondary(
+                                model.entities[prev].decl.name.span,
+                                format!("`{}` uses it too", model.entities[prev].name),
+                            );
                         }
                         self.diags.push(d);
                     }
@@ -301,9 +313,15 @@ impl<'m, 'a> Lowerer<'m, 'a> {
                 FieldType::Value(vt) => {
                     let ty = self.column_type(ent, f, vt);
                     let ty = match (&f.default, ty) {
-                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::SmallInt) => ColumnType::Serial { bits: 16 },
-                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::BigInt) => ColumnType::Serial { bits: 64 },
-                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::Int) => ColumnType::Serial { bits: 32 },
+                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::SmallInt) => {
+                            ColumnType::Serial { bits: 16 }
+                        }
+                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::BigInt) => {
+                            ColumnType::Serial { bits: 64 }
+                        }
+                        (Some(FieldDefault::AutoIncrement { sequence: None }), ColumnType::Int) => {
+                            ColumnType::Serial { bits: 32 }
+                        }
                         (_, ty) => ty,
                     };
                     let default = self.column_default(f, vt, &t.schema);
@@ -535,7 +553,11 @@ fn validation(f: &FieldDef<'_>) -> Validation {
     }
 }
 
-fn unique_constraints(ent: &EntityDef<'_>, cols: &[FieldCols], table: &Table) -> (Vec<UniqueLookup>, Vec<UniqueConstraint>) {
+fn unique_constraints(
+    ent: &EntityDef<'_>,
+    cols: &[FieldCols],
+    table: &Table,
+) -> (Vec<UniqueLookup>, Vec<UniqueConstraint>) {
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<&str, Vec<FieldId>> = HashMap::new();
     for (i, f) in ent.fields.iter().enumerate() {
@@ -573,7 +595,8 @@ fn indexes(ent: &EntityDef<'_>, cols: &[FieldCols], table: &Table) -> Vec<Index>
         for idx in &f.hints.index {
             match idx {
                 None => {
-                    let colnames: Vec<&str> = fcols.iter().filter_map(|c| table.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
+                    let colnames: Vec<&str> =
+                        fcols.iter().filter_map(|c| table.columns.get(*c as usize)).map(|c| c.name.as_str()).collect();
                     let name = format!("{}_{}_idx", table.name, colnames.join("_"));
                     if seen.insert(name.clone()) {
                         out.push(Index { name, columns: fcols.clone() });
@@ -611,7 +634,11 @@ fn literal_sql(lit: &ir::Literal, scalar: ScalarType, raw: bool) -> Option<Strin
         ir::Literal::Int(i) => i.to_string(),
         ir::Literal::Float(f) => {
             let s = f.to_string();
-            if s.contains(['e', 'E', 'i', 'N']) { format!("'{s}'::float8") } else { s }
+            if s.contains(['e', 'E', 'i', 'N']) {
+                format!("'{s}'::float8")
+            } else {
+                s
+            }
         }
         ir::Literal::String(s) => {
             let q = quote_literal(s);

@@ -32,22 +32,15 @@ pub struct Patterns {
 
 impl Patterns {
     pub fn all() -> Patterns {
-        Patterns {
-            include: vec!["*".into()],
-            exclude: vec![],
-        }
+        Patterns { include: vec!["*".into()], exclude: vec![] }
     }
 
     pub fn none() -> Patterns {
-        Patterns {
-            include: vec![],
-            exclude: vec![],
-        }
+        Patterns { include: vec![], exclude: vec![] }
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.include.iter().any(|p| wildcard(p, name))
-            && !self.exclude.iter().any(|p| wildcard(p, name))
+        self.include.iter().any(|p| wildcard(p, name)) && !self.exclude.iter().any(|p| wildcard(p, name))
     }
 }
 
@@ -77,14 +70,8 @@ pub struct ProfileSpec {
 /// Every query, no mutation.
 fn default_sets() -> (OperationSet, OperationSet) {
     (
-        OperationSet {
-            models: Patterns::all(),
-            operations: Patterns::all(),
-        },
-        OperationSet {
-            models: Patterns::none(),
-            operations: Patterns::none(),
-        },
+        OperationSet { models: Patterns::all(), operations: Patterns::all() },
+        OperationSet { models: Patterns::none(), operations: Patterns::none() },
     )
 }
 
@@ -120,31 +107,15 @@ pub fn default_profiles(ir: &Ir) -> Vec<McpProfile> {
 }
 
 /// Resolves one profile against the schema.
-pub fn resolve(
-    ir: &Ir,
-    name: Option<&str>,
-    queries: &OperationSet,
-    mutations: &OperationSet,
-) -> McpProfile {
+pub fn resolve(ir: &Ir, name: Option<&str>, queries: &OperationSet, mutations: &OperationSet) -> McpProfile {
     let schema = &ir.graphql;
     let model_of = |f: &Field| entity_of(f.resolver).map(|e| ir.entity(e).name.as_str());
-    let kept_queries: Vec<Field> = schema
-        .queries
-        .iter()
-        .filter(|f| queries.matches(model_of(f), &f.name))
-        .cloned()
-        .collect();
-    let kept_mutations: Vec<Field> = schema
-        .mutations
-        .iter()
-        .filter(|f| mutations.matches(model_of(f), &f.name))
-        .cloned()
-        .collect();
-    let models: BTreeSet<String> = kept_queries
-        .iter()
-        .chain(&kept_mutations)
-        .filter_map(|f| model_of(f).map(str::to_string))
-        .collect();
+    let kept_queries: Vec<Field> =
+        schema.queries.iter().filter(|f| queries.matches(model_of(f), &f.name)).cloned().collect();
+    let kept_mutations: Vec<Field> =
+        schema.mutations.iter().filter(|f| mutations.matches(model_of(f), &f.name)).cloned().collect();
+    let models: BTreeSet<String> =
+        kept_queries.iter().chain(&kept_mutations).filter_map(|f| model_of(f).map(str::to_string)).collect();
     let restricted = restrict(schema, kept_queries, kept_mutations);
     McpProfile {
         name: name.map(str::to_string),
@@ -212,12 +183,7 @@ fn restrict(schema: &Schema, queries: Vec<Field>, mutations: Vec<Field>) -> Sche
     }
     Schema {
         description: schema.description.clone(),
-        types: schema
-            .types
-            .iter()
-            .filter(|t| reached.contains(&t.name))
-            .cloned()
-            .collect(),
+        types: schema.types.iter().filter(|t| reached.contains(&t.name)).cloned().collect(),
         queries,
         mutations,
     }
@@ -270,10 +236,7 @@ struct PatternsToml {
 
 impl PatternsToml {
     fn with_default(self, default: &Patterns) -> Patterns {
-        Patterns {
-            include: self.include.unwrap_or_else(|| default.include.clone()),
-            exclude: self.exclude,
-        }
+        Patterns { include: self.include.unwrap_or_else(|| default.include.clone()), exclude: self.exclude }
     }
 }
 
@@ -290,11 +253,7 @@ pub fn parse_profiles(
     for p in mcp.profiles {
         let span = p.name.span();
         let name = p.name.into_inner();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err((
                 format!("profile name `{name}` cannot be part of a tool name; use letters, digits, `_` and `-`"),
                 Some(span),
@@ -319,41 +278,24 @@ pub fn parse_profiles(
             models: p.mutations.models.with_default(&model_default),
             operations: p.mutations.operations.with_default(&operation_default),
         };
-        out.push((
-            ProfileSpec {
-                name,
-                queries,
-                mutations,
-            },
-            span,
-        ));
+        out.push((ProfileSpec { name, queries, mutations }, span));
     }
     Ok(out)
 }
 
 /// Reads `<project>/exo.toml` (if any) and replaces the default tool set with its profiles.
-pub fn attach(
-    ir: &mut Ir,
-    project_dir: &Path,
-    sources: &mut SourceMap,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnostic>) {
     let path = project_dir.join("exo.toml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
     };
     let file = sources.add("exo.toml", text.clone());
-    let span = |r: std::ops::Range<usize>| Span {
-        file,
-        start: r.start as u32,
-        end: r.end as u32,
-    };
+    let span = |r: std::ops::Range<usize>| Span { file, start: r.start as u32, end: r.end as u32 };
     let profiles = match parse_profiles(&text) {
         Ok(p) => p,
         Err((message, range)) => {
-            let mut d =
-                Diagnostic::error("exo::mcp_profile", format!("invalid `exo.toml`: {message}"))
-                    .with_help("see the README's MCP section for the `[[mcp.profiles]]` keys");
+            let mut d = Diagnostic::error("exo::mcp_profile", format!("invalid `exo.toml`: {message}"))
+                .with_help("see the README's MCP section for the `[[mcp.profiles]]` keys");
             if let Some(r) = range {
                 d = d.with_primary(span(r), "here");
             }
@@ -366,12 +308,7 @@ pub fn attach(
     }
     let models: Vec<&str> = ir.entities.iter().map(|e| e.name.as_str()).collect();
     let queries: Vec<&str> = ir.graphql.queries.iter().map(|f| f.name.as_str()).collect();
-    let mutations: Vec<&str> = ir
-        .graphql
-        .mutations
-        .iter()
-        .map(|f| f.name.as_str())
-        .collect();
+    let mutations: Vec<&str> = ir.graphql.mutations.iter().map(|f| f.name.as_str()).collect();
     let mut resolved = vec![];
     for (spec, range) in profiles {
         // A pattern that matches nothing is most likely a typo of a model or operation name.
@@ -379,24 +316,20 @@ pub fn attach(
             ("queries.models", &spec.queries.models, &models),
             ("queries.operations", &spec.queries.operations, &queries),
             ("mutations.models", &spec.mutations.models, &models),
-            (
-                "mutations.operations",
-                &spec.mutations.operations,
-                &mutations,
-            ),
+            ("mutations.operations", &spec.mutations.operations, &mutations),
         ];
         for (key, patterns, names) in sets {
-            let written = patterns
-                .include
-                .iter()
-                .map(|p| ("include", p))
-                .chain(patterns.exclude.iter().map(|p| ("exclude", p)));
+            let written =
+                patterns.include.iter().map(|p| ("include", p)).chain(patterns.exclude.iter().map(|p| ("exclude", p)));
             for (list, pattern) in written {
                 if !names.iter().any(|n| wildcard(pattern, n)) {
                     diagnostics.push(
                         Diagnostic::warning(
                             "exo::mcp_pattern_unmatched",
-                            format!("`{key}.{list}` pattern `{pattern}` of MCP profile `{}` matches nothing", spec.name),
+                            format!(
+                                "`{key}.{list}` pattern `{pattern}` of MCP profile `{}` matches nothing",
+                                spec.name
+                            ),
                         )
                         .with_primary(span(range.clone()), "this profile")
                         .with_help(format!("the names it is matched against: {}", names.join(", "))),
@@ -412,9 +345,7 @@ pub fn attach(
                     format!("MCP profile `{}` exposes no operation", spec.name),
                 )
                 .with_primary(span(range), "this profile")
-                .with_help(
-                    "check its include and exclude patterns against the operation and model names",
-                ),
+                .with_help("check its include and exclude patterns against the operation and model names"),
             );
         }
         resolved.push(profile);
@@ -438,13 +369,7 @@ mod tests {
         ] {
             assert!(wildcard(p, n), "{p} {n}");
         }
-        for (p, n) in [
-            ("todo", "todos"),
-            ("*Agg", "todos"),
-            ("t?do", "tdo"),
-            ("a*b*c", "axxbyy"),
-            ("", "x"),
-        ] {
+        for (p, n) in [("todo", "todos"), ("*Agg", "todos"), ("t?do", "tdo"), ("a*b*c", "axxbyy"), ("", "x")] {
             assert!(!wildcard(p, n), "{p} {n}");
         }
     }
@@ -454,10 +379,8 @@ mod tests {
         let p = parse_profiles("[[mcp.profiles]]\nname = \"plain\"\n").unwrap();
         let (dq, dm) = default_sets();
         assert_eq!((&p[0].0.queries, &p[0].0.mutations), (&dq, &dm));
-        let p = parse_profiles(
-            "[[mcp.profiles]]\nname = \"w\"\nmutations.operations.include = [\"createTodo\"]\n",
-        )
-        .unwrap();
+        let p = parse_profiles("[[mcp.profiles]]\nname = \"w\"\nmutations.operations.include = [\"createTodo\"]\n")
+            .unwrap();
         assert!(p[0].0.mutations.matches(Some("Todo"), "createTodo"));
         assert!(!p[0].0.mutations.matches(Some("Todo"), "deleteTodo"));
         let p = parse_profiles(
@@ -472,19 +395,14 @@ mod tests {
     #[test]
     fn bad_files_say_where() {
         let (msg, range) =
-            parse_profiles("[[mcp.profiles]]\nname = \"x\"\nqueries.modles.include = [\"A\"]\n")
-                .unwrap_err();
+            parse_profiles("[[mcp.profiles]]\nname = \"x\"\nqueries.modles.include = [\"A\"]\n").unwrap_err();
         assert!(msg.contains("modles"), "{msg}");
         assert!(range.is_some());
         let (msg, _) = parse_profiles("[[mcp.profiles]]\nname = \"a b\"\n").unwrap_err();
         assert!(msg.contains("`a b`"), "{msg}");
-        let (msg, _) =
-            parse_profiles("[[mcp.profiles]]\nname = \"a\"\n[[mcp.profiles]]\nname = \"a\"\n")
-                .unwrap_err();
+        let (msg, _) = parse_profiles("[[mcp.profiles]]\nname = \"a\"\n[[mcp.profiles]]\nname = \"a\"\n").unwrap_err();
         assert!(msg.contains("twice"), "{msg}");
         // Other sections belong to other commands.
-        assert!(parse_profiles("[build]\nafter-model-change = []\n")
-            .unwrap()
-            .is_empty());
+        assert!(parse_profiles("[build]\nafter-model-change = []\n").unwrap().is_empty());
     }
 }

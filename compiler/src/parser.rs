@@ -15,10 +15,9 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 
 use crate::ast::{
-    Annotation, AnnotationParams, AnnotationValue, Argument, BinOp, CallArgs, Context, DefaultExpr,
-    EnumDecl, EnumVariant, Expr, Field, File, FileId, FragmentDecl, Ident, Import, Interceptor,
-    Literal, LiteralValue, Method, MethodKind, Module, NamedParam, ProjectionAtom, Span, TypeDecl,
-    TypeExpr,
+    Annotation, AnnotationParams, AnnotationValue, Argument, BinOp, CallArgs, Context, DefaultExpr, EnumDecl,
+    EnumVariant, Expr, Field, File, FileId, FragmentDecl, Ident, Import, Interceptor, Literal, LiteralValue, Method,
+    MethodKind, Module, NamedParam, ProjectionAtom, Span, TypeDecl, TypeExpr,
 };
 use crate::diag::Diagnostic;
 
@@ -66,18 +65,10 @@ pub fn parse_file(file: FileId, src: &str) -> Result<File> {
                 _ => return None,
             };
             let span = p.as_span();
-            Some(DocComment {
-                end: span.end(),
-                text,
-            })
+            Some(DocComment { end: span.end(), text })
         })
         .collect();
-    let builder = Builder {
-        file,
-        src,
-        docs,
-        depth: Cell::new(0),
-    };
+    let builder = Builder { file, src, docs, depth: Cell::new(0) };
     builder.file(pairs)
 }
 
@@ -97,9 +88,7 @@ struct DocComment {
 /// Children of a pair, without doc-comment pairs (which can appear anywhere
 /// a comment can) and keyword pairs.
 fn children<'i>(pair: &Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
-    pair.clone()
-        .into_inner()
-        .filter(|p| !is_doc(p.as_rule()) && !is_keyword(p.as_rule()))
+    pair.clone().into_inner().filter(|p| !is_doc(p.as_rule()) && !is_keyword(p.as_rule()))
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -116,17 +105,11 @@ fn is_keyword(rule: Rule) -> bool {
 }
 
 fn is_doc(rule: Rule) -> bool {
-    matches!(
-        rule,
-        Rule::doc_line | Rule::doc_block | Rule::decl_doc_line | Rule::decl_doc_block
-    )
+    matches!(rule, Rule::doc_line | Rule::doc_block | Rule::decl_doc_line | Rule::decl_doc_block)
 }
 
 fn internal(what: &str) -> Diagnostic {
-    Diagnostic::error(
-        "exo::internal",
-        format!("internal parser error: unexpected shape of {what}"),
-    )
+    Diagnostic::error("exo::internal", format!("internal parser error: unexpected shape of {what}"))
 }
 
 /// The offset of the first character at or after `pos` that is neither
@@ -140,9 +123,7 @@ fn skip_trivia(src: &str, mut pos: usize) -> usize {
                 pos = src[pos..].find('\n').map_or(bytes.len(), |i| pos + i);
             }
             b'/' if bytes.get(pos + 1) == Some(&b'*') => {
-                pos = src[pos + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |i| pos + 2 + i + 2);
+                pos = src[pos + 2..].find("*/").map_or(bytes.len(), |i| pos + 2 + i + 2);
             }
             _ if src[pos..].starts_with('\u{FEFF}') => pos += '\u{FEFF}'.len_utf8(),
             _ => break,
@@ -152,20 +133,13 @@ fn skip_trivia(src: &str, mut pos: usize) -> usize {
 }
 
 fn doc_body<'i>(pair: &Pair<'i, Rule>) -> &'i str {
-    pair.clone()
-        .into_inner()
-        .next()
-        .map(|p| p.as_str())
-        .unwrap_or("")
+    pair.clone().into_inner().next().map(|p| p.as_str()).unwrap_or("")
 }
 
 /// `/// text` -> `text` (one leading space removed, trailing space trimmed).
 fn line_doc_text(pair: &Pair<'_, Rule>) -> String {
     let body = doc_body(pair);
-    body.strip_prefix(' ')
-        .unwrap_or(body)
-        .trim_end()
-        .to_string()
+    body.strip_prefix(' ').unwrap_or(body).trim_end().to_string()
 }
 
 /// `/** ... */` -> its lines without the leading ` * ` decoration and
@@ -179,14 +153,8 @@ fn block_doc_text(pair: &Pair<'_, Rule>) -> String {
             line.strip_prefix(' ').unwrap_or(line).trim_end()
         })
         .collect();
-    let start = lines
-        .iter()
-        .position(|l| !l.is_empty())
-        .unwrap_or(lines.len());
-    let end = lines
-        .iter()
-        .rposition(|l| !l.is_empty())
-        .map_or(start, |i| i + 1);
+    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
+    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |i| i + 1);
     lines[start..end].join("\n")
 }
 
@@ -218,9 +186,7 @@ impl Builder<'_> {
         let (start, end) = (s.start(), s.end());
         // The last child may itself end with trivia, hence the recursion (along
         // the last-child chain only).
-        let mut real_end = children(pair)
-            .last()
-            .map_or(start, |p| self.span(&p).end as usize);
+        let mut real_end = children(pair).last().map_or(start, |p| self.span(&p).end as usize);
         let mut pos = real_end;
         while pos < end {
             pos = skip_trivia(self.src, pos);
@@ -235,10 +201,7 @@ impl Builder<'_> {
     }
 
     fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
-        Ident {
-            name: pair.as_str().to_string(),
-            span: self.span(pair),
-        }
+        Ident { name: pair.as_str().to_string(), span: self.span(pair) }
     }
 
     /// The doc comments directly before `pos`, with only whitespace and
@@ -335,17 +298,11 @@ impl Builder<'_> {
 
     fn import(&self, pair: &Pair<'_, Rule>) -> Result<Import> {
         let string = children(pair).next().ok_or_else(|| internal("import"))?;
-        Ok(Import {
-            path: unescape(string_inner(&string)),
-            span: self.span(&string),
-        })
+        Ok(Import { path: unescape(string_inner(&string)), span: self.span(&string) })
     }
 
     /// Splits the leading annotations from the declaration they belong to.
-    fn annotations_then<'i>(
-        &self,
-        pair: &Pair<'i, Rule>,
-    ) -> Result<(Vec<Annotation>, Pair<'i, Rule>)> {
+    fn annotations_then<'i>(&self, pair: &Pair<'i, Rule>) -> Result<(Vec<Annotation>, Pair<'i, Rule>)> {
         let mut annotations = Vec::new();
         for child in children(pair) {
             if child.as_rule() == Rule::annotation {
@@ -362,12 +319,8 @@ impl Builder<'_> {
         let (annotations, decl) = self.annotations_then(pair)?;
         let span = self.span(pair);
         match decl.as_rule() {
-            Rule::context => out
-                .contexts
-                .push(self.context(&decl, doc, annotations, span)?),
-            Rule::module => out
-                .modules
-                .push(self.module(&decl, doc, annotations, span)?),
+            Rule::context => out.contexts.push(self.context(&decl, doc, annotations, span)?),
+            Rule::module => out.modules.push(self.module(&decl, doc, annotations, span)?),
             _ => return Err(internal("a declaration")),
         }
         Ok(())
@@ -382,14 +335,7 @@ impl Builder<'_> {
     ) -> Result<Context> {
         let name = self.first_ident(pair, "a context")?;
         let (fields, fragment_refs) = self.type_body(pair)?;
-        Ok(Context {
-            doc,
-            annotations,
-            name,
-            fields,
-            fragment_refs,
-            span,
-        })
+        Ok(Context { doc, annotations, name, fields, fragment_refs, span })
     }
 
     fn module(
@@ -425,35 +371,18 @@ impl Builder<'_> {
         let (annotations, item) = self.annotations_then(pair)?;
         let span = self.span(pair);
         match item.as_rule() {
-            Rule::type_decl => module
-                .types
-                .push(self.type_decl(&item, doc, annotations, span)?),
-            Rule::fragment_decl => {
-                module
-                    .fragments
-                    .push(self.fragment_decl(&item, doc, annotations, span)?)
-            }
-            Rule::enum_decl => module
-                .enums
-                .push(self.enum_decl(&item, doc, annotations, span)?),
-            Rule::method => module
-                .methods
-                .push(self.method(&item, doc, annotations, span)?),
-            Rule::interceptor => {
-                module
-                    .interceptors
-                    .push(self.interceptor(&item, doc, annotations, span)?)
-            }
+            Rule::type_decl => module.types.push(self.type_decl(&item, doc, annotations, span)?),
+            Rule::fragment_decl => module.fragments.push(self.fragment_decl(&item, doc, annotations, span)?),
+            Rule::enum_decl => module.enums.push(self.enum_decl(&item, doc, annotations, span)?),
+            Rule::method => module.methods.push(self.method(&item, doc, annotations, span)?),
+            Rule::interceptor => module.interceptors.push(self.interceptor(&item, doc, annotations, span)?),
             _ => return Err(internal("a module item")),
         }
         Ok(())
     }
 
     fn first_ident(&self, pair: &Pair<'_, Rule>, what: &str) -> Result<Ident> {
-        children(pair)
-            .find(|p| p.as_rule() == Rule::ident)
-            .map(|p| self.ident(&p))
-            .ok_or_else(|| internal(what))
+        children(pair).find(|p| p.as_rule() == Rule::ident).map(|p| self.ident(&p)).ok_or_else(|| internal(what))
     }
 
     fn type_decl(
@@ -465,14 +394,7 @@ impl Builder<'_> {
     ) -> Result<TypeDecl> {
         let name = self.first_ident(pair, "a type")?;
         let (fields, fragment_refs) = self.type_body(pair)?;
-        Ok(TypeDecl {
-            doc,
-            annotations,
-            name,
-            fields,
-            fragment_refs,
-            span,
-        })
+        Ok(TypeDecl { doc, annotations, name, fields, fragment_refs, span })
     }
 
     /// Fields and `...Fragment` spreads of a type, context or fragment body.
@@ -499,14 +421,7 @@ impl Builder<'_> {
     ) -> Result<FragmentDecl> {
         let name = self.first_ident(pair, "a fragment")?;
         let (fields, fragment_refs) = self.type_body(pair)?;
-        Ok(FragmentDecl {
-            doc,
-            annotations,
-            name,
-            fields,
-            fragment_refs,
-            span,
-        })
+        Ok(FragmentDecl { doc, annotations, name, fields, fragment_refs, span })
     }
 
     fn enum_decl(
@@ -521,25 +436,15 @@ impl Builder<'_> {
         for child in children(pair) {
             match child.as_rule() {
                 Rule::enum_variant => {
-                    let ident = children(&child)
-                        .next()
-                        .ok_or_else(|| internal("an enum variant"))?;
-                    variants.push(EnumVariant {
-                        doc: self.doc_before(child.as_span().start()),
-                        name: self.ident(&ident),
-                    });
+                    let ident = children(&child).next().ok_or_else(|| internal("an enum variant"))?;
+                    variants
+                        .push(EnumVariant { doc: self.doc_before(child.as_span().start()), name: self.ident(&ident) });
                 }
                 Rule::ident => {}
                 _ => return Err(internal("an enum")),
             }
         }
-        Ok(EnumDecl {
-            doc,
-            annotations,
-            name,
-            variants,
-            span,
-        })
+        Ok(EnumDecl { doc, annotations, name, variants, span })
     }
 
     fn method(
@@ -558,11 +463,7 @@ impl Builder<'_> {
             match child.as_rule() {
                 Rule::export => exported = true,
                 Rule::method_kind => {
-                    kind = if child.as_str() == "mutation" {
-                        MethodKind::Mutation
-                    } else {
-                        MethodKind::Query
-                    }
+                    kind = if child.as_str() == "mutation" { MethodKind::Mutation } else { MethodKind::Query }
                 }
                 Rule::ident => name = Some(self.ident(&child)),
                 Rule::argument => arguments.push(self.argument(&child)?),
@@ -594,13 +495,7 @@ impl Builder<'_> {
             .filter(|p| p.as_rule() == Rule::argument)
             .map(|p| self.argument(&p))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Interceptor {
-            doc,
-            annotations,
-            name,
-            arguments,
-            span,
-        })
+        Ok(Interceptor { doc, annotations, name, arguments, span })
     }
 
     fn argument(&self, pair: &Pair<'_, Rule>) -> Result<Argument> {
@@ -662,9 +557,7 @@ impl Builder<'_> {
                         let idents: Vec<Ident> = children(&child).map(|p| self.ident(&p)).collect();
                         named = Some(match <[Ident; 2]>::try_from(idents) {
                             Ok([module, name]) => (Some(module), name),
-                            Err(mut idents) => {
-                                (None, idents.pop().ok_or_else(|| internal("a type name"))?)
-                            }
+                            Err(mut idents) => (None, idents.pop().ok_or_else(|| internal("a type name"))?),
                         });
                     }
                     Rule::type_params => {
@@ -688,29 +581,15 @@ impl Builder<'_> {
             } else {
                 span
             };
-            let named = TypeExpr::Named {
-                module,
-                name,
-                params,
-                span: named_span,
-            };
-            Ok(if optional {
-                TypeExpr::Optional {
-                    inner: Box::new(named),
-                    span,
-                }
-            } else {
-                named
-            })
+            let named = TypeExpr::Named { module, name, params, span: named_span };
+            Ok(if optional { TypeExpr::Optional { inner: Box::new(named), span } } else { named })
         })
     }
 
     // ------------------------------------------------------------ defaults
 
     fn default_value(&self, pair: &Pair<'_, Rule>) -> Result<DefaultExpr> {
-        let inner = children(pair)
-            .next()
-            .ok_or_else(|| internal("a default value"))?;
+        let inner = children(pair).next().ok_or_else(|| internal("a default value"))?;
         let span = self.span(&inner);
         match inner.as_rule() {
             Rule::literal => Ok(DefaultExpr::Literal(self.literal(&inner)?)),
@@ -726,9 +605,7 @@ impl Builder<'_> {
             Rule::path => {
                 let mut path: Vec<Ident> = children(&inner).map(|p| self.ident(&p)).collect();
                 if path.len() == 1 {
-                    Ok(DefaultExpr::Ident(
-                        path.pop().ok_or_else(|| internal("a path"))?,
-                    ))
+                    Ok(DefaultExpr::Ident(path.pop().ok_or_else(|| internal("a path"))?))
                 } else {
                     Ok(DefaultExpr::Selection { path, span })
                 }
@@ -749,43 +626,29 @@ impl Builder<'_> {
         let params = match parts.next() {
             None => AnnotationParams::None,
             Some(params) => match params.as_rule() {
-                Rule::positional_params => AnnotationParams::Positional(
-                    children(&params)
-                        .map(|p| self.expr(&p))
-                        .collect::<Result<Vec<_>>>()?,
-                ),
+                Rule::positional_params => {
+                    AnnotationParams::Positional(children(&params).map(|p| self.expr(&p)).collect::<Result<Vec<_>>>()?)
+                }
                 Rule::named_params => AnnotationParams::Named(
-                    children(&params)
-                        .map(|p| self.named_param(&p))
-                        .collect::<Result<Vec<_>>>()?,
+                    children(&params).map(|p| self.named_param(&p)).collect::<Result<Vec<_>>>()?,
                 ),
                 _ => return Err(internal("annotation parameters")),
             },
         };
-        Ok(Annotation {
-            name,
-            params,
-            span: self.span(pair),
-        })
+        Ok(Annotation { name, params, span: self.span(pair) })
     }
 
     fn named_param(&self, pair: &Pair<'_, Rule>) -> Result<NamedParam> {
         let mut parts = children(pair);
         let name = self.ident(&parts.next().ok_or_else(|| internal("a named parameter"))?);
-        let value = parts
-            .next()
-            .ok_or_else(|| internal("a named parameter value"))?;
+        let value = parts.next().ok_or_else(|| internal("a named parameter value"))?;
         let value = match value.as_rule() {
             Rule::object_literal => self.object_literal(&value)?,
             Rule::projection => self.projection(&value)?,
             Rule::expr => AnnotationValue::Expr(self.expr(&value)?),
             _ => return Err(internal("a named parameter value")),
         };
-        Ok(NamedParam {
-            name,
-            value,
-            span: self.span(pair),
-        })
+        Ok(NamedParam { name, value, span: self.span(pair) })
     }
 
     fn object_literal(&self, pair: &Pair<'_, Rule>) -> Result<AnnotationValue> {
@@ -800,28 +663,19 @@ impl Builder<'_> {
             let value = self.literal(&parts.next().ok_or_else(|| internal("an object value"))?)?;
             pairs.push((key, value));
         }
-        Ok(AnnotationValue::Object {
-            pairs,
-            span: self.span(pair),
-        })
+        Ok(AnnotationValue::Object { pairs, span: self.span(pair) })
     }
 
     fn projection(&self, pair: &Pair<'_, Rule>) -> Result<AnnotationValue> {
         let mut atoms = Vec::new();
         for atom in children(pair) {
-            let inner = children(&atom)
-                .next()
-                .ok_or_else(|| internal("a projection element"))?;
+            let inner = children(&atom).next().ok_or_else(|| internal("a projection element"))?;
             atoms.push(match inner.as_rule() {
-                Rule::self_projection => {
-                    ProjectionAtom::OwnProjection(self.first_ident(&inner, "a projection")?)
-                }
+                Rule::self_projection => ProjectionAtom::OwnProjection(self.first_ident(&inner, "a projection")?),
                 Rule::relation_projection => {
                     let mut idents = children(&inner).map(|p| self.ident(&p));
                     match (idents.next(), idents.next()) {
-                        (Some(field), Some(projection)) => {
-                            ProjectionAtom::RelationProjection { field, projection }
-                        }
+                        (Some(field), Some(projection)) => ProjectionAtom::RelationProjection { field, projection },
                         _ => return Err(internal("a relation projection")),
                     }
                 }
@@ -829,10 +683,7 @@ impl Builder<'_> {
                 _ => return Err(internal("a projection element")),
             });
         }
-        Ok(AnnotationValue::Projection {
-            atoms,
-            span: self.span(pair),
-        })
+        Ok(AnnotationValue::Projection { atoms, span: self.span(pair) })
     }
 
     // ------------------------------------------------------------ expressions
@@ -854,10 +705,7 @@ impl Builder<'_> {
                 .map_prefix(|op, operand| {
                     let operand = operand?;
                     let span = self.span(&op).to(operand.span());
-                    Ok(Expr::Not {
-                        operand: Box::new(operand),
-                        span,
-                    })
+                    Ok(Expr::Not { operand: Box::new(operand), span })
                 })
                 .map_infix(|lhs, op, rhs| {
                     let (lhs, rhs) = (lhs?, rhs?);
@@ -874,12 +722,7 @@ impl Builder<'_> {
                         _ => return Err(internal("an operator")),
                     };
                     let span = lhs.span().to(rhs.span());
-                    Ok(Expr::Binary {
-                        op,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                        span,
-                    })
+                    Ok(Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), span })
                 })
                 .parse(children(pair))
         })
@@ -888,9 +731,7 @@ impl Builder<'_> {
     fn primary(&self, pair: &Pair<'_, Rule>) -> Result<Expr> {
         match pair.as_rule() {
             Rule::paren => {
-                let inner = children(pair)
-                    .next()
-                    .ok_or_else(|| internal("parentheses"))?;
+                let inner = children(pair).next().ok_or_else(|| internal("parentheses"))?;
                 self.expr(&inner)
             }
             Rule::literal => Ok(Expr::Literal(self.literal(pair)?)),
@@ -907,8 +748,7 @@ impl Builder<'_> {
                 Rule::ident => path.push(self.ident(&child)),
                 Rule::method_call => {
                     let mut parts = children(&child);
-                    let method =
-                        self.ident(&parts.next().ok_or_else(|| internal("a method call"))?);
+                    let method = self.ident(&parts.next().ok_or_else(|| internal("a method call"))?);
                     let args = match parts.next() {
                         None => CallArgs::Literals(Vec::new()),
                         Some(args) if args.as_rule() == Rule::literal_list => {
@@ -916,12 +756,7 @@ impl Builder<'_> {
                         }
                         Some(args) => self.lambda(&args)?,
                     };
-                    return Ok(Expr::Call {
-                        receiver: path,
-                        method,
-                        args,
-                        span,
-                    });
+                    return Ok(Expr::Call { receiver: path, method, args, span });
                 }
                 _ => return Err(internal("a selection")),
             }
@@ -933,10 +768,7 @@ impl Builder<'_> {
         let mut parts = children(pair);
         let param = self.ident(&parts.next().ok_or_else(|| internal("a lambda"))?);
         let body = self.expr(&parts.next().ok_or_else(|| internal("a lambda body"))?)?;
-        Ok(CallArgs::Lambda {
-            param,
-            body: Box::new(body),
-        })
+        Ok(CallArgs::Lambda { param, body: Box::new(body) })
     }
 
     // ------------------------------------------------------------ literals
@@ -950,19 +782,12 @@ impl Builder<'_> {
             Rule::null => LiteralValue::Null,
             _ => return Err(internal("a literal")),
         };
-        Ok(Literal {
-            value,
-            span: self.span(pair),
-        })
+        Ok(Literal { value, span: self.span(pair) })
     }
 }
 
 fn string_inner<'i>(pair: &Pair<'i, Rule>) -> &'i str {
-    pair.clone()
-        .into_inner()
-        .next()
-        .map(|p| p.as_str())
-        .unwrap_or("")
+    pair.clone().into_inner().next().map(|p| p.as_str()).unwrap_or("")
 }
 
 /// Resolves `\"`, `\\`, `\n`, `\t`, `\r`; any other escaped character stands
@@ -1001,14 +826,8 @@ fn syntax_error(file: FileId, src: &str, err: &pest::error::Error<Rule>) -> Diag
 
     if let ErrorVariant::CustomError { message } = &err.variant {
         // pest reports its own limits (e.g. nesting depth) this way.
-        return Diagnostic::error(
-            "exo::syntax",
-            format!("cannot parse: {}", message.to_lowercase()),
-        )
-        .with_primary(
-            Span::new(file, pos as u32, (pos + found_len) as u32),
-            "here",
-        );
+        return Diagnostic::error("exo::syntax", format!("cannot parse: {}", message.to_lowercase()))
+            .with_primary(Span::new(file, pos as u32, (pos + found_len) as u32), "here");
     }
 
     let expected = expected_words(err, src, pos);
@@ -1027,10 +846,7 @@ fn syntax_error(file: FileId, src: &str, err: &pest::error::Error<Rule>) -> Diag
     let (message, label) = if expected.is_empty() {
         (format!("unexpected {found}"), "unexpected here".to_string())
     } else {
-        (
-            format!("expected {listed}, found {found}"),
-            format!("expected {listed}"),
-        )
+        (format!("expected {listed}, found {found}"), format!("expected {listed}"))
     };
     let mut diag = Diagnostic::error("exo::syntax", message).with_primary(here, label);
     let expects = |w: &str| expected.iter().any(|e| e == w);
@@ -1041,21 +857,12 @@ fn syntax_error(file: FileId, src: &str, err: &pest::error::Error<Rule>) -> Diag
         // `type Venue` read as a field named `type`: most likely the previous
         // body was never closed.
         if let Some(open) = innermost_unclosed_brace(&src[..pos]) {
-            diag = diag.with_secondary(
-                Span::new(file, open as u32, open as u32 + 1),
-                "this `{` is not closed",
-            );
+            diag = diag.with_secondary(Span::new(file, open as u32, open as u32 + 1), "this `{` is not closed");
         }
-        diag = diag.with_help(format!(
-            "a new `{}` starts here; is a `}}` missing before it?",
-            previous_word(src, pos)
-        ));
+        diag = diag.with_help(format!("a new `{}` starts here; is a `}}` missing before it?", previous_word(src, pos)));
     } else if found == "end of file" && expects("`}`") {
         if let Some(open) = innermost_unclosed_brace(src) {
-            diag = diag.with_secondary(
-                Span::new(file, open as u32, open as u32 + 1),
-                "this `{` is not closed",
-            );
+            diag = diag.with_secondary(Span::new(file, open as u32, open as u32 + 1), "this `{` is not closed");
         }
     } else if found == "`:`" && expects("`=`") {
         diag = diag.with_help("named annotation arguments use `=`, as in `query = true`");
@@ -1136,9 +943,7 @@ fn describe_found(src: &str, pos: usize) -> (String, usize) {
         return ("end of file".to_string(), 0);
     };
     if first.is_ascii_alphanumeric() || first == '_' {
-        let len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
         return (format!("`{}`", &rest[..len]), len);
     }
     if first == '"' {
@@ -1162,19 +967,13 @@ fn expected_words(err: &pest::error::Error<Rule>, src: &str, pos: usize) -> Vec<
     if let Some(attempts) = err.parse_attempts() {
         // `ParsingToken` is not exported by pest; its `Display` is the token
         // text for literal strings and `a..z` for character ranges.
-        tokens = attempts
-            .expected_tokens()
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
+        tokens = attempts.expected_tokens().iter().map(|t| t.to_string()).collect();
     }
     let has = |t: &str| tokens.iter().any(|x| x == t);
     // Right after a name, the name characters pest tried only mean "the
     // name could have gone on"; that is not worth telling.
-    let after_name = src
-        .get(..pos)
-        .and_then(|b| b.chars().last())
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let after_name =
+        src.get(..pos).and_then(|b| b.chars().last()).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let name = !after_name && (has("a..z") || has("A..Z") || has("_"));
     let literal = has("\"") || has("true") || has("null");
     let expression = name && literal && has("!") && has("(");
@@ -1199,9 +998,7 @@ fn expected_words(err: &pest::error::Error<Rule>, src: &str, pos: usize) -> Vec<
     for token in &tokens {
         let covered = match token.as_str() {
             // Skipped trivia, and the pieces of the groups above.
-            "//" | "/*" | "///" | "/**" | "//!" | "/*!" | "\u{feff}" | " " | "\t" | "\r" | "\n" => {
-                true
-            }
+            "//" | "/*" | "///" | "/**" | "//!" | "/*!" | "\u{feff}" | " " | "\t" | "\r" | "\n" => true,
             "_" | "a..z" | "A..Z" | "0..9" | "\"" | "-" | "true" | "false" | "null" => true,
             "!" | "(" => expression,
             "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "&&" | "||" => operator,
@@ -1330,27 +1127,17 @@ fn rule_word(rule: Rule, parent: Option<Rule>) -> Option<&'static str> {
         Rule::optional => "`?`",
         Rule::default_value | Rule::default_call | Rule::path => "a default value",
         Rule::annotation => "an annotation",
-        Rule::positional_params | Rule::named_params | Rule::named_param => {
-            "an annotation argument"
-        }
+        Rule::positional_params | Rule::named_params | Rule::named_param => "an annotation argument",
         Rule::object_literal => "an object",
         Rule::object_pair => "a key",
         Rule::projection => "a projection",
-        Rule::projection_atom | Rule::self_projection | Rule::relation_projection => {
-            "a projection element"
-        }
+        Rule::projection_atom | Rule::self_projection | Rule::relation_projection => "a projection element",
         Rule::expr | Rule::paren | Rule::selection | Rule::not => "an expression",
         Rule::method_call => "a method call",
         Rule::lambda => "a lambda",
-        Rule::or
-        | Rule::and
-        | Rule::eq
-        | Rule::neq
-        | Rule::lt
-        | Rule::lte
-        | Rule::gt
-        | Rule::gte
-        | Rule::in_op => "an operator",
+        Rule::or | Rule::and | Rule::eq | Rule::neq | Rule::lt | Rule::lte | Rule::gt | Rule::gte | Rule::in_op => {
+            "an operator"
+        }
         Rule::literal | Rule::literal_list => "a literal",
         Rule::string | Rule::string_inner => "a string",
         Rule::number => "a number",

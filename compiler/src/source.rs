@@ -32,10 +32,7 @@ impl SourceMap {
 
     pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>) -> FileId {
         let id = FileId(self.files.len() as u32);
-        self.files.push(SourceFile {
-            path: path.into(),
-            text: text.into(),
-        });
+        self.files.push(SourceFile { path: path.into(), text: text.into() });
         id
     }
 
@@ -53,9 +50,7 @@ impl SourceMap {
 
     /// The text a span covers (empty when the span is out of range).
     pub fn snippet(&self, span: Span) -> &str {
-        self.text(span.file)
-            .and_then(|t| t.get(span.range()))
-            .unwrap_or("")
+        self.text(span.file).and_then(|t| t.get(span.range())).unwrap_or("")
     }
 
     /// 1-based line and column (in chars) of a byte offset.
@@ -77,10 +72,7 @@ impl SourceMap {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }
 }
 
@@ -132,8 +124,7 @@ pub fn load_project_with(
         }
         Err(err) => {
             diags.push(
-                Diagnostic::error("exo::io", format!("cannot read `{}`", entry.display()))
-                    .with_help(err.to_string()),
+                Diagnostic::error("exo::io", format!("cannot read `{}`", entry.display())).with_help(err.to_string()),
             );
             return (sources, files, diags);
         }
@@ -169,19 +160,12 @@ pub fn load_project_with(
                 }
             }
             if !loaded {
-                let tried = candidates
-                    .iter()
-                    .map(|c| format!("`{}`", c.display()))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let tried = candidates.iter().map(|c| format!("`{}`", c.display())).collect::<Vec<_>>().join(", ");
                 let reason = first_error.map(|e| e.to_string()).unwrap_or_default();
                 diags.push(
-                    Diagnostic::error(
-                        "exo::import",
-                        format!("cannot read imported file `{}`", import.path),
-                    )
-                    .with_primary(import.span, "imported here")
-                    .with_help(format!("tried {tried}: {reason}")),
+                    Diagnostic::error("exo::import", format!("cannot read imported file `{}`", import.path))
+                        .with_primary(import.span, "imported here")
+                        .with_help(format!("tried {tried}: {reason}")),
                 );
             }
         }
@@ -215,10 +199,7 @@ fn import_candidates(dir: &Path, target: &str) -> Vec<PathBuf> {
     } else {
         let mut with_ext = joined.clone().into_os_string();
         with_ext.push(".exo");
-        vec![
-            normalize(Path::new(&with_ext)),
-            normalize(&joined.join("index.exo")),
-        ]
+        vec![normalize(Path::new(&with_ext)), normalize(&joined.join("index.exo"))]
     }
 }
 
@@ -229,8 +210,7 @@ fn normalize(path: &Path) -> PathBuf {
         match component {
             Component::CurDir => {}
             Component::ParentDir => {
-                let ends_with_normal =
-                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                let ends_with_normal = matches!(out.components().next_back(), Some(Component::Normal(_)));
                 if ends_with_normal {
                     out.pop();
                 } else {

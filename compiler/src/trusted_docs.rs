@@ -49,17 +49,24 @@ pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnost
             }
         };
         for (id, body) in entries {
-            let span = locate(&text, &id).map(|(s, e)| Span { file, start: s, end: e }).unwrap_or(Span { end: 0, ..whole });
+            let span =
+                locate(&text, &id).map(|(s, e)| Span { file, start: s, end: e }).unwrap_or(Span { end: 0, ..whole });
             let hash = exo_runtime::trusted::sha256_hex(&body);
             match exo_runtime::trusted::compile(&system, &hash, &body) {
                 Ok(doc) => {
                     for op in &doc.operations {
                         if let Some(reason) = &op.fallback {
-                            let name = op.name.as_deref().map(|n| format!("operation `{n}`")).unwrap_or_else(|| "the operation".into());
+                            let name = op
+                                .name
+                                .as_deref()
+                                .map(|n| format!("operation `{n}`"))
+                                .unwrap_or_else(|| "the operation".into());
                             diagnostics.push(
                                 Diagnostic::warning(
                                     "exo::trusted_fallback",
-                                    format!("{name} of `{shown}` is planned at request time for some requests: {reason}"),
+                                    format!(
+                                        "{name} of `{shown}` is planned at request time for some requests: {reason}"
+                                    ),
                                 )
                                 .with_primary(span, "this document"),
                             );
@@ -74,9 +81,12 @@ pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnost
                 Err(e) => {
                     let op = e.operation.map(|n| format!(", operation `{n}`")).unwrap_or_default();
                     diagnostics.push(
-                        Diagnostic::error("exo::trusted_document", format!("trusted document `{id}` in `{shown}`{op}: {}", e.message))
-                            .with_primary(span, "this document")
-                            .with_help("fix the operation or remove it from the trusted documents"),
+                        Diagnostic::error(
+                            "exo::trusted_document",
+                            format!("trusted document `{id}` in `{shown}`{op}: {}", e.message),
+                        )
+                        .with_primary(span, "this document")
+                        .with_help("fix the operation or remove it from the trusted documents"),
                     );
                 }
             }
@@ -107,8 +117,15 @@ fn entries(text: &str) -> Result<Vec<(String, String)>, String> {
             .iter()
             .enumerate()
             .map(|(i, op)| {
-                let body = op.get("body").and_then(Json::as_str).ok_or_else(|| format!("operation {i} has no `body` string"))?;
-                let id = op.get("id").and_then(Json::as_str).map(str::to_string).unwrap_or_else(|| exo_runtime::trusted::sha256_hex(body));
+                let body = op
+                    .get("body")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| format!("operation {i} has no `body` string"))?;
+                let id = op
+                    .get("id")
+                    .and_then(Json::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| exo_runtime::trusted::sha256_hex(body));
                 Ok((id, body.to_string()))
             })
             .collect();

@@ -42,11 +42,19 @@ pub enum AccessExpr {
     Or(Box<AccessExpr>, Box<AccessExpr>),
     /// A comparison. A bare boolean operand `self.public` is lowered to `self.public == true`;
     /// `Ctx.roles.contains(x)` is lowered to `x in Ctx.roles`.
-    Cmp { op: CmpOp, lhs: AccessOperand, rhs: AccessOperand },
+    Cmp {
+        op: CmpOp,
+        lhs: AccessOperand,
+        rhs: AccessOperand,
+    },
     /// `<collection>.some(param => body)`: true when some related row satisfies `body`.
     /// `collection` is a path ending in a one-to-many field; inside `body`,
     /// [`AccessOperand::Param`] with this `param` index refers to the related row.
-    Some { collection: AccessOperand, param: u32, body: Box<AccessExpr> },
+    Some {
+        collection: AccessOperand,
+        param: u32,
+        body: Box<AccessExpr>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,11 +73,17 @@ pub enum CmpOp {
 pub enum AccessOperand {
     Literal(Literal),
     /// A context value, `AuthContext.id`.
-    Context { context: ContextId, field: u32 },
+    Context {
+        context: ContextId,
+        field: u32,
+    },
     /// `self.a.b`: fields walked from the row the rule is about. Empty means the row itself.
     SelfPath(Vec<PathStep>),
     /// `p.a.b` inside `.some(p => ...)`: fields walked from the lambda's row.
-    Param { param: u32, path: Vec<PathStep> },
+    Param {
+        param: u32,
+        path: Vec<PathStep>,
+    },
 }
 
 /// One step of a path: field `field` of entity `entity`.

@@ -37,9 +37,15 @@ pub struct Type {
 pub enum TypeKind {
     /// A custom scalar (`Decimal`, `LocalDate`, `Uuid`, ...) with what it carries.
     Scalar,
-    Object { fields: Vec<Field> },
-    InputObject { fields: Vec<InputValue> },
-    Enum { values: Vec<EnumValue> },
+    Object {
+        fields: Vec<Field>,
+    },
+    InputObject {
+        fields: Vec<InputValue>,
+    },
+    Enum {
+        values: Vec<EnumValue>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,26 +113,53 @@ impl std::fmt::Display for TypeRef {
 pub enum Resolver {
     // Root query fields.
     /// `todo(id: Int!)`
-    ByPk { entity: EntityId },
+    ByPk {
+        entity: EntityId,
+    },
     /// `todos(where, orderBy, limit, offset)`
-    Collection { entity: EntityId },
+    Collection {
+        entity: EntityId,
+    },
     /// `todosAgg(where)`
-    Aggregate { entity: EntityId },
+    Aggregate {
+        entity: EntityId,
+    },
     /// `userByEmail(email)`: index into [`crate::Entity::unique_lookups`].
-    ByUnique { entity: EntityId, lookup: u32 },
+    ByUnique {
+        entity: EntityId,
+        lookup: u32,
+    },
     // Root mutation fields.
-    Create { entity: EntityId, many: bool },
+    Create {
+        entity: EntityId,
+        many: bool,
+    },
     /// `many == false`: `updateTodo(<pk>, data)`, else `updateTodos(where, data)`.
-    Update { entity: EntityId, many: bool },
-    Delete { entity: EntityId, many: bool },
+    Update {
+        entity: EntityId,
+        many: bool,
+    },
+    Delete {
+        entity: EntityId,
+        many: bool,
+    },
     // Fields of entity object types.
     /// A column or a relation field of an entity type.
-    EntityField { entity: EntityId, field: FieldId },
+    EntityField {
+        entity: EntityId,
+        field: FieldId,
+    },
     /// `todosAgg` on a one-to-many relation field.
-    RelationAggregate { entity: EntityId, field: FieldId },
+    RelationAggregate {
+        entity: EntityId,
+        field: FieldId,
+    },
     // Fields of `TAgg` and `<Scalar>Agg` types.
     /// A field of `TAgg`: the aggregates of one column.
-    AggregateField { entity: EntityId, field: FieldId },
+    AggregateField {
+        entity: EntityId,
+        field: FieldId,
+    },
     AggregateOp(AggOp),
     /// A field of a `@json` object type, read from the JSON value.
     JsonField,
@@ -236,7 +269,8 @@ named_enum! {
 
 impl FilterOp {
     /// The operators of a filter on a scalar of each kind.
-    pub const ORDERED: &'static [FilterOp] = &[FilterOp::Eq, FilterOp::Neq, FilterOp::Lt, FilterOp::Lte, FilterOp::Gt, FilterOp::Gte];
+    pub const ORDERED: &'static [FilterOp] =
+        &[FilterOp::Eq, FilterOp::Neq, FilterOp::Lt, FilterOp::Lte, FilterOp::Gt, FilterOp::Gte];
     pub const STRING: &'static [FilterOp] = &[
         FilterOp::Eq,
         FilterOp::Neq,

@@ -366,7 +366,10 @@ pub enum Cast {
     Bytea,
     Uuid,
     /// An enum type, always schema-qualified (a cast must not depend on `search_path`).
-    Enum { schema: String, name: String },
+    Enum {
+        schema: String,
+        name: String,
+    },
     Array(Box<Cast>),
     /// `@dbtype("...")` without its modifiers, verbatim: an explicit cast to `VARCHAR(100)`
     /// would silently cut a longer value, where assigning the unbounded value to the column
@@ -470,7 +473,9 @@ fn without_modifiers(ty: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FieldDefault {
-    AutoIncrement { sequence: Option<String> },
+    AutoIncrement {
+        sequence: Option<String>,
+    },
     Now,
     GenerateUuid,
     UuidV4,
@@ -478,7 +483,10 @@ pub enum FieldDefault {
     Literal(Literal),
     EnumVariant(String),
     /// `user: User = AuthContext.id` or `owner: String = AuthContext.name`.
-    Context { context: ContextId, field: u32 },
+    Context {
+        context: ContextId,
+        field: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -563,21 +571,33 @@ pub enum ColumnType {
     Int,
     BigInt,
     /// `SMALLSERIAL` / `SERIAL` / `BIGSERIAL` (bits 16/32/64).
-    Serial { bits: u8 },
+    Serial {
+        bits: u8,
+    },
     Real,
     Double,
-    Numeric { precision: Option<u32>, scale: Option<u32> },
+    Numeric {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Text,
     Varchar(u32),
     Boolean,
     Date,
     Time,
-    Timestamp { precision: Option<u32> },
-    Timestamptz { precision: Option<u32> },
+    Timestamp {
+        precision: Option<u32>,
+    },
+    Timestamptz {
+        precision: Option<u32>,
+    },
     Jsonb,
     Bytea,
     Uuid,
-    Enum { schema: String, name: String },
+    Enum {
+        schema: String,
+        name: String,
+    },
     Array(Box<ColumnType>),
     /// `@dbtype("...")`, verbatim.
     Raw(String),

@@ -17,14 +17,26 @@ pub enum PathSeg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ParamSource {
     Const(Option<String>),
-    Var { var: Arc<str>, path: Vec<PathSeg> },
-    Context { context: u32, field: u32 },
+    Var {
+        var: Arc<str>,
+        path: Vec<PathSeg>,
+    },
+    Context {
+        context: u32,
+        field: u32,
+    },
     /// A variable of type `Json`, bound as JSON text (a string keeps its quotes), the way a
     /// `Json` literal is bound.
-    JsonVar { var: Arc<str>, path: Vec<PathSeg> },
+    JsonVar {
+        var: Arc<str>,
+        path: Vec<PathSeg>,
+    },
     /// The keys an earlier step of a mutation script reported under `slot`: column `column`
     /// of each key, bound as one text array (`{"1","2"}`).
-    Keys { slot: u32, column: u32 },
+    Keys {
+        slot: u32,
+        column: u32,
+    },
 }
 
 /// One SQL statement as the planner printed it, and where each `$n` comes from
@@ -122,8 +134,15 @@ pub enum TrustedDep {
 pub enum TrustedOutcome {
     /// Planning failed for this context (for example "Not authorized", or a value in the
     /// document that the model refuses), with the error's `(line, column)` locations.
-    Error { message: String, locations: Vec<(u32, u32)> },
-    Fields { fields: Vec<TrustedField>, needs_transaction: bool, checks: Vec<ValueCheck> },
+    Error {
+        message: String,
+        locations: Vec<(u32, u32)>,
+    },
+    Fields {
+        fields: Vec<TrustedField>,
+        needs_transaction: bool,
+        checks: Vec<ValueCheck>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -32,17 +32,15 @@ impl Binaries {
                 )))
             };
         }
-        candidate_dirs()
-            .into_iter()
-            .find(|dir| has_server(dir))
-            .map(|dir| Self::in_dir(resolve_links(dir)))
-            .ok_or_else(|| {
+        candidate_dirs().into_iter().find(|dir| has_server(dir)).map(|dir| Self::in_dir(resolve_links(dir))).ok_or_else(
+            || {
                 Error::not_installed(format!(
                     "no PostgreSQL server binaries (`initdb` and `pg_ctl`) found on PATH or under \
                      /usr/lib/postgresql/*/bin; install them with `apt-get install -y postgresql` \
                      (Debian/Ubuntu) or point `{BIN_DIR_ENV}` at the directory holding them"
                 ))
-            })
+            },
+        )
     }
 
     fn in_dir(dir: PathBuf) -> Self {
@@ -50,30 +48,16 @@ impl Binaries {
         // the plain client and matches the server version.
         let psql = Some(dir.join("psql"))
             .filter(|p| is_executable(p))
-            .or_else(|| {
-                path_dirs()
-                    .map(|d| d.join("psql"))
-                    .find(|p| is_executable(p))
-            })
+            .or_else(|| path_dirs().map(|d| d.join("psql")).find(|p| is_executable(p)))
             .unwrap_or_else(|| PathBuf::from("psql"));
-        Binaries {
-            initdb: dir.join("initdb"),
-            pg_ctl: dir.join("pg_ctl"),
-            psql,
-            dir,
-        }
+        Binaries { initdb: dir.join("initdb"), pg_ctl: dir.join("pg_ctl"), psql, dir }
     }
 }
 
 /// `/usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/initdb` means the installation, with
 /// its matching `psql`, lives in the link's target directory.
 fn resolve_links(dir: PathBuf) -> PathBuf {
-    match dir
-        .join("initdb")
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
+    match dir.join("initdb").canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
         Some(real) if real != dir && has_server(&real) => real,
         _ => dir,
     }
@@ -84,16 +68,11 @@ fn has_server(dir: &Path) -> bool {
 }
 
 fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 fn path_dirs() -> impl Iterator<Item = PathBuf> {
-    env::var_os("PATH")
-        .map(|p| env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
+    env::var_os("PATH").map(|p| env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default().into_iter()
 }
 
 fn candidate_dirs() -> Vec<PathBuf> {

@@ -44,13 +44,7 @@ fn lookup_user(name: &str) -> Option<(u32, u32)> {
     unsafe {
         let mut pwd: libc::passwd = mem::zeroed();
         let mut result: *mut libc::passwd = ptr::null_mut();
-        let rc = libc::getpwnam_r(
-            c_name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
+        let rc = libc::getpwnam_r(c_name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
         (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
     }
 }
@@ -77,17 +71,12 @@ pub(crate) fn command(program: &Path, user: Option<&ServerUser>) -> Command {
 ///
 /// A non-zero exit is not an error here: the caller decides, with the output in hand.
 pub(crate) fn run(mut cmd: Command, what: &str, timeout: Duration) -> Result<Output, Error> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Its own process group, so a timeout can kill whatever it forked too.
     cmd.process_group(0);
-    let child = cmd.spawn().map_err(|e| {
-        Error::new(format!(
-            "could not run {what} ({}): {e}",
-            cmd.get_program().to_string_lossy()
-        ))
-    })?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::new(format!("could not run {what} ({}): {e}", cmd.get_program().to_string_lossy())))?;
     let pid = child.id() as libc::pid_t;
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -100,10 +89,7 @@ pub(crate) fn run(mut cmd: Command, what: &str, timeout: Duration) -> Result<Out
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             let partial = rx.recv().ok().and_then(Result::ok);
             let detail = partial.map(|o| output_text(&o)).unwrap_or_default();
-            return Err(Error::new(format!(
-                "{what} did not finish within {}s{detail}",
-                timeout.as_secs()
-            )));
+            return Err(Error::new(format!("{what} did not finish within {}s{detail}", timeout.as_secs())));
         }
     };
     output.map_err(|e| Error::new(format!("could not wait for {what}: {e}")))
@@ -138,8 +124,5 @@ fn output_text(output: &Output) -> String {
 }
 
 pub(crate) fn indent(body: &str) -> String {
-    body.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    body.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }

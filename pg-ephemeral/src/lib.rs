@@ -87,17 +87,11 @@ pub struct Error {
 
 impl Error {
     fn new(message: impl Into<String>) -> Self {
-        Error {
-            message: message.into(),
-            not_installed: false,
-        }
+        Error { message: message.into(), not_installed: false }
     }
 
     fn not_installed(message: String) -> Self {
-        Error {
-            message,
-            not_installed: true,
-        }
+        Error { message, not_installed: true }
     }
 
     pub fn message(&self) -> &str {
@@ -204,7 +198,8 @@ impl EphemeralPostgres {
         let path = self.data_dir().join("pg_hba.conf");
         fs::write(&path, contents).map_err(|e| Error::new(format!("could not write {}: {e}", path.display())))?;
         if let Some(u) = &self.user {
-            chown(&path, u).map_err(|(_, e)| Error::new(format!("could not hand {} to the server user: {e}", path.display())))?;
+            chown(&path, u)
+                .map_err(|(_, e)| Error::new(format!("could not hand {} to the server user: {e}", path.display())))?;
         }
         self.psql(SUPERUSER, "SELECT pg_reload_conf()")?;
         Ok(())
@@ -298,27 +293,17 @@ impl EphemeralPostgres {
     /// Creates database `name` as a copy of `template` and returns its URL. Cloning a migrated
     /// template is much faster than migrating each test's database. The template must have no
     /// open connections while it is copied.
-    pub fn create_database_from_template(
-        &self,
-        name: &str,
-        template: &str,
-    ) -> Result<String, Error> {
+    pub fn create_database_from_template(&self, name: &str, template: &str) -> Result<String, Error> {
         validate_db_name(name)?;
         validate_db_name(template)?;
-        self.psql(
-            SUPERUSER,
-            &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
-        )?;
+        self.psql(SUPERUSER, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))?;
         Ok(self.url_for(name))
     }
 
     /// Drops database `name` if it exists, disconnecting its sessions first.
     pub fn drop_database(&self, name: &str) -> Result<(), Error> {
         validate_db_name(name)?;
-        self.psql(
-            SUPERUSER,
-            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        )?;
+        self.psql(SUPERUSER, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
         Ok(())
     }
 
@@ -330,30 +315,17 @@ impl EphemeralPostgres {
         // psql runs as ourselves: only server programs refuse root, and trust auth lets any OS
         // user in as `postgres` over TCP.
         let mut cmd = command(&self.bins.psql, None);
-        cmd.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-h",
-            HOST,
-            "-U",
-            SUPERUSER,
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .arg("-p")
-        .arg(self.port.to_string())
-        .arg("-d")
-        .arg(db)
-        .arg("-c")
-        .arg(sql)
-        .env("PGCONNECT_TIMEOUT", "10");
+        cmd.args(["-X", "-q", "-A", "-t", "-h", HOST, "-U", SUPERUSER, "-v", "ON_ERROR_STOP=1"])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-d")
+            .arg(db)
+            .arg("-c")
+            .arg(sql)
+            .env("PGCONNECT_TIMEOUT", "10");
         let what = format!("`psql` on database `{db}`");
         let output = run_ok(cmd, &what, PSQL_TIMEOUT)?;
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .trim_end_matches('\n')
-            .to_owned())
+        Ok(String::from_utf8_lossy(&output.stdout).trim_end_matches('\n').to_owned())
     }
 
     /// Stops the cluster and removes its directory, reporting what went wrong, if anything.
@@ -384,10 +356,7 @@ impl EphemeralPostgres {
             if output.status.success() {
                 return Ok(());
             }
-            failures.push(command::failure_message(
-                &format!("`initdb --locale={locale}`"),
-                &output,
-            ));
+            failures.push(command::failure_message(&format!("`initdb --locale={locale}`"), &output));
         }
         Err(Error::new(format!(
             "could not create a cluster in {}:\n{}",
@@ -464,14 +433,7 @@ impl EphemeralPostgres {
             return Ok(());
         }
         let mut cmd = self.server_command(&self.bins.pg_ctl);
-        cmd.arg("-D").arg(self.data_dir()).args([
-            "stop",
-            "-m",
-            "fast",
-            "-w",
-            "-t",
-            &STOP_WAIT_SECS.to_string(),
-        ]);
+        cmd.arg("-D").arg(self.data_dir()).args(["stop", "-m", "fast", "-w", "-t", &STOP_WAIT_SECS.to_string()]);
         let what = "`pg_ctl stop`";
         let failure = match run(cmd, what, Duration::from_secs(STOP_WAIT_SECS + 10)) {
             Ok(output) if output.status.success() => return Ok(()),
@@ -507,18 +469,12 @@ impl EphemeralPostgres {
         }
         let stopped = self.stop_server();
         let removed = match fs::remove_dir_all(&self.base) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::new(format!(
-                "could not remove {}: {e}",
-                self.base.display()
-            ))),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::new(format!("could not remove {}: {e}", self.base.display())))
+            }
             _ => Ok(()),
         };
-        if let Some(watchdog) = self
-            .watchdog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(watchdog) = self.watchdog.lock().unwrap_or_else(|p| p.into_inner()).take() {
             watchdog.release();
         }
         stopped.and(removed)
@@ -533,10 +489,7 @@ impl Drop for EphemeralPostgres {
 
 impl fmt::Debug for EphemeralPostgres {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EphemeralPostgres")
-            .field("url", &self.url())
-            .field("dir", &self.base)
-            .finish()
+        f.debug_struct("EphemeralPostgres").field("url", &self.url()).field("dir", &self.base).finish()
     }
 }
 
@@ -556,13 +509,7 @@ pub fn unique_db_name(prefix: &str) -> String {
     let mut clean: String = prefix
         .chars()
         .map(|c| c.to_ascii_lowercase())
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '_' })
         .take(24)
         .collect();
     if clean.is_empty() {
@@ -576,23 +523,16 @@ pub fn unique_db_name(prefix: &str) -> String {
 fn validate_db_name(name: &str) -> Result<(), Error> {
     let valid = !name.is_empty()
         && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if valid {
         Ok(())
     } else {
-        Err(Error::new(format!(
-            "invalid database name `{name}`: use 1 to 63 characters from [a-z0-9_]"
-        )))
+        Err(Error::new(format!("invalid database name `{name}`: use 1 to 63 characters from [a-z0-9_]")))
     }
 }
 
 fn nonce() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// Creates `/tmp/exo-pg-…` with `sock/` inside, owned by the server user when switching.
@@ -605,47 +545,28 @@ fn make_base_dir(user: Option<&ServerUser>) -> Result<PathBuf, Error> {
     let mut last_error = None;
     for _ in 0..10 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let base = PathBuf::from(format!(
-            "/tmp/exo-pg-{}-{n}-{:x}",
-            std::process::id(),
-            nonce() & 0xffffff
-        ));
+        let base = PathBuf::from(format!("/tmp/exo-pg-{}-{n}-{:x}", std::process::id(), nonce() & 0xffffff));
         match builder.create(&base) {
             Ok(()) => {
                 let sock = base.join("sock");
-                let result = builder
-                    .create(&sock)
-                    .map_err(|e| (sock.clone(), e))
-                    .and_then(|()| match user {
-                        Some(u) => chown(&base, u).and_then(|()| chown(&sock, u)),
-                        None => Ok(()),
-                    });
+                let result = builder.create(&sock).map_err(|e| (sock.clone(), e)).and_then(|()| match user {
+                    Some(u) => chown(&base, u).and_then(|()| chown(&sock, u)),
+                    None => Ok(()),
+                });
                 return match result {
                     Ok(()) => Ok(base),
                     Err((path, e)) => {
                         let _ = fs::remove_dir_all(&base);
-                        let owner = user
-                            .map(|u| format!(" for user `{}`", u.name))
-                            .unwrap_or_default();
-                        Err(Error::new(format!(
-                            "could not prepare {}{owner}: {e}",
-                            path.display()
-                        )))
+                        let owner = user.map(|u| format!(" for user `{}`", u.name)).unwrap_or_default();
+                        Err(Error::new(format!("could not prepare {}{owner}: {e}", path.display())))
                     }
                 };
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-            Err(e) => {
-                return Err(Error::new(format!(
-                    "could not create a directory under /tmp: {e}"
-                )))
-            }
+            Err(e) => return Err(Error::new(format!("could not create a directory under /tmp: {e}"))),
         }
     }
-    Err(Error::new(format!(
-        "could not create a unique directory under /tmp: {}",
-        last_error.expect("looped")
-    )))
+    Err(Error::new(format!("could not create a unique directory under /tmp: {}", last_error.expect("looped"))))
 }
 
 fn chown(path: &Path, user: &ServerUser) -> Result<(), (PathBuf, io::Error)> {
@@ -662,14 +583,7 @@ fn free_port() -> Result<u16, Error> {
 }
 
 fn read_postmaster_pid(pidfile: &Path) -> Option<libc::pid_t> {
-    fs::read_to_string(pidfile)
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&pid| pid > 0)
+    fs::read_to_string(pidfile).ok()?.lines().next()?.trim().parse().ok().filter(|&pid| pid > 0)
 }
 
 fn tail(bytes: &[u8], lines: usize) -> String {
@@ -687,14 +601,7 @@ mod tests {
         for ok in ["postgres", "t_1", "abc_123_ff"] {
             assert!(validate_db_name(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "A",
-            "a-b",
-            "a\"; DROP DATABASE x; --",
-            "a b",
-            &"x".repeat(64),
-        ] {
+        for bad in ["", "A", "a-b", "a\"; DROP DATABASE x; --", "a b", &"x".repeat(64)] {
             assert!(validate_db_name(bad).is_err(), "{bad}");
         }
     }

@@ -52,25 +52,13 @@ impl Watchdog {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(SCRIPT).arg("exo-pg-watchdog").arg(base);
         // Null stdout/stderr: an inherited pipe would keep `cargo test` waiting for EOF.
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .current_dir("/");
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).current_dir("/");
         // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
         unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() == -1 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
+            cmd.pre_exec(|| if libc::setsid() == -1 { Err(io::Error::last_os_error()) } else { Ok(()) });
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::new(format!(
-                "could not start the cleanup watchdog (/bin/sh): {e}"
-            ))
-        })?;
+        let mut child =
+            cmd.spawn().map_err(|e| Error::new(format!("could not start the cleanup watchdog (/bin/sh): {e}")))?;
         let trigger = child.stdin.take();
         Ok(Watchdog { child, trigger })
     }

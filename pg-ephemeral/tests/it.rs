@@ -19,10 +19,7 @@ fn port_is_open(port: u16) -> bool {
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -31,18 +28,11 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 fn owned_cluster_creates_queries_and_drops_databases() {
     let started = Instant::now();
     let pg = EphemeralPostgres::start().unwrap();
-    eprintln!(
-        "start took {} ms ({})",
-        started.elapsed().as_millis(),
-        pg.bin_dir().display()
-    );
+    eprintln!("start took {} ms ({})", started.elapsed().as_millis(), pg.bin_dir().display());
     let port = pg.port();
     let data_dir = pg.data_dir();
     assert!(data_dir.join("PG_VERSION").exists());
-    assert_eq!(
-        pg.url(),
-        format!("postgres://postgres@127.0.0.1:{port}/postgres")
-    );
+    assert_eq!(pg.url(), format!("postgres://postgres@127.0.0.1:{port}/postgres"));
     assert!(port_is_open(port));
 
     let first = unique_db_name("it_first");
@@ -51,19 +41,11 @@ fn owned_cluster_creates_queries_and_drops_databases() {
     assert_eq!(pg.create_database(&second).unwrap(), pg.url_for(&second));
     assert_eq!(pg.psql(&first, "SELECT 1").unwrap(), "1");
     assert_eq!(pg.psql(&second, "SELECT 1").unwrap(), "1");
-    assert_eq!(
-        pg.psql(&second, "SHOW fsync; SHOW server_encoding")
-            .unwrap(),
-        "off\nUTF8"
-    );
+    assert_eq!(pg.psql(&second, "SHOW fsync; SHOW server_encoding").unwrap(), "off\nUTF8");
 
     pg.drop_database(&first).unwrap();
     let listed = |name: &str| {
-        pg.psql(
-            "postgres",
-            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
-        )
-        .unwrap()
+        pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")).unwrap()
     };
     assert_eq!(listed(&first), "0");
     assert_eq!(listed(&second), "1");
@@ -75,11 +57,7 @@ fn owned_cluster_creates_queries_and_drops_databases() {
     let stopping = Instant::now();
     drop(pg);
     eprintln!("drop took {} ms", stopping.elapsed().as_millis());
-    assert!(
-        !data_dir.exists(),
-        "{} survived the drop",
-        data_dir.display()
-    );
+    assert!(!data_dir.exists(), "{} survived the drop", data_dir.display());
     assert!(!port_is_open(port), "port {port} still accepts connections");
 }
 
@@ -103,31 +81,16 @@ fn errors_quote_the_cause() {
     assert!(err.message().contains("no_such_column"), "{err}");
     // ON_ERROR_STOP: the statement after the failing one never runs.
     let db = unique_db_name("it_errors");
-    let err = pg
-        .psql("postgres", &format!("SELECT 1/0; CREATE DATABASE {db}"))
-        .unwrap_err();
+    let err = pg.psql("postgres", &format!("SELECT 1/0; CREATE DATABASE {db}")).unwrap_err();
     assert!(err.message().contains("division by zero"), "{err}");
-    assert_eq!(
-        pg.psql(
-            "postgres",
-            &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'")
-        )
-        .unwrap(),
-        "0"
-    );
+    assert_eq!(pg.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'")).unwrap(), "0");
 }
 
 #[test]
 fn missing_binaries_say_how_to_install() {
-    let output = run_child("missing", &[(BIN_DIR_ENV, "/nonexistent/exo-pg-bin")])
-        .wait_with_output()
-        .unwrap();
+    let output = run_child("missing", &[(BIN_DIR_ENV, "/nonexistent/exo-pg-bin")]).wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("CHILD-OK"), "{stdout}");
 }
 
@@ -148,32 +111,18 @@ fn watchdog_cleans_up_after_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
     let killed = Instant::now();
-    wait_until(
-        "the watchdog removes the data directory",
-        Duration::from_secs(20),
-        || !dir.exists(),
-    );
-    wait_until("the port closes", Duration::from_secs(5), || {
-        !port_is_open(port)
-    });
-    eprintln!(
-        "watchdog cleaned up {} ms after SIGKILL",
-        killed.elapsed().as_millis()
-    );
+    wait_until("the watchdog removes the data directory", Duration::from_secs(20), || !dir.exists());
+    wait_until("the port closes", Duration::from_secs(5), || !port_is_open(port));
+    eprintln!("watchdog cleaned up {} ms after SIGKILL", killed.elapsed().as_millis());
 }
 
 /// Re-runs this test binary for `child_process_helper` alone.
 fn run_child(role: &str, envs: &[(&str, &str)]) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child_process_helper",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(CHILD_ENV, role)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(["--exact", "child_process_helper", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in envs {
         cmd.env(k, v);
     }

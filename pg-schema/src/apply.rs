@@ -24,10 +24,7 @@ async fn run_in_transaction(client: &Client, statements: &[&Statement]) -> Resul
     if statements.is_empty() {
         return Ok(());
     }
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| Error::new("BEGIN", e))?;
+    client.batch_execute("BEGIN").await.map_err(|e| Error::new("BEGIN", e))?;
     for s in statements {
         // The simple-query protocol: no parameters, and dollar-quoted bodies pass untouched.
         if let Err(e) = client.batch_execute(&s.sql).await {
@@ -36,8 +33,5 @@ async fn run_in_transaction(client: &Client, statements: &[&Statement]) -> Resul
             return Err(Error::new(s.sql.clone(), e));
         }
     }
-    client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| Error::new("COMMIT", e))
+    client.batch_execute("COMMIT").await.map_err(|e| Error::new("COMMIT", e))
 }

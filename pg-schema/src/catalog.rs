@@ -154,19 +154,11 @@ pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog
     let scope: Vec<String> = schemas.to_vec();
     let query = |what: &'static str, sql: String| {
         let scope = &scope;
-        async move {
-            client
-                .query(&sql, &[scope])
-                .await
-                .map_err(|e| Error::new(format!("introspection of {what}"), e))
-        }
+        async move { client.query(&sql, &[scope]).await.map_err(|e| Error::new(format!("introspection of {what}"), e)) }
     };
 
-    let members: Vec<(String, String)> = query("extension members", EXTENSION_MEMBERS.to_string())
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let members: Vec<(String, String)> =
+        query("extension members", EXTENSION_MEMBERS.to_string()).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
     let owned = |schema: &str, name: &str| members.iter().any(|(s, n)| s == schema && n == name);
     snapshot.tables.retain(|t| !owned(&t.schema, &t.name));
     snapshot.enums.retain(|e| !owned(&e.schema, &e.name));
@@ -202,40 +194,19 @@ pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog
     let checks = query("check constraints", CHECKS.to_string())
         .await?
         .iter()
-        .map(|r| CheckSnapshot {
-            schema: r.get(0),
-            table: r.get(1),
-            name: r.get(2),
-            definition: r.get(3),
-        })
+        .map(|r| CheckSnapshot { schema: r.get(0), table: r.get(1), name: r.get(2), definition: r.get(3) })
         .collect();
     let generated = query("generated columns", GENERATED.to_string())
         .await?
         .iter()
-        .map(|r| GeneratedColumn {
-            schema: r.get(0),
-            table: r.get(1),
-            column: r.get(2),
-            expression: r.get(3),
-        })
+        .map(|r| GeneratedColumn { schema: r.get(0), table: r.get(1), column: r.get(2), expression: r.get(3) })
         .collect();
 
     let comments = query("comments", COMMENTS.to_string())
         .await?
         .iter()
-        .map(|r| CommentSnapshot {
-            schema: r.get(0),
-            table: r.get(1),
-            column: r.get(2),
-            text: r.get(3),
-        })
+        .map(|r| CommentSnapshot { schema: r.get(0), table: r.get(1), column: r.get(2), text: r.get(3) })
         .collect();
 
-    Ok(Catalog {
-        snapshot,
-        views,
-        checks,
-        generated,
-        comments,
-    })
+    Ok(Catalog { snapshot, views, checks, generated, comments })
 }

@@ -9,8 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
 use crate::snapshot::{
-    ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, KeySnapshot, Snapshot, TableSnapshot,
-    TriggerSnapshot,
+    ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, KeySnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
 };
 use crate::{column_list, quote_literal, Statement, StatementKind as K};
 
@@ -24,29 +23,15 @@ pub fn create_statements(db: &Database) -> Vec<Statement> {
     out.extend(snap.extensions.iter().map(|e| create_extension(e)));
     out.extend(snap.schemas.iter().map(|s| create_schema(s)));
     out.extend(snap.enums.iter().map(create_enum));
-    out.extend(
-        snap.sequences
-            .iter()
-            .map(|s| create_sequence(&s.schema, &s.name)),
-    );
+    out.extend(snap.sequences.iter().map(|s| create_sequence(&s.schema, &s.name)));
     let tables: Vec<&TableSnapshot> = snap.tables.iter().collect();
     let order = dependency_order(&tables);
     out.extend(order.iter().map(|&i| create_table(tables[i])));
     for &i in &order {
-        out.extend(
-            tables[i]
-                .foreign_keys
-                .iter()
-                .map(|fk| add_foreign_key(tables[i], fk)),
-        );
+        out.extend(tables[i].foreign_keys.iter().map(|fk| add_foreign_key(tables[i], fk)));
     }
     for &i in &order {
-        out.extend(
-            tables[i]
-                .indexes
-                .iter()
-                .map(|ix| Statement::new(K::CreateIndex, ix.definition.clone())),
-        );
+        out.extend(tables[i].indexes.iter().map(|ix| Statement::new(K::CreateIndex, ix.definition.clone())));
     }
     for &i in &order {
         for trigger in &tables[i].triggers {
@@ -84,27 +69,12 @@ pub(crate) fn dependency_order(tables: &[&TableSnapshot]) -> Vec<usize> {
 
     // Collapse cycles into single nodes, then take ready nodes smallest-name first (Kahn).
     let dag = condensation(graph, true);
-    let position: HashMap<usize, usize> = by_name
-        .iter()
-        .enumerate()
-        .map(|(rank, &i)| (i, rank))
-        .collect();
-    let rank = |members: &Vec<usize>| {
-        members
-            .iter()
-            .map(|i| position[i])
-            .min()
-            .unwrap_or(usize::MAX)
-    };
-    let mut indegree: HashMap<NodeIndex, usize> = dag
-        .node_indices()
-        .map(|n| (n, dag.neighbors_directed(n, Direction::Incoming).count()))
-        .collect();
-    let mut ready: BTreeSet<(usize, NodeIndex)> = dag
-        .node_indices()
-        .filter(|n| indegree[n] == 0)
-        .map(|n| (rank(&dag[n]), n))
-        .collect();
+    let position: HashMap<usize, usize> = by_name.iter().enumerate().map(|(rank, &i)| (i, rank)).collect();
+    let rank = |members: &Vec<usize>| members.iter().map(|i| position[i]).min().unwrap_or(usize::MAX);
+    let mut indegree: HashMap<NodeIndex, usize> =
+        dag.node_indices().map(|n| (n, dag.neighbors_directed(n, Direction::Incoming).count())).collect();
+    let mut ready: BTreeSet<(usize, NodeIndex)> =
+        dag.node_indices().filter(|n| indegree[n] == 0).map(|n| (rank(&dag[n]), n)).collect();
     let mut order = Vec::with_capacity(tables.len());
     while let Some(entry) = ready.pop_first() {
         let node = entry.1;
@@ -123,17 +93,11 @@ pub(crate) fn dependency_order(tables: &[&TableSnapshot]) -> Vec<usize> {
 }
 
 pub(crate) fn create_extension(name: &str) -> Statement {
-    Statement::new(
-        K::CreateExtension,
-        format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(name)),
-    )
+    Statement::new(K::CreateExtension, format!("CREATE EXTENSION IF NOT EXISTS {}", quote_ident(name)))
 }
 
 pub(crate) fn create_schema(name: &str) -> Statement {
-    Statement::new(
-        K::CreateSchema,
-        format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(name)),
-    )
+    Statement::new(K::CreateSchema, format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(name)))
 }
 
 /// `"schema"."name"`, always qualified (as [`exo_ir::ColumnType::sql`] writes enum types).
@@ -142,29 +106,12 @@ pub(crate) fn full_name(schema: &str, name: &str) -> String {
 }
 
 pub(crate) fn create_enum(e: &EnumSnapshot) -> Statement {
-    let values = e
-        .values
-        .iter()
-        .map(|v| quote_literal(v))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Statement::new(
-        K::CreateEnum,
-        format!(
-            "CREATE TYPE {} AS ENUM ({values})",
-            full_name(&e.schema, &e.name)
-        ),
-    )
+    let values = e.values.iter().map(|v| quote_literal(v)).collect::<Vec<_>>().join(", ");
+    Statement::new(K::CreateEnum, format!("CREATE TYPE {} AS ENUM ({values})", full_name(&e.schema, &e.name)))
 }
 
 pub(crate) fn create_sequence(schema: &str, name: &str) -> Statement {
-    Statement::new(
-        K::CreateSequence,
-        format!(
-            "CREATE SEQUENCE IF NOT EXISTS {}",
-            qualified_name(schema, name)
-        ),
-    )
+    Statement::new(K::CreateSequence, format!("CREATE SEQUENCE IF NOT EXISTS {}", qualified_name(schema, name)))
 }
 
 /// `"name" TYPE [NOT NULL] [DEFAULT expr]`.
@@ -189,53 +136,27 @@ pub(crate) fn create_table(t: &TableSnapshot) -> Statement {
         parts.push(format!("PRIMARY KEY ({})", column_list(&pk.columns)));
     }
     parts.extend(t.unique_constraints.iter().map(unique_clause));
-    let body = parts
-        .iter()
-        .map(|p| format!("    {p}"))
-        .collect::<Vec<_>>()
-        .join(",\n");
-    Statement::new(
-        K::CreateTable,
-        format!("CREATE TABLE {} (\n{body}\n)", t.qualified_name()),
-    )
+    let body = parts.iter().map(|p| format!("    {p}")).collect::<Vec<_>>().join(",\n");
+    Statement::new(K::CreateTable, format!("CREATE TABLE {} (\n{body}\n)", t.qualified_name()))
 }
 
 fn unique_clause(u: &KeySnapshot) -> String {
-    format!(
-        "CONSTRAINT {} UNIQUE ({})",
-        quote_ident(&u.name),
-        column_list(&u.columns)
-    )
+    format!("CONSTRAINT {} UNIQUE ({})", quote_ident(&u.name), column_list(&u.columns))
 }
 
 pub(crate) fn add_unique(t: &TableSnapshot, u: &KeySnapshot) -> Statement {
-    Statement::new(
-        K::AddConstraint,
-        format!(
-            "ALTER TABLE {} ADD {}",
-            t.qualified_name(),
-            unique_clause(u)
-        ),
-    )
+    Statement::new(K::AddConstraint, format!("ALTER TABLE {} ADD {}", t.qualified_name(), unique_clause(u)))
 }
 
 pub(crate) fn add_primary_key(t: &TableSnapshot, pk: &KeySnapshot) -> Statement {
     Statement::new(
         K::AddConstraint,
-        format!(
-            "ALTER TABLE {} ADD PRIMARY KEY ({})",
-            t.qualified_name(),
-            column_list(&pk.columns)
-        ),
+        format!("ALTER TABLE {} ADD PRIMARY KEY ({})", t.qualified_name(), column_list(&pk.columns)),
     )
 }
 
 pub(crate) fn drop_constraint_sql(t: &TableSnapshot, name: &str) -> String {
-    format!(
-        "ALTER TABLE {} DROP CONSTRAINT {}",
-        t.qualified_name(),
-        quote_ident(name)
-    )
+    format!("ALTER TABLE {} DROP CONSTRAINT {}", t.qualified_name(), quote_ident(name))
 }
 
 pub(crate) fn add_foreign_key(t: &TableSnapshot, fk: &ForeignKeySnapshot) -> Statement {
@@ -252,18 +173,8 @@ pub(crate) fn add_foreign_key(t: &TableSnapshot, fk: &ForeignKeySnapshot) -> Sta
     )
 }
 
-pub(crate) fn create_index_sql(
-    schema: &str,
-    table: &str,
-    name: &str,
-    columns: &[String],
-) -> String {
-    format!(
-        "CREATE INDEX {} ON {} ({})",
-        quote_ident(name),
-        qualified_name(schema, table),
-        column_list(columns)
-    )
+pub(crate) fn create_index_sql(schema: &str, table: &str, name: &str, columns: &[String]) -> String {
+    format!("CREATE INDEX {} ON {} ({})", quote_ident(name), qualified_name(schema, table), column_list(columns))
 }
 
 pub(crate) fn drop_index_sql(schema: &str, name: &str) -> String {
@@ -302,16 +213,9 @@ pub(crate) fn create_trigger(t: &TableSnapshot, tr: &TriggerSnapshot) -> Stateme
 }
 
 pub(crate) fn drop_trigger_sql(t: &TableSnapshot, tr: &TriggerSnapshot) -> String {
-    format!(
-        "DROP TRIGGER {} ON {}",
-        quote_ident(&tr.name),
-        t.qualified_name()
-    )
+    format!("DROP TRIGGER {} ON {}", quote_ident(&tr.name), t.qualified_name())
 }
 
 pub(crate) fn drop_function_sql(tr: &TriggerSnapshot) -> String {
-    format!(
-        "DROP FUNCTION {}()",
-        qualified_name(&tr.function_schema, &tr.function_name)
-    )
+    format!("DROP FUNCTION {}()", qualified_name(&tr.function_schema, &tr.function_name))
 }

@@ -8,8 +8,8 @@ use exo_ir::{qualified_name, quote_ident, Database};
 
 use crate::ddl::{self, column_definition, dependency_order, full_name};
 use crate::snapshot::{
-    nextval, normalize_default, pg_ident, ColumnSnapshot, EnumSnapshot, KeySnapshot, Snapshot,
-    TableSnapshot, TriggerSnapshot,
+    nextval, normalize_default, pg_ident, ColumnSnapshot, EnumSnapshot, KeySnapshot, Snapshot, TableSnapshot,
+    TriggerSnapshot,
 };
 use crate::{column_list, quote_literal, Statement, StatementKind as K};
 
@@ -36,10 +36,7 @@ impl std::fmt::Display for Difference {
 /// The differences between the model and `actual`, in a stable order: extensions, schemas,
 /// enums, sequences, then tables (referenced tables first) and extra tables.
 pub fn diff(expected: &Database, actual: &Snapshot) -> Vec<Difference> {
-    compare(expected, actual)
-        .into_iter()
-        .map(|c| c.difference)
-        .collect()
+    compare(expected, actual).into_iter().map(|c| c.difference).collect()
 }
 
 /// The statements that turn `actual` into the model, ordered so each runs after what it needs.
@@ -50,15 +47,9 @@ pub fn diff(expected: &Database, actual: &Snapshot) -> Vec<Difference> {
 /// Adding a NOT NULL column without a default to a table that has rows fails in Postgres, as
 /// does `SET NOT NULL` over existing nulls or a type change whose cast fails; the model then
 /// needs a default or the data a fix first.
-pub fn migration(
-    expected: &Database,
-    actual: &Snapshot,
-    allow_destructive: bool,
-) -> Vec<Statement> {
-    let mut planned: Vec<(Phase, Statement)> = compare(expected, actual)
-        .into_iter()
-        .flat_map(|c| c.statements)
-        .collect();
+pub fn migration(expected: &Database, actual: &Snapshot, allow_destructive: bool) -> Vec<Statement> {
+    let mut planned: Vec<(Phase, Statement)> =
+        compare(expected, actual).into_iter().flat_map(|c| c.statements).collect();
     // Stable: within a phase, statements keep the comparison's (dependency) order.
     planned.sort_by_key(|(phase, _)| *phase);
     planned
@@ -109,48 +100,25 @@ struct Changes(Vec<Change>);
 impl Changes {
     fn push(&mut self, message: String, incompatible: bool, statements: Vec<(Phase, Statement)>) {
         let destructive = statements.iter().any(|(_, s)| s.destructive);
-        self.0.push(Change {
-            difference: Difference {
-                message,
-                incompatible,
-                destructive,
-            },
-            statements,
-        });
+        self.0.push(Change { difference: Difference { message, incompatible, destructive }, statements });
     }
 }
 
 fn compare(model: &Database, actual: &Snapshot) -> Vec<Change> {
     let expected = Snapshot::from_database(model);
-    let unmanaged: HashSet<(&str, &str)> = model
-        .tables
-        .iter()
-        .filter(|t| !t.managed)
-        .map(|t| (t.schema.as_str(), t.name.as_str()))
-        .collect();
+    let unmanaged: HashSet<(&str, &str)> =
+        model.tables.iter().filter(|t| !t.managed).map(|t| (t.schema.as_str(), t.name.as_str())).collect();
     let mut out = Changes::default();
 
-    for e in expected
-        .extensions
-        .iter()
-        .filter(|e| !actual.extensions.contains(e))
-    {
+    for e in expected.extensions.iter().filter(|e| !actual.extensions.contains(e)) {
         out.push(
             format!("missing extension {}", quote_ident(e)),
             true,
             vec![(Phase::Extension, ddl::create_extension(e))],
         );
     }
-    for s in expected
-        .schemas
-        .iter()
-        .filter(|s| !actual.schemas.contains(s))
-    {
-        out.push(
-            format!("missing schema {}", quote_ident(s)),
-            true,
-            vec![(Phase::Schema, ddl::create_schema(s))],
-        );
+    for s in expected.schemas.iter().filter(|s| !actual.schemas.contains(s)) {
+        out.push(format!("missing schema {}", quote_ident(s)), true, vec![(Phase::Schema, ddl::create_schema(s))]);
     }
     compare_enums(&expected, actual, &mut out);
     for s in &expected.sequences {
@@ -158,10 +126,7 @@ fn compare(model: &Database, actual: &Snapshot) -> Vec<Change> {
             out.push(
                 format!("missing sequence {}", ddl::full_name(&s.schema, &s.name)),
                 true,
-                vec![(
-                    Phase::CreateSequence,
-                    ddl::create_sequence(&s.schema, &s.name),
-                )],
+                vec![(Phase::CreateSequence, ddl::create_sequence(&s.schema, &s.name))],
             );
         }
     }
@@ -188,26 +153,17 @@ fn compare(model: &Database, actual: &Snapshot) -> Vec<Change> {
             Some(a) => compare_table(e, a, &unmanaged, &mut out),
             None => {
                 let mut statements = vec![(Phase::CreateTable, ddl::create_table(e))];
+                statements.extend(e.foreign_keys.iter().map(|fk| (Phase::AddForeignKey, ddl::add_foreign_key(e, fk))));
                 statements.extend(
-                    e.foreign_keys
+                    e.indexes
                         .iter()
-                        .map(|fk| (Phase::AddForeignKey, ddl::add_foreign_key(e, fk))),
+                        .map(|ix| (Phase::CreateIndex, Statement::new(K::CreateIndex, ix.definition.clone()))),
                 );
-                statements.extend(e.indexes.iter().map(|ix| {
-                    (
-                        Phase::CreateIndex,
-                        Statement::new(K::CreateIndex, ix.definition.clone()),
-                    )
-                }));
                 for tr in &e.triggers {
                     statements.push((Phase::Trigger, ddl::create_function(tr)));
                     statements.push((Phase::Trigger, ddl::create_trigger(e, tr)));
                 }
-                out.push(
-                    format!("missing table {}", e.qualified_name()),
-                    true,
-                    statements,
-                );
+                out.push(format!("missing table {}", e.qualified_name()), true, statements);
             }
         }
     }
@@ -226,10 +182,7 @@ fn compare(model: &Database, actual: &Snapshot) -> Vec<Change> {
             false,
             vec![(
                 Phase::DropTable,
-                Statement::new_destructive(
-                    K::DropTable,
-                    format!("DROP TABLE {}", a.qualified_name()),
-                ),
+                Statement::new_destructive(K::DropTable, format!("DROP TABLE {}", a.qualified_name())),
             )],
         );
     }
@@ -239,16 +192,8 @@ fn compare(model: &Database, actual: &Snapshot) -> Vec<Change> {
 fn compare_enums(expected: &Snapshot, actual: &Snapshot, out: &mut Changes) {
     for e in &expected.enums {
         let display = full_name(&e.schema, &e.name);
-        let Some(a) = actual
-            .enums
-            .iter()
-            .find(|a| a.schema == e.schema && a.name == e.name)
-        else {
-            out.push(
-                format!("missing enum {display}"),
-                true,
-                vec![(Phase::CreateEnum, ddl::create_enum(e))],
-            );
+        let Some(a) = actual.enums.iter().find(|a| a.schema == e.schema && a.name == e.name) else {
+            out.push(format!("missing enum {display}"), true, vec![(Phase::CreateEnum, ddl::create_enum(e))]);
             continue;
         };
         // New values go right after their predecessor in the model, keeping the model's order.
@@ -257,17 +202,10 @@ fn compare_enums(expected: &Snapshot, actual: &Snapshot, out: &mut Changes) {
                 continue;
             }
             let position = match pos {
-                0 => a
-                    .values
-                    .first()
-                    .map(|first| format!(" BEFORE {}", quote_literal(first)))
-                    .unwrap_or_default(),
+                0 => a.values.first().map(|first| format!(" BEFORE {}", quote_literal(first))).unwrap_or_default(),
                 _ => format!(" AFTER {}", quote_literal(&e.values[pos - 1])),
             };
-            let sql = format!(
-                "ALTER TYPE {display} ADD VALUE IF NOT EXISTS {}{position}",
-                quote_literal(value)
-            );
+            let sql = format!("ALTER TYPE {display} ADD VALUE IF NOT EXISTS {}{position}", quote_literal(value));
             out.push(
                 format!("enum {display}: missing value {}", quote_ident(value)),
                 true,
@@ -276,34 +214,18 @@ fn compare_enums(expected: &Snapshot, actual: &Snapshot, out: &mut Changes) {
         }
         let removed: Vec<&String> = a.values.iter().filter(|v| !e.values.contains(v)).collect();
         if !removed.is_empty() {
-            let names = removed
-                .iter()
-                .map(|v| quote_ident(v))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let noun = if removed.len() == 1 {
-                "value"
-            } else {
-                "values"
-            };
+            let names = removed.iter().map(|v| quote_ident(v)).collect::<Vec<_>>().join(", ");
+            let noun = if removed.len() == 1 { "value" } else { "values" };
             out.push(
                 format!("enum {display}: extra {noun} {names}"),
                 true,
-                recreate_enum(e, expected, actual)
-                    .into_iter()
-                    .map(|s| (Phase::RecreateEnum, s))
-                    .collect(),
+                recreate_enum(e, expected, actual).into_iter().map(|s| (Phase::RecreateEnum, s)).collect(),
             );
         } else {
             let kept: Vec<&String> = e.values.iter().filter(|v| a.values.contains(v)).collect();
             let found: Vec<&String> = a.values.iter().collect();
             if kept != found {
-                let list = |v: &[&String]| {
-                    v.iter()
-                        .map(|s| quote_ident(s))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
+                let list = |v: &[&String]| v.iter().map(|s| quote_ident(s)).collect::<Vec<_>>().join(", ");
                 out.push(
                     format!(
                         "enum {display}: values in a different order: expected ({}), found ({}) (not changed by migrations)",
@@ -317,19 +239,12 @@ fn compare_enums(expected: &Snapshot, actual: &Snapshot, out: &mut Changes) {
         }
     }
     for a in &actual.enums {
-        if !expected
-            .enums
-            .iter()
-            .any(|e| e.schema == a.schema && e.name == a.name)
-        {
+        if !expected.enums.iter().any(|e| e.schema == a.schema && e.name == a.name) {
             let display = full_name(&a.schema, &a.name);
             out.push(
                 format!("extra enum {display}"),
                 false,
-                vec![(
-                    Phase::DropEnum,
-                    Statement::new_destructive(K::DropEnum, format!("DROP TYPE {display}")),
-                )],
+                vec![(Phase::DropEnum, Statement::new_destructive(K::DropEnum, format!("DROP TYPE {display}")))],
             );
         }
     }
@@ -342,58 +257,29 @@ fn recreate_enum(e: &EnumSnapshot, expected: &Snapshot, actual: &Snapshot) -> Ve
     let display = full_name(&e.schema, &e.name);
     let old_name = pg_ident(&format!("{}_old", e.name));
     let step = |sql: String| Statement::new_destructive(K::RecreateEnum, sql);
-    let mut out = vec![
-        step(format!(
-            "ALTER TYPE {display} RENAME TO {}",
-            quote_ident(&old_name)
-        )),
-        step(ddl::create_enum(e).sql),
-    ];
+    let mut out =
+        vec![step(format!("ALTER TYPE {display} RENAME TO {}", quote_ident(&old_name))), step(ddl::create_enum(e).sql)];
     let array = format!("{display}[]");
     for t in &actual.tables {
-        for c in t
-            .columns
-            .iter()
-            .filter(|c| c.ty == display || c.ty == array)
-        {
-            let alter = format!(
-                "ALTER TABLE {} ALTER COLUMN {}",
-                t.qualified_name(),
-                quote_ident(&c.name)
-            );
+        for c in t.columns.iter().filter(|c| c.ty == display || c.ty == array) {
+            let alter = format!("ALTER TABLE {} ALTER COLUMN {}", t.qualified_name(), quote_ident(&c.name));
             if c.default.is_some() {
                 out.push(step(format!("{alter} DROP DEFAULT")));
             }
             let via = if c.ty == array { "text[]" } else { "text" };
-            out.push(step(format!(
-                "{alter} TYPE {} USING {}::{via}::{}",
-                c.ty,
-                quote_ident(&c.name),
-                c.ty
-            )));
-            let model_default = expected
-                .table(&t.schema, &t.name)
-                .and_then(|et| et.column(&c.name))
-                .and_then(|ec| ec.default.clone());
+            out.push(step(format!("{alter} TYPE {} USING {}::{via}::{}", c.ty, quote_ident(&c.name), c.ty)));
+            let model_default =
+                expected.table(&t.schema, &t.name).and_then(|et| et.column(&c.name)).and_then(|ec| ec.default.clone());
             if let Some(d) = model_default {
                 out.push(step(format!("{alter} SET DEFAULT {d}")));
             }
         }
     }
-    out.push(step(format!(
-        "DROP TYPE {}.{}",
-        quote_ident(&e.schema),
-        quote_ident(&old_name)
-    )));
+    out.push(step(format!("DROP TYPE {}.{}", quote_ident(&e.schema), quote_ident(&old_name))));
     out
 }
 
-fn compare_table(
-    e: &TableSnapshot,
-    a: &TableSnapshot,
-    unmanaged: &HashSet<(&str, &str)>,
-    out: &mut Changes,
-) {
+fn compare_table(e: &TableSnapshot, a: &TableSnapshot, unmanaged: &HashSet<(&str, &str)>, out: &mut Changes) {
     let table = e.qualified_name();
     for ec in &e.columns {
         match a.column(&ec.name) {
@@ -403,10 +289,7 @@ fn compare_table(
                 true,
                 vec![(
                     Phase::AlterColumn,
-                    Statement::new(
-                        K::AddColumn,
-                        format!("ALTER TABLE {table} ADD COLUMN {}", column_definition(ec)),
-                    ),
+                    Statement::new(K::AddColumn, format!("ALTER TABLE {table} ADD COLUMN {}", column_definition(ec))),
                 )],
             ),
         }
@@ -447,8 +330,7 @@ fn compare_column(t: &TableSnapshot, e: &ColumnSnapshot, a: &ColumnSnapshot, out
         // A default of the old type converts along within a family of types; across families
         // it may not (text to enum fails), so it is dropped and the model's set afterwards. A
         // serial default goes with the serial-ness.
-        let replace_default =
-            a.serial || (a.default.is_some() && e.ty != a.ty && !same_family(&a.ty, &e.ty));
+        let replace_default = a.serial || (a.default.is_some() && e.ty != a.ty && !same_family(&a.ty, &e.ty));
         if replace_default {
             statements.push(stmt(format!("{alter} DROP DEFAULT")));
         }
@@ -492,23 +374,15 @@ fn compare_column(t: &TableSnapshot, e: &ColumnSnapshot, a: &ColumnSnapshot, out
         }
         // A narrowing change is withheld as a whole: the default steps belong to it.
         if statements.iter().any(|(_, s)| s.destructive) {
-            statements
-                .iter_mut()
-                .for_each(|(_, s)| s.destructive = true);
+            statements.iter_mut().for_each(|(_, s)| s.destructive = true);
         }
-        let mut message = format!(
-            "{prefix}: expected type {}, found {}",
-            e.display_type(),
-            a.display_type()
-        );
+        let mut message = format!("{prefix}: expected type {}, found {}", e.display_type(), a.display_type());
         if e.ty == a.ty {
             // Only the serial-ness differs: say what the default is instead.
             message = match (&e.serial, &a.default) {
-                (true, Some(d)) => format!(
-                    "{prefix}: expected type {}, found {} with default {d}",
-                    e.display_type(),
-                    a.ty
-                ),
+                (true, Some(d)) => {
+                    format!("{prefix}: expected type {}, found {} with default {d}", e.display_type(), a.ty)
+                }
                 _ => message,
             };
         }
@@ -517,35 +391,22 @@ fn compare_column(t: &TableSnapshot, e: &ColumnSnapshot, a: &ColumnSnapshot, out
 
     if e.nullable != a.nullable {
         let (message, sql) = if e.nullable {
-            (
-                format!("{prefix}: expected nullable, found NOT NULL"),
-                format!("{alter} DROP NOT NULL"),
-            )
+            (format!("{prefix}: expected nullable, found NOT NULL"), format!("{alter} DROP NOT NULL"))
         } else {
-            (
-                format!("{prefix}: expected NOT NULL, found nullable"),
-                format!("{alter} SET NOT NULL"),
-            )
+            (format!("{prefix}: expected NOT NULL, found nullable"), format!("{alter} SET NOT NULL"))
         };
         out.push(message, true, vec![stmt(sql)]);
     }
 
     if !default_handled && !same_default(&e.default, &a.default) {
-        let show = |d: &Option<String>| {
-            d.as_ref()
-                .map(|d| format!("default {d}"))
-                .unwrap_or_else(|| "no default".into())
-        };
+        let show =
+            |d: &Option<String>| d.as_ref().map(|d| format!("default {d}")).unwrap_or_else(|| "no default".into());
         let sql = match &e.default {
             Some(d) => format!("{alter} SET DEFAULT {d}"),
             None => format!("{alter} DROP DEFAULT"),
         };
         out.push(
-            format!(
-                "{prefix}: expected {}, found {}",
-                show(&e.default),
-                show(&a.default)
-            ),
+            format!("{prefix}: expected {}, found {}", show(&e.default), show(&a.default)),
             e.default.is_some() && a.default.is_none(),
             vec![stmt(sql)],
         );
@@ -622,8 +483,7 @@ fn is_widening(from: &str, to: &str) -> bool {
         }
     }
     if let (Some(f), Some(_)) = (args(from, "CHAR"), args(to, "VARCHAR")) {
-        return args(to, "VARCHAR")
-            .is_some_and(|t| t.first().is_none_or(|t| f.first().is_some_and(|f| t >= f)));
+        return args(to, "VARCHAR").is_some_and(|t| t.first().is_none_or(|t| f.first().is_some_and(|f| t >= f)));
     }
     if let (Some(f), Some(t)) = (args(from, "NUMERIC"), args(to, "NUMERIC")) {
         let split = |v: &[u32]| (v[0], v.get(1).copied().unwrap_or(0));
@@ -648,17 +508,10 @@ fn compare_primary_key(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) 
     match (&e.primary_key, &a.primary_key) {
         (Some(ek), Some(ak)) if ek.columns == ak.columns => {}
         (Some(ek), Some(ak)) => out.push(
-            format!(
-                "table {table}: expected primary key {}, found {}",
-                key_text(ek),
-                key_text(ak)
-            ),
+            format!("table {table}: expected primary key {}, found {}", key_text(ek), key_text(ak)),
             true,
             vec![
-                (
-                    Phase::DropConstraint,
-                    Statement::new(K::DropConstraint, ddl::drop_constraint_sql(a, &ak.name)),
-                ),
+                (Phase::DropConstraint, Statement::new(K::DropConstraint, ddl::drop_constraint_sql(a, &ak.name))),
                 (Phase::AddConstraint, ddl::add_primary_key(e, ek)),
             ],
         ),
@@ -668,18 +521,11 @@ fn compare_primary_key(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) 
             vec![(Phase::AddConstraint, ddl::add_primary_key(e, ek))],
         ),
         (None, Some(ak)) => out.push(
-            format!(
-                "table {table}: extra primary key {} {}",
-                quote_ident(&ak.name),
-                key_text(ak)
-            ),
+            format!("table {table}: extra primary key {} {}", quote_ident(&ak.name), key_text(ak)),
             false,
             vec![(
                 Phase::DropConstraint,
-                Statement::new_destructive(
-                    K::DropConstraint,
-                    ddl::drop_constraint_sql(a, &ak.name),
-                ),
+                Statement::new_destructive(K::DropConstraint, ddl::drop_constraint_sql(a, &ak.name)),
             )],
         ),
         (None, None) => {}
@@ -704,10 +550,7 @@ fn compare_unique_constraints(e: &TableSnapshot, a: &TableSnapshot, out: &mut Ch
                     vec![
                         (
                             Phase::DropConstraint,
-                            Statement::new(
-                                K::DropConstraint,
-                                ddl::drop_constraint_sql(a, &au.name),
-                            ),
+                            Statement::new(K::DropConstraint, ddl::drop_constraint_sql(a, &au.name)),
                         ),
                         (Phase::AddConstraint, ddl::add_unique(e, eu)),
                     ],
@@ -734,42 +577,25 @@ fn compare_unique_constraints(e: &TableSnapshot, a: &TableSnapshot, out: &mut Ch
                     Phase::Rename,
                     Statement::new(
                         K::RenameConstraint,
-                        format!(
-                            "ALTER TABLE {table} RENAME CONSTRAINT {} TO {name}",
-                            quote_ident(&au.name)
-                        ),
+                        format!("ALTER TABLE {table} RENAME CONSTRAINT {} TO {name}", quote_ident(&au.name)),
                     ),
                 )],
             );
         } else {
             out.push(
-                format!(
-                    "table {table}: missing unique constraint {name} {}",
-                    key_text(eu)
-                ),
+                format!("table {table}: missing unique constraint {name} {}", key_text(eu)),
                 true,
                 vec![(Phase::AddConstraint, ddl::add_unique(e, eu))],
             );
         }
     }
-    for au in a
-        .unique_constraints
-        .iter()
-        .filter(|au| !matched.contains(au.name.as_str()))
-    {
+    for au in a.unique_constraints.iter().filter(|au| !matched.contains(au.name.as_str())) {
         out.push(
-            format!(
-                "table {table}: extra unique constraint {} {}",
-                quote_ident(&au.name),
-                key_text(au)
-            ),
+            format!("table {table}: extra unique constraint {} {}", quote_ident(&au.name), key_text(au)),
             false,
             vec![(
                 Phase::DropConstraint,
-                Statement::new_destructive(
-                    K::DropConstraint,
-                    ddl::drop_constraint_sql(a, &au.name),
-                ),
+                Statement::new_destructive(K::DropConstraint, ddl::drop_constraint_sql(a, &au.name)),
             )],
         );
     }
@@ -778,28 +604,18 @@ fn compare_unique_constraints(e: &TableSnapshot, a: &TableSnapshot, out: &mut Ch
 fn compare_indexes(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
     let table = e.qualified_name();
     let mut matched: HashSet<&str> = HashSet::new();
-    let create = |ix: &crate::IndexSnapshot| {
-        (
-            Phase::CreateIndex,
-            Statement::new(K::CreateIndex, ix.definition.clone()),
-        )
-    };
+    let create =
+        |ix: &crate::IndexSnapshot| (Phase::CreateIndex, Statement::new(K::CreateIndex, ix.definition.clone()));
     for ei in &e.indexes {
         let name = quote_ident(&ei.name);
         if let Some(ai) = a.indexes.iter().find(|ai| ai.name == ei.name) {
             matched.insert(&ai.name);
             if !ai.plain || ai.columns != ei.columns {
                 out.push(
-                    format!(
-                        "table {table}: index {name}: expected {}, found {}",
-                        ei.definition, ai.definition
-                    ),
+                    format!("table {table}: index {name}: expected {}, found {}", ei.definition, ai.definition),
                     false,
                     vec![
-                        (
-                            Phase::DropIndex,
-                            Statement::new(K::DropIndex, ddl::drop_index_sql(&a.schema, &ai.name)),
-                        ),
+                        (Phase::DropIndex, Statement::new(K::DropIndex, ddl::drop_index_sql(&a.schema, &ai.name))),
                         create(ei),
                     ],
                 );
@@ -825,35 +641,21 @@ fn compare_indexes(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
                     Phase::Rename,
                     Statement::new(
                         K::RenameIndex,
-                        format!(
-                            "ALTER INDEX {} RENAME TO {name}",
-                            qualified_name(&a.schema, &ai.name)
-                        ),
+                        format!("ALTER INDEX {} RENAME TO {name}", qualified_name(&a.schema, &ai.name)),
                     ),
                 )],
             );
         } else {
             out.push(
-                format!(
-                    "table {table}: missing index {name} ({})",
-                    column_list(&ei.columns)
-                ),
+                format!("table {table}: missing index {name} ({})", column_list(&ei.columns)),
                 false,
                 vec![create(ei)],
             );
         }
     }
-    for ai in a
-        .indexes
-        .iter()
-        .filter(|ai| !matched.contains(ai.name.as_str()))
-    {
+    for ai in a.indexes.iter().filter(|ai| !matched.contains(ai.name.as_str())) {
         out.push(
-            format!(
-                "table {table}: extra index {} ({})",
-                quote_ident(&ai.name),
-                ai.definition
-            ),
+            format!("table {table}: extra index {} ({})", quote_ident(&ai.name), ai.definition),
             false,
             vec![(
                 Phase::DropIndex,
@@ -863,12 +665,7 @@ fn compare_indexes(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
     }
 }
 
-fn compare_foreign_keys(
-    e: &TableSnapshot,
-    a: &TableSnapshot,
-    unmanaged: &HashSet<(&str, &str)>,
-    out: &mut Changes,
-) {
+fn compare_foreign_keys(e: &TableSnapshot, a: &TableSnapshot, unmanaged: &HashSet<(&str, &str)>, out: &mut Changes) {
     let table = e.qualified_name();
     let describe = |fk: &crate::ForeignKeySnapshot| {
         format!(
@@ -881,10 +678,7 @@ fn compare_foreign_keys(
     };
     let mut matched: HashSet<&str> = HashSet::new();
     for ef in &e.foreign_keys {
-        if a.foreign_keys
-            .iter()
-            .any(|af| af.name == ef.name && af.same_shape(ef))
-        {
+        if a.foreign_keys.iter().any(|af| af.name == ef.name && af.same_shape(ef)) {
             matched.insert(&ef.name);
             continue;
         }
@@ -896,11 +690,7 @@ fn compare_foreign_keys(
         if let Some(af) = renamed {
             matched.insert(&af.name);
             out.push(
-                format!(
-                    "table {table}: foreign key {} should be named {}",
-                    describe(af),
-                    quote_ident(&ef.name)
-                ),
+                format!("table {table}: foreign key {} should be named {}", describe(af), quote_ident(&ef.name)),
                 false,
                 vec![(
                     Phase::Rename,
@@ -917,17 +707,10 @@ fn compare_foreign_keys(
         } else if let Some(af) = a.foreign_keys.iter().find(|af| af.name == ef.name) {
             matched.insert(&af.name);
             out.push(
-                format!(
-                    "table {table}: expected foreign key {}, found {}",
-                    describe(ef),
-                    describe(af)
-                ),
+                format!("table {table}: expected foreign key {}, found {}", describe(ef), describe(af)),
                 true,
                 vec![
-                    (
-                        Phase::DropForeignKey,
-                        Statement::new(K::DropForeignKey, ddl::drop_constraint_sql(a, &af.name)),
-                    ),
+                    (Phase::DropForeignKey, Statement::new(K::DropForeignKey, ddl::drop_constraint_sql(a, &af.name))),
                     (Phase::AddForeignKey, ddl::add_foreign_key(e, ef)),
                 ],
             );
@@ -939,11 +722,7 @@ fn compare_foreign_keys(
             );
         }
     }
-    for af in a
-        .foreign_keys
-        .iter()
-        .filter(|af| !matched.contains(af.name.as_str()))
-    {
+    for af in a.foreign_keys.iter().filter(|af| !matched.contains(af.name.as_str())) {
         if unmanaged.contains(&(af.ref_schema.as_str(), af.ref_table.as_str())) {
             continue;
         }
@@ -952,10 +731,7 @@ fn compare_foreign_keys(
             false,
             vec![(
                 Phase::DropForeignKey,
-                Statement::new_destructive(
-                    K::DropForeignKey,
-                    ddl::drop_constraint_sql(a, &af.name),
-                ),
+                Statement::new_destructive(K::DropForeignKey, ddl::drop_constraint_sql(a, &af.name)),
             )],
         );
     }
@@ -964,22 +740,15 @@ fn compare_foreign_keys(
 fn compare_triggers(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
     let table = e.qualified_name();
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let drop_trigger = |tr: &TriggerSnapshot| {
-        (
-            Phase::DropTrigger,
-            Statement::new(K::DropTrigger, ddl::drop_trigger_sql(a, tr)),
-        )
-    };
+    let drop_trigger =
+        |tr: &TriggerSnapshot| (Phase::DropTrigger, Statement::new(K::DropTrigger, ddl::drop_trigger_sql(a, tr)));
     for et in &e.triggers {
         let name = quote_ident(&et.name);
         let Some(at) = a.triggers.iter().find(|at| at.name == et.name) else {
             out.push(
                 format!("table {table}: missing trigger {name}"),
                 true,
-                vec![
-                    (Phase::Trigger, ddl::create_function(et)),
-                    (Phase::Trigger, ddl::create_trigger(e, et)),
-                ],
+                vec![(Phase::Trigger, ddl::create_function(et)), (Phase::Trigger, ddl::create_trigger(e, et))],
             );
             continue;
         };
@@ -989,11 +758,7 @@ fn compare_triggers(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
             || !at.before_update_each_row
         {
             let found = qualified_name(&at.function_schema, &at.function_name);
-            let timing = if at.before_update_each_row {
-                ""
-            } else {
-                " (not BEFORE UPDATE FOR EACH ROW)"
-            };
+            let timing = if at.before_update_each_row { "" } else { " (not BEFORE UPDATE FOR EACH ROW)" };
             out.push(
                 format!("table {table}: trigger {name}: expected BEFORE UPDATE FOR EACH ROW calling {function}, found calling {found}{timing}"),
                 true,
@@ -1015,24 +780,14 @@ fn compare_triggers(e: &TableSnapshot, a: &TableSnapshot, out: &mut Changes) {
             );
         }
     }
-    for at in a
-        .triggers
-        .iter()
-        .filter(|at| at.name.starts_with(TRIGGER_PREFIX))
-    {
+    for at in a.triggers.iter().filter(|at| at.name.starts_with(TRIGGER_PREFIX)) {
         if e.triggers.iter().any(|et| et.name == at.name) {
             continue;
         }
         out.push(
             format!("table {table}: extra trigger {}", quote_ident(&at.name)),
             true,
-            vec![
-                drop_trigger(at),
-                (
-                    Phase::DropTrigger,
-                    Statement::new(K::DropFunction, ddl::drop_function_sql(at)),
-                ),
-            ],
+            vec![drop_trigger(at), (Phase::DropTrigger, Statement::new(K::DropFunction, ddl::drop_function_sql(at)))],
         );
     }
 }
@@ -1078,15 +833,8 @@ mod tests {
     fn an_empty_database_misses_everything() {
         let mut db = Database::default();
         db.extensions.push("uuid-ossp".into());
-        db.enums.push(exo_ir::PgEnum {
-            schema: "shop".into(),
-            name: "status".into(),
-            values: vec!["A".into()],
-        });
-        db.sequences.push(exo_ir::Sequence {
-            schema: "public".into(),
-            name: "ids".into(),
-        });
+        db.enums.push(exo_ir::PgEnum { schema: "shop".into(), name: "status".into(), values: vec!["A".into()] });
+        db.sequences.push(exo_ir::Sequence { schema: "public".into(), name: "ids".into() });
         db.tables.push(exo_ir::Table {
             schema: "shop".into(),
             name: "orders".into(),
@@ -1097,10 +845,7 @@ mod tests {
             indexes: vec![],
             foreign_keys: vec![],
         });
-        let messages: Vec<String> = diff(&db, &Snapshot::default())
-            .into_iter()
-            .map(|d| d.message)
-            .collect();
+        let messages: Vec<String> = diff(&db, &Snapshot::default()).into_iter().map(|d| d.message).collect();
         assert_eq!(
             messages,
             [
@@ -1111,19 +856,7 @@ mod tests {
                 "missing table \"shop\".\"orders\"",
             ]
         );
-        let kinds: Vec<K> = migration(&db, &Snapshot::default(), false)
-            .iter()
-            .map(|s| s.kind)
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                K::CreateExtension,
-                K::CreateSchema,
-                K::CreateEnum,
-                K::CreateSequence,
-                K::CreateTable
-            ]
-        );
+        let kinds: Vec<K> = migration(&db, &Snapshot::default(), false).iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [K::CreateExtension, K::CreateSchema, K::CreateEnum, K::CreateSequence, K::CreateTable]);
     }
 }

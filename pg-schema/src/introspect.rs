@@ -7,19 +7,17 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use crate::snapshot::{
-    canonical_type, nextval, ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot,
-    KeySnapshot, SequenceSnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
+    canonical_type, nextval, ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot,
+    SequenceSnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
 };
 use crate::Error;
 
 /// `tgtype` bits of a `BEFORE UPDATE ... FOR EACH ROW` trigger: ROW (1) | BEFORE (2) | UPDATE (16).
 const TRIGGER_BEFORE_UPDATE_ROW: i32 = 1 | 2 | 16;
 
-const EXTENSIONS: &str =
-    "SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1";
+const EXTENSIONS: &str = "SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1";
 
-const SCHEMAS: &str =
-    "SELECT nspname::text FROM pg_namespace WHERE nspname::text = ANY($1) ORDER BY 1";
+const SCHEMAS: &str = "SELECT nspname::text FROM pg_namespace WHERE nspname::text = ANY($1) ORDER BY 1";
 
 const ENUMS: &str = "
 SELECT n.nspname::text, t.typname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
@@ -154,39 +152,21 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
         let scope = &scope;
         async move {
             let params: Vec<&(dyn ToSql + Sync)> = if with_scope { vec![scope] } else { vec![] };
-            client
-                .query(sql, &params)
-                .await
-                .map_err(|e| Error::new(format!("introspection of {what}"), e))
+            client.query(sql, &params).await.map_err(|e| Error::new(format!("introspection of {what}"), e))
         }
     };
 
-    let extensions = run("extensions", EXTENSIONS, false)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let schemas_found = run("schemas", SCHEMAS, true)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let extensions = run("extensions", EXTENSIONS, false).await?.iter().map(|r| r.get(0)).collect();
+    let schemas_found = run("schemas", SCHEMAS, true).await?.iter().map(|r| r.get(0)).collect();
     let enums = run("enums", ENUMS, true)
         .await?
         .iter()
-        .map(|r| EnumSnapshot {
-            schema: r.get(0),
-            name: r.get(1),
-            values: r.get(2),
-        })
+        .map(|r| EnumSnapshot { schema: r.get(0), name: r.get(1), values: r.get(2) })
         .collect();
     let sequences = run("sequences", SEQUENCES, true)
         .await?
         .iter()
-        .map(|r| SequenceSnapshot {
-            schema: r.get(0),
-            name: r.get(1),
-        })
+        .map(|r| SequenceSnapshot { schema: r.get(0), name: r.get(1) })
         .collect();
 
     let mut tables: Vec<TableSnapshot> = Vec::new();
@@ -208,10 +188,7 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
     let slot = |r: &Row| -> Option<usize> { index_of.get(&r.get::<_, u32>(0)).copied() };
 
     let columns_sql = COLUMNS.replace("{relkinds}", "'r', 'p'");
-    let columns = client
-        .query(&columns_sql, &[&scope])
-        .await
-        .map_err(|e| Error::new("introspection of columns", e))?;
+    let columns = client.query(&columns_sql, &[&scope]).await.map_err(|e| Error::new("introspection of columns", e))?;
     for r in columns {
         if let Some(i) = slot(&r) {
             tables[i].columns.push(column_from_row(&r));
@@ -236,12 +213,7 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
         }
     }
     for r in run("indexes", INDEXES, true).await? {
-        let index = IndexSnapshot {
-            name: r.get(1),
-            plain: r.get(2),
-            columns: r.get(3),
-            definition: r.get(4),
-        };
+        let index = IndexSnapshot { name: r.get(1), plain: r.get(2), columns: r.get(3), definition: r.get(4) };
         if let Some(i) = slot(&r) {
             tables[i].indexes.push(index);
         }
@@ -260,13 +232,7 @@ pub async fn introspect(client: &Client, schemas: &[String]) -> Result<Snapshot,
         }
     }
 
-    Ok(Snapshot {
-        extensions,
-        schemas: schemas_found,
-        enums,
-        sequences,
-        tables,
-    })
+    Ok(Snapshot { extensions, schemas: schemas_found, enums, sequences, tables })
 }
 
 pub(crate) fn column_from_row(r: &Row) -> ColumnSnapshot {
@@ -300,11 +266,5 @@ pub(crate) fn column_from_row(r: &Row) -> ColumnSnapshot {
         (Some(s), Some(n)) => (false, Some(nextval(&s, &n))),
         _ => (false, default),
     };
-    ColumnSnapshot {
-        name,
-        ty,
-        serial,
-        nullable: !not_null,
-        default,
-    }
+    ColumnSnapshot { name, ty, serial, nullable: !not_null, default }
 }

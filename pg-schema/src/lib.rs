@@ -27,15 +27,14 @@ use std::fmt;
 
 pub use apply::apply;
 pub use catalog::{
-    read_catalog, user_schemas, Catalog, CheckSnapshot, CommentSnapshot, GeneratedColumn, ViewKind,
-    ViewSnapshot,
+    read_catalog, user_schemas, Catalog, CheckSnapshot, CommentSnapshot, GeneratedColumn, ViewKind, ViewSnapshot,
 };
 pub use ddl::create_statements;
 pub use diff::{diff, migration, Difference};
 pub use introspect::introspect;
 pub use snapshot::{
-    canonical_type, normalize_default, ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot,
-    IndexSnapshot, KeySnapshot, SequenceSnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
+    canonical_type, normalize_default, ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot,
+    SequenceSnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
 };
 
 /// What a [`Statement`] does, so callers (and [`apply`]) can treat some kinds specially.
@@ -84,21 +83,11 @@ pub struct Statement {
 
 impl Statement {
     pub(crate) fn new(kind: StatementKind, sql: impl Into<String>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            kind,
-            destructive: false,
-            withheld: false,
-        }
+        Statement { sql: sql.into(), kind, destructive: false, withheld: false }
     }
 
     pub(crate) fn new_destructive(kind: StatementKind, sql: impl Into<String>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            kind,
-            destructive: true,
-            withheld: false,
-        }
+        Statement { sql: sql.into(), kind, destructive: true, withheld: false }
     }
 
     /// The statement as it appears in a script: terminated by `;`, and every line behind `-- `
@@ -106,10 +95,7 @@ impl Statement {
     pub fn to_script_text(&self) -> String {
         let text = format!("{};", self.sql);
         if self.withheld {
-            text.lines()
-                .map(|l| format!("-- {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            text.lines().map(|l| format!("-- {l}")).collect::<Vec<_>>().join("\n")
         } else {
             text
         }
@@ -157,10 +143,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(context: impl Into<String>, source: tokio_postgres::Error) -> Error {
-        Error {
-            context: context.into(),
-            source,
-        }
+        Error { context: context.into(), source }
     }
 
     /// The statement that failed, or a description of the introspection query.
@@ -195,8 +178,5 @@ pub(crate) fn quote_literal(s: &str) -> String {
 
 /// `"a", "b"` for a list of column names.
 pub(crate) fn column_list(cols: &[String]) -> String {
-    cols.iter()
-        .map(|c| exo_ir::quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
+    cols.iter().map(|c| exo_ir::quote_ident(c)).collect::<Vec<_>>().join(", ")
 }

@@ -156,44 +156,21 @@ impl Snapshot {
         let mut enums: Vec<EnumSnapshot> = db
             .enums
             .iter()
-            .map(|e| EnumSnapshot {
-                schema: e.schema.clone(),
-                name: e.name.clone(),
-                values: e.values.clone(),
-            })
+            .map(|e| EnumSnapshot { schema: e.schema.clone(), name: e.name.clone(), values: e.values.clone() })
             .collect();
         enums.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
 
-        let mut sequences: Vec<SequenceSnapshot> = db
-            .sequences
-            .iter()
-            .map(|s| SequenceSnapshot {
-                schema: s.schema.clone(),
-                name: s.name.clone(),
-            })
-            .collect();
+        let mut sequences: Vec<SequenceSnapshot> =
+            db.sequences.iter().map(|s| SequenceSnapshot { schema: s.schema.clone(), name: s.name.clone() }).collect();
         sequences.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         sequences.dedup();
 
-        let tables = db
-            .tables
-            .iter()
-            .filter(|t| t.managed)
-            .map(|t| table_snapshot(db, t))
-            .collect();
-        Snapshot {
-            extensions,
-            schemas,
-            enums,
-            sequences,
-            tables,
-        }
+        let tables = db.tables.iter().filter(|t| t.managed).map(|t| table_snapshot(db, t)).collect();
+        Snapshot { extensions, schemas, enums, sequences, tables }
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&TableSnapshot> {
-        self.tables
-            .iter()
-            .find(|t| t.schema == schema && t.name == name)
+        self.tables.iter().find(|t| t.schema == schema && t.name == name)
     }
 }
 
@@ -217,27 +194,16 @@ fn table_snapshot(db: &Database, t: &exo_ir::Table) -> TableSnapshot {
             };
             // Postgres makes SERIAL and primary-key columns NOT NULL whatever the DDL says.
             let nullable = c.nullable && !serial && !pk_cols.contains(&c.name);
-            ColumnSnapshot {
-                name: c.name.clone(),
-                ty,
-                serial,
-                nullable,
-                default,
-            }
+            ColumnSnapshot { name: c.name.clone(), ty, serial, nullable, default }
         })
         .collect();
 
-    let primary_key = (!t.primary_key.is_empty()).then(|| KeySnapshot {
-        name: pg_ident(&format!("{}_pkey", t.name)),
-        columns: pk_cols,
-    });
+    let primary_key = (!t.primary_key.is_empty())
+        .then(|| KeySnapshot { name: pg_ident(&format!("{}_pkey", t.name)), columns: pk_cols });
     let mut unique_constraints: Vec<KeySnapshot> = t
         .unique_constraints
         .iter()
-        .map(|u| KeySnapshot {
-            name: pg_ident(&u.name),
-            columns: u.columns.iter().map(col_name).collect(),
-        })
+        .map(|u| KeySnapshot { name: pg_ident(&u.name), columns: u.columns.iter().map(col_name).collect() })
         .collect();
     unique_constraints.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -248,12 +214,7 @@ fn table_snapshot(db: &Database, t: &exo_ir::Table) -> TableSnapshot {
             let columns: Vec<String> = i.columns.iter().map(col_name).collect();
             let name = pg_ident(&i.name);
             let definition = crate::ddl::create_index_sql(&t.schema, &t.name, &name, &columns);
-            IndexSnapshot {
-                name,
-                columns,
-                plain: true,
-                definition,
-            }
+            IndexSnapshot { name, columns, plain: true, definition }
         })
         .collect();
     indexes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -271,21 +232,14 @@ fn table_snapshot(db: &Database, t: &exo_ir::Table) -> TableSnapshot {
                 columns: fk.columns.iter().map(col_name).collect(),
                 ref_schema: target.schema.clone(),
                 ref_table: target.name.clone(),
-                ref_columns: fk
-                    .ref_columns
-                    .iter()
-                    .map(|c| target.columns[*c as usize].name.clone())
-                    .collect(),
+                ref_columns: fk.ref_columns.iter().map(|c| target.columns[*c as usize].name.clone()).collect(),
             })
         })
         .collect();
     foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let updates: Vec<(String, String)> = t
-        .columns
-        .iter()
-        .filter_map(|c| c.update_value.as_ref().map(|v| (c.name.clone(), v.clone())))
-        .collect();
+    let updates: Vec<(String, String)> =
+        t.columns.iter().filter_map(|c| c.update_value.as_ref().map(|v| (c.name.clone(), v.clone()))).collect();
     let triggers = if updates.is_empty() {
         vec![]
     } else {
@@ -314,11 +268,7 @@ fn table_snapshot(db: &Database, t: &exo_ir::Table) -> TableSnapshot {
 pub(crate) fn update_function_body(updates: &[(String, String)]) -> String {
     let mut body = String::from("\nBEGIN\n");
     for (col, value) in updates {
-        body.push_str(&format!(
-            "    NEW.{} = {};\n",
-            exo_ir::quote_ident(col),
-            value
-        ));
+        body.push_str(&format!("    NEW.{} = {};\n", exo_ir::quote_ident(col), value));
     }
     body.push_str("    RETURN NEW;\nEND;\n");
     body
@@ -326,11 +276,7 @@ pub(crate) fn update_function_body(updates: &[(String, String)]) -> String {
 
 /// The default expression of a column fed by a named sequence.
 pub(crate) fn nextval(schema: &str, name: &str) -> String {
-    let regclass = format!(
-        "{}.{}",
-        exo_ir::quote_ident(schema),
-        exo_ir::quote_ident(name)
-    );
+    let regclass = format!("{}.{}", exo_ir::quote_ident(schema), exo_ir::quote_ident(name));
     format!("nextval({})", crate::quote_literal(&regclass))
 }
 
@@ -373,10 +319,7 @@ pub fn canonical_type(text: &str) -> String {
         let (name, args) = match (lower.find('('), lower.find(')')) {
             (Some(open), Some(close)) if close > open => {
                 let name = format!("{} {}", &lower[..open], &lower[close + 1..]);
-                let args: Vec<String> = lower[open + 1..close]
-                    .split(',')
-                    .map(|a| a.trim().to_string())
-                    .collect();
+                let args: Vec<String> = lower[open + 1..close].split(',').map(|a| a.trim().to_string()).collect();
                 (name, args)
             }
             _ => (lower.clone(), vec![]),
@@ -442,10 +385,7 @@ pub fn normalize_default(expr: &str) -> String {
         (is_number(&s[..end]) && only_casts(&s[end..])).then(|| s[..end].to_string())
     };
     if let Some(lit) = literal {
-        let inner = lit
-            .strip_prefix('\'')
-            .and_then(|l| l.strip_suffix('\''))
-            .unwrap_or(&lit);
+        let inner = lit.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).unwrap_or(&lit);
         if is_number(inner) {
             return canonical_number(inner);
         }
@@ -504,10 +444,7 @@ fn quoted_literal_end(s: &str) -> Option<usize> {
 fn only_casts(rest: &str) -> bool {
     let rest = rest.trim();
     rest.is_empty()
-        || (rest.starts_with("::")
-            && rest
-                .chars()
-                .all(|c| c.is_alphanumeric() || "_\". ()[],:".contains(c)))
+        || (rest.starts_with("::") && rest.chars().all(|c| c.is_alphanumeric() || "_\". ()[],:".contains(c)))
 }
 
 fn is_number(s: &str) -> bool {

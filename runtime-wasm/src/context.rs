@@ -79,7 +79,9 @@ impl AuthConfig {
     pub fn claims_now(&self, head: &RequestHead<'_>) -> Result<Option<Json>, TokenError> {
         match self.token(head)? {
             None => Ok(None),
-            Some(_) if self.oidc.is_some() => Err(TokenError::Invalid("OIDC tokens are verified only on requests".into())),
+            Some(_) if self.oidc.is_some() => {
+                Err(TokenError::Invalid("OIDC tokens are verified only on requests".into()))
+            }
             Some(token) => self.claims_hs256(token, head.now).map(Some),
         }
     }
@@ -179,7 +181,9 @@ fn coerce(v: Json, ty: exo_ir::ScalarType) -> Json {
     use exo_ir::ScalarType as S;
     match (ty, &v) {
         (S::Int, Json::String(s)) => s.parse::<i64>().map(Json::from).unwrap_or(v),
-        (S::Float, Json::String(s)) => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(v),
+        (S::Float, Json::String(s)) => {
+            s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(v)
+        }
         (S::Boolean, Json::String(s)) => match s.as_str() {
             "true" => Json::Bool(true),
             "false" => Json::Bool(false),

@@ -37,11 +37,7 @@ impl Request<'_> {
     /// The Workers runtime only ever shows the combined form, so the native side must decide
     /// on the same text.
     fn header(&self, name: &str) -> Option<String> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str());
+        let mut values = self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
         let first = values.next()?;
         let mut out = first.to_string();
         for v in values {
@@ -53,10 +49,7 @@ impl Request<'_> {
 
     /// Every value of header `name`, in order.
     fn header_lines<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -70,10 +63,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -135,9 +125,7 @@ impl ClientAddress for PlatformHeader {
         let value = value.trim();
         let plausible = !value.is_empty()
             && value.len() <= 45
-            && value
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
+            && value.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
         plausible.then(|| value.to_string())
     }
 }
@@ -167,20 +155,15 @@ impl IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| {
-            format!("`{text}` is not an IP address or a network such as `10.0.0.0/8`")
-        })?;
+        let addr: IpAddr =
+            addr.parse().map_err(|_| format!("`{text}` is not an IP address or a network such as `10.0.0.0/8`"))?;
         let addr = addr.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
             Some(p) => match p.parse::<u8>() {
                 Ok(p) if p <= max => p,
-                _ => {
-                    return Err(format!(
-                        "`{text}` has a prefix length other than 0 to {max}"
-                    ))
-                }
+                _ => return Err(format!("`{text}` has a prefix length other than 0 to {max}")),
             },
         };
         Ok(IpNet { addr, prefix })
@@ -285,9 +268,7 @@ impl<C: ClientAddress> Edge<C> {
             match method {
                 "POST" => match self.refuse_post(req) {
                     Some(refusal) => Route::Respond(refusal),
-                    None => Route::GraphQl {
-                        client_ip: self.client_address.client_ip(req),
-                    },
+                    None => Route::GraphQl { client_ip: self.client_address.client_ip(req) },
                 },
                 "OPTIONS" => Route::Respond(self.preflight(req)),
                 _ => {
@@ -305,8 +286,7 @@ impl<C: ClientAddress> Edge<C> {
             if matches!(method, "GET" | "HEAD") {
                 Route::Playground { file }
             } else {
-                let message =
-                    format!("`{method}` is not supported at `{path}`; open it in a browser (GET)");
+                let message = format!("`{method}` is not supported at `{path}`; open it in a browser (GET)");
                 let mut r = self.error(req, 405, &message);
                 r.headers.push(("allow", PLAYGROUND_METHODS.to_string()));
                 Route::Respond(r)
@@ -341,9 +321,7 @@ impl<C: ClientAddress> Edge<C> {
                 }
             }
         }
-        let declared = req
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body_bytes as u64) {
             return Some(self.too_large(req));
         }
@@ -362,19 +340,13 @@ impl<C: ClientAddress> Edge<C> {
 
     /// `400` for a body the host could not read (a broken connection, bad chunking).
     pub fn unreadable_body(&self, req: &Request<'_>, problem: &str) -> HttpResponse {
-        self.error(
-            req,
-            400,
-            &format!("cannot read the request body: {problem}"),
-        )
+        self.error(req, 400, &format!("cannot read the request body: {problem}"))
     }
 
     /// `404` for any path that serves nothing.
     pub fn not_found(&self, req: &Request<'_>) -> HttpResponse {
-        let message = format!(
-            "nothing is served at `{}`; send GraphQL requests to `POST {}`",
-            req.path, self.graphql_path
-        );
+        let message =
+            format!("nothing is served at `{}`; send GraphQL requests to `POST {}`", req.path, self.graphql_path);
         self.error(req, 404, &message)
     }
 
@@ -405,10 +377,7 @@ impl<C: ClientAddress> Edge<C> {
         };
         HttpResponse {
             status,
-            headers: vec![
-                ("content-type", "application/json".to_string()),
-                ("cache-control", "no-store".to_string()),
-            ],
+            headers: vec![("content-type", "application/json".to_string()), ("cache-control", "no-store".to_string())],
             body: body.to_string(),
         }
     }
@@ -427,10 +396,7 @@ impl<C: ClientAddress> Edge<C> {
 
     /// A GraphQL-shaped error (`{"errors":[{"message":...}]}`) with CORS.
     fn error(&self, req: &Request<'_>, status: u16, message: &str) -> HttpResponse {
-        let answer = EngineResponse {
-            status,
-            body: errors_body(&[GqlError::new(message)]),
-        };
+        let answer = EngineResponse { status, body: errors_body(&[GqlError::new(message)]) };
         self.respond(req, answer)
     }
 
@@ -460,11 +426,8 @@ impl<C: ClientAddress> Edge<C> {
     /// allow headers (every method and header is allowed); one from any other origin gets
     /// none, so the browser blocks the request it announced.
     fn preflight(&self, req: &Request<'_>) -> HttpResponse {
-        let mut r = HttpResponse {
-            status: 204,
-            headers: vec![("allow", GRAPHQL_METHODS.to_string())],
-            body: String::new(),
-        };
+        let mut r =
+            HttpResponse { status: 204, headers: vec![("allow", GRAPHQL_METHODS.to_string())], body: String::new() };
         let Some(method) = req.header("access-control-request-method") else {
             return r;
         };
@@ -478,8 +441,7 @@ impl<C: ClientAddress> Edge<C> {
         if let Some(requested) = req.header("access-control-request-headers") {
             r.headers.push(("access-control-allow-headers", requested));
         }
-        r.headers
-            .push(("access-control-max-age", CORS_MAX_AGE.to_string()));
+        r.headers.push(("access-control-max-age", CORS_MAX_AGE.to_string()));
         r
     }
 
@@ -501,21 +463,13 @@ impl<C: ClientAddress> Edge<C> {
 /// through trusted proxies stops at the first address no trusted party vouches for: whatever
 /// lies further left was written by the client and may be forged. An unreadable entry ends the
 /// walk at the last trusted address.
-fn forwarded_client(
-    peer: IpAddr,
-    trusted: &[IpNet],
-    header: ForwardedHeader,
-    req: &Request<'_>,
-) -> IpAddr {
+fn forwarded_client(peer: IpAddr, trusted: &[IpNet], header: ForwardedHeader, req: &Request<'_>) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
     let hops: Vec<&str> = match header {
-        ForwardedHeader::XForwardedFor => req
-            .header_lines("x-forwarded-for")
-            .flat_map(|v| v.split(','))
-            .collect(),
+        ForwardedHeader::XForwardedFor => req.header_lines("x-forwarded-for").flat_map(|v| v.split(',')).collect(),
         ForwardedHeader::Forwarded => req
             .header_lines("forwarded")
             .flat_map(|v| v.split(','))
@@ -573,24 +527,12 @@ mod tests {
     }
 
     fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn route<C: ClientAddress>(
-        edge: &Edge<C>,
-        method: &str,
-        path: &str,
-        list: &[(&str, &str)],
-    ) -> Route {
+    fn route<C: ClientAddress>(edge: &Edge<C>, method: &str, path: &str, list: &[(&str, &str)]) -> Route {
         let h = headers(list);
-        edge.route(&Request {
-            method,
-            path,
-            headers: &h,
-            peer: Some("10.1.2.3".parse().unwrap()),
-        })
+        edge.route(&Request { method, path, headers: &h, peer: Some("10.1.2.3".parse().unwrap()) })
     }
 
     fn answer(route: Route) -> HttpResponse {
@@ -603,10 +545,7 @@ mod tests {
     /// The message of a GraphQL-shaped error body.
     fn message(r: &HttpResponse) -> String {
         let body: serde_json::Value = serde_json::from_str(&r.body).expect("a JSON body");
-        body["errors"][0]["message"]
-            .as_str()
-            .expect("an error message")
-            .to_string()
+        body["errors"][0]["message"].as_str().expect("an error message").to_string()
     }
 
     const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -614,22 +553,11 @@ mod tests {
     #[test]
     fn json_posts_run_graphql() {
         let e = edge();
-        assert_eq!(
-            route(&e, "POST", "/graphql", &[JSON]),
-            Route::GraphQl {
-                client_ip: Some("10.1.2.3".into())
-            }
-        );
+        assert_eq!(route(&e, "POST", "/graphql", &[JSON]), Route::GraphQl { client_ip: Some("10.1.2.3".into()) });
         let with_params = ("content-type", "Application/JSON ; charset=utf-8");
-        assert!(matches!(
-            route(&e, "POST", "/graphql", &[with_params]),
-            Route::GraphQl { .. }
-        ));
+        assert!(matches!(route(&e, "POST", "/graphql", &[with_params]), Route::GraphQl { .. }));
         let declared = ("Content-Length", "100");
-        assert!(matches!(
-            route(&e, "POST", "/graphql", &[JSON, declared]),
-            Route::GraphQl { .. }
-        ));
+        assert!(matches!(route(&e, "POST", "/graphql", &[JSON, declared]), Route::GraphQl { .. }));
     }
 
     #[test]
@@ -647,11 +575,7 @@ mod tests {
         ] {
             let r = answer(route(&e, "POST", "/graphql", &[("Content-Type", ct)]));
             assert_eq!(r.status, 415, "{ct}");
-            assert!(
-                message(&r).contains("application/json"),
-                "{ct}: {}",
-                message(&r)
-            );
+            assert!(message(&r).contains("application/json"), "{ct}: {}", message(&r));
             assert_eq!(r.header("content-type"), Some("application/json"));
         }
         // No type at all: what `fetch` sends for an untyped Blob, cross-site without a preflight.
@@ -659,76 +583,35 @@ mod tests {
         assert_eq!(r.status, 415);
         assert!(message(&r).contains("no `Content-Type`"), "{}", message(&r));
         // Two types are one combined value, as the Workers runtime shows them.
-        let r = answer(route(
-            &e,
-            "POST",
-            "/graphql",
-            &[JSON, ("content-type", "text/plain")],
-        ));
+        let r = answer(route(&e, "POST", "/graphql", &[JSON, ("content-type", "text/plain")]));
         assert_eq!(r.status, 415);
-        assert!(
-            message(&r).contains("application/json, text/plain"),
-            "{}",
-            message(&r)
-        );
+        assert!(message(&r).contains("application/json, text/plain"), "{}", message(&r));
     }
 
     #[test]
     fn declared_lengths_over_the_limit_are_refused_before_the_body() {
         let e = edge();
-        let r = answer(route(
-            &e,
-            "POST",
-            "/graphql",
-            &[JSON, ("Content-Length", "101")],
-        ));
+        let r = answer(route(&e, "POST", "/graphql", &[JSON, ("Content-Length", "101")]));
         assert_eq!(r.status, 413);
-        assert!(
-            message(&r).contains("larger than 100 bytes"),
-            "{}",
-            message(&r)
-        );
+        assert!(message(&r).contains("larger than 100 bytes"), "{}", message(&r));
         // The content type is checked first: a large form post is still a 415.
         let form = ("Content-Type", "application/x-www-form-urlencoded");
-        assert_eq!(
-            answer(route(
-                &e,
-                "POST",
-                "/graphql",
-                &[form, ("Content-Length", "5000")]
-            ))
-            .status,
-            415
-        );
+        assert_eq!(answer(route(&e, "POST", "/graphql", &[form, ("Content-Length", "5000")])).status, 415);
         let h = headers(&[]);
-        let req = Request {
-            method: "POST",
-            path: "/graphql",
-            headers: &h,
-            peer: None,
-        };
+        let req = Request { method: "POST", path: "/graphql", headers: &h, peer: None };
         assert_eq!(e.too_large(&req).status, 413);
         let r = e.unreadable_body(&req, "connection reset");
-        assert_eq!(
-            (r.status, message(&r).as_str()),
-            (400, "cannot read the request body: connection reset")
-        );
+        assert_eq!((r.status, message(&r).as_str()), (400, "cannot read the request body: connection reset"));
     }
 
     #[test]
     fn other_methods_get_405_with_allow() {
         let e = edge();
-        for method in [
-            "GET", "HEAD", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT", "FOO",
-        ] {
+        for method in ["GET", "HEAD", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT", "FOO"] {
             let r = answer(route(&e, method, "/graphql", &[JSON]));
             assert_eq!(r.status, 405, "{method}");
             assert_eq!(r.header("allow"), Some("POST, OPTIONS"), "{method}");
-            assert!(
-                message(&r).starts_with(&format!("`{method}` is not supported at `/graphql`")),
-                "{}",
-                message(&r)
-            );
+            assert!(message(&r).starts_with(&format!("`{method}` is not supported at `/graphql`")), "{}", message(&r));
         }
         // Methods are case-sensitive: `post` is not `POST`.
         assert_eq!(answer(route(&e, "post", "/graphql", &[JSON])).status, 405);
@@ -737,39 +620,21 @@ mod tests {
     #[test]
     fn unknown_paths_get_404() {
         let e = edge();
-        for path in [
-            "/",
-            "/graphql/",
-            "/GRAPHQL",
-            "/other",
-            "/graphqlx",
-            "/playgroundx",
-        ] {
+        for path in ["/", "/graphql/", "/GRAPHQL", "/other", "/graphqlx", "/playgroundx"] {
             let r = answer(route(&e, "POST", path, &[JSON]));
             assert_eq!(r.status, 404, "{path}");
-            assert_eq!(
-                message(&r),
-                format!("nothing is served at `{path}`; send GraphQL requests to `POST /graphql`")
-            );
+            assert_eq!(message(&r), format!("nothing is served at `{path}`; send GraphQL requests to `POST /graphql`"));
         }
     }
 
     #[test]
     fn playground_paths() {
         let e = edge();
-        assert_eq!(
-            route(&e, "GET", "/playground", &[]),
-            Route::Playground { file: None }
-        );
-        assert_eq!(
-            route(&e, "HEAD", "/playground/", &[]),
-            Route::Playground { file: None }
-        );
+        assert_eq!(route(&e, "GET", "/playground", &[]), Route::Playground { file: None });
+        assert_eq!(route(&e, "HEAD", "/playground/", &[]), Route::Playground { file: None });
         assert_eq!(
             route(&e, "GET", "/playground/playground.js", &[]),
-            Route::Playground {
-                file: Some("playground.js".into())
-            }
+            Route::Playground { file: Some("playground.js".into()) }
         );
         assert!(matches!(
             route(&e, "GET", "/playground/a/b.js", &[]),
@@ -778,27 +643,12 @@ mod tests {
         let r = answer(route(&e, "POST", "/playground", &[JSON]));
         assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
         // Without a playground (the Worker, or introspection off) the path is unknown.
-        let worker = Edge {
-            playground_path: None,
-            ..edge()
-        };
-        assert_eq!(
-            answer(route(&worker, "GET", "/playground", &[])).status,
-            404
-        );
+        let worker = Edge { playground_path: None, ..edge() };
+        assert_eq!(answer(route(&worker, "GET", "/playground", &[])).status, 404);
         // A playground at `/` does not capture the GraphQL path.
-        let root = Edge {
-            playground_path: Some("/".into()),
-            ..edge()
-        };
-        assert!(matches!(
-            route(&root, "POST", "/graphql", &[JSON]),
-            Route::GraphQl { .. }
-        ));
-        assert_eq!(
-            route(&root, "GET", "/", &[]),
-            Route::Playground { file: None }
-        );
+        let root = Edge { playground_path: Some("/".into()), ..edge() };
+        assert!(matches!(route(&root, "POST", "/graphql", &[JSON]), Route::GraphQl { .. }));
+        assert_eq!(route(&root, "GET", "/", &[]), Route::Playground { file: None });
     }
 
     #[test]
@@ -846,28 +696,14 @@ mod tests {
     fn cors_on_answers() {
         let e = edge();
         let h = headers(&[("Origin", "https://app.example")]);
-        let req = Request {
-            method: "POST",
-            path: "/graphql",
-            headers: &h,
-            peer: None,
-        };
-        let r = e.respond(
-            &req,
-            EngineResponse {
-                status: 200,
-                body: "{\"data\":{}}".into(),
-            },
-        );
+        let req = Request { method: "POST", path: "/graphql", headers: &h, peer: None };
+        let r = e.respond(&req, EngineResponse { status: 200, body: "{\"data\":{}}".into() });
         assert_eq!(
             r.headers,
             vec![
                 ("content-type", "application/json".to_string()),
                 ("vary", "Origin".to_string()),
-                (
-                    "access-control-allow-origin",
-                    "https://app.example".to_string()
-                ),
+                ("access-control-allow-origin", "https://app.example".to_string()),
                 ("access-control-allow-credentials", "true".to_string()),
             ]
         );
@@ -876,41 +712,19 @@ mod tests {
             &e,
             "POST",
             "/graphql",
-            &[
-                ("Origin", "https://evil.example"),
-                ("Content-Type", "text/plain"),
-            ],
+            &[("Origin", "https://evil.example"), ("Content-Type", "text/plain")],
         ));
         assert_eq!(r.status, 415);
         assert_eq!(r.header("vary"), Some("Origin"));
         assert_eq!(r.header("access-control-allow-origin"), None);
-        let r = answer(route(
-            &e,
-            "GET",
-            "/graphql",
-            &[("Origin", "https://app.example")],
-        ));
-        assert_eq!(
-            r.header("access-control-allow-origin"),
-            Some("https://app.example")
-        );
+        let r = answer(route(&e, "GET", "/graphql", &[("Origin", "https://app.example")]));
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
         // No origin, no CORS headers.
         let r = answer(route(&e, "GET", "/graphql", &[]));
         assert_eq!(r.header("vary"), None);
-        let any = Edge {
-            cors: Cors::Any,
-            ..edge()
-        };
-        let r = answer(route(
-            &any,
-            "GET",
-            "/graphql",
-            &[("Origin", "https://evil.example")],
-        ));
-        assert_eq!(
-            r.header("access-control-allow-origin"),
-            Some("https://evil.example")
-        );
+        let any = Edge { cors: Cors::Any, ..edge() };
+        let r = answer(route(&any, "GET", "/graphql", &[("Origin", "https://evil.example")]));
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://evil.example"));
     }
 
     #[test]
@@ -919,10 +733,7 @@ mod tests {
         let allowed = [
             ("Origin", "https://app.example"),
             ("Access-Control-Request-Method", "POST"),
-            (
-                "Access-Control-Request-Headers",
-                "content-type, authorization",
-            ),
+            ("Access-Control-Request-Headers", "content-type, authorization"),
         ];
         let r = answer(route(&e, "OPTIONS", "/graphql", &allowed));
         assert_eq!((r.status, r.body.as_str()), (204, ""));
@@ -931,39 +742,19 @@ mod tests {
             vec![
                 ("allow", "POST, OPTIONS".to_string()),
                 ("vary", "Origin".to_string()),
-                (
-                    "access-control-allow-origin",
-                    "https://app.example".to_string()
-                ),
+                ("access-control-allow-origin", "https://app.example".to_string()),
                 ("access-control-allow-credentials", "true".to_string()),
                 ("access-control-allow-methods", "POST".to_string()),
-                (
-                    "access-control-allow-headers",
-                    "content-type, authorization".to_string()
-                ),
+                ("access-control-allow-headers", "content-type, authorization".to_string()),
                 ("access-control-max-age", "3600".to_string()),
             ]
         );
         // From a foreign origin: no allow headers, so the browser never sends the request.
-        let foreign = [
-            ("Origin", "https://evil.example"),
-            ("Access-Control-Request-Method", "POST"),
-        ];
+        let foreign = [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")];
         let r = answer(route(&e, "OPTIONS", "/graphql", &foreign));
-        assert_eq!(
-            r.headers,
-            vec![
-                ("allow", "POST, OPTIONS".to_string()),
-                ("vary", "Origin".to_string())
-            ]
-        );
+        assert_eq!(r.headers, vec![("allow", "POST, OPTIONS".to_string()), ("vary", "Origin".to_string())]);
         // Not a preflight (no requested method): a plain `OPTIONS` answer.
-        let r = answer(route(
-            &e,
-            "OPTIONS",
-            "/graphql",
-            &[("Origin", "https://app.example")],
-        ));
+        let r = answer(route(&e, "OPTIONS", "/graphql", &[("Origin", "https://app.example")]));
         assert_eq!(r.headers, vec![("allow", "POST, OPTIONS".to_string())]);
         let r = answer(route(&e, "OPTIONS", "/graphql", &[]));
         assert_eq!((r.status, r.headers.len()), (204, 1));
@@ -978,72 +769,28 @@ mod tests {
         assert!(net.contains("::ffff:10.0.0.1".parse().unwrap()));
         assert!(!net.contains("::1".parse().unwrap()));
         let one = IpNet::parse(" 192.168.1.7 ").unwrap();
-        assert!(
-            one.contains("192.168.1.7".parse().unwrap())
-                && !one.contains("192.168.1.8".parse().unwrap())
-        );
+        assert!(one.contains("192.168.1.7".parse().unwrap()) && !one.contains("192.168.1.8".parse().unwrap()));
         let v6 = IpNet::parse("fd00::/8").unwrap();
-        assert!(
-            v6.contains("fd12::1".parse().unwrap()) && !v6.contains("fe80::1".parse().unwrap())
-        );
-        assert!(IpNet::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
-        assert!(IpNet::parse("::/0")
-            .unwrap()
-            .contains("2001:db8::1".parse().unwrap()));
-        assert!(IpNet::parse("10.0.0.0/31")
-            .unwrap()
-            .contains("10.0.0.1".parse().unwrap()));
-        assert!(!IpNet::parse("10.0.0.0/32")
-            .unwrap()
-            .contains("10.0.0.1".parse().unwrap()));
-        for bad in [
-            "10.0.0.0/33",
-            "fd00::/129",
-            "localhost",
-            "10.0.0/8",
-            "10.0.0.0/x",
-            "",
-        ] {
+        assert!(v6.contains("fd12::1".parse().unwrap()) && !v6.contains("fe80::1".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(IpNet::parse("::/0").unwrap().contains("2001:db8::1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/31").unwrap().contains("10.0.0.1".parse().unwrap()));
+        assert!(!IpNet::parse("10.0.0.0/32").unwrap().contains("10.0.0.1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "fd00::/129", "localhost", "10.0.0/8", "10.0.0.0/x", ""] {
             assert!(IpNet::parse(bad).is_err(), "{bad}");
         }
         let e = parse_trusted_proxies(Some("10.0.0.0/8, nope")).unwrap_err();
-        assert!(
-            e.contains("`EXO_TRUSTED_PROXIES`") && e.contains("`nope`"),
-            "{e}"
-        );
+        assert!(e.contains("`EXO_TRUSTED_PROXIES`") && e.contains("`nope`"), "{e}");
         assert_eq!(parse_trusted_proxies(Some(" , ")).unwrap(), vec![]);
-        assert_eq!(
-            parse_trusted_proxies(Some("127.0.0.1,::1")).unwrap().len(),
-            2
-        );
-        assert_eq!(
-            parse_forwarded_header(Some("Forwarded")).unwrap(),
-            ForwardedHeader::Forwarded
-        );
-        assert!(parse_forwarded_header(Some("x-real-ip"))
-            .unwrap_err()
-            .contains("`EXO_FORWARDED_HEADER`"));
+        assert_eq!(parse_trusted_proxies(Some("127.0.0.1,::1")).unwrap().len(), 2);
+        assert_eq!(parse_forwarded_header(Some("Forwarded")).unwrap(), ForwardedHeader::Forwarded);
+        assert!(parse_forwarded_header(Some("x-real-ip")).unwrap_err().contains("`EXO_FORWARDED_HEADER`"));
     }
 
-    fn client(
-        trusted: &str,
-        header: ForwardedHeader,
-        peer: &str,
-        list: &[(&str, &str)],
-    ) -> Option<String> {
-        let proxies = TrustedProxies {
-            proxies: parse_trusted_proxies(Some(trusted)).unwrap(),
-            header,
-        };
+    fn client(trusted: &str, header: ForwardedHeader, peer: &str, list: &[(&str, &str)]) -> Option<String> {
+        let proxies = TrustedProxies { proxies: parse_trusted_proxies(Some(trusted)).unwrap(), header };
         let h = headers(list);
-        proxies.client_ip(&Request {
-            method: "POST",
-            path: "/graphql",
-            headers: &h,
-            peer: Some(peer.parse().unwrap()),
-        })
+        proxies.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: Some(peer.parse().unwrap()) })
     }
 
     #[test]
@@ -1051,127 +798,56 @@ mod tests {
         use ForwardedHeader::*;
         let xff = |v| ("X-Forwarded-For", v);
         // No trusted proxies: the peer, whatever the headers say.
-        assert_eq!(
-            client("", XForwardedFor, "203.0.113.9", &[xff("1.1.1.1")]).as_deref(),
-            Some("203.0.113.9")
-        );
+        assert_eq!(client("", XForwardedFor, "203.0.113.9", &[xff("1.1.1.1")]).as_deref(), Some("203.0.113.9"));
         // A peer that is not trusted cannot vouch for anything.
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "203.0.113.9",
-                &[xff("1.1.1.1")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "203.0.113.9", &[xff("1.1.1.1")]).as_deref(),
             Some("203.0.113.9")
         );
         // Behind one trusted proxy: the address it appended.
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[xff("198.51.100.7")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[xff("198.51.100.7")]).as_deref(),
             Some("198.51.100.7")
         );
         // A client's forged entries sit to the left of what the proxy appended.
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[xff("6.6.6.6, 198.51.100.7")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[xff("6.6.6.6, 198.51.100.7")]).as_deref(),
             Some("198.51.100.7")
         );
         // Two trusted hops (the second line appended by the inner proxy).
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[xff("6.6.6.6, 198.51.100.7"), xff("10.0.0.3")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[xff("6.6.6.6, 198.51.100.7"), xff("10.0.0.3")])
+                .as_deref(),
             Some("198.51.100.7")
         );
         // All trusted: the leftmost.
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[xff("10.0.0.9,10.0.0.3")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[xff("10.0.0.9,10.0.0.3")]).as_deref(),
             Some("10.0.0.9")
         );
         // No header: the proxy itself.
-        assert_eq!(
-            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[]).as_deref(),
-            Some("10.0.0.2")
-        );
+        assert_eq!(client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[]).as_deref(), Some("10.0.0.2"));
         // An unreadable hop stops the walk at the last trusted address.
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[xff("1.1.1.1, garbage")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[xff("1.1.1.1, garbage")]).as_deref(),
             Some("10.0.0.2")
         );
         // Ports and IPv6 forms.
+        assert_eq!(client("::1", XForwardedFor, "::1", &[xff("[2001:db8::5]:4711")]).as_deref(), Some("2001:db8::5"));
+        assert_eq!(client("::1", XForwardedFor, "::1", &[xff("192.0.2.1:8080")]).as_deref(), Some("192.0.2.1"));
         assert_eq!(
-            client("::1", XForwardedFor, "::1", &[xff("[2001:db8::5]:4711")]).as_deref(),
-            Some("2001:db8::5")
-        );
-        assert_eq!(
-            client("::1", XForwardedFor, "::1", &[xff("192.0.2.1:8080")]).as_deref(),
-            Some("192.0.2.1")
-        );
-        assert_eq!(
-            client(
-                "127.0.0.1",
-                XForwardedFor,
-                "::ffff:127.0.0.1",
-                &[xff("::ffff:192.0.2.1")]
-            )
-            .as_deref(),
+            client("127.0.0.1", XForwardedFor, "::ffff:127.0.0.1", &[xff("::ffff:192.0.2.1")]).as_deref(),
             Some("192.0.2.1")
         );
         // `Forwarded` is read only when configured, and `X-Forwarded-For` then is not.
-        let fwd = (
-            "Forwarded",
-            r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, For=10.0.0.3;by=10.0.0.2"#,
-        );
+        let fwd = ("Forwarded", r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, For=10.0.0.3;by=10.0.0.2"#);
         assert_eq!(
             client("10.0.0.0/8", Forwarded, "10.0.0.2", &[fwd, xff("1.1.1.1")]).as_deref(),
             Some("2001:db8:cafe::17")
         );
+        assert_eq!(client("10.0.0.0/8", XForwardedFor, "10.0.0.2", &[fwd, xff("1.1.1.1")]).as_deref(), Some("1.1.1.1"));
         assert_eq!(
-            client(
-                "10.0.0.0/8",
-                XForwardedFor,
-                "10.0.0.2",
-                &[fwd, xff("1.1.1.1")]
-            )
-            .as_deref(),
-            Some("1.1.1.1")
-        );
-        assert_eq!(
-            client(
-                "10.0.0.0/8",
-                Forwarded,
-                "10.0.0.2",
-                &[("Forwarded", "for=unknown")]
-            )
-            .as_deref(),
+            client("10.0.0.0/8", Forwarded, "10.0.0.2", &[("Forwarded", "for=unknown")]).as_deref(),
             Some("10.0.0.2")
         );
     }
@@ -1181,25 +857,13 @@ mod tests {
         let platform = PlatformHeader("cf-connecting-ip");
         let ip = |list: &[(&str, &str)]| {
             let h = headers(list);
-            platform.client_ip(&Request {
-                method: "POST",
-                path: "/graphql",
-                headers: &h,
-                peer: None,
-            })
+            platform.client_ip(&Request { method: "POST", path: "/graphql", headers: &h, peer: None })
         };
         assert_eq!(
-            ip(&[
-                ("CF-Connecting-IP", "198.51.100.7"),
-                ("X-Forwarded-For", "6.6.6.6")
-            ])
-            .as_deref(),
+            ip(&[("CF-Connecting-IP", "198.51.100.7"), ("X-Forwarded-For", "6.6.6.6")]).as_deref(),
             Some("198.51.100.7")
         );
-        assert_eq!(
-            ip(&[("cf-connecting-ip", " 2001:db8::1 ")]).as_deref(),
-            Some("2001:db8::1")
-        );
+        assert_eq!(ip(&[("cf-connecting-ip", " 2001:db8::1 ")]).as_deref(), Some("2001:db8::1"));
         assert_eq!(ip(&[("X-Forwarded-For", "6.6.6.6")]), None);
         assert_eq!(ip(&[("cf-connecting-ip", "not an address")]), None);
         assert_eq!(ip(&[("cf-connecting-ip", "")]), None);
@@ -1220,11 +884,6 @@ mod tests {
             headers: &h,
             peer: Some("10.0.0.1".parse().unwrap()),
         });
-        assert_eq!(
-            r,
-            Route::GraphQl {
-                client_ip: Some("198.51.100.7".into())
-            }
-        );
+        assert_eq!(r, Route::GraphQl { client_ip: Some("198.51.100.7".into()) });
     }
 }

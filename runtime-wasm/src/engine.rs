@@ -243,7 +243,8 @@ impl Engine {
             return error_response(200, &[GqlError::new("Mutations are not allowed")]);
         }
         let shape = self.shape(&op.variables, variables);
-        let found = op.variants.iter().find(|(s, deps, _)| *s == shape && context_matches(deps, &ctx)).map(|(_, _, o)| o);
+        let found =
+            op.variants.iter().find(|(s, deps, _)| *s == shape && context_matches(deps, &ctx)).map(|(_, _, o)| o);
         let Some(outcome) = found else {
             self.stats.trusted_fallbacks.fetch_add(1, Ordering::Relaxed);
             return self.execute_checked(text, operation, variables, head, db, false, None).await;
@@ -313,7 +314,8 @@ impl Engine {
         // Fast path: a cached plan for this document, variable shape and context.
         // Invalid values fall through to full validation, whose errors carry locations.
         // A gated request is always validated: the gate judges the validated operation.
-        let cached = if untrusted || gate.is_some() { None } else { self.cached(key, query, operation, variables, &ctx) };
+        let cached =
+            if untrusted || gate.is_some() { None } else { self.cached(key, query, operation, variables, &ctx) };
         if let Some((plan, errors)) = cached {
             if errors.is_empty() {
                 return self.run(&plan, None, variables, &ctx, db).await;
@@ -328,7 +330,12 @@ impl Engine {
             Err(errors) => return error_response(200, &errors),
         };
         if untrusted && !op.introspection_only {
-            return error_response(200, &[GqlError::new("This document is not trusted: the server only runs the operations in its trusted documents")]);
+            return error_response(
+                200,
+                &[GqlError::new(
+                    "This document is not trusted: the server only runs the operations in its trusted documents",
+                )],
+            );
         }
         if let Some(Err(e)) = gate.map(|g| g(&op)) {
             return error_response(200, &[e]);
@@ -389,7 +396,15 @@ impl Engine {
         Some((plan, errors))
     }
 
-    fn store(&self, key: u64, query: &str, operation: Option<&str>, variables: Vec<(String, TypeRef)>, shape: String, plan: Arc<Plan>) {
+    fn store(
+        &self,
+        key: u64,
+        query: &str,
+        operation: Option<&str>,
+        variables: Vec<(String, TypeRef)>,
+        shape: String,
+        plan: Arc<Plan>,
+    ) {
         let Ok(mut cache) = self.cache.lock() else { return };
         if cache.len() >= MAX_CACHED_DOCUMENTS {
             cache.clear();
@@ -398,7 +413,12 @@ impl Engine {
         let entry = match docs.iter_mut().position(|d| d.query == query && d.operation.as_deref() == operation) {
             Some(i) => &mut docs[i],
             None => {
-                docs.push(DocEntry { query: query.to_string(), operation: operation.map(str::to_string), variables: variables.into(), plans: vec![] });
+                docs.push(DocEntry {
+                    query: query.to_string(),
+                    operation: operation.map(str::to_string),
+                    variables: variables.into(),
+                    plans: vec![],
+                });
                 docs.last_mut().unwrap()
             }
         };
@@ -551,7 +571,8 @@ impl Engine {
             None
         };
         let ctx = RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env);
-        let doc = graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
+        let doc =
+            graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
         plan::plan(&self.system, &op, &ctx).map_err(|e| vec![e])
     }
@@ -597,7 +618,12 @@ fn doc_key(query: &str, operation: Option<&str>) -> u64 {
 /// columns as text.
 type Slots = Vec<Vec<Vec<Option<String>>>>;
 
-fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: &RequestContext, slots: &Slots) -> Vec<Option<String>> {
+fn bind(
+    params: &[ParamSource],
+    variables: &serde_json::Map<String, Json>,
+    ctx: &RequestContext,
+    slots: &Slots,
+) -> Vec<Option<String>> {
     params
         .iter()
         .map(|p| match p {
@@ -612,7 +638,8 @@ fn bind(params: &[ParamSource], variables: &serde_json::Map<String, Json>, ctx: 
             ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
             ParamSource::Keys { slot, column } => {
                 let keys = slots.get(*slot as usize).map(Vec::as_slice).unwrap_or(&[]);
-                let values: Vec<Option<String>> = keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
+                let values: Vec<Option<String>> =
+                    keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
                 Some(text_array(&values))
             }
         })

@@ -110,7 +110,13 @@ mod tests {
         let g = parse_error(source, e);
         assert_eq!(g.message, "Syntax error:\n --> 3:1\n  |\n3 | }\n  | ^---\n  |\n  = expected name");
         assert_eq!(g.locations, vec![Pos { line: 3, column: 1 }]);
-        let limit = ParseError { message: "Syntax Error: Document contains more than 5 tokens. Parsing aborted.".into(), pos: Pos::default() };
-        assert_eq!(parse_error("", limit).message, "Syntax Error: Document contains more than 5 tokens. Parsing aborted.");
+        let limit = ParseError {
+            message: "Syntax Error: Document contains more than 5 tokens. Parsing aborted.".into(),
+            pos: Pos::default(),
+        };
+        assert_eq!(
+            parse_error("", limit).message,
+            "Syntax Error: Document contains more than 5 tokens. Parsing aborted."
+        );
     }
 }

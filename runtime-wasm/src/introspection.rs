@@ -33,10 +33,7 @@ fn include_deprecated() -> Vec<InputValue> {
 
 /// `__schema` and `__type(name:)`.
 pub fn root_fields() -> Vec<Field> {
-    vec![
-        field("__schema", nn("__Schema"), vec![]),
-        field("__type", n("__Type"), vec![arg("name", nn("String"), None)]),
-    ]
+    vec![field("__schema", nn("__Schema"), vec![]), field("__type", n("__Type"), vec![arg("name", nn("String"), None)])]
 }
 
 fn object(name: &str, fields: Vec<Field>) -> Type {
@@ -47,7 +44,9 @@ fn enumeration(name: &str, values: &[&str]) -> Type {
     Type {
         name: name.into(),
         description: None,
-        kind: TypeKind::Enum { values: values.iter().map(|v| EnumValue { name: v.to_string(), description: None }).collect() },
+        kind: TypeKind::Enum {
+            values: values.iter().map(|v| EnumValue { name: v.to_string(), description: None }).collect(),
+        },
     }
 }
 
@@ -122,7 +121,10 @@ pub fn types() -> Vec<Type> {
                 field("args", list_nn("__InputValue").non_null(), include_deprecated()),
             ],
         ),
-        enumeration("__TypeKind", &["SCALAR", "OBJECT", "INTERFACE", "UNION", "ENUM", "INPUT_OBJECT", "LIST", "NON_NULL"]),
+        enumeration(
+            "__TypeKind",
+            &["SCALAR", "OBJECT", "INTERFACE", "UNION", "ENUM", "INPUT_OBJECT", "LIST", "NON_NULL"],
+        ),
         enumeration(
             "__DirectiveLocation",
             &[
@@ -286,7 +288,9 @@ fn field_value(system: &System, node: Node<'_>, s: &Selected<'_>) -> Json {
                     _ => Json::Null,
                 },
                 "inputFields" => match ty.map(|t| &t.kind) {
-                    Some(TypeKind::InputObject { fields }) => list(system, fields.iter().map(Node::Input), &s.selection),
+                    Some(TypeKind::InputObject { fields }) => {
+                        list(system, fields.iter().map(Node::Input), &s.selection)
+                    }
                     _ => Json::Null,
                 },
                 "ofType" | "specifiedByURL" => Json::Null,

@@ -84,11 +84,7 @@ pub enum KeyMaterial {
     /// Modulus and public exponent, big-endian without leading zeros.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     /// An uncompressed point's coordinates, each exactly the curve's size.
-    Ec {
-        curve: Curve,
-        x: Vec<u8>,
-        y: Vec<u8>,
-    },
+    Ec { curve: Curve, x: Vec<u8>, y: Vec<u8> },
     /// The 32-byte Ed25519 public key.
     Ed25519 { x: Vec<u8> },
 }
@@ -147,8 +143,7 @@ impl Jwks {
     /// Parses a JWKS document (`{"keys": [...]}`). A key exo cannot use is skipped, not an
     /// error; a document that is not a key set is.
     pub fn parse(body: &[u8]) -> Result<Jwks, String> {
-        let doc: Json =
-            serde_json::from_slice(body).map_err(|e| format!("the key set is not JSON ({e})"))?;
+        let doc: Json = serde_json::from_slice(body).map_err(|e| format!("the key set is not JSON ({e})"))?;
         let Some(list) = doc.get("keys").and_then(Json::as_array) else {
             return Err("the key set has no `keys` array".into());
         };
@@ -157,11 +152,7 @@ impl Jwks {
             match parse_key(key) {
                 Ok(k) => set.keys.push(k),
                 Err(why) => {
-                    let kid = key
-                        .get("kid")
-                        .and_then(Json::as_str)
-                        .map(|k| format!(" `{k}`"))
-                        .unwrap_or_default();
+                    let kid = key.get("kid").and_then(Json::as_str).map(|k| format!(" `{k}`")).unwrap_or_default();
                     set.skipped.push(format!("key {i}{kid}: {why}"));
                 }
             }
@@ -171,14 +162,8 @@ impl Jwks {
 
     /// Keys that may check a token with this `kid` (or, for a token without one, every key)
     /// and algorithm.
-    pub fn candidates<'a>(
-        &'a self,
-        kid: Option<&'a str>,
-        alg: Alg,
-    ) -> impl Iterator<Item = &'a Jwk> + 'a {
-        self.keys
-            .iter()
-            .filter(move |k| kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)) && k.allows(alg))
+    pub fn candidates<'a>(&'a self, kid: Option<&'a str>, alg: Alg) -> impl Iterator<Item = &'a Jwk> + 'a {
+        self.keys.iter().filter(move |k| kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)) && k.allows(alg))
     }
 
     pub fn has_kid(&self, kid: &str) -> bool {
@@ -204,21 +189,15 @@ fn parse_key(key: &Json) -> Result<Jwk, String> {
     };
     let bytes = |name: &str| -> Result<Vec<u8>, String> {
         let text = field(name).ok_or_else(|| format!("`{name}` is missing"))?;
-        URL_SAFE_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .map_err(|_| format!("`{name}` is not base64url"))
+        URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| format!("`{name}` is not base64url"))
     };
     let material = match field("kty") {
         Some("RSA") => {
             let n = strip_zeros(bytes("n")?);
             let e = strip_zeros(bytes("e")?);
-            let bits = n
-                .first()
-                .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+            let bits = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
             if bits < MIN_RSA_BITS {
-                return Err(format!(
-                    "RSA modulus of {bits} bits is below {MIN_RSA_BITS}"
-                ));
+                return Err(format!("RSA modulus of {bits} bits is below {MIN_RSA_BITS}"));
             }
             if e.is_empty() || e.len() > 4 {
                 return Err("RSA exponent out of range".into());
@@ -234,10 +213,7 @@ fn parse_key(key: &Json) -> Result<Jwk, String> {
             };
             let (x, y) = (bytes("x")?, bytes("y")?);
             if x.len() != curve.coordinate_len() || y.len() != curve.coordinate_len() {
-                return Err(format!(
-                    "coordinates are not {} bytes",
-                    curve.coordinate_len()
-                ));
+                return Err(format!("coordinates are not {} bytes", curve.coordinate_len()));
             }
             KeyMaterial::Ec { curve, x, y }
         }
@@ -255,18 +231,11 @@ fn parse_key(key: &Json) -> Result<Jwk, String> {
         Some(k) => return Err(format!("key type `{k}` is not supported")),
         None => return Err("`kty` is missing".into()),
     };
-    let jwk = Jwk {
-        kid: field("kid").map(str::to_string),
-        alg,
-        material,
-    };
+    let jwk = Jwk { kid: field("kid").map(str::to_string), alg, material };
     // A key whose declared algorithm does not fit its type (an EC key marked RS256) is useless.
     if let Some(a) = alg {
         if !jwk.allows(a) {
-            return Err(format!(
-                "its `alg` `{}` does not fit its key type",
-                a.name()
-            ));
+            return Err(format!("its `alg` `{}` does not fit its key type", a.name()));
         }
     }
     Ok(jwk)
@@ -305,52 +274,28 @@ mod tests {
         let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
         assert_eq!(kids, ["r", "e", "o"]);
         assert_eq!(set.skipped.len(), 6, "{:?}", set.skipped);
-        assert!(
-            set.skipped
-                .iter()
-                .any(|s| s.contains("`small`") && s.contains("1024 bits")),
-            "{:?}",
-            set.skipped
-        );
-        assert!(
-            set.skipped.iter().any(|s| s.contains("`oct`")),
-            "{:?}",
-            set.skipped
-        );
+        assert!(set.skipped.iter().any(|s| s.contains("`small`") && s.contains("1024 bits")), "{:?}", set.skipped);
+        assert!(set.skipped.iter().any(|s| s.contains("`oct`")), "{:?}", set.skipped);
         assert!(Jwks::parse(b"{}").unwrap_err().contains("`keys`"));
         assert!(Jwks::parse(b"<html>").unwrap_err().contains("not JSON"));
     }
 
     #[test]
     fn a_key_allows_only_algorithms_of_its_type_and_declared_alg() {
-        let rsa = Jwk {
-            kid: None,
-            alg: None,
-            material: KeyMaterial::Rsa {
-                n: vec![1; 256],
-                e: vec![1, 0, 1],
-            },
-        };
+        let rsa = Jwk { kid: None, alg: None, material: KeyMaterial::Rsa { n: vec![1; 256], e: vec![1, 0, 1] } };
         assert!(rsa.allows(Alg::Rs256) && rsa.allows(Alg::Rs512));
         assert!(!rsa.allows(Alg::Es256) && !rsa.allows(Alg::EdDsa));
-        let rs384 = Jwk {
-            alg: Some(Alg::Rs384),
-            ..rsa.clone()
-        };
+        let rs384 = Jwk { alg: Some(Alg::Rs384), ..rsa.clone() };
         assert!(rs384.allows(Alg::Rs384) && !rs384.allows(Alg::Rs256));
-        let p256 = Jwk {
-            kid: None,
-            alg: None,
-            material: KeyMaterial::Ec {
-                curve: Curve::P256,
-                x: vec![],
-                y: vec![],
-            },
-        };
+        let p256 = Jwk { kid: None, alg: None, material: KeyMaterial::Ec { curve: Curve::P256, x: vec![], y: vec![] } };
         assert!(p256.allows(Alg::Es256) && !p256.allows(Alg::Es384) && !p256.allows(Alg::Rs256));
         assert_eq!(Alg::parse("none"), None);
         // The JWK written for WebCrypto parses back to the same key.
-        let ec = Jwk { kid: None, alg: None, material: KeyMaterial::Ec { curve: Curve::P384, x: vec![7; 48], y: vec![9; 48] } };
+        let ec = Jwk {
+            kid: None,
+            alg: None,
+            material: KeyMaterial::Ec { curve: Curve::P384, x: vec![7; 48], y: vec![9; 48] },
+        };
         let back = Jwks::parse(format!(r#"{{"keys":[{}]}}"#, ec.to_public_jwk()).as_bytes()).unwrap();
         assert_eq!(back.keys, [ec]);
         assert_eq!(Alg::parse("HS256"), None);

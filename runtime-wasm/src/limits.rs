@@ -69,13 +69,7 @@ impl Counter {
 
     /// Counts one field at `pos`, the `in_set`-th of its selection set (1-based), `root` when
     /// that set is the operation's own. Returns false once a bound is crossed.
-    pub(crate) fn field(
-        &mut self,
-        limits: &OperationLimits,
-        in_set: usize,
-        root: bool,
-        pos: Pos,
-    ) -> bool {
+    pub(crate) fn field(&mut self, limits: &OperationLimits, in_set: usize, root: bool, pos: Pos) -> bool {
         if self.stopped() {
             return false;
         }
@@ -83,14 +77,13 @@ impl Counter {
         let (set_max, what, var) = if root {
             (limits.max_root_fields, "root fields", "EXO_MAX_ROOT_FIELDS")
         } else {
-            (
-                limits.max_fields_per_selection,
-                "fields in one selection set",
-                "EXO_MAX_FIELDS_PER_SELECTION",
-            )
+            (limits.max_fields_per_selection, "fields in one selection set", "EXO_MAX_FIELDS_PER_SELECTION")
         };
         if in_set > set_max {
-            self.exceed(format!("The operation has more than {set_max} {what} (aliases and fragments included; `{var}`)"), pos);
+            self.exceed(
+                format!("The operation has more than {set_max} {what} (aliases and fragments included; `{var}`)"),
+                pos,
+            );
         } else if self.fields > limits.max_fields {
             self.exceed(
                 format!(

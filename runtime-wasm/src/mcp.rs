@@ -69,11 +69,7 @@ pub struct McpConfig {
 
 impl Default for McpConfig {
     fn default() -> Self {
-        McpConfig {
-            enabled: true,
-            mode: McpMode::Combined,
-            path: "/mcp".into(),
-        }
+        McpConfig { enabled: true, mode: McpMode::Combined, path: "/mcp".into() }
     }
 }
 
@@ -83,26 +79,18 @@ impl McpConfig {
             None => McpMode::Combined,
             Some(v) if v == "combined" => McpMode::Combined,
             Some(v) if v == "separate" => McpMode::Separate,
-            Some(v) => {
-                return Err(format!(
-                    "`EXO_MCP_MODE` is `{v}`; set it to `combined` or `separate`"
-                ))
-            }
+            Some(v) => return Err(format!("`EXO_MCP_MODE` is `{v}`; set it to `combined` or `separate`")),
         };
-        let path = get("EXO_MCP_HTTP_PATH")
-            .map(|p| p.trim().to_string())
-            .unwrap_or_else(|| "/mcp".into());
+        let path = get("EXO_MCP_HTTP_PATH").map(|p| p.trim().to_string()).unwrap_or_else(|| "/mcp".into());
         if !path.starts_with('/') {
             return Err(format!("`EXO_MCP_HTTP_PATH` is `{path}`; set it to a path starting with `/`, such as `/mcp`"));
         }
         if get("EXO_GRAPHQL_HTTP_PATH").is_some_and(|g| g.trim() == path) {
-            return Err(format!("`EXO_MCP_HTTP_PATH` and `EXO_GRAPHQL_HTTP_PATH` are both `{path}`; give MCP another path"));
+            return Err(format!(
+                "`EXO_MCP_HTTP_PATH` and `EXO_GRAPHQL_HTTP_PATH` are both `{path}`; give MCP another path"
+            ));
         }
-        Ok(McpConfig {
-            enabled: parse_bool("EXO_ENABLE_MCP", get("EXO_ENABLE_MCP"), true)?,
-            mode,
-            path,
-        })
+        Ok(McpConfig { enabled: parse_bool("EXO_ENABLE_MCP", get("EXO_ENABLE_MCP"), true)?, mode, path })
     }
 }
 
@@ -118,20 +106,12 @@ pub struct McpResponse {
 
 impl McpResponse {
     fn json(status: u16, body: Json) -> McpResponse {
-        McpResponse {
-            status,
-            body: body.to_string(),
-            headers: vec![],
-        }
+        McpResponse { status, body: body.to_string(), headers: vec![] }
     }
 
     /// What the edge answers when the body is over its limit (`limit` bytes).
     pub fn too_large(limit: usize) -> McpResponse {
-        McpResponse::refuse(
-            413,
-            SERVER_ERROR,
-            &format!("Payload Too Large: the body is over {limit} bytes"),
-        )
+        McpResponse::refuse(413, SERVER_ERROR, &format!("Payload Too Large: the body is over {limit} bytes"))
     }
 
     /// A refusal of the whole HTTP request.
@@ -150,7 +130,8 @@ fn result(id: &Json, result: Json) -> Json {
 
 // The fixed parts of answers, as JSON text: parsing them (with the parser every request
 // already uses) weighs less in the Worker's wasm than the code `json!` expands to.
-const INITIALIZE_RESULT: &str = r#"{"protocolVersion":"","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"exo","version":""}}"#;
+const INITIALIZE_RESULT: &str =
+    r#"{"protocolVersion":"","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"exo","version":""}}"#;
 const EXECUTE_TOOL: &str = r#"{"name":"","description":"","inputSchema":{"type":"object","properties":{
     "query":{"type":"string","description":"The GraphQL document to run"},
     "variables":{"type":"object","description":"Values of the document's variables"},
@@ -170,11 +151,7 @@ enum Tool<'a> {
 }
 
 fn suffix(profile: &McpProfile) -> String {
-    profile
-        .name
-        .as_deref()
-        .map(|n| format!("_{n}"))
-        .unwrap_or_default()
+    profile.name.as_deref().map(|n| format!("_{n}")).unwrap_or_default()
 }
 
 impl Engine {
@@ -205,7 +182,9 @@ impl Engine {
                 return McpResponse::refuse(
                     403,
                     SERVER_ERROR,
-                    &format!("Forbidden: requests from origin `{origin}` are not allowed; list it in `EXO_CORS_DOMAINS`"),
+                    &format!(
+                        "Forbidden: requests from origin `{origin}` are not allowed; list it in `EXO_CORS_DOMAINS`"
+                    ),
                 );
             }
         }
@@ -215,20 +194,16 @@ impl Engine {
                 return McpResponse::refuse(
                     415,
                     SERVER_ERROR,
-                    &format!("Unsupported Media Type: `{ct}`; send JSON-RPC messages with `Content-Type: application/json`"),
+                    &format!(
+                        "Unsupported Media Type: `{ct}`; send JSON-RPC messages with `Content-Type: application/json`"
+                    ),
                 );
             }
         }
         if let Some(accept) = head.header("accept") {
             let ok = accept
                 .split(',')
-                .map(|a| {
-                    a.split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_ascii_lowercase()
-                })
+                .map(|a| a.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
                 .any(|a| a == "application/json" || a == "application/*" || a == "*/*");
             if !ok {
                 return McpResponse::refuse(
@@ -253,31 +228,20 @@ impl Engine {
         let parsed: Json = match serde_json::from_slice(body) {
             Ok(j) => j,
             Err(e) => {
-                return McpResponse::refuse(
-                    400,
-                    PARSE_ERROR,
-                    &format!("Parse error: the body is not JSON ({e})"),
-                )
+                return McpResponse::refuse(400, PARSE_ERROR, &format!("Parse error: the body is not JSON ({e})"))
             }
         };
         let mut unauthorized = false;
         let mut response = match parsed {
             Json::Array(messages) => {
                 if messages.is_empty() {
-                    return McpResponse::refuse(
-                        400,
-                        INVALID_REQUEST,
-                        "Invalid Request: an empty batch",
-                    );
+                    return McpResponse::refuse(400, INVALID_REQUEST, "Invalid Request: an empty batch");
                 }
                 if messages.len() > MAX_BATCH {
                     return McpResponse::refuse(
                         400,
                         INVALID_REQUEST,
-                        &format!(
-                            "Invalid Request: a batch of {} messages; send at most {MAX_BATCH}",
-                            messages.len()
-                        ),
+                        &format!("Invalid Request: a batch of {} messages; send at most {MAX_BATCH}", messages.len()),
                     );
                 }
                 let mut replies = vec![];
@@ -292,10 +256,7 @@ impl Engine {
                     McpResponse::json(200, Json::Array(replies))
                 }
             }
-            message => match self
-                .mcp_message(&message, head, db, &mut unauthorized)
-                .await
-            {
+            message => match self.mcp_message(&message, head, db, &mut unauthorized).await {
                 None => accepted(),
                 Some(reply) => {
                     let invalid = reply.pointer("/error/code") == Some(&json!(INVALID_REQUEST));
@@ -321,45 +282,25 @@ impl Engine {
         unauthorized: &mut bool,
     ) -> Option<Json> {
         let Json::Object(m) = message else {
-            return Some(error(
-                &Json::Null,
-                INVALID_REQUEST,
-                "Invalid Request: a JSON-RPC message is an object",
-            ));
+            return Some(error(&Json::Null, INVALID_REQUEST, "Invalid Request: a JSON-RPC message is an object"));
         };
         // MCP request ids are strings or numbers, never null.
         let id = match m.get("id") {
             None => None,
             Some(id @ (Json::String(_) | Json::Number(_))) => Some(id),
             Some(_) => {
-                return Some(error(
-                    &Json::Null,
-                    INVALID_REQUEST,
-                    "Invalid Request: `id` must be a string or a number",
-                ));
+                return Some(error(&Json::Null, INVALID_REQUEST, "Invalid Request: `id` must be a string or a number"));
             }
         };
         let echo = id.unwrap_or(&Json::Null);
         if m.get("jsonrpc").and_then(Json::as_str) != Some("2.0") {
-            return Some(error(
-                echo,
-                INVALID_REQUEST,
-                "Invalid Request: `jsonrpc` must be \"2.0\"",
-            ));
+            return Some(error(echo, INVALID_REQUEST, "Invalid Request: `jsonrpc` must be \"2.0\""));
         }
         let method = match m.get("method") {
             Some(Json::String(method)) => method.as_str(),
-            Some(_) => {
-                return Some(error(
-                    echo,
-                    INVALID_REQUEST,
-                    "Invalid Request: `method` must be a string",
-                ))
-            }
+            Some(_) => return Some(error(echo, INVALID_REQUEST, "Invalid Request: `method` must be a string")),
             // A response to a request of ours; this server sends none, so there is nothing to match.
-            None if id.is_some() && (m.contains_key("result") || m.contains_key("error")) => {
-                return None
-            }
+            None if id.is_some() && (m.contains_key("result") || m.contains_key("error")) => return None,
             None => return Some(error(echo, INVALID_REQUEST, "Invalid Request: no `method`")),
         };
         // Notifications (`notifications/initialized`, `notifications/cancelled`, ...) need no
@@ -369,20 +310,14 @@ impl Engine {
         let params = match m.get("params") {
             None | Some(Json::Null) => &empty,
             Some(Json::Object(p)) => p,
-            Some(_) => {
-                return Some(error(
-                    id,
-                    INVALID_PARAMS,
-                    "Invalid params: `params` must be an object",
-                ))
-            }
+            Some(_) => return Some(error(id, INVALID_PARAMS, "Invalid params: `params` must be an object")),
         };
         let answer = match method {
             "initialize" => self.mcp_initialize(params),
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(
-                json!({ "tools": self.mcp_tools().iter().map(|t| self.tool_json(t)).collect::<Vec<_>>() }),
-            ),
+            "tools/list" => {
+                Ok(json!({ "tools": self.mcp_tools().iter().map(|t| self.tool_json(t)).collect::<Vec<_>>() }))
+            }
             "tools/call" => self.mcp_call(params, head, db, unauthorized).await,
             // Capabilities this server does not declare; some clients ask regardless, and an
             // empty list serves them better than an error (Exograph answers them so too).
@@ -399,17 +334,11 @@ impl Engine {
 
     fn mcp_initialize(&self, params: &Map<String, Json>) -> Result<Json, (i64, String)> {
         let Some(requested) = params.get("protocolVersion").and_then(Json::as_str) else {
-            return Err((
-                INVALID_PARAMS,
-                "Invalid params: `initialize` needs `params.protocolVersion`".into(),
-            ));
+            return Err((INVALID_PARAMS, "Invalid params: `initialize` needs `params.protocolVersion`".into()));
         };
         // The client's version when supported, else the newest this server speaks (the
         // client then decides whether it can continue).
-        let version = SUPPORTED_VERSIONS
-            .iter()
-            .find(|v| **v == requested)
-            .unwrap_or(&SUPPORTED_VERSIONS[0]);
+        let version = SUPPORTED_VERSIONS.iter().find(|v| **v == requested).unwrap_or(&SUPPORTED_VERSIONS[0]);
         let mut answer = template(INITIALIZE_RESULT);
         answer["protocolVersion"] = Json::String(version.to_string());
         answer["serverInfo"]["version"] = Json::String(env!("CARGO_PKG_VERSION").into());
@@ -482,37 +411,20 @@ impl Engine {
         unauthorized: &mut bool,
     ) -> Result<Json, (i64, String)> {
         let Some(name) = params.get("name").and_then(Json::as_str) else {
-            return Err((
-                INVALID_PARAMS,
-                "Invalid params: `tools/call` needs `params.name`".into(),
-            ));
+            return Err((INVALID_PARAMS, "Invalid params: `tools/call` needs `params.name`".into()));
         };
         let tools = self.mcp_tools();
         let tool = tools.iter().find(|t| match t {
-            Tool::Execute(p) => name
-                .strip_prefix("execute_query")
-                .is_some_and(|rest| rest == suffix(p)),
-            Tool::Introspect(p) => name
-                .strip_prefix("introspect")
-                .is_some_and(|rest| rest == suffix(p)),
+            Tool::Execute(p) => name.strip_prefix("execute_query").is_some_and(|rest| rest == suffix(p)),
+            Tool::Introspect(p) => name.strip_prefix("introspect").is_some_and(|rest| rest == suffix(p)),
         });
         let profile = match tool {
             None => {
-                let names: Vec<String> = tools
-                    .iter()
-                    .map(|t| {
-                        self.tool_json(t)["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string()
-                    })
-                    .collect();
+                let names: Vec<String> =
+                    tools.iter().map(|t| self.tool_json(t)["name"].as_str().unwrap_or_default().to_string()).collect();
                 return Err((
                     INVALID_PARAMS,
-                    format!(
-                        "Invalid params: unknown tool `{name}`; the tools are: {}",
-                        names.join(", ")
-                    ),
+                    format!("Invalid params: unknown tool `{name}`; the tools are: {}", names.join(", ")),
                 ));
             }
             Some(Tool::Introspect(p)) => return Ok(text_result(&p.sdl, false)),
@@ -522,18 +434,10 @@ impl Engine {
         let args = match params.get("arguments") {
             None | Some(Json::Null) => &empty,
             Some(Json::Object(a)) => a,
-            Some(_) => {
-                return Err((
-                    INVALID_PARAMS,
-                    "Invalid params: `arguments` must be an object".into(),
-                ))
-            }
+            Some(_) => return Err((INVALID_PARAMS, "Invalid params: `arguments` must be an object".into())),
         };
         let Some(query) = args.get("query").and_then(Json::as_str) else {
-            return Err((
-                INVALID_PARAMS,
-                format!("Invalid params: `{name}` needs a `query` string argument"),
-            ));
+            return Err((INVALID_PARAMS, format!("Invalid params: `{name}` needs a `query` string argument")));
         };
         let parsed_variables;
         let variables = match args.get("variables") {
@@ -545,36 +449,19 @@ impl Engine {
                     parsed_variables = v;
                     &parsed_variables
                 }
-                _ => {
-                    return Err((
-                        INVALID_PARAMS,
-                        "Invalid params: `variables` must be an object".into(),
-                    ))
-                }
+                _ => return Err((INVALID_PARAMS, "Invalid params: `variables` must be an object".into())),
             },
-            Some(_) => {
-                return Err((
-                    INVALID_PARAMS,
-                    "Invalid params: `variables` must be an object".into(),
-                ))
-            }
+            Some(_) => return Err((INVALID_PARAMS, "Invalid params: `variables` must be an object".into())),
         };
         let operation = match args.get("operationName") {
             None | Some(Json::Null) => None,
             Some(Json::String(o)) => Some(o.as_str()),
-            Some(_) => {
-                return Err((
-                    INVALID_PARAMS,
-                    "Invalid params: `operationName` must be a string".into(),
-                ))
-            }
+            Some(_) => return Err((INVALID_PARAMS, "Invalid params: `operationName` must be a string".into())),
         };
         let tool_name = format!("execute_query{}", suffix(profile));
         let separate = self.config.mcp.mode == McpMode::Separate;
         let gate = |op: &Operation<'_>| check_profile(profile, &tool_name, separate, op);
-        let answer = self
-            .execute_gated(query, operation, variables, head, db, &gate)
-            .await;
+        let answer = self.execute_gated(query, operation, variables, head, db, &gate).await;
         if answer.status == 401 {
             *unauthorized = true;
         }
@@ -585,11 +472,7 @@ impl Engine {
 }
 
 fn accepted() -> McpResponse {
-    McpResponse {
-        status: 202,
-        body: String::new(),
-        headers: vec![],
-    }
+    McpResponse { status: 202, body: String::new(), headers: vec![] }
 }
 
 fn text_result(text: &str, is_error: bool) -> Json {
@@ -606,12 +489,7 @@ fn scope_note(p: &McpProfile) -> &'static str {
 
 /// Whether every root field of `op` belongs to `profile`; the error names the first that does
 /// not, and why.
-pub fn check_profile(
-    profile: &McpProfile,
-    tool: &str,
-    separate: bool,
-    op: &Operation<'_>,
-) -> Result<(), GqlError> {
+pub fn check_profile(profile: &McpProfile, tool: &str, separate: bool, op: &Operation<'_>) -> Result<(), GqlError> {
     let (allowed, kind) = match op.kind {
         OperationKind::Query => (&profile.queries, "query"),
         OperationKind::Mutation => (&profile.mutations, "mutation"),
@@ -624,10 +502,7 @@ pub fn check_profile(
         }
         if name.starts_with("__") {
             let where_ = if separate {
-                format!(
-                    "`introspect{}` returns",
-                    tool.trim_start_matches("execute_query")
-                )
+                format!("`introspect{}` returns", tool.trim_start_matches("execute_query"))
             } else {
                 format!("the description of `{tool}` holds")
             };
@@ -641,7 +516,8 @@ pub fn check_profile(
         }
         let why = match (&profile.name, kind) {
             (None, "mutation") => {
-                "MCP tools run queries only unless a profile in `exo.toml` (`[[mcp.profiles]]`) exposes mutations".to_string()
+                "MCP tools run queries only unless a profile in `exo.toml` (`[[mcp.profiles]]`) exposes mutations"
+                    .to_string()
             }
             (None, _) => "it is not part of the schema this tool offers".to_string(),
             (Some(p), _) => format!("the profile `{p}` in `exo.toml` does not include it"),
@@ -673,11 +549,7 @@ mod tests {
     }
 
     impl Db for CountingDb {
-        async fn query(
-            &mut self,
-            _: &str,
-            _: &[Option<String>],
-        ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        async fn query(&mut self, _: &str, _: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
             self.statements += 1;
             Err(DbError("no database in unit tests".into()))
         }
@@ -699,13 +571,7 @@ mod tests {
     }
 
     fn field(name: &str, ty: TypeRef, resolver: Resolver) -> Field {
-        Field {
-            name: name.into(),
-            description: None,
-            args: vec![],
-            ty,
-            resolver,
-        }
+        Field { name: name.into(), description: None, args: vec![], ty, resolver }
     }
 
     fn profile(name: Option<&str>, queries: &[&str], mutations: &[&str]) -> McpProfile {
@@ -732,32 +598,18 @@ mod tests {
                         fields: vec![field(
                             "id",
                             TypeRef::named("Int").non_null(),
-                            Resolver::EntityField {
-                                entity: 0,
-                                field: 0,
-                            },
+                            Resolver::EntityField { entity: 0, field: 0 },
                         )],
                     },
                 }],
                 queries: vec![
-                    field(
-                        "notes",
-                        note.clone().non_null().list().non_null(),
-                        Resolver::Collection { entity: 0 },
-                    ),
-                    field(
-                        "secrets",
-                        note.clone().non_null().list().non_null(),
-                        Resolver::Collection { entity: 0 },
-                    ),
+                    field("notes", note.clone().non_null().list().non_null(), Resolver::Collection { entity: 0 }),
+                    field("secrets", note.clone().non_null().list().non_null(), Resolver::Collection { entity: 0 }),
                 ],
                 mutations: vec![field(
                     "deleteNotes",
                     note.non_null().list().non_null(),
-                    Resolver::Delete {
-                        entity: 0,
-                        many: true,
-                    },
+                    Resolver::Delete { entity: 0, many: true },
                 )],
             },
             mcp_profiles: profiles,
@@ -769,33 +621,19 @@ mod tests {
     }
 
     fn default_engine() -> Engine {
-        engine(
-            vec![profile(None, &["notes", "secrets"], &[])],
-            McpMode::Combined,
-        )
+        engine(vec![profile(None, &["notes", "secrets"], &[])], McpMode::Combined)
     }
 
     fn post(engine: &Engine, headers: &[(&str, &str)], body: &str) -> (McpResponse, usize) {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let head = RequestHead {
-            headers: &headers,
-            client_ip: None,
-            now: 0,
-        };
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let head = RequestHead { headers: &headers, client_ip: None, now: 0 };
         let mut db = CountingDb::default();
         let r = block_on(engine.handle_mcp("POST", body.as_bytes(), &head, &Cors::None, &mut db));
         (r, db.statements)
     }
 
     fn rpc(engine: &Engine, body: Json) -> Json {
-        let (r, _) = post(
-            engine,
-            &[("content-type", "application/json")],
-            &body.to_string(),
-        );
+        let (r, _) = post(engine, &[("content-type", "application/json")], &body.to_string());
         assert_eq!(r.status, 200, "{}", r.body);
         serde_json::from_str(&r.body).unwrap()
     }
@@ -805,10 +643,7 @@ mod tests {
                            "params": { "name": tool, "arguments": { "query": query } } });
         let (r, statements) = post(engine, &[], &body.to_string());
         assert_eq!(r.status, 200, "{}", r.body);
-        (
-            serde_json::from_str::<Json>(&r.body).unwrap()["result"].clone(),
-            statements,
-        )
+        (serde_json::from_str::<Json>(&r.body).unwrap()["result"].clone(), statements)
     }
 
     #[test]
@@ -824,57 +659,29 @@ mod tests {
         let r = init("2025-03-26");
         assert_eq!(r["id"], "a");
         assert_eq!(r["result"]["protocolVersion"], "2025-03-26");
-        assert_eq!(
-            r["result"]["capabilities"],
-            json!({ "tools": { "listChanged": false } })
-        );
+        assert_eq!(r["result"]["capabilities"], json!({ "tools": { "listChanged": false } }));
         assert_eq!(r["result"]["instructions"], "Notes of a team.");
         // An unknown (future) version is answered with the newest one this server speaks.
-        assert_eq!(
-            init("2099-01-01")["result"]["protocolVersion"],
-            SUPPORTED_VERSIONS[0]
-        );
-        let r = rpc(
-            &e,
-            json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {} }),
-        );
+        assert_eq!(init("2099-01-01")["result"]["protocolVersion"], SUPPORTED_VERSIONS[0]);
+        let r = rpc(&e, json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {} }));
         assert_eq!(r["error"]["code"], INVALID_PARAMS);
     }
 
     #[test]
     fn tools_follow_profiles_and_mode() {
         let names = |e: &Engine| -> Vec<String> {
-            let r = rpc(
-                e,
-                json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
-            );
-            r["result"]["tools"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["name"].as_str().unwrap().to_string())
-                .collect()
+            let r = rpc(e, json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }));
+            r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
         };
         let e = default_engine();
         assert_eq!(names(&e), ["execute_query"]);
-        let r = rpc(
-            &e,
-            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
-        );
+        let r = rpc(&e, json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }));
         let tool = &r["result"]["tools"][0];
-        assert!(
-            tool["description"]
-                .as_str()
-                .unwrap()
-                .ends_with("type Query { notes secrets }"),
-            "{tool}"
-        );
+        assert!(tool["description"].as_str().unwrap().ends_with("type Query { notes secrets }"), "{tool}");
         assert_eq!(tool["inputSchema"]["required"], json!(["query"]));
         assert_eq!(tool["annotations"]["readOnlyHint"], true);
-        let profiles = vec![
-            profile(Some("reader"), &["notes"], &[]),
-            profile(Some("cleaner"), &["notes"], &["deleteNotes"]),
-        ];
+        let profiles =
+            vec![profile(Some("reader"), &["notes"], &[]), profile(Some("cleaner"), &["notes"], &["deleteNotes"])];
         assert_eq!(
             names(&engine(profiles.clone(), McpMode::Combined)),
             ["execute_query_reader", "execute_query_cleaner"]
@@ -882,18 +689,10 @@ mod tests {
         let separate = engine(profiles, McpMode::Separate);
         assert_eq!(
             names(&separate),
-            [
-                "execute_query_reader",
-                "introspect_reader",
-                "execute_query_cleaner",
-                "introspect_cleaner"
-            ]
+            ["execute_query_reader", "introspect_reader", "execute_query_cleaner", "introspect_cleaner"]
         );
         let (r, _) = call(&separate, "introspect_reader", "");
-        assert_eq!(
-            r,
-            json!({ "content": [{ "type": "text", "text": "type Query { notes }" }], "isError": false })
-        );
+        assert_eq!(r, json!({ "content": [{ "type": "text", "text": "type Query { notes }" }], "isError": false }));
     }
 
     #[test]
@@ -910,47 +709,25 @@ mod tests {
         assert_eq!(r["isError"], true);
         let text = r["content"][0]["text"].as_str().unwrap();
         assert!(
-            text.contains(
-                "The mutation `deleteNotes` is not available through the MCP tool `execute_query`"
-            ),
+            text.contains("The mutation `deleteNotes` is not available through the MCP tool `execute_query`"),
             "{text}"
         );
         assert_eq!(statements, 0);
         // A query outside a profile, and introspection.
-        let e = engine(
-            vec![profile(Some("reader"), &["notes"], &[])],
-            McpMode::Combined,
-        );
-        let (r, statements) = call(
-            &e,
-            "execute_query_reader",
-            "{ notes { id } secrets { id } }",
-        );
+        let e = engine(vec![profile(Some("reader"), &["notes"], &[])], McpMode::Combined);
+        let (r, statements) = call(&e, "execute_query_reader", "{ notes { id } secrets { id } }");
         let text = r["content"][0]["text"].as_str().unwrap();
         assert!(text.contains("The query `secrets` is not available through the MCP tool `execute_query_reader`: the profile `reader`"), "{text}");
         assert_eq!(statements, 0);
-        let (r, _) = call(
-            &e,
-            "execute_query_reader",
-            "{ __schema { queryType { name } } }",
-        );
+        let (r, _) = call(&e, "execute_query_reader", "{ __schema { queryType { name } } }");
         assert!(
-            r["content"][0]["text"]
-                .as_str()
-                .unwrap()
-                .contains("`__schema` is not available through MCP tools"),
+            r["content"][0]["text"].as_str().unwrap().contains("`__schema` is not available through MCP tools"),
             "{r}"
         );
         // GraphQL errors come back as the /graphql body, as a tool error.
         let (r, _) = call(&e, "execute_query_reader", "{ notes { nope } }");
         assert_eq!(r["isError"], true);
-        assert!(
-            r["content"][0]["text"]
-                .as_str()
-                .unwrap()
-                .starts_with("{\"errors\":["),
-            "{r}"
-        );
+        assert!(r["content"][0]["text"].as_str().unwrap().starts_with("{\"errors\":["), "{r}");
     }
 
     #[test]
@@ -959,10 +736,7 @@ mod tests {
         let (r, _) = post(&e, &[], "{not json");
         assert_eq!(r.status, 400);
         let body: Json = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(
-            (body["error"]["code"].clone(), body["id"].clone()),
-            (json!(PARSE_ERROR), Json::Null)
-        );
+        assert_eq!((body["error"]["code"].clone(), body["id"].clone()), (json!(PARSE_ERROR), Json::Null));
         for bad in [
             json!({ "jsonrpc": "1.0", "id": 1, "method": "ping" }),
             json!({ "jsonrpc": "2.0", "id": 1 }),
@@ -974,26 +748,12 @@ mod tests {
             let body: Json = serde_json::from_str(&r.body).unwrap();
             assert_eq!(body["error"]["code"], INVALID_REQUEST, "{bad}");
         }
-        let r = rpc(
-            &e,
-            json!({ "jsonrpc": "2.0", "id": 3, "method": "sampling/createMessage" }),
-        );
-        assert_eq!(
-            (r["id"].clone(), r["error"]["code"].clone()),
-            (json!(3), json!(METHOD_NOT_FOUND))
-        );
-        let r = rpc(
-            &e,
-            json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": { "name": "drop_tables" } }),
-        );
+        let r = rpc(&e, json!({ "jsonrpc": "2.0", "id": 3, "method": "sampling/createMessage" }));
+        assert_eq!((r["id"].clone(), r["error"]["code"].clone()), (json!(3), json!(METHOD_NOT_FOUND)));
+        let r =
+            rpc(&e, json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": { "name": "drop_tables" } }));
         assert_eq!(r["error"]["code"], INVALID_PARAMS);
-        assert!(
-            r["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("the tools are: execute_query"),
-            "{r}"
-        );
+        assert!(r["error"]["message"].as_str().unwrap().contains("the tools are: execute_query"), "{r}");
         let r = rpc(
             &e,
             json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": { "name": "execute_query", "arguments": {} } }),
@@ -1010,11 +770,7 @@ mod tests {
     #[test]
     fn notifications_and_batches() {
         let e = default_engine();
-        let (r, _) = post(
-            &e,
-            &[],
-            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-        );
+        let (r, _) = post(&e, &[], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         assert_eq!((r.status, r.body.as_str()), (202, ""));
         // A response from the client needs no answer either.
         let (r, _) = post(&e, &[], r#"{"jsonrpc":"2.0","id":9,"result":{}}"#);
@@ -1036,15 +792,12 @@ mod tests {
                 { "jsonrpc": "2.0", "id": null, "error": { "code": INVALID_REQUEST, "message": "Invalid Request: a JSON-RPC message is an object" } }
             ])
         );
-        let only_notes = json!([{ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 1 } }]);
+        let only_notes =
+            json!([{ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 1 } }]);
         assert_eq!(post(&e, &[], &only_notes.to_string()).0.status, 202);
-        let too_many: Vec<Json> = (0..=MAX_BATCH)
-            .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "ping" }))
-            .collect();
-        assert_eq!(
-            post(&e, &[], &Json::Array(too_many).to_string()).0.status,
-            400
-        );
+        let too_many: Vec<Json> =
+            (0..=MAX_BATCH).map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "ping" })).collect();
+        assert_eq!(post(&e, &[], &Json::Array(too_many).to_string()).0.status, 400);
     }
 
     #[test]
@@ -1052,92 +805,35 @@ mod tests {
         let e = default_engine();
         let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
         let headers: Vec<(String, String)> = vec![];
-        let head = RequestHead {
-            headers: &headers,
-            client_ip: None,
-            now: 0,
-        };
+        let head = RequestHead { headers: &headers, client_ip: None, now: 0 };
         for method in ["GET", "DELETE", "PUT"] {
-            let r =
-                block_on(e.handle_mcp(method, b"", &head, &Cors::None, &mut CountingDb::default()));
+            let r = block_on(e.handle_mcp(method, b"", &head, &Cors::None, &mut CountingDb::default()));
             assert_eq!(r.status, 405, "{method}");
             assert_eq!(r.headers, vec![("allow", "POST, OPTIONS".to_string())]);
         }
-        assert_eq!(
-            post(&e, &[("origin", "https://evil.example")], ping)
-                .0
-                .status,
-            403
-        );
-        assert_eq!(
-            post(&e, &[("content-type", "text/plain")], ping).0.status,
-            415
-        );
+        assert_eq!(post(&e, &[("origin", "https://evil.example")], ping).0.status, 403);
+        assert_eq!(post(&e, &[("content-type", "text/plain")], ping).0.status, 415);
         assert_eq!(post(&e, &[("accept", "text/html")], ping).0.status, 406);
-        assert_eq!(
-            post(
-                &e,
-                &[("accept", "application/json, text/event-stream")],
-                ping
-            )
-            .0
-            .status,
-            200
-        );
-        assert_eq!(
-            post(&e, &[("mcp-protocol-version", "1999-01-01")], ping)
-                .0
-                .status,
-            400
-        );
-        assert_eq!(
-            post(&e, &[("mcp-protocol-version", "2025-06-18")], ping)
-                .0
-                .status,
-            200
-        );
+        assert_eq!(post(&e, &[("accept", "application/json, text/event-stream")], ping).0.status, 200);
+        assert_eq!(post(&e, &[("mcp-protocol-version", "1999-01-01")], ping).0.status, 400);
+        assert_eq!(post(&e, &[("mcp-protocol-version", "2025-06-18")], ping).0.status, 200);
         // An allowed origin passes.
         let headers = vec![("origin".to_string(), "https://app.example".to_string())];
-        let head = RequestHead {
-            headers: &headers,
-            client_ip: None,
-            now: 0,
-        };
+        let head = RequestHead { headers: &headers, client_ip: None, now: 0 };
         let cors = Cors::parse(Some("https://app.example"));
-        let r = block_on(e.handle_mcp(
-            "POST",
-            ping.as_bytes(),
-            &head,
-            &cors,
-            &mut CountingDb::default(),
-        ));
+        let r = block_on(e.handle_mcp("POST", ping.as_bytes(), &head, &cors, &mut CountingDb::default()));
         assert_eq!(r.status, 200);
     }
 
     #[test]
     fn config_from_env() {
         let get = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
-        assert_eq!(
-            McpConfig::from_env(&get(&[])).unwrap(),
-            McpConfig::default()
-        );
-        let c = McpConfig::from_env(&get(&[
-            ("EXO_ENABLE_MCP", "false"),
-            ("EXO_MCP_MODE", "separate"),
-        ]))
-        .unwrap();
+        assert_eq!(McpConfig::from_env(&get(&[])).unwrap(), McpConfig::default());
+        let c = McpConfig::from_env(&get(&[("EXO_ENABLE_MCP", "false"), ("EXO_MCP_MODE", "separate")])).unwrap();
         assert_eq!((c.enabled, c.mode), (false, McpMode::Separate));
-        for (k, v) in [
-            ("EXO_MCP_MODE", "split"),
-            ("EXO_ENABLE_MCP", "maybe"),
-            ("EXO_MCP_HTTP_PATH", "mcp"),
-        ] {
+        for (k, v) in [("EXO_MCP_MODE", "split"), ("EXO_ENABLE_MCP", "maybe"), ("EXO_MCP_HTTP_PATH", "mcp")] {
             let vars: &'static [(&'static str, &'static str)] = Box::leak(Box::new([(k, v)]));
             let e = McpConfig::from_env(&get(vars)).unwrap_err();
             assert!(e.contains(&format!("`{k}`")), "{e}");

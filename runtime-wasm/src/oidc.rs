@@ -120,38 +120,18 @@ pub struct Provider {
 
 /// Reads `<url>/.well-known/openid-configuration`. Errors name the URL.
 pub async fn discover<H: OidcHost>(url: &str, host: &H) -> Result<Provider, String> {
-    let config_url = format!(
-        "{}/.well-known/openid-configuration",
-        url.trim_end_matches('/')
-    );
-    let fail =
-        |why: String| format!("cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: {why}");
-    let reply = host
-        .get(&config_url)
-        .await
-        .map_err(|e| fail(format!("fetching {config_url} failed: {e}")))?;
+    let config_url = format!("{}/.well-known/openid-configuration", url.trim_end_matches('/'));
+    let fail = |why: String| format!("cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: {why}");
+    let reply = host.get(&config_url).await.map_err(|e| fail(format!("fetching {config_url} failed: {e}")))?;
     if reply.status != 200 {
         return Err(fail(format!("{config_url} answered HTTP {}", reply.status)));
     }
-    let doc: Json = serde_json::from_slice(&reply.body).map_err(|e| {
-        fail(format!(
-            "{config_url} is not an OpenID configuration document ({e})"
-        ))
-    })?;
-    let text = |name: &str| {
-        doc.get(name)
-            .and_then(Json::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let doc: Json = serde_json::from_slice(&reply.body)
+        .map_err(|e| fail(format!("{config_url} is not an OpenID configuration document ({e})")))?;
+    let text = |name: &str| doc.get(name).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     let issuer = text("issuer").ok_or_else(|| fail(format!("{config_url} names no `issuer`")))?;
-    let jwks_uri =
-        text("jwks_uri").ok_or_else(|| fail(format!("{config_url} names no `jwks_uri`")))?;
-    Ok(Provider {
-        url: url.to_string(),
-        issuer,
-        jwks_uri,
-    })
+    let jwks_uri = text("jwks_uri").ok_or_else(|| fail(format!("{config_url} names no `jwks_uri`")))?;
+    Ok(Provider { url: url.to_string(), issuer, jwks_uri })
 }
 
 struct KeyState {
@@ -175,10 +155,7 @@ impl<H: OidcHost> OidcVerifier<H> {
     pub async fn start(url: &str, host: H, now: u64) -> Result<OidcVerifier<H>, String> {
         let provider = discover(url, &host).await?;
         let (jwks, max_age) = fetch_jwks(&provider, &host).await.map_err(|e| {
-            format!(
-                "cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: its key set {}: {e}",
-                provider.jwks_uri
-            )
+            format!("cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: its key set {}: {e}", provider.jwks_uri)
         })?;
         if jwks.keys.is_empty() {
             return Err(format!(
@@ -191,23 +168,9 @@ impl<H: OidcHost> OidcVerifier<H> {
     }
 
     /// A verifier for an already discovered provider and fetched key set (benches, tests).
-    pub fn from_parts(
-        provider: Provider,
-        jwks: Jwks,
-        max_age: u64,
-        now: u64,
-        host: H,
-    ) -> OidcVerifier<H> {
-        let state = KeyState {
-            jwks: Arc::new(jwks),
-            expires_at: now.saturating_add(max_age),
-            last_attempt: now,
-        };
-        OidcVerifier {
-            provider,
-            host,
-            state: Mutex::new(state),
-        }
+    pub fn from_parts(provider: Provider, jwks: Jwks, max_age: u64, now: u64, host: H) -> OidcVerifier<H> {
+        let state = KeyState { jwks: Arc::new(jwks), expires_at: now.saturating_add(max_age), last_attempt: now };
+        OidcVerifier { provider, host, state: Mutex::new(state) }
     }
 
     pub fn provider(&self) -> &Provider {
@@ -223,8 +186,7 @@ impl<H: OidcHost> OidcVerifier<H> {
         let jws = Jws::split(token)?;
         let alg = match jws.header.get("alg").and_then(Json::as_str) {
             Some("none") => return Err(invalid("algorithm `none` is never accepted")),
-            Some(name) => Alg::parse(name)
-                .ok_or_else(|| invalid(format!("algorithm `{name}` is not accepted")))?,
+            Some(name) => Alg::parse(name).ok_or_else(|| invalid(format!("algorithm `{name}` is not accepted")))?,
             None => return Err(invalid("the token header names no algorithm")),
         };
         let kid = match jws.header.get("kid") {
@@ -254,11 +216,7 @@ impl<H: OidcHost> OidcVerifier<H> {
         let mut any = false;
         for key in jwks.candidates(kid, alg) {
             any = true;
-            match self
-                .host
-                .verify_signature(key, alg, jws.signing_input.as_bytes(), &jws.signature)
-                .await
-            {
+            match self.host.verify_signature(key, alg, jws.signing_input.as_bytes(), &jws.signature).await {
                 Ok(true) => return check_claims(jws.claims()?, &self.provider.issuer, now),
                 Ok(false) => {}
                 Err(e) => return Err(invalid(format!("the signature could not be checked: {e}"))),
@@ -267,16 +225,9 @@ impl<H: OidcHost> OidcVerifier<H> {
         Err(if any {
             invalid("the signature does not verify")
         } else if kid.is_some_and(|k| jwks.has_kid(k)) {
-            invalid(format!(
-                "key `{}` does not allow algorithm `{}`",
-                kid.unwrap_or_default(),
-                alg.name()
-            ))
+            invalid(format!("key `{}` does not allow algorithm `{}`", kid.unwrap_or_default(), alg.name()))
         } else {
-            invalid(format!(
-                "no key `{}` in the provider's key set",
-                kid.unwrap_or("(none)")
-            ))
+            invalid(format!("no key `{}` in the provider's key set", kid.unwrap_or("(none)")))
         })
     }
 
@@ -384,12 +335,7 @@ impl<'a> Jws<'a> {
             return Err(malformed());
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
-        Ok(Jws {
-            header,
-            signing_input,
-            payload,
-            signature,
-        })
+        Ok(Jws { header, signing_input, payload, signature })
     }
 
     /// The payload, decoded only after the signature verified.
@@ -412,10 +358,7 @@ pub fn check_claims(claims: Json, issuer: &str, now: u64) -> Result<Json, TokenE
     let time = |name: &str| -> Result<Option<f64>, TokenError> {
         match claims.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| invalid(format!("`{name}` is not a number"))),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| invalid(format!("`{name}` is not a number"))),
         }
     };
     let now = now as f64;
@@ -460,40 +403,21 @@ mod tests {
         assert!(ok(json!({"iss": iss, "exp": now + 10})).is_ok());
         // Within the leeway either side.
         assert!(ok(json!({"iss": iss, "exp": now - 59, "nbf": now + 59})).is_ok());
-        assert_eq!(
-            ok(json!({"iss": iss, "exp": now - 61})),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(ok(json!({"iss": iss, "exp": now - 61})), Err(TokenError::Expired));
         assert!(
             matches!(ok(json!({"iss": iss, "exp": now + 10, "nbf": now + 61})), Err(TokenError::Invalid(m)) if m.contains("nbf"))
         );
         assert!(
             matches!(ok(json!({"iss": "https://other.example", "exp": now + 10})), Err(TokenError::Invalid(m)) if m.contains("issuer"))
         );
-        assert!(
-            matches!(ok(json!({"iss": iss})), Err(TokenError::Invalid(m)) if m.contains("exp"))
-        );
-        assert!(
-            matches!(ok(json!({"exp": now + 10})), Err(TokenError::Invalid(m)) if m.contains("iss"))
-        );
-        assert!(matches!(
-            ok(json!({"iss": iss, "exp": "tomorrow"})),
-            Err(TokenError::Invalid(_))
-        ));
+        assert!(matches!(ok(json!({"iss": iss})), Err(TokenError::Invalid(m)) if m.contains("exp")));
+        assert!(matches!(ok(json!({"exp": now + 10})), Err(TokenError::Invalid(m)) if m.contains("iss")));
+        assert!(matches!(ok(json!({"iss": iss, "exp": "tomorrow"})), Err(TokenError::Invalid(_))));
     }
 
     #[test]
     fn malformed_tokens_are_invalid_not_panics() {
-        for t in [
-            "",
-            ".",
-            "..",
-            "a.b",
-            "a.b.c.d",
-            "e30.e30.!!",
-            "bm90IGpzb24.e30.",
-            "W10.e30.",
-        ] {
+        for t in ["", ".", "..", "a.b", "a.b.c.d", "e30.e30.!!", "bm90IGpzb24.e30.", "W10.e30."] {
             assert!(matches!(Jws::split(t), Err(TokenError::Invalid(_))), "{t}");
         }
         let jws = Jws::split("e30.bm90IGpzb24.").unwrap();

@@ -29,10 +29,7 @@ pub fn decode(type_oid: u32, type_name: &str, raw: &[u8]) -> Result<String, Stri
         if raw.len() == n {
             Ok(raw)
         } else {
-            Err(format!(
-                "a `{type_name}` value of {} bytes (expected {n})",
-                raw.len()
-            ))
+            Err(format!("a `{type_name}` value of {} bytes (expected {n})", raw.len()))
         }
     };
     let utf8 = |bytes: &[u8]| {
@@ -85,57 +82,23 @@ mod tests {
     fn binary_values_as_text() {
         assert_eq!(decode(oid::BOOL, "bool", &[1]).unwrap(), "t");
         assert_eq!(decode(oid::BOOL, "bool", &[0]).unwrap(), "f");
-        assert_eq!(
-            decode(oid::INT2, "int2", &(-7i16).to_be_bytes()).unwrap(),
-            "-7"
-        );
-        assert_eq!(
-            decode(oid::INT4, "int4", &2_000_000_000i32.to_be_bytes()).unwrap(),
-            "2000000000"
-        );
-        assert_eq!(
-            decode(oid::INT8, "int8", &i64::MIN.to_be_bytes()).unwrap(),
-            "-9223372036854775808"
-        );
-        assert_eq!(
-            decode(oid::FLOAT4, "float4", &1.1f32.to_be_bytes()).unwrap(),
-            "1.1"
-        );
-        assert_eq!(
-            decode(oid::FLOAT8, "float8", &0.1f64.to_be_bytes()).unwrap(),
-            "0.1"
-        );
-        assert_eq!(
-            decode(oid::FLOAT8, "float8", &f64::NEG_INFINITY.to_be_bytes()).unwrap(),
-            "-Infinity"
-        );
-        assert_eq!(
-            decode(oid::FLOAT8, "float8", &f64::NAN.to_be_bytes()).unwrap(),
-            "NaN"
-        );
-        assert_eq!(
-            decode(oid::TEXT, "text", "héllo".as_bytes()).unwrap(),
-            "héllo"
-        );
-        assert_eq!(
-            decode(oid::JSON, "json", br#"{"a": 1}"#).unwrap(),
-            r#"{"a": 1}"#
-        );
-        assert_eq!(
-            decode(oid::JSONB, "jsonb", b"\x01{\"a\": 1}").unwrap(),
-            r#"{"a": 1}"#
-        );
+        assert_eq!(decode(oid::INT2, "int2", &(-7i16).to_be_bytes()).unwrap(), "-7");
+        assert_eq!(decode(oid::INT4, "int4", &2_000_000_000i32.to_be_bytes()).unwrap(), "2000000000");
+        assert_eq!(decode(oid::INT8, "int8", &i64::MIN.to_be_bytes()).unwrap(), "-9223372036854775808");
+        assert_eq!(decode(oid::FLOAT4, "float4", &1.1f32.to_be_bytes()).unwrap(), "1.1");
+        assert_eq!(decode(oid::FLOAT8, "float8", &0.1f64.to_be_bytes()).unwrap(), "0.1");
+        assert_eq!(decode(oid::FLOAT8, "float8", &f64::NEG_INFINITY.to_be_bytes()).unwrap(), "-Infinity");
+        assert_eq!(decode(oid::FLOAT8, "float8", &f64::NAN.to_be_bytes()).unwrap(), "NaN");
+        assert_eq!(decode(oid::TEXT, "text", "héllo".as_bytes()).unwrap(), "héllo");
+        assert_eq!(decode(oid::JSON, "json", br#"{"a": 1}"#).unwrap(), r#"{"a": 1}"#);
+        assert_eq!(decode(oid::JSONB, "jsonb", b"\x01{\"a\": 1}").unwrap(), r#"{"a": 1}"#);
         assert_eq!(decode(99_999, "citext", b"Case").unwrap(), "Case");
     }
 
     #[test]
     fn malformed_and_unknown_values_are_errors() {
-        assert!(decode(oid::INT4, "int4", &[0, 1])
-            .unwrap_err()
-            .contains("2 bytes (expected 4)"));
-        assert!(decode(oid::TEXT, "text", &[0xff, 0xfe])
-            .unwrap_err()
-            .contains("not UTF-8"));
+        assert!(decode(oid::INT4, "int4", &[0, 1]).unwrap_err().contains("2 bytes (expected 4)"));
+        assert!(decode(oid::TEXT, "text", &[0xff, 0xfe]).unwrap_err().contains("not UTF-8"));
         assert!(decode(oid::JSONB, "jsonb", b"\x02{}").is_err());
         assert!(decode(oid::JSONB, "jsonb", b"").is_err());
         let e = decode(1700, "numeric", &[0, 0]).unwrap_err();

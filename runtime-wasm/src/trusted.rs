@@ -17,7 +17,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use exo_ir::graphql::{TypeKind, TypeRef};
-use exo_ir::plan::{TrustedDep, TrustedDocument, TrustedField, TrustedOperation, TrustedOutcome, TrustedRoot, TrustedVariant};
+use exo_ir::plan::{
+    TrustedDep, TrustedDocument, TrustedField, TrustedOperation, TrustedOutcome, TrustedRoot, TrustedVariant,
+};
 use exo_ir::{AccessExpr, AccessOperand, Ir};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -64,7 +66,10 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
     for def in &doc.operations {
         let name = def.name.map(|n| n.value.to_string());
         if name.is_none() && doc.operations.len() > 1 {
-            return Err(CompileError { operation: None, message: "an anonymous operation must be the only one in its document".into() });
+            return Err(CompileError {
+                operation: None,
+                message: "an anonymous operation must be the only one in its document".into(),
+            });
         }
         // Sample values must fit where the variables are used, which is also what requests
         // are shaped and checked by.
@@ -73,13 +78,21 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
         let mut variants: Vec<TrustedVariant> = vec![];
         let mut plans: Vec<TrustedOutcome> = vec![];
         for (shape, variables) in shapes {
-            let op = validate::validate(system, &doc, name.as_deref(), &variables, Limits { max_depth: 256, max_introspection_depth: 256, operation: OperationLimits::TRUSTED })
-                .map_err(|errors| CompileError {
-                    operation: name.clone(),
-                    message: errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
-                })?;
+            let op = validate::validate(
+                system,
+                &doc,
+                name.as_deref(),
+                &variables,
+                Limits { max_depth: 256, max_introspection_depth: 256, operation: OperationLimits::TRUSTED },
+            )
+            .map_err(|errors| CompileError {
+                operation: name.clone(),
+                message: errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
+            })?;
             if op.fields.iter().any(|f| f.field.name == "__schema" || f.field.name == "__type") {
-                fallback.get_or_insert_with(|| "it introspects the schema, which the runtime answers from the document".into());
+                fallback.get_or_insert_with(|| {
+                    "it introspects the schema, which the runtime answers from the document".into()
+                });
                 break;
             }
             let found = explore(system, &op);
@@ -100,10 +113,16 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
                         plans.len() - 1
                     }
                 };
-                variants.push(TrustedVariant { shape: shape.clone(), deps: deps.iter().map(dep_to_ir).collect(), plan: plan as u32 });
+                variants.push(TrustedVariant {
+                    shape: shape.clone(),
+                    deps: deps.iter().map(dep_to_ir).collect(),
+                    plan: plan as u32,
+                });
             }
             if found.truncated {
-                fallback.get_or_insert_with(|| "its access rules depend on more context combinations than were explored".into());
+                fallback.get_or_insert_with(|| {
+                    "its access rules depend on more context combinations than were explored".into()
+                });
             }
         }
         operations.push(TrustedOperation {
@@ -129,7 +148,9 @@ fn uncacheable(outcome: &Result<Plan, GqlError>) -> Option<String> {
 /// shapes are left to the runtime planner.
 fn shapes(system: &System, vars: &[(String, TypeRef)]) -> (Vec<(String, Map<String, Json>)>, Option<String>) {
     let mut fallback = None;
-    if let Some((name, _)) = vars.iter().enumerate().find(|(i, (n, _))| vars[..*i].iter().any(|(m, _)| m == n)).map(|(_, v)| v) {
+    if let Some((name, _)) =
+        vars.iter().enumerate().find(|(i, (n, _))| vars[..*i].iter().any(|(m, _)| m == n)).map(|(_, v)| v)
+    {
         // One sample value cannot be made to fit two types; such requests are planned late.
         return (vec![], Some(format!("variable `${name}` is used at more than one type")));
     }
@@ -149,7 +170,9 @@ fn shapes(system: &System, vars: &[(String, TypeRef)]) -> (Vec<(String, Map<Stri
                     }
                 }
                 Some(TypeKind::InputObject { .. }) => {
-                    fallback.get_or_insert_with(|| format!("variable `${name}` is an input object, whose fields shape the SQL"));
+                    fallback.get_or_insert_with(|| {
+                        format!("variable `${name}` is an input object, whose fields shape the SQL")
+                    });
                 }
                 _ if n == "Boolean" => {
                     opts.push(("t".into(), Some(Json::Bool(true))));
@@ -252,7 +275,9 @@ fn explore(system: &System, op: &validate::Operation<'_>) -> Explored {
             .into_iter()
             .map(|d| match d {
                 CtxDep::Value { context, field, value } => match candidates.classes.get(&(context, field)) {
-                    Some((other, lits, list)) if *other == value => CtxDep::Other { context, field, excluded: lits.clone(), list: *list },
+                    Some((other, lits, list)) if *other == value => {
+                        CtxDep::Other { context, field, excluded: lits.clone(), list: *list }
+                    }
                     _ => CtxDep::Value { context, field, value },
                 },
                 d => d,
@@ -377,7 +402,6 @@ fn collect_literals(e: &AccessExpr, out: &mut HashMap<(u32, u32), Vec<Json>>, or
     }
 }
 
-
 /// A value of the field's type that equals none of `lits`.
 fn other_value(lits: &[Json], ty: exo_ir::ScalarType) -> Json {
     use exo_ir::ScalarType as S;
@@ -397,9 +421,15 @@ fn other_value(lits: &[Json], ty: exo_ir::ScalarType) -> Json {
 
 fn dep_to_ir(d: &CtxDep) -> TrustedDep {
     match d {
-        CtxDep::Value { context, field, value } => TrustedDep::Value { context: *context, field: *field, json: value.to_string() },
-        CtxDep::Null { context, field, is_null } => TrustedDep::Null { context: *context, field: *field, is_null: *is_null },
-        CtxDep::List { context, field, is_list } => TrustedDep::List { context: *context, field: *field, is_list: *is_list },
+        CtxDep::Value { context, field, value } => {
+            TrustedDep::Value { context: *context, field: *field, json: value.to_string() }
+        }
+        CtxDep::Null { context, field, is_null } => {
+            TrustedDep::Null { context: *context, field: *field, is_null: *is_null }
+        }
+        CtxDep::List { context, field, is_list } => {
+            TrustedDep::List { context: *context, field: *field, is_list: *is_list }
+        }
         CtxDep::Other { context, field, excluded, list } => TrustedDep::Other {
             context: *context,
             field: *field,
@@ -414,8 +444,12 @@ fn dep_from_ir(d: &TrustedDep) -> CtxDep {
         TrustedDep::Value { context, field, json } => {
             CtxDep::Value { context: *context, field: *field, value: serde_json::from_str(json).unwrap_or(Json::Null) }
         }
-        TrustedDep::Null { context, field, is_null } => CtxDep::Null { context: *context, field: *field, is_null: *is_null },
-        TrustedDep::List { context, field, is_list } => CtxDep::List { context: *context, field: *field, is_list: *is_list },
+        TrustedDep::Null { context, field, is_null } => {
+            CtxDep::Null { context: *context, field: *field, is_null: *is_null }
+        }
+        TrustedDep::List { context, field, is_list } => {
+            CtxDep::List { context: *context, field: *field, is_list: *is_list }
+        }
         TrustedDep::Other { context, field, excluded, list } => CtxDep::Other {
             context: *context,
             field: *field,
@@ -525,8 +559,11 @@ impl TrustedSet {
 }
 
 fn ready(op: &TrustedOperation) -> ReadyOperation {
-    let variables: Vec<(String, TypeRef)> =
-        op.variables.iter().map(|(n, t)| (n.clone(), parse_type(t).unwrap_or_else(|| TypeRef::Named(t.clone())))).collect();
+    let variables: Vec<(String, TypeRef)> = op
+        .variables
+        .iter()
+        .map(|(n, t)| (n.clone(), parse_type(t).unwrap_or_else(|| TypeRef::Named(t.clone()))))
+        .collect();
     let kind = if op.mutation { OperationKind::Mutation } else { OperationKind::Query };
     let plans: Vec<Result<Arc<Plan>, GqlError>> = op
         .plans
@@ -544,7 +581,9 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
                     .map(|f| FieldPlan {
                         key: f.key.clone(),
                         plan: match &f.root {
-                            TrustedRoot::Sql { steps, no_row } => RootPlan::Sql { steps: steps.clone(), no_row: *no_row },
+                            TrustedRoot::Sql { steps, no_row } => {
+                                RootPlan::Sql { steps: steps.clone(), no_row: *no_row }
+                            }
                             TrustedRoot::Const(c) => RootPlan::Const(c.clone()),
                         },
                     })
@@ -563,5 +602,11 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
             Some((v.shape.clone(), v.deps.iter().map(dep_from_ir).collect(), outcome))
         })
         .collect();
-    ReadyOperation { name: op.name.clone(), mutation: op.mutation, variables: variables.into(), variants, fallback: op.fallback.clone() }
+    ReadyOperation {
+        name: op.name.clone(),
+        mutation: op.mutation,
+        variables: variables.into(),
+        variants,
+        fallback: op.fallback.clone(),
+    }
 }

@@ -126,7 +126,11 @@ pub fn validate<'s>(
 /// The types an operation's variables are coerced to (see [`Operation::variable_types`]),
 /// without values: for compiling trusted documents, whose sample values must fit the places
 /// the variables are used. `None` if there is no such operation.
-pub fn variable_types(system: &System, doc: &ast::Document<'_>, operation_name: Option<&str>) -> Option<Vec<(String, TypeRef)>> {
+pub fn variable_types(
+    system: &System,
+    doc: &ast::Document<'_>,
+    operation_name: Option<&str>,
+) -> Option<Vec<(String, TypeRef)>> {
     let op = select_operation(doc, operation_name).ok()?;
     let mut v = Validator::new(system, doc);
     for def in &op.variables {
@@ -216,7 +220,9 @@ const INVALID_BLOB: &str = "Invalid Blob value (expected base64)";
 
 /// A Blob that is not base64, in Exograph's words (which carry no location).
 fn blob_error(field: &str) -> GqlError {
-    GqlError::new(format!("Unable to convert input to the expected type: trying to convert the '{field}' field to the 'Blob' type"))
+    GqlError::new(format!(
+        "Unable to convert input to the expected type: trying to convert the '{field}' field to the 'Blob' type"
+    ))
 }
 
 /// A filter (an input type with `and`, `or` and `not`) may use one of them per level, and
@@ -275,7 +281,9 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             for (_, used) in self.var_uses.iter().filter(|(n, _)| *n == def.name.value) {
                 // A variable declared non-null must be sent and not be null, wherever it is used.
                 let ty = match (&declared, used) {
-                    (TypeRef::NonNull(_), TypeRef::NonNull(_)) | (TypeRef::List(_) | TypeRef::Named(_), _) => used.clone(),
+                    (TypeRef::NonNull(_), TypeRef::NonNull(_)) | (TypeRef::List(_) | TypeRef::Named(_), _) => {
+                        used.clone()
+                    }
                     (TypeRef::NonNull(_), _) => TypeRef::NonNull(Box::new(used.clone())),
                 };
                 if !out[before..].iter().any(|(_, t)| *t == ty) {
@@ -297,7 +305,10 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         let mut seen: HashMap<&str, Pos> = HashMap::new();
         for f in &self.doc.fragments {
             if let Some(first) = seen.get(f.name.value) {
-                self.errors.push(GqlError { message: format!("Fragment {} duplicated", f.name.value), locations: vec![*first, f.pos] });
+                self.errors.push(GqlError {
+                    message: format!("Fragment {} duplicated", f.name.value),
+                    locations: vec![*first, f.pos],
+                });
             } else {
                 seen.insert(f.name.value, f.pos);
             }
@@ -305,7 +316,8 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
             // fields are checked against the type where it is spread.
         }
         // Cycles: depth-first over spreads.
-        let by_name: HashMap<&str, &ast::FragmentDefinition> = self.doc.fragments.iter().map(|f| (f.name.value, f)).collect();
+        let by_name: HashMap<&str, &ast::FragmentDefinition> =
+            self.doc.fragments.iter().map(|f| (f.name.value, f)).collect();
         let mut done: HashSet<&str> = HashSet::new();
         for f in &self.doc.fragments {
             let mut stack = vec![];
@@ -351,7 +363,10 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     }
                     Some(Json::Null) => {
                         self.err(
-                            format!("Variable \"${name}\" of non-null type \"{}\" must not be null.", type_to_string(&def.ty)),
+                            format!(
+                                "Variable \"${name}\" of non-null type \"{}\" must not be null.",
+                                type_to_string(&def.ty)
+                            ),
                             def.pos,
                         );
                         continue;
@@ -480,7 +495,10 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         let selection = if system.is_leaf(base) {
             if !f.selection_set.is_empty() {
                 self.err(
-                    format!("Field \"{}\" must not have a selection since type \"{}\" has no subfields.", f.name.value, def.ty),
+                    format!(
+                        "Field \"{}\" must not have a selection since type \"{}\" has no subfields.",
+                        f.name.value, def.ty
+                    ),
                     f.pos,
                 );
             }
@@ -579,9 +597,15 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                         blob_error(&self.site.name)
                     } else if msg.starts_with("Expected '") {
                         // A value of the wrong kind reads as in Exograph, located at the argument.
-                        GqlError::at(format!("Argument '{}' is not of a valid type. {msg}", self.site.name), self.site.loc)
+                        GqlError::at(
+                            format!("Argument '{}' is not of a valid type. {msg}", self.site.name),
+                            self.site.loc,
+                        )
                     } else {
-                        GqlError::at(format!("Variable \"${}\" got invalid value {}; {msg}", name.value, short_json(json)), v.pos)
+                        GqlError::at(
+                            format!("Variable \"${}\" got invalid value {}; {msg}", name.value, short_json(json)),
+                            v.pos,
+                        )
                     }
                 });
             }
@@ -593,7 +617,10 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         match ty {
             TypeRef::NonNull(inner) => {
                 if matches!(v.kind, ValueKind::Null) {
-                    return Err(GqlError::at(format!("Required argument '{}' not found", self.site.name), self.site.loc));
+                    return Err(GqlError::at(
+                        format!("Required argument '{}' not found", self.site.name),
+                        self.site.loc,
+                    ));
                 }
                 self.coerce_literal(v, inner, constant)
             }
@@ -616,11 +643,18 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                     let given = match &v.kind {
                         ValueKind::Object(given) => given,
                         ValueKind::Enum(e) => {
-                            return Err(GqlError::new(format!("Invalid field '{}': Invalid argument ('{}')", self.site.argument, e.value)));
+                            return Err(GqlError::new(format!(
+                                "Invalid field '{}': Invalid argument ('{}')",
+                                self.site.argument, e.value
+                            )));
                         }
                         _ => {
                             return Err(GqlError::at(
-                                format!("Argument '{}' is not of a valid type. Expected '{name}', got '{}'", self.site.name, literal_kind(v, name)),
+                                format!(
+                                    "Argument '{}' is not of a valid type. Expected '{name}', got '{}'",
+                                    self.site.name,
+                                    literal_kind(v, name)
+                                ),
                                 self.site.loc,
                             ));
                         }
@@ -650,7 +684,10 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                                 out.push((f.name.clone(), r?))
                             }
                             None if matches!(f.ty, TypeRef::NonNull(_)) => {
-                                return Err(GqlError::at(format!("Required argument '{}' not found", f.name), self.site.field_pos));
+                                return Err(GqlError::at(
+                                    format!("Required argument '{}' not found", f.name),
+                                    self.site.field_pos,
+                                ));
                             }
                             None => {}
                         }
@@ -673,7 +710,13 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
         }
     }
 
-    fn coerce_leaf(&self, name: &str, json: &Json, origin: Origin, lit: Option<&ast::Value<'a>>) -> Result<Val, String> {
+    fn coerce_leaf(
+        &self,
+        name: &str,
+        json: &Json,
+        origin: Origin,
+        lit: Option<&ast::Value<'a>>,
+    ) -> Result<Val, String> {
         let got = || match lit {
             Some(l) => describe_literal(l),
             None => short_json(json),
@@ -748,7 +791,9 @@ impl<'s, 'd, 'a, 'j> Validator<'s, 'd, 'a, 'j> {
                         None => Err(format!("Enum \"{name}\" cannot represent non-enum value: {}.", got())),
                     }
                 }
-                Some(TypeKind::Scalar) => Ok(Val::Str(json.as_str().map(str::to_string).unwrap_or_else(|| json.to_string()), origin)),
+                Some(TypeKind::Scalar) => {
+                    Ok(Val::Str(json.as_str().map(str::to_string).unwrap_or_else(|| json.to_string()), origin))
+                }
                 _ => Err(format!("Unknown type \"{name}\".")),
             },
         }
@@ -934,14 +979,18 @@ fn literal_to_json(v: &ast::Value<'_>) -> Json {
         ValueKind::Variable(_) | ValueKind::Null => Json::Null,
         ValueKind::Int { raw, value } => match value {
             Some(i) => Json::from(*i),
-            None => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null),
+            None => {
+                raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null)
+            }
         },
         ValueKind::Float { value, .. } => serde_json::Number::from_f64(*value).map(Json::Number).unwrap_or(Json::Null),
         ValueKind::String(s) => Json::String(s.to_string()),
         ValueKind::Boolean(b) => Json::Bool(*b),
         ValueKind::Enum(n) => Json::String(n.value.to_string()),
         ValueKind::List(items) => Json::Array(items.iter().map(literal_to_json).collect()),
-        ValueKind::Object(fields) => Json::Object(fields.iter().map(|(k, v)| (k.value.to_string(), literal_to_json(v))).collect()),
+        ValueKind::Object(fields) => {
+            Json::Object(fields.iter().map(|(k, v)| (k.value.to_string(), literal_to_json(v))).collect())
+        }
     }
 }
 
@@ -985,7 +1034,10 @@ fn describe_literal(v: &ast::Value<'_>) -> String {
 fn short_json(j: &Json) -> String {
     let s = j.to_string();
     if s.len() > 60 {
-        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+        format!(
+            "{}...",
+            &s[..s.char_indices().take_while(|(i, _)| *i < 57).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)]
+        )
     } else {
         s
     }
@@ -1013,7 +1065,10 @@ fn is_decimal(s: &str) -> bool {
             let e = e.strip_prefix(['-', '+']).unwrap_or(e);
             // Postgres' numeric holds up to 131072 digits before the point and 16383 after;
             // a larger exponent would only fail there.
-            !e.is_empty() && e.len() <= 6 && e.chars().all(|c| c.is_ascii_digit()) && self::digits(e.as_bytes()).is_some_and(|n| n <= 16383)
+            !e.is_empty()
+                && e.len() <= 6
+                && e.chars().all(|c| c.is_ascii_digit())
+                && self::digits(e.as_bytes()).is_some_and(|n| n <= 16383)
         }
     };
     digits > 0 && dots <= 1 && exp_ok
@@ -1126,7 +1181,8 @@ pub fn check_variable_values(
         if let Some(json) = variables.get(name) {
             let var: Arc<str> = Arc::from(name.as_str());
             if let Err(msg) = v.coerce_json(json, ty, &var, &mut vec![]) {
-                errors.push(GqlError::new(format!("Variable \"${name}\" got invalid value {}; {msg}", short_json(json))));
+                errors
+                    .push(GqlError::new(format!("Variable \"${name}\" got invalid value {}; {msg}", short_json(json))));
             }
         }
     }
@@ -1151,10 +1207,18 @@ mod tests {
         for bad in ["24:00:00", "12:60", "12:00:61", "12:00:00.", "12:00:00+02", "noon"] {
             assert!(!is_temporal("LocalTime", bad), "{bad}");
         }
-        for ok in ["2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00", "2024-01-01T10:00-0530", "2024-01-01T10:00:00"] {
+        for ok in
+            ["2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00", "2024-01-01T10:00-0530", "2024-01-01T10:00:00"]
+        {
             assert!(is_temporal("Instant", ok), "{ok}");
         }
-        for bad in ["2024-01-01T10:00:00+99:00", "2024-02-30T10:00:00Z", "2024-01-01T25:00:00Z", "2024-01-01T10:00:00 UTC", "2024-01-01"] {
+        for bad in [
+            "2024-01-01T10:00:00+99:00",
+            "2024-02-30T10:00:00Z",
+            "2024-01-01T25:00:00Z",
+            "2024-01-01T10:00:00 UTC",
+            "2024-01-01",
+        ] {
             assert!(!is_temporal("Instant", bad), "{bad}");
         }
     }

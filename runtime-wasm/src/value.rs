@@ -86,7 +86,14 @@ impl Val {
     pub fn origin(&self) -> &Origin {
         const LIT: &Origin = &Origin::Literal;
         match self {
-            Val::Null(o) | Val::Bool(_, o) | Val::Int(_, o) | Val::Float(_, o) | Val::Str(_, o) | Val::Enum(_, o) | Val::Json(_, o) | Val::List(_, o) => o,
+            Val::Null(o)
+            | Val::Bool(_, o)
+            | Val::Int(_, o)
+            | Val::Float(_, o)
+            | Val::Str(_, o)
+            | Val::Enum(_, o)
+            | Val::Json(_, o)
+            | Val::List(_, o) => o,
             Val::Object(_) => LIT,
         }
     }
@@ -95,7 +102,9 @@ impl Val {
     pub fn has_var_leaf(&self) -> bool {
         match self {
             Val::List(items, _) => items.iter().any(|i| matches!(i.origin(), Origin::Var { .. }) || i.has_var_leaf()),
-            Val::Object(fields) => fields.iter().any(|(_, v)| matches!(v.origin(), Origin::Var { .. }) || v.has_var_leaf()),
+            Val::Object(fields) => {
+                fields.iter().any(|(_, v)| matches!(v.origin(), Origin::Var { .. }) || v.has_var_leaf())
+            }
             _ => false,
         }
     }

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 
 use exo_runtime::graphql::{
-    parse, Document, Field, OperationKind, ParseError, ParseLimits, Pos, Selection, Type, Value,
-    ValueKind,
+    parse, Document, Field, OperationKind, ParseError, ParseLimits, Pos, Selection, Type, Value, ValueKind,
 };
 
 fn parse_ok(src: &str) -> Document<'_> {
@@ -56,16 +55,8 @@ fn string_value(value_src: &str) -> String {
     }
 }
 
-fn run_with_stack<T: Send + 'static>(
-    stack_size: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    std::thread::Builder::new()
-        .stack_size(stack_size)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
+fn run_with_stack<T: Send + 'static>(stack_size: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(stack_size).spawn(f).unwrap().join().unwrap()
 }
 
 mod accepted {
@@ -99,9 +90,7 @@ mod accepted {
 
     #[test]
     fn operation_kinds_and_names() {
-        let document = parse_ok(
-            "query Q { a } mutation M { b } subscription S { c } query { d } mutation { e }",
-        );
+        let document = parse_ok("query Q { a } mutation M { b } subscription S { c } query { d } mutation { e }");
         let kinds: Vec<_> = document
             .operations
             .iter()
@@ -129,9 +118,7 @@ mod accepted {
         assert_eq!(field(selections, 1).name.value, "fragment");
         assert_eq!(field(selections, 2).name.value, "on");
         assert_eq!(field(selections, 3).name.value, "subscription");
-        assert!(
-            matches!(field(selections, 3).arguments[0].1.kind, ValueKind::Enum(name) if name.value == "on")
-        );
+        assert!(matches!(field(selections, 3).arguments[0].1.kind, ValueKind::Enum(name) if name.value == "on"));
     }
 
     #[test]
@@ -171,10 +158,7 @@ mod accepted {
             other => panic!("{other:?}"),
         }
 
-        assert!(matches!(
-            variables[2].default.as_ref().unwrap().kind,
-            ValueKind::Int { value: Some(5), .. }
-        ));
+        assert!(matches!(variables[2].default.as_ref().unwrap().kind, ValueKind::Int { value: Some(5), .. }));
         assert_eq!(variables[2].directives.len(), 1);
         assert_eq!(variables[2].directives[0].name.value, "deprecated");
 
@@ -189,24 +173,10 @@ mod accepted {
                  l: [1, [2, 3], []], o: {x: 1, y: {z: [null]}}, eo: {}) }"#,
         );
         let arguments = &first_field(&document).arguments;
-        let kinds: Vec<_> = arguments
-            .iter()
-            .map(|(name, value)| (name.value, &value.kind))
-            .collect();
+        let kinds: Vec<_> = arguments.iter().map(|(name, value)| (name.value, &value.kind)).collect();
         assert!(matches!(kinds[0], ("v", ValueKind::Variable(name)) if name.value == "var"));
-        assert!(matches!(
-            kinds[1],
-            (
-                "i",
-                ValueKind::Int {
-                    raw: "-12",
-                    value: Some(-12)
-                }
-            )
-        ));
-        assert!(
-            matches!(kinds[2], ("fl", ValueKind::Float { raw: "1.5e3", value }) if *value == 1500.0)
-        );
+        assert!(matches!(kinds[1], ("i", ValueKind::Int { raw: "-12", value: Some(-12) })));
+        assert!(matches!(kinds[2], ("fl", ValueKind::Float { raw: "1.5e3", value }) if *value == 1500.0));
         assert!(matches!(kinds[3], ("s", ValueKind::String(s)) if s == "str"));
         assert!(matches!(kinds[4], ("t", ValueKind::Boolean(true))));
         assert!(matches!(kinds[5], ("fa", ValueKind::Boolean(false))));
@@ -226,9 +196,7 @@ mod accepted {
                 match &fields[1].1.kind {
                     ValueKind::Object(inner) => {
                         assert_eq!(inner[0].0.value, "z");
-                        assert!(
-                            matches!(&inner[0].1.kind, ValueKind::List(items) if items[0].kind == ValueKind::Null)
-                        );
+                        assert!(matches!(&inner[0].1.kind, ValueKind::List(items) if items[0].kind == ValueKind::Null));
                     }
                     other => panic!("{other:?}"),
                 }
@@ -244,65 +212,32 @@ mod accepted {
         let (name, value) = &first_field(&document).arguments[0];
         assert_eq!(name.pos, pos(1, 5));
         assert_eq!(value.pos, pos(1, 8));
-        let ValueKind::List(items) = &value.kind else {
-            panic!("{value:?}")
-        };
+        let ValueKind::List(items) = &value.kind else { panic!("{value:?}") };
         assert_eq!(items[0].pos, pos(1, 9));
         assert_eq!(items[1].pos, pos(1, 12));
         assert!(matches!(items[1].kind, ValueKind::Variable(name) if name.pos == pos(1, 13)));
         assert_eq!(items[2].pos, pos(1, 16));
-        let ValueKind::Object(fields) = &items[2].kind else {
-            panic!("{:?}", items[2])
-        };
+        let ValueKind::Object(fields) = &items[2].kind else { panic!("{:?}", items[2]) };
         assert_eq!(fields[0].0.pos, pos(1, 17));
         assert_eq!(fields[0].1.pos, pos(1, 20));
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(
-            argument_value("0"),
-            ValueKind::Int {
-                raw: "0",
-                value: Some(0)
-            }
-        );
-        assert_eq!(
-            argument_value("-0"),
-            ValueKind::Int {
-                raw: "-0",
-                value: Some(0)
-            }
-        );
+        assert_eq!(argument_value("0"), ValueKind::Int { raw: "0", value: Some(0) });
+        assert_eq!(argument_value("-0"), ValueKind::Int { raw: "-0", value: Some(0) });
         assert_eq!(
             argument_value("9223372036854775807"),
-            ValueKind::Int {
-                raw: "9223372036854775807",
-                value: Some(i64::MAX)
-            }
+            ValueKind::Int { raw: "9223372036854775807", value: Some(i64::MAX) }
         );
         assert_eq!(
             argument_value("-9223372036854775808"),
-            ValueKind::Int {
-                raw: "-9223372036854775808",
-                value: Some(i64::MIN)
-            }
+            ValueKind::Int { raw: "-9223372036854775808", value: Some(i64::MIN) }
         );
-        assert_eq!(
-            argument_value("9223372036854775808"),
-            ValueKind::Int {
-                raw: "9223372036854775808",
-                value: None
-            }
-        );
-        for (raw, expected) in [
-            ("0.0", 0.0),
-            ("-1.25", -1.25),
-            ("1e3", 1000.0),
-            ("1E+3", 1000.0),
-            ("25e-2", 0.25),
-            ("0.5E0", 0.5),
-        ] {
+        assert_eq!(argument_value("9223372036854775808"), ValueKind::Int { raw: "9223372036854775808", value: None });
+        for (raw, expected) in
+            [("0.0", 0.0), ("-1.25", -1.25), ("1e3", 1000.0), ("1E+3", 1000.0), ("25e-2", 0.25), ("0.5E0", 0.5)]
+        {
             match argument_value(raw) {
                 ValueKind::Float { raw: r, value } => {
                     assert_eq!(r, raw);
@@ -311,9 +246,7 @@ mod accepted {
                 other => panic!("{raw}: {other:?}"),
             }
         }
-        assert!(
-            matches!(argument_value("1e999"), ValueKind::Float { value, .. } if value.is_infinite())
-        );
+        assert!(matches!(argument_value("1e999"), ValueKind::Float { value, .. } if value.is_infinite()));
     }
 
     #[test]
@@ -347,10 +280,7 @@ mod accepted {
             matches!(&a.directives[0].arguments[0], (name, Value { kind: ValueKind::Variable(v), .. }) if name.value == "if" && v.value == "s")
         );
         assert_eq!(a.directives[1].name.value, "include");
-        assert!(matches!(
-            a.directives[1].arguments[0].1.kind,
-            ValueKind::Boolean(true)
-        ));
+        assert!(matches!(a.directives[1].arguments[0].1.kind, ValueKind::Boolean(true)));
         match &operation.selection_set[1] {
             Selection::FragmentSpread(spread) => {
                 assert_eq!(spread.name.value, "F");
@@ -408,11 +338,7 @@ mod accepted {
         let document = parse_ok("fragment A on T { a } { b } fragment B on T { c } query Q { d }");
         let fragments: Vec<_> = document.fragments.iter().map(|f| f.name.value).collect();
         assert_eq!(fragments, ["A", "B"]);
-        let operations: Vec<_> = document
-            .operations
-            .iter()
-            .map(|o| o.name.map(|n| n.value))
-            .collect();
+        let operations: Vec<_> = document.operations.iter().map(|o| o.name.map(|n| n.value)).collect();
         assert_eq!(operations, [None, Some("Q")]);
     }
 
@@ -437,15 +363,7 @@ mod accepted {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(
-            names,
-            [
-                ("a", pos(2, 3)),
-                ("b", pos(2, 8)),
-                ("c", pos(3, 2)),
-                ("d", pos(4, 3))
-            ]
-        );
+        assert_eq!(names, [("a", pos(2, 3)), ("b", pos(2, 8)), ("c", pos(3, 2)), ("d", pos(4, 3))]);
     }
 
     #[test]
@@ -461,19 +379,13 @@ mod strings {
 
     #[test]
     fn simple_escapes() {
-        assert_eq!(
-            string_value(r#""\" \\ \/ \b \f \n \r \t""#),
-            "\" \\ / \u{8} \u{c} \n \r \t"
-        );
+        assert_eq!(string_value(r#""\" \\ \/ \b \f \n \r \t""#), "\" \\ / \u{8} \u{c} \n \r \t");
     }
 
     #[test]
     fn unicode_escapes() {
         assert_eq!(string_value(r#""\u00e9\u00C9""#), "éÉ");
-        assert_eq!(
-            string_value(r#""\u{1F600}|\u{e9}|\u{0000000041}""#),
-            "😀|é|A"
-        );
+        assert_eq!(string_value(r#""\u{1F600}|\u{e9}|\u{0000000041}""#), "😀|é|A");
         assert_eq!(string_value(r#""\uD83D\uDE00""#), "😀");
         assert_eq!(string_value(r#""x\u0000y""#), "x\u{0}y");
         assert_eq!(string_value("\"literal 日本 😀\""), "literal 日本 😀");
@@ -481,17 +393,9 @@ mod strings {
 
     #[test]
     fn strings_without_escapes_borrow_from_the_source() {
-        assert!(matches!(
-            argument_value("\"plain\""),
-            ValueKind::String(Cow::Borrowed("plain"))
-        ));
-        assert!(matches!(
-            argument_value("\"\""),
-            ValueKind::String(Cow::Borrowed(""))
-        ));
-        assert!(
-            matches!(argument_value("\"a\\nb\""), ValueKind::String(Cow::Owned(s)) if s == "a\nb")
-        );
+        assert!(matches!(argument_value("\"plain\""), ValueKind::String(Cow::Borrowed("plain"))));
+        assert!(matches!(argument_value("\"\""), ValueKind::String(Cow::Borrowed(""))));
+        assert!(matches!(argument_value("\"a\\nb\""), ValueKind::String(Cow::Owned(s)) if s == "a\nb"));
     }
 
     #[test]
@@ -510,14 +414,8 @@ mod strings {
 
     #[test]
     fn block_string_first_line_keeps_its_indentation() {
-        assert_eq!(
-            string_value("\"\"\"  first\n    second\n      third\"\"\""),
-            "  first\nsecond\n  third"
-        );
-        assert!(matches!(
-            argument_value("\"\"\"  x  \"\"\""),
-            ValueKind::String(Cow::Borrowed("  x  "))
-        ));
+        assert_eq!(string_value("\"\"\"  first\n    second\n      third\"\"\""), "  first\nsecond\n  third");
+        assert!(matches!(argument_value("\"\"\"  x  \"\"\""), ValueKind::String(Cow::Borrowed("  x  "))));
     }
 
     #[test]
@@ -534,19 +432,13 @@ mod strings {
 
     #[test]
     fn block_string_line_terminators() {
-        assert_eq!(
-            string_value("\"\"\"\r\n  a\r\n  b\r  c\n  d\r\n\"\"\""),
-            "a\nb\nc\nd"
-        );
+        assert_eq!(string_value("\"\"\"\r\n  a\r\n  b\r  c\n  d\r\n\"\"\""), "a\nb\nc\nd");
     }
 
     #[test]
     fn block_strings_advance_the_line_count() {
         let document = parse_ok("{ a(s: \"\"\"\n one\n two\n\"\"\") b }");
-        assert_eq!(
-            field(&document.operations[0].selection_set, 1).pos,
-            pos(4, 6)
-        );
+        assert_eq!(field(&document.operations[0].selection_set, 1).pos, pos(4, 6));
     }
 }
 
@@ -605,7 +497,11 @@ mod errors {
         ("{ a(n: 1", "Syntax Error: Expected Name, found <EOF>.", (1, 9)),
         ("{ a ? }", "Syntax Error: Unexpected character: \"?\".", (1, 5)),
         ("{ a .. }", "Syntax Error: Unexpected character: \".\".", (1, 5)),
-        ("{ a(s: 'x') }", "Syntax Error: Unexpected single quote character ('), did you mean to use a double quote (\")?", (1, 8)),
+        (
+            "{ a(s: 'x') }",
+            "Syntax Error: Unexpected single quote character ('), did you mean to use a double quote (\")?",
+            (1, 8),
+        ),
         ("{ é }", "Syntax Error: Unexpected character: U+00E9.", (1, 3)),
         ("{ 😀 }", "Syntax Error: Unexpected character: U+1F600.", (1, 3)),
         ("{ a\u{0} }", "Syntax Error: Unexpected character: U+0000.", (1, 4)),
@@ -620,15 +516,10 @@ mod errors {
     fn messages_and_positions() {
         let mut failures = Vec::new();
         for &(src, message, (line, column)) in CASES {
-            let expected = ParseError {
-                message: message.to_owned(),
-                pos: pos(line, column),
-            };
+            let expected = ParseError { message: message.to_owned(), pos: pos(line, column) };
             let actual = parse(src, &ParseLimits::default());
             if actual.as_ref().err() != Some(&expected) {
-                failures.push(format!(
-                    "{src:?}\n  expected {expected:?}\n  got      {actual:?}"
-                ));
+                failures.push(format!("{src:?}\n  expected {expected:?}\n  got      {actual:?}"));
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -636,10 +527,7 @@ mod errors {
 
     #[test]
     fn display_includes_the_position() {
-        assert_eq!(
-            parse_err("{").to_string(),
-            "Syntax Error: Expected Name, found <EOF>. (1:2)"
-        );
+        assert_eq!(parse_err("{").to_string(), "Syntax Error: Expected Name, found <EOF>. (1:2)");
     }
 }
 
@@ -647,11 +535,7 @@ mod limits {
     use super::*;
 
     fn limits(max_tokens: usize, max_depth: usize, max_bytes: usize) -> ParseLimits {
-        ParseLimits {
-            max_tokens,
-            max_depth,
-            max_bytes,
-        }
+        ParseLimits { max_tokens, max_depth, max_bytes }
     }
 
     #[test]
@@ -665,10 +549,7 @@ mod limits {
         let src = "{ a a a a a a a a }";
         assert!(parse(src, &limits(10, 64, 1 << 20)).is_ok());
         let error = parse_err_with(src, &limits(9, 64, 1 << 20));
-        assert_eq!(
-            error.message,
-            "Syntax Error: Document contains more than 9 tokens. Parsing aborted."
-        );
+        assert_eq!(error.message, "Syntax Error: Document contains more than 9 tokens. Parsing aborted.");
         assert_eq!(error.pos, pos(1, 19));
     }
 
@@ -676,10 +557,7 @@ mod limits {
     fn default_token_limit() {
         let src = format!("{{ {} }}", "a ".repeat(15_000));
         let error = parse_err(&src);
-        assert_eq!(
-            error.message,
-            "Syntax Error: Document contains more than 15000 tokens. Parsing aborted."
-        );
+        assert_eq!(error.message, "Syntax Error: Document contains more than 15000 tokens. Parsing aborted.");
         let src = format!("{{ {} }}", "a ".repeat(14_998));
         parse_ok(&src);
     }
@@ -687,10 +565,7 @@ mod limits {
     #[test]
     fn byte_limit() {
         let error = parse_err_with("{ abc }", &limits(100, 64, 6));
-        assert_eq!(
-            error.message,
-            "Syntax Error: Document is larger than 6 bytes. Parsing aborted."
-        );
+        assert_eq!(error.message, "Syntax Error: Document is larger than 6 bytes. Parsing aborted.");
         assert_eq!(error.pos, pos(1, 1));
         assert!(parse("{ abc }", &limits(100, 64, 7)).is_ok());
     }
@@ -700,23 +575,14 @@ mod limits {
         let nested = |depth: usize| format!("{}{}", "{a".repeat(depth), "}".repeat(depth));
         assert!(parse(&nested(64), &ParseLimits::default()).is_ok());
         let error = parse_err(&nested(65));
-        assert_eq!(
-            error.message,
-            "Syntax Error: Document contains more than 64 levels of nesting. Parsing aborted."
-        );
+        assert_eq!(error.message, "Syntax Error: Document contains more than 64 levels of nesting. Parsing aborted.");
         assert_eq!(error.pos, pos(1, 129));
 
         // Values and list types count too, on top of the selection sets around them.
         let list = |depth: usize| format!("{{ f(a: {}{}) }}", "[".repeat(depth), "]".repeat(depth));
         assert!(parse(&list(63), &ParseLimits::default()).is_ok());
         assert!(parse(&list(64), &ParseLimits::default()).is_err());
-        let ty = |depth: usize| {
-            format!(
-                "query($v: {}Int{}) {{ a }}",
-                "[".repeat(depth),
-                "]".repeat(depth)
-            )
-        };
+        let ty = |depth: usize| format!("query($v: {}Int{}) {{ a }}", "[".repeat(depth), "]".repeat(depth));
         assert!(parse(&ty(64), &ParseLimits::default()).is_ok());
         assert!(parse(&ty(65), &ParseLimits::default()).is_err());
     }
@@ -733,11 +599,7 @@ mod limits {
                 format!("{{ f(a: {}", "[".repeat(depth)),
                 format!("{{ f(a: {}{}) }}", "[".repeat(depth), "]".repeat(depth)),
                 format!("{{ f(a: {}1{}) }}", "{a: ".repeat(depth), "}".repeat(depth)),
-                format!(
-                    "query($v: {}Int{}) {{ a }}",
-                    "[".repeat(depth),
-                    "]".repeat(depth)
-                ),
+                format!("query($v: {}Int{}) {{ a }}", "[".repeat(depth), "]".repeat(depth)),
                 format!("query($v: Int = {}) {{ a }}", "[".repeat(depth)),
                 format!("{{ {} }}", "...{".repeat(depth)),
                 format!("{{ {} }}", "... on T {".repeat(depth)),
@@ -810,16 +672,10 @@ fragment comparisonFields on Character {
     /// a result, never a panic.
     #[test]
     fn single_edits_are_handled() {
-        let insertions = [
-            "\"", "\"\"\"", "\\", "\\u", "{", "}", "[", "(", "$", ".", "-", "0", "e", "\r", "é",
-            "\u{FEFF}",
-        ];
+        let insertions =
+            ["\"", "\"\"\"", "\\", "\\u", "{", "}", "[", "(", "$", ".", "-", "0", "e", "\r", "é", "\u{FEFF}"];
         for src in REALISTIC {
-            let boundaries: Vec<usize> = src
-                .char_indices()
-                .map(|(i, _)| i)
-                .chain([src.len()])
-                .collect();
+            let boundaries: Vec<usize> = src.char_indices().map(|(i, _)| i).chain([src.len()]).collect();
             for window in boundaries.windows(2) {
                 let deleted = format!("{}{}", &src[..window[0]], &src[window[1]..]);
                 let _ = parse(&deleted, &ParseLimits::default());
@@ -879,16 +735,10 @@ fragment comparisonFields on Character {
             state ^= state << 17;
             state
         };
-        let limits = ParseLimits {
-            max_tokens: 200,
-            max_depth: 8,
-            max_bytes: 4096,
-        };
+        let limits = ParseLimits { max_tokens: 200, max_depth: 8, max_bytes: 4096 };
         for _ in 0..20_000 {
             let len = (next() % 40) as usize;
-            let src: String = (0..len)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let src: String = (0..len).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
             let _ = parse(&src, &limits);
         }
     }

@@ -64,7 +64,13 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     /// No URL, the default pool size, read-only, checked on startup, prepared statements.
     fn default() -> DatabaseConfig {
-        DatabaseConfig { url: None, pool_size: DEFAULT_POOL_SIZE, read_write: false, check_on_startup: true, prepared_statements: true }
+        DatabaseConfig {
+            url: None,
+            pool_size: DEFAULT_POOL_SIZE,
+            read_write: false,
+            check_on_startup: true,
+            prepared_statements: true,
+        }
     }
 }
 
@@ -104,7 +110,8 @@ impl ServerConfig {
         };
 
         let local_mode = matches!(get("EXO_ENV").as_deref().map(str::trim), Some("yolo" | "dev" | "test"));
-        let host = get("EXO_SERVER_HOST").unwrap_or_else(|| if local_mode { "127.0.0.1" } else { "0.0.0.0" }.to_string());
+        let host =
+            get("EXO_SERVER_HOST").unwrap_or_else(|| if local_mode { "127.0.0.1" } else { "0.0.0.0" }.to_string());
         let port = match get("EXO_SERVER_PORT") {
             Some(v) => v.trim().parse::<u16>().map_err(|_| {
                 Error::new(format!("`EXO_SERVER_PORT` is `{v}`; set it to a port number between 0 and 65535"))

@@ -139,14 +139,22 @@ impl PgDb {
     }
 
     /// Runs one statement: by a name prepared on this connection, or unnamed.
-    async fn run(&mut self, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    async fn run(
+        &mut self,
+        sql: &str,
+        values: &[Option<&str>],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         run_statement(&self.client, &mut self.statements, self.mode.named(), sql, values).await
     }
 
     /// [`run`](Self::run) inside `BEGIN READ ONLY` ... `COMMIT`, the three sent together: one
     /// round trip, as a bare statement would be (a first use of a named statement still
     /// prepares it first).
-    async fn run_read_only(&mut self, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    async fn run_read_only(
+        &mut self,
+        sql: &str,
+        values: &[Option<&str>],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         let named = self.mode.named();
         if named && !self.statements.contains_key(sql) {
             prepare(&self.client, &mut self.statements, sql, values.len()).await?;
@@ -178,7 +186,12 @@ impl PgDb {
     /// of the read throughput in `benches/load/run.sh`, and a session `SET` would not survive
     /// a transaction-pooling PgBouncer. If the cancel cannot be delivered, the statement is
     /// abandoned after [`CANCEL_GRACE`] and the connection (still `busy`) is discarded.
-    async fn run_bounded(&mut self, wrap: bool, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, Bounded> {
+    async fn run_bounded(
+        &mut self,
+        wrap: bool,
+        sql: &str,
+        values: &[Option<&str>],
+    ) -> Result<Vec<tokio_postgres::Row>, Bounded> {
         let Some((deadline, _)) = self.bounds.deadline else {
             return self.run_any(wrap, sql, values).await.map_err(Bounded::Failed);
         };
@@ -203,7 +216,12 @@ impl PgDb {
     }
 
     /// [`run_read_only`](Self::run_read_only) when `wrap`, else [`run`](Self::run).
-    async fn run_any(&mut self, wrap: bool, sql: &str, values: &[Option<&str>]) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    async fn run_any(
+        &mut self,
+        wrap: bool,
+        sql: &str,
+        values: &[Option<&str>],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
         if wrap {
             self.run_read_only(sql, values).await
         } else {
@@ -255,7 +273,6 @@ async fn cancel(token: &tokio_postgres::CancelToken, via: &CancelVia) {
     }
 }
 
-
 /// Prepares `sql` with text parameters and remembers it by its text.
 async fn prepare(
     client: &Client,
@@ -279,7 +296,8 @@ async fn run_statement(
     values: &[Option<&str>],
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     if !named {
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
         return client.query_typed(sql, &typed).await;
     }
     let statement = match statements.get(sql) {
@@ -295,7 +313,6 @@ async fn run_statement(
     }
     result
 }
-
 
 /// How a bounded statement did not succeed.
 enum Bounded {
@@ -333,9 +350,7 @@ impl Db for PgDb {
         }
         self.busy = true;
         let mut result = self.run_bounded(wrap, sql, &values).await;
-        let lost = |r: &Result<_, Bounded>| {
-            matches!(r, Err(Bounded::Failed(e)) if e.code().is_some_and(|c| c.code() == UNKNOWN_STATEMENT))
-        };
+        let lost = |r: &Result<_, Bounded>| matches!(r, Err(Bounded::Failed(e)) if e.code().is_some_and(|c| c.code() == UNKNOWN_STATEMENT));
         if named && lost(&result) {
             // A pooler lost the statement: from now on the pool sends statements unnamed.
             if self.mode.named.swap(false, Ordering::Relaxed) {
@@ -479,8 +494,8 @@ pub fn connect_config(db: &DatabaseConfig) -> Result<ConnectSettings, Error> {
         ));
     };
     let shown_url = redact(url);
-    let (url, params) =
-        tls::take_tls_params(url).map_err(|e| Error::new(format!("the database URL `{shown_url}` is not usable: {e}")))?;
+    let (url, params) = tls::take_tls_params(url)
+        .map_err(|e| Error::new(format!("the database URL `{shown_url}` is not usable: {e}")))?;
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
         Error::new(format!(
             "cannot parse the database URL `{shown_url}`: {e}; expected `postgres://user:password@host:port/database`"
@@ -494,7 +509,13 @@ pub fn connect_config(db: &DatabaseConfig) -> Result<ConnectSettings, Error> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    Ok(ConnectSettings { pg: config, tls, shown_url, read_only: !db.read_write, prepared_statements: db.prepared_statements })
+    Ok(ConnectSettings {
+        pg: config,
+        tls,
+        shown_url,
+        read_only: !db.read_write,
+        prepared_statements: db.prepared_statements,
+    })
 }
 
 /// The URL with its password replaced by `***`, for messages.
@@ -518,7 +539,10 @@ pub(crate) fn redact(url: &str) -> String {
 pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
     let settings = connect_config(db)?;
     connect(&settings).await.map_err(|e| {
-        Error::new(format!("{}; check that Postgres is running and that the URL is right", settings.describe_failure(&e)))
+        Error::new(format!(
+            "{}; check that Postgres is running and that the URL is right",
+            settings.describe_failure(&e)
+        ))
     })
 }
 
@@ -633,7 +657,12 @@ fn single_tcp_host(config: &tokio_postgres::Config) -> Option<TcpTarget> {
 fn keepalive(stream: &tokio::net::TcpStream, idle: Duration) {
     use crate::socket::set_int_option;
     set_int_option(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
-    set_int_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle.as_secs().clamp(1, i32::MAX as u64) as libc::c_int);
+    set_int_option(
+        stream,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPIDLE,
+        idle.as_secs().clamp(1, i32::MAX as u64) as libc::c_int,
+    );
 }
 
 #[cfg(test)]
@@ -641,7 +670,13 @@ mod tests {
     use super::*;
 
     fn db(url: &str, read_write: bool) -> DatabaseConfig {
-        DatabaseConfig { url: Some(url.into()), pool_size: 1, read_write, check_on_startup: false, ..DatabaseConfig::default() }
+        DatabaseConfig {
+            url: Some(url.into()),
+            pool_size: 1,
+            read_write,
+            check_on_startup: false,
+            ..DatabaseConfig::default()
+        }
     }
 
     #[test]
@@ -664,8 +699,9 @@ mod tests {
         assert_eq!((c.ssl_mode(), c.pg.get_ssl_mode()), (SslMode::Prefer, T::Prefer));
         let c = connect_config(&db("postgres://u@localhost/x?ssl=false", true)).unwrap();
         assert_eq!((c.ssl_mode(), c.pg.get_ssl_mode()), (SslMode::Disable, T::Disable));
-        let e = connect_config(&db("postgres://u:secret@localhost/x?sslmode=verify-full&sslrootcert=/no/such.pem", true))
-            .unwrap_err();
+        let e =
+            connect_config(&db("postgres://u:secret@localhost/x?sslmode=verify-full&sslrootcert=/no/such.pem", true))
+                .unwrap_err();
         assert!(e.message().contains("/no/such.pem") && !e.message().contains("secret"), "{e}");
     }
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use exo_runtime::edge::{self, HttpResponse, Route};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use exo_runtime::edge::{self, HttpResponse, Route};
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -118,7 +118,12 @@ fn spawn_thread(
 }
 
 /// One HTTP thread: accepts and serves connections until `shutdown`, then drains them.
-async fn serve_thread(live: Arc<LiveServer>, listener: TcpListener, admission: Admission, shutdown: impl Future<Output = ()>) {
+async fn serve_thread(
+    live: Arc<LiveServer>,
+    listener: TcpListener,
+    admission: Admission,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -186,7 +191,11 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         Route::Respond(answer) => to_hyper(answer),
         Route::Playground { file } => {
             let graphql_path = edge.graphql_path.as_str();
-            match edge.playground_path.as_deref().and_then(|base| playground::asset(base, file.as_deref(), graphql_path)) {
+            match edge
+                .playground_path
+                .as_deref()
+                .and_then(|base| playground::asset(base, file.as_deref(), graphql_path))
+            {
                 Some(asset) => {
                     let mut r = asset_response(asset);
                     let mut extra = Vec::new();
@@ -209,7 +218,9 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
                     }
                     to_hyper(edge.respond(&head, answer))
                 }
-                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => to_hyper(edge.too_large(&head)),
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                    to_hyper(edge.too_large(&head))
+                }
                 Err(e) => to_hyper(edge.unreadable_body(&head, &e.to_string())),
             }
         }

@@ -66,11 +66,7 @@ impl Server {
     /// one connection is opened now, so a wrong URL fails here rather than on the first request.
     /// With `EXO_OIDC_URL`, the provider's discovery document and key set are fetched now too:
     /// a provider that cannot be used is a start-up error naming the URL.
-    pub async fn new(
-        system: System,
-        mut config: ServerConfig,
-        env: EnvLookup,
-    ) -> Result<Server, Error> {
+    pub async fn new(system: System, mut config: ServerConfig, env: EnvLookup) -> Result<Server, Error> {
         if let (Some(url), None) = (&config.engine.auth.oidc_url, &config.engine.auth.oidc) {
             let verifier = oidc::start(url, unix_now()).await?;
             config.engine.auth.oidc = Some(Arc::new(verifier));
@@ -85,13 +81,12 @@ impl Server {
     }
 
     /// Loads an IR file's bytes (as written by `exo build`) and builds the server.
-    pub async fn from_ir_bytes(
-        bytes: &[u8],
-        config: ServerConfig,
-        env: EnvLookup,
-    ) -> Result<Server, Error> {
+    pub async fn from_ir_bytes(bytes: &[u8], config: ServerConfig, env: EnvLookup) -> Result<Server, Error> {
         let system = System::from_bytes(bytes).map_err(|e| {
-            Error::new(format!("cannot load the compiled model: {}; run `exo build` to rebuild `target/index.exo_ir`", e.0))
+            Error::new(format!(
+                "cannot load the compiled model: {}; run `exo build` to rebuild `target/index.exo_ir`",
+                e.0
+            ))
         })?;
         Server::new(system, config, env).await
     }
@@ -157,8 +152,12 @@ impl Server {
     /// (from now) and the response-size limit.
     fn bounded_connection(&self) -> pool::LazyConnection<'_> {
         let engine = &self.engine.config;
-        let deadline = (engine.statement_timeout_ms > 0)
-            .then(|| (Instant::now() + std::time::Duration::from_millis(engine.statement_timeout_ms), engine.statement_timeout_ms));
+        let deadline = (engine.statement_timeout_ms > 0).then(|| {
+            (
+                Instant::now() + std::time::Duration::from_millis(engine.statement_timeout_ms),
+                engine.statement_timeout_ms,
+            )
+        });
         pool::LazyConnection::new(&self.pool).with_bounds(deadline, engine.max_response_bytes)
     }
 
@@ -196,7 +195,11 @@ impl Server {
 
     /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
     /// requests finish.
-    pub async fn serve_on(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
         Arc::new(LiveServer::new(self)).serve_on(listener, shutdown).await
     }
 
@@ -231,7 +234,11 @@ impl LiveServer {
 
     /// Serves on an already bound listener until `shutdown` completes, then lets in-flight
     /// requests finish.
-    pub async fn serve_on(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
         let threads = self.current().config().threads;
         http::serve(self, listener, threads, shutdown).await
     }

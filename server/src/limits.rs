@@ -47,15 +47,14 @@ impl HttpLimits {
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<HttpLimits, Error> {
         let millis = |name: &str, default: Duration| -> Result<Duration, Error> {
             match get(name) {
-                Some(v) => Ok(Duration::from_millis(
-                    exo_runtime::env::parse_positive(name, &v).map_err(Error::new)? as u64,
-                )),
+                Some(v) => {
+                    Ok(Duration::from_millis(exo_runtime::env::parse_positive(name, &v).map_err(Error::new)? as u64))
+                }
                 None => Ok(default),
             }
         };
         let max_connections = match get("EXO_HTTP_MAX_CONNECTIONS") {
-            Some(v) => exo_runtime::env::parse_positive("EXO_HTTP_MAX_CONNECTIONS", &v)
-                .map_err(Error::new)?,
+            Some(v) => exo_runtime::env::parse_positive("EXO_HTTP_MAX_CONNECTIONS", &v).map_err(Error::new)?,
             None => default_max_connections(),
         };
         Ok(HttpLimits {
@@ -79,10 +78,7 @@ impl Default for HttpLimits {
 /// 4096, or fewer when the process may not open that many files: past the descriptor limit
 /// `accept` fails and every client waits, so the cap must bite first.
 fn default_max_connections() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit(2) writes into the struct we pass and reads nothing else.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
@@ -120,11 +116,7 @@ impl Admission {
             Ok(permit) => {
                 let activity = Arc::new(Activity::default());
                 let stream = Guarded::new(stream, self.limits.clone(), activity.clone());
-                Some(Admitted {
-                    stream,
-                    activity,
-                    permit,
-                })
+                Some(Admitted { stream, activity, permit })
             }
             Err(_) => {
                 crate::log::debug(&format!(
@@ -198,12 +190,7 @@ impl Drop for Busy {
         let since = self.0.opened().elapsed().as_millis() as u64;
         self.0.finished_ms.store(since, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let parked = self
-            .0
-            .parked_reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let parked = self.0.parked_reader.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(waker) = parked {
             waker.wake();
         }
@@ -244,49 +231,31 @@ impl Guarded {
     /// Whether the read deadline has passed (registering the wake-up when it has not).
     fn read_deadline_passed(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         if self.activity.in_flight.load(Ordering::Acquire) > 0 {
-            *self
-                .activity
-                .parked_reader
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            *self.activity.parked_reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
             // The request may have ended between the check and the parking.
             if self.activity.in_flight.load(Ordering::Acquire) > 0 {
                 return None;
             }
         }
         let (deadline, what) = match self.head_since {
-            Some(since) => (
-                since + self.limits.header_timeout,
-                "the request head did not arrive in time",
-            ),
-            None => (
-                self.activity.idle_since() + self.limits.idle_timeout,
-                "the connection was idle too long",
-            ),
+            Some(since) => (since + self.limits.header_timeout, "the request head did not arrive in time"),
+            None => (self.activity.idle_since() + self.limits.idle_timeout, "the connection was idle too long"),
         };
-        poll_deadline(&mut self.read_timer, deadline, cx)
-            .then(|| io::Error::new(io::ErrorKind::TimedOut, what))
+        poll_deadline(&mut self.read_timer, deadline, cx).then(|| io::Error::new(io::ErrorKind::TimedOut, what))
     }
 }
 
 impl Guarded {
     /// A write that stays pending longer than the idle timeout fails: the client stopped
     /// reading and would otherwise hold the connection (and its response) forever.
-    fn stall_check(
-        &mut self,
-        polled: Poll<io::Result<usize>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
+    fn stall_check(&mut self, polled: Poll<io::Result<usize>>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if polled.is_ready() {
             self.write_stalled = None;
             return polled;
         }
         let since = *self.write_stalled.get_or_insert_with(Instant::now);
         if poll_deadline(&mut self.write_timer, since + self.limits.idle_timeout, cx) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client stopped reading",
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")));
         }
         Poll::Pending
     }
@@ -301,11 +270,7 @@ fn poll_deadline(timer: &mut Pin<Box<Sleep>>, deadline: Instant, cx: &mut Contex
 }
 
 impl AsyncRead for Guarded {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let started = this.activity.started.load(Ordering::Acquire);
         if started != this.seen_started {
@@ -331,11 +296,7 @@ impl AsyncRead for Guarded {
 }
 
 impl AsyncWrite for Guarded {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         self.stall_check(polled, cx)
     }
@@ -372,26 +333,16 @@ mod tests {
         let d = HttpLimits::from_env(&none).unwrap();
         assert_eq!(d.header_timeout, Duration::from_secs(10));
         assert_eq!(d.idle_timeout, Duration::from_secs(60));
-        assert!(
-            d.max_connections >= 16 && d.max_connections <= 4096,
-            "{}",
-            d.max_connections
-        );
+        assert!(d.max_connections >= 16 && d.max_connections <= 4096, "{}", d.max_connections);
         let get = |k: &str| match k {
             "EXO_HTTP_HEADER_TIMEOUT_MS" => Some("250".to_string()),
             "EXO_HTTP_MAX_CONNECTIONS" => Some("3".to_string()),
             _ => None,
         };
         let l = HttpLimits::from_env(&get).unwrap();
-        assert_eq!(
-            (l.header_timeout, l.max_connections),
-            (Duration::from_millis(250), 3)
-        );
+        assert_eq!((l.header_timeout, l.max_connections), (Duration::from_millis(250), 3));
         let zero = |k: &str| (k == "EXO_HTTP_IDLE_TIMEOUT_MS").then(|| "0".to_string());
         let e = HttpLimits::from_env(&zero).unwrap_err();
-        assert!(
-            e.message().contains("`EXO_HTTP_IDLE_TIMEOUT_MS` is 0"),
-            "{e}"
-        );
+        assert!(e.message().contains("`EXO_HTTP_IDLE_TIMEOUT_MS` is 0"), "{e}");
     }
 }

@@ -68,11 +68,12 @@ impl Filter {
         let mut filter = Filter::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part.contains('[') || part.contains('{') {
-                return Err(format!("`{part}`: span and field filters are not supported; use `level` or `target=level`"));
+                return Err(format!(
+                    "`{part}`: span and field filters are not supported; use `level` or `target=level`"
+                ));
             }
-            let bad_level = |level: &str| {
-                format!("`{part}`: `{level}` is not a level; use off, error, warn, info, debug or trace")
-            };
+            let bad_level =
+                |level: &str| format!("`{part}`: `{level}` is not a level; use off, error, warn, info, debug or trace");
             match part.split_once('=') {
                 Some((target, level)) => {
                     let level = Level::parse(level).ok_or_else(|| bad_level(level))?;
@@ -229,7 +230,8 @@ pub fn operation_name(body: &[u8]) -> String {
 
 fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The name after the first `query`/`mutation`/`subscription` keyword at the top level of a
@@ -317,7 +319,9 @@ mod tests {
         let body = |v: serde_json::Value| v.to_string().into_bytes();
         assert_eq!(operation_name(&body(serde_json::json!({"query": "query Todos { todos { id } }"}))), "Todos");
         assert_eq!(
-            operation_name(&body(serde_json::json!({"query": "# query Fake\nmutation($t: String = \"query X\") @a { x }"}))),
+            operation_name(&body(
+                serde_json::json!({"query": "# query Fake\nmutation($t: String = \"query X\") @a { x }"})
+            )),
             "-"
         );
         assert_eq!(

@@ -31,14 +31,9 @@ pub struct NativeOidcHost {
 /// Discovery and the first key set, for `exo serve` / `exo dev` start-up: a failure is an
 /// error naming `EXO_OIDC_URL`.
 pub async fn start(url: &str, now: u64) -> Result<OidcVerifier<NativeOidcHost>, Error> {
-    let verifier = OidcVerifier::start(url, NativeOidcHost::default(), now)
-        .await
-        .map_err(Error::new)?;
+    let verifier = OidcVerifier::start(url, NativeOidcHost::default(), now).await.map_err(Error::new)?;
     let provider = verifier.provider();
-    log::info(&format!(
-        "OIDC: issuer {}, keys from {}",
-        provider.issuer, provider.jwks_uri
-    ));
+    log::info(&format!("OIDC: issuer {}, keys from {}", provider.issuer, provider.jwks_uri));
     Ok(verifier)
 }
 
@@ -50,13 +45,7 @@ impl OidcHost for NativeOidcHost {
         }
     }
 
-    async fn verify_signature(
-        &self,
-        key: &Jwk,
-        alg: Alg,
-        message: &[u8],
-        sig: &[u8],
-    ) -> Result<bool, String> {
+    async fn verify_signature(&self, key: &Jwk, alg: Alg, message: &[u8], sig: &[u8]) -> Result<bool, String> {
         Ok(verify(key, alg, message, sig))
     }
 
@@ -79,9 +68,7 @@ pub fn verify(key: &Jwk, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
                 Alg::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
                 _ => return false,
             };
-            RsaPublicKeyComponents { n, e }
-                .verify(params, message, sig)
-                .is_ok()
+            RsaPublicKeyComponents { n, e }.verify(params, message, sig).is_ok()
         }
         (KeyMaterial::Ec { curve, x, y }, _) => {
             let params = match (curve, alg) {
@@ -93,13 +80,11 @@ pub fn verify(key: &Jwk, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
             point.push(0x04);
             point.extend_from_slice(x);
             point.extend_from_slice(y);
-            UnparsedPublicKey::new(params, point)
-                .verify(message, sig)
-                .is_ok()
+            UnparsedPublicKey::new(params, point).verify(message, sig).is_ok()
         }
-        (KeyMaterial::Ed25519 { x }, Alg::EdDsa) => UnparsedPublicKey::new(&signature::ED25519, x)
-            .verify(message, sig)
-            .is_ok(),
+        (KeyMaterial::Ed25519 { x }, Alg::EdDsa) => {
+            UnparsedPublicKey::new(&signature::ED25519, x).verify(message, sig).is_ok()
+        }
         (KeyMaterial::Ed25519 { .. }, _) => false,
     }
 }
@@ -139,14 +124,9 @@ fn parse_url(url: &str) -> Result<Target<'_>, String> {
     }
     let default_port = if tls { 443 } else { 80 };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("`{url}` has an unclosed `[`"))?;
+        let (host, after) = v6.split_once(']').ok_or_else(|| format!("`{url}` has an unclosed `[`"))?;
         match after.strip_prefix(':') {
-            Some(p) => (
-                host,
-                p.parse().map_err(|_| format!("`{url}` has a bad port"))?,
-            ),
+            Some(p) => (host, p.parse().map_err(|_| format!("`{url}` has a bad port"))?),
             None if after.is_empty() => (host, default_port),
             None => return Err(format!("`{url}` has a bad host")),
         }
@@ -156,13 +136,7 @@ fn parse_url(url: &str) -> Result<Target<'_>, String> {
             None => (authority, default_port),
         }
     };
-    Ok(Target {
-        tls,
-        host,
-        port,
-        authority,
-        path,
-    })
+    Ok(Target { tls, host, port, authority, path })
 }
 
 impl NativeOidcHost {
@@ -190,10 +164,9 @@ async fn request<S>(stream: S, target: &Target<'_>) -> Result<HttpReply, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
     // The connection task ends when `sender` is dropped and the response is read.
     tokio::spawn(async move {
         let _ = conn.await;
@@ -201,14 +174,10 @@ where
     let req = hyper::Request::get(target.path)
         .header(hyper::header::HOST, target.authority)
         .header(hyper::header::ACCEPT, "application/json")
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("exo/", env!("CARGO_PKG_VERSION")),
-        )
+        .header(hyper::header::USER_AGENT, concat!("exo/", env!("CARGO_PKG_VERSION")))
         .body(Empty::new())
         .map_err(|e| e.to_string())?;
-    let response: hyper::Response<Incoming> =
-        sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let response: hyper::Response<Incoming> = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let cache_control = response
         .headers()
@@ -223,11 +192,7 @@ where
         .map_err(|e| format!("reading the body failed: {e}"))?
         .to_bytes()
         .to_vec();
-    Ok(HttpReply {
-        status,
-        body,
-        cache_control: (!cache_control.is_empty()).then_some(cache_control),
-    })
+    Ok(HttpReply { status, body, cache_control: (!cache_control.is_empty()).then_some(cache_control) })
 }
 
 /// TLS for `https://` providers: the platform's root certificates, rustls with `ring`.
@@ -247,13 +212,11 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             found.errors.len()
         ));
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -278,17 +241,8 @@ mod tests {
         let t = parse_url("http://127.0.0.1:8080").unwrap();
         assert_eq!((t.host, t.port, t.path), ("127.0.0.1", 8080, "/"));
         let t = parse_url("http://[::1]:9/keys?v=2#x").unwrap();
-        assert_eq!(
-            (t.host, t.port, t.authority, t.path),
-            ("::1", 9, "[::1]:9", "/keys?v=2")
-        );
-        for bad in [
-            "ftp://x",
-            "https://",
-            "http://user:pw@x/",
-            "http://x:port/",
-            "http://[::1/",
-        ] {
+        assert_eq!((t.host, t.port, t.authority, t.path), ("::1", 9, "[::1]:9", "/keys?v=2"));
+        for bad in ["ftp://x", "https://", "http://user:pw@x/", "http://x:port/", "http://[::1/"] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }
@@ -296,20 +250,13 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_provider_is_a_start_up_error_naming_it() {
         // A port nothing listens on: bind, read the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
         let e = match start(&url, 0).await {
             Err(e) => e,
             Ok(_) => panic!("discovery against a closed port succeeded"),
         };
-        assert!(
-            e.message().contains(&format!("`EXO_OIDC_URL` = `{url}`")),
-            "{e}"
-        );
+        assert!(e.message().contains(&format!("`EXO_OIDC_URL` = `{url}`")), "{e}");
         assert!(e.message().contains("cannot connect"), "{e}");
     }
 }

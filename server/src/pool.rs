@@ -91,7 +91,15 @@ impl Pool {
                 Shard { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size)) }
             })
             .collect();
-        Ok(Pool { inner: Arc::new(Inner { settings, mode, size: config.pool_size, shards, checkout_timeout: CHECKOUT_TIMEOUT }) })
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                settings,
+                mode,
+                size: config.pool_size,
+                shards,
+                checkout_timeout: CHECKOUT_TIMEOUT,
+            }),
+        })
     }
 
     /// The same pool with another bound on waiting for a connection (call before sharing it).
@@ -131,19 +139,29 @@ impl Pool {
                 None => {
                     let client = tokio::time::timeout(limit, db::connect(&self.inner.settings))
                         .await
-                        .map_err(|_| Error::new(format!("no connection to the database within {} ms", limit.as_millis())))?
+                        .map_err(|_| {
+                            Error::new(format!("no connection to the database within {} ms", limit.as_millis()))
+                        })?
                         .map_err(|e| self.connect_error(&e))?;
                     PgDb::with_mode(client, self.inner.mode.clone())
                 }
             };
-            conn = Some(PooledConnection { db: Some(db), reused: true, pool: self.inner.clone(), shard: i, _permit: permit });
+            conn = Some(PooledConnection {
+                db: Some(db),
+                reused: true,
+                pool: self.inner.clone(),
+                shard: i,
+                _permit: permit,
+            });
             break;
         }
         let Some(conn) = conn else { return Ok(()) };
         match tokio::time::timeout(limit, conn.client().simple_query("SELECT 1")).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.connect_error(&e)),
-            Err(_) => Err(Error::new(format!("the database did not answer `SELECT 1` within {} ms", limit.as_millis()))),
+            Err(_) => {
+                Err(Error::new(format!("the database did not answer `SELECT 1` within {} ms", limit.as_millis())))
+            }
         }
     }
 
@@ -180,8 +198,9 @@ impl Pool {
         let (db, reused) = match self.take_idle(shard) {
             Some(db) => (db, true),
             None => {
-                let (client, guard, cancel) =
-                    db::connect_guarded(&self.inner.settings).await.map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
+                let (client, guard, cancel) = db::connect_guarded(&self.inner.settings)
+                    .await
+                    .map_err(|e| Checkout::Failed(self.connect_error(&e)))?;
                 (PgDb::with_mode(client, self.inner.mode.clone()).with_guard(guard).with_cancel(cancel), false)
             }
         };
@@ -196,7 +215,13 @@ impl Pool {
             }
             let Ok(permit) = shard.permits.clone().try_acquire_owned() else { continue };
             if let Some(db) = self.take_idle(shard) {
-                return Some(PooledConnection { db: Some(db), reused: true, pool: self.inner.clone(), shard: index, _permit: permit });
+                return Some(PooledConnection {
+                    db: Some(db),
+                    reused: true,
+                    pool: self.inner.clone(),
+                    shard: index,
+                    _permit: permit,
+                });
             }
         }
         None
@@ -290,14 +315,19 @@ impl<'p> LazyConnection<'p> {
 
     /// Bounds the request: its database time (statement timeout) and the bytes of rows it
     /// may receive.
-    pub(crate) fn with_bounds(mut self, deadline: Option<(std::time::Instant, u64)>, max_bytes: usize) -> LazyConnection<'p> {
+    pub(crate) fn with_bounds(
+        mut self,
+        deadline: Option<(std::time::Instant, u64)>,
+        max_bytes: usize,
+    ) -> LazyConnection<'p> {
         self.deadline = deadline;
         self.max_bytes = max_bytes;
         self
     }
 
     fn bounds(&self) -> Bounds {
-        let budget = (self.max_bytes != usize::MAX).then(|| (self.max_bytes.saturating_sub(self.received), self.max_bytes));
+        let budget =
+            (self.max_bytes != usize::MAX).then(|| (self.max_bytes.saturating_sub(self.received), self.max_bytes));
         Bounds { deadline: self.deadline, budget }
     }
 
@@ -416,7 +446,13 @@ mod tests {
         let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
         let name = unique_db_name(prefix);
         let url = pg.create_database(&name).unwrap();
-        let config = DatabaseConfig { url: Some(url), pool_size: 1, read_write: false, check_on_startup: false, ..DatabaseConfig::default() };
+        let config = DatabaseConfig {
+            url: Some(url),
+            pool_size: 1,
+            read_write: false,
+            check_on_startup: false,
+            ..DatabaseConfig::default()
+        };
         (Pool::new(&config, 1).unwrap(), name)
     }
 
@@ -438,7 +474,11 @@ mod tests {
         assert!(conn.client().is_closed(), "the connection is given up");
         drop(lazy);
 
-        let e = LazyConnection::new(&pool).with_bounds(None, 1000).query("SELECT repeat('z', 1000000)", &[]).await.unwrap_err();
+        let e = LazyConnection::new(&pool)
+            .with_bounds(None, 1000)
+            .query("SELECT repeat('z', 1000000)", &[])
+            .await
+            .unwrap_err();
         assert!(e.client_message().is_some(), "{e:?}");
         let mut next = LazyConnection::new(&pool);
         assert_eq!(next.query("SELECT 'ok'", &[]).await.unwrap(), vec![vec![Some("ok".to_string())]]);
@@ -459,13 +499,15 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(20), "cancelled, not waited out");
         let message = e.client_message().unwrap_or_else(|| panic!("not for the client: {e:?}"));
         assert!(message.contains("cancelled after 300 ms"), "{message}");
-        let pid: i32 = lazy.conn.as_ref().unwrap().client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+        let pid: i32 =
+            lazy.conn.as_ref().unwrap().client().query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
         assert!(lazy.conn.as_ref().unwrap().db().is_reusable(), "outside a transaction");
         drop(lazy);
 
         // A later request on the same connection has no timeout left over.
         let mut next = LazyConnection::new(&pool);
-        let rows = next.query("SELECT current_setting('statement_timeout'), pg_backend_pid()::text", &[]).await.unwrap();
+        let rows =
+            next.query("SELECT current_setting('statement_timeout'), pg_backend_pid()::text", &[]).await.unwrap();
         assert_eq!(rows, vec![vec![Some("0".to_string()), Some(pid.to_string())]]);
         // Inside a transaction the deadline is the request's: a cancelled statement fails the
         // transaction, and the connection is usable after the rollback.
@@ -506,7 +548,8 @@ mod tests {
             for _ in 0..2 {
                 let e = conn.query("INSERT INTO t VALUES ($1::int)", &[Some("1".into())]).await.unwrap_err();
                 assert!(e.0.contains("read-only transaction"), "{}", e.0);
-                let rows = conn.query("SELECT count(*)::text FROM t WHERE x = $1::int", &[Some("1".into())]).await.unwrap();
+                let rows =
+                    conn.query("SELECT count(*)::text FROM t WHERE x = $1::int", &[Some("1".into())]).await.unwrap();
                 assert_eq!(rows, vec![vec![Some("0".to_string())]]);
             }
             for begin in ["BEGIN", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;"] {
@@ -528,7 +571,6 @@ mod tests {
         assert_eq!(pg.psql(&name, "SELECT count(*) FROM t").unwrap(), "2");
         pg.drop_database(&name).unwrap();
     }
-
 
     /// Which way bytes went through [`counting_proxy`], in the order they passed.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -594,8 +636,13 @@ mod tests {
         let (port, log) = counting_proxy(pg.port()).await;
         let url = format!("postgres://postgres@127.0.0.1:{port}/{name}?sslmode=disable");
         for (read_write, prepared_statements) in [(false, true), (false, false), (true, true)] {
-            let config =
-                DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write, prepared_statements, ..DatabaseConfig::default() };
+            let config = DatabaseConfig {
+                url: Some(url.clone()),
+                pool_size: 1,
+                read_write,
+                prepared_statements,
+                ..DatabaseConfig::default()
+            };
             let pool = Pool::new(&config, 1).unwrap();
             let mut conn = pool.get().await.unwrap();
             // The first use prepares a named statement (one more round trip, once).
@@ -628,7 +675,11 @@ mod tests {
         let mut conn = pool.get().await.unwrap();
         assert_eq!(conn.query(sql, &[Some("2".into())]).await.unwrap(), vec![vec![Some("4".to_string())]]);
         conn.client().batch_execute("DEALLOCATE ALL").await.unwrap();
-        assert_eq!(conn.query(sql, &[Some("3".into())]).await.unwrap(), vec![vec![Some("6".to_string())]], "retried unnamed");
+        assert_eq!(
+            conn.query(sql, &[Some("3".into())]).await.unwrap(),
+            vec![vec![Some("6".to_string())]],
+            "retried unnamed"
+        );
         assert!(!pool.inner.mode.named(), "the pool switched");
         // A simple query, so that the check itself prepares nothing.
         let counted = conn.client().simple_query(prepared).await.unwrap();

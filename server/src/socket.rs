@@ -59,7 +59,11 @@ pub(crate) struct ResultGuard {
 
 impl Default for ResultGuard {
     fn default() -> Self {
-        ResultGuard { remaining: AtomicUsize::new(usize::MAX), exceeded: AtomicBool::new(false), tls: AtomicBool::new(false) }
+        ResultGuard {
+            remaining: AtomicUsize::new(usize::MAX),
+            exceeded: AtomicBool::new(false),
+            tls: AtomicBool::new(false),
+        }
     }
 }
 
@@ -178,7 +182,11 @@ impl AsyncWrite for PgStream {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -288,7 +296,10 @@ mod tests {
                 seen += chunk.len();
                 let data_row_end = 5 + 30 + 5 + 100_000;
                 if *mark > 1 {
-                    assert!(seen < data_row_end && *mark <= data_row_end - seen, "piece {piece}: mark {mark} at {seen}");
+                    assert!(
+                        seen < data_row_end && *mark <= data_row_end - seen,
+                        "piece {piece}: mark {mark} at {seen}"
+                    );
                 }
             }
             if piece >= 4096 {

@@ -31,9 +31,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::Digest;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
@@ -95,10 +93,7 @@ pub struct TlsParams {
 /// Splits `ssl`, `sslmode` and `sslrootcert` off a URL's query. Errors are messages (without
 /// the URL; the caller adds it).
 pub(crate) fn take_tls_params(url: &str) -> Result<(String, TlsParams), String> {
-    let mut params = TlsParams {
-        mode: SslMode::Prefer,
-        root_cert: None,
-    };
+    let mut params = TlsParams { mode: SslMode::Prefer, root_cert: None };
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), params));
     };
@@ -137,11 +132,7 @@ pub(crate) fn take_tls_params(url: &str) -> Result<(String, TlsParams), String> 
     if params.mode == SslMode::Require && params.root_cert.is_some() {
         params.mode = SslMode::VerifyCa;
     }
-    let url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     Ok((url, params))
 }
 
@@ -182,10 +173,7 @@ impl Tls {
     /// rustls configuration.
     pub(crate) fn new(params: TlsParams) -> Result<Tls, String> {
         if params.mode == SslMode::Disable {
-            return Ok(Tls {
-                params,
-                config: None,
-            });
+            return Ok(Tls { params, config: None });
         }
         // rustls 0.23.48 deprecates the ring provider for lacking post-quantum key exchange;
         // kept on purpose (see the module docs): aws-lc-rs would add minutes to every build.
@@ -206,22 +194,13 @@ impl Tls {
                 let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
                     .build()
                     .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
-                Arc::new(Verification {
-                    webpki,
-                    check_name: params.mode == SslMode::VerifyFull,
-                })
+                Arc::new(Verification { webpki, check_name: params.mode == SslMode::VerifyFull })
             }
         };
-        let mut config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
         // PostgreSQL 17 checks ALPN on direct TLS; older servers ignore it.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
-        Ok(Tls {
-            params,
-            config: Some(Arc::new(config)),
-        })
+        Ok(Tls { params, config: Some(Arc::new(config)) })
     }
 
     /// The connector for one connection to `host` (the name the certificate must carry). An
@@ -229,26 +208,24 @@ impl Tls {
     /// `prefer` over a Unix socket gets `N` and stays plain.
     pub(crate) fn connector(&self, host: &str) -> Result<RustlsConnect, String> {
         let config = self.config.clone().ok_or("TLS is disabled (`sslmode=disable`)")?;
-        let name = ServerName::try_from(host.to_string()).map_err(|_| format!("`{host}` is not a valid host name for TLS"));
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|_| format!("`{host}` is not a valid host name for TLS"));
         Ok(RustlsConnect { config, name, mode: self.params.mode })
     }
 }
 
 fn load_root_file(path: &std::path::Path) -> Result<RootCertStore, String> {
     let shown = path.display();
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read `sslrootcert` file `{shown}`: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `sslrootcert` file `{shown}`: {e}"))?;
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&bytes) {
         let cert = cert.map_err(|e| format!("`sslrootcert` file `{shown}` is not PEM: {e}"))?;
-        store.add(cert).map_err(|e| {
-            format!("`sslrootcert` file `{shown}` holds a certificate rustls cannot use: {e}")
-        })?;
+        store
+            .add(cert)
+            .map_err(|e| format!("`sslrootcert` file `{shown}` holds a certificate rustls cannot use: {e}"))?;
     }
     if store.is_empty() {
-        return Err(format!(
-            "`sslrootcert` file `{shown}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"
-        ));
+        return Err(format!("`sslrootcert` file `{shown}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"));
     }
     Ok(store)
 }
@@ -296,12 +273,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -310,12 +282,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -339,10 +306,7 @@ impl ServerCertVerifier for Verification {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
@@ -388,13 +352,9 @@ impl std::error::Error for TlsError {}
 impl TlsError {
     fn from_handshake(e: io::Error, host: &ServerName<'_>, mode: SslMode) -> TlsError {
         let host = host.to_str();
-        let rustls_error = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
         let message = match rustls_error {
-            Some(rustls::Error::InvalidCertificate(cert)) => {
-                describe_certificate_error(cert, &host, mode)
-            }
+            Some(rustls::Error::InvalidCertificate(cert)) => describe_certificate_error(cert, &host, mode),
             Some(other) => format!("TLS handshake with `{host}` failed: {other}"),
             None => format!("TLS handshake with `{host}` failed: {e}"),
         };
@@ -423,7 +383,9 @@ fn describe_certificate_error(e: &CertificateError, host: &str, mode: SslMode) -
              give the CA that signed it with `sslrootcert=/path/to/ca.pem`",
             mode.as_str()
         ),
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "the server's certificate has expired".to_string(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "the server's certificate has expired".to_string()
+        }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "the server's certificate is not valid yet (check the clock)".to_string()
         }
@@ -435,10 +397,7 @@ fn describe_certificate_error(e: &CertificateError, host: &str, mode: SslMode) -
 fn presented_name(name: &str) -> &str {
     name.strip_prefix("DnsName(\"")
         .and_then(|n| n.strip_suffix("\")"))
-        .or_else(|| {
-            name.strip_prefix("IpAddress(")
-                .and_then(|n| n.strip_suffix(')'))
-        })
+        .or_else(|| name.strip_prefix("IpAddress(").and_then(|n| n.strip_suffix(')')))
         .unwrap_or(name)
 }
 
@@ -508,21 +467,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.0).poll_read(cx, buf)
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut *self.0).poll_write(cx, buf)
     }
 
@@ -605,9 +556,7 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
         rest = &rest[n..];
         len
     };
@@ -625,15 +574,9 @@ mod tests {
     #[test]
     fn url_parameters_become_modes() {
         assert_eq!(params("postgres://h/db").1.mode, SslMode::Prefer);
-        assert_eq!(
-            params("postgres://h/db?ssl=true").1.mode,
-            SslMode::VerifyFull
-        );
+        assert_eq!(params("postgres://h/db?ssl=true").1.mode, SslMode::VerifyFull);
         assert_eq!(params("postgres://h/db?ssl=false").1.mode, SslMode::Disable);
-        assert_eq!(
-            params("postgres://h/db?ssl=true&sslmode=require").1.mode,
-            SslMode::Require
-        );
+        assert_eq!(params("postgres://h/db?ssl=true&sslmode=require").1.mode, SslMode::Require);
         for (text, mode) in [
             ("disable", SslMode::Disable),
             ("allow", SslMode::Allow),
@@ -642,42 +585,27 @@ mod tests {
             ("verify-ca", SslMode::VerifyCa),
             ("verify-full", SslMode::VerifyFull),
         ] {
-            let (url, p) = params(&format!(
-                "postgres://h/db?application_name=x&sslmode={text}&connect_timeout=3"
-            ));
+            let (url, p) = params(&format!("postgres://h/db?application_name=x&sslmode={text}&connect_timeout=3"));
             assert_eq!(p.mode, mode);
             assert_eq!(url, "postgres://h/db?application_name=x&connect_timeout=3");
         }
         let (url, p) = params("postgres://h/db?sslmode=require&sslrootcert=%2Ftmp%2Fmy%20ca.pem");
         assert_eq!(url, "postgres://h/db");
-        assert_eq!(
-            p.mode,
-            SslMode::VerifyCa,
-            "require with a root certificate verifies the chain, as libpq"
-        );
+        assert_eq!(p.mode, SslMode::VerifyCa, "require with a root certificate verifies the chain, as libpq");
         assert_eq!(p.root_cert, Some(PathBuf::from("/tmp/my ca.pem")));
     }
 
     #[test]
     fn bad_parameters_say_what_is_accepted() {
-        assert!(take_tls_params("postgres://h/db?sslmode=strict")
-            .unwrap_err()
-            .contains("verify-full"));
-        assert!(take_tls_params("postgres://h/db?ssl=yes")
-            .unwrap_err()
-            .contains("ssl=true"));
-        assert!(take_tls_params("postgres://h/db?sslcert=/c.pem")
-            .unwrap_err()
-            .contains("not supported"));
+        assert!(take_tls_params("postgres://h/db?sslmode=strict").unwrap_err().contains("verify-full"));
+        assert!(take_tls_params("postgres://h/db?ssl=yes").unwrap_err().contains("ssl=true"));
+        assert!(take_tls_params("postgres://h/db?sslcert=/c.pem").unwrap_err().contains("not supported"));
     }
 
     #[test]
     fn missing_root_file_is_named() {
-        let e = Tls::new(TlsParams {
-            mode: SslMode::VerifyFull,
-            root_cert: Some("/nonexistent/ca.pem".into()),
-        })
-        .unwrap_err();
+        let e = Tls::new(TlsParams { mode: SslMode::VerifyFull, root_cert: Some("/nonexistent/ca.pem".into()) })
+            .unwrap_err();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     }
 

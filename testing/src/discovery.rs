@@ -58,22 +58,16 @@ fn is_project(dir: &Path) -> bool {
 
 fn relative_name(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
 
 /// Sorted entries of a directory, split into (files, directories).
 fn sorted_entries(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-            .path();
+        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
         // `is_dir` follows symlinks.
         if path.is_dir() {
             dirs.push(path);
@@ -86,11 +80,7 @@ fn sorted_entries(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
     Ok((files, dirs))
 }
 
-fn find_projects(
-    dir: &Path,
-    visited: &mut HashSet<PathBuf>,
-    out: &mut Vec<PathBuf>,
-) -> Result<(), String> {
+fn find_projects(dir: &Path, visited: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<(), String> {
     let real = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     if !visited.insert(real) {
         return Ok(());
@@ -100,10 +90,7 @@ fn find_projects(
     }
     let (_, subdirs) = sorted_entries(dir)?;
     for sub in subdirs {
-        let name = sub
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Build output and dependencies never hold projects, and can be huge.
         if name.starts_with('.') || name == "target" || name == "node_modules" {
             continue;
@@ -113,51 +100,25 @@ fn find_projects(
     Ok(())
 }
 
-fn collect_tests(
-    dir: &Path,
-    prefix: &str,
-    inherited: &[PathBuf],
-    out: &mut Vec<TestCase>,
-) -> Result<(), String> {
+fn collect_tests(dir: &Path, prefix: &str, inherited: &[PathBuf], out: &mut Vec<TestCase>) -> Result<(), String> {
     let (files, subdirs) = sorted_entries(dir)?;
     let mut inits = inherited.to_vec();
     for file in &files {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.starts_with("init") && (name.ends_with(".gql") || name.ends_with(".sql")) {
             inits.push(file.clone());
         }
     }
     for file in &files {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some(stem) = name.strip_suffix(".exotest") {
-            let name = if prefix.is_empty() {
-                stem.to_string()
-            } else {
-                format!("{prefix}/{stem}")
-            };
-            out.push(TestCase {
-                name,
-                path: file.clone(),
-                init_files: inits.clone(),
-            });
+            let name = if prefix.is_empty() { stem.to_string() } else { format!("{prefix}/{stem}") };
+            out.push(TestCase { name, path: file.clone(), init_files: inits.clone() });
         }
     }
     for sub in subdirs {
-        let sub_name = sub
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = if prefix.is_empty() {
-            sub_name
-        } else {
-            format!("{prefix}/{sub_name}")
-        };
+        let sub_name = sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let prefix = if prefix.is_empty() { sub_name } else { format!("{prefix}/{sub_name}") };
         collect_tests(&sub, &prefix, &inits, out)?;
     }
     Ok(())
@@ -230,33 +191,11 @@ mod tests {
         assert_eq!(dirs, vec!["nested/group/blog", "todo"]);
         let todo = &projects[1];
         let names: Vec<&str> = todo.tests.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(
-            names,
-            vec![
-                "todo/basic-query",
-                "todo/graphql/update-todo-user",
-                "todo/graphql/deep/x"
-            ]
-        );
-        let inits = |i: usize| -> Vec<String> {
-            todo.tests[i]
-                .init_files
-                .iter()
-                .map(|p| relative_name(r, p))
-                .collect()
-        };
-        assert_eq!(
-            inits(0),
-            vec!["todo/tests/init-a.gql", "todo/tests/init-b.sql"]
-        );
-        assert_eq!(
-            inits(2),
-            vec![
-                "todo/tests/init-a.gql",
-                "todo/tests/init-b.sql",
-                "todo/tests/graphql/init.gql"
-            ]
-        );
+        assert_eq!(names, vec!["todo/basic-query", "todo/graphql/update-todo-user", "todo/graphql/deep/x"]);
+        let inits =
+            |i: usize| -> Vec<String> { todo.tests[i].init_files.iter().map(|p| relative_name(r, p)).collect() };
+        assert_eq!(inits(0), vec!["todo/tests/init-a.gql", "todo/tests/init-b.sql"]);
+        assert_eq!(inits(2), vec!["todo/tests/init-a.gql", "todo/tests/init-b.sql", "todo/tests/graphql/init.gql"]);
         assert_eq!(projects[0].tests[0].name, "nested/group/blog/posts");
     }
 
@@ -274,10 +213,7 @@ mod tests {
     #[test]
     fn wildcards() {
         assert!(wildcard_match("*", "a/b"));
-        assert!(wildcard_match(
-            "todo/*-user",
-            "todo/graphql/update-todo-user"
-        ));
+        assert!(wildcard_match("todo/*-user", "todo/graphql/update-todo-user"));
         assert!(wildcard_match("t?do/*", "todo/x"));
         assert!(!wildcard_match("t?do", "tdo"));
         assert!(wildcard_match("a*b*c", "aXXbYYc"));

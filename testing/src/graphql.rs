@@ -25,13 +25,8 @@ pub struct OperationMetadata {
 pub fn analyze(document: &str) -> Result<(OperationMetadata, String), String> {
     let tokens = tokenize(document)?;
     let stripped = strip(document, &tokens);
-    let mut scanner = Scanner {
-        src: document,
-        tokens: &tokens,
-        pos: 0,
-        fragments: BTreeMap::new(),
-        operations: Vec::new(),
-    };
+    let mut scanner =
+        Scanner { src: document, tokens: &tokens, pos: 0, fragments: BTreeMap::new(), operations: Vec::new() };
     if let Err(e) = scanner.document() {
         // Only a document that uses the test directives needs the structure;
         // anything else is sent as written and judged by the server.
@@ -44,13 +39,7 @@ pub fn analyze(document: &str) -> Result<(OperationMetadata, String), String> {
     let operations = std::mem::take(&mut scanner.operations);
     for selection in &operations {
         let mut visiting = Vec::new();
-        collect(
-            selection,
-            &["data".to_string()],
-            &scanner.fragments,
-            &mut visiting,
-            &mut metadata,
-        );
+        collect(selection, &["data".to_string()], &scanner.fragments, &mut visiting, &mut metadata);
     }
     Ok((metadata, stripped))
 }
@@ -110,9 +99,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 loop {
                     match bytes.get(i) {
-                        None | Some(b'\n') => {
-                            return Err("unterminated string in the GraphQL document".to_string())
-                        }
+                        None | Some(b'\n') => return Err("unterminated string in the GraphQL document".to_string()),
                         Some(b'\\') => i += 2,
                         Some(b'"') => {
                             i += 1;
@@ -127,8 +114,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 i += 3;
                 Kind::Spread
             }
-            b'{' | b'}' | b'(' | b')' | b'[' | b']' | b':' | b'@' | b'$' | b'=' | b'!' | b'|'
-            | b'&' => {
+            b'{' | b'}' | b'(' | b')' | b'[' | b']' | b':' | b'@' | b'$' | b'=' | b'!' | b'|' | b'&' => {
                 i += 1;
                 Kind::Punct
             }
@@ -143,21 +129,14 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 // because only names, punctuation and strings carry structure.
                 i += src[i..].chars().next().map_or(1, char::len_utf8);
                 while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric()
-                        || bytes[i] == b'.'
-                        || bytes[i] == b'-'
-                        || bytes[i] == b'+')
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.' || bytes[i] == b'-' || bytes[i] == b'+')
                 {
                     i += 1;
                 }
                 Kind::Other
             }
         };
-        tokens.push(Token {
-            kind,
-            start,
-            end: i,
-        });
+        tokens.push(Token { kind, start, end: i });
     }
     Ok(tokens)
 }
@@ -172,9 +151,7 @@ fn strip(src: &str, tokens: &[Token]) -> String {
     let mut i = 0;
     while i < tokens.len() {
         let is_directive = text(src, &tokens[i]) == "@"
-            && tokens.get(i + 1).is_some_and(|t| {
-                t.kind == Kind::Name && matches!(text(src, t), "bind" | "unordered")
-            });
+            && tokens.get(i + 1).is_some_and(|t| t.kind == Kind::Name && matches!(text(src, t), "bind" | "unordered"));
         if !is_directive {
             i += 1;
             continue;
@@ -219,12 +196,7 @@ struct Selection {
 
 #[derive(Clone, Debug)]
 enum Item {
-    Field {
-        response_key: String,
-        bind: Option<String>,
-        unordered: bool,
-        selection: Option<Selection>,
-    },
+    Field { response_key: String, bind: Option<String>, unordered: bool, selection: Option<Selection> },
     Spread(String),
     Inline(Selection),
 }
@@ -256,10 +228,7 @@ impl<'a> Scanner<'a> {
         match self.tokens.get(self.pos) {
             Some(t) => {
                 let line = self.src[..t.start].matches('\n').count() + 1;
-                format!(
-                    "GraphQL document line {line}: expected {expected}, found `{}`",
-                    text(self.src, t)
-                )
+                format!("GraphQL document line {line}: expected {expected}, found `{}`", text(self.src, t))
             }
             None => format!("GraphQL document: expected {expected}, found the end"),
         }
@@ -366,10 +335,7 @@ impl<'a> Scanner<'a> {
                 return Ok(value);
             }
         }
-        Err(format!(
-            "`@bind` needs a `name: \"...\"` argument, found `@bind{}`",
-            texts.join("")
-        ))
+        Err(format!("`@bind` needs a `name: \"...\"` argument, found `@bind{}`", texts.join("")))
     }
 
     fn selection_set(&mut self) -> Result<Selection, String> {
@@ -412,17 +378,8 @@ impl<'a> Scanner<'a> {
                         self.skip_group()?;
                     }
                     let (bind, unordered) = self.directives()?;
-                    let inner = if self.peek() == Some("{") {
-                        Some(self.selection_set()?)
-                    } else {
-                        None
-                    };
-                    selection.items.push(Item::Field {
-                        response_key,
-                        bind,
-                        unordered,
-                        selection: inner,
-                    });
+                    let inner = if self.peek() == Some("{") { Some(self.selection_set()?) } else { None };
+                    selection.items.push(Item::Field { response_key, bind, unordered, selection: inner });
                 }
                 None => return Err(self.error("`}`")),
             }
@@ -439,12 +396,7 @@ fn collect(
 ) {
     for item in &selection.items {
         match item {
-            Item::Field {
-                response_key,
-                bind,
-                unordered,
-                selection,
-            } => {
+            Item::Field { response_key, bind, unordered, selection } => {
                 let mut field_path = path.to_vec();
                 field_path.push(response_key.clone());
                 if let Some(name) = bind {
@@ -508,10 +460,7 @@ mod tests {
             ]
         );
         // The fragment cycle through `self` (invalid GraphQL) stops instead of looping.
-        assert_eq!(
-            meta.unordered.into_iter().collect::<Vec<_>>(),
-            vec!["data.u1.todos.tags"]
-        );
+        assert_eq!(meta.unordered.into_iter().collect::<Vec<_>>(), vec!["data.u1.todos.tags"]);
         assert!(!stripped.contains("@unordered"));
         assert!(!stripped.contains("@bind(name: \"u1"));
         // Strings and comments are left alone.
@@ -522,12 +471,10 @@ mod tests {
 
     #[test]
     fn stripping_is_exact() {
-        let doc = "query { todos @unordered { id @bind(name: \"ids\") title } one: todo(id: 1) @bind(name: \"t\") { id } }";
+        let doc =
+            "query { todos @unordered { id @bind(name: \"ids\") title } one: todo(id: 1) @bind(name: \"t\") { id } }";
         let (_, stripped) = analyze(doc).unwrap();
-        assert_eq!(
-            stripped,
-            "query { todos  { id  title } one: todo(id: 1)  { id } }"
-        );
+        assert_eq!(stripped, "query { todos  { id  title } one: todo(id: 1)  { id } }");
     }
 
     #[test]
@@ -536,8 +483,6 @@ mod tests {
         assert_eq!(meta, OperationMetadata::default());
         assert_eq!(stripped, "query { oops(");
         assert!(analyze("query { a @bind(name: \"x\") ").is_err());
-        assert!(analyze("query { a @bind(nom: \"x\") }")
-            .unwrap_err()
-            .contains("needs a `name"));
+        assert!(analyze("query { a @bind(nom: \"x\") }").unwrap_err().contains("needs a `name"));
     }
 }

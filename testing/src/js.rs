@@ -97,11 +97,7 @@ impl fmt::Display for JsError {
 
 /// Parses a JavaScript-ish expression.
 pub fn parse(source: &str, mode: Mode) -> Result<Expr, JsError> {
-    let mut p = Parser {
-        src: source,
-        pos: 0,
-        mode,
-    };
+    let mut p = Parser { src: source, pos: 0, mode };
     p.skip_trivia()?;
     if p.at_end() {
         return Err(JsError::Invalid("empty expression".to_string()));
@@ -140,17 +136,9 @@ impl Expr {
             Expr::Bool(b) => JsValue::Bool(*b),
             Expr::Number(n) => JsValue::Number(n.clone()),
             Expr::String(s) => JsValue::String(s.clone()),
-            Expr::Array(items) => JsValue::Array(
-                items
-                    .iter()
-                    .map(|e| e.eval(variables))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Expr::Array(items) => JsValue::Array(items.iter().map(|e| e.eval(variables)).collect::<Result<_, _>>()?),
             Expr::Object(entries) => JsValue::Object(
-                entries
-                    .iter()
-                    .map(|(k, e)| Ok((k.clone(), e.eval(variables)?)))
-                    .collect::<Result<_, JsError>>()?,
+                entries.iter().map(|(k, e)| Ok((k.clone(), e.eval(variables)?))).collect::<Result<_, JsError>>()?,
             ),
             Expr::Variable(accessors) => match resolve(accessors, variables)? {
                 Some(value) => JsValue::from_json(&value),
@@ -186,11 +174,7 @@ fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Opt
         let known: Vec<&str> = variables.keys().map(String::as_str).collect();
         JsError::Invalid(format!(
             "test variable `{first}` is not defined (defined: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
         ))
     })?;
     for (i, accessor) in rest.iter().enumerate() {
@@ -199,21 +183,15 @@ fn resolve(accessors: &[Accessor], variables: &Map<String, Value>) -> Result<Opt
             (Accessor::Index(n), Value::Array(mut items)) => {
                 let length = items.len();
                 if *n >= length {
-                    return Err(JsError::Invalid(format!(
-                        "`{shown}` is out of range (length {length})"
-                    )));
+                    return Err(JsError::Invalid(format!("`{shown}` is out of range (length {length})")));
                 }
                 items.swap_remove(*n)
             }
-            (Accessor::Key(k), Value::Object(mut map)) if map.contains_key(k) => {
-                map.remove(k).unwrap_or_default()
-            }
+            (Accessor::Key(k), Value::Object(mut map)) if map.contains_key(k) => map.remove(k).unwrap_or_default(),
             (Accessor::Key(_), Value::Object(_)) if i + 1 == rest.len() => return Ok(None),
             (Accessor::Key(k), Value::Array(items)) if k == "length" => Value::from(items.len()),
             // JavaScript counts UTF-16 code units.
-            (Accessor::Key(k), Value::String(s)) if k == "length" => {
-                Value::from(s.encode_utf16().count())
-            }
+            (Accessor::Key(k), Value::String(s)) if k == "length" => Value::from(s.encode_utf16().count()),
             (_, other) => {
                 return Err(JsError::Invalid(format!(
                     "`{shown}` does not exist (the value before it is {})",
@@ -233,11 +211,9 @@ impl JsValue {
             Value::Number(n) => JsValue::Number(n.clone()),
             Value::String(s) => JsValue::String(s.clone()),
             Value::Array(items) => JsValue::Array(items.iter().map(JsValue::from_json).collect()),
-            Value::Object(map) => JsValue::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), JsValue::from_json(v)))
-                    .collect(),
-            ),
+            Value::Object(map) => {
+                JsValue::Object(map.iter().map(|(k, v)| (k.clone(), JsValue::from_json(v))).collect())
+            }
         }
     }
 
@@ -246,14 +222,12 @@ impl JsValue {
     /// value) has no JSON form.
     pub fn to_json(&self) -> Result<Value, JsError> {
         match self {
-            JsValue::Function(src) => Err(JsError::Unsupported(format!(
-                "a JavaScript function (`{}`) is not a value",
-                short(src)
-            ))),
-            JsValue::Opaque(src) => Err(JsError::Unsupported(format!(
-                "unsupported JavaScript expression `{}`",
-                short(src)
-            ))),
+            JsValue::Function(src) => {
+                Err(JsError::Unsupported(format!("a JavaScript function (`{}`) is not a value", short(src))))
+            }
+            JsValue::Opaque(src) => {
+                Err(JsError::Unsupported(format!("unsupported JavaScript expression `{}`", short(src))))
+            }
             JsValue::Undefined => Err(JsError::Invalid("the value is undefined".to_string())),
             other => Ok(other.to_json_lossy()),
         }
@@ -265,9 +239,7 @@ impl JsValue {
             JsValue::Bool(b) => Value::Bool(*b),
             JsValue::Number(n) => Value::Number(n.clone()),
             JsValue::String(s) => Value::String(s.clone()),
-            JsValue::Array(items) => {
-                Value::Array(items.iter().map(JsValue::to_json_lossy).collect())
-            }
+            JsValue::Array(items) => Value::Array(items.iter().map(JsValue::to_json_lossy).collect()),
             JsValue::Object(entries) => Value::Object(
                 entries
                     .iter()
@@ -285,15 +257,10 @@ impl JsValue {
             JsValue::Function(src) => Value::String(format!("<function {}>", short(src))),
             JsValue::Opaque(src) => Value::String(format!("<unevaluated {}>", short(src))),
             JsValue::Undefined => Value::String("<undefined>".to_string()),
-            JsValue::Array(items) => {
-                Value::Array(items.iter().map(JsValue::to_display_json).collect())
+            JsValue::Array(items) => Value::Array(items.iter().map(JsValue::to_display_json).collect()),
+            JsValue::Object(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.clone(), v.to_display_json())).collect())
             }
-            JsValue::Object(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_display_json()))
-                    .collect(),
-            ),
             other => other.to_json_lossy(),
         }
     }
@@ -359,14 +326,8 @@ impl<'a> Parser<'a> {
 
     fn invalid(&self, what: &str) -> JsError {
         let (line, col) = self.line_col(self.pos);
-        let found = if self.at_end() {
-            "end of input".to_string()
-        } else {
-            format!("`{}`", self.snippet(self.pos))
-        };
-        JsError::Invalid(format!(
-            "invalid JavaScript value at {line}:{col}: expected {what}, found {found}"
-        ))
+        let found = if self.at_end() { "end of input".to_string() } else { format!("`{}`", self.snippet(self.pos)) };
+        JsError::Invalid(format!("invalid JavaScript value at {line}:{col}: expected {what}, found {found}"))
     }
 
     fn skip_trivia(&mut self) -> Result<(), JsError> {
@@ -414,10 +375,7 @@ impl<'a> Parser<'a> {
     /// True if the next token ends a value: `,`, a closer, `;` or the end.
     fn at_value_end(&mut self) -> Result<bool, JsError> {
         self.skip_trivia()?;
-        Ok(matches!(
-            self.peek(),
-            None | Some(',' | '}' | ']' | ')' | ';')
-        ))
+        Ok(matches!(self.peek(), None | Some(',' | '}' | ']' | ')' | ';')))
     }
 
     /// Parses one value, then checks that nothing but a delimiter follows it.
@@ -441,11 +399,7 @@ impl<'a> Parser<'a> {
         match result {
             Err(e) => Err(e),
             Ok(_) if !matches!(self.peek(), Some(c) if "+-*/%<>=!&|?.^~([".contains(c)) => {
-                let expected = if self.mode_in_container(start) {
-                    "`,` or a closing bracket"
-                } else {
-                    "the end"
-                };
+                let expected = if self.mode_in_container(start) { "`,` or a closing bracket" } else { "the end" };
                 Err(self.invalid(expected))
             }
             Ok(_) => {
@@ -483,9 +437,7 @@ impl<'a> Parser<'a> {
                     Ok(inner)
                 }
             }
-            Some('$') if !matches!(self.peek_at(1), Some(c) if is_ident_continue(c)) => {
-                self.reference()
-            }
+            Some('$') if !matches!(self.peek_at(1), Some(c) if is_ident_continue(c)) => self.reference(),
             Some(c) if is_ident_start(c) => {
                 let word = self.ident().unwrap_or_default();
                 match word {
@@ -502,9 +454,7 @@ impl<'a> Parser<'a> {
                         if self.src[self.pos..].starts_with("=>") {
                             self.pos = start;
                             self.skip_expression()?;
-                            return Ok(Expr::Function(
-                                self.src[start..self.pos].trim().to_string(),
-                            ));
+                            return Ok(Expr::Function(self.src[start..self.pos].trim().to_string()));
                         }
                         let (line, col) = self.line_col(start);
                         Err(JsError::Unsupported(format!(
@@ -539,9 +489,7 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some('.') => {
                     self.bump();
-                    let name = self
-                        .ident()
-                        .ok_or_else(|| self.invalid("a name after `.`"))?;
+                    let name = self.ident().ok_or_else(|| self.invalid("a name after `.`"))?;
                     accessors.push(Accessor::Key(name.to_string()));
                 }
                 Some('[') => {
@@ -554,9 +502,8 @@ impl<'a> Parser<'a> {
                             while matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
                                 self.bump();
                             }
-                            let index = self.src[start..self.pos]
-                                .parse()
-                                .map_err(|_| self.invalid("an array index"))?;
+                            let index =
+                                self.src[start..self.pos].parse().map_err(|_| self.invalid("an array index"))?;
                             accessors.push(Accessor::Index(index));
                         }
                         _ => {
@@ -642,9 +589,7 @@ impl<'a> Parser<'a> {
                 }
                 Some(',') => {
                     let (line, col) = self.line_col(self.pos);
-                    return Err(JsError::Unsupported(format!(
-                        "unsupported JavaScript at {line}:{col}: array hole"
-                    )));
+                    return Err(JsError::Unsupported(format!("unsupported JavaScript at {line}:{col}: array hole")));
                 }
                 _ => {}
             }
@@ -667,9 +612,7 @@ impl<'a> Parser<'a> {
             match self.bump() {
                 None => return Err(self.invalid("a closing quote")),
                 Some(c) if c == quote => return Ok(out),
-                Some('\n') if quote != '`' => {
-                    return Err(self.invalid("a closing quote before the line ends"))
-                }
+                Some('\n') if quote != '`' => return Err(self.invalid("a closing quote before the line ends")),
                 Some('\\') => self.escape(&mut out)?,
                 Some(c) => out.push(c),
             }
@@ -727,8 +670,7 @@ impl<'a> Parser<'a> {
 
     fn hex4(&mut self) -> Result<u32, JsError> {
         let hex = self.src.get(self.pos..self.pos + 4).unwrap_or("");
-        let code = u32::from_str_radix(hex, 16)
-            .map_err(|_| self.invalid("four hex digits after `\\u`"))?;
+        let code = u32::from_str_radix(hex, 16).map_err(|_| self.invalid("four hex digits after `\\u`"))?;
         self.pos += 4;
         Ok(code)
     }
@@ -765,8 +707,7 @@ impl<'a> Parser<'a> {
             while matches!(self.peek(), Some(c) if c.is_ascii_hexdigit()) {
                 self.bump();
             }
-            let v = i64::from_str_radix(&self.src[hex_start..self.pos], 16)
-                .map_err(|_| self.invalid("hex digits"))?;
+            let v = i64::from_str_radix(&self.src[hex_start..self.pos], 16).map_err(|_| self.invalid("hex digits"))?;
             return Ok(Expr::Number(Number::from(if negative { -v } else { v })));
         }
         while matches!(self.peek(), Some(c) if c.is_ascii_digit() || c == '_') {
@@ -792,10 +733,7 @@ impl<'a> Parser<'a> {
                 self.bump();
             }
         }
-        let text: String = self.src[digits_start..self.pos]
-            .chars()
-            .filter(|c| *c != '_')
-            .collect();
+        let text: String = self.src[digits_start..self.pos].chars().filter(|c| *c != '_').collect();
         if text.is_empty() || text == "." {
             self.pos = start;
             if self.src[start..].starts_with("-Infinity") || self.src[start..].starts_with("-$") {
@@ -844,9 +782,7 @@ impl<'a> Parser<'a> {
                 '"' | '\'' | '`' => {
                     self.string()?;
                 }
-                '/' if "(,=:[!&|?{};+-*%<>~^".contains(previous_significant) => {
-                    self.skip_regex()?
-                }
+                '/' if "(,=:[!&|?{};+-*%<>~^".contains(previous_significant) => self.skip_regex()?,
                 c if is_ident_start(c) => {
                     previous_significant = self.word_class();
                     continue;
@@ -872,9 +808,7 @@ impl<'a> Parser<'a> {
                 '"' | '\'' | '`' => {
                     self.string()?;
                 }
-                '/' if "(,=:[!&|?{};+-*%<>~^".contains(previous_significant) => {
-                    self.skip_regex()?
-                }
+                '/' if "(,=:[!&|?{};+-*%<>~^".contains(previous_significant) => self.skip_regex()?,
                 c if is_ident_start(c) => {
                     previous_significant = self.word_class();
                     continue;
@@ -883,11 +817,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                 }
             }
-            previous_significant = if c == '>' && self.src[..self.pos].ends_with("=>") {
-                '='
-            } else {
-                c
-            };
+            previous_significant = if c == '>' && self.src[..self.pos].ends_with("=>") { '=' } else { c };
         }
     }
 
@@ -896,8 +826,8 @@ impl<'a> Parser<'a> {
     /// it divides (`a`).
     fn word_class(&mut self) -> char {
         match self.ident().unwrap_or_default() {
-            "return" | "typeof" | "case" | "in" | "of" | "void" | "delete" | "throw" | "new"
-            | "yield" | "await" | "instanceof" | "else" | "do" => '(',
+            "return" | "typeof" | "case" | "in" | "of" | "void" | "delete" | "throw" | "new" | "yield" | "await"
+            | "instanceof" | "else" | "do" => '(',
             _ => 'a',
         }
     }
@@ -905,9 +835,7 @@ impl<'a> Parser<'a> {
     /// True if the value starting at `start` sits inside an array, object or
     /// parentheses (the source before it has an unclosed opener).
     fn mode_in_container(&self, start: usize) -> bool {
-        self.src[..start]
-            .trim_end()
-            .ends_with(['[', '{', ',', ':', '('])
+        self.src[..start].trim_end().ends_with(['[', '{', ',', ':', '('])
     }
 
     fn skip_regex(&mut self) -> Result<(), JsError> {
@@ -998,36 +926,27 @@ mod tests {
         assert_eq!(eval("$.nested[1][2]").unwrap(), json!(22));
         assert_eq!(eval("$.obj.a.b[0]").unwrap(), json!("x"));
         assert_eq!(eval(r#"$["obj"]['a'].b[1]"#).unwrap(), json!("y"));
-        assert_eq!(
-            eval("[$.ids.length, $.name.length]").unwrap(),
-            json!([3, 5])
-        );
+        assert_eq!(eval("[$.ids.length, $.name.length]").unwrap(), json!([3, 5]));
         assert_eq!(eval("($.u1Id)").unwrap(), json!(7));
     }
 
     #[test]
     fn bad_references_are_invalid() {
         let e = eval("$.missing").unwrap_err();
-        assert!(
-            matches!(&e, JsError::Invalid(m) if m.contains("`missing` is not defined")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, JsError::Invalid(m) if m.contains("`missing` is not defined")), "{e:?}");
         let e = eval("$.ids[9]").unwrap_err();
-        assert!(
-            matches!(&e, JsError::Invalid(m) if m.contains("`$.ids[9]` is out of range (length 3)")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, JsError::Invalid(m) if m.contains("`$.ids[9]` is out of range (length 3)")), "{e:?}");
         // A missing property of an object is undefined: an absent key inside an object, and
         // reading through it fails as in JavaScript.
         let value = parse("{ a: $.obj.missing, b: 1 }", Mode::Expected).unwrap().eval(&vars()).unwrap();
-        assert_eq!(value, JsValue::Object(vec![("a".into(), JsValue::Undefined), ("b".into(), JsValue::Number(1.into()))]));
+        assert_eq!(
+            value,
+            JsValue::Object(vec![("a".into(), JsValue::Undefined), ("b".into(), JsValue::Number(1.into()))])
+        );
         assert_eq!(value.to_json().unwrap(), json!({"b": 1}));
         assert!(eval("$.obj.missing.x").is_err());
         let e = eval("$.u1Id.foo").unwrap_err();
-        assert!(
-            matches!(&e, JsError::Invalid(m) if m.contains("`$.u1Id.foo` does not exist")),
-            "{e:?}"
-        );
+        assert!(matches!(&e, JsError::Invalid(m) if m.contains("`$.u1Id.foo` does not exist")), "{e:?}");
     }
 
     #[test]
@@ -1036,61 +955,33 @@ mod tests {
         let expr = parse(src, Mode::Expected).unwrap();
         assert!(expr.contains_function());
         let value = expr.eval(&vars()).unwrap();
-        let JsValue::Object(top) = &value else {
-            panic!()
-        };
-        let JsValue::Object(data) = &top[0].1 else {
-            panic!()
-        };
-        let JsValue::Array(todos) = &data[0].1 else {
-            panic!()
-        };
+        let JsValue::Object(top) = &value else { panic!() };
+        let JsValue::Object(data) = &top[0].1 else { panic!() };
+        let JsValue::Array(todos) = &data[0].1 else { panic!() };
         assert_eq!(
             todos[0],
             JsValue::Object(vec![
                 ("id".into(), JsValue::Number(7.into())),
-                (
-                    "title".into(),
-                    JsValue::Function(r#"(t) => t.startsWith("T, }")"#.into())
-                ),
+                ("title".into(), JsValue::Function(r#"(t) => t.startsWith("T, }")"#.into())),
             ])
         );
-        assert_eq!(
-            todos[1],
-            JsValue::Object(vec![(
-                "title".into(),
-                JsValue::Function("t => t.length > 0".into())
-            )])
-        );
+        assert_eq!(todos[1], JsValue::Object(vec![("title".into(), JsValue::Function("t => t.length > 0".into()))]));
         assert!(
             matches!(&todos[2], JsValue::Object(e) if matches!(&e[0].1, JsValue::Function(s) if s.starts_with("function(x)")))
         );
-        assert!(
-            matches!(&todos[3], JsValue::Object(e) if matches!(&e[0].1, JsValue::Function(s) if s.ends_with("}")))
-        );
+        assert!(matches!(&todos[3], JsValue::Object(e) if matches!(&e[0].1, JsValue::Function(s) if s.ends_with("}"))));
         // JSON.stringify semantics when a function ends up in a sent value.
         assert_eq!(value.to_json().unwrap()["data"]["todos"][1], json!({}));
     }
 
     #[test]
     fn unsupported_syntax() {
-        for src in [
-            "$.u1Id + 1",
-            "{a: helper(1)}",
-            "new Date()",
-            "{ a }",
-            "`x${1}`",
-            "{...$.obj}",
-        ] {
+        for src in ["$.u1Id + 1", "{a: helper(1)}", "new Date()", "{ a }", "`x${1}`", "{...$.obj}"] {
             let e = parse(src, Mode::Value).unwrap_err();
             assert!(matches!(e, JsError::Unsupported(_)), "{src}: {e:?}");
         }
         // In an expected response the unsupported part becomes an opaque leaf.
-        let expr = parse(
-            r#"{"a": approximatelyEqual(1, 2), "b": 1 + 2, "c": 3}"#,
-            Mode::Expected,
-        )
-        .unwrap();
+        let expr = parse(r#"{"a": approximatelyEqual(1, 2), "b": 1 + 2, "c": 3}"#, Mode::Expected).unwrap();
         assert_eq!(
             expr,
             Expr::Object(vec![

@@ -16,8 +16,7 @@ pub fn encode_hs256(claims: &Map<String, Value>, secret: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(HEADER);
     let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
     let signing_input = format!("{header}.{payload}");
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(signing_input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{signing_input}.{signature}")
@@ -57,10 +56,7 @@ mod tests {
         // Expected value computed independently with Python's hmac/hashlib/base64
         // over the same header, compact claims JSON and secret.
         let claims = json!({"exp": 1700003600, "iat": 1700000000, "role": "admin", "sub": 7});
-        let token = encode_hs256(
-            claims.as_object().unwrap(),
-            "abcdefghijklmnopqrstuvwxyz0123",
-        );
+        let token = encode_hs256(claims.as_object().unwrap(), "abcdefghijklmnopqrstuvwxyz0123");
         assert_eq!(
             token,
             "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.\
@@ -72,10 +68,7 @@ mod tests {
     #[test]
     fn validity_claims() {
         let claims = with_validity(json!({"sub": 1}).as_object().unwrap().clone(), 100);
-        assert_eq!(
-            Value::Object(claims),
-            json!({"sub": 1, "iat": 100, "exp": 3700})
-        );
+        assert_eq!(Value::Object(claims), json!({"sub": 1, "iat": 100, "exp": 3700}));
     }
 
     #[test]

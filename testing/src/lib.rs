@@ -10,9 +10,9 @@ pub mod discovery;
 pub mod graphql;
 pub mod js;
 pub mod jwt;
-pub mod oidc_issuer;
 pub mod loader;
 pub mod matcher;
+pub mod oidc_issuer;
 mod port;
 mod run;
 

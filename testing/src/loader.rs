@@ -10,15 +10,7 @@ use crate::js::{parse, Expr, JsError, Mode};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
-const STAGE_KEYS: &[&str] = &[
-    "operation",
-    "variable",
-    "auth",
-    "headers",
-    "response",
-    "deno",
-    "invariants",
-];
+const STAGE_KEYS: &[&str] = &["operation", "variable", "auth", "headers", "response", "deno", "invariants"];
 const FILE_KEYS: &[&str] = &["stages", "retries", "envs"];
 const MAX_RETRIES: u64 = 5;
 
@@ -78,26 +70,20 @@ impl std::fmt::Display for LoadError {
 
 /// Reads and loads a file; `shown` names it in messages.
 pub fn load_file(path: &Path, shown: &str) -> Result<TestFile, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::Invalid(format!("cannot read {shown}: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Invalid(format!("cannot read {shown}: {e}")))?;
     load_str(&text, path, shown)
 }
 
 /// Loads file text; `path` anchors invariant paths, `shown` names the file in
 /// messages.
 pub fn load_str(text: &str, path: &Path, shown: &str) -> Result<TestFile, LoadError> {
-    let root: Value = serde_saphyr::from_str(text)
-        .map_err(|e| LoadError::Invalid(format!("{shown}: invalid YAML: {e}")))?;
+    let root: Value =
+        serde_saphyr::from_str(text).map_err(|e| LoadError::Invalid(format!("{shown}: invalid YAML: {e}")))?;
     let Value::Object(root) = root else {
-        return Err(LoadError::Invalid(format!(
-            "{shown}: expected a YAML mapping at the top level"
-        )));
+        return Err(LoadError::Invalid(format!("{shown}: expected a YAML mapping at the top level")));
     };
-    let unknown: Vec<&str> = root
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !STAGE_KEYS.contains(k) && !FILE_KEYS.contains(k))
-        .collect();
+    let unknown: Vec<&str> =
+        root.keys().map(String::as_str).filter(|k| !STAGE_KEYS.contains(k) && !FILE_KEYS.contains(k)).collect();
     if !unknown.is_empty() {
         return Err(LoadError::Invalid(format!(
             "{shown}: unknown field(s) {}; expected {}",
@@ -108,11 +94,7 @@ pub fn load_str(text: &str, path: &Path, shown: &str) -> Result<TestFile, LoadEr
     let base = path.parent().unwrap_or(Path::new("."));
     let stages = match root.get("stages") {
         Some(Value::Array(items)) => {
-            let stray: Vec<&str> = root
-                .keys()
-                .map(String::as_str)
-                .filter(|k| STAGE_KEYS.contains(k))
-                .collect();
+            let stray: Vec<&str> = root.keys().map(String::as_str).filter(|k| STAGE_KEYS.contains(k)).collect();
             if !stray.is_empty() {
                 return Err(LoadError::Invalid(format!(
                     "{shown}: {} must be inside `stages` when `stages` is given",
@@ -127,16 +109,10 @@ pub fn load_str(text: &str, path: &Path, shown: &str) -> Result<TestFile, LoadEr
                 .enumerate()
                 .map(|(i, item)| {
                     let Value::Object(map) = item else {
-                        return Err(LoadError::Invalid(format!(
-                            "{shown}: stage {} is not a mapping",
-                            i + 1
-                        )));
+                        return Err(LoadError::Invalid(format!("{shown}: stage {} is not a mapping", i + 1)));
                     };
-                    let unknown: Vec<&str> = map
-                        .keys()
-                        .map(String::as_str)
-                        .filter(|k| !STAGE_KEYS.contains(k))
-                        .collect();
+                    let unknown: Vec<&str> =
+                        map.keys().map(String::as_str).filter(|k| !STAGE_KEYS.contains(k)).collect();
                     if !unknown.is_empty() {
                         return Err(LoadError::Invalid(format!(
                             "{shown}: stage {}: unknown field(s) {}; expected {}",
@@ -145,23 +121,16 @@ pub fn load_str(text: &str, path: &Path, shown: &str) -> Result<TestFile, LoadEr
                             quote_list(STAGE_KEYS)
                         )));
                     }
-                    load_stage(map, base)
-                        .map_err(|e| prefix(e, &format!("{shown}: stage {}: ", i + 1)))
+                    load_stage(map, base).map_err(|e| prefix(e, &format!("{shown}: stage {}: ", i + 1)))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
-        Some(_) => {
-            return Err(LoadError::Invalid(format!(
-                "{shown}: `stages` must be a list"
-            )))
-        }
+        Some(_) => return Err(LoadError::Invalid(format!("{shown}: `stages` must be a list"))),
         None => vec![load_stage(&root, base).map_err(|e| prefix(e, &format!("{shown}: ")))?],
     };
     let retries = match root.get("retries") {
         None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|r| r <= MAX_RETRIES) => {
-            n.as_u64().unwrap_or(0) as u32
-        }
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|r| r <= MAX_RETRIES) => n.as_u64().unwrap_or(0) as u32,
         Some(other) => {
             return Err(LoadError::Invalid(format!(
                 "{shown}: `retries` must be an integer from 0 to {MAX_RETRIES}, got {other}"
@@ -175,23 +144,12 @@ pub fn load_str(text: &str, path: &Path, shown: &str) -> Result<TestFile, LoadEr
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 Value::Number(_) | Value::Bool(_) => Ok((k.clone(), v.to_string())),
-                _ => Err(LoadError::Invalid(format!(
-                    "{shown}: `envs.{k}` must be a string"
-                ))),
+                _ => Err(LoadError::Invalid(format!("{shown}: `envs.{k}` must be a string"))),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(LoadError::Invalid(format!(
-                "{shown}: `envs` must be a mapping"
-            )))
-        }
+        Some(_) => return Err(LoadError::Invalid(format!("{shown}: `envs` must be a mapping"))),
     };
-    Ok(TestFile {
-        path: path.to_path_buf(),
-        stages,
-        retries,
-        envs,
-    })
+    Ok(TestFile { path: path.to_path_buf(), stages, retries, envs })
 }
 
 fn prefix(e: LoadError, prefix: &str) -> LoadError {
@@ -202,25 +160,17 @@ fn prefix(e: LoadError, prefix: &str) -> LoadError {
 }
 
 fn quote_list(keys: &[&str]) -> String {
-    keys.iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
 }
 
 fn load_stage(map: &Map<String, Value>, base: &Path) -> Result<Stage, LoadError> {
     let operation = match map.get("operation") {
-        None | Some(Value::Null) => {
-            return Err(LoadError::Invalid("missing `operation`".to_string()))
-        }
+        None | Some(Value::Null) => return Err(LoadError::Invalid("missing `operation`".to_string())),
         Some(Value::String(document)) => graphql_operation(document)?,
         Some(Value::Object(typed)) => match typed.get("type").and_then(Value::as_str) {
             Some("graphql") => {
-                let unknown: Vec<&str> = typed
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|k| !["type", "query"].contains(k))
-                    .collect();
+                let unknown: Vec<&str> =
+                    typed.keys().map(String::as_str).filter(|k| !["type", "query"].contains(k)).collect();
                 if !unknown.is_empty() {
                     return Err(LoadError::Invalid(format!(
                         "`operation`: unknown field(s) {}; expected `type`, `query`",
@@ -229,11 +179,7 @@ fn load_stage(map: &Map<String, Value>, base: &Path) -> Result<Stage, LoadError>
                 }
                 match typed.get("query") {
                     Some(Value::String(document)) => graphql_operation(document)?,
-                    _ => {
-                        return Err(LoadError::Invalid(
-                            "`operation.query` must be a string".to_string(),
-                        ))
-                    }
+                    _ => return Err(LoadError::Invalid("`operation.query` must be a string".to_string())),
                 }
             }
             Some("rpc") => Operation::Rpc,
@@ -244,11 +190,7 @@ fn load_stage(map: &Map<String, Value>, base: &Path) -> Result<Stage, LoadError>
                 )))
             }
         },
-        Some(other) => {
-            return Err(LoadError::Invalid(format!(
-                "`operation` must be a string, got {other}"
-            )))
-        }
+        Some(other) => return Err(LoadError::Invalid(format!("`operation` must be a string, got {other}"))),
     };
     let source = |key: &str, mode: Mode| -> Result<Option<Expr>, LoadError> {
         match map.get(key) {
@@ -266,19 +208,11 @@ fn load_stage(map: &Map<String, Value>, base: &Path) -> Result<Stage, LoadError>
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| match item.get("path") {
-                Some(Value::String(p)) if item.as_object().is_some_and(|o| o.len() == 1) => {
-                    Ok(base.join(p))
-                }
-                _ => Err(LoadError::Invalid(format!(
-                    "`invariants` entries must be `{{path: ...}}`, got {item}"
-                ))),
+                Some(Value::String(p)) if item.as_object().is_some_and(|o| o.len() == 1) => Ok(base.join(p)),
+                _ => Err(LoadError::Invalid(format!("`invariants` entries must be `{{path: ...}}`, got {item}"))),
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(LoadError::Invalid(
-                "`invariants` must be a list".to_string(),
-            ))
-        }
+        Some(_) => return Err(LoadError::Invalid("`invariants` must be a list".to_string())),
     };
     let deno = match map.get("deno") {
         None | Some(Value::Null) => None,
@@ -297,8 +231,7 @@ fn load_stage(map: &Map<String, Value>, base: &Path) -> Result<Stage, LoadError>
 }
 
 fn graphql_operation(document: &str) -> Result<Operation, LoadError> {
-    let (metadata, document) =
-        analyze(document).map_err(|e| LoadError::Invalid(format!("`operation`: {e}")))?;
+    let (metadata, document) = analyze(document).map_err(|e| LoadError::Invalid(format!("`operation`: {e}")))?;
     Ok(Operation::GraphQl { document, metadata })
 }
 
@@ -309,9 +242,7 @@ fn json_expr(value: &Value) -> Expr {
         Value::Number(n) => Expr::Number(n.clone()),
         Value::String(s) => Expr::String(s.clone()),
         Value::Array(items) => Expr::Array(items.iter().map(json_expr).collect()),
-        Value::Object(map) => {
-            Expr::Object(map.iter().map(|(k, v)| (k.clone(), json_expr(v))).collect())
-        }
+        Value::Object(map) => Expr::Object(map.iter().map(|(k, v)| (k.clone(), json_expr(v))).collect()),
     }
 }
 
@@ -320,11 +251,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<TestFile, LoadError> {
-        load_str(
-            text,
-            Path::new("proj/tests/a/t.exotest"),
-            "tests/a/t.exotest",
-        )
+        load_str(text, Path::new("proj/tests/a/t.exotest"), "tests/a/t.exotest")
     }
 
     fn invalid(text: &str) -> String {
@@ -357,20 +284,12 @@ envs:
         )
         .unwrap();
         assert_eq!(file.retries, 2);
-        assert_eq!(
-            file.envs,
-            vec![("EXO_MAX_SELECTION_DEPTH".to_string(), "7".to_string())]
-        );
+        assert_eq!(file.envs, vec![("EXO_MAX_SELECTION_DEPTH".to_string(), "7".to_string())]);
         assert_eq!(file.stages.len(), 1);
         let stage = &file.stages[0];
-        assert_eq!(
-            stage.invariants,
-            vec![PathBuf::from("proj/tests/a/../system-state.gql")]
-        );
+        assert_eq!(stage.invariants, vec![PathBuf::from("proj/tests/a/../system-state.gql")]);
         assert!(stage.response.as_ref().unwrap().contains_function());
-        let Operation::GraphQl { document, metadata } = &stage.operation else {
-            panic!()
-        };
+        let Operation::GraphQl { document, metadata } = &stage.operation else { panic!() };
         assert!(!document.contains("@bind"));
         assert_eq!(metadata.binds[0].0, "t");
     }
@@ -388,34 +307,23 @@ stages:
 "#,
         )
         .unwrap();
-        assert!(matches!(
-            file.stages[0].operation,
-            Operation::GraphQl { .. }
-        ));
+        assert!(matches!(file.stages[0].operation, Operation::GraphQl { .. }));
         assert!(matches!(file.stages[1].operation, Operation::Rpc));
     }
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(invalid("operation: '{ a }'\nrespnse: '{}'\nfoo: 1\n")
-            .contains("unknown field(s) `foo`, `respnse`"));
-        assert!(invalid("stages:\n  - operation: '{ a }'\n    bogus: 1\n")
-            .contains("stage 1: unknown field(s) `bogus`"));
+        assert!(invalid("operation: '{ a }'\nrespnse: '{}'\nfoo: 1\n").contains("unknown field(s) `foo`, `respnse`"));
         assert!(
-            invalid("operation: '{ a }'\nstages:\n  - operation: '{ a }'\n")
-                .contains("must be inside `stages`")
+            invalid("stages:\n  - operation: '{ a }'\n    bogus: 1\n").contains("stage 1: unknown field(s) `bogus`")
         );
+        assert!(invalid("operation: '{ a }'\nstages:\n  - operation: '{ a }'\n").contains("must be inside `stages`"));
         assert!(invalid("variable: '{}'\n").contains("missing `operation`"));
-        assert!(invalid("operation: '{ a }'\nretries: 9\n")
-            .contains("`retries` must be an integer from 0 to 5"));
-        assert!(invalid("operation: '{ a }'\nresponse: '{\"a\": }'\n")
-            .contains("`response`: invalid JavaScript value"));
+        assert!(invalid("operation: '{ a }'\nretries: 9\n").contains("`retries` must be an integer from 0 to 5"));
+        assert!(invalid("operation: '{ a }'\nresponse: '{\"a\": }'\n").contains("`response`: invalid JavaScript value"));
         assert!(invalid("operation: [\n").contains("invalid YAML"));
         assert!(invalid("- a\n").contains("mapping at the top level"));
-        assert!(
-            invalid("operation: { type: graphql, query: '{a}', extra: 1 }\n")
-                .contains("unknown field(s) `extra`")
-        );
+        assert!(invalid("operation: { type: graphql, query: '{a}', extra: 1 }\n").contains("unknown field(s) `extra`"));
     }
 
     #[test]

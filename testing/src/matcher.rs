@@ -37,11 +37,7 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
-            "<root>"
-        } else {
-            &self.path
-        };
+        let path = if self.path.is_empty() { "<root>" } else { &self.path };
         write!(f, "assertion failed at '{path}': {}", self.message)
     }
 }
@@ -53,11 +49,7 @@ pub fn assert_matches(
     unordered: &HashSet<String>,
 ) -> Result<Vec<Unverified>, Mismatch> {
     let mut unverified = Vec::new();
-    let mut cx = Context {
-        unordered,
-        path: Vec::new(),
-        field_path: Vec::new(),
-    };
+    let mut cx = Context { unordered, path: Vec::new(), field_path: Vec::new() };
     cx.compare(expected, Some(actual), &mut unverified)?;
     Ok(unverified)
 }
@@ -72,10 +64,7 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn mismatch(&self, message: String) -> Mismatch {
-        Mismatch {
-            path: self.path.join("."),
-            message,
-        }
+        Mismatch { path: self.path.join("."), message }
     }
 
     fn compare(
@@ -96,10 +85,7 @@ impl Context<'_> {
             JsValue::Opaque(src) => {
                 unverified.push(Unverified {
                     path: self.path.join("."),
-                    reason: format!(
-                        "unsupported JavaScript in expected response: `{}`",
-                        short(src)
-                    ),
+                    reason: format!("unsupported JavaScript in expected response: `{}`", short(src)),
                 });
                 Ok(())
             }
@@ -112,9 +98,7 @@ impl Context<'_> {
                 Some(Value::String(s)) if s.is_empty() => Ok(()),
                 Some(Value::Array(a)) if a.is_empty() => Ok(()),
                 Some(Value::Object(o)) if o.is_empty() => Ok(()),
-                Some(other) => {
-                    Err(self.mismatch(format!("expected null, got {}", render_compact(other))))
-                }
+                Some(other) => Err(self.mismatch(format!("expected null, got {}", render_compact(other)))),
             },
             JsValue::Bool(e) => match actual {
                 Some(Value::Bool(a)) if a == e => Ok(()),
@@ -126,11 +110,7 @@ impl Context<'_> {
             },
             JsValue::String(e) => match actual {
                 Some(Value::String(a)) if a == e => Ok(()),
-                _ => Err(self.mismatch(format!(
-                    "expected {}, got {}",
-                    Value::String(e.clone()),
-                    got()
-                ))),
+                _ => Err(self.mismatch(format!("expected {}, got {}", Value::String(e.clone()), got()))),
             },
             JsValue::Array(expected_items) => {
                 let Some(Value::Array(actual_items)) = actual else {
@@ -174,10 +154,7 @@ impl Context<'_> {
                 for (key, value) in map {
                     // An entry whose value is undefined does not count as present (JavaScript).
                     if !entries.iter().any(|(k, v)| k == key && !matches!(v, JsValue::Undefined)) {
-                        return Err(self.mismatch(format!(
-                            "unexpected key '{key}' (value {})",
-                            render_compact(value)
-                        )));
+                        return Err(self.mismatch(format!("unexpected key '{key}' (value {})", render_compact(value))));
                     }
                 }
                 Ok(())
@@ -286,11 +263,7 @@ pub fn render_diff(expected: &Value, actual: &Value) -> String {
     let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
     let mut lines: Vec<(char, &str)> = Vec::new();
@@ -308,12 +281,7 @@ pub fn render_diff(expected: &Value, actual: &Value) -> String {
             j += 1;
         }
     }
-    let changed: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.0 != ' ')
-        .map(|(k, _)| k)
-        .collect();
+    let changed: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.0 != ' ').map(|(k, _)| k).collect();
     let keep = |k: usize| changed.iter().any(|&c| c.abs_diff(k) <= 3);
     let mut out = String::from("--- expected\n+++ actual\n");
     let mut skipped = false;
@@ -335,15 +303,8 @@ mod tests {
     use crate::js::{parse, Mode};
     use serde_json::json;
 
-    fn check(
-        expected: &str,
-        actual: Value,
-        unordered: &[&str],
-    ) -> Result<Vec<Unverified>, Mismatch> {
-        let expected = parse(expected, Mode::Expected)
-            .unwrap()
-            .eval(&Default::default())
-            .unwrap();
+    fn check(expected: &str, actual: Value, unordered: &[&str]) -> Result<Vec<Unverified>, Mismatch> {
+        let expected = parse(expected, Mode::Expected).unwrap().eval(&Default::default()).unwrap();
         let unordered = unordered.iter().map(|s| s.to_string()).collect();
         assert_matches(&expected, &actual, &unordered)
     }
@@ -354,12 +315,7 @@ mod tests {
 
     #[test]
     fn objects_are_exact_and_order_insensitive() {
-        assert!(check(
-            r#"{"data": {"b": 2, "a": 1}}"#,
-            json!({"data": {"a": 1, "b": 2}}),
-            &[]
-        )
-        .is_ok());
+        assert!(check(r#"{"data": {"b": 2, "a": 1}}"#, json!({"data": {"a": 1, "b": 2}}), &[]).is_ok());
         assert_eq!(
             failure(r#"{"data": {"a": 1}}"#, json!({"data": {"a": 1, "b": 2}})),
             "assertion failed at 'data': unexpected key 'b' (value 2)"
@@ -382,42 +338,24 @@ mod tests {
     #[test]
     fn primitives_are_strict() {
         assert_eq!(
-            failure(
-                r#"{"data": {"todos": [{"title": "x"}]}}"#,
-                json!({"data": {"todos": [{"title": "y"}]}})
-            ),
+            failure(r#"{"data": {"todos": [{"title": "x"}]}}"#, json!({"data": {"todos": [{"title": "y"}]}})),
             r#"assertion failed at 'data.todos.0.title': expected "x", got "y""#
         );
-        assert_eq!(
-            failure(r#"{"a": 1}"#, json!({"a": "1"})),
-            r#"assertion failed at 'a': expected 1, got "1""#
-        );
-        assert_eq!(
-            failure(r#"{"a": true}"#, json!({"a": 1})),
-            "assertion failed at 'a': expected true, got 1"
-        );
+        assert_eq!(failure(r#"{"a": 1}"#, json!({"a": "1"})), r#"assertion failed at 'a': expected 1, got "1""#);
+        assert_eq!(failure(r#"{"a": true}"#, json!({"a": 1})), "assertion failed at 'a': expected true, got 1");
         assert!(check(r#"{"a": 1, "b": 2.5}"#, json!({"a": 1.0, "b": 2.5}), &[]).is_ok());
     }
 
     #[test]
     fn arrays_in_order_unless_unordered() {
-        let actual =
-            json!({"data": {"todos": [{"id": 2, "tags": ["b", "a"]}, {"id": 1, "tags": []}]}});
-        let expected =
-            r#"{"data": {"todos": [{"id": 1, "tags": []}, {"id": 2, "tags": ["a", "b"]}]}}"#;
+        let actual = json!({"data": {"todos": [{"id": 2, "tags": ["b", "a"]}, {"id": 1, "tags": []}]}});
+        let expected = r#"{"data": {"todos": [{"id": 1, "tags": []}, {"id": 2, "tags": ["a", "b"]}]}}"#;
         assert_eq!(
-            check(expected, actual.clone(), &[])
-                .unwrap_err()
-                .to_string(),
+            check(expected, actual.clone(), &[]).unwrap_err().to_string(),
             "assertion failed at 'data.todos.0.id': expected 1, got 2"
         );
         // Only the outer array is unordered: the inner tags still compare in order.
-        assert_eq!(
-            check(expected, actual.clone(), &["data.todos"])
-                .unwrap_err()
-                .path,
-            "data.todos.1"
-        );
+        assert_eq!(check(expected, actual.clone(), &["data.todos"]).unwrap_err().path, "data.todos.1");
         assert!(check(expected, actual, &["data.todos", "data.todos.tags"]).is_ok());
         assert_eq!(
             failure("[1, 2]", json!([1, 2, 3])),
@@ -437,28 +375,12 @@ mod tests {
 
     #[test]
     fn null_quirk() {
-        for actual in [
-            json!(null),
-            json!(3),
-            json!(false),
-            json!([]),
-            json!({}),
-            json!(""),
-        ] {
-            assert!(
-                check(r#"{"a": null}"#, json!({"a": actual}), &[]).is_ok(),
-                "{actual}"
-            );
+        for actual in [json!(null), json!(3), json!(false), json!([]), json!({}), json!("")] {
+            assert!(check(r#"{"a": null}"#, json!({"a": actual}), &[]).is_ok(), "{actual}");
         }
-        assert!(
-            check(r#"{"a": null}"#, json!({}), &[]).is_ok(),
-            "a missing key matches null"
-        );
+        assert!(check(r#"{"a": null}"#, json!({}), &[]).is_ok(), "a missing key matches null");
         for actual in [json!("x"), json!([1]), json!({"k": 1})] {
-            assert!(
-                check(r#"{"a": null}"#, json!({"a": actual}), &[]).is_err(),
-                "{actual}"
-            );
+            assert!(check(r#"{"a": null}"#, json!({"a": actual}), &[]).is_err(), "{actual}");
         }
         // The quirk is one-way: an expected value never matches an actual null.
         assert_eq!(
@@ -479,12 +401,7 @@ mod tests {
         assert_eq!(unverified[0].path, "data.t");
         assert!(unverified[0].reason.contains("JavaScript function"));
         // A real mismatch elsewhere is still a failure.
-        assert!(check(
-            r#"{"data": {"t": (t) => true, "id": 1}}"#,
-            json!({"data": {"t": "x", "id": 2}}),
-            &[]
-        )
-        .is_err());
+        assert!(check(r#"{"data": {"t": (t) => true, "id": 1}}"#, json!({"data": {"t": "x", "id": 2}}), &[]).is_err());
     }
 
     #[test]

@@ -36,22 +36,10 @@ fn rsa_pair() -> Arc<RsaKeyPair> {
     static KEY: OnceLock<Arc<RsaKeyPair>> = OnceLock::new();
     KEY.get_or_init(|| {
         let out = std::process::Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-outform",
-                "DER",
-            ])
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform", "DER"])
             .output()
             .expect("the OIDC tests generate RSA keys with `openssl genpkey`; install openssl");
-        assert!(
-            out.status.success(),
-            "openssl genpkey failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "openssl genpkey failed: {}", String::from_utf8_lossy(&out.stderr));
         Arc::new(RsaKeyPair::from_der(&out.stdout).expect("openssl writes an RSAPrivateKey in DER"))
     })
     .clone()
@@ -66,11 +54,7 @@ impl TestKey {
         if let Some(alg) = alg {
             jwk["alg"] = json!(alg);
         }
-        TestKey {
-            kid: kid.into(),
-            signer: Signer::Rsa(pair),
-            jwk,
-        }
+        TestKey { kid: kid.into(), signer: Signer::Rsa(pair), jwk }
     }
 
     pub fn ec(kid: &str, alg: &'static str) -> TestKey {
@@ -84,24 +68,15 @@ impl TestKey {
         let pair = EcdsaKeyPair::from_pkcs8(params, pkcs8.as_ref(), &rng).unwrap();
         let point = pair.public_key().as_ref();
         let (x, y) = point[1..].split_at(len);
-        let jwk =
-            json!({"kty": "EC", "kid": kid, "crv": crv, "alg": alg, "x": b64(x), "y": b64(y)});
-        TestKey {
-            kid: kid.into(),
-            signer: Signer::Ecdsa(pair, alg),
-            jwk,
-        }
+        let jwk = json!({"kty": "EC", "kid": kid, "crv": crv, "alg": alg, "x": b64(x), "y": b64(y)});
+        TestKey { kid: kid.into(), signer: Signer::Ecdsa(pair, alg), jwk }
     }
 
     pub fn ed25519(kid: &str) -> TestKey {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
         let jwk = json!({"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
-        TestKey {
-            kid: kid.into(),
-            signer: Signer::Ed25519(pair),
-            jwk,
-        }
+        TestKey { kid: kid.into(), signer: Signer::Ed25519(pair), jwk }
     }
 
     /// The algorithm this key signs with by default.
@@ -124,11 +99,7 @@ impl TestKey {
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
         }
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
         let rng = SystemRandom::new();
         let sig = match &self.signer {
             Signer::Rsa(pair) => {
@@ -138,8 +109,7 @@ impl TestKey {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0; pair.public().modulus_len()];
-                pair.sign(padding, &rng, input.as_bytes(), &mut sig)
-                    .unwrap();
+                pair.sign(padding, &rng, input.as_bytes(), &mut sig).unwrap();
                 sig
             }
             Signer::Ecdsa(pair, _) => pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
@@ -217,19 +187,13 @@ async fn answer(mut stream: TcpStream, state: &Mutex<IssuerState>, issuer: &str)
     let head = String::from_utf8_lossy(&buf);
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (status, extra, body) = match path.as_str() {
-        "/.well-known/openid-configuration" => (
-            "200 OK",
-            String::new(),
-            json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string(),
-        ),
+        "/.well-known/openid-configuration" => {
+            ("200 OK", String::new(), json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string())
+        }
         "/jwks" => {
             let mut s = state.lock().unwrap();
             s.jwks_requests += 1;
-            let cc = s
-                .cache_control
-                .as_ref()
-                .map(|c| format!("Cache-Control: {c}\r\n"))
-                .unwrap_or_default();
+            let cc = s.cache_control.as_ref().map(|c| format!("Cache-Control: {c}\r\n")).unwrap_or_default();
             ("200 OK", cc, json!({"keys": s.keys}).to_string())
         }
         _ => ("404 Not Found", String::new(), "{}".to_string()),

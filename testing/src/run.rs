@@ -78,20 +78,13 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            retry_backoff: Duration::from_millis(1000),
-        }
+        RunOptions { retry_backoff: Duration::from_millis(1000) }
     }
 }
 
 /// Runs the tests under `root` whose names match `pattern`, printing one line
 /// per test and a final `N passed, M failed, K unsupported, S skipped` line to `out`.
-pub fn run(
-    root: &Path,
-    pattern: Option<&str>,
-    env: &dyn TestEnvironment,
-    out: &mut dyn Write,
-) -> Summary {
+pub fn run(root: &Path, pattern: Option<&str>, env: &dyn TestEnvironment, out: &mut dyn Write) -> Summary {
     run_with_options(root, pattern, env, out, &RunOptions::default())
 }
 
@@ -138,16 +131,10 @@ fn run_project(
     if let Err(e) = env.prepare_project(&project.dir) {
         for case in &project.tests {
             let outcome = match &e {
-                PrepareError::Failed(e) => {
-                    Outcome::Failed(format!("building {} failed: {e}", project.dir.display()))
-                }
+                PrepareError::Failed(e) => Outcome::Failed(format!("building {} failed: {e}", project.dir.display())),
                 PrepareError::Unsupported(reason) => Outcome::Skipped(reason.clone()),
             };
-            let result = TestResult {
-                name: case.name.clone(),
-                outcome,
-                duration: started.elapsed(),
-            };
+            let result = TestResult { name: case.name.clone(), outcome, duration: started.elapsed() };
             print_result(out, &result);
             summary.results.push(result);
         }
@@ -157,11 +144,7 @@ fn run_project(
     for case in &project.tests {
         let started = Instant::now();
         let outcome = run_case(project, case, env, options, &mut inits);
-        let result = TestResult {
-            name: case.name.clone(),
-            outcome,
-            duration: started.elapsed(),
-        };
+        let result = TestResult { name: case.name.clone(), outcome, duration: started.elapsed() };
         print_result(out, &result);
         summary.results.push(result);
     }
@@ -182,12 +165,8 @@ fn print_result(out: &mut dyn Write, result: &TestResult) {
 }
 
 fn print_summary(out: &mut dyn Write, summary: &Summary) {
-    let failed: Vec<&str> = summary
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
-        .map(|r| r.name.as_str())
-        .collect();
+    let failed: Vec<&str> =
+        summary.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).map(|r| r.name.as_str()).collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "\nfailed:");
         for name in failed {
@@ -205,10 +184,7 @@ fn print_summary(out: &mut dyn Write, summary: &Summary) {
 }
 
 fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Init files of one project, loaded once.
@@ -226,10 +202,7 @@ enum InitFile {
 
 /// A path as users see it in messages: relative to the project.
 fn shown(project: &Project, path: &Path) -> String {
-    path.strip_prefix(&project.dir)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(&project.dir).unwrap_or(path).display().to_string()
 }
 
 impl InitCache {
@@ -249,10 +222,7 @@ impl InitCache {
     }
 
     fn invariant(&mut self, path: &Path, shown: &str) -> Result<TestFile, LoadError> {
-        self.invariants
-            .entry(path.to_path_buf())
-            .or_insert_with(|| load_file(path, shown))
-            .clone()
+        self.invariants.entry(path.to_path_buf()).or_insert_with(|| load_file(path, shown)).clone()
     }
 }
 
@@ -273,9 +243,7 @@ fn run_case(
         match cache.get(path, &shown(project, path)) {
             Ok(init) => inits.push((path.clone(), init)),
             Err(LoadError::Invalid(m)) => return Outcome::Failed(format!("init file {m}")),
-            Err(LoadError::Unsupported(m)) => {
-                return Outcome::Unsupported(format!("init file {m}"))
-            }
+            Err(LoadError::Unsupported(m)) => return Outcome::Unsupported(format!("init file {m}")),
         }
     }
     let mut invariant_files = Vec::new();
@@ -283,9 +251,7 @@ fn run_case(
         match cache.invariant(path, &shown(project, path)) {
             Ok(invariant) => invariant_files.push((path.clone(), invariant)),
             Err(LoadError::Invalid(m)) => return Outcome::Failed(format!("invariant file {m}")),
-            Err(LoadError::Unsupported(m)) => {
-                return Outcome::Unsupported(format!("invariant file {m}"))
-            }
+            Err(LoadError::Unsupported(m)) => return Outcome::Unsupported(format!("invariant file {m}")),
         }
     }
     let uses_rpc = file
@@ -341,10 +307,7 @@ fn run_attempt(
         for (path, init) in inits {
             let label = format!("init file {}", shown(project, path));
             match init {
-                InitFile::Sql(sql) => state
-                    .server
-                    .run_sql(sql)
-                    .map_err(|e| Stop(format!("{label}: {e}")))?,
+                InitFile::Sql(sql) => state.server.run_sql(sql).map_err(|e| Stop(format!("{label}: {e}")))?,
                 InitFile::Gql(init) => {
                     for (i, stage) in init.stages.iter().enumerate() {
                         let label = stage_label(&label, i, init.stages.len());
@@ -405,12 +368,7 @@ struct FileRun<'a> {
 }
 
 impl FileRun<'_> {
-    fn run_stage(
-        &mut self,
-        stage: &Stage,
-        label: &str,
-        invariants: &HashMap<PathBuf, TestFile>,
-    ) -> Result<(), Stop> {
+    fn run_stage(&mut self, stage: &Stage, label: &str, invariants: &HashMap<PathBuf, TestFile>) -> Result<(), Stop> {
         let fail = |m: String| Stop(format!("{label}{m}"));
         let Operation::GraphQl { document, metadata } = &stage.operation else {
             return Err(fail("RPC operations are not supported by exo".to_string()));
@@ -418,10 +376,7 @@ impl FileRun<'_> {
         let before = self.snapshot(stage, invariants).map_err(&fail)?;
 
         let request = self.build_request(stage, document, true).map_err(&fail)?;
-        let response = self
-            .server
-            .request(request)
-            .map_err(|e| fail(format!("request failed: {e}")))?;
+        let response = self.server.request(request).map_err(|e| fail(format!("request failed: {e}")))?;
         self.store_cookies(&response);
         self.bind(metadata, &response.body);
         self.check(stage, metadata, &response, label)?;
@@ -458,12 +413,10 @@ impl FileRun<'_> {
                 // Invariant queries observe state: they neither bind variables
                 // nor change the cookie jar.
                 let request = self.build_request(invariant_stage, document, false)?;
-                let response = self.server.request(request).map_err(|e| {
-                    format!(
-                        "invariant {} request failed: {e}",
-                        shown(self.project, path)
-                    )
-                })?;
+                let response = self
+                    .server
+                    .request(request)
+                    .map_err(|e| format!("invariant {} request failed: {e}", shown(self.project, path)))?;
                 bodies.push(response.body);
             }
             results.push((path.clone(), Value::Array(bodies)));
@@ -472,22 +425,14 @@ impl FileRun<'_> {
     }
 
     fn evaluate(&self, expr: &Expr, key: &str) -> Result<JsValue, String> {
-        expr.eval(&self.variables)
-            .map_err(|e| format!("`{key}`: {e}"))
+        expr.eval(&self.variables).map_err(|e| format!("`{key}`: {e}"))
     }
 
     fn evaluate_json(&self, expr: &Expr, key: &str) -> Result<Value, String> {
-        self.evaluate(expr, key)?
-            .to_json()
-            .map_err(|e| format!("`{key}`: {e}"))
+        self.evaluate(expr, key)?.to_json().map_err(|e| format!("`{key}`: {e}"))
     }
 
-    fn build_request(
-        &mut self,
-        stage: &Stage,
-        document: &str,
-        merge_variables: bool,
-    ) -> Result<TestRequest, String> {
+    fn build_request(&mut self, stage: &Stage, document: &str, merge_variables: bool) -> Result<TestRequest, String> {
         let mut body = json!({ "query": document });
         if let Some(expr) = &stage.variable {
             let variables = self.evaluate_json(expr, "variable")?;
@@ -500,11 +445,7 @@ impl FileRun<'_> {
                     }
                 }
                 Value::Null => {}
-                other => {
-                    return Err(format!(
-                        "`variable` must evaluate to an object, got {other}"
-                    ))
-                }
+                other => return Err(format!("`variable` must evaluate to an object, got {other}")),
             }
             body["variables"] = variables;
         }
@@ -513,18 +454,12 @@ impl FileRun<'_> {
             let Value::Object(claims) = self.evaluate_json(expr, "auth")? else {
                 return Err("`auth` must evaluate to an object of claims".to_string());
             };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let token = jwt::encode_hs256(&jwt::with_validity(claims, now), &self.secret);
             headers.push(("Authorization".to_string(), format!("Bearer {token}")));
         }
         if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             headers.push(("Cookie".to_string(), jar.join("; ")));
         }
         if let Some(expr) = &stage.headers {
@@ -552,8 +487,7 @@ impl FileRun<'_> {
             let Some((cookie, cookie_value)) = pair.split_once('=') else {
                 continue;
             };
-            let (cookie, cookie_value) =
-                (cookie.trim().to_string(), cookie_value.trim().to_string());
+            let (cookie, cookie_value) = (cookie.trim().to_string(), cookie_value.trim().to_string());
             match self.cookies.iter_mut().find(|(k, _)| *k == cookie) {
                 Some(slot) => slot.1 = cookie_value,
                 None => self.cookies.push((cookie, cookie_value)),
@@ -588,16 +522,12 @@ impl FileRun<'_> {
         let expected = self.evaluate(expected, "response").map_err(fail)?;
         match assert_matches(&expected, &response.body, &metadata.unordered) {
             Ok(unverified) => {
-                self.unverified
-                    .extend(unverified.into_iter().map(|u| (label.to_string(), u)));
+                self.unverified.extend(unverified.into_iter().map(|u| (label.to_string(), u)));
                 Ok(())
             }
             Err(mismatch) => Err(fail(format!(
                 "{mismatch}\n{}",
-                render_diff(
-                    &diffable_expected(&expected, Some(&response.body)),
-                    &response.body
-                )
+                render_diff(&diffable_expected(&expected, Some(&response.body)), &response.body)
             ))),
         }
     }
@@ -608,19 +538,12 @@ impl FileRun<'_> {
 fn diffable_expected(expected: &JsValue, actual: Option<&Value>) -> Value {
     match (expected, actual) {
         (JsValue::Function(_) | JsValue::Opaque(_), Some(actual)) => actual.clone(),
-        (JsValue::Array(items), Some(Value::Array(actual))) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, e)| diffable_expected(e, actual.get(i)))
-                .collect(),
-        ),
-        (JsValue::Object(entries), Some(Value::Object(actual))) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, e)| (k.clone(), diffable_expected(e, actual.get(k))))
-                .collect(),
-        ),
+        (JsValue::Array(items), Some(Value::Array(actual))) => {
+            Value::Array(items.iter().enumerate().map(|(i, e)| diffable_expected(e, actual.get(i))).collect())
+        }
+        (JsValue::Object(entries), Some(Value::Object(actual))) => {
+            Value::Object(entries.iter().map(|(k, e)| (k.clone(), diffable_expected(e, actual.get(k)))).collect())
+        }
         (other, _) => other.to_display_json(),
     }
 }
@@ -633,12 +556,8 @@ fn value_at(value: &Value, path: &[String]) -> Value {
         return value.clone();
     };
     match value {
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|item| value_at(item, path)).collect())
-        }
-        Value::Object(map) => map
-            .get(first)
-            .map_or(Value::Null, |inner| value_at(inner, rest)),
+        Value::Array(items) => Value::Array(items.iter().map(|item| value_at(item, path)).collect()),
+        Value::Object(map) => map.get(first).map_or(Value::Null, |inner| value_at(inner, rest)),
         _ => Value::Null,
     }
 }
@@ -655,10 +574,7 @@ mod tests {
         ], "one": {"id": 5}, "none": null}});
         let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
         assert_eq!(value_at(&body, &path("data.users.id")), json!([1, 2]));
-        assert_eq!(
-            value_at(&body, &path("data.users.todos.id")),
-            json!([[10, 11], [20]])
-        );
+        assert_eq!(value_at(&body, &path("data.users.todos.id")), json!([[10, 11], [20]]));
         assert_eq!(value_at(&body, &path("data.one")), json!({"id": 5}));
         assert_eq!(value_at(&body, &path("data.none.id")), json!(null));
         assert_eq!(value_at(&body, &path("data.missing")), json!(null));

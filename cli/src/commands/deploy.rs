@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use crate::project::{Project, IR_FILE};
 use crate::{Context, Failure};
 
@@ -168,7 +167,8 @@ pub fn install_bundle(dist: &Path, out: &Path) -> Result<(), Failure> {
         std::fs::remove_dir_all(out)
             .map_err(|e| Failure::new(format!("cannot replace `{}`: {e}; check its permissions", out.display())))?;
     }
-    copy_dir(dist, out).map_err(|e| Failure::new(format!("cannot copy the Worker bundle into `{}`: {e}", out.display())))
+    copy_dir(dist, out)
+        .map_err(|e| Failure::new(format!("cannot copy the Worker bundle into `{}`: {e}", out.display())))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {

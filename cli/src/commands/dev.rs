@@ -128,12 +128,15 @@ impl<'a> Session<'a> {
         if let Some(port) = self.port {
             config.port = port;
         }
-        if self.ctx.quiet { log::set_level(log::Level::Warn) } else { log::set_filter(&config.log) }
+        if self.ctx.quiet {
+            log::set_level(log::Level::Warn)
+        } else {
+            log::set_filter(&config.log)
+        }
         let mut client = schema::connect(&self.url).await?;
 
         // Trusted documents are compiled into the model too.
-        let mut watcher =
-            Watcher::new(vec![self.project.dir.join("src"), self.project.dir.join("trusted-documents")]);
+        let mut watcher = Watcher::new(vec![self.project.dir.join("src"), self.project.dir.join("trusted-documents")]);
         let ir = match self.reload(&client).await {
             Ok(ir) => ir,
             Err(Rejected) => {
@@ -145,16 +148,13 @@ impl<'a> Session<'a> {
         };
         let server = Server::new(System::new(ir), config, self.env()).await?;
         let listener = server.bind().await?;
-        let addr = listener.local_addr().map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
+        let addr =
+            listener.local_addr().map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
         server.log_started(addr, self.ctx.started);
         self.serving.store(true, Ordering::Relaxed);
         on_serving(&self);
-        let shown: Vec<String> = watcher
-            .dirs()
-            .iter()
-            .filter(|d| d.is_dir())
-            .map(|d| format!("`{}`", d.display()))
-            .collect();
+        let shown: Vec<String> =
+            watcher.dirs().iter().filter(|d| d.is_dir()).map(|d| format!("`{}`", d.display())).collect();
         self.say(&format!("Watching {} for changes (Ctrl-C to stop)", shown.join(" and ")));
 
         let live = Arc::new(LiveServer::new(Arc::new(server)));
@@ -203,14 +203,15 @@ impl<'a> Session<'a> {
     /// Compiles, migrates and verifies; `Err` after reporting why the model cannot be served.
     async fn reload(&self, client: &Client) -> Result<Ir, Rejected> {
         let started = Instant::now();
-        let (ir, warnings) = match self.project.compile_to_text_then(term::stderr_width(), term::stderr_color(), "save the file") {
-            Ok(built) => built,
-            Err(rendered) => {
-                eprint!("{rendered}");
-                self.report_kept("the model has errors");
-                return Err(Rejected);
-            }
-        };
+        let (ir, warnings) =
+            match self.project.compile_to_text_then(term::stderr_width(), term::stderr_color(), "save the file") {
+                Ok(built) => built,
+                Err(rendered) => {
+                    eprint!("{rendered}");
+                    self.report_kept("the model has errors");
+                    return Err(Rejected);
+                }
+            };
         if !self.ctx.quiet && !warnings.is_empty() {
             eprint!("{warnings}");
         }
@@ -272,7 +273,10 @@ impl<'a> Session<'a> {
     async fn confirm_destructive(&self, withheld: &[&Statement]) -> bool {
         let n = withheld.len();
         if self.destructive == Destructive::Apply {
-            self.say(&format!("The new model drops data: applying {n} destructive statement{} (the throwaway database allows it)", plural(n)));
+            self.say(&format!(
+                "The new model drops data: applying {n} destructive statement{} (the throwaway database allows it)",
+                plural(n)
+            ));
             return true;
         }
         let color = term::stderr_color();

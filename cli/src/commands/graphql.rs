@@ -57,13 +57,11 @@ fn introspection_json(system: System) -> Result<String, Failure> {
         .build()
         .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
     let response = runtime.block_on(engine.handle(body.as_bytes(), &head, &mut NoDatabase));
-    let value: serde_json::Value = serde_json::from_str(&response.body)
-        .map_err(|e| Failure::new(format!("the engine answered the introspection query with invalid JSON: {e}; please report this")))?;
+    let value: serde_json::Value = serde_json::from_str(&response.body).map_err(|e| {
+        Failure::new(format!("the engine answered the introspection query with invalid JSON: {e}; please report this"))
+    })?;
     if value.get("errors").is_some() || response.status != 200 {
-        return Err(Failure::new(format!(
-            "the introspection query failed: {}; please report this",
-            response.body
-        )));
+        return Err(Failure::new(format!("the introspection query failed: {}; please report this", response.body)));
     }
     Ok(pretty(&response.body))
 }

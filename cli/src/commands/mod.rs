@@ -45,15 +45,17 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<(), Fa
         }
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Failure::new(format!("cannot create `{}`: {e}; check its permissions", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Failure::new(format!("cannot create `{}`: {e}; check its permissions", parent.display()))
+                })?;
             }
             let mut text = text.to_string();
             if !text.ends_with('\n') {
                 text.push('\n');
             }
-            std::fs::write(path, text)
-                .map_err(|e| Failure::new(format!("cannot write `{}`: {e}; check the path and its permissions", path.display())))
+            std::fs::write(path, text).map_err(|e| {
+                Failure::new(format!("cannot write `{}`: {e}; check the path and its permissions", path.display()))
+            })
         }
     }
 }

@@ -72,11 +72,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     for (path, contents) in files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| Failure::new(format!("cannot create `{}`: {e}; check the path and its permissions", parent.display())))?;
+            fs::create_dir_all(parent).map_err(|e| {
+                Failure::new(format!("cannot create `{}`: {e}; check the path and its permissions", parent.display()))
+            })?;
         }
-        fs::write(&target, contents)
-            .map_err(|e| Failure::new(format!("cannot write `{}`: {e}; check the path and its permissions", target.display())))?;
+        fs::write(&target, contents).map_err(|e| {
+            Failure::new(format!("cannot write `{}`: {e}; check the path and its permissions", target.display()))
+        })?;
     }
     if let Some(m) = &imported {
         super::schema::report_import(ctx, m, Some(&dir.join("src/index.exo")));
@@ -96,7 +98,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         println!("Created `{shown}`: a todo model with access rules (src/index.exo), seed data and a test (tests/).");
         println!("Next:");
         println!("  cd {shown}");
-        println!("  exo yolo    # serve it on a throwaway Postgres, with a playground at http://127.0.0.1:9876/playground");
+        println!(
+            "  exo yolo    # serve it on a throwaway Postgres, with a playground at http://127.0.0.1:9876/playground"
+        );
         println!("  exo test    # run tests/*.exotest");
         println!("  exo dev     # serve against EXO_POSTGRES_URL, migrating as you edit");
     }

@@ -222,7 +222,8 @@ fn check_access_rule(flag: &str, rule: &str) -> Result<(), Failure> {
     let probe = format!("@postgres\nmodule Probe {{\n  @access({rule})\n  type Probe {{ @pk id: Int }}\n}}\n");
     let compiled = exo_compiler::compile_str("access.exo", &probe);
     if rule.trim().is_empty() || compiled.has_errors() {
-        let why: Vec<String> = compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        let why: Vec<String> =
+            compiled.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
         return Err(Failure::new(format!(
             "`{flag} {rule}` is not an access rule exo can use here{}; write `true`, `false` or an expression over \
              literals, and edit the rules in the model afterwards (contexts such as `AuthContext` must be declared there first)",
@@ -249,6 +250,7 @@ pub fn report_import(ctx: &Context, imported: &crate::import::Imported, output: 
 
 /// A read-write connection for schema work.
 pub async fn connect(url: &str) -> Result<Client, Failure> {
-    let config = DatabaseConfig { url: Some(url.to_string()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
+    let config =
+        DatabaseConfig { url: Some(url.to_string()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     Ok(exo_server::connect_client(&config).await?)
 }

@@ -22,7 +22,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     if let Some(port) = args.port {
         config.port = port;
     }
-    if ctx.quiet { log::set_level(log::Level::Warn) } else { log::set_filter(&config.log) }
+    if ctx.quiet {
+        log::set_level(log::Level::Warn)
+    } else {
+        log::set_filter(&config.log)
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let server = Server::from_ir_bytes(&bytes, config, Box::new(|k| std::env::var(k).ok())).await?;

@@ -54,7 +54,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         None => std::env::current_dir().map_err(|e| Failure::new(format!("cannot read the current directory: {e}")))?,
     };
     if !root.is_dir() {
-        return Err(Failure::new(format!("`{}` is not a directory; pass a project directory to `exo test`", root.display())));
+        return Err(Failure::new(format!(
+            "`{}` is not a directory; pass a project directory to `exo test`",
+            root.display()
+        )));
     }
     let worker = if args.cf_worker { Some(WorkerMode::new(args.hyperdrive)?) } else { None };
     let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
@@ -159,7 +162,8 @@ impl TestEnvironment for Environment {
             .get(project)
             .cloned()
             .ok_or_else(|| format!("`{}` was not built", project.display()))?;
-        let system = exo_runtime::System::from_bytes(&bytes).map_err(|e| format!("cannot load the built IR: {}", e.0))?;
+        let system =
+            exo_runtime::System::from_bytes(&bytes).map_err(|e| format!("cannot load the built IR: {}", e.0))?;
         let db_name = format!("exotest_{}", hex(&Md5::digest(test_name.as_bytes())));
         let databases = match &self.existing {
             Some(url) => Databases::Existing(url.clone()),
@@ -209,14 +213,19 @@ impl TestEnvironment for Environment {
             let problems: Vec<String> =
                 diff(&system.ir.database, &actual).into_iter().filter(|d| d.incompatible).map(|d| d.message).collect();
             if !problems.is_empty() {
-                return Err(format!("the created schema does not verify against the model:\n  {}", problems.join("\n  ")));
+                return Err(format!(
+                    "the created schema does not verify against the model:\n  {}",
+                    problems.join("\n  ")
+                ));
             }
             if self.worker.is_some() {
                 return Ok::<_, String>((None, sql));
             }
             // The test's variables, then (like Exograph, which clears every other `EXO_*`
             // variable) the process environment minus `EXO_*`.
-            let lookup = move |k: &str| vars.get(k).cloned().or_else(|| if k.starts_with("EXO_") { None } else { std::env::var(k).ok() });
+            let lookup = move |k: &str| {
+                vars.get(k).cloned().or_else(|| if k.starts_with("EXO_") { None } else { std::env::var(k).ok() })
+            };
             let config = ServerConfig::from_env(&lookup).map_err(|e| e.to_string())?;
             let server = Server::new(system, config, Box::new(lookup)).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((Some(server), sql))
@@ -234,7 +243,9 @@ impl TestEnvironment for Environment {
             };
             // `--cf-worker`: the database is ready; start a Worker on it.
             let worker = self.worker.as_ref().expect("checked above");
-            let started = self.rt.block_on(sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'")))
+            let started = self
+                .rt
+                .block_on(sql.batch_execute(&format!("ALTER DATABASE \"{db_name}\" SET TimeZone = 'UTC'")))
                 .map_err(|e| format!("cannot set the test database's time zone: {e}"))
                 .and_then(|()| worker.start(project, pg.port(), &db_name, vars_list));
             return match started {
@@ -280,9 +291,12 @@ fn unsupported_feature(project: &Project) -> Option<String> {
         return Some(format!("the model uses what exo does not support: {}", reasons.join("; ")));
     }
     let ir = compiled.ir.as_ref()?;
-    let needs_pg18 = ir.database.tables.iter().flat_map(|t| &t.columns).any(|c| {
-        matches!(&c.default, Some(exo_ir::ColumnDefault::Expr(e)) if e.starts_with("uuidv7("))
-    });
+    let needs_pg18 = ir
+        .database
+        .tables
+        .iter()
+        .flat_map(|t| &t.columns)
+        .any(|c| matches!(&c.default, Some(exo_ir::ColumnDefault::Expr(e)) if e.starts_with("uuidv7(")));
     needs_pg18.then(|| "the model uses `uuidGenerateV7()`, whose `uuidv7()` needs PostgreSQL 18 (the test cluster runs an older PostgreSQL)".to_string())
 }
 
@@ -318,7 +332,11 @@ fn attach_test_operations(ir: &mut exo_ir::Ir, dir: &Path) -> Result<(), String>
             }
         }
     }
-    let scratch = std::env::temp_dir().join(format!("exo-trusted-{}-{}", std::process::id(), hex(&Md5::digest(dir.display().to_string()))));
+    let scratch = std::env::temp_dir().join(format!(
+        "exo-trusted-{}-{}",
+        std::process::id(),
+        hex(&Md5::digest(dir.display().to_string()))
+    ));
     let docs = scratch.join("trusted-documents");
     std::fs::create_dir_all(&docs).map_err(|e| format!("cannot create `{}`: {e}", docs.display()))?;
     let manifest = serde_json::json!({
@@ -431,7 +449,9 @@ impl Databases {
     fn drop_database(&self, rt: &impl BlockOn, name: &str) -> Result<(), String> {
         match self {
             Databases::Ephemeral(pg) => pg.drop_database(name).map_err(|e| e.message().to_string()),
-            Databases::Existing(url) => rt.block(admin(url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))),
+            Databases::Existing(url) => {
+                rt.block(admin(url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+            }
         }
     }
 
@@ -492,7 +512,10 @@ mod tests {
     #[test]
     fn with_database_replaces_only_the_path() {
         use super::with_database;
-        assert_eq!(with_database("postgres://u:p@h:6432/postgres?sslmode=require", "t1"), "postgres://u:p@h:6432/t1?sslmode=require");
+        assert_eq!(
+            with_database("postgres://u:p@h:6432/postgres?sslmode=require", "t1"),
+            "postgres://u:p@h:6432/t1?sslmode=require"
+        );
         assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
         assert_eq!(with_database("postgres://u@h/", "t1"), "postgres://u@h/t1");
     }

@@ -109,7 +109,8 @@ impl WorkerMode {
         let port = free_port()?;
         let inspector = free_port()?;
         let log_path = dir.path().join(format!("wrangler-{port}.log"));
-        let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create `{}`: {e}", log_path.display()))?;
+        let log =
+            std::fs::File::create(&log_path).map_err(|e| format!("cannot create `{}`: {e}", log_path.display()))?;
         let stdout = log.try_clone().map_err(|e| e.to_string())?;
         // Spawn and register under the lock, so an interrupt either sees this group or stops
         // the spawn.
@@ -292,11 +293,21 @@ pub struct HttpResponse {
 }
 
 /// One `POST` over a fresh HTTP/1.1 connection (`Connection: close`).
-pub fn post(port: u16, path: &str, body: &[u8], headers: &[(String, String)], timeout: Duration) -> Result<HttpResponse, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))?;
+pub fn post(
+    port: u16,
+    path: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Result<HttpResponse, String> {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))?;
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     if !has_content_type {
         request.push_str("Content-Type: application/json\r\n");
@@ -308,7 +319,10 @@ pub fn post(port: u16, path: &str, body: &[u8], headers: &[(String, String)], ti
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| format!("cannot send the request: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| format!("cannot send the request: {e}"))?;
     // Read until the response is complete (by Content-Length or the last chunk), not until the
     // server closes: a server that keeps the socket open must not stall the test.
     let mut raw = Vec::new();

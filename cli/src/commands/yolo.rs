@@ -87,6 +87,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 /// 32 random bytes as hex.
 pub fn random_secret() -> Result<String, Failure> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| Failure::new(format!("cannot generate a random JWT secret: {e}; set `EXO_JWT_SECRET`")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Failure::new(format!("cannot generate a random JWT secret: {e}; set `EXO_JWT_SECRET`")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

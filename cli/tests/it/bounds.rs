@@ -26,10 +26,7 @@ impl Drop for Serving {
 }
 
 fn token(claims: Value) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let mut claims = claims;
     claims["exp"] = json!(now + 3600);
     exo_runtime::jwt::sign_hs256(&claims, SECRET.as_bytes())
@@ -39,9 +36,7 @@ fn token(claims: Value) -> String {
 fn post(port: u16, query: &str) -> (u16, String) {
     let body = json!({ "query": query }).to_string();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let head = format!(
         "POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -53,16 +48,8 @@ fn post(port: u16, query: &str) -> (u16, String) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("a complete answer");
     let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no answer: {raw}"));
-    (
-        head.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status"),
-        body.to_string(),
-    )
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {raw}"));
+    (head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status"), body.to_string())
 }
 
 /// Peak resident memory of `pid` in kB.
@@ -78,26 +65,21 @@ fn peak_rss_kb(pid: u32) -> u64 {
 #[test]
 fn the_alias_attack_is_refused_or_cut_and_memory_stays_small() {
     let (_tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo()
-        .args(["build", "-q", "--project"])
-        .arg(&project)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
     let db = unique_db_name("exo_cli_bounds");
     let url = pg.create_database(&db).unwrap();
     let ir = exo_ir::decode(&std::fs::read(project.join("target/index.exo_ir")).unwrap()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let admin = exo_server::DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, check_on_startup: true, ..exo_server::DatabaseConfig::default() };
+        let admin = exo_server::DatabaseConfig {
+            url: Some(url.clone()),
+            pool_size: 1,
+            read_write: true,
+            check_on_startup: true,
+            ..exo_server::DatabaseConfig::default()
+        };
         let client = exo_server::connect_client(&admin).await.unwrap();
         exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
         client
@@ -135,31 +117,18 @@ fn the_alias_attack_is_refused_or_cut_and_memory_stays_small() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (status, body) = post(port, "{ todos(limit: 1) { id } }");
-    assert_eq!(
-        (status, serde_json::from_str::<Value>(&body).unwrap()),
-        (200, json!({"data": {"todos": [{"id": 1}]}}))
-    );
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()), (200, json!({"data": {"todos": [{"id": 1}]}})));
 
     let nested = "todos { id title user { id todos { id title completed } } }";
-    let aliases = |n: usize| {
-        format!(
-            "{{ {} }}",
-            (0..n)
-                .map(|i| format!("a{i}: {nested}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
+    let aliases =
+        |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("a{i}: {nested}")).collect::<Vec<_>>().join(" "));
 
     // The request of the issue: refused before any SQL runs.
     let attack = aliases(200);
     assert!(attack.len() > 12_000, "{}", attack.len());
     let (status, body) = post(port, &attack);
     assert_eq!(status, 200);
-    assert!(
-        body.contains("more than 64 root fields") && body.contains("EXO_MAX_ROOT_FIELDS"),
-        "{body}"
-    );
+    assert!(body.contains("more than 64 root fields") && body.contains("EXO_MAX_ROOT_FIELDS"), "{body}");
 
     // The most the bounds let through, four at once: 64 aliases, each a million todos.
     let allowed = aliases(64);
@@ -169,11 +138,7 @@ fn the_alias_attack_is_refused_or_cut_and_memory_stays_small() {
     });
     for (status, body) in &answers {
         assert_eq!(*status, 200);
-        assert!(
-            body.len() < 2_000,
-            "an error, not a huge body: {} bytes",
-            body.len()
-        );
+        assert!(body.len() < 2_000, "an error, not a huge body: {} bytes", body.len());
         assert!(
             body.contains("EXO_MAX_RESPONSE_BYTES") || body.contains("EXO_STATEMENT_TIMEOUT_MS"),
             "cut by a bound: {body}"
@@ -185,10 +150,7 @@ fn the_alias_attack_is_refused_or_cut_and_memory_stays_small() {
     assert!(peak < 100 * 1024, "peak resident memory {peak} kB");
 
     let (status, body) = post(port, "{ todos(limit: 1) { id } }");
-    assert_eq!(
-        (status, serde_json::from_str::<Value>(&body).unwrap()),
-        (200, json!({"data": {"todos": [{"id": 1}]}}))
-    );
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()), (200, json!({"data": {"todos": [{"id": 1}]}})));
     drop(server);
     let _ = pg.drop_database(&db);
 }

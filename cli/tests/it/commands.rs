@@ -36,7 +36,8 @@ fn graphql_schema_prints_sdl() {
 
 #[test]
 fn graphql_schema_json_is_an_introspection_result() {
-    let out = exo().args(["graphql", "schema", "--format", "json", "--project"]).arg(example("ok/todo")).output().unwrap();
+    let out =
+        exo().args(["graphql", "schema", "--format", "json", "--project"]).arg(example("ok/todo")).output().unwrap();
     assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(json["data"]["__schema"]["queryType"]["name"], "Query");
@@ -183,7 +184,14 @@ fn deploy_cf_worker_lays_out_a_worker() {
     let (tmp, project) = temp_copy(&example("ok/todo"));
     let dist = tmp.path().join("dist");
     fake_worker_bundle(&dist);
-    let run = || exo().args(["deploy", "cf-worker", "--app", "My Todo", "--project"]).arg(&project).env("EXO_CF_WORKER_DIST", &dist).output().unwrap();
+    let run = || {
+        exo()
+            .args(["deploy", "cf-worker", "--app", "My Todo", "--project"])
+            .arg(&project)
+            .env("EXO_CF_WORKER_DIST", &dist)
+            .output()
+            .unwrap()
+    };
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -213,7 +221,12 @@ fn deploy_cf_worker_names_a_missing_bundle_file() {
     let dist = tmp.path().join("dist");
     fake_worker_bundle(&dist);
     std::fs::remove_file(dist.join("exo_cf_worker_bg.wasm")).unwrap();
-    let out = exo().args(["deploy", "cf-worker", "--project"]).arg(&project).env("EXO_CF_WORKER_DIST", &dist).output().unwrap();
+    let out = exo()
+        .args(["deploy", "cf-worker", "--project"])
+        .arg(&project)
+        .env("EXO_CF_WORKER_DIST", &dist)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
     assert!(stderr.contains("`exo_cf_worker_bg.wasm` is not there"), "stderr:\n{stderr}");

@@ -141,7 +141,6 @@ fn http_with(port: u16, method: &str, path: &str, extra_headers: &str, body: &st
     Reply { status, content_type, body: body.to_string() }
 }
 
-
 /// Rewrites the model with `edit` (a save in an editor).
 fn edit_model(project: &Path, edit: impl Fn(&str) -> String) {
     let path = project.join("src/index.exo");
@@ -184,7 +183,9 @@ fn dev_reloads_keeps_the_last_good_model_and_refuses_destructive_changes() {
     let column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'notes'";
 
     // 1. A new field: migrated and served without restarting the process.
-    edit_model(&project, |m| m.replace("    completed: Boolean = false\n", "    completed: Boolean = false\n    notes: String?\n"));
+    edit_model(&project, |m| {
+        m.replace("    completed: Boolean = false\n", "    completed: Boolean = false\n    notes: String?\n")
+    });
     dev.wait_for_output("the reload with `notes`", |out, _| count(out, "Reloaded in") == 1);
     assert!(dev.todo_fields().contains(&"notes".to_string()), "`notes` is served after the reload");
     assert_eq!(pg.psql(&db, column).expect("psql").trim(), "1", "the column was added");
@@ -229,11 +230,7 @@ fn dev_asks_on_a_terminal_before_destructive_changes() {
     let url = pg.create_database(&db).expect("create database");
     let (tmp, project) = temp_copy(&example("ok/todo"));
     let port = free_port();
-    let exo_cmd = format!(
-        "exec '{}' dev --project '{}' --port {port}",
-        env!("CARGO_BIN_EXE_exo"),
-        project.display()
-    );
+    let exo_cmd = format!("exec '{}' dev --project '{}' --port {port}", env!("CARGO_BIN_EXE_exo"), project.display());
     let mut cmd = std::process::Command::new("script");
     // `-e`: exit with exo's status; `-f`: flush output at once; the typescript is thrown away.
     cmd.args(["-qefc", &exo_cmd, "/dev/null"]);
@@ -252,7 +249,8 @@ fn dev_asks_on_a_terminal_before_destructive_changes() {
     assert!(out.contains(r#"ALTER TABLE "todos" DROP COLUMN "completed""#), "{out}");
     running.child.stdin.as_mut().expect("piped stdin").write_all(b"y\n").expect("answer");
     running.wait_for_output("the reload", |out, _| out.contains("Reloaded in"));
-    let column = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'completed'";
+    let column =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'completed'";
     assert_eq!(pg.psql(&db, column).expect("psql").trim(), "0", "the column was dropped after the yes");
     assert!(!running.todo_fields().contains(&"completed".to_string()));
     drop(running);
@@ -281,7 +279,11 @@ fn yolo_serves_the_playground_and_reloads() {
     let page = http(yolo.port, "GET", "/playground", "");
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"), "{}", page.content_type);
-    assert!(page.body.contains(r#"data-endpoint="/graphql""#) && page.body.contains("/playground/playground.js"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-endpoint="/graphql""#) && page.body.contains("/playground/playground.js"),
+        "{}",
+        page.body
+    );
     let script = http(yolo.port, "GET", "/playground/playground.js", "");
     assert_eq!(script.status, 200);
     assert!(script.content_type.starts_with("text/javascript"));

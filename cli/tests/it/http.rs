@@ -87,7 +87,8 @@ async fn todo_database(prefix: &str) -> TodoDatabase {
     let pg = tokio::task::spawn_blocking(EphemeralPostgres::shared).await.unwrap().expect("ephemeral Postgres");
     let db = unique_db_name(prefix);
     let url = pg.create_database(&db).unwrap();
-    let admin_db = DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
+    let admin_db =
+        DatabaseConfig { url: Some(url.clone()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     let client = exo_server::connect_client(&admin_db).await.unwrap();
     exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
     TodoDatabase { _project: project_dir, bytes, pg, db, url, client }
@@ -118,11 +119,13 @@ async fn todo_over_http() {
 
     // Create, then read back, with signed tokens.
     let admin = token(json!({ "sub": 1, "role": "admin" }));
-    let r = graphql(addr, &admin, r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id } }"#).await;
+    let r =
+        graphql(addr, &admin, r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id } }"#).await;
     assert_eq!((r.status, r.json()), (200, json!({ "data": { "createUser": { "id": 1 } } })), "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/json"));
     let ann = token(json!({ "sub": 1 }));
-    let r = graphql(addr, &ann, r#"mutation { createTodo(data: {title: "Water plants"}) { id title user { id } } }"#).await;
+    let r =
+        graphql(addr, &ann, r#"mutation { createTodo(data: {title: "Water plants"}) { id title user { id } } }"#).await;
     assert_eq!(
         r.json(),
         json!({ "data": { "createTodo": { "id": 1, "title": "Water plants", "user": { "id": 1 } } } }),
@@ -162,10 +165,17 @@ async fn todo_over_http() {
     assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
     assert_eq!(r.header("access-control-allow-headers"), Some("content-type, authorization"));
     assert_eq!(r.header("access-control-max-age"), Some("3600"));
-    let r = send(addr, "OPTIONS", &[("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")], "").await;
+    let r = send(addr, "OPTIONS", &[("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")], "")
+        .await;
     assert_eq!(r.header("access-control-allow-origin"), None);
     // A simple request from the allowed origin carries the header too.
-    let r = send(addr, "POST", &[("Origin", ORIGIN), ("Content-Type", "application/json")], r#"{"query":"{ __typename }"}"#).await;
+    let r = send(
+        addr,
+        "POST",
+        &[("Origin", ORIGIN), ("Content-Type", "application/json")],
+        r#"{"query":"{ __typename }"}"#,
+    )
+    .await;
     assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN), "{}", r.body);
 
     // A body declared over the limit is refused from its headers, before it is sent (a
@@ -229,7 +239,12 @@ async fn mutations_need_read_write() {
             assert_eq!(r.json(), json!({ "data": { "createTodo": { "id": before } } }), "{}", r.body);
             assert_eq!(before, 1);
         } else {
-            assert_eq!(r.json(), json!({ "errors": [{ "message": "Operation failed" }] }), "{read_write:?}: {}", r.body);
+            assert_eq!(
+                r.json(),
+                json!({ "errors": [{ "message": "Operation failed" }] }),
+                "{read_write:?}: {}",
+                r.body
+            );
             assert_eq!(before, 0, "{read_write:?}: a refused mutation left a row");
             // Update and delete are refused the same way.
             let r = graphql(addr, &admin, r#"mutation { updateUser(id: 1, data: {name: "X"}) { id } }"#).await;
@@ -290,7 +305,12 @@ fn yolo_serves_read_write() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let admin = token(json!({ "sub": 1, "role": "admin" }));
-        let r = graphql(addr, &admin, r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id name } }"#).await;
+        let r = graphql(
+            addr,
+            &admin,
+            r#"mutation { createUser(data: {email: "ann@example.com", name: "Ann"}) { id name } }"#,
+        )
+        .await;
         assert_eq!(r.json(), json!({ "data": { "createUser": { "id": 1, "name": "Ann" } } }), "{}", r.body);
         let r = graphql(addr, &admin, "{ usersAgg { id { count } } }").await;
         assert_eq!(r.json(), json!({ "data": { "usersAgg": { "id": { "count": 1 } } } }), "{}", r.body);
@@ -406,7 +426,8 @@ async fn threads_share_the_pool_without_exceeding_it() {
             .map(|i| {
                 let admin = admin.clone();
                 tokio::spawn(async move {
-                    let q = format!("{{ todos(where: {{user: {{id: {{eq: {}}}}}}}) {{ id user {{ id }} }} }}", 1 + i % 4);
+                    let q =
+                        format!("{{ todos(where: {{user: {{id: {{eq: {}}}}}}}) {{ id user {{ id }} }} }}", 1 + i % 4);
                     (i, graphql(addr, &admin, &q).await)
                 })
             })

@@ -52,14 +52,9 @@ fn run_exo(args: &[&str], project: Option<&Path>) -> (String, String) {
         cmd.arg("--project").arg(p);
     }
     let out = cmd.output().expect("run exo");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(
-        out.status.success(),
-        "exo {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+    assert!(out.status.success(), "exo {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     (stdout, stderr)
 }
 
@@ -70,16 +65,7 @@ fn run_exo(args: &[&str], project: Option<&Path>) -> (String, String) {
 fn a_hand_written_database_imports_builds_verifies_and_serves() {
     let db = ShopDb::new("import_shop");
     let (model, notes) = run_exo(
-        &[
-            "schema",
-            "import",
-            "--database",
-            &db.url,
-            "--query-access",
-            "true",
-            "--mutation-access",
-            "true",
-        ],
+        &["schema", "import", "--database", &db.url, "--query-access", "true", "--mutation-access", "true"],
         None,
     );
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/import"), prepend_module_to_snapshot => false}, {
@@ -101,10 +87,7 @@ fn a_hand_written_database_imports_builds_verifies_and_serves() {
     run_exo(&["build"], Some(&project));
     let (verify, _) = run_exo(&["schema", "verify", "--database", &db.url], Some(&project));
     assert_eq!(
-        verify
-            .lines()
-            .filter(|l| l.starts_with("- "))
-            .collect::<Vec<_>>(),
+        verify.lines().filter(|l| l.starts_with("- ")).collect::<Vec<_>>(),
         [
             r#"- [note] table "sales"."returns": foreign key "returns_order_id_line_no_fkey" ("order_id", "line_no") referencing "sales"."order_lines" ("order_id", "line_no") should be named "returns_order_id_fkey""#
         ],
@@ -131,16 +114,8 @@ struct ServeShop;
 
 impl TestEnvironment for ServeShop {
     fn prepare_project(&self, project: &Path) -> Result<(), exo_testing::PrepareError> {
-        let out = exo()
-            .arg("build")
-            .arg("--project")
-            .arg(project)
-            .output()
-            .map_err(|e| e.to_string())?;
-        out.status
-            .success()
-            .then_some(())
-            .ok_or_else(|| String::from_utf8_lossy(&out.stderr).to_string().into())
+        let out = exo().arg("build").arg("--project").arg(project).output().map_err(|e| e.to_string())?;
+        out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).to_string().into())
     }
 
     fn start_file(
@@ -167,12 +142,7 @@ impl TestEnvironment for ServeShop {
             .stdout(Stdio::null())
             .stderr(logs.reopen().map_err(|e| e.to_string())?);
         let child = cmd.spawn().map_err(|e| e.to_string())?;
-        let server = Served {
-            child,
-            port,
-            db,
-            _logs: logs,
-        };
+        let server = Served { child, port, db, _logs: logs };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if started.elapsed() > Duration::from_secs(30) {
@@ -197,23 +167,20 @@ struct Served {
 impl TestServer for Served {
     fn request(&self, request: TestRequest) -> Result<TestResponse, String> {
         let body = request.body.to_string();
-        let mut head = format!("POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        let mut head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in &request.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        stream
-            .write_all(format!("{head}\r\n{body}").as_bytes())
-            .map_err(|e| e.to_string())?;
+        stream.write_all(format!("{head}\r\n{body}").as_bytes()).map_err(|e| e.to_string())?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
         let raw = String::from_utf8_lossy(&raw).to_string();
         let (head, body) = raw.split_once("\r\n\r\n").ok_or("an incomplete reply")?;
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("no status line")?;
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no status line")?;
         let headers = head
             .lines()
             .skip(1)
@@ -221,18 +188,12 @@ impl TestServer for Served {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let body = serde_json::from_str(body).map_err(|e| format!("not JSON ({e}): {body}"))?;
-        Ok(TestResponse {
-            status,
-            body,
-            headers,
-        })
+        Ok(TestResponse { status, body, headers })
     }
 
     fn run_sql(&self, sql: &str) -> Result<(), String> {
         let pg = EphemeralPostgres::shared().map_err(|e| e.to_string())?;
-        pg.psql(&self.db.name, sql)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        pg.psql(&self.db.name, sql).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -255,17 +216,7 @@ fn awkward_corners_still_build_and_verify() {
     pg.psql(&name, &sql).expect("tricky.sql runs");
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("src/index.exo");
-    let (_, notes) = run_exo(
-        &[
-            "schema",
-            "import",
-            "-d",
-            &url,
-            "-o",
-            out.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let (_, notes) = run_exo(&["schema", "import", "-d", &url, "-o", out.to_str().expect("utf-8")], None);
     let model = std::fs::read_to_string(&out).expect("model");
     for expected in [
         "@column(\"and\") andValue: Int?",
@@ -276,10 +227,7 @@ fn awkward_corners_still_build_and_verify() {
         "@pk user: User",
         "bio: String? = \"line1\\nline2 \\\\ \\\"q\\\"\"",
     ] {
-        assert!(
-            model.contains(expected),
-            "missing {expected:?} in:\n{model}"
-        );
+        assert!(model.contains(expected), "missing {expected:?} in:\n{model}");
     }
     for expected in [
         "note: enum public.progress: not declared",
@@ -293,10 +241,7 @@ fn awkward_corners_still_build_and_verify() {
     run_exo(&["build"], Some(tmp.path()));
     let (verify, _) = run_exo(&["schema", "verify", "-d", &url], Some(tmp.path()));
     assert!(!verify.contains("[incompatible]"), "{verify}");
-    assert!(
-        verify.contains("The database is compatible with the model"),
-        "{verify}"
-    );
+    assert!(verify.contains("The database is compatible with the model"), "{verify}");
     let _ = pg.drop_database(&name);
 }
 
@@ -307,21 +252,10 @@ fn exo_new_from_database_creates_a_project_that_builds() {
     let (printed, _) = run_exo(&["schema", "import", "-d", &db.url], None);
     let tmp = tempfile::tempdir().expect("temp dir");
     let project = tmp.path().join("shop");
-    run_exo(
-        &[
-            "new",
-            project.to_str().expect("utf-8 path"),
-            "--from-database",
-            &db.url,
-        ],
-        None,
-    );
+    run_exo(&["new", project.to_str().expect("utf-8 path"), "--from-database", &db.url], None);
     let written = std::fs::read_to_string(project.join("src/index.exo")).expect("model written");
     assert_eq!(written, printed);
-    assert!(
-        written.contains("@access(false)"),
-        "access is false unless asked: {written}"
-    );
+    assert!(written.contains("@access(false)"), "access is false unless asked: {written}");
     assert!(project.join(".gitignore").exists());
     run_exo(&["build"], Some(&project));
 }
@@ -331,30 +265,10 @@ fn exo_new_from_database_creates_a_project_that_builds() {
 #[test]
 fn fragments_and_filters() {
     let db = ShopDb::new("import_fragments");
-    let (fragments, _) = run_exo(
-        &[
-            "schema",
-            "import",
-            "-d",
-            &db.url,
-            "--fragments",
-            "--schema",
-            "public",
-        ],
-        None,
-    );
-    assert!(
-        fragments.contains("fragment CustomerFragment {"),
-        "{fragments}"
-    );
-    assert!(
-        !fragments.contains("@access") && !fragments.contains("  type "),
-        "{fragments}"
-    );
-    assert!(
-        !fragments.contains("OrderFragment"),
-        "only the public schema: {fragments}"
-    );
+    let (fragments, _) = run_exo(&["schema", "import", "-d", &db.url, "--fragments", "--schema", "public"], None);
+    assert!(fragments.contains("fragment CustomerFragment {"), "{fragments}");
+    assert!(!fragments.contains("@access") && !fragments.contains("  type "), "{fragments}");
+    assert!(!fragments.contains("OrderFragment"), "only the public schema: {fragments}");
     // Declare each type where the fragments suggest it, with an access rule.
     let model: String = fragments
         .lines()
@@ -369,53 +283,25 @@ fn fragments_and_filters() {
     std::fs::write(tmp.path().join("src/index.exo"), &model).expect("write");
     run_exo(&["build"], Some(tmp.path()));
 
-    let (some, _) = run_exo(
-        &[
-            "schema",
-            "import",
-            "-d",
-            &db.url,
-            "--tables",
-            "sales.order*",
-            "--tables",
-            "customers",
-        ],
-        None,
-    );
-    let types: Vec<&str> = some
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("type "))
-        .collect();
-    assert_eq!(
-        types,
-        ["Customer {", "OrderLine {", "Order {", "OrderTotal {"],
-        "{some}"
-    );
+    let (some, _) =
+        run_exo(&["schema", "import", "-d", &db.url, "--tables", "sales.order*", "--tables", "customers"], None);
+    let types: Vec<&str> = some.lines().filter_map(|l| l.trim().strip_prefix("type ")).collect();
+    assert_eq!(types, ["Customer {", "OrderLine {", "Order {", "OrderTotal {"], "{some}");
     // `order_lines` refers to `products`, which was left out: the column stays a plain one.
     assert!(some.contains("@maxLength(32) productSku: String"), "{some}");
 
-    let out = exo()
-        .args([
-            "schema",
-            "import",
-            "-d",
-            &db.url,
-            "--query-access",
-            "AuthContext.id == 1",
-        ])
-        .output()
-        .expect("run");
+    let out =
+        exo().args(["schema", "import", "-d", &db.url, "--query-access", "AuthContext.id == 1"]).output().expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("`--query-access AuthContext.id == 1` is not an access rule exo can use here (unknown name `AuthContext`)"),
+        err.contains(
+            "`--query-access AuthContext.id == 1` is not an access rule exo can use here (unknown name `AuthContext`)"
+        ),
         "{err}"
     );
 
-    let out = exo()
-        .args(["schema", "import", "-d", &db.url, "--schema", "nope"])
-        .output()
-        .expect("run");
+    let out = exo().args(["schema", "import", "-d", &db.url, "--schema", "nope"]).output().expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the database has no schema `nope`"), "{err}");
@@ -436,11 +322,7 @@ fn every_example_round_trips() {
     let mut report = String::new();
     let mut identical = Vec::new();
     for example in &examples {
-        let name = example
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("name")
-            .to_string();
+        let name = example.file_name().and_then(|n| n.to_str()).expect("name").to_string();
         let db = unique_db_name("import_rt");
         let url = pg.create_database(&db).expect("create database");
         let (ddl, _) = run_exo(&["-q", "schema", "create"], Some(example));
@@ -464,11 +346,7 @@ fn every_example_round_trips() {
         );
         run_exo(&["build"], Some(tmp.path()));
         let (verify, _) = run_exo(&["schema", "verify", "-d", &url], Some(tmp.path()));
-        assert_eq!(
-            verify.trim(),
-            "The database schema matches the model.",
-            "{name}"
-        );
+        assert_eq!(verify.trim(), "The database schema matches the model.", "{name}");
         let _ = pg.drop_database(&db);
 
         let (original, _) = run_exo(&["-q", "graphql", "schema"], Some(example));
@@ -486,14 +364,7 @@ fn every_example_round_trips() {
     }
     assert_eq!(
         identical,
-        [
-            "composite-keys",
-            "exograph-style",
-            "multi-file",
-            "scalar-filters",
-            "unique-indexes",
-            "write-only"
-        ]
+        ["composite-keys", "exograph-style", "multi-file", "scalar-filters", "unique-indexes", "write-only"]
     );
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/import"), prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("examples-sdl", report);
@@ -557,25 +428,11 @@ fn sdl_diff(a: &[String], b: &[String]) -> Vec<String> {
         match db.iter().find(|(h, _)| h == head) {
             None => out.push(format!("- {head}")),
             Some((_, other)) => {
-                out.extend(
-                    members
-                        .iter()
-                        .filter(|m| !other.contains(m))
-                        .map(|m| format!("{head}: - {m}")),
-                );
-                out.extend(
-                    other
-                        .iter()
-                        .filter(|m| !members.contains(m))
-                        .map(|m| format!("{head}: + {m}")),
-                );
+                out.extend(members.iter().filter(|m| !other.contains(m)).map(|m| format!("{head}: - {m}")));
+                out.extend(other.iter().filter(|m| !members.contains(m)).map(|m| format!("{head}: + {m}")));
             }
         }
     }
-    out.extend(
-        db.iter()
-            .filter(|(h, _)| !da.iter().any(|(x, _)| x == h))
-            .map(|(h, _)| format!("+ {h}")),
-    );
+    out.extend(db.iter().filter(|(h, _)| !da.iter().any(|(x, _)| x == h)).map(|(h, _)| format!("+ {h}")));
     out
 }

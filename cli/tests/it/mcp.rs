@@ -49,24 +49,13 @@ fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill,
     if let Some(toml) = exo_toml {
         std::fs::write(project.join("exo.toml"), toml).unwrap();
     }
-    let built = exo()
-        .args(["build", "-q", "--project"])
-        .arg(&project)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let ir = exo_ir::decode(&std::fs::read(project.join("target/index.exo_ir")).unwrap()).unwrap();
     let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
     let db = unique_db_name(prefix);
     let url = pg.create_database(&db).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let config = DatabaseConfig {
             url: Some(url.clone()),
@@ -76,9 +65,7 @@ fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill,
             prepared_statements: true,
         };
         let client = exo_server::connect_client(&config).await.unwrap();
-        exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database))
-            .await
-            .unwrap();
+        exo_pg_schema::apply(&client, &exo_pg_schema::create_statements(&ir.database)).await.unwrap();
     });
     let port = crate::free_port();
     let mut child = exo()
@@ -97,9 +84,7 @@ fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill,
     let stderr = child.stderr.take().unwrap();
     let child = Kill(child);
     let mut seen = String::new();
-    let mut lines = BufReader::new(stdout)
-        .lines()
-        .chain(BufReader::new(stderr).lines());
+    let mut lines = BufReader::new(stdout).lines().chain(BufReader::new(stderr).lines());
     let started = lines.by_ref().map_while(Result::ok).any(|line| {
         seen.push_str(&line);
         seen.push('\n');
@@ -159,10 +144,7 @@ fn sdk_client_without_profiles() {
 fn sdk_client_with_profiles() {
     let (_tmp, server, base, db) = serve_todo("exo_mcp_profiles", Some(PROFILES_TOML));
     let out = run_client(&base, SECRET, "profiles");
-    for check in [
-        "the reader profile hides the User model",
-        "allowed by the writer profile",
-    ] {
+    for check in ["the reader profile hides the User model", "allowed by the writer profile"] {
         assert!(out.contains(check), "{out}");
     }
     drop(server);
@@ -173,17 +155,10 @@ fn sdk_client_with_profiles() {
 #[test]
 fn mcp_can_be_disabled() {
     let (_tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo()
-        .args(["build", "-q", "--project"])
-        .arg(&project)
-        .output()
-        .unwrap();
+    let built = exo().args(["build", "-q", "--project"]).arg(&project).output().unwrap();
     assert!(built.status.success());
     let bytes = std::fs::read(project.join("target/index.exo_ir")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // The database is never reached: nothing answers at `/mcp`.
         let vars = [
@@ -191,18 +166,12 @@ fn mcp_can_be_disabled() {
             ("EXO_CHECK_CONNECTION_ON_STARTUP", "false"),
             ("EXO_POSTGRES_URL", "postgres://127.0.0.1:1/unused"),
         ];
-        let config = exo_server::ServerConfig::from_env(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap();
+        let config =
+            exo_server::ServerConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+                .unwrap();
         assert!(!config.engine.mcp.enabled);
-        let server = std::sync::Arc::new(
-            exo_server::Server::from_ir_bytes(&bytes, config, Box::new(|_| None))
-                .await
-                .unwrap(),
-        );
+        let server =
+            std::sync::Arc::new(exo_server::Server::from_ir_bytes(&bytes, config, Box::new(|_| None)).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -234,41 +203,17 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
 #[test]
 fn exo_toml_mistakes_are_diagnostics() {
     let (_tmp, project) = temp_copy(&example("ok/todo"));
-    std::fs::write(
-        project.join("exo.toml"),
-        "[[mcp.profiles]]\nname = \"x\"\nqueries.model.include = [\"Todo\"]\n",
-    )
-    .unwrap();
-    let built = exo()
-        .args(["build", "--project"])
-        .arg(&project)
-        .output()
+    std::fs::write(project.join("exo.toml"), "[[mcp.profiles]]\nname = \"x\"\nqueries.model.include = [\"Todo\"]\n")
         .unwrap();
+    let built = exo().args(["build", "--project"]).arg(&project).output().unwrap();
     let stderr = String::from_utf8_lossy(&built.stderr);
     assert!(!built.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("exo::mcp_profile")
-            && stderr.contains("exo.toml")
-            && stderr.contains("model"),
-        "{stderr}"
-    );
-    std::fs::write(
-        project.join("exo.toml"),
-        "[[mcp.profiles]]\nname = \"x\"\nqueries.models.include = [\"Todos\"]\n",
-    )
-    .unwrap();
-    let built = exo()
-        .args(["build", "--project"])
-        .arg(&project)
-        .output()
+    assert!(stderr.contains("exo::mcp_profile") && stderr.contains("exo.toml") && stderr.contains("model"), "{stderr}");
+    std::fs::write(project.join("exo.toml"), "[[mcp.profiles]]\nname = \"x\"\nqueries.models.include = [\"Todos\"]\n")
         .unwrap();
+    let built = exo().args(["build", "--project"]).arg(&project).output().unwrap();
     let stderr = String::from_utf8_lossy(&built.stderr);
     assert!(built.status.success(), "{stderr}");
-    assert!(
-        stderr.contains(
-            "`queries.models.include` pattern `Todos` of MCP profile `x` matches nothing"
-        ),
-        "{stderr}"
-    );
+    assert!(stderr.contains("`queries.models.include` pattern `Todos` of MCP profile `x` matches nothing"), "{stderr}");
     assert!(stderr.contains("exposes no operation"), "{stderr}");
 }

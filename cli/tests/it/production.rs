@@ -46,9 +46,7 @@ impl PgBouncer {
         std::fs::write(dir.path().join("pgbouncer.ini"), config).expect("write pgbouncer.ini");
         std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").expect("write users.txt");
         let mut cmd = Command::new(binary);
-        cmd.arg(dir.path().join("pgbouncer.ini"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.arg(dir.path().join("pgbouncer.ini")).stdout(Stdio::null()).stderr(Stdio::null());
         // PgBouncer refuses to run as root: as root, run it as `postgres` (the owner of the
         // test clusters), which must be able to write its log.
         // SAFETY: geteuid has no preconditions.
@@ -62,11 +60,7 @@ impl PgBouncer {
         let bouncer = PgBouncer { child, port, dir };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "pgbouncer did not listen; log:\n{}",
-                bouncer.log()
-            );
+            assert!(started.elapsed() < PATIENCE, "pgbouncer did not listen; log:\n{}", bouncer.log());
             std::thread::sleep(Duration::from_millis(20));
         }
         bouncer
@@ -91,15 +85,9 @@ impl Drop for PgBouncer {
 }
 
 fn postgres_ids() -> (u32, u32) {
-    let out = Command::new("id")
-        .args(["-u", "postgres"])
-        .output()
-        .expect("id -u postgres");
+    let out = Command::new("id").args(["-u", "postgres"]).output().expect("id -u postgres");
     let uid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("a uid");
-    let out = Command::new("id")
-        .args(["-g", "postgres"])
-        .output()
-        .expect("id -g postgres");
+    let out = Command::new("id").args(["-g", "postgres"]).output().expect("id -g postgres");
     let gid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("a gid");
     (uid, gid)
 }
@@ -118,11 +106,7 @@ impl Serve {
         let port = free_port();
         let (stdout, stderr) = (logs.join("stdout.log"), logs.join("stderr.log"));
         let mut cmd = exo();
-        cmd.arg("serve")
-            .arg("--project")
-            .arg(project)
-            .arg("--port")
-            .arg(port.to_string());
+        cmd.arg("serve").arg("--project").arg(project).arg("--port").arg(port.to_string());
         cmd.env("EXO_SERVER_HOST", "127.0.0.1").env("EXO_JWT_SECRET", SECRET);
         for (k, v) in env {
             cmd.env(k, v);
@@ -132,12 +116,7 @@ impl Serve {
             .stderr(std::fs::File::create(&stderr).expect("stderr log"))
             .spawn()
             .expect("start exo serve");
-        let mut serve = Serve {
-            child,
-            port,
-            stdout,
-            stderr,
-        };
+        let mut serve = Serve { child, port, stdout, stderr };
         // Listening, not the startup line: `EXO_LOG=warn` hides that.
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -201,11 +180,7 @@ fn http(port: u16, method: &str, path: &str, extra_headers: &str, body: &str) ->
     stream.read_to_end(&mut raw).expect("read");
     let raw = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = raw.split_once("\r\n\r\n").expect("a complete reply");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
     (status, body.to_string())
 }
 
@@ -217,29 +192,15 @@ fn admin_token() -> String {
 /// The todo example built in a temp dir, and a database `pg` holds with its tables and a row.
 fn todo_database(pg: &EphemeralPostgres, prefix: &str) -> (tempfile::TempDir, PathBuf, String) {
     let (tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo()
-        .arg("build")
-        .arg("--project")
-        .arg(&project)
-        .output()
-        .expect("run exo build");
+    let built = exo().arg("build").arg("--project").arg(&project).output().expect("run exo build");
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let ddl = exo()
-        .args(["schema", "create", "--project"])
-        .arg(&project)
-        .output()
-        .expect("run exo schema create");
+    let ddl = exo().args(["schema", "create", "--project"]).arg(&project).output().expect("run exo schema create");
     assert!(ddl.status.success(), "{}", String::from_utf8_lossy(&ddl.stderr));
     let db = unique_db_name(prefix);
     pg.create_database(&db).unwrap();
     pg.psql(&db, &String::from_utf8_lossy(&ddl.stdout)).unwrap();
-    pg.psql(&db, "INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com')")
-        .unwrap();
-    pg.psql(
-        &db,
-        "INSERT INTO todos (title, completed, priority, user_id) VALUES ('first', false, 'HIGH', 1)",
-    )
-    .unwrap();
+    pg.psql(&db, "INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com')").unwrap();
+    pg.psql(&db, "INSERT INTO todos (title, completed, priority, user_id) VALUES ('first', false, 'HIGH', 1)").unwrap();
     (tmp, project, db)
 }
 
@@ -251,11 +212,7 @@ fn exo_test_runs_the_example_suites_through_pgbouncer() {
     let pg = EphemeralPostgres::start().expect("a cluster");
     let runs = [
         ("transaction", "false", vec!["schema-examples/ok"]),
-        (
-            "session",
-            "true",
-            vec!["schema-examples/ok/todo", "schema-examples/ok/blog"],
-        ),
+        ("session", "true", vec!["schema-examples/ok/todo", "schema-examples/ok/blog"]),
     ];
     for (mode, prepared, dirs) in runs {
         let bouncer = PgBouncer::start(&pg, mode);
@@ -301,16 +258,8 @@ fn serve_works_through_pgbouncer_in_transaction_pooling() {
             ],
         );
         for i in 0..30 {
-            let answer = serve.graphql(
-                "query($id: Int!) { todo(id: $id) { title } }",
-                json!({ "id": 1 }),
-                &token,
-            );
-            assert_eq!(
-                answer,
-                json!({ "data": { "todo": { "title": "first" } } }),
-                "request {i}"
-            );
+            let answer = serve.graphql("query($id: Int!) { todo(id: $id) { title } }", json!({ "id": 1 }), &token);
+            assert_eq!(answer, json!({ "data": { "todo": { "title": "first" } } }), "request {i}");
             let answer = serve.graphql("{ todos(orderBy: {id: ASC}) { id } }", json!({}), &token);
             assert_eq!(answer["data"]["todos"].as_array().map(Vec::len), Some(1), "{answer}");
         }
@@ -329,11 +278,7 @@ fn serve_works_through_pgbouncer_in_transaction_pooling() {
             "the mutation failed for being read-only: {message}\n{stderr}"
         );
     }
-    assert_eq!(
-        pg.psql(&db, "SELECT count(*) FROM todos").unwrap(),
-        "1",
-        "nothing was written"
-    );
+    assert_eq!(pg.psql(&db, "SELECT count(*) FROM todos").unwrap(), "1", "nothing was written");
     drop(bouncer);
     pg.drop_database(&db).unwrap();
 }
@@ -352,10 +297,7 @@ fn ready_follows_the_database_and_live_does_not() {
             if got == status {
                 return body;
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{path} stayed {got} ({body}), expected {status}"
-            );
+            assert!(started.elapsed() < PATIENCE, "{path} stayed {got} ({body}), expected {status}");
             std::thread::sleep(Duration::from_millis(50));
         }
     };
@@ -368,11 +310,7 @@ fn ready_follows_the_database_and_live_does_not() {
     pg.resume().unwrap();
     wait_for("/ready", 200);
     let answer = serve.graphql("{ todos { title } }", json!({}), &admin_token());
-    assert_eq!(
-        answer,
-        json!({ "data": { "todos": [{ "title": "first" }] } }),
-        "queries work again"
-    );
+    assert_eq!(answer, json!({ "data": { "todos": [{ "title": "first" }] } }), "queries work again");
     assert_eq!(http(serve.port, "POST", "/ready", "", "").0, 405);
     drop(serve);
     pg.drop_database(&db).unwrap();
@@ -401,21 +339,10 @@ fn each_request_logs_one_line_without_variables_or_tokens() {
         let (_, stderr) = serve.output();
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" INFO exo::request: ")).collect();
         assert_eq!(lines.len(), 2, "{stderr}");
-        assert!(
-            lines[0].contains("operation=FindTodos status=200 duration_ms="),
-            "{}",
-            lines[0]
-        );
+        assert!(lines[0].contains("operation=FindTodos status=200 duration_ms="), "{}", lines[0]);
         assert!(lines[0].contains(" statements=1 rows=1 errors=0"), "{}", lines[0]);
-        assert!(
-            lines[1].contains("operation=\"-\" status=200") && lines[1].ends_with("errors=1"),
-            "{}",
-            lines[1]
-        );
-        assert!(
-            !stderr.contains(secret_value) && !stderr.contains(&token) && !stderr.contains(SECRET),
-            "{stderr}"
-        );
+        assert!(lines[1].contains("operation=\"-\" status=200") && lines[1].ends_with("errors=1"), "{}", lines[1]);
+        assert!(!stderr.contains(secret_value) && !stderr.contains(&token) && !stderr.contains(SECRET), "{stderr}");
     }
     let serve = Serve::start(
         &project,
@@ -451,12 +378,7 @@ fn schema_and_serve_connect_with_verify_full() {
     let (ca, cert, key) = tls_chain("exo cli test CA");
     let pg = EphemeralPostgres::start_with_tls(&cert, &key).expect("a TLS cluster");
     let (tmp, project) = temp_copy(&example("ok/todo"));
-    let built = exo()
-        .arg("build")
-        .arg("--project")
-        .arg(&project)
-        .output()
-        .expect("run exo build");
+    let built = exo().arg("build").arg("--project").arg(&project).output().expect("run exo build");
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let ca_path = tmp.path().join("ca.pem");
     std::fs::write(&ca_path, ca).unwrap();
@@ -473,32 +395,17 @@ fn schema_and_serve_connect_with_verify_full() {
         .args(["--database", &url])
         .output()
         .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
-    let verified = exo()
-        .args(["schema", "verify", "--project"])
-        .arg(&project)
-        .args(["--database", &url])
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let verified =
+        exo().args(["schema", "verify", "--project"]).arg(&project).args(["--database", &url]).output().unwrap();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
 
     let wrong_ca = tmp.path().join("wrong-ca.pem");
     std::fs::write(&wrong_ca, tls_chain("another CA").0).unwrap();
     let refused = exo()
         .args(["schema", "verify", "--project"])
         .arg(&project)
-        .args([
-            "--database",
-            &url.replace(&ca_path.display().to_string(), &wrong_ca.display().to_string()),
-        ])
+        .args(["--database", &url.replace(&ca_path.display().to_string(), &wrong_ca.display().to_string())])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -507,8 +414,7 @@ fn schema_and_serve_connect_with_verify_full() {
         "{stderr}"
     );
 
-    pg.psql(&db, "INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com')")
-        .unwrap();
+    pg.psql(&db, "INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com')").unwrap();
     let serve = Serve::start(&project, &tmp.path().join("serve"), &[("EXO_POSTGRES_URL", &url)]);
     let answer = serve.graphql("{ users { name } }", json!({}), &admin_token());
     assert_eq!(answer, json!({ "data": { "users": [{ "name": "Ada" }] } }));

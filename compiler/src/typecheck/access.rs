@@ -5,7 +5,9 @@
 //! form is resolved with Exograph's precedence: `create`/`update`/`delete` over `mutation`
 //! over the unnamed rule, `query` over the unnamed rule, and `false` when nothing applies.
 
-use exo_ir::{self as ir, AccessExpr, AccessOperand, CmpOp, EntityAccess, EntityId, FieldId, PathStep, ScalarType, ValueType};
+use exo_ir::{
+    self as ir, AccessExpr, AccessOperand, CmpOp, EntityAccess, EntityId, FieldId, PathStep, ScalarType, ValueType,
+};
 
 use super::{Checker, FieldType};
 use crate::ast::{self, AnnotationParams, AnnotationValue, BinOp, CallArgs, Expr, Ident, LiteralValue, Span};
@@ -66,9 +68,9 @@ impl<'a> Checker<'a> {
     fn annotation_is_valid(&self, a: &ast::Annotation) -> bool {
         match &a.params {
             AnnotationParams::Positional(args) => args.len() == 1,
-            AnnotationParams::Named(params) => params
-                .iter()
-                .all(|p| matches!(p.name.as_str(), "query" | "mutation" | "create" | "update" | "delete")),
+            AnnotationParams::Named(params) => {
+                params.iter().all(|p| matches!(p.name.as_str(), "query" | "mutation" | "create" | "update" | "delete"))
+            }
             AnnotationParams::None => false,
         }
     }
@@ -99,7 +101,8 @@ impl<'a> Checker<'a> {
                 let create = get(self, "create");
                 let update = get(self, "update");
                 let delete = get(self, "delete");
-                let or_mutation = |x: Option<AccessExpr>| x.or_else(|| mutation.clone()).unwrap_or(AccessExpr::Const(false));
+                let or_mutation =
+                    |x: Option<AccessExpr>| x.or_else(|| mutation.clone()).unwrap_or(AccessExpr::Const(false));
                 EntityAccess {
                     query: query.unwrap_or(AccessExpr::Const(false)),
                     create: or_mutation(create),
@@ -159,7 +162,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn lower_call(&mut self, scope: &mut Scope, receiver: &[Ident], method: &Ident, args: &CallArgs, span: Span) -> AccessExpr {
+    fn lower_call(
+        &mut self,
+        scope: &mut Scope,
+        receiver: &[Ident],
+        method: &Ident,
+        args: &CallArgs,
+        span: Span,
+    ) -> AccessExpr {
         let rspan = receiver.first().map_or(span, |f| f.span.to(receiver.last().map_or(f.span, |l| l.span)));
         match method.as_str() {
             "some" => {
@@ -179,16 +189,25 @@ impl<'a> Checker<'a> {
                         let tl = self.op_label(t);
                         let help = if let OpTy::Entity(x) = t {
                             let name = &self.entities[*x as usize].name;
-                            format!("`{}` is a single `{name}`; compare its fields directly, e.g. `{}.id == ...`", recv.text, recv.text)
+                            format!(
+                                "`{}` is a single `{name}`; compare its fields directly, e.g. `{}.id == ...`",
+                                recv.text, recv.text
+                            )
                         } else if matches!(t, OpTy::List(_)) {
-                            format!("to test membership in a list, write `value in {}` or `{}.contains(value)`", recv.text, recv.text)
+                            format!(
+                                "to test membership in a list, write `value in {}` or `{}.contains(value)`",
+                                recv.text, recv.text
+                            )
                         } else {
                             "`.some` applies to one-to-many relations (`Set<T>` fields)".to_string()
                         };
                         self.error(
-                            Diagnostic::error("exo::invalid_method", format!("`.some` cannot be used on `{}`", recv.text))
-                                .with_primary(recv.span, format!("this is `{tl}`"))
-                                .with_help(help),
+                            Diagnostic::error(
+                                "exo::invalid_method",
+                                format!("`.some` cannot be used on `{}`", recv.text),
+                            )
+                            .with_primary(recv.span, format!("this is `{tl}`"))
+                            .with_help(help),
                         );
                         return AccessExpr::Const(false);
                     }
@@ -222,9 +241,12 @@ impl<'a> Checker<'a> {
                     ref t => {
                         let tl = self.op_label(t);
                         self.error(
-                            Diagnostic::error("exo::invalid_method", format!("`.contains` cannot be used on `{}`", recv.text))
-                                .with_primary(recv.span, format!("this is `{tl}`, not a list"))
-                                .with_help("`.contains` applies to list values such as `Array<String>` context fields"),
+                            Diagnostic::error(
+                                "exo::invalid_method",
+                                format!("`.contains` cannot be used on `{}`", recv.text),
+                            )
+                            .with_primary(recv.span, format!("this is `{tl}`, not a list"))
+                            .with_help("`.contains` applies to list values such as `Array<String>` context fields"),
                         );
                         AccessExpr::Const(false)
                     }
@@ -234,7 +256,9 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::error("exo::invalid_method", format!("unknown method `.{other}`"))
                         .with_primary(method.span, "not a known method")
-                        .with_help("access rules support `.some(x => ...)` on relations and `.contains(value)` on lists"),
+                        .with_help(
+                            "access rules support `.some(x => ...)` on relations and `.contains(value)` on lists",
+                        ),
                 );
                 AccessExpr::Const(false)
             }
@@ -288,9 +312,12 @@ impl<'a> Checker<'a> {
                 if l.ty == OpTy::Null || r.ty == OpTy::Null {
                     let n = if l.ty == OpTy::Null { &l } else { &r };
                     self.error(
-                        Diagnostic::error("exo::type_mismatch", format!("`null` cannot be compared with `{}`", op.as_str()))
-                            .with_primary(n.span, "null")
-                            .with_help("only `==` and `!=` apply to `null`"),
+                        Diagnostic::error(
+                            "exo::type_mismatch",
+                            format!("`null` cannot be compared with `{}`", op.as_str()),
+                        )
+                        .with_primary(n.span, "null")
+                        .with_help("only `==` and `!=` apply to `null`"),
                     );
                     false
                 } else {
@@ -316,7 +343,8 @@ impl<'a> Checker<'a> {
     /// `l in r` where `r` is a list: the element types must match.
     fn check_in(&mut self, l: &Operand, r: &Operand) -> bool {
         let OpTy::List(elem) = r.ty else { return false };
-        let elem_op = Operand { op: r.op.clone(), ty: OpTy::Scalar(elem), literal: false, span: r.span, text: r.text.clone() };
+        let elem_op =
+            Operand { op: r.op.clone(), ty: OpTy::Scalar(elem), literal: false, span: r.span, text: r.text.clone() };
         match l.ty {
             OpTy::Scalar(_) => {
                 if self.scalars_compatible(l, &elem_op) {
@@ -324,9 +352,12 @@ impl<'a> Checker<'a> {
                 } else {
                     let (ll, rl) = (self.op_label(&l.ty), self.op_label(&r.ty));
                     self.error(
-                        Diagnostic::error("exo::type_mismatch", format!("`{}` cannot be an element of `{}`", l.text, r.text))
-                            .with_primary(l.span, format!("this is `{ll}`"))
-                            .with_secondary(r.span, format!("this is `{rl}`")),
+                        Diagnostic::error(
+                            "exo::type_mismatch",
+                            format!("`{}` cannot be an element of `{}`", l.text, r.text),
+                        )
+                        .with_primary(l.span, format!("this is `{ll}`"))
+                        .with_secondary(r.span, format!("this is `{rl}`")),
                     );
                     false
                 }
@@ -377,11 +408,16 @@ impl<'a> Checker<'a> {
 
     fn check_ordered(&mut self, l: &Operand, r: &Operand, op: BinOp) -> bool {
         for o in [l, r] {
-            if let OpTy::Scalar(s @ (ScalarType::Boolean | ScalarType::Json | ScalarType::Blob | ScalarType::Uuid)) = o.ty {
+            if let OpTy::Scalar(s @ (ScalarType::Boolean | ScalarType::Json | ScalarType::Blob | ScalarType::Uuid)) =
+                o.ty
+            {
                 self.error(
-                    Diagnostic::error("exo::type_mismatch", format!("`{}` values cannot be ordered with `{}`", s.graphql_name(), op.as_str()))
-                        .with_primary(o.span, format!("this is `{}`", s.graphql_name()))
-                        .with_help("use `==` or `!=`"),
+                    Diagnostic::error(
+                        "exo::type_mismatch",
+                        format!("`{}` values cannot be ordered with `{}`", s.graphql_name(), op.as_str()),
+                    )
+                    .with_primary(o.span, format!("this is `{}`", s.graphql_name()))
+                    .with_help("use `==` or `!=`"),
                 );
                 return false;
             }
@@ -468,7 +504,13 @@ impl<'a> Checker<'a> {
         let text = path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(".");
         if let Some(&(_, entity, index)) = scope.params.iter().rev().find(|(n, _, _)| *n == head.name) {
             let (steps, ty) = self.walk(entity, &path[1..], head)?;
-            return Some(Operand { op: AccessOperand::Param { param: index, path: steps }, ty, literal: false, span, text });
+            return Some(Operand {
+                op: AccessOperand::Param { param: index, path: steps },
+                ty,
+                literal: false,
+                span,
+                text,
+            });
         }
         if head.as_str() == "self" {
             let (steps, ty) = self.walk(scope.entity, &path[1..], head)?;
@@ -478,7 +520,13 @@ impl<'a> Checker<'a> {
             let (ctx, field) = self.resolve_context_selection(path, span)?;
             let f = &self.contexts[ctx as usize].fields[field as usize];
             let ty = if f.is_list { OpTy::List(f.ty) } else { OpTy::Scalar(f.ty) };
-            return Some(Operand { op: AccessOperand::Context { context: ctx, field }, ty, literal: false, span, text });
+            return Some(Operand {
+                op: AccessOperand::Context { context: ctx, field },
+                ty,
+                literal: false,
+                span,
+                text,
+            });
         }
         let mut d = Diagnostic::error("exo::unknown_name", format!("unknown name `{head}`"))
             .with_primary(head.span, "not `self`, a context or a `.some` parameter");
@@ -496,7 +544,9 @@ impl<'a> Checker<'a> {
                 self.context_list()
             ));
         } else {
-            d = d.with_help("access rules start from `self`, a context such as `AuthContext`, or a `.some(x => ...)` parameter");
+            d = d.with_help(
+                "access rules start from `self`, a context such as `AuthContext`, or a `.some(x => ...)` parameter",
+            );
         }
         self.error(d);
         None
@@ -532,8 +582,9 @@ impl<'a> Checker<'a> {
             };
             let ent = &self.entities[cur as usize];
             let Some(fid) = ent.field(step.as_str()) else {
-                let mut d = Diagnostic::error("exo::unknown_field", format!("type `{}` has no field `{step}`", ent.name))
-                    .with_primary(step.span, "unknown field");
+                let mut d =
+                    Diagnostic::error("exo::unknown_field", format!("type `{}` has no field `{step}`", ent.name))
+                        .with_primary(step.span, "unknown field");
                 if let Some(s) = names::suggest(step.as_str(), ent.fields.iter().map(|f| f.name.as_str())) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -590,8 +641,11 @@ impl<'a> Checker<'a> {
             for p in super::annotations::named(a) {
                 let AnnotationValue::Projection { atoms, .. } = &p.value else {
                     self.error(
-                        Diagnostic::error("exo::annotation_params", format!("projection `{}` must be a list such as `[id, name]`", p.name))
-                            .with_primary(p.value.span(), "expected `[...]`"),
+                        Diagnostic::error(
+                            "exo::annotation_params",
+                            format!("projection `{}` must be a list such as `[id, name]`", p.name),
+                        )
+                        .with_primary(p.value.span(), "expected `[...]`"),
                     );
                     continue;
                 };
@@ -601,8 +655,11 @@ impl<'a> Checker<'a> {
                             if self.entities[e].field(f.as_str()).is_none() {
                                 let name = self.entities[e].name.clone();
                                 self.error(
-                                    Diagnostic::error("exo::unknown_field", format!("type `{name}` has no field `{f}`"))
-                                        .with_primary(f.span, "unknown field"),
+                                    Diagnostic::error(
+                                        "exo::unknown_field",
+                                        format!("type `{name}` has no field `{f}`"),
+                                    )
+                                    .with_primary(f.span, "unknown field"),
                                 );
                             }
                         }
@@ -616,14 +673,21 @@ impl<'a> Checker<'a> {
                             }
                         }
                         ast::ProjectionAtom::RelationProjection { field, .. } => {
-                            let ok = self.entities[e]
-                                .field(field.as_str())
-                                .is_some_and(|f| self.entities[e].fields[f as usize].ty != FieldType::Error && matches!(self.entities[e].fields[f as usize].ty, FieldType::ManyToOne { .. } | FieldType::OneToMany { .. }));
+                            let ok = self.entities[e].field(field.as_str()).is_some_and(|f| {
+                                self.entities[e].fields[f as usize].ty != FieldType::Error
+                                    && matches!(
+                                        self.entities[e].fields[f as usize].ty,
+                                        FieldType::ManyToOne { .. } | FieldType::OneToMany { .. }
+                                    )
+                            });
                             if !ok {
                                 let name = self.entities[e].name.clone();
                                 self.error(
-                                    Diagnostic::error("exo::unknown_field", format!("type `{name}` has no relation field `{field}`"))
-                                        .with_primary(field.span, "not a relation"),
+                                    Diagnostic::error(
+                                        "exo::unknown_field",
+                                        format!("type `{name}` has no relation field `{field}`"),
+                                    )
+                                    .with_primary(field.span, "not a relation"),
                                 );
                             }
                         }

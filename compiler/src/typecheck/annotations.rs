@@ -72,16 +72,44 @@ const MANY: usize = usize::MAX;
 
 /// Every annotation exo knows, with its targets and parameter forms (notes §1.8).
 pub const CATALOGUE: &[Spec] = &[
-    spec("postgres", &[Module], true, None, Mapped::Keys(&["schema", "managed"]), "`@postgres` or `@postgres(schema = \"name\", managed = true)`"),
+    spec(
+        "postgres",
+        &[Module],
+        true,
+        None,
+        Mapped::Keys(&["schema", "managed"]),
+        "`@postgres` or `@postgres(schema = \"name\", managed = true)`",
+    ),
     spec("deno", &[Module], false, Some((1, 1)), Mapped::No, "`@deno(\"file.ts\")`"),
     spec("wasm", &[Module], false, Some((1, 1)), Mapped::No, "`@wasm(\"file.wasm\")`"),
-    spec("table", &[Type], false, Some((1, 1)), Mapped::Keys(&["name", "schema", "managed"]), "`@table(\"name\")` or `@table(name = \"name\", schema = \"schema\", managed = false)`"),
+    spec(
+        "table",
+        &[Type],
+        false,
+        Some((1, 1)),
+        Mapped::Keys(&["name", "schema", "managed"]),
+        "`@table(\"name\")` or `@table(name = \"name\", schema = \"schema\", managed = false)`",
+    ),
     spec("plural", &[Type], false, Some((1, 1)), Mapped::No, "`@plural(\"People\")`"),
     spec("json", &[Type], true, None, Mapped::No, "`@json`"),
     spec("projection", &[Type], false, None, Mapped::Dynamic, "`@projection(name = [field, relation/basic])`"),
-    spec("access", &[Type, Field], false, Some((1, 1)), Mapped::Keys(&["query", "mutation", "create", "update", "delete"]), "`@access(rule)` or `@access(query = rule, mutation = rule)`"),
+    spec(
+        "access",
+        &[Type, Field],
+        false,
+        Some((1, 1)),
+        Mapped::Keys(&["query", "mutation", "create", "update", "delete"]),
+        "`@access(rule)` or `@access(query = rule, mutation = rule)`",
+    ),
     spec("pk", &[Field], true, None, Mapped::No, "`@pk`"),
-    spec("column", &[Field], false, Some((1, 1)), Mapped::Keys(&["mapping"]), "`@column(\"name\")` or `@column(mapping = {pkField: \"column\"})`"),
+    spec(
+        "column",
+        &[Field],
+        false,
+        Some((1, 1)),
+        Mapped::Keys(&["mapping"]),
+        "`@column(\"name\")` or `@column(mapping = {pkField: \"column\"})`",
+    ),
     spec("relation", &[Field], false, Some((1, 1)), Mapped::No, "`@relation(\"fieldName\")`"),
     spec("manyToOne", &[Field], true, None, Mapped::No, "`@manyToOne`"),
     spec("oneToOne", &[Field], true, None, Mapped::No, "`@oneToOne`"),
@@ -200,7 +228,12 @@ fn check_form(spec: &Spec, a: &Annotation, diags: &mut Vec<Diagnostic>) -> bool 
     match &a.params {
         AnnotationParams::None => {
             if !spec.none {
-                diags.push(form_error(spec, format!("annotation `@{name}` needs arguments"), "arguments missing", a.span));
+                diags.push(form_error(
+                    spec,
+                    format!("annotation `@{name}` needs arguments"),
+                    "arguments missing",
+                    a.span,
+                ));
                 return false;
             }
         }
@@ -297,11 +330,8 @@ pub fn named_param<'a>(a: &'a Annotation, key: &str) -> Option<&'a NamedParam> {
 }
 
 fn value_error(a: &Annotation, span: Span, expected: &str) -> Diagnostic {
-    Diagnostic::error(
-        "exo::annotation_params",
-        format!("`@{}` expects {expected}", a.name),
-    )
-    .with_primary(span, format!("expected {expected}"))
+    Diagnostic::error("exo::annotation_params", format!("`@{}` expects {expected}", a.name))
+        .with_primary(span, format!("expected {expected}"))
 }
 
 pub fn expr_string(a: &Annotation, e: &Expr, diags: &mut Vec<Diagnostic>) -> Option<String> {
@@ -381,8 +411,5 @@ pub fn positive_int(a: &Annotation, diags: &mut Vec<Diagnostic>) -> Option<u32> 
 
 /// The positional arguments, each a string.
 pub fn strings(a: &Annotation, diags: &mut Vec<Diagnostic>) -> Vec<(String, Span)> {
-    positional(a)
-        .iter()
-        .filter_map(|e| expr_string(a, e, diags).map(|s| (s, e.span())))
-        .collect()
+    positional(a).iter().filter_map(|e| expr_string(a, e, diags).map(|s| (s, e.span()))).collect()
 }

@@ -25,23 +25,25 @@ impl<'a> Checker<'a> {
                 let qualified = format!("{}.{}", self.entities[e].name, f.name);
                 let had_default = ast_field.default.is_some();
                 if f.hints.update {
-                    let db_computable = !matches!(
-                        default,
-                        Some(FieldDefault::Context { .. } | FieldDefault::AutoIncrement { .. })
-                    );
+                    let db_computable =
+                        !matches!(default, Some(FieldDefault::Context { .. } | FieldDefault::AutoIncrement { .. }));
                     if !had_default {
                         let d = Diagnostic::error(
                             "exo::readonly_without_default",
                             format!("`@update` field `{qualified}` needs a default value"),
                         )
                         .with_primary(fspan, "no default")
-                        .with_help("the default is re-applied on every update, e.g. `@update modifiedAt: Instant = now()`");
+                        .with_help(
+                            "the default is re-applied on every update, e.g. `@update modifiedAt: Instant = now()`",
+                        );
                         self.error(d);
                     } else if default.is_some() && !db_computable {
                         let span = ast_field.default.as_ref().map(|d| d.span()).unwrap_or(fspan);
                         let d = Diagnostic::error(
                             "exo::invalid_default",
-                            format!("the default of the `@update` field `{qualified}` cannot be computed by the database"),
+                            format!(
+                                "the default of the `@update` field `{qualified}` cannot be computed by the database"
+                            ),
                         )
                         .with_primary(span, "not a database expression")
                         .with_help("use a literal or a function such as `now()`");
@@ -55,7 +57,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn default_error(&mut self, e: EntityId, i: FieldId, span: ast::Span, message: String, label: &str, help: Option<String>) {
+    fn default_error(
+        &mut self,
+        e: EntityId,
+        i: FieldId,
+        span: ast::Span,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) {
         let f = &self.entities[e as usize].fields[i as usize];
         let mut d = Diagnostic::error("exo::invalid_default", message)
             .with_primary(span, label.to_string())
@@ -77,7 +87,14 @@ impl<'a> Checker<'a> {
             return None;
         }
         if let FieldType::OneToMany { .. } | FieldType::Set(_) = ty {
-            self.default_error(e, i, d.span(), "a one-to-many field cannot have a default".into(), "default on a collection", None);
+            self.default_error(
+                e,
+                i,
+                d.span(),
+                "a one-to-many field cannot have a default".into(),
+                "default on a collection",
+                None,
+            );
             return None;
         }
         match d {
@@ -169,7 +186,14 @@ impl<'a> Checker<'a> {
                 ScalarType::Int => match n.parse::<i64>() {
                     Ok(v) if fits(v, int_bits) => Some(FieldDefault::Literal(ir::Literal::Int(v))),
                     Ok(_) => {
-                        self.default_error(e, i, lit.span, format!("`{n}` does not fit in a {int_bits}-bit integer"), "out of range", None);
+                        self.default_error(
+                            e,
+                            i,
+                            lit.span,
+                            format!("`{n}` does not fit in a {int_bits}-bit integer"),
+                            "out of range",
+                            None,
+                        );
                         None
                     }
                     Err(_) => mismatch(self, &format!("`{n}`"), Some("an `Int` default must be a whole number".into())),
@@ -201,25 +225,53 @@ impl<'a> Checker<'a> {
                         Ok(())
                     }
                     ScalarType::Decimal => {
-                        if is_decimal(s) { Ok(()) } else { Err("a decimal number such as `\"10.00\"`") }
+                        if is_decimal(s) {
+                            Ok(())
+                        } else {
+                            Err("a decimal number such as `\"10.00\"`")
+                        }
                     }
                     ScalarType::LocalDate => {
-                        if is_date(s) { Ok(()) } else { Err("a date such as `\"2024-01-31\"`") }
+                        if is_date(s) {
+                            Ok(())
+                        } else {
+                            Err("a date such as `\"2024-01-31\"`")
+                        }
                     }
                     ScalarType::LocalTime => {
-                        if is_time(s) { Ok(()) } else { Err("a time such as `\"14:30:00\"`") }
+                        if is_time(s) {
+                            Ok(())
+                        } else {
+                            Err("a time such as `\"14:30:00\"`")
+                        }
                     }
                     ScalarType::LocalDateTime => {
-                        if is_datetime(s, false) { Ok(()) } else { Err("a date and time such as `\"2024-01-31T14:30:00\"`") }
+                        if is_datetime(s, false) {
+                            Ok(())
+                        } else {
+                            Err("a date and time such as `\"2024-01-31T14:30:00\"`")
+                        }
                     }
                     ScalarType::Instant => {
-                        if is_datetime(s, true) { Ok(()) } else { Err("an instant such as `\"2024-01-31T14:30:00Z\"`") }
+                        if is_datetime(s, true) {
+                            Ok(())
+                        } else {
+                            Err("an instant such as `\"2024-01-31T14:30:00Z\"`")
+                        }
                     }
                     ScalarType::Uuid => {
-                        if is_uuid(s) { Ok(()) } else { Err("a UUID such as `\"550e8400-e29b-41d4-a716-446655440000\"`") }
+                        if is_uuid(s) {
+                            Ok(())
+                        } else {
+                            Err("a UUID such as `\"550e8400-e29b-41d4-a716-446655440000\"`")
+                        }
                     }
                     ScalarType::Json => {
-                        if serde_json::from_str::<serde_json::Value>(s).is_ok() { Ok(()) } else { Err("valid JSON text") }
+                        if serde_json::from_str::<serde_json::Value>(s).is_ok() {
+                            Ok(())
+                        } else {
+                            Err("valid JSON text")
+                        }
                     }
                     ScalarType::Blob => Ok(()),
                     ScalarType::Enum(id) => {
@@ -236,7 +288,8 @@ impl<'a> Checker<'a> {
                         return mismatch(self, "a string", help);
                     }
                     ScalarType::Boolean => {
-                        let help = matches!(s.as_str(), "true" | "false").then(|| format!("remove the quotes: `= {s}`"));
+                        let help =
+                            matches!(s.as_str(), "true" | "false").then(|| format!("remove the quotes: `= {s}`"));
                         return mismatch(self, "a string", help);
                     }
                 };
@@ -266,11 +319,8 @@ impl<'a> Checker<'a> {
                 return Some(FieldDefault::EnumVariant(name.to_string()));
             }
             let enum_name = enum_ty.name.clone();
-            let mut d = Diagnostic::error(
-                "exo::unknown_variant",
-                format!("enum `{enum_name}` has no value `{name}`"),
-            )
-            .with_primary(id.span, "unknown value");
+            let mut d = Diagnostic::error("exo::unknown_variant", format!("enum `{enum_name}` has no value `{name}`"))
+                .with_primary(id.span, "unknown value");
             let variants = enum_ty.variants.clone();
             if let Some(s) = names::suggest(name, variants.iter().map(String::as_str)) {
                 d = d.with_help(format!("did you mean `{s}`?"));
@@ -290,14 +340,7 @@ impl<'a> Checker<'a> {
         } else {
             Some("a bare name is an enum value; strings are written in double quotes".into())
         };
-        self.default_error(
-            e,
-            i,
-            id.span,
-            format!("`{name}` is not a value of the field's type"),
-            "not a value",
-            help,
-        );
+        self.default_error(e, i, id.span, format!("`{name}` is not a value of the field's type"), "not a value", help);
         None
     }
 
@@ -314,7 +357,14 @@ impl<'a> Checker<'a> {
         let (cty, clist) = (cf.ty, cf.is_list);
         let ctx_text = format!("{}.{}", path[0], path[1]);
         if clist {
-            self.default_error(e, i, span, format!("`{ctx_text}` is a list and cannot be a default"), "list value", None);
+            self.default_error(
+                e,
+                i,
+                span,
+                format!("`{ctx_text}` is a list and cannot be a default"),
+                "list value",
+                None,
+            );
             return None;
         }
         let field_name = self.entities[e as usize].fields[i as usize].name.clone();
@@ -335,7 +385,9 @@ impl<'a> Checker<'a> {
                             e,
                             i,
                             span,
-                            format!("`{tname}` has a composite primary key, so a single context value cannot refer to it"),
+                            format!(
+                                "`{tname}` has a composite primary key, so a single context value cannot refer to it"
+                            ),
                             "context default",
                             None,
                         );
@@ -356,8 +408,8 @@ impl<'a> Checker<'a> {
             }
         };
         let (want, what) = expected?;
-        let compatible = want == cty
-            || (cty == ScalarType::Int && matches!(want, ScalarType::Float | ScalarType::Decimal));
+        let compatible =
+            want == cty || (cty == ScalarType::Int && matches!(want, ScalarType::Float | ScalarType::Decimal));
         if !compatible {
             let label = |s: ScalarType| match s {
                 ScalarType::Enum(id) => self.enums.get(id as usize).map_or("enum".into(), |en| en.name.clone()),
@@ -384,7 +436,10 @@ impl<'a> Checker<'a> {
             let mut d = Diagnostic::error("exo::unknown_context", format!("unknown context `{head}`"))
                 .with_primary(head.span, "not a context");
             if let Some(super::Decl::Enum(_)) = self.decls.get(head.as_str()).map(|d| d.decl) {
-                d = d.with_help(format!("an enum default is written as the bare variant, e.g. `= {}`", path.last().map_or("", |p| p.as_str())));
+                d = d.with_help(format!(
+                    "an enum default is written as the bare variant, e.g. `= {}`",
+                    path.last().map_or("", |p| p.as_str())
+                ));
             } else if let Some(s) = names::suggest(head.as_str(), self.context_index.keys().copied()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             } else if !self.context_index.is_empty() {
@@ -468,7 +523,9 @@ impl<'a> Checker<'a> {
                 match args {
                     [] => Some(FieldDefault::AutoIncrement { sequence: None }),
                     [a] => match &a.value {
-                        LiteralValue::Str(s) if !s.is_empty() && s.split('.').count() <= 2 && s.split('.').all(|p| !p.is_empty()) => {
+                        LiteralValue::Str(s)
+                            if !s.is_empty() && s.split('.').count() <= 2 && s.split('.').all(|p| !p.is_empty()) =>
+                        {
                             Some(FieldDefault::AutoIncrement { sequence: Some(s.clone()) })
                         }
                         _ => {
@@ -489,7 +546,9 @@ impl<'a> Checker<'a> {
             "now" => {
                 if !matches!(
                     scalar,
-                    Some(ScalarType::LocalDate | ScalarType::LocalTime | ScalarType::LocalDateTime | ScalarType::Instant)
+                    Some(
+                        ScalarType::LocalDate | ScalarType::LocalTime | ScalarType::LocalDateTime | ScalarType::Instant
+                    )
                 ) {
                     return wrong_type(self, "a `LocalDate`, `LocalTime`, `LocalDateTime` or `Instant` field");
                 }
@@ -528,7 +587,13 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks a context field's default against its type.
-    pub(super) fn context_default(&mut self, d: &DefaultExpr, ty: ScalarType, is_list: bool, optional: bool) -> Option<ir::Literal> {
+    pub(super) fn context_default(
+        &mut self,
+        d: &DefaultExpr,
+        ty: ScalarType,
+        is_list: bool,
+        optional: bool,
+    ) -> Option<ir::Literal> {
         let DefaultExpr::Literal(lit) = d else {
             let d = Diagnostic::error("exo::invalid_default", "a context field can only default to a literal")
                 .with_primary(d.span(), "not a literal");
@@ -542,7 +607,9 @@ impl<'a> Checker<'a> {
             (LiteralValue::Number(n), ScalarType::Int) => n.parse::<i64>().is_ok(),
             (LiteralValue::Number(_), ScalarType::Float | ScalarType::Decimal) => true,
             (LiteralValue::Str(_), ScalarType::Int | ScalarType::Float | ScalarType::Boolean) => false,
-            (LiteralValue::Str(s), ScalarType::Enum(id)) => self.enums.get(id as usize).is_some_and(|en| en.variants.iter().any(|v| v == s)),
+            (LiteralValue::Str(s), ScalarType::Enum(id)) => {
+                self.enums.get(id as usize).is_some_and(|en| en.variants.iter().any(|v| v == s))
+            }
             (LiteralValue::Str(_), _) => true,
             _ => false,
         };
@@ -591,7 +658,9 @@ fn is_decimal(s: &str) -> bool {
     let mut parts = s.splitn(2, '.');
     let int = parts.next().unwrap_or("");
     let frac = parts.next();
-    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_date(s: &str) -> bool {
@@ -634,7 +703,10 @@ fn is_datetime(s: &str, zoned: bool) -> bool {
         Some(pos) if pos > 0 => {
             let (t, off) = rest.split_at(pos);
             let off = &off[1..];
-            is_time(t) && (digits(off, 2) || digits(off, 4) || (off.len() == 5 && off.as_bytes()[2] == b':' && digits(&off[..2], 2) && digits(&off[3..], 2)))
+            is_time(t)
+                && (digits(off, 2)
+                    || digits(off, 4)
+                    || (off.len() == 5 && off.as_bytes()[2] == b':' && digits(&off[..2], 2) && digits(&off[3..], 2)))
         }
         _ => false,
     }

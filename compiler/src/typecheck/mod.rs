@@ -80,8 +80,16 @@ pub enum FieldType {
     Entity(EntityId),
     /// `Set<T>`, before relations are paired.
     Set(EntityId),
-    ManyToOne { target: EntityId, inverse: Option<FieldId>, one_to_one: bool },
-    OneToMany { target: EntityId, inverse: FieldId, one_to_one: bool },
+    ManyToOne {
+        target: EntityId,
+        inverse: Option<FieldId>,
+        one_to_one: bool,
+    },
+    OneToMany {
+        target: EntityId,
+        inverse: FieldId,
+        one_to_one: bool,
+    },
     /// The type did not resolve; a diagnostic was reported.
     Error,
 }
@@ -250,13 +258,8 @@ pub fn check(files: &[ast::File]) -> (Model<'_>, Vec<Diagnostic>) {
 
     let docs: Vec<&str> = files.iter().flat_map(|f| f.decl_docs.iter().map(String::as_str)).collect();
     let description = (!docs.is_empty()).then(|| docs.join("\n"));
-    let model = Model {
-        description,
-        contexts: c.contexts,
-        enums: c.enums,
-        json_types: c.json_types,
-        entities: c.entities,
-    };
+    let model =
+        Model { description, contexts: c.contexts, enums: c.enums, json_types: c.json_types, entities: c.entities };
     (model, c.diags)
 }
 
@@ -286,7 +289,9 @@ impl<'a> Checker<'a> {
             let d = Diagnostic::error("exo::duplicate_declaration", format!("`{name}` is declared twice"))
                 .with_primary(name.span, "declared again here")
                 .with_secondary(prev.span, "first declared here")
-                .with_help("types, enums, fragments and contexts share one namespace across all files; rename one of them");
+                .with_help(
+                    "types, enums, fragments and contexts share one namespace across all files; rename one of them",
+                );
             self.error(d);
             return false;
         }
@@ -311,11 +316,8 @@ impl<'a> Checker<'a> {
 
     fn collect_module(&mut self, module: &'a ast::Module) {
         let annots = annotations::check(&module.annotations, Target::Module, &mut self.diags);
-        let plugins: Vec<&ast::Annotation> = module
-            .annotations
-            .iter()
-            .filter(|a| matches!(a.name.as_str(), "postgres" | "deno" | "wasm"))
-            .collect();
+        let plugins: Vec<&ast::Annotation> =
+            module.annotations.iter().filter(|a| matches!(a.name.as_str(), "postgres" | "deno" | "wasm")).collect();
         if plugins.len() > 1 {
             self.error(
                 Diagnostic::error(
@@ -331,28 +333,23 @@ impl<'a> Checker<'a> {
         match plugins.first().map(|a| a.name.as_str()) {
             None => {
                 self.error(
-                    Diagnostic::error(
-                        "exo::module_kind",
-                        format!("module `{}` has no plugin annotation", module.name),
-                    )
-                    .with_primary(module.name.span, "missing `@postgres`")
-                    .with_help(format!("add `@postgres` before `module {}`", module.name)),
+                    Diagnostic::error("exo::module_kind", format!("module `{}` has no plugin annotation", module.name))
+                        .with_primary(module.name.span, "missing `@postgres`")
+                        .with_help(format!("add `@postgres` before `module {}`", module.name)),
                 );
                 // Go on as if it were `@postgres`, so references to its types still resolve.
             }
             Some(kind @ ("deno" | "wasm")) => {
-                let (what, lang) = if kind == "deno" { ("Deno", "TypeScript/JavaScript") } else { ("Wasm", "WebAssembly") };
+                let (what, lang) =
+                    if kind == "deno" { ("Deno", "TypeScript/JavaScript") } else { ("Wasm", "WebAssembly") };
                 self.error(
-                    Diagnostic::error(
-                        "exo::unsupported_module",
-                        format!("exo does not run {what} modules"),
-                    )
-                    .with_primary(plugins[0].span, format!("`@{kind}` module"))
-                    .with_secondary(module.name.span, format!("module `{}`", module.name))
-                    .with_help(format!(
-                        "exo serves `@postgres` modules only; run the {lang} code of `{}` as a separate service",
-                        module.name
-                    )),
+                    Diagnostic::error("exo::unsupported_module", format!("exo does not run {what} modules"))
+                        .with_primary(plugins[0].span, format!("`@{kind}` module"))
+                        .with_secondary(module.name.span, format!("module `{}`", module.name))
+                        .with_help(format!(
+                            "exo serves `@postgres` modules only; run the {lang} code of `{}` as a separate service",
+                            module.name
+                        )),
                 );
                 return;
             }
@@ -391,10 +388,14 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error(
                     "exo::unsupported_module",
-                    format!("`{}` declares a {} in a `@postgres` module", m.name, match m.kind {
-                        ast::MethodKind::Query => "query",
-                        ast::MethodKind::Mutation => "mutation",
-                    }),
+                    format!(
+                        "`{}` declares a {} in a `@postgres` module",
+                        m.name,
+                        match m.kind {
+                            ast::MethodKind::Query => "query",
+                            ast::MethodKind::Mutation => "mutation",
+                        }
+                    ),
                 )
                 .with_primary(m.name.span, "custom operation")
                 .with_help("custom queries and mutations need a Deno or Wasm module, which exo does not support"),
@@ -464,7 +465,9 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::error("exo::empty_enum", format!("enum `{}` has no values", decl.name))
                         .with_primary(decl.name.span, "empty enum")
-                        .with_help("list its values separated by spaces or newlines, e.g. `enum Priority { LOW HIGH }`"),
+                        .with_help(
+                            "list its values separated by spaces or newlines, e.g. `enum Priority { LOW HIGH }`",
+                        ),
                 );
             }
             let schema = self.modules[module].schema.clone();
@@ -488,9 +491,12 @@ impl<'a> Checker<'a> {
             let _ = annotations::check(&ctx.annotations, Target::Context, &mut self.diags);
             for f in &ctx.fragment_refs {
                 self.error(
-                    Diagnostic::error("exo::invalid_fragment", format!("context `{}` cannot spread a fragment", ctx.name))
-                        .with_primary(f.span, "fragment spread in a context")
-                        .with_help("declare the context fields directly"),
+                    Diagnostic::error(
+                        "exo::invalid_fragment",
+                        format!("context `{}` cannot spread a fragment", ctx.name),
+                    )
+                    .with_primary(f.span, "fragment spread in a context")
+                    .with_help("declare the context fields directly"),
                 );
             }
             let mut fields: Vec<ir::ContextField> = Vec::new();
@@ -586,7 +592,10 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::error(
                         "exo::unsupported_context_source",
-                        format!("context field `{}.{}` uses `@query(\"{name}\")`, which exo does not support", ctx.name, f.name),
+                        format!(
+                            "context field `{}.{}` uses `@query(\"{name}\")`, which exo does not support",
+                            ctx.name, f.name
+                        ),
                     )
                     .with_primary(a.span, "`@query` source")
                     .with_secondary(f.name.span, "this field would always be empty")
@@ -645,11 +654,8 @@ impl<'a> Checker<'a> {
                 Some(&mid) => {
                     let in_module = self.decls.get(n).is_some_and(|d| d.module == Some(mid));
                     if !in_module {
-                        let d = Diagnostic::error(
-                            "exo::unknown_type",
-                            format!("module `{m}` has no type `{n}`"),
-                        )
-                        .with_primary(name.span, "not declared in this module");
+                        let d = Diagnostic::error("exo::unknown_type", format!("module `{m}` has no type `{n}`"))
+                            .with_primary(name.span, "not declared in this module");
                         self.error(d);
                         return FieldType::Error;
                     }
@@ -722,10 +728,12 @@ impl<'a> Checker<'a> {
         let Some(info) = self.decls.get(n) else {
             let mut d = Diagnostic::error("exo::unknown_type", format!("unknown type `{n}`"))
                 .with_primary(name.span, "not declared anywhere");
-            let candidates = PRIMITIVES
-                .iter()
-                .map(|(p, _)| *p)
-                .chain(self.decls.iter().filter(|(_, i)| matches!(i.decl, Decl::Entity(_) | Decl::Enum(_) | Decl::Json(_))).map(|(k, _)| *k));
+            let candidates = PRIMITIVES.iter().map(|(p, _)| *p).chain(
+                self.decls
+                    .iter()
+                    .filter(|(_, i)| matches!(i.decl, Decl::Entity(_) | Decl::Enum(_) | Decl::Json(_)))
+                    .map(|(k, _)| *k),
+            );
             if n == "DateTime" {
                 d = d.with_help("use `LocalDateTime` (without time zone) or `Instant` (with time zone)");
             } else if let Some(s) = names::suggest(n, candidates) {
@@ -739,8 +747,11 @@ impl<'a> Checker<'a> {
             Decl::Json(id) => {
                 if place == Place::ContextField {
                     self.error(
-                        Diagnostic::error("exo::invalid_type", format!("context fields cannot have the `@json` type `{n}`"))
-                            .with_primary(name.span, "not a scalar type"),
+                        Diagnostic::error(
+                            "exo::invalid_type",
+                            format!("context fields cannot have the `@json` type `{n}`"),
+                        )
+                        .with_primary(name.span, "not a scalar type"),
                     );
                     return FieldType::Error;
                 }
@@ -750,16 +761,22 @@ impl<'a> Checker<'a> {
                 Place::EntityField => FieldType::Entity(id),
                 Place::JsonField => {
                     self.error(
-                        Diagnostic::error("exo::invalid_type", format!("a `@json` type cannot refer to the entity type `{n}`"))
-                            .with_primary(name.span, "entity type")
-                            .with_help("`@json` types hold plain values: scalars, enums, arrays and other `@json` types"),
+                        Diagnostic::error(
+                            "exo::invalid_type",
+                            format!("a `@json` type cannot refer to the entity type `{n}`"),
+                        )
+                        .with_primary(name.span, "entity type")
+                        .with_help("`@json` types hold plain values: scalars, enums, arrays and other `@json` types"),
                     );
                     FieldType::Error
                 }
                 Place::ContextField => {
                     self.error(
-                        Diagnostic::error("exo::invalid_type", format!("context fields cannot have the entity type `{n}`"))
-                            .with_primary(name.span, "not a scalar type"),
+                        Diagnostic::error(
+                            "exo::invalid_type",
+                            format!("context fields cannot have the entity type `{n}`"),
+                        )
+                        .with_primary(name.span, "not a scalar type"),
                     );
                     FieldType::Error
                 }
@@ -799,7 +816,8 @@ impl<'a> Checker<'a> {
                 None => names::pluralize(decl.name.as_str()),
             };
             let m = &self.modules[module];
-            let mut table = TableSpec { name: names::snake_case(&plural), schema: m.schema.clone(), managed: m.managed };
+            let mut table =
+                TableSpec { name: names::snake_case(&plural), schema: m.schema.clone(), managed: m.managed };
             if let Some(a) = annots.get("table") {
                 if let Some(e) = annotations::positional(a).first() {
                     if let Some(s) = annotations::expr_string(a, e, &mut self.diags) {
@@ -851,7 +869,12 @@ impl<'a> Checker<'a> {
     // -----------------------------------------------------------------------------------------
 
     /// The fields of a type with fragment spreads spliced in where they are written.
-    fn expanded_fields(&mut self, owner: &'a Ident, fields: &'a [ast::Field], spreads: &'a [Ident]) -> Vec<&'a ast::Field> {
+    fn expanded_fields(
+        &mut self,
+        owner: &'a Ident,
+        fields: &'a [ast::Field],
+        spreads: &'a [Ident],
+    ) -> Vec<&'a ast::Field> {
         let mut out: Vec<&'a ast::Field> = Vec::new();
         let mut visiting = Vec::new();
         self.splice_body(owner, fields, spreads, &mut visiting, &mut out);
@@ -913,7 +936,9 @@ impl<'a> Checker<'a> {
                 Some(_) => {
                     let d = Diagnostic::error("exo::invalid_fragment", format!("`{s}` is not a fragment"))
                         .with_primary(s.span, "only fragments can be spread")
-                        .with_help(format!("declare the shared fields with `fragment {s}Fields {{ ... }}` and spread that"));
+                        .with_help(format!(
+                            "declare the shared fields with `fragment {s}Fields {{ ... }}` and spread that"
+                        ));
                     self.error(d);
                 }
                 None => {
@@ -941,15 +966,25 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn fragment_dfs(&mut self, f: u32, via: Option<&'a Ident>, state: &mut Vec<u8>, stack: &mut Vec<(u32, Option<&'a Ident>)>) {
+    fn fragment_dfs(
+        &mut self,
+        f: u32,
+        via: Option<&'a Ident>,
+        state: &mut Vec<u8>,
+        stack: &mut Vec<(u32, Option<&'a Ident>)>,
+    ) {
         match state[f as usize] {
             2 => return,
             1 => {
                 let start = stack.iter().position(|(x, _)| *x == f).unwrap_or(0);
-                let mut names: Vec<String> = stack[start..].iter().map(|(x, _)| format!("`{}`", self.fragments[*x as usize].name)).collect();
+                let mut names: Vec<String> =
+                    stack[start..].iter().map(|(x, _)| format!("`{}`", self.fragments[*x as usize].name)).collect();
                 names.push(format!("`{}`", self.fragments[f as usize].name));
-                let mut d = Diagnostic::error("exo::fragment_cycle", format!("fragments spread each other in a cycle: {}", names.join(" -> ")))
-                    .with_help("a fragment cannot include itself, directly or through others; remove one of the spreads");
+                let mut d = Diagnostic::error(
+                    "exo::fragment_cycle",
+                    format!("fragments spread each other in a cycle: {}", names.join(" -> ")),
+                )
+                .with_help("a fragment cannot include itself, directly or through others; remove one of the spreads");
                 if let Some(v) = via {
                     d = d.with_primary(v.span, "closes the cycle");
                 }
@@ -1144,7 +1179,8 @@ impl<'a> Checker<'a> {
                         let names: Vec<String> = scalars.iter().map(|s| format!("`{}`", s.graphql_name())).collect();
                         d = d.with_help(format!("`@{name}` applies to {}", names.join(", ")));
                     } else {
-                        d = d.with_help(format!("`@{name}` applies to `Vector` fields, which exo does not support yet"));
+                        d = d
+                            .with_help(format!("`@{name}` applies to `Vector` fields, which exo does not support yet"));
                     }
                     self.error(d);
                 }
@@ -1160,10 +1196,13 @@ impl<'a> Checker<'a> {
                         format!("annotation `@dbtype` is not supported for type `{type_label}`"),
                     )
                     .with_primary(db.span, "not applicable")
-                    .with_help("`@dbtype` sets the column type of a scalar field; relation columns follow the referenced key"),
+                    .with_help(
+                        "`@dbtype` sets the column type of a scalar field; relation columns follow the referenced key",
+                    ),
                 );
             } else {
-                h.dbtype = annotations::positional(db).first().and_then(|e| annotations::expr_string(db, e, &mut self.diags));
+                h.dbtype =
+                    annotations::positional(db).first().and_then(|e| annotations::expr_string(db, e, &mut self.diags));
                 if let Some(other) = applicable.first() {
                     self.error(
                         Diagnostic::error(
@@ -1182,9 +1221,13 @@ impl<'a> Checker<'a> {
             match a.name.as_str() {
                 "maxLength" => h.max_length = annotations::positive_int(a, &mut self.diags),
                 "precision" => h.precision = annotations::positive_int(a, &mut self.diags),
-                "scale" => h.scale = annotations::positional(a).first().and_then(|e| {
-                    annotations::expr_number(a, e, &mut self.diags).filter(|v| *v >= 0.0 && v.fract() == 0.0).map(|v| v as u32)
-                }),
+                "scale" => {
+                    h.scale = annotations::positional(a).first().and_then(|e| {
+                        annotations::expr_number(a, e, &mut self.diags)
+                            .filter(|v| *v >= 0.0 && v.fract() == 0.0)
+                            .map(|v| v as u32)
+                    })
+                }
                 "bits16" => h.int_bits = Some(16),
                 "bits32" => h.int_bits = Some(32),
                 "bits64" => h.int_bits = Some(64),
@@ -1209,10 +1252,13 @@ impl<'a> Checker<'a> {
         let double = applicable.iter().find(|a| a.name.as_str() == "doublePrecision");
         if let (Some(s), Some(d)) = (single, double) {
             self.error(
-                Diagnostic::error("exo::conflicting_annotations", "`@singlePrecision` and `@doublePrecision` cannot both be used")
-                    .with_primary(d.span, "double precision")
-                    .with_secondary(s.span, "single precision")
-                    .with_help("keep one of them"),
+                Diagnostic::error(
+                    "exo::conflicting_annotations",
+                    "`@singlePrecision` and `@doublePrecision` cannot both be used",
+                )
+                .with_primary(d.span, "double precision")
+                .with_secondary(s.span, "single precision")
+                .with_help("keep one of them"),
             );
         }
         if let Some(r) = applicable.iter().find(|a| a.name.as_str() == "range") {
@@ -1236,18 +1282,24 @@ impl<'a> Checker<'a> {
                     if let (Some(lo), Some(hi)) = (lo, hi) {
                         if lo > hi {
                             self.error(
-                                Diagnostic::error("exo::annotation_params", format!("`@range` has `min` ({lo}) greater than `max` ({hi})"))
-                                    .with_primary(r.span, "empty range"),
+                                Diagnostic::error(
+                                    "exo::annotation_params",
+                                    format!("`@range` has `min` ({lo}) greater than `max` ({hi})"),
+                                )
+                                .with_primary(r.span, "empty range"),
                             );
                         } else {
                             h.range = Some((lo, hi));
                             if element == Some(ScalarType::Int) {
                                 if let Some(b) = bits.first() {
                                     self.error(
-                                        Diagnostic::error("exo::conflicting_annotations", format!("`@range` and `@{}` cannot both be used", b.name))
-                                            .with_primary(r.span, "the range picks the integer size")
-                                            .with_secondary(b.span, "explicit size")
-                                            .with_help("keep one of them"),
+                                        Diagnostic::error(
+                                            "exo::conflicting_annotations",
+                                            format!("`@range` and `@{}` cannot both be used", b.name),
+                                        )
+                                        .with_primary(r.span, "the range picks the integer size")
+                                        .with_secondary(b.span, "explicit size")
+                                        .with_help("keep one of them"),
                                     );
                                 }
                                 h.int_bits = Some(bits_for_range(lo, hi));
@@ -1265,7 +1317,9 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(s) = annots.get("scale") {
-            if applicable.iter().any(|a| a.name.as_str() == "scale") && !applicable.iter().any(|a| a.name.as_str() == "precision") {
+            if applicable.iter().any(|a| a.name.as_str() == "scale")
+                && !applicable.iter().any(|a| a.name.as_str() == "precision")
+            {
                 self.error(
                     Diagnostic::error("exo::scale_without_precision", "`@scale` requires `@precision`")
                         .with_primary(s.span, "scale without precision")
@@ -1276,8 +1330,11 @@ impl<'a> Checker<'a> {
             if let (Some(p), Some(sc)) = (h.precision, h.scale) {
                 if sc > p {
                     self.error(
-                        Diagnostic::error("exo::annotation_params", format!("`@scale({sc})` is larger than `@precision({p})`"))
-                            .with_primary(s.span, "too many digits after the point"),
+                        Diagnostic::error(
+                            "exo::annotation_params",
+                            format!("`@scale({sc})` is larger than `@precision({p})`"),
+                        )
+                        .with_primary(s.span, "too many digits after the point"),
                     );
                 }
             }
@@ -1289,28 +1346,39 @@ impl<'a> Checker<'a> {
         if let Some(a) = annots.get("pk") {
             if is_set {
                 self.error(
-                    Diagnostic::error("exo::invalid_pk", format!("the one-to-many field `{}` cannot be a primary key", f.name))
-                        .with_primary(a.span, "`@pk` on a collection"),
+                    Diagnostic::error(
+                        "exo::invalid_pk",
+                        format!("the one-to-many field `{}` cannot be a primary key", f.name),
+                    )
+                    .with_primary(a.span, "`@pk` on a collection"),
                 );
                 h.pk = false;
             } else if optional && resolved {
                 self.error(
-                    Diagnostic::error("exo::invalid_pk", format!("the primary-key field `{}` cannot be optional", f.name))
-                        .with_primary(f.ty.span(), "optional type")
-                        .with_secondary(a.span, "primary key")
-                        .with_help("remove the `?`"),
+                    Diagnostic::error(
+                        "exo::invalid_pk",
+                        format!("the primary-key field `{}` cannot be optional", f.name),
+                    )
+                    .with_primary(f.ty.span(), "optional type")
+                    .with_secondary(a.span, "primary key")
+                    .with_help("remove the `?`"),
                 );
             } else if let FieldType::Value(v) = ty {
                 let bad = matches!(
                     v,
-                    ValueType::Scalar(ScalarType::Json | ScalarType::Blob) | ValueType::JsonObject(_) | ValueType::Array(_)
+                    ValueType::Scalar(ScalarType::Json | ScalarType::Blob)
+                        | ValueType::JsonObject(_)
+                        | ValueType::Array(_)
                 );
                 if bad {
                     self.error(
-                        Diagnostic::error("exo::invalid_pk", format!("a field of type `{type_label}` cannot be a primary key"))
-                            .with_primary(a.span, "primary key")
-                            .with_secondary(f.ty.span(), "this type cannot be compared for identity")
-                            .with_help("use an `Int`, `String`, `Uuid` or other scalar key"),
+                        Diagnostic::error(
+                            "exo::invalid_pk",
+                            format!("a field of type `{type_label}` cannot be a primary key"),
+                        )
+                        .with_primary(a.span, "primary key")
+                        .with_secondary(f.ty.span(), "this type cannot be compared for identity")
+                        .with_help("use an `Int`, `String`, `Uuid` or other scalar key"),
                     );
                     h.pk = false;
                 }
@@ -1319,9 +1387,12 @@ impl<'a> Checker<'a> {
         if let Some(a) = annots.get("unique") {
             if is_set {
                 self.error(
-                    Diagnostic::error("exo::invalid_unique", format!("the one-to-many field `{}` cannot be unique", f.name))
-                        .with_primary(a.span, "`@unique` on a collection")
-                        .with_help("put `@unique` on the many-to-one field of the other type"),
+                    Diagnostic::error(
+                        "exo::invalid_unique",
+                        format!("the one-to-many field `{}` cannot be unique", f.name),
+                    )
+                    .with_primary(a.span, "`@unique` on a collection")
+                    .with_help("put `@unique` on the many-to-one field of the other type"),
                 );
             } else {
                 let named = annotations::strings(a, &mut self.diags);
@@ -1335,9 +1406,12 @@ impl<'a> Checker<'a> {
         if let Some(a) = annots.get("index") {
             if is_set {
                 self.error(
-                    Diagnostic::error("exo::invalid_index", format!("the one-to-many field `{}` cannot be indexed", f.name))
-                        .with_primary(a.span, "`@index` on a collection")
-                        .with_help("put `@index` on the many-to-one field of the other type"),
+                    Diagnostic::error(
+                        "exo::invalid_index",
+                        format!("the one-to-many field `{}` cannot be indexed", f.name),
+                    )
+                    .with_primary(a.span, "`@index` on a collection")
+                    .with_help("put `@index` on the many-to-one field of the other type"),
                 );
             } else {
                 let named = annotations::strings(a, &mut self.diags);
@@ -1352,9 +1426,14 @@ impl<'a> Checker<'a> {
             h.column_span = Some(a.span);
             if is_set {
                 self.error(
-                    Diagnostic::error("exo::invalid_column", format!("the one-to-many field `{}` has no column", f.name))
-                        .with_primary(a.span, "`@column` on a collection")
-                        .with_help("the foreign-key column lives in the other type; put `@column` on its many-to-one field"),
+                    Diagnostic::error(
+                        "exo::invalid_column",
+                        format!("the one-to-many field `{}` has no column", f.name),
+                    )
+                    .with_primary(a.span, "`@column` on a collection")
+                    .with_help(
+                        "the foreign-key column lives in the other type; put `@column` on its many-to-one field",
+                    ),
                 );
             } else if let Some(e) = annotations::positional(a).first() {
                 h.column = annotations::expr_string(a, e, &mut self.diags);
@@ -1363,24 +1442,33 @@ impl<'a> Checker<'a> {
                     ast::AnnotationValue::Object { pairs, .. } => {
                         if !is_single_relation && resolved {
                             self.error(
-                                Diagnostic::error("exo::invalid_column", "`@column(mapping = ...)` applies only to many-to-one fields")
-                                    .with_primary(a.span, "mapping on a scalar field")
-                                    .with_help("name the column with `@column(\"name\")`"),
+                                Diagnostic::error(
+                                    "exo::invalid_column",
+                                    "`@column(mapping = ...)` applies only to many-to-one fields",
+                                )
+                                .with_primary(a.span, "mapping on a scalar field")
+                                .with_help("name the column with `@column(\"name\")`"),
                             );
                         }
                         for (k, v) in pairs {
                             match &v.value {
                                 ast::LiteralValue::Str(s) => h.column_mapping.push((k.clone(), s.clone())),
                                 _ => self.error(
-                                    Diagnostic::error("exo::annotation_params", "column names in a mapping must be strings")
-                                        .with_primary(v.span, "expected a string"),
+                                    Diagnostic::error(
+                                        "exo::annotation_params",
+                                        "column names in a mapping must be strings",
+                                    )
+                                    .with_primary(v.span, "expected a string"),
                                 ),
                             }
                         }
                     }
                     v => self.error(
-                        Diagnostic::error("exo::annotation_params", "`mapping` expects an object such as `{id: \"column\"}`")
-                            .with_primary(v.span(), "expected an object"),
+                        Diagnostic::error(
+                            "exo::annotation_params",
+                            "`mapping` expects an object such as `{id: \"column\"}`",
+                        )
+                        .with_primary(v.span(), "expected an object"),
                     ),
                 }
             }
@@ -1393,8 +1481,11 @@ impl<'a> Checker<'a> {
                 let allowed = is_value || (name == "readonly" && is_single_relation);
                 if resolved && !allowed {
                     self.error(
-                        Diagnostic::error("exo::annotation_target", format!("`@{name}` cannot be used on the relation field `{}`", f.name))
-                            .with_primary(a.span, "on a relation"),
+                        Diagnostic::error(
+                            "exo::annotation_target",
+                            format!("`@{name}` cannot be used on the relation field `{}`", f.name),
+                        )
+                        .with_primary(a.span, "on a relation"),
                     );
                 }
             }
@@ -1402,8 +1493,11 @@ impl<'a> Checker<'a> {
         if let Some(a) = annots.get("relation") {
             if resolved && !(is_set || is_single_relation) {
                 self.error(
-                    Diagnostic::error("exo::invalid_relation", format!("`@relation` applies only to relation fields, but `{}` is a `{type_label}`", f.name))
-                        .with_primary(a.span, "not a relation"),
+                    Diagnostic::error(
+                        "exo::invalid_relation",
+                        format!("`@relation` applies only to relation fields, but `{}` is a `{type_label}`", f.name),
+                    )
+                    .with_primary(a.span, "not a relation"),
                 );
             } else if let Some(e) = annotations::positional(a).first() {
                 if let Some(s) = annotations::expr_string(a, e, &mut self.diags) {
@@ -1420,9 +1514,12 @@ impl<'a> Checker<'a> {
                         format!("`@{name}` marks a field whose type is an entity")
                     };
                     self.error(
-                        Diagnostic::error("exo::invalid_relation", format!("`@{name}` applies only to fields of an entity type"))
-                            .with_primary(a.span, format!("`{}` has type `{type_label}`", f.name))
-                            .with_help(help),
+                        Diagnostic::error(
+                            "exo::invalid_relation",
+                            format!("`@{name}` applies only to fields of an entity type"),
+                        )
+                        .with_primary(a.span, format!("`{}` has type `{type_label}`", f.name))
+                        .with_help(help),
                     );
                     continue;
                 }
@@ -1436,19 +1533,25 @@ impl<'a> Checker<'a> {
         if h.many_to_one && h.one_to_one {
             if let (Some(a), Some(b)) = (annots.get("manyToOne"), annots.get("oneToOne")) {
                 self.error(
-                    Diagnostic::error("exo::conflicting_annotations", "`@manyToOne` and `@oneToOne` cannot both be used")
-                        .with_primary(b.span, "one-to-one")
-                        .with_secondary(a.span, "many-to-one")
-                        .with_help("keep one of them"),
+                    Diagnostic::error(
+                        "exo::conflicting_annotations",
+                        "`@manyToOne` and `@oneToOne` cannot both be used",
+                    )
+                    .with_primary(b.span, "one-to-one")
+                    .with_secondary(a.span, "many-to-one")
+                    .with_help("keep one of them"),
                 );
             }
         }
         if let (Some(r), true) = (&h.relation, h.many_to_one || h.one_to_one) {
             let which = if h.many_to_one { "manyToOne" } else { "oneToOne" };
             self.error(
-                Diagnostic::error("exo::conflicting_annotations", format!("`@relation` cannot be combined with `@{which}`"))
-                    .with_primary(r.1, "pairs this field with another")
-                    .with_help(format!("`@{which}` declares a relation without an inverse field")),
+                Diagnostic::error(
+                    "exo::conflicting_annotations",
+                    format!("`@relation` cannot be combined with `@{which}`"),
+                )
+                .with_primary(r.1, "pairs this field with another")
+                .with_help(format!("`@{which}` declares a relation without an inverse field")),
             );
         }
         h

@@ -271,11 +271,8 @@ impl<'a> Checker<'a> {
     ) -> Option<FieldId> {
         let target = &self.entities[t as usize];
         let Some(g) = target.field(name) else {
-            let mut d = Diagnostic::error(
-                "exo::invalid_relation",
-                format!("`{}` has no field `{name}`", target.name),
-            )
-            .with_primary(span, "named by `@relation`");
+            let mut d = Diagnostic::error("exo::invalid_relation", format!("`{}` has no field `{name}`", target.name))
+                .with_primary(span, "named by `@relation`");
             let owner = &self.entities[e as usize].name;
             let cands: Vec<&str> = target
                 .fields
@@ -305,10 +302,7 @@ impl<'a> Checker<'a> {
             _ => {
                 let d = Diagnostic::error(
                     "exo::invalid_relation",
-                    format!(
-                        "`{}.{name}` does not refer to `{}`",
-                        target.name, self.entities[e as usize].name
-                    ),
+                    format!("`{}.{name}` does not refer to `{}`", target.name, self.entities[e as usize].name),
                 )
                 .with_primary(span, "named by `@relation`")
                 .with_secondary(gf.ast.ty.span(), format!("its type is `{}`", gf.ast.ty))
@@ -328,12 +322,10 @@ impl<'a> Checker<'a> {
             } else {
                 "it is marked `@oneToOne`, a relation without an inverse"
             };
-            let d = Diagnostic::error(
-                "exo::invalid_relation",
-                format!("`{}.{name}` cannot be paired: {why}", target.name),
-            )
-            .with_primary(span, "named by `@relation`")
-            .with_secondary(gf.ast.name.span, "this field");
+            let d =
+                Diagnostic::error("exo::invalid_relation", format!("`{}.{name}` cannot be paired: {why}", target.name))
+                    .with_primary(span, "named by `@relation`")
+                    .with_secondary(gf.ast.name.span, "this field");
             self.error(d);
             return None;
         }
@@ -351,10 +343,7 @@ impl<'a> Checker<'a> {
             .map(|f| format!("`{target}.{}`", f.name))
             .collect();
         let help = if directional.is_empty() {
-            format!(
-                "add a field `{}: {owner}` to `{target}`; it holds the foreign key",
-                names::lower_camel(&owner)
-            )
+            format!("add a field `{}: {owner}` to `{target}`; it holds the foreign key", names::lower_camel(&owner))
         } else {
             format!(
                 "{} is marked as a relation without an inverse; remove `@manyToOne`/`@oneToOne` to pair it",
@@ -371,10 +360,8 @@ impl<'a> Checker<'a> {
     }
 
     fn ambiguous_collection(&mut self, e: EntityId, i: FieldId, t: EntityId, cands: &[FieldId]) {
-        let names: Vec<String> = cands
-            .iter()
-            .map(|g| format!("`{}`", self.entities[t as usize].fields[*g as usize].name))
-            .collect();
+        let names: Vec<String> =
+            cands.iter().map(|g| format!("`{}`", self.entities[t as usize].fields[*g as usize].name)).collect();
         let first = &self.entities[t as usize].fields[cands[0] as usize].name;
         let mut d = Diagnostic::error(
             "exo::ambiguous_relation",
@@ -402,10 +389,7 @@ impl<'a> Checker<'a> {
         let names: Vec<String> = all.iter().map(|(x, f)| format!("`{}`", self.qualified(*x, *f))).collect();
         let mut d = Diagnostic::error(
             "exo::ambiguous_relation",
-            format!(
-                "cannot tell how the fields {} pair up",
-                names.join(", ")
-            ),
+            format!("cannot tell how the fields {} pair up", names.join(", ")),
         )
         .with_primary(self.field_span(all[0].0, all[0].1), "ambiguous relation");
         for (x, f) in &all[1..] {
@@ -429,13 +413,8 @@ impl<'a> Checker<'a> {
         let n = self.entities.len();
         for e in 0..n {
             let ent = &self.entities[e];
-            let pks: Vec<FieldId> = ent
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.hints.pk)
-                .map(|(i, _)| i as FieldId)
-                .collect();
+            let pks: Vec<FieldId> =
+                ent.fields.iter().enumerate().filter(|(_, f)| f.hints.pk).map(|(i, _)| i as FieldId).collect();
             let suspect = ent.fields.iter().any(|f| f.hints.suspect);
             if pks.is_empty() && ent.table.managed && !ent.fields.is_empty() && !suspect {
                 let mut d = Diagnostic::error("exo::missing_pk", format!("type `{}` has no primary key", ent.name))
@@ -444,7 +423,10 @@ impl<'a> Checker<'a> {
                 for (x, other) in self.entities.iter().enumerate() {
                     for (j, f) in other.fields.iter().enumerate() {
                         if matches!(f.ty, FieldType::ManyToOne { target, .. } if target as usize == e) {
-                            d = d.with_secondary(f.ast.ty.span(), format!("`{}` refers to it", self.qualified(x as EntityId, j as FieldId)));
+                            d = d.with_secondary(
+                                f.ast.ty.span(),
+                                format!("`{}` refers to it", self.qualified(x as EntityId, j as FieldId)),
+                            );
                         }
                     }
                 }
@@ -478,7 +460,11 @@ impl<'a> Checker<'a> {
                     }
                     let d = Diagnostic::error(
                         "exo::missing_pk",
-                        format!("`{}` refers to `{}`, which has no primary key", self.qualified(e as EntityId, i as FieldId), tgt.name),
+                        format!(
+                            "`{}` refers to `{}`, which has no primary key",
+                            self.qualified(e as EntityId, i as FieldId),
+                            tgt.name
+                        ),
                     )
                     .with_primary(f.ast.ty.span(), "a foreign key needs a primary key to point at")
                     .with_secondary(tgt.decl.name.span, "declared without `@pk`");
@@ -489,7 +475,10 @@ impl<'a> Checker<'a> {
                     let keys: Vec<String> = tpks.iter().map(|g| format!("{}: \"...\"", g.name)).collect();
                     let d = Diagnostic::error(
                         "exo::invalid_column",
-                        format!("`{}` has a composite primary key, so `{}` needs one column per key field", tgt.name, f.name),
+                        format!(
+                            "`{}` has a composite primary key, so `{}` needs one column per key field",
+                            tgt.name, f.name
+                        ),
                     )
                     .with_primary(f.hints.column_span.unwrap_or(f.ast.name.span), "a single column name")
                     .with_help(format!("write `@column(mapping = {{{}}})`", keys.join(", ")));
@@ -507,13 +496,14 @@ impl<'a> Checker<'a> {
                     let list: Vec<String> = pk_names.iter().map(|k| format!("`{k}`")).collect();
                     let d = Diagnostic::error(
                         "exo::invalid_column",
-                        format!(
-                            "`{}` is not a primary-key field of `{}`",
-                            bad[0], tgt.name
-                        ),
+                        format!("`{}` is not a primary-key field of `{}`", bad[0], tgt.name),
                     )
                     .with_primary(f.hints.column_span.unwrap_or(f.ast.name.span), "in this mapping")
-                    .with_help(format!("the mapping keys are primary-key fields of `{}`: {}", tgt.name, list.join(", ")));
+                    .with_help(format!(
+                        "the mapping keys are primary-key fields of `{}`: {}",
+                        tgt.name,
+                        list.join(", ")
+                    ));
                     found.push(d);
                 }
             }
@@ -534,7 +524,12 @@ impl<'a> Checker<'a> {
                 } else {
                     continue;
                 };
-                let span = f.ast.annotations.iter().find(|a| format!("@{}", a.name) == what).map_or(f.ast.name.span, |a| a.span);
+                let span = f
+                    .ast
+                    .annotations
+                    .iter()
+                    .find(|a| format!("@{}", a.name) == what)
+                    .map_or(f.ast.name.span, |a| a.span);
                 let tname = &self.entities[target as usize].name;
                 found.push(
                     Diagnostic::error(
@@ -563,7 +558,8 @@ impl<'a> Checker<'a> {
             return;
         }
         if state[e] == 1 {
-            let names: Vec<String> = stack.iter().map(|(x, f)| format!("`{}`", self.qualified(*x as EntityId, *f))).collect();
+            let names: Vec<String> =
+                stack.iter().map(|(x, f)| format!("`{}`", self.qualified(*x as EntityId, *f))).collect();
             let (x, f) = stack[0];
             let d = Diagnostic::error(
                 "exo::pk_cycle",

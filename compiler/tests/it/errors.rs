@@ -20,7 +20,9 @@ fn expected_names(text: &str) -> Vec<String> {
     for (i, part) in line.split('`').enumerate() {
         if i % 2 == 1 && !part.is_empty() {
             out.push(part.to_string());
-            out.extend(part.split(['.', '(', ')', '"', ' ', '<', '>', '?', '@']).filter(|p| p.len() > 1).map(str::to_string));
+            out.extend(
+                part.split(['.', '(', ')', '"', ' ', '<', '>', '?', '@']).filter(|p| p.len() > 1).map(str::to_string),
+            );
         }
     }
     out
@@ -29,7 +31,8 @@ fn expected_names(text: &str) -> Vec<String> {
 #[test]
 fn err_examples_fail_with_snapshotted_diagnostics() {
     let dir = Path::new(EXAMPLES).join("err");
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert!(!names.is_empty());
     let mut off_line = Vec::new();
@@ -134,7 +137,10 @@ fn unsupported_modules_get_a_clear_diagnostic() {
 #[test]
 fn annotation_catalogue_checks() {
     let codes = |src: &str| -> Vec<&'static str> {
-        let c = compile_str("a.exo", &format!("@postgres module M {{ @access(true) type T {{ @pk id: Int = autoIncrement()\n{src}\n}} }}"));
+        let c = compile_str(
+            "a.exo",
+            &format!("@postgres module M {{ @access(true) type T {{ @pk id: Int = autoIncrement()\n{src}\n}} }}"),
+        );
         c.diagnostics.iter().map(|d| d.code).collect()
     };
     assert_eq!(codes("@primary a: Int"), ["exo::unknown_annotation"]);
@@ -171,7 +177,9 @@ fn schema_level_conflicts() {
     };
     // Two scalar fields writing one column.
     assert_eq!(
-        codes("@postgres module M { @access(true) type T { @pk id: Int  @column(\"x\") a: Int  @column(\"x\") b: Int } }"),
+        codes(
+            "@postgres module M { @access(true) type T { @pk id: Int  @column(\"x\") a: Int  @column(\"x\") b: Int } }"
+        ),
         ["exo::column_conflict"]
     );
     // A foreign key reusing a column of another type.

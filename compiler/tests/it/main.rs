@@ -1,5 +1,5 @@
+mod errors;
 mod parser;
 mod schema;
-mod errors;
-mod typecheck;
 mod trusted;
+mod typecheck;

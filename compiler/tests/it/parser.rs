@@ -15,11 +15,7 @@ const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema-examples"
 
 fn parse(src: &str) -> File {
     let (sources, mut files, diags) = parse_str("test.exo", src);
-    assert!(
-        diags.is_empty(),
-        "unexpected diagnostics:\n{}",
-        render(&diags, &sources, 100, false)
-    );
+    assert!(diags.is_empty(), "unexpected diagnostics:\n{}", render(&diags, &sources, 100, false));
     files.remove(0)
 }
 
@@ -55,20 +51,13 @@ fn sexpr(expr: &Expr) -> String {
     match expr {
         Expr::Literal(l) => lit(l),
         Expr::Path { path, .. } => names(path),
-        Expr::Call {
-            receiver,
-            method,
-            args,
-            ..
-        } => match args {
+        Expr::Call { receiver, method, args, .. } => match args {
             CallArgs::Lambda { param, body } => {
                 format!("{}.{method}({param} => {})", names(receiver), sexpr(body))
             }
-            CallArgs::Literals(ls) => format!(
-                "{}.{method}({})",
-                names(receiver),
-                ls.iter().map(lit).collect::<Vec<_>>().join(", ")
-            ),
+            CallArgs::Literals(ls) => {
+                format!("{}.{method}({})", names(receiver), ls.iter().map(lit).collect::<Vec<_>>().join(", "))
+            }
         },
         Expr::Not { operand, .. } => format!("(!{})", sexpr(operand)),
         Expr::Binary { op, lhs, rhs, .. } => {
@@ -78,10 +67,7 @@ fn sexpr(expr: &Expr) -> String {
 }
 
 fn names(path: &[Ident]) -> String {
-    path.iter()
-        .map(|i| i.name.as_str())
-        .collect::<Vec<_>>()
-        .join(".")
+    path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".")
 }
 
 fn lit(l: &Literal) -> String {
@@ -98,19 +84,11 @@ fn sp() -> Span {
 }
 
 fn ident(name: &str) -> Ident {
-    Ident {
-        name: name.to_string(),
-        span: sp(),
-    }
+    Ident { name: name.to_string(), span: sp() }
 }
 
 fn named(name: &str) -> TypeExpr {
-    TypeExpr::Named {
-        module: None,
-        name: ident(name),
-        params: vec![],
-        span: sp(),
-    }
+    TypeExpr::Named { module: None, name: ident(name), params: vec![], span: sp() }
 }
 
 fn exo_files(dir: &Path) -> Vec<PathBuf> {
@@ -208,11 +186,7 @@ fn schema_examples_parse_as_labelled() {
         let (sources, _, diags) = parse_str(&path.display().to_string(), &src);
         if first_line.contains("syntax error") {
             assert_eq!(diags.len(), 1, "{}", path.display());
-            assert!(
-                diags[0].code.starts_with("exo::syntax"),
-                "{}",
-                path.display()
-            );
+            assert!(diags[0].code.starts_with("exo::syntax"), "{}", path.display());
         } else {
             assert!(diags.is_empty(), "{}", render(&diags, &sources, 100, false));
         }
@@ -231,10 +205,7 @@ fn syntax_error_examples_render() {
         "28-type-outside-module",
         "48-unterminated-string",
     ] {
-        let path = Path::new(EXAMPLES)
-            .join("err")
-            .join(name)
-            .join("src/index.exo");
+        let path = Path::new(EXAMPLES).join("err").join(name).join("src/index.exo");
         let src = std::fs::read_to_string(&path).unwrap();
         let (sources, _, diags) = parse_str(&format!("{name}/src/index.exo"), &src);
         out.push_str(&render(&diags, &sources, 80, false));
@@ -277,13 +248,7 @@ fn empty_and_comment_only_files() {
 #[test]
 fn declaration_docs_make_the_schema_description() {
     let file = parse(REALISTIC);
-    assert_eq!(
-        file.decl_docs,
-        [
-            "Multi-user todo application model.",
-            "The default user role is \"user\"."
-        ]
-    );
+    assert_eq!(file.decl_docs, ["Multi-user todo application model.", "The default user role is \"user\"."]);
     let file = parse("//! one\n//! two\n\n/*! three */ context C {}\n//! four");
     assert_eq!(file.decl_docs, ["one\ntwo", "three", "four"]);
     assert_eq!(file.contexts[0].doc, None);
@@ -359,11 +324,7 @@ fn comments_in_odd_places() {
     let t = &m.types[0];
     assert_eq!(t.fields.len(), 3);
     assert_eq!(t.fields[1].ty.to_string(), "Array<Array<String>>");
-    let names: Vec<_> = m.enums[0]
-        .variants
-        .iter()
-        .map(|v| v.name.name.as_str())
-        .collect();
+    let names: Vec<_> = m.enums[0].variants.iter().map(|v| v.name.name.as_str()).collect();
     assert_eq!(names, ["A", "B", "C"]);
     match &t.fields[2].annotations[0].params {
         AnnotationParams::Positional(e) => {
@@ -383,13 +344,7 @@ fn context_fields_and_sources() {
     let fields: Vec<_> = ctx
         .fields
         .iter()
-        .map(|f| {
-            (
-                f.annotations[0].name.name.as_str(),
-                f.name.name.as_str(),
-                f.ty.to_string(),
-            )
-        })
+        .map(|f| (f.annotations[0].name.name.as_str(), f.name.name.as_str(), f.ty.to_string()))
         .collect();
     assert_eq!(
         fields,
@@ -454,40 +409,14 @@ fn deno_module_methods_and_interceptors() {
     let methods: Vec<_> = service
         .methods
         .iter()
-        .map(|m| {
-            (
-                m.exported,
-                m.kind,
-                m.name.name.as_str(),
-                m.arguments.len(),
-                m.return_type.to_string(),
-            )
-        })
+        .map(|m| (m.exported, m.kind, m.name.name.as_str(), m.arguments.len(), m.return_type.to_string()))
         .collect();
     assert_eq!(
         methods,
         [
-            (
-                true,
-                MethodKind::Query,
-                "computeEffort",
-                2,
-                "Int".to_string()
-            ),
-            (
-                false,
-                MethodKind::Mutation,
-                "publish",
-                0,
-                "TodoDatabase.Todo".to_string()
-            ),
-            (
-                false,
-                MethodKind::Query,
-                "list",
-                0,
-                "Set<String>".to_string()
-            ),
+            (true, MethodKind::Query, "computeEffort", 2, "Int".to_string()),
+            (false, MethodKind::Mutation, "publish", 0, "TodoDatabase.Todo".to_string()),
+            (false, MethodKind::Query, "list", 0, "Set<String>".to_string()),
         ]
     );
     let auth = &service.methods[0].arguments[1];
@@ -496,23 +425,14 @@ fn deno_module_methods_and_interceptors() {
     let interceptor = &service.interceptors[0];
     assert_eq!(interceptor.name.name, "enter");
     assert_eq!(interceptor.annotations[0].name.name, "before");
-    let args: Vec<_> = interceptor
-        .arguments
-        .iter()
-        .map(|a| format!("{}: {}", a.name, a.ty))
-        .collect();
+    let args: Vec<_> = interceptor.arguments.iter().map(|a| format!("{}: {}", a.name, a.ty)).collect();
     assert_eq!(args, ["operation: Operation", "exograph: Exograph"]);
 }
 
 #[test]
 fn method_colon_spacing_is_lenient() {
-    for sig in [
-        "query f(): Int",
-        "query f() : Int",
-        "query f():Int",
-        "query f()\n  :\n  Int",
-        "query f(a: Int,): Int",
-    ] {
+    for sig in ["query f(): Int", "query f() : Int", "query f():Int", "query f()\n  :\n  Int", "query f(a: Int,): Int"]
+    {
         let m = module(&format!("@deno(\"x.ts\") module M {{ {sig} }}"));
         assert_eq!(m.methods[0].return_type, named("Int"), "{sig}");
     }
@@ -520,23 +440,14 @@ fn method_colon_spacing_is_lenient() {
 
 #[test]
 fn keywords_are_contextual() {
-    let m = module(
-        "@postgres module M { type query { type: String  enum: Int  module: Int  in: Int  export: Boolean } }",
-    );
-    let names: Vec<_> = m.types[0]
-        .fields
-        .iter()
-        .map(|f| f.name.name.as_str())
-        .collect();
+    let m =
+        module("@postgres module M { type query { type: String  enum: Int  module: Int  in: Int  export: Boolean } }");
+    let names: Vec<_> = m.types[0].fields.iter().map(|f| f.name.name.as_str()).collect();
     assert_eq!(names, ["type", "enum", "module", "in", "export"]);
     assert_eq!(m.types[0].name.name, "query");
     // Names that merely start with a keyword are names.
     let m = module("@deno(\"x\") module M { query queryable(): Int  mutation exported(): Int }");
-    let names: Vec<_> = m
-        .methods
-        .iter()
-        .map(|m| (m.exported, m.name.name.as_str()))
-        .collect();
+    let names: Vec<_> = m.methods.iter().map(|m| (m.exported, m.name.name.as_str())).collect();
     assert_eq!(names, [(false, "queryable"), (false, "exported")]);
     let (d, _) = syntax_error("@deno(\"x\") module M { queryable(): Int }");
     assert_eq!(d.message, "expected a declaration, found `queryable`");
@@ -573,9 +484,7 @@ fn field_types() {
         TypeExpr::Optional { inner, span } => {
             assert_eq!(text(src, *span), "Other.Type?");
             match inner.as_ref() {
-                TypeExpr::Named {
-                    module, name, span, ..
-                } => {
+                TypeExpr::Named { module, name, span, .. } => {
                     assert_eq!(module.as_ref().unwrap().name, "Other");
                     assert_eq!(name.name, "Type");
                     assert_eq!(text(src, *span), "Other.Type");
@@ -598,11 +507,7 @@ fn fragments_and_spreads() {
     assert_eq!(m.fragments[0].name.name, "Info");
     assert_eq!(m.fragments[0].fields.len(), 2);
     assert_eq!(m.fragments[1].fragment_refs[0].name, "Info");
-    let refs: Vec<_> = m.types[0]
-        .fragment_refs
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
+    let refs: Vec<_> = m.types[0].fragment_refs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(refs, ["Info", "Other"]);
     assert_eq!(m.types[0].fields.len(), 1);
 }
@@ -610,11 +515,7 @@ fn fragments_and_spreads() {
 #[test]
 fn enums_are_whitespace_separated() {
     let m = module("@postgres module M { enum Priority { LOW\n MEDIUM HIGH } enum Empty {} }");
-    let names: Vec<_> = m.enums[0]
-        .variants
-        .iter()
-        .map(|v| v.name.name.as_str())
-        .collect();
+    let names: Vec<_> = m.enums[0].variants.iter().map(|v| v.name.name.as_str()).collect();
     assert_eq!(names, ["LOW", "MEDIUM", "HIGH"]);
     assert!(m.enums[1].variants.is_empty());
 }
@@ -646,14 +547,7 @@ fn default_values() {
     } }"#;
     let t = &module(src).types[0];
     let d = |i: usize| t.fields[i].default.clone().unwrap();
-    assert_eq!(
-        d(0),
-        DefaultExpr::Call {
-            name: ident("autoIncrement"),
-            args: vec![],
-            span: sp()
-        }
-    );
+    assert_eq!(d(0), DefaultExpr::Call { name: ident("autoIncrement"), args: vec![], span: sp() });
     match d(1) {
         DefaultExpr::Call { args, span, .. } => {
             assert_eq!(args.iter().map(lit).collect::<Vec<_>>(), ["\"schema.seq\""]);
@@ -661,12 +555,7 @@ fn default_values() {
         }
         other => panic!("{other:?}"),
     }
-    for (i, f) in [
-        (2, "now"),
-        (3, "generate_uuid"),
-        (4, "uuidGenerateV4"),
-        (5, "uuidGenerateV7"),
-    ] {
+    for (i, f) in [(2, "now"), (3, "generate_uuid"), (4, "uuidGenerateV4"), (5, "uuidGenerateV7")] {
         assert!(matches!(d(i), DefaultExpr::Call { name, .. } if name.name == f));
     }
     assert_eq!(d(6), DefaultExpr::Ident(ident("MEDIUM")));
@@ -683,22 +572,10 @@ fn default_values() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(
-        lits,
-        [
-            "\"with \\\"quotes\\\" and \\\\ and \\n\"",
-            "-10.5e-3",
-            "0",
-            "true",
-            "null"
-        ]
-    );
+    assert_eq!(lits, ["\"with \\\"quotes\\\" and \\\\ and \\n\"", "-10.5e-3", "0", "true", "null"]);
     match d(13) {
         DefaultExpr::Call { args, .. } => {
-            assert_eq!(
-                args.iter().map(lit).collect::<Vec<_>>(),
-                ["1", "\"two\"", "false", "null"]
-            )
+            assert_eq!(args.iter().map(lit).collect::<Vec<_>>(), ["1", "\"two\"", "false", "null"])
         }
         other => panic!("{other:?}"),
     }
@@ -707,10 +584,7 @@ fn default_values() {
 #[test]
 fn number_literals_keep_their_spelling() {
     for n in ["0", "42", "-1", "3.25", "-0.5", "1e10", "2E+3", "-2.5E-3"] {
-        assert_eq!(
-            sexpr(&access_expr(&format!("self.x == {n}"))),
-            format!("(self.x == {n})")
-        );
+        assert_eq!(sexpr(&access_expr(&format!("self.x == {n}"))), format!("(self.x == {n})"));
     }
 }
 
@@ -732,20 +606,14 @@ fn annotation_parameter_forms() {
     assert_eq!(p(1), AnnotationParams::None);
     match p(2) {
         AnnotationParams::Positional(e) => {
-            assert_eq!(
-                e.iter().map(sexpr).collect::<Vec<_>>(),
-                ["\"c1\"", "\"c2\""]
-            )
+            assert_eq!(e.iter().map(sexpr).collect::<Vec<_>>(), ["\"c1\"", "\"c2\""])
         }
         other => panic!("{other:?}"),
     }
     match p(4) {
         AnnotationParams::Named(params) => match &params[0].value {
             AnnotationValue::Object { pairs, span } => {
-                let rendered: Vec<_> = pairs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", lit(v)))
-                    .collect();
+                let rendered: Vec<_> = pairs.iter().map(|(k, v)| format!("{k}={}", lit(v))).collect();
                 assert_eq!(rendered, ["id=\"user_id\"", "zip code=1", "flag=true"]);
                 assert!(text(src, *span).starts_with('{') && text(src, *span).ends_with('}'));
             }
@@ -760,10 +628,7 @@ fn annotation_parameter_forms() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        text(src, t.fields[3].annotations[0].span),
-        "@range(min = 1, max = 10)"
-    );
+    assert_eq!(text(src, t.fields[3].annotations[0].span), "@range(min = 1, max = 10)");
 }
 
 #[test]
@@ -771,29 +636,18 @@ fn projections() {
     let m = module(
         "@postgres module M { @projection(withUser = [/basic, user/basic, title], empty = [], trailing = [a,]) type T { id: Int } }",
     );
-    let AnnotationParams::Named(params) = &m.types[0].annotations[0].params else {
-        panic!("named params expected")
-    };
-    let AnnotationValue::Projection { atoms, .. } = &params[0].value else {
-        panic!("projection expected")
-    };
+    let AnnotationParams::Named(params) = &m.types[0].annotations[0].params else { panic!("named params expected") };
+    let AnnotationValue::Projection { atoms, .. } = &params[0].value else { panic!("projection expected") };
     assert_eq!(
         atoms,
         &vec![
             ProjectionAtom::OwnProjection(ident("basic")),
-            ProjectionAtom::RelationProjection {
-                field: ident("user"),
-                projection: ident("basic")
-            },
+            ProjectionAtom::RelationProjection { field: ident("user"), projection: ident("basic") },
             ProjectionAtom::Field(ident("title")),
         ]
     );
-    assert!(
-        matches!(&params[1].value, AnnotationValue::Projection { atoms, .. } if atoms.is_empty())
-    );
-    assert!(
-        matches!(&params[2].value, AnnotationValue::Projection { atoms, .. } if atoms.len() == 1)
-    );
+    assert!(matches!(&params[1].value, AnnotationValue::Projection { atoms, .. } if atoms.is_empty()));
+    assert!(matches!(&params[2].value, AnnotationValue::Projection { atoms, .. } if atoms.len() == 1));
 }
 
 // ------------------------------------------------------------------ expressions
@@ -837,32 +691,18 @@ fn method_calls_on_selections() {
             "self.permissions.some(p => p.user.id == AuthContext.id && p.read)",
             "self.permissions.some(p => ((p.user.id == AuthContext.id) && p.read))",
         ),
-        (
-            "self.items.some((i) => i.public)",
-            "self.items.some(i => i.public)",
-        ),
-        (
-            "AuthContext.roles.contains(\"ADMIN\")",
-            "AuthContext.roles.contains(\"ADMIN\")",
-        ),
-        (
-            "!self.tags.contains(\"x\") || a",
-            "((!self.tags.contains(\"x\")) || a)",
-        ),
+        ("self.items.some((i) => i.public)", "self.items.some(i => i.public)"),
+        ("AuthContext.roles.contains(\"ADMIN\")", "AuthContext.roles.contains(\"ADMIN\")"),
+        ("!self.tags.contains(\"x\") || a", "((!self.tags.contains(\"x\")) || a)"),
         ("self.a.b.c.d", "self.a.b.c.d"),
         ("x.f()", "x.f()"),
-        (
-            "self.a.some(x => x.b.some(y => y.c == x.d))",
-            "self.a.some(x => x.b.some(y => (y.c == x.d)))",
-        ),
+        ("self.a.some(x => x.b.some(y => y.c == x.d))", "self.a.some(x => x.b.some(y => (y.c == x.d)))"),
     ];
     for (src, expected) in cases {
         assert_eq!(sexpr(&access_expr(src)), expected, "{src}");
     }
     match access_expr("AuthContext.roles.contains(\"ADMIN\")") {
-        Expr::Call {
-            receiver, method, ..
-        } => {
+        Expr::Call { receiver, method, .. } => {
             assert_eq!(names(&receiver), "AuthContext.roles");
             assert_eq!(method.name, "contains");
         }
@@ -874,18 +714,12 @@ fn method_calls_on_selections() {
 fn expression_spans_cover_their_text() {
     let src = "@postgres module M { @access(!self.a == b || c.some(x => x)) type T { id: Int } }";
     let m = module(src);
-    let AnnotationParams::Positional(exprs) = &m.types[0].annotations[0].params else {
-        panic!()
-    };
-    let Expr::Binary { lhs, rhs, span, .. } = &exprs[0] else {
-        panic!()
-    };
+    let AnnotationParams::Positional(exprs) = &m.types[0].annotations[0].params else { panic!() };
+    let Expr::Binary { lhs, rhs, span, .. } = &exprs[0] else { panic!() };
     assert_eq!(text(src, *span), "!self.a == b || c.some(x => x)");
     assert_eq!(text(src, lhs.span()), "!self.a == b");
     assert_eq!(text(src, rhs.span()), "c.some(x => x)");
-    let Expr::Binary { lhs, .. } = lhs.as_ref() else {
-        panic!()
-    };
+    let Expr::Binary { lhs, .. } = lhs.as_ref() else { panic!() };
     assert_eq!(text(src, lhs.span()), "!self.a");
 }
 
@@ -926,59 +760,20 @@ fn assert_error(src: &str, message: &str, at: &str) -> Diagnostic {
 
 #[test]
 fn syntax_error_messages_and_spans() {
-    assert_error(
-        "@postgres module M { type T { id Int } }",
-        "expected `:`, found `Int`",
-        "Int",
-    );
-    assert_error(
-        "@postgres module M { type T { id: } }",
-        "expected a type, found `}`",
-        "}",
-    );
-    assert_error(
-        "@postgres module M { type { id: Int } }",
-        "expected a type name, found `{`",
-        "{",
-    );
-    assert_error(
-        "@postgres module M { type T { @access(a ==) id: Int } }",
-        "expected an expression, found `)`",
-        ")",
-    );
-    assert_error(
-        "context C { @jwt(\"x\" id: Int }",
-        "expected an operator, `)` or `,`, found `id`",
-        "id",
-    );
-    assert_error(
-        "@postgres module M { type T { id: Set<Int } }",
-        "expected `,`, `.`, `<`, `>` or `?`, found `}`",
-        "}",
-    );
-    assert_error(
-        "@(x) module M {}",
-        "expected an annotation name, found `(`",
-        "(",
-    );
-    assert_error(
-        "@postgres module {}",
-        "expected a module name, found `{`",
-        "{",
-    );
+    assert_error("@postgres module M { type T { id Int } }", "expected `:`, found `Int`", "Int");
+    assert_error("@postgres module M { type T { id: } }", "expected a type, found `}`", "}");
+    assert_error("@postgres module M { type { id: Int } }", "expected a type name, found `{`", "{");
+    assert_error("@postgres module M { type T { @access(a ==) id: Int } }", "expected an expression, found `)`", ")");
+    assert_error("context C { @jwt(\"x\" id: Int }", "expected an operator, `)` or `,`, found `id`", "id");
+    assert_error("@postgres module M { type T { id: Set<Int } }", "expected `,`, `.`, `<`, `>` or `?`, found `}`", "}");
+    assert_error("@(x) module M {}", "expected an annotation name, found `(`", "(");
+    assert_error("@postgres module {}", "expected a module name, found `{`", "{");
 }
 
 #[test]
 fn syntax_errors_with_help() {
-    let d = assert_error(
-        "@postgres module M { enum E { A, B } }",
-        "expected `}`, found `,`",
-        ",",
-    );
-    assert_eq!(
-        d.help.as_deref(),
-        Some("fields and enum variants are not separated by commas")
-    );
+    let d = assert_error("@postgres module M { enum E { A, B } }", "expected `}`, found `,`", ",");
+    assert_eq!(d.help.as_deref(), Some("fields and enum variants are not separated by commas"));
 
     let d = assert_error(
         "@postgres module M { @access(AuthContext.role in [\"a\"]) type T { id: Int } }",
@@ -987,15 +782,8 @@ fn syntax_errors_with_help() {
     );
     assert!(d.help.unwrap().contains("array literals are not supported"));
 
-    let d = assert_error(
-        "type T { id: Int }",
-        "expected `@`, `context`, `import` or `module`, found `type`",
-        "type",
-    );
-    assert_eq!(
-        d.help.as_deref(),
-        Some("`type` declarations belong inside a `module`")
-    );
+    let d = assert_error("type T { id: Int }", "expected `@`, `context`, `import` or `module`, found `type`", "type");
+    assert_eq!(d.help.as_deref(), Some("`type` declarations belong inside a `module`"));
 
     let d = assert_error(
         "@postgres module M { @access(query: true) type T { id: Int } }",
@@ -1018,16 +806,8 @@ fn unterminated_things() {
     assert_eq!(open.span.start, 19);
     assert_eq!(open.message, "this `{` is not closed");
 
-    assert_error(
-        "@postgres module M { @table(\"todos) type T { id: Int } }",
-        "unterminated string literal",
-        "\"",
-    );
-    assert_error(
-        "@postgres module M { /* never closed type T { id: Int } }",
-        "unterminated block comment",
-        "/",
-    );
+    assert_error("@postgres module M { @table(\"todos) type T { id: Int } }", "unterminated string literal", "\"");
+    assert_error("@postgres module M { /* never closed type T { id: Int } }", "unterminated block comment", "/");
 }
 
 #[test]
@@ -1036,16 +816,12 @@ fn missing_closing_brace_points_at_the_open_one() {
     let d = assert_error(src, "expected `:`, found `B`", "B");
     let open = d.labels.iter().find(|l| !l.primary).unwrap();
     assert_eq!(open.span.start as usize, src.find("A {").unwrap() + 2);
-    assert_eq!(
-        d.help.as_deref(),
-        Some("a new `type` starts here; is a `}` missing before it?")
-    );
+    assert_eq!(d.help.as_deref(), Some("a new `type` starts here; is a `}` missing before it?"));
 }
 
 #[test]
 fn rendered_syntax_error_snapshot() {
-    let (_, rendered) =
-        syntax_error("@postgres\nmodule M {\n  type T {\n    title String\n  }\n}\n");
+    let (_, rendered) = syntax_error("@postgres\nmodule M {\n  type T {\n    title String\n  }\n}\n");
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/parser"), prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("missing_colon_rendered", rendered);
     });
@@ -1060,12 +836,7 @@ fn no_panic_on_any_prefix() {
         let result = parse_file(FileId(0), prefix);
         if let Err(diag) = result {
             assert!(!diag.message.is_empty());
-            assert!(
-                diag.code.starts_with("exo::syntax"),
-                "{}: {}",
-                diag.code,
-                diag.message
-            );
+            assert!(diag.code.starts_with("exo::syntax"), "{}: {}", diag.code, diag.message);
             let span = diag.primary_span().unwrap();
             assert!(span.end as usize <= prefix.len());
             // Rendering must not panic either.
@@ -1090,20 +861,7 @@ fn no_panic_on_mangled_input() {
         s.extend(&chars[i..]);
         let _ = parse_file(FileId(0), &s);
     }
-    for garbage in [
-        "}",
-        "{{{{",
-        "@",
-        "@@@",
-        "\"",
-        "/*",
-        "//!",
-        "/**",
-        "import",
-        "import \"",
-        "\0",
-        "🦀",
-    ] {
+    for garbage in ["}", "{{{{", "@", "@@@", "\"", "/*", "//!", "/**", "import", "import \"", "\0", "🦀"] {
         let _ = parse_file(FileId(0), garbage);
     }
 }
@@ -1111,11 +869,7 @@ fn no_panic_on_mangled_input() {
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
     let deep = |open: &str, close: &str, n: usize| {
-        format!(
-            "@postgres module M {{ @access({}a{}) type T {{ id: Int }} }}",
-            open.repeat(n),
-            close.repeat(n)
-        )
+        format!("@postgres module M {{ @access({}a{}) type T {{ id: Int }} }}", open.repeat(n), close.repeat(n))
     };
     // Reasonable nesting parses.
     parse(&deep("(", ")", 50));
@@ -1125,11 +879,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
         let (diag, _) = syntax_error(&src);
         assert!(diag.code.starts_with("exo::syntax"), "{}", diag.message);
     }
-    let types = format!(
-        "@postgres module M {{ type T {{ a: {}Int{} }} }}",
-        "Array<".repeat(3000),
-        ">".repeat(3000)
-    );
+    let types = format!("@postgres module M {{ type T {{ a: {}Int{} }} }}", "Array<".repeat(3000), ">".repeat(3000));
     let (diag, _) = syntax_error(&types);
     assert!(diag.code.starts_with("exo::syntax"));
 }
@@ -1151,43 +901,22 @@ fn large_model_parses() {
 // ------------------------------------------------------------------ loading projects
 
 fn memory_loader(files: &[(&str, &str)]) -> impl Fn(&Path) -> io::Result<String> {
-    let map: HashMap<PathBuf, String> = files
-        .iter()
-        .map(|(p, s)| (PathBuf::from(p), s.to_string()))
-        .collect();
-    move |path: &Path| {
-        map.get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not found"))
-    }
+    let map: HashMap<PathBuf, String> = files.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect();
+    move |path: &Path| map.get(path).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not found"))
 }
 
 #[test]
 fn imports_are_followed_once() {
     let loader = memory_loader(&[
-        (
-            "app/index.exo",
-            "import \"users\"\nimport \"catalog/products.exo\"\ncontext A {}",
-        ),
+        ("app/index.exo", "import \"users\"\nimport \"catalog/products.exo\"\ncontext A {}"),
         ("app/users.exo", "import \"index\"\n@postgres module U {}"),
-        (
-            "app/catalog/products.exo",
-            "import \"../users.exo\"\nimport \"./shared\"\n@postgres module P {}",
-        ),
+        ("app/catalog/products.exo", "import \"../users.exo\"\nimport \"./shared\"\n@postgres module P {}"),
         ("app/catalog/shared/index.exo", "@postgres module S {}"),
     ]);
     let (sources, files, diags) = load_project_with(Path::new("app/./index.exo"), &loader);
     assert!(diags.is_empty(), "{}", render(&diags, &sources, 100, false));
     let paths: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "app/index.exo",
-            "app/users.exo",
-            "app/catalog/products.exo",
-            "app/catalog/shared/index.exo"
-        ]
-    );
+    assert_eq!(paths, ["app/index.exo", "app/users.exo", "app/catalog/products.exo", "app/catalog/shared/index.exo"]);
     assert_eq!(sources.len(), 4);
     for (i, file) in files.iter().enumerate() {
         assert_eq!(file.id, FileId(i as u32));
@@ -1210,10 +939,7 @@ fn missing_import_is_reported_at_the_import() {
     assert_eq!(sources.path(span.file), Some("src/concerts.exo"));
     assert_eq!(sources.snippet(span), "\"venues\"");
     let help = d.help.as_deref().unwrap();
-    assert!(
-        help.contains("src/venues.exo") && help.contains("src/venues/index.exo"),
-        "{help}"
-    );
+    assert!(help.contains("src/venues.exo") && help.contains("src/venues/index.exo"), "{help}");
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/parser"), prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("missing_import_rendered", render(&diags, &sources, 80, false));
     });
@@ -1229,10 +955,7 @@ fn syntax_errors_in_imported_files_are_collected() {
     let (sources, files, diags) = load_project_with(Path::new("index.exo"), &loader);
     assert_eq!(files.len(), 2, "index and b parse");
     assert_eq!(diags.len(), 1);
-    assert_eq!(
-        sources.path(diags[0].primary_span().unwrap().file),
-        Some("a.exo")
-    );
+    assert_eq!(sources.path(diags[0].primary_span().unwrap().file), Some("a.exo"));
 }
 
 #[test]
@@ -1248,28 +971,16 @@ fn load_multi_file_example_from_disk() {
     let entry = Path::new(EXAMPLES).join("ok/multi-file/src/index.exo");
     let (sources, files, diags) = load_project(&entry);
     assert!(diags.is_empty(), "{}", render(&diags, &sources, 100, false));
-    assert!(
-        files.len() >= 3,
-        "{:?}",
-        files.iter().map(|f| &f.path).collect::<Vec<_>>()
-    );
+    assert!(files.len() >= 3, "{:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>());
 
-    for (name, expected_path) in [
-        ("32-import-missing-file", "models/missing.exo"),
-        ("54-missing-import-in-multifile", "venues"),
-    ] {
-        let entry = Path::new(EXAMPLES)
-            .join("err")
-            .join(name)
-            .join("src/index.exo");
+    for (name, expected_path) in
+        [("32-import-missing-file", "models/missing.exo"), ("54-missing-import-in-multifile", "venues")]
+    {
+        let entry = Path::new(EXAMPLES).join("err").join(name).join("src/index.exo");
         let (_, _, diags) = load_project(&entry);
         assert_eq!(diags.len(), 1, "{name}");
         assert_eq!(diags[0].code, "exo::import");
-        assert!(
-            diags[0].message.contains(expected_path),
-            "{}",
-            diags[0].message
-        );
+        assert!(diags[0].message.contains(expected_path), "{}", diags[0].message);
     }
 }
 

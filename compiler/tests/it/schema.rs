@@ -6,8 +6,8 @@ use exo_compiler::graphql_schema::{build, lower_camel};
 use exo_compiler::sdl::print_sdl;
 use exo_ir::graphql::{Field as GqlField, InputValue, Resolver, Schema, Type, TypeKind, TypeRef};
 use exo_ir::{
-    AccessExpr, Cast, ColumnSql, JsonOut, ParamIn, Entity, EntityAccess, EntityId, EnumType, Field, FieldDefault, FieldKind, Ir, JsonType,
-    JsonTypeField, Literal, ScalarType, UniqueLookup, ValueType,
+    AccessExpr, Cast, ColumnSql, Entity, EntityAccess, EntityId, EnumType, Field, FieldDefault, FieldKind, Ir, JsonOut,
+    JsonType, JsonTypeField, Literal, ParamIn, ScalarType, UniqueLookup, ValueType,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
     let q = "query Notes { notes { id text } }";
     let m = "mutation Add($t: String!) { createNote(data: {text: $t, owner: 1}) { id } }";
     let map = serde_json::json!({ exo_runtime::trusted::sha256_hex(q): q }).to_string();
-    let manifest = serde_json::json!({"operations": [{"id": "my-client-id", "body": m, "name": "Add", "type": "mutation"}]}).to_string();
+    let manifest =
+        serde_json::json!({"operations": [{"id": "my-client-id", "body": m, "name": "Add", "type": "mutation"}]})
+            .to_string();
     let dir = project(&[("a.json", &map), ("nested/b.json", &manifest)]);
     let compiled = compile_project(&entry(dir.path()));
     let errors: Vec<_> = compiled.diagnostics.iter().filter(|d| d.is_error()).collect();
@@ -72,7 +74,10 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
         })
         .collect();
     assert!(sqls.iter().any(|s| !s.contains("\"owner\" =")), "an admin plan without the owner predicate: {sqls:#?}");
-    assert!(sqls.iter().any(|s| s.contains("\"owner\" = $")), "a user plan with the owner bound as a parameter: {sqls:#?}");
+    assert!(
+        sqls.iter().any(|s| s.contains("\"owner\" = $")),
+        "a user plan with the owner bound as a parameter: {sqls:#?}"
+    );
     // The manifest's id is not a hash: the document is found by its own hash.
     let add = ir.trusted_documents.iter().find(|d| d.document == m).unwrap();
     assert_eq!(add.sha256, exo_runtime::trusted::sha256_hex(m));
@@ -81,7 +86,8 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
 
 #[test]
 fn a_bad_operation_names_its_file_and_operation() {
-    let bad = serde_json::json!({"operations": [{"id": "x1", "body": "query Broken { notes { id nope } }"}]}).to_string();
+    let bad =
+        serde_json::json!({"operations": [{"id": "x1", "body": "query Broken { notes { id nope } }"}]}).to_string();
     let dir = project(&[("client.json", &bad)]);
     let compiled = compile_project(&entry(dir.path()));
     assert!(compiled.ir.is_none(), "a bad trusted document fails the build");

@@ -6,7 +6,8 @@ use std::path::Path;
 use exo_compiler::diag::render;
 use exo_compiler::{compile_project, compile_str, dump::dump, Compiled};
 use exo_ir::{
-    AccessExpr, AccessOperand, Cast, CmpOp, ColumnDefault, ColumnType, JsonOut, ParamIn, FieldDefault, FieldKind, Ir, Literal, PathStep,
+    AccessExpr, AccessOperand, Cast, CmpOp, ColumnDefault, ColumnType, FieldDefault, FieldKind, Ir, JsonOut, Literal,
+    ParamIn, PathStep,
 };
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema-examples");
@@ -55,7 +56,8 @@ fn column_names(ir: &Ir, entity: &str) -> Vec<String> {
 #[test]
 fn ok_examples_compile_snapshot_and_round_trip() {
     let dir = Path::new(EXAMPLES).join("ok");
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert!(!names.is_empty());
     for name in names {
@@ -96,11 +98,8 @@ fn plural_table_and_column_names() {
         }
         "#,
     );
-    let names: Vec<(&str, &str, &str)> = ir
-        .entities
-        .iter()
-        .map(|e| (e.name.as_str(), e.plural.as_str(), ir.table(e.table).name.as_str()))
-        .collect();
+    let names: Vec<(&str, &str, &str)> =
+        ir.entities.iter().map(|e| (e.name.as_str(), e.plural.as_str(), ir.table(e.table).name.as_str())).collect();
     assert_eq!(
         names,
         vec![
@@ -141,7 +140,10 @@ fn module_schema_applies_to_tables_and_enums() {
     assert_eq!(status.default, Some(ColumnDefault::Expr(r#"'NEW'::"shop"."order_status""#.into())));
     let FieldKind::Column { sql, .. } = &field(&ir, "Order", "status").kind else { panic!() };
     assert_eq!(sql.param, ParamIn::Cast(Cast::Enum { schema: "shop".into(), name: "order_status".into() }));
-    assert_eq!(Cast::Enum { schema: "shop".into(), name: "order_status".into() }.to_string(), r#""shop"."order_status""#);
+    assert_eq!(
+        Cast::Enum { schema: "shop".into(), name: "order_status".into() }.to_string(),
+        r#""shop"."order_status""#
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,9 +191,30 @@ fn column_types_from_hints() {
     assert_eq!(
         types,
         [
-            "id SERIAL", "a INT", "b SMALLINT", "c BIGINT", "d SMALLINT", "e BIGINT", "f REAL", "g DOUBLE PRECISION",
-            "h NUMERIC", "i NUMERIC(10, 2)", "j TEXT", "k VARCHAR(20)", "l BOOLEAN", "m DATE", "n TIME", "o TIMESTAMP",
-            "p TIMESTAMPTZ", "q JSONB", "r BYTEA", "s UUID", "t TEXT[]", "u INT[][]", "v CITEXT", "w NUMERIC[]",
+            "id SERIAL",
+            "a INT",
+            "b SMALLINT",
+            "c BIGINT",
+            "d SMALLINT",
+            "e BIGINT",
+            "f REAL",
+            "g DOUBLE PRECISION",
+            "h NUMERIC",
+            "i NUMERIC(10, 2)",
+            "j TEXT",
+            "k VARCHAR(20)",
+            "l BOOLEAN",
+            "m DATE",
+            "n TIME",
+            "o TIMESTAMP",
+            "p TIMESTAMPTZ",
+            "q JSONB",
+            "r BYTEA",
+            "s UUID",
+            "t TEXT[]",
+            "u INT[][]",
+            "v CITEXT",
+            "w NUMERIC[]",
         ]
     );
     assert!(t.columns.iter().all(|c| c.nullable == (c.name == "w")));
@@ -305,7 +328,8 @@ fn defaults_and_sequences() {
     assert_eq!(field(&ir, "T", "count").default, Some(FieldDefault::Literal(Literal::Int(0))));
     assert_eq!(field(&ir, "T", "price").default, Some(FieldDefault::Literal(Literal::String("10.00".into()))));
     // Shared sequences are listed once.
-    let seqs: Vec<(String, String)> = ir.database.sequences.iter().map(|s| (s.schema.clone(), s.name.clone())).collect();
+    let seqs: Vec<(String, String)> =
+        ir.database.sequences.iter().map(|s| (s.schema.clone(), s.name.clone())).collect();
     assert_eq!(seqs, [("public".to_string(), "shared_seq".to_string()), ("other".into(), "shared_seq".into())]);
     assert_eq!(ir.database.extensions, ["uuid-ossp"]);
     assert!(field(&ir, "U", "id").readonly, "autoIncrement pk is readonly");
@@ -336,7 +360,9 @@ fn many_to_one_and_one_to_many_pair() {
         }
         k => panic!("{k:?}"),
     }
-    assert!(matches!(field(&ir, "Venue", "concerts").kind, FieldKind::OneToMany { target, inverse: 1, one_to_one: false } if target == concert));
+    assert!(
+        matches!(field(&ir, "Venue", "concerts").kind, FieldKind::OneToMany { target, inverse: 1, one_to_one: false } if target == concert)
+    );
     assert_eq!(column_names(&ir, "Concert"), ["id", "venue_id", "alt"]);
     assert_eq!(column(&ir, "Concert", "venue_id").ty, ColumnType::Int);
     assert!(column(&ir, "Concert", "alt").nullable);
@@ -389,7 +415,10 @@ fn one_to_one_required_side_holds_fk() {
         "#,
     );
     assert!(matches!(field(&ir, "User", "membership").kind, FieldKind::OneToMany { inverse: 1, one_to_one: true, .. }));
-    assert!(matches!(field(&ir, "Membership", "user").kind, FieldKind::ManyToOne { inverse: Some(1), one_to_one: true, .. }));
+    assert!(matches!(
+        field(&ir, "Membership", "user").kind,
+        FieldKind::ManyToOne { inverse: Some(1), one_to_one: true, .. }
+    ));
     assert_eq!(column_names(&ir, "User"), ["id"]);
     assert_eq!(column_names(&ir, "Membership"), ["id", "user_id"]);
     let t = &ir.database.tables[1];
@@ -435,7 +464,10 @@ fn directional_relations_and_self_reference() {
     );
     assert!(matches!(field(&ir, "Employee", "manager").kind, FieldKind::ManyToOne { target: 0, inverse: Some(2), .. }));
     assert!(matches!(field(&ir, "Employee", "reports").kind, FieldKind::OneToMany { target: 0, inverse: 1, .. }));
-    assert!(matches!(field(&ir, "Employee", "mentor").kind, FieldKind::ManyToOne { inverse: None, one_to_one: false, .. }));
+    assert!(matches!(
+        field(&ir, "Employee", "mentor").kind,
+        FieldKind::ManyToOne { inverse: None, one_to_one: false, .. }
+    ));
     assert!(matches!(field(&ir, "Badge", "holder").kind, FieldKind::ManyToOne { inverse: None, one_to_one: true, .. }));
     assert_eq!(column_names(&ir, "Employee"), ["id", "manager_id", "mentor_id"]);
 }
@@ -514,10 +546,12 @@ fn unique_constraints_and_indexes() {
         "#,
     );
     let (_, rsvp) = ir.entity_by_name("Rsvp").unwrap();
-    let lookups: Vec<(&str, Vec<u32>)> = rsvp.unique_lookups.iter().map(|u| (u.name.as_str(), u.fields.clone())).collect();
+    let lookups: Vec<(&str, Vec<u32>)> =
+        rsvp.unique_lookups.iter().map(|u| (u.name.as_str(), u.fields.clone())).collect();
     assert_eq!(lookups, [("Email", vec![1]), ("EventRsvp", vec![2, 3]), ("Other", vec![2, 4])]);
     let t = ir.table(rsvp.table);
-    let uniques: Vec<(&str, Vec<u32>)> = t.unique_constraints.iter().map(|u| (u.name.as_str(), u.columns.clone())).collect();
+    let uniques: Vec<(&str, Vec<u32>)> =
+        t.unique_constraints.iter().map(|u| (u.name.as_str(), u.columns.clone())).collect();
     assert_eq!(
         uniques,
         [("rsvps_email_key", vec![1]), ("rsvps_event_rsvp_key", vec![2, 3]), ("rsvps_other_key", vec![2, 4])]
@@ -688,7 +722,10 @@ fn query_context_sources_are_refused() {
     assert_eq!(codes(src), ["exo::unsupported_context_source"]);
     let c = compile_str("test.exo", src);
     let d = &c.diagnostics[0];
-    assert_eq!(d.message, "context field `AuthContext.track` uses `@query(\"shouldTrack\")`, which exo does not support");
+    assert_eq!(
+        d.message,
+        "context field `AuthContext.track` uses `@query(\"shouldTrack\")`, which exo does not support"
+    );
     assert!(d.help.as_deref().is_some_and(|h| h.contains("`@jwt`")), "{:?}", d.help);
     // The primary label points at the annotation.
     let span = d.primary_span().expect("a primary label");
@@ -733,7 +770,8 @@ fn fragments_json_types_and_docs() {
 fn multi_file_projects_resolve_across_files() {
     let dir = std::env::temp_dir().join(format!("exo-typecheck-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("models")).unwrap();
-    std::fs::write(dir.join("index.exo"), "import \"models/venue\"\ncontext AuthContext { @jwt(\"sub\") id: Int }\n").unwrap();
+    std::fs::write(dir.join("index.exo"), "import \"models/venue\"\ncontext AuthContext { @jwt(\"sub\") id: Int }\n")
+        .unwrap();
     std::fs::write(
         dir.join("models/venue.exo"),
         "@postgres module Venues { @access(AuthContext.id != null) type Venue { @pk id: Int = autoIncrement()  concerts: Set<Shows.Concert>? } }\n\
@@ -767,7 +805,8 @@ fn three_distinct_errors_are_all_reported() {
 }
 
 fn generated_model(n: usize) -> String {
-    let mut s = String::from("context AuthContext { @jwt(\"sub\") id: Int  @jwt role: String }\n@postgres\nmodule Big {\n");
+    let mut s =
+        String::from("context AuthContext { @jwt(\"sub\") id: Int  @jwt role: String }\n@postgres\nmodule Big {\n");
     s.push_str("  enum Status { ACTIVE INACTIVE }\n");
     for i in 0..n {
         let next = (i + 1) % n;
@@ -788,8 +827,6 @@ fn a_200_type_model_compiles() {
     assert_eq!(ir.entities.len(), 200);
     assert!(compile_str("big.exo", &src).ir.is_some());
 }
-
-
 
 #[test]
 fn nested_fragments_splice_in_place() {

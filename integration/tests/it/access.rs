@@ -142,10 +142,9 @@ impl PostFilter {
             PostFilter::TitleStartsWith(s) => p.title.starts_with(s),
             PostFilter::AuthorIdEq(n) => p.author == *n,
             PostFilter::EditorIdEq(n) => p.editor == Some(*n),
-            PostFilter::CommentBy(n) => world
-                .comments
-                .iter()
-                .any(|c| c.post == p.id && c.author == *n && world.comment_visible(c, claims)),
+            PostFilter::CommentBy(n) => {
+                world.comments.iter().any(|c| c.post == p.id && c.author == *n && world.comment_visible(c, claims))
+            }
             PostFilter::And(v) => v.iter().all(|f| f.eval(p, world, claims)),
             PostFilter::Or(v) => v.iter().any(|f| f.eval(p, world, claims)),
             PostFilter::Not(f) => !f.eval(p, world, claims),
@@ -210,7 +209,10 @@ async fn seed(db: &mut PgDb, rng: &mut Rng) {
 }
 
 async fn load_world(db: &mut PgDb) -> World {
-    let rows = db.query("SELECT id::text, title, published::text, author_id::text, editor_id::text FROM posts", &[]).await.unwrap();
+    let rows = db
+        .query("SELECT id::text, title, published::text, author_id::text, editor_id::text FROM posts", &[])
+        .await
+        .unwrap();
     let int = |v: &Option<String>| v.as_deref().map(|s| s.parse::<i64>().unwrap());
     let posts = rows
         .iter()
@@ -268,7 +270,10 @@ async fn returned_rows_are_the_rows_the_rules_allow() {
         let r = gql(&engine, &mut db, query, variables.clone(), claims.json()).await;
         // The engine above caches plans across cases; a fresh engine plans from scratch.
         let fresh = gql(&engine_for(compile_example("blog")), &mut db, query, variables.clone(), claims.json()).await;
-        assert_eq!(r, fresh, "a cached plan answered differently (case {case}: claims {claims:?}, variables {variables})");
+        assert_eq!(
+            r, fresh,
+            "a cached plan answered differently (case {case}: claims {claims:?}, variables {variables})"
+        );
 
         let expected_posts: Vec<i64> = world
             .posts
@@ -324,7 +329,10 @@ async fn cached_plans_tell_role_lists_apart() {
     let admin = Some(json!({"sub": 9, "roles": ["admin"]}));
     for _ in 0..2 {
         assert_eq!(gql(&engine, &mut db, q, json!({}), reader.clone()).await, json!({"data": {"posts": [{"id": 1}]}}));
-        assert_eq!(gql(&engine, &mut db, q, json!({}), admin.clone()).await, json!({"data": {"posts": [{"id": 1}, {"id": 2}]}}));
+        assert_eq!(
+            gql(&engine, &mut db, q, json!({}), admin.clone()).await,
+            json!({"data": {"posts": [{"id": 1}, {"id": 2}]}})
+        );
     }
 }
 
@@ -525,10 +533,16 @@ impl MsgFilter {
 async fn seed_chats(db: &mut PgDb, rng: &mut Rng) {
     let mut sql = String::new();
     for u in 1..=CHAT_USERS {
-        sql.push_str(&format!("INSERT INTO users (name, email, salary) VALUES ('u{u}', 'u{u}@example.com', {});\n", 10 * u));
+        sql.push_str(&format!(
+            "INSERT INTO users (name, email, salary) VALUES ('u{u}', 'u{u}@example.com', {});\n",
+            10 * u
+        ));
     }
     for _ in 1..=CHATS {
-        sql.push_str(&format!("INSERT INTO chats (title, owner_id) VALUES ('c', {});\n", 1 + rng.below(CHAT_USERS as u64)));
+        sql.push_str(&format!(
+            "INSERT INTO chats (title, owner_id) VALUES ('c', {});\n",
+            1 + rng.below(CHAT_USERS as u64)
+        ));
     }
     for c in 1..=CHATS {
         for u in 1..=CHAT_USERS {
@@ -557,7 +571,8 @@ async fn load_chats(db: &mut PgDb) -> Chats {
     let users = rows.iter().map(|r| Person { id: int(&r[0]), email: r[1].clone(), salary: int(&r[2]) }).collect();
     let rows = db.query("SELECT id::text, owner_id::text FROM chats ORDER BY id", &[]).await.unwrap();
     let chats = rows.iter().map(|r| (int(&r[0]), int(&r[1]))).collect();
-    let rows = db.query("SELECT chat_id::text, user_id::text FROM memberships ORDER BY chat_id, user_id", &[]).await.unwrap();
+    let rows =
+        db.query("SELECT chat_id::text, user_id::text FROM memberships ORDER BY chat_id, user_id", &[]).await.unwrap();
     let members = rows.iter().map(|r| (int(&r[0]), int(&r[1]))).collect();
     let rows = db
         .query("SELECT id::text, chat_id::text, author_id::text, body, likes::text, note, flagged::text FROM messages ORDER BY id", &[])
@@ -610,16 +625,22 @@ async fn field_rules_on_reads_agree_with_the_model() {
         let aggregate = rng.chance(30);
         let uses_note = select_note || filter.uses("note");
         let uses_flagged = select_flagged || filter.uses("flagged");
-        let fields = format!("id{}{}", if select_note { " note" } else { "" }, if select_flagged { " flagged" } else { "" });
+        let fields =
+            format!("id{}{}", if select_note { " note" } else { "" }, if select_flagged { " flagged" } else { "" });
         let query = if aggregate {
-            let agg = format!("likes {{ sum }}{}{}", if select_note { " note { count }" } else { "" }, if select_flagged { " flagged { count }" } else { "" });
+            let agg = format!(
+                "likes {{ sum }}{}{}",
+                if select_note { " note { count }" } else { "" },
+                if select_flagged { " flagged { count }" } else { "" }
+            );
             format!("query($w: MessageFilter) {{ messagesAgg(where: $w) {{ id {{ count }} {agg} }} }}")
         } else {
             format!("query($w: MessageFilter) {{ messages(where: $w, orderBy: {{id: ASC}}) {{ {fields} }} }}")
         };
         let variables = json!({"w": filter.json()});
         let r = gql(&engine, &mut db, &query, variables.clone(), caller.json()).await;
-        let fresh = gql(&engine_for(compile_example("chat-access")), &mut db, &query, variables.clone(), caller.json()).await;
+        let fresh =
+            gql(&engine_for(compile_example("chat-access")), &mut db, &query, variables.clone(), caller.json()).await;
         let context = format!("seed {SEED:#x}, case {case}: caller {caller:?}, query {query}, variables {variables}");
         assert_eq!(r, fresh, "a cached plan answered differently; {context}");
 
@@ -634,7 +655,9 @@ async fn field_rules_on_reads_agree_with_the_model() {
         let expected: Vec<&Msg> = world
             .messages
             .iter()
-            .filter(|m| world.message_visible(m, &caller) && filter.eval(m) && (!uses_note || Chats::note_visible(m, &caller)))
+            .filter(|m| {
+                world.message_visible(m, &caller) && filter.eval(m) && (!uses_note || Chats::note_visible(m, &caller))
+            })
             .collect();
         if aggregate {
             let agg = &r["data"]["messagesAgg"];
@@ -671,12 +694,34 @@ async fn field_rules_on_reads_agree_with_the_model() {
 
 /// One random write and what the model says it does.
 enum Write {
-    CreateMessage { chat: i64, author: Option<i64>, note: Option<&'static str>, flagged: Option<bool>, likes: i64 },
-    UpdateMessage { id: i64, likes: Option<i64>, note: Option<&'static str>, flagged: Option<bool>, chat: Option<i64> },
-    CreateMembership { chat: i64, user: i64 },
-    UpdateUser { id: i64, email: Option<String>, salary: Option<i64> },
+    CreateMessage {
+        chat: i64,
+        author: Option<i64>,
+        note: Option<&'static str>,
+        flagged: Option<bool>,
+        likes: i64,
+    },
+    UpdateMessage {
+        id: i64,
+        likes: Option<i64>,
+        note: Option<&'static str>,
+        flagged: Option<bool>,
+        chat: Option<i64>,
+    },
+    CreateMembership {
+        chat: i64,
+        user: i64,
+    },
+    UpdateUser {
+        id: i64,
+        email: Option<String>,
+        salary: Option<i64>,
+    },
     /// `createChat` with nested members (distinct users) and maybe a nested message.
-    CreateChat { members: Vec<i64>, message: bool },
+    CreateChat {
+        members: Vec<i64>,
+        message: bool,
+    },
 }
 
 /// What a write must answer.
@@ -756,7 +801,10 @@ impl Write {
                 if let Some(c) = chat {
                     d["chat"] = json!({"id": c});
                 }
-                ("mutation($id: Int!, $d: MessageUpdateInput!) { w: updateMessage(id: $id, data: $d) { id } }", json!({"id": id, "d": d}))
+                (
+                    "mutation($id: Int!, $d: MessageUpdateInput!) { w: updateMessage(id: $id, data: $d) { id } }",
+                    json!({"id": id, "d": d}),
+                )
             }
             Write::CreateMembership { chat, user } => (
                 "mutation($d: MembershipCreationInput!) { w: createMembership(data: $d) { user { id } } }",
@@ -770,7 +818,10 @@ impl Write {
                 if let Some(s) = salary {
                     d["salary"] = json!(s);
                 }
-                ("mutation($id: Int!, $d: UserUpdateInput!) { w: updateUser(id: $id, data: $d) { id } }", json!({"id": id, "d": d}))
+                (
+                    "mutation($id: Int!, $d: UserUpdateInput!) { w: updateUser(id: $id, data: $d) { id } }",
+                    json!({"id": id, "d": d}),
+                )
             }
             Write::CreateChat { members, message } => {
                 let mut d = json!({"title": "t", "members": members.iter().map(|u| json!({"user": {"id": u}})).collect::<Vec<_>>()});
@@ -903,7 +954,15 @@ impl Write {
                 world.members.sort_unstable();
                 if *message {
                     let msg = new_message.unwrap_or(-1);
-                    world.messages.push(Msg { id: msg, chat: id, author: owner, body: "nested".into(), likes: 0, note: None, flagged: false });
+                    world.messages.push(Msg {
+                        id: msg,
+                        chat: id,
+                        author: owner,
+                        body: "nested".into(),
+                        likes: 0,
+                        note: None,
+                        flagged: false,
+                    });
                 }
                 Outcome::Done
             }

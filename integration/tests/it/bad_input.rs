@@ -34,7 +34,10 @@ fn assert_validation_error(r: &serde_json::Value, what: &str, value: &str) {
     let shown = value.trim_matches('"');
     // Exograph's conversion errors name the field and the type, not the value.
     let conversion = message.starts_with("Unable to convert input to the expected type");
-    assert!(message.contains(shown) || message.contains("Expected") || conversion, "{what}: the message names the value: {message}");
+    assert!(
+        message.contains(shown) || message.contains("Expected") || conversion,
+        "{what}: the message names the value: {message}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -52,8 +55,12 @@ async fn malformed_scalar_values_are_validation_errors() {
                 let r = gql(&engine, &mut db, q, json!({ "v": v }), None).await;
                 assert_validation_error(&r, &format!("{ty} {value} in {q} ({round})"), value);
                 // Exograph's conversion errors (a Blob that is not base64) carry no location.
-                let conversion = r["errors"][0]["message"].as_str().is_some_and(|m| m.starts_with("Unable to convert input"));
-                assert!(r["errors"][0]["locations"].is_array() || conversion, "{ty} {value} ({round}): no location in {r}");
+                let conversion =
+                    r["errors"][0]["message"].as_str().is_some_and(|m| m.starts_with("Unable to convert input"));
+                assert!(
+                    r["errors"][0]["locations"].is_array() || conversion,
+                    "{ty} {value} ({round}): no location in {r}"
+                );
             }
         }
         // The same value written in the document (enums as names).

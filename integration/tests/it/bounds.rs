@@ -55,9 +55,7 @@ async fn serve(envs: &[(&str, &str)]) -> Running {
     vars.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let lookup = move |k: &str| vars.get(k).cloned();
     let config = exo_server::ServerConfig::from_env(&lookup).expect("config");
-    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup))
-        .await
-        .expect("server");
+    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup)).await.expect("server");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -69,12 +67,7 @@ async fn serve(envs: &[(&str, &str)]) -> Running {
             .await
             .expect("serve");
     });
-    Running {
-        addr,
-        stop: Some(stop),
-        task,
-        _db: db,
-    }
+    Running { addr, stop: Some(stop), task, _db: db }
 }
 
 /// Posts `query` as user 1 on a fresh connection; returns the status and the JSON body. The
@@ -95,42 +88,26 @@ async fn post(addr: SocketAddr, query: &str) -> (u16, Json) {
         stream.read_to_end(&mut raw).await.unwrap();
         parse(&raw)
     };
-    tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("the server answered")
+    tokio::time::timeout(Duration::from_secs(60), run).await.expect("the server answered")
 }
 
 fn parse(raw: &[u8]) -> (u16, Json) {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete response: {text:?}"));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status: {head}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no complete response: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {head}"));
     let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     (status, body)
 }
 
 fn first_error(body: &Json) -> &str {
-    assert!(
-        body.get("data").is_none(),
-        "an error comes without data: {body}"
-    );
-    body["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {body}"))
+    assert!(body.get("data").is_none(), "an error comes without data: {body}");
+    body["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("no error in {body}"))
 }
 
 /// The normal request every test ends with: it must still work after the bound was hit.
 async fn assert_normal_request_works(addr: SocketAddr) {
     let (status, body) = post(addr, "{ todos(limit: 2, orderBy: {id: ASC}) { id } }").await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"data": {"todos": [{"id": 1}, {"id": 2}]}}))
-    );
+    assert_eq!((status, body), (200, json!({"data": {"todos": [{"id": 1}, {"id": 2}]}})));
 }
 
 /// `todos { user { todos { user { todos { id } } } } }` over 1,000 todos is 10^9 rows: only
@@ -146,11 +123,7 @@ async fn postgres_cancels_a_statement_past_the_timeout() {
     let took = started.elapsed();
     assert_eq!(status, 200);
     let message = first_error(&body);
-    assert!(
-        message.contains("cancelled after 400 ms")
-            && message.contains("`EXO_STATEMENT_TIMEOUT_MS`"),
-        "{message}"
-    );
+    assert!(message.contains("cancelled after 400 ms") && message.contains("`EXO_STATEMENT_TIMEOUT_MS`"), "{message}");
     // Cancelled by Postgres, not left running: far below the minutes the query needs.
     assert!(took < Duration::from_secs(20), "took {took:?}");
     // The connection came back clean: no timeout left on it, no open transaction.
@@ -166,49 +139,26 @@ async fn a_response_over_the_size_bound_is_refused() {
     let (status, body) = post(server.addr, "{ todos { id title } }").await;
     assert_eq!(status, 200);
     let message = first_error(&body);
-    assert!(
-        message.contains("larger than 20000 bytes") && message.contains("`EXO_MAX_RESPONSE_BYTES`"),
-        "{message}"
-    );
+    assert!(message.contains("larger than 20000 bytes") && message.contains("`EXO_MAX_RESPONSE_BYTES`"), "{message}");
     // Several root fields that each fit but together do not.
     let q = "{ a: todos(limit: 300) { id title } b: todos(limit: 300) { id title } }";
     let (_, body) = post(server.addr, q).await;
-    assert!(
-        first_error(&body).contains("`EXO_MAX_RESPONSE_BYTES`"),
-        "{body}"
-    );
+    assert!(first_error(&body).contains("`EXO_MAX_RESPONSE_BYTES`"), "{body}");
     let (_, body) = post(server.addr, "{ todos(limit: 100) { id title } }").await;
-    assert_eq!(
-        body["data"]["todos"].as_array().map(Vec::len),
-        Some(100),
-        "{body}"
-    );
+    assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(100), "{body}");
     assert_normal_request_works(server.addr).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operation_size_limits() {
-    let server = serve(&[
-        ("EXO_MAX_ROOT_FIELDS", "10"),
-        ("EXO_MAX_FIELDS_PER_SELECTION", "5"),
-        ("EXO_MAX_FIELDS", "40"),
-    ])
-    .await;
+    let server =
+        serve(&[("EXO_MAX_ROOT_FIELDS", "10"), ("EXO_MAX_FIELDS_PER_SELECTION", "5"), ("EXO_MAX_FIELDS", "40")]).await;
     let addr = server.addr;
-    let aliases = |n: usize| {
-        (0..n)
-            .map(|i| format!("a{i}: todos(limit: 1) {{ id }}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let aliases = |n: usize| (0..n).map(|i| format!("a{i}: todos(limit: 1) {{ id }}")).collect::<Vec<_>>().join(" ");
 
     let (_, body) = post(addr, &format!("{{ {} }}", aliases(10))).await;
-    assert_eq!(
-        body["data"].as_object().map(|o| o.len()),
-        Some(10),
-        "10 root fields are allowed: {body}"
-    );
+    assert_eq!(body["data"].as_object().map(|o| o.len()), Some(10), "10 root fields are allowed: {body}");
     let (status, body) = post(addr, &format!("{{ {} }}", aliases(11))).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -217,36 +167,20 @@ async fn operation_size_limits() {
     );
     // It points at the eleventh field.
     let eleventh = format!("{{ {} ", aliases(10)).len() + 1;
-    assert_eq!(
-        body["errors"][0]["locations"],
-        json!([{"line": 1, "column": eleventh}])
-    );
+    assert_eq!(body["errors"][0]["locations"], json!([{"line": 1, "column": eleventh}]));
 
     // Per selection set, counted through fragments.
-    let (_, body) = post(
-        addr,
-        "fragment F on Todo { a: id b: id c: id } { todos { ...F d: id e: id f: id } }",
-    )
-    .await;
-    assert!(
-        first_error(&body).contains("more than 5 fields in one selection set"),
-        "{body}"
-    );
+    let (_, body) = post(addr, "fragment F on Todo { a: id b: id c: id } { todos { ...F d: id e: id f: id } }").await;
+    assert!(first_error(&body).contains("more than 5 fields in one selection set"), "{body}");
 
     // In total: 9 root fields of 5 fields each.
     let five = "a: id b: id c: id d: id e: title";
     let q = format!(
         "{{ {} }}",
-        (0..9)
-            .map(|i| format!("t{i}: todos(limit: 1) {{ {five} }}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        (0..9).map(|i| format!("t{i}: todos(limit: 1) {{ {five} }}")).collect::<Vec<_>>().join(" ")
     );
     let (_, body) = post(addr, &q).await;
-    assert!(
-        first_error(&body).contains("more than 40 fields in all"),
-        "{body}"
-    );
+    assert!(first_error(&body).contains("more than 40 fields in all"), "{body}");
 
     assert_normal_request_works(addr).await;
     server.shutdown().await;
@@ -255,31 +189,18 @@ async fn operation_size_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fragment_bomb_stops_at_the_spread_bound() {
     // The field bounds raised, so that the spread bound is the one reached.
-    let server = serve(&[
-        ("EXO_MAX_FIELDS_PER_SELECTION", "1000000"),
-        ("EXO_MAX_FIELDS", "1000000"),
-    ])
-    .await;
+    let server = serve(&[("EXO_MAX_FIELDS_PER_SELECTION", "1000000"), ("EXO_MAX_FIELDS", "1000000")]).await;
     // 2^30 spreads after expansion, in a few hundred bytes: each fragment spreads the next twice.
     let mut q = String::from("{ todos(limit: 1) { ...F0 } }");
     for i in 0..30 {
-        q.push_str(&format!(
-            " fragment F{i} on Todo {{ id ...F{n} ...F{n} }}",
-            n = i + 1
-        ));
+        q.push_str(&format!(" fragment F{i} on Todo {{ id ...F{n} ...F{n} }}", n = i + 1));
     }
     q.push_str(" fragment F30 on Todo { id }");
     let started = Instant::now();
     let (status, body) = post(server.addr, &q).await;
     assert_eq!(status, 200);
-    assert!(
-        first_error(&body).contains("more than 500 fragment spreads (`EXO_MAX_FRAGMENT_SPREADS`)"),
-        "{body}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the walk stopped early"
-    );
+    assert!(first_error(&body).contains("more than 500 fragment spreads (`EXO_MAX_FRAGMENT_SPREADS`)"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(20), "the walk stopped early");
     assert_normal_request_works(server.addr).await;
     server.shutdown().await;
 }
@@ -301,15 +222,11 @@ async fn an_exhausted_pool_answers_busy_instead_of_queueing() {
     assert_eq!(status, 200);
     let message = first_error(&body);
     assert!(
-        message.starts_with("The server is busy")
-            && message.contains("`EXO_CONNECTION_POOL_TIMEOUT_MS`"),
+        message.starts_with("The server is busy") && message.contains("`EXO_CONNECTION_POOL_TIMEOUT_MS`"),
         "{message}"
     );
     let (_, slow_body) = slow.await.unwrap();
-    assert!(
-        first_error(&slow_body).contains("`EXO_STATEMENT_TIMEOUT_MS`"),
-        "{slow_body}"
-    );
+    assert!(first_error(&slow_body).contains("`EXO_STATEMENT_TIMEOUT_MS`"), "{slow_body}");
     assert_normal_request_works(addr).await;
     server.shutdown().await;
 }
@@ -332,34 +249,20 @@ async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Vec<u8>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_heads_and_idle_connections_are_closed() {
-    let server = serve(&[
-        ("EXO_HTTP_HEADER_TIMEOUT_MS", "300"),
-        ("EXO_HTTP_IDLE_TIMEOUT_MS", "600"),
-    ])
-    .await;
+    let server = serve(&[("EXO_HTTP_HEADER_TIMEOUT_MS", "300"), ("EXO_HTTP_IDLE_TIMEOUT_MS", "600")]).await;
     let addr = server.addr;
 
     // Half a request head, then nothing: closed after the header timeout, with no answer.
     let mut half = TcpStream::connect(addr).await.unwrap();
-    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: te")
-        .await
-        .unwrap();
-    let got = closed_within(&mut half, Duration::from_secs(10))
-        .await
-        .expect("closed after the header timeout");
+    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: te").await.unwrap();
+    let got = closed_within(&mut half, Duration::from_secs(10)).await.expect("closed after the header timeout");
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
 
     // A connection that never sends anything is idle: closed after the idle timeout.
     let mut silent = TcpStream::connect(addr).await.unwrap();
     let opened = Instant::now();
-    closed_within(&mut silent, Duration::from_secs(10))
-        .await
-        .expect("closed after the idle timeout");
-    assert!(
-        opened.elapsed() >= Duration::from_millis(500),
-        "not before the idle timeout: {:?}",
-        opened.elapsed()
-    );
+    closed_within(&mut silent, Duration::from_secs(10)).await.expect("closed after the idle timeout");
+    assert!(opened.elapsed() >= Duration::from_millis(500), "not before the idle timeout: {:?}", opened.elapsed());
 
     // Keep-alive: a request answered, then idle, then closed. A slow request is not cut by
     // the header timeout while it is being answered.
@@ -371,14 +274,9 @@ async fn slow_heads_and_idle_connections_are_closed() {
         body.len()
     );
     kept.write_all(request.as_bytes()).await.unwrap();
-    let got = closed_within(&mut kept, Duration::from_secs(10))
-        .await
-        .expect("closed after the idle timeout");
+    let got = closed_within(&mut kept, Duration::from_secs(10)).await.expect("closed after the idle timeout");
     let (status, reply) = parse(&got);
-    assert_eq!(
-        (status, reply),
-        (200, json!({"data": {"todos": [{"id": 1}]}}))
-    );
+    assert_eq!((status, reply), (200, json!({"data": {"todos": [{"id": 1}]}})));
 
     assert_normal_request_works(addr).await;
     server.shutdown().await;
@@ -395,15 +293,10 @@ async fn connections_over_the_cap_get_503() {
     // Let the server accept the three before the fourth arrives.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fourth = TcpStream::connect(addr).await.unwrap();
-    let got = closed_within(&mut fourth, Duration::from_secs(10))
-        .await
-        .expect("answered and closed");
+    let got = closed_within(&mut fourth, Duration::from_secs(10)).await.expect("answered and closed");
     let (status, body) = parse(&got);
     assert_eq!(status, 503);
-    assert!(
-        first_error(&body).contains("`EXO_HTTP_MAX_CONNECTIONS`"),
-        "{body}"
-    );
+    assert!(first_error(&body).contains("`EXO_HTTP_MAX_CONNECTIONS`"), "{body}");
 
     // A freed place is taken again.
     drop(held.pop());

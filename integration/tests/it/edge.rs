@@ -29,10 +29,7 @@ fn body_of(entry: &Json) -> Vec<u8> {
         return json.to_string().into_bytes();
     }
     if let Some(hex) = entry["body_hex"].as_str() {
-        return (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        return (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     }
     let body = entry["body"].as_str().unwrap_or("");
     match entry["body_size"].as_u64() {
@@ -63,10 +60,7 @@ fn check(entry: &Json, r: &Reply) -> Vec<String> {
     let expect = &entry["expect"];
     let mut problems = vec![];
     if expect["status"].as_u64() != Some(u64::from(r.status)) {
-        problems.push(format!(
-            "{name}: status {} (expected {}), body {}",
-            r.status, expect["status"], r.body
-        ));
+        problems.push(format!("{name}: status {} (expected {}), body {}", r.status, expect["status"], r.body));
     }
     if let Some(json) = expect.get("json") {
         if &r.body != json {
@@ -76,29 +70,18 @@ fn check(entry: &Json, r: &Reply) -> Vec<String> {
     if let Some(part) = expect["error"].as_str() {
         let message = r.body["errors"][0]["message"].as_str().unwrap_or("");
         if !message.contains(part) || r.body.get("data").is_some() {
-            problems.push(format!(
-                "{name}: body {} (expected an error containing {part:?})",
-                r.body
-            ));
+            problems.push(format!("{name}: body {} (expected an error containing {part:?})", r.body));
         }
     }
     for (header, value) in expect["headers"].as_object().into_iter().flatten() {
         let got = r.header(header);
         if got != value.as_str() {
-            problems.push(format!(
-                "{name}: header `{header}` is {got:?} (expected {value})"
-            ));
+            problems.push(format!("{name}: header `{header}` is {got:?} (expected {value})"));
         }
     }
     // Every error answer is JSON, whatever went wrong.
-    if r.status >= 400
-        && r.header("content-type") != Some("application/json")
-        && entry["method"] != "HEAD"
-    {
-        problems.push(format!(
-            "{name}: content type {:?}",
-            r.header("content-type")
-        ));
+    if r.status >= 400 && r.header("content-type") != Some("application/json") && entry["method"] != "HEAD" {
+        problems.push(format!("{name}: content type {:?}", r.header("content-type")));
     }
     problems
 }
@@ -121,14 +104,9 @@ async fn hostile_requests_get_the_listed_answers() {
         ],
     )
     .await;
-    let (client, conn) = tokio_postgres::connect(&server.db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&server.db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    client
-        .batch_execute("INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann')")
-        .await
-        .unwrap();
+    client.batch_execute("INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann')").await.unwrap();
 
     let mut problems = vec![];
     for entry in requests {
@@ -139,11 +117,7 @@ async fn hostile_requests_get_the_listed_answers() {
             entry["path"].as_str().unwrap()
         );
         for h in entry["headers"].as_array().unwrap() {
-            head.push_str(&format!(
-                "{}: {}\r\n",
-                h[0].as_str().unwrap(),
-                fill(h[1].as_str().unwrap())
-            ));
+            head.push_str(&format!("{}: {}\r\n", h[0].as_str().unwrap(), fill(h[1].as_str().unwrap())));
         }
         let body = if entry["chunked"] == true {
             head.push_str("Transfer-Encoding: chunked\r\n\r\n");
@@ -176,9 +150,9 @@ fn client_ip_model() -> exo_ir::Ir {
 
 /// The address a request is recorded with, sent from 127.0.0.1 with `headers`.
 async fn recorded_ip(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Json {
-    let body =
-        json!({"query": "mutation { createEntry(data: {message: \"hi\"}) { ip } }"}).to_string();
-    let mut head = "POST /graphql HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n".to_string();
+    let body = json!({"query": "mutation { createEntry(data: {message: \"hi\"}) { ip } }"}).to_string();
+    let mut head =
+        "POST /graphql HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n".to_string();
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -200,44 +174,22 @@ async fn client_ip_is_the_peer_unless_a_trusted_proxy_names_the_client() {
     server.shutdown().await;
 
     // Trusted proxies that do not include the peer: still the peer.
-    let server = serve_ir(
-        client_ip_model(),
-        "edge_ip_other",
-        &[rw, ("EXO_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")],
-    )
-    .await;
+    let server =
+        serve_ir(client_ip_model(), "edge_ip_other", &[rw, ("EXO_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")]).await;
     assert_eq!(recorded_ip(server.addr, &spoofed).await, json!("127.0.0.1"));
     server.shutdown().await;
 
     // The peer is a trusted proxy: the rightmost address it did not vouch for. Entries a client
     // wrote sit to the left of what the proxy appended and are passed over.
-    let server = serve_ir(
-        client_ip_model(),
-        "edge_ip_trusted",
-        &[rw, ("EXO_TRUSTED_PROXIES", "127.0.0.0/8")],
-    )
-    .await;
+    let server = serve_ir(client_ip_model(), "edge_ip_trusted", &[rw, ("EXO_TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    assert_eq!(recorded_ip(server.addr, &[("X-Forwarded-For", "198.51.100.7")]).await, json!("198.51.100.7"));
+    assert_eq!(recorded_ip(server.addr, &[("X-Forwarded-For", "6.6.6.6, 198.51.100.7")]).await, json!("198.51.100.7"));
     assert_eq!(
-        recorded_ip(server.addr, &[("X-Forwarded-For", "198.51.100.7")]).await,
-        json!("198.51.100.7")
-    );
-    assert_eq!(
-        recorded_ip(server.addr, &[("X-Forwarded-For", "6.6.6.6, 198.51.100.7")]).await,
-        json!("198.51.100.7")
-    );
-    assert_eq!(
-        recorded_ip(
-            server.addr,
-            &[("X-Forwarded-For", "198.51.100.7, 127.0.0.2")]
-        )
-        .await,
+        recorded_ip(server.addr, &[("X-Forwarded-For", "198.51.100.7, 127.0.0.2")]).await,
         json!("198.51.100.7")
     );
     // `Forwarded` is not the configured header here.
-    assert_eq!(
-        recorded_ip(server.addr, &[("Forwarded", "for=7.7.7.7")]).await,
-        json!("127.0.0.1")
-    );
+    assert_eq!(recorded_ip(server.addr, &[("Forwarded", "for=7.7.7.7")]).await, json!("127.0.0.1"));
     assert_eq!(recorded_ip(server.addr, &[]).await, json!("127.0.0.1"));
     server.shutdown().await;
 
@@ -245,20 +197,10 @@ async fn client_ip_is_the_peer_unless_a_trusted_proxy_names_the_client() {
     let server = serve_ir(
         client_ip_model(),
         "edge_ip_forwarded",
-        &[
-            rw,
-            ("EXO_TRUSTED_PROXIES", "127.0.0.1"),
-            ("EXO_FORWARDED_HEADER", "forwarded"),
-        ],
+        &[rw, ("EXO_TRUSTED_PROXIES", "127.0.0.1"), ("EXO_FORWARDED_HEADER", "forwarded")],
     )
     .await;
-    let headers = [
-        ("Forwarded", r#"for="[2001:db8::7]:4711";proto=https"#),
-        ("X-Forwarded-For", "6.6.6.6"),
-    ];
-    assert_eq!(
-        recorded_ip(server.addr, &headers).await,
-        json!("2001:db8::7")
-    );
+    let headers = [("Forwarded", r#"for="[2001:db8::7]:4711";proto=https"#), ("X-Forwarded-For", "6.6.6.6")];
+    assert_eq!(recorded_ip(server.addr, &headers).await, json!("2001:db8::7"));
     server.shutdown().await;
 }

@@ -67,9 +67,9 @@ struct Environment {
 impl TestEnvironment for Environment {
     fn prepare_project(&self, project: &Path) -> Result<(), exo_testing::PrepareError> {
         let compiled = exo_compiler::compile_project(&project.join("src/index.exo"));
-        let ir = compiled.ir.ok_or_else(|| {
-            exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false)
-        })?;
+        let ir = compiled
+            .ir
+            .ok_or_else(|| exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false))?;
         self.irs.lock().unwrap().insert(project.to_path_buf(), ir);
         Ok(())
     }
@@ -90,9 +90,7 @@ impl TestEnvironment for Environment {
         let lookup = move |k: &str| vars.get(k).cloned();
         let config = exo_server::ServerConfig::from_env(&lookup).map_err(|e| e.to_string())?;
         let (guard, db) = self.rt.block_on(database_for(&ir, "exotest_sql"));
-        self.rt
-            .block_on(db.0.batch_execute("SET TimeZone = 'UTC'"))
-            .map_err(|e| e.to_string())?;
+        self.rt.block_on(db.0.batch_execute("SET TimeZone = 'UTC'")).map_err(|e| e.to_string())?;
         let mut system = System::new(ir);
         system.sql_layout = exo_runtime::sql::Layout::Pretty;
         let engine = Engine::new(system, config.engine, Box::new(lookup));
@@ -118,7 +116,11 @@ struct RecordingServer {
 
 impl TestServer for RecordingServer {
     fn request(&self, request: TestRequest) -> Result<TestResponse, String> {
-        let claims = request.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| claims_of(v));
+        let claims = request
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| claims_of(v));
         self.log.lock().unwrap().push(RequestLog { body: request.body.clone(), claims, statements: vec![] });
         let body = request.body.to_string();
         let response = self.rt.block_on(async {
@@ -126,7 +128,8 @@ impl TestServer for RecordingServer {
             let mut db = self.db.lock().await;
             self.engine.handle(body.as_bytes(), &head, &mut *db).await
         });
-        let parsed = serde_json::from_str(&response.body).map_err(|e| format!("invalid JSON ({e}): {}", response.body))?;
+        let parsed =
+            serde_json::from_str(&response.body).map_err(|e| format!("invalid JSON ({e}): {}", response.body))?;
         Ok(TestResponse { status: response.status, body: parsed, headers: vec![] })
     }
 
@@ -196,7 +199,8 @@ fn round_trip(sql: &str, params: usize) -> Result<(), String> {
     let first = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| format!("sqlparser rejects\n{sql}\n{e}"))?;
     let printed: Vec<String> = first.iter().map(|s| s.to_string()).collect();
     let printed = printed.join(";\n");
-    let second = Parser::parse_sql(&PostgreSqlDialect {}, &printed).map_err(|e| format!("sqlparser rejects its own output\n{printed}\n{e}"))?;
+    let second = Parser::parse_sql(&PostgreSqlDialect {}, &printed)
+        .map_err(|e| format!("sqlparser rejects its own output\n{printed}\n{e}"))?;
     if first != second {
         return Err(format!("the round trip changed the statement\n{sql}\nprinted as\n{printed}"));
     }

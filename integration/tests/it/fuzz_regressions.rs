@@ -14,33 +14,17 @@ use serde_json::json;
 use crate::common::*;
 
 /// The examples the fuzz targets address by selector, in the same order.
-const EXAMPLES: &[&str] = &[
-    "todo",
-    "blog",
-    "all-types",
-    "composite-keys",
-    "concerts",
-    "trusted-documents",
-];
+const EXAMPLES: &[&str] = &["todo", "blog", "all-types", "composite-keys", "concerts", "trusted-documents"];
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
-        .join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(
-        !files.is_empty(),
-        "no regression inputs in {}",
-        dir.display()
-    );
-    files
-        .into_iter()
-        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
-        .collect()
+    assert!(!files.is_empty(), "no regression inputs in {}", dir.display());
+    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }
 
 fn irs() -> &'static [exo_ir::Ir] {
@@ -51,10 +35,7 @@ fn irs() -> &'static [exo_ir::Ir] {
 fn engine(selector: u8) -> Engine {
     let ir = irs()[selector as usize % EXAMPLES.len()].clone();
     let config = Config {
-        auth: AuthConfig {
-            jwt_secret: Some(JWT_SECRET.into()),
-            ..Default::default()
-        },
+        auth: AuthConfig { jwt_secret: Some(JWT_SECRET.into()), ..Default::default() },
         introspection: Introspection::Enabled,
         enforce_trusted_documents: false,
         ..Default::default()
@@ -65,29 +46,13 @@ fn engine(selector: u8) -> Engine {
 fn headers(selector: u8) -> Vec<(String, String)> {
     match (selector as usize / EXAMPLES.len()) % 3 {
         0 => vec![],
-        1 => vec![(
-            "authorization".into(),
-            format!(
-                "Bearer {}",
-                token(json!({"sub": 2, "id": 2, "role": "user"}))
-            ),
-        )],
-        _ => vec![(
-            "authorization".into(),
-            format!(
-                "Bearer {}",
-                token(json!({"sub": 1, "id": 1, "role": "admin"}))
-            ),
-        )],
+        1 => vec![("authorization".into(), format!("Bearer {}", token(json!({"sub": 2, "id": 2, "role": "user"}))))],
+        _ => vec![("authorization".into(), format!("Bearer {}", token(json!({"sub": 1, "id": 1, "role": "admin"}))))],
     }
 }
 
 fn head(headers: &[(String, String)]) -> RequestHead<'_> {
-    RequestHead {
-        headers,
-        client_ip: Some("127.0.0.1"),
-        now: now(),
-    }
+    RequestHead { headers, client_ip: Some("127.0.0.1"), now: now() }
 }
 
 /// Every statement parses as PostgreSQL and binds exactly the parameters it uses.
@@ -99,17 +64,9 @@ fn check_plan(plan: &Plan, input: &Path) {
         for step in steps {
             let (Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s)) = step;
             let (sql, params) = (s.sql.clone(), s.params.len());
-            let parsed = sqlparser::parser::Parser::parse_sql(
-                &sqlparser::dialect::PostgreSqlDialect {},
-                &sql,
-            );
+            let parsed = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &sql);
             assert!(parsed.is_ok(), "{}: {parsed:?}\n{sql}", input.display());
-            assert_eq!(
-                highest_parameter(&sql),
-                params,
-                "{}: {sql}",
-                input.display()
-            );
+            assert_eq!(highest_parameter(&sql), params, "{}: {sql}", input.display());
         }
     }
 }
@@ -129,10 +86,7 @@ fn highest_parameter(sql: &str) -> usize {
                 i += 1;
             }
             b'$' => {
-                let digits = bytes[i + 1..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .count();
+                let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
                 if digits > 0 {
                     highest = highest.max(sql[i + 1..i + 1 + digits].parse().unwrap_or(0));
                 }
@@ -147,11 +101,7 @@ fn highest_parameter(sql: &str) -> usize {
 struct MemDb(Option<String>);
 
 impl Db for MemDb {
-    async fn query(
-        &mut self,
-        _sql: &str,
-        _params: &[Option<String>],
-    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    async fn query(&mut self, _sql: &str, _params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError> {
         Ok(vec![vec![self.0.clone()]])
     }
 
@@ -172,20 +122,10 @@ fn exo_sources_compile_or_fail_with_diagnostics() {
     for (path, data) in inputs("exo_source") {
         let src = String::from_utf8(data).unwrap();
         let compiled = exo_compiler::compile_str("fuzz.exo", &src);
-        let rendered =
-            exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false);
+        let rendered = exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false);
         match compiled.ir {
-            Some(ir) => assert_eq!(
-                exo_ir::decode(&exo_ir::encode(&ir)).unwrap(),
-                ir,
-                "{}",
-                path.display()
-            ),
-            None => assert!(
-                !rendered.is_empty(),
-                "{}: no IR and no diagnostic",
-                path.display()
-            ),
+            Some(ir) => assert_eq!(exo_ir::decode(&exo_ir::encode(&ir)).unwrap(), ir, "{}", path.display()),
+            None => assert!(!rendered.is_empty(), "{}: no IR and no diagnostic", path.display()),
         }
     }
 }
@@ -212,17 +152,11 @@ async fn http_bodies_get_json_answers() {
         let (&selector, body) = data.split_first().unwrap();
         let headers = headers(selector);
         let mut db = MemDb(Some("null".into()));
-        let response = engine(selector)
-            .handle(body, &head(&headers), &mut db)
-            .await;
+        let response = engine(selector).handle(body, &head(&headers), &mut db).await;
         assert!((200..600).contains(&response.status), "{}", path.display());
-        let parsed: serde_json::Value = serde_json::from_str(&response.body)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(
-            parsed.get("data").is_some() || parsed.get("errors").is_some(),
-            "{}: {parsed}",
-            path.display()
-        );
+        let parsed: serde_json::Value =
+            serde_json::from_str(&response.body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(parsed.get("data").is_some() || parsed.get("errors").is_some(), "{}: {parsed}", path.display());
     }
 }
 

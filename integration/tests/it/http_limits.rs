@@ -130,7 +130,10 @@ fn complete(buf: &[u8]) -> bool {
 }
 
 fn parse(buf: &[u8]) -> Reply {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response head: {:?}", String::from_utf8_lossy(buf)));
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head: {:?}", String::from_utf8_lossy(buf)));
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
@@ -140,7 +143,8 @@ fn parse(buf: &[u8]) -> Reply {
     let body = if body_bytes.is_empty() {
         Json::Null
     } else {
-        serde_json::from_slice(body_bytes).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(body_bytes)))
+        serde_json::from_slice(body_bytes)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(body_bytes)))
     };
     Reply { status, headers, body }
 }
@@ -191,14 +195,21 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
     let q = "{\n users {\n  todos {\n   user {\n    todos {\n     user {\n      id\n      name\n     }\n    }\n   }\n  }\n }\n}";
     let r = query(addr, q).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body, json!({"errors": [{"message": "Selection set too deep", "locations": [{"line": 7, "column": 7}]}]}));
+    assert_eq!(
+        r.body,
+        json!({"errors": [{"message": "Selection set too deep", "locations": [{"line": 7, "column": 7}]}]})
+    );
     // Through a fragment the depth is the same.
     let r = query(addr, "fragment U on User { todos { user { todos { user { id } } } } } { users { ...U } }").await;
     assert_eq!(r.error(), "Selection set too deep");
     // Introspection may go deeper (15), which graphql-js's introspection query needs.
     let r = query(addr, "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }").await;
     assert!(r.body["data"]["__schema"]["types"].is_array(), "{}", r.body);
-    let deep_introspection = format!("{{ __schema {{ queryType {{ {}name{} }} }} }}", "fields { type { ofType { ".repeat(5), " } } }".repeat(5));
+    let deep_introspection = format!(
+        "{{ __schema {{ queryType {{ {}name{} }} }} }}",
+        "fields { type { ofType { ".repeat(5),
+        " } } }".repeat(5)
+    );
     let r = query(addr, &deep_introspection).await;
     assert_eq!(r.error(), "Selection set too deep", "depth 18 of introspection");
 
@@ -210,7 +221,11 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
 
     // Nesting beyond the parser's bound (64), in a value or in selections, stops the parser
     // before it can exhaust the stack.
-    let r = query(addr, &format!("{{ todos(where: {{title: {{eq: {}\"x\"{}}}}}) {{ id }} }}", "[".repeat(200), "]".repeat(200))).await;
+    let r = query(
+        addr,
+        &format!("{{ todos(where: {{title: {{eq: {}\"x\"{}}}}}) {{ id }} }}", "[".repeat(200), "]".repeat(200)),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.error().contains("levels of nesting"), "{}", r.error());
     let r = query(addr, &format!("{}{}", "{ users ".repeat(500), "}".repeat(500))).await;
@@ -234,7 +249,10 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
     assert!(r.error().contains("larger than"), "{}", r.error());
     // ... or streamed in chunks with no declared length (refused once the limit is passed).
     let mut chunked = Vec::new();
-    let payload = format!("{{\"query\": \"{{ todos {{ id }} }}\", \"pad\": \"{}\"}}", "y".repeat(exo_server::DEFAULT_MAX_BODY_BYTES));
+    let payload = format!(
+        "{{\"query\": \"{{ todos {{ id }} }}\", \"pad\": \"{}\"}}",
+        "y".repeat(exo_server::DEFAULT_MAX_BODY_BYTES)
+    );
     for piece in payload.as_bytes().chunks(100_000) {
         chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
         chunked.extend_from_slice(piece);
@@ -276,7 +294,13 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
         let r = post(addr, Some(ct), body).await;
         assert_eq!((r.status, r.body.clone()), (200, json!({"data": {"__typename": "Query"}})), "{ct:?}");
     }
-    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/graphql")] {
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/graphql"),
+    ] {
         let r = post(addr, ct, body).await;
         assert_eq!(r.status, 415, "{ct:?}");
         assert!(r.error().contains("application/json"), "{ct:?}: {}", r.error());
@@ -284,16 +308,31 @@ async fn limits_and_malformed_requests_get_graphql_errors() {
 
     // Methods: GET (even with a query string) and PUT are not GraphQL endpoints here; OPTIONS
     // answers without a body; other paths are 404. All with GraphQL-shaped errors.
-    let r = raw(addr, "GET /graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into(), vec![]).await;
+    let r = raw(
+        addr,
+        "GET /graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into(),
+        vec![],
+    )
+    .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("POST, OPTIONS"));
     assert!(r.error().contains("POST"), "{}", r.error());
-    let r = raw(addr, "PUT /graphql HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n".into(), b"{}".to_vec()).await;
+    let r = raw(
+        addr,
+        "PUT /graphql HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n".into(),
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 405);
     r.error();
     let r = raw(addr, "OPTIONS /graphql HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into(), vec![]).await;
     assert_eq!(r.status, 204);
-    let r = raw(addr, "POST /other HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n".into(), b"{}".to_vec()).await;
+    let r = raw(
+        addr,
+        "POST /other HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n".into(),
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 404);
     r.error();
 
@@ -324,7 +363,10 @@ async fn max_selection_depth_is_configurable() {
 
     let server = serve(&[("EXO_MAX_SELECTION_DEPTH", "1")]).await;
     let r = query(server.addr, "{ todosAgg { id { count } } }").await;
-    assert_eq!(r.body, json!({"errors": [{"message": "Selection set too deep", "locations": [{"line": 1, "column": 14}]}]}));
+    assert_eq!(
+        r.body,
+        json!({"errors": [{"message": "Selection set too deep", "locations": [{"line": 1, "column": 14}]}]})
+    );
     let r = query(server.addr, "{ __typename }").await;
     assert_eq!(r.body, json!({"data": {"__typename": "Query"}}));
     server.shutdown().await;

@@ -82,7 +82,11 @@ fn ids(r: &Json, field: &str) -> Vec<i64> {
 
 fn truncate(v: &Json) -> String {
     let s = v.to_string();
-    if s.len() > 400 { format!("{}...", &s[..s.char_indices().nth(400).map_or(s.len(), |(i, _)| i)]) } else { s }
+    if s.len() > 400 {
+        format!("{}...", &s[..s.char_indices().nth(400).map_or(s.len(), |(i, _)| i)])
+    } else {
+        s
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -98,8 +102,14 @@ async fn hostile_values_are_only_ever_values() {
     let mut model = Table::new();
 
     // A bystander row that must never change.
-    let r = request(&engine, &mut db, &tenant("t1"),
-        r#"mutation { createNote(data: {tenant: "t1", owner: "o1", secret: "s1", body: "plain"}) { id } }"#, json!({})).await;
+    let r = request(
+        &engine,
+        &mut db,
+        &tenant("t1"),
+        r#"mutation { createNote(data: {tenant: "t1", owner: "o1", secret: "s1", body: "plain"}) { id } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"createNote": {"id": 1}}}));
     model.insert(1, ("t1".into(), "o1".into(), "s1".into(), "plain".into(), 0));
 
@@ -111,7 +121,11 @@ async fn hostile_values_are_only_ever_values() {
         let d = json!({"tenant": h, "owner": h, "secret": h, "body": h});
         let r = request(&engine, &mut db, &tenant(h), create, json!({"d": d})).await;
         let id = r["data"]["createNote"]["id"].as_i64().unwrap_or_else(|| panic!("{label}: {}", truncate(&r)));
-        assert_eq!(r["data"]["createNote"], json!({"id": id, "tenant": h, "owner": h, "secret": h, "body": h}), "{label}");
+        assert_eq!(
+            r["data"]["createNote"],
+            json!({"id": id, "tenant": h, "owner": h, "secret": h, "body": h}),
+            "{label}"
+        );
         model.insert(id, (h.clone(), h.clone(), h.clone(), h.clone(), 0));
 
         // Filter values: `eq` finds exactly this row; the bystander is visible through an
@@ -125,7 +139,14 @@ async fn hostile_values_are_only_ever_values() {
 
         // The same value written inline as a GraphQL string literal.
         let literal = serde_json::to_string(h).unwrap();
-        let r = request(&engine, &mut db, &tenant(h), &format!("{{ notes(where: {{owner: {{eq: {literal}}}}}) {{ id body }} }}"), json!({})).await;
+        let r = request(
+            &engine,
+            &mut db,
+            &tenant(h),
+            &format!("{{ notes(where: {{owner: {{eq: {literal}}}}}) {{ id body }} }}"),
+            json!({}),
+        )
+        .await;
         assert_eq!(r["data"]["notes"], json!([{"id": id, "body": h}]), "{label}: {}", truncate(&r));
 
         // A JWT claim: `self.owner == Caller.id` admits this row and only rows owned by `h`.
@@ -147,29 +168,67 @@ async fn hostile_values_are_only_ever_values() {
         let r = request(&engine, &mut db, &tenant(h),
             "mutation($h: String!, $b: String!) { updateNotes(where: {secret: {eq: $h}}, data: {body: $b, rank: 7}) { id body } }",
             json!({"h": h, "b": format!("{h}{h}")})).await;
-        assert_eq!(r["data"]["updateNotes"], json!([{"id": id, "body": format!("{h}{h}")}]), "{label}: {}", truncate(&r));
+        assert_eq!(
+            r["data"]["updateNotes"],
+            json!([{"id": id, "body": format!("{h}{h}")}]),
+            "{label}: {}",
+            truncate(&r)
+        );
         let row = model.get_mut(&id).unwrap();
         row.3 = format!("{h}{h}");
         row.4 = 7;
         // Another tenant's hostile header cannot reach the row.
-        let r = request(&engine, &mut db, &tenant(&format!("{h}'")),
-            "mutation($h: String!) { deleteNotes(where: {secret: {eq: $h}}) { id } }", json!({"h": h})).await;
+        let r = request(
+            &engine,
+            &mut db,
+            &tenant(&format!("{h}'")),
+            "mutation($h: String!) { deleteNotes(where: {secret: {eq: $h}}) { id } }",
+            json!({"h": h}),
+        )
+        .await;
         assert_eq!(r["data"]["deleteNotes"], json!([]), "{label}: {}", truncate(&r));
 
         assert_eq!(table(&mut db).await, model, "{label}: the table differs from what was written");
     }
 
     // Typed positions refuse strings with a validation error, before any SQL.
-    let hostile_limit = request(&engine, &mut db, &tenant("t1"),
-        "query($n: Int) { notes(limit: $n) { id } }", json!({"n": "1; DROP TABLE notes"})).await;
-    assert!(hostile_limit["errors"][0]["message"].as_str().is_some_and(|m| m.contains("Argument 'limit' is not of a valid type")), "{hostile_limit}");
-    let hostile_rank = request(&engine, &mut db, &tenant("t1"),
-        "query($r: Int) { notes(where: {rank: {eq: $r}}) { id } }", json!({"r": "0 OR 1=1"})).await;
-    assert!(hostile_rank["errors"][0]["message"].as_str().is_some_and(|m| m.contains("Expected 'Int', got 'String'")), "{hostile_rank}");
-    let hostile_order = request(&engine, &mut db, &tenant("t1"),
-        "query($o: [NoteOrdering!]) { notes(orderBy: $o) { id } }", json!({"o": [{"id": "ASC; DROP TABLE notes"}]})).await;
+    let hostile_limit = request(
+        &engine,
+        &mut db,
+        &tenant("t1"),
+        "query($n: Int) { notes(limit: $n) { id } }",
+        json!({"n": "1; DROP TABLE notes"}),
+    )
+    .await;
+    assert!(
+        hostile_limit["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Argument 'limit' is not of a valid type")),
+        "{hostile_limit}"
+    );
+    let hostile_rank = request(
+        &engine,
+        &mut db,
+        &tenant("t1"),
+        "query($r: Int) { notes(where: {rank: {eq: $r}}) { id } }",
+        json!({"r": "0 OR 1=1"}),
+    )
+    .await;
+    assert!(
+        hostile_rank["errors"][0]["message"].as_str().is_some_and(|m| m.contains("Expected 'Int', got 'String'")),
+        "{hostile_rank}"
+    );
+    let hostile_order = request(
+        &engine,
+        &mut db,
+        &tenant("t1"),
+        "query($o: [NoteOrdering!]) { notes(orderBy: $o) { id } }",
+        json!({"o": [{"id": "ASC; DROP TABLE notes"}]}),
+    )
+    .await;
     assert!(hostile_order["errors"][0]["message"].is_string(), "{hostile_order}");
-    let literal_order = request(&engine, &mut db, &tenant("t1"), "{ notes(orderBy: {id: DROP}) { id } }", json!({})).await;
+    let literal_order =
+        request(&engine, &mut db, &tenant("t1"), "{ notes(orderBy: {id: DROP}) { id } }", json!({})).await;
     assert!(literal_order["errors"][0]["message"].is_string(), "{literal_order}");
     // Extreme but well-typed paging values are answered, not failed.
     let r = request(&engine, &mut db, &tenant("t1"),
@@ -179,7 +238,8 @@ async fn hostile_values_are_only_ever_values() {
     assert!(r["errors"][0]["message"].is_string(), "a negative limit must be a clear error: {r}");
 
     // A hostile header name or a header with no value changes nothing either.
-    let headers = vec![("X-Tenant".to_string(), String::new()), ("X-'; DROP TABLE notes; --".to_string(), "1".to_string())];
+    let headers =
+        vec![("X-Tenant".to_string(), String::new()), ("X-'; DROP TABLE notes; --".to_string(), "1".to_string())];
     let r = request(&engine, &mut db, &headers, "{ notes { id } }", json!({})).await;
     assert!(r.get("data").is_some() || r.get("errors").is_some(), "{r}");
     assert_eq!(table(&mut db).await, model, "the table changed at the end");

@@ -2,13 +2,13 @@
 //! ephemeral Postgres, and answer GraphQL through the runtime engine.
 
 mod access;
+mod bad_input;
 mod bounds;
 mod common;
 mod edge;
 mod examples;
-mod fuzz_regressions;
 mod exotest_sql;
-mod bad_input;
+mod fuzz_regressions;
 mod http_limits;
 mod injection;
 mod introspection;

@@ -27,9 +27,7 @@ fn claims(issuer: &Issuer, now: u64) -> Json {
 }
 
 async fn start(issuer: &Issuer, now: u64) -> Verifier {
-    exo_server::oidc::start(&issuer.url, now)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    exo_server::oidc::start(&issuer.url, now).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn is_invalid(r: &Result<Json, TokenError>, why: &str) -> bool {
@@ -59,24 +57,13 @@ async fn every_algorithm_verifies_and_a_changed_token_does_not() {
     ];
     for (key, alg) in cases {
         let token = key.sign_as(alg, Some(&key.kid), &c);
-        assert_eq!(
-            v.verify(&token, T).await,
-            Ok(c.clone()),
-            "{alg} with {}",
-            key.kid
-        );
+        assert_eq!(v.verify(&token, T).await, Ok(c.clone()), "{alg} with {}", key.kid);
         // The same signature over other claims.
         let (input, sig) = token.rsplit_once('.').unwrap();
         let (header, _) = input.split_once('.').unwrap();
         let forged_claims = json!({"iss": issuer.url, "sub": "admin", "exp": T + 3600});
-        let forged = format!(
-            "{header}.{}.{sig}",
-            b64(forged_claims.to_string().as_bytes())
-        );
-        assert!(
-            is_invalid(&v.verify(&forged, T).await, "signature"),
-            "{alg}: a changed payload must not verify"
-        );
+        let forged = format!("{header}.{}.{sig}", b64(forged_claims.to_string().as_bytes()));
+        assert!(is_invalid(&v.verify(&forged, T).await, "signature"), "{alg}: a changed payload must not verify");
     }
     // A token without `kid` is checked against the keys that allow its algorithm.
     let token = keys[2].sign_as("ES256", None, &c);
@@ -99,26 +86,10 @@ async fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway() {
         key.sign(&c)
     };
     let leeway = LEEWAY_SECONDS;
-    assert_eq!(
-        v.verify(&with(json!({"exp": T - leeway - 1})), T).await,
-        Err(TokenError::Expired)
-    );
-    assert!(
-        v.verify(&with(json!({"exp": T - leeway + 1})), T)
-            .await
-            .is_ok(),
-        "within the leeway"
-    );
-    assert!(is_invalid(
-        &v.verify(&with(json!({"nbf": T + leeway + 5})), T).await,
-        "nbf"
-    ));
-    assert!(
-        v.verify(&with(json!({"nbf": T + leeway - 5})), T)
-            .await
-            .is_ok(),
-        "within the leeway"
-    );
+    assert_eq!(v.verify(&with(json!({"exp": T - leeway - 1})), T).await, Err(TokenError::Expired));
+    assert!(v.verify(&with(json!({"exp": T - leeway + 1})), T).await.is_ok(), "within the leeway");
+    assert!(is_invalid(&v.verify(&with(json!({"nbf": T + leeway + 5})), T).await, "nbf"));
+    assert!(v.verify(&with(json!({"nbf": T + leeway - 5})), T).await.is_ok(), "within the leeway");
     let mut no_exp = claims(&issuer, T);
     no_exp.as_object_mut().unwrap().remove("exp");
     assert!(is_invalid(&v.verify(&key.sign(&no_exp), T).await, "exp"));
@@ -154,59 +125,30 @@ async fn none_hmac_and_algorithms_the_key_does_not_allow_are_refused() {
     // `none`, with and without a signature.
     for kid in [json!("rsa"), Json::Null] {
         let header = b64(json!({"alg": "none", "kid": kid}).to_string().as_bytes());
-        assert!(is_invalid(
-            &v.verify(&format!("{header}.{body}."), T).await,
-            "none"
-        ));
-        assert!(is_invalid(
-            &v.verify(&format!("{header}.{body}.c2ln"), T).await,
-            "none"
-        ));
+        assert!(is_invalid(&v.verify(&format!("{header}.{body}."), T).await, "none"));
+        assert!(is_invalid(&v.verify(&format!("{header}.{body}.c2ln"), T).await, "none"));
     }
     // HS256 with the RSA key's public modulus as the secret (algorithm confusion).
-    let n = URL_SAFE_NO_PAD
-        .decode(rsa.jwk["n"].as_str().unwrap())
-        .unwrap();
+    let n = URL_SAFE_NO_PAD.decode(rsa.jwk["n"].as_str().unwrap()).unwrap();
     let confused = {
         let header = b64(json!({"alg": "HS256", "kid": "rsa"}).to_string().as_bytes());
         let input = format!("{header}.{body}");
-        let tag = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &n),
-            input.as_bytes(),
-        );
+        let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &n), input.as_bytes());
         format!("{input}.{}", b64(tag.as_ref()))
     };
     assert!(is_invalid(&v.verify(&confused, T).await, "HS256"));
     // The RSA key is published for RS256 only: an RS384 token naming it is refused.
-    assert!(is_invalid(
-        &v.verify(&rsa.sign_as("RS384", Some("rsa"), &c), T).await,
-        "does not allow"
-    ));
+    assert!(is_invalid(&v.verify(&rsa.sign_as("RS384", Some("rsa"), &c), T).await, "does not allow"));
     // An ES256 signature presented as ES384, and an EC key named by an RSA token.
-    assert!(is_invalid(
-        &v.verify(&ec.sign_as("ES384", Some("p256"), &c), T).await,
-        "does not allow"
-    ));
-    assert!(is_invalid(
-        &v.verify(&rsa.sign_as("RS256", Some("p256"), &c), T).await,
-        "does not allow"
-    ));
+    assert!(is_invalid(&v.verify(&ec.sign_as("ES384", Some("p256"), &c), T).await, "does not allow"));
+    assert!(is_invalid(&v.verify(&rsa.sign_as("RS256", Some("p256"), &c), T).await, "does not allow"));
     // An Ed25519 signature under the EC key's kid.
-    assert!(is_invalid(
-        &v.verify(&ed.sign_as("EdDSA", Some("p256"), &c), T).await,
-        "does not allow"
-    ));
+    assert!(is_invalid(&v.verify(&ed.sign_as("EdDSA", Some("p256"), &c), T).await, "does not allow"));
     // Algorithms exo does not accept at all.
-    assert!(is_invalid(
-        &v.verify(&rsa.sign_as("PS256", Some("rsa"), &c), T).await,
-        "PS256"
-    ));
+    assert!(is_invalid(&v.verify(&rsa.sign_as("PS256", Some("rsa"), &c), T).await, "PS256"));
     // Garbage never panics.
     for t in ["", "a.b", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9.e30.%%%"] {
-        assert!(
-            matches!(v.verify(t, T).await, Err(TokenError::Invalid(_))),
-            "{t}"
-        );
+        assert!(matches!(v.verify(t, T).await, Err(TokenError::Invalid(_))), "{t}");
     }
     issuer.stop().await;
 }
@@ -227,10 +169,7 @@ async fn rotation_new_kid_after_one_refetch_old_kid_gone_once_the_cache_expires(
     // The provider rotates: both keys published, tokens signed with the new one.
     issuer.set_keys(&[&old, &new]);
     let t = T + 40;
-    assert_eq!(
-        v.verify(&new.sign(&claims(&issuer, t)), t).await,
-        Ok(claims(&issuer, t))
-    );
+    assert_eq!(v.verify(&new.sign(&claims(&issuer, t)), t).await, Ok(claims(&issuer, t)));
     assert_eq!(issuer.jwks_requests(), 2, "one refetch for the unknown kid");
     assert!(v.verify(&new.sign(&claims(&issuer, t)), t).await.is_ok());
     assert_eq!(issuer.jwks_requests(), 2, "the new key is cached");
@@ -241,15 +180,8 @@ async fn rotation_new_kid_after_one_refetch_old_kid_gone_once_the_cache_expires(
     assert!(v.verify(&old.sign(&claims(&issuer, t)), t).await.is_ok());
     assert_eq!(issuer.jwks_requests(), 2);
     let t = T + 161;
-    assert!(is_invalid(
-        &v.verify(&old.sign(&claims(&issuer, t)), t).await,
-        "no key `old`"
-    ));
-    assert_eq!(
-        issuer.jwks_requests(),
-        3,
-        "the expired set was fetched once more"
-    );
+    assert!(is_invalid(&v.verify(&old.sign(&claims(&issuer, t)), t).await, "no key `old`"));
+    assert_eq!(issuer.jwks_requests(), 3, "the expired set was fetched once more");
     assert!(v.verify(&new.sign(&claims(&issuer, t)), t).await.is_ok());
     issuer.stop().await;
 }
@@ -263,10 +195,7 @@ async fn an_unknown_kid_right_after_a_fetch_waits_for_the_rate_limit() {
     issuer.set_keys(&[&a, &b]);
     // The start-up fetch was at T: a rotation seen 5 s later is refused without a fetch...
     let t = T + 5;
-    assert!(is_invalid(
-        &v.verify(&b.sign(&claims(&issuer, t)), t).await,
-        "no key `b`"
-    ));
+    assert!(is_invalid(&v.verify(&b.sign(&claims(&issuer, t)), t).await, "no key `b`"));
     assert_eq!(issuer.jwks_requests(), 1);
     // ...and accepted once the interval has passed.
     let t = T + REFETCH_INTERVAL_SECONDS;
@@ -285,11 +214,7 @@ async fn a_flood_of_bogus_kids_costs_the_provider_one_fetch_per_interval() {
     for second in 1..=60u64 {
         let t = T + second;
         for i in 0..50 {
-            let token = key.sign_as(
-                "ES256",
-                Some(&format!("bogus-{second}-{i}")),
-                &claims(&issuer, t),
-            );
+            let token = key.sign_as("ES256", Some(&format!("bogus-{second}-{i}")), &claims(&issuer, t));
             if matches!(v.verify(&token, t).await, Err(TokenError::Invalid(_))) {
                 refused += 1;
             }
@@ -300,10 +225,7 @@ async fn a_flood_of_bogus_kids_costs_the_provider_one_fetch_per_interval() {
     assert_eq!(refused, 3000);
     let fetches = issuer.jwks_requests() - 1;
     let limit = (60 / REFETCH_INTERVAL_SECONDS) as usize;
-    assert_eq!(
-        fetches, limit,
-        "3000 bogus kids in 60 s: one fetch per {REFETCH_INTERVAL_SECONDS} s"
-    );
+    assert_eq!(fetches, limit, "3000 bogus kids in 60 s: one fetch per {REFETCH_INTERVAL_SECONDS} s");
     issuer.stop().await;
 }
 
@@ -320,11 +242,7 @@ async fn the_cached_keys_keep_working_while_the_provider_is_down() {
     // After max-age the refresh fails; the keys held stay in use.
     assert!(v.verify(&key.sign(&c(T + 600)), T + 600).await.is_ok());
     // An unknown kid is refused (its refetch fails too), not a panic or a hang.
-    assert!(is_invalid(
-        &v.verify(&key.sign_as("RS256", Some("other"), &c(T + 700)), T + 700)
-            .await,
-        "no key"
-    ));
+    assert!(is_invalid(&v.verify(&key.sign_as("RS256", Some("other"), &c(T + 700)), T + 700).await, "no key"));
     assert!(v.verify(&key.sign(&c(T + 701)), T + 701).await.is_ok());
 }
 
@@ -337,40 +255,20 @@ async fn start_up_fails_clearly_when_the_provider_is_unusable() {
         while let Ok((mut s, _)) = listener.accept().await {
             let mut buf = [0u8; 2048];
             let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                )
-                .await;
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
         }
     });
     let url = format!("http://{addr}/tenant");
-    let e = exo_server::oidc::start(&url, T)
-        .await
-        .err()
-        .expect("a 404 discovery must fail");
-    assert!(
-        e.message().contains(&format!("`EXO_OIDC_URL` = `{url}`")),
-        "{e}"
-    );
-    assert!(
-        e.message()
-            .contains("/tenant/.well-known/openid-configuration answered HTTP 404"),
-        "{e}"
-    );
+    let e = exo_server::oidc::start(&url, T).await.err().expect("a 404 discovery must fail");
+    assert!(e.message().contains(&format!("`EXO_OIDC_URL` = `{url}`")), "{e}");
+    assert!(e.message().contains("/tenant/.well-known/openid-configuration answered HTTP 404"), "{e}");
     task.abort();
 
     // A key set with nothing exo can use.
     let issuer = Issuer::start(&[], None).await;
     issuer.set_raw_keys(vec![json!({"kty": "oct", "kid": "h", "k": "c2VjcmV0"})]);
-    let e = exo_server::oidc::start(&issuer.url, T)
-        .await
-        .err()
-        .expect("an unusable key set must fail");
-    assert!(
-        e.message().contains("holds no key exo can use") && e.message().contains("`oct`"),
-        "{e}"
-    );
+    let e = exo_server::oidc::start(&issuer.url, T).await.err().expect("an unusable key set must fail");
+    assert!(e.message().contains("holds no key exo can use") && e.message().contains("`oct`"), "{e}");
     issuer.stop().await;
 
     // Both a secret and a provider: refused, as in Exograph.
@@ -380,10 +278,7 @@ async fn start_up_fails_clearly_when_the_provider_is_unusable() {
         _ => None,
     };
     let e = exo_server::ServerConfig::from_env(both).expect_err("secret and OIDC together");
-    assert!(
-        e.message().contains("`EXO_JWT_SECRET`") && e.message().contains("`EXO_OIDC_URL`"),
-        "{e}"
-    );
+    assert!(e.message().contains("`EXO_JWT_SECRET`") && e.message().contains("`EXO_OIDC_URL`"), "{e}");
 }
 
 /// The native server over HTTP with `EXO_OIDC_URL`: nested and array claims in access rules.
@@ -393,14 +288,10 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     let stranger = TestKey::ec("k1", "ES256"); // same kid, another key: a forged signature
     let issuer = Issuer::start(&[&key], None).await;
 
-    let entry = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/models/oidc-claims/src/index.exo");
+    let entry = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/models/oidc-claims/src/index.exo");
     let compiled = exo_compiler::compile_project(&entry);
     let ir = compiled.ir.unwrap_or_else(|| {
-        panic!(
-            "{}",
-            exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false)
-        )
+        panic!("{}", exo_compiler::diag::render(&compiled.diagnostics, &compiled.sources, 100, false))
     });
     let (db, client) = database_for(&ir, "oidc").await;
     drop(client);
@@ -414,9 +305,7 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     .collect();
     let lookup = move |k: &str| vars.get(k).cloned();
     let config = exo_server::ServerConfig::from_env(&lookup).expect("config");
-    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup))
-        .await
-        .expect("server");
+    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup)).await.expect("server");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -435,11 +324,7 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     };
     let admin1 = token(&key, "a1", 1, "admin", json!([]));
     let admin2 = token(&key, "a2", 2, "admin", json!([]));
-    for (tok, title, owner) in [
-        (&admin1, "one", "u1"),
-        (&admin1, "two", "u2"),
-        (&admin2, "three", "u1"),
-    ] {
+    for (tok, title, owner) in [(&admin1, "one", "u1"), (&admin1, "two", "u2"), (&admin2, "three", "u1")] {
         let q = format!(
             r#"mutation {{ createDoc(data: {{orgId: {}, owner: "{owner}", title: "{title}"}}) {{ id }} }}"#,
             if tok == &admin1 { 1 } else { 2 }
@@ -448,12 +333,8 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
         assert!(r.1["data"]["createDoc"]["id"].is_number(), "{}", r.1);
     }
     let titles = |r: &(u16, Json)| -> Vec<String> {
-        let docs = r.1["data"]["docs"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}", r.1));
-        docs.iter()
-            .map(|d| d["title"].as_str().unwrap().to_string())
-            .collect()
+        let docs = r.1["data"]["docs"].as_array().unwrap_or_else(|| panic!("{}", r.1));
+        docs.iter().map(|d| d["title"].as_str().unwrap().to_string()).collect()
     };
     let q = "{ docs(orderBy: {id: ASC}) { title } }";
     // Nested claim `org.role`: an admin sees its own organisation's documents only.
@@ -461,34 +342,11 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     assert_eq!(titles(&post(addr, Some(&admin2), q).await), ["three"]);
     // Array claim `groups`: an editor of org 1 sees all of org 1.
     assert_eq!(
-        titles(
-            &post(
-                addr,
-                Some(&token(
-                    &key,
-                    "u9",
-                    1,
-                    "member",
-                    json!(["viewers", "editors"])
-                )),
-                q
-            )
-            .await
-        ),
+        titles(&post(addr, Some(&token(&key, "u9", 1, "member", json!(["viewers", "editors"]))), q).await),
         ["one", "two"]
     );
     // Neither: only the member's own documents.
-    assert_eq!(
-        titles(
-            &post(
-                addr,
-                Some(&token(&key, "u2", 1, "member", json!(["viewers"]))),
-                q
-            )
-            .await
-        ),
-        ["two"]
-    );
+    assert_eq!(titles(&post(addr, Some(&token(&key, "u2", 1, "member", json!(["viewers"]))), q).await), ["two"]);
     // A member may not write.
     let r = post(
         addr,
@@ -498,33 +356,19 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     .await;
     assert_eq!(r.1, json!({"errors": [{"message": "Not authorized"}]}));
     // Anonymous: the rule is false without claims (as for HS256 tokens).
-    assert_eq!(
-        post(addr, None, q).await,
-        (200, json!({"errors": [{"message": "Not authorized"}]}))
-    );
+    assert_eq!(post(addr, None, q).await, (200, json!({"errors": [{"message": "Not authorized"}]})));
 
     // Refused tokens, answered as Exograph answers them (HTTP 200, a GraphQL error).
-    let expired = key.sign(&json!({"iss": issuer.url, "sub": "a1", "exp": now - 3600, "org": {"id": 1, "role": "admin"}}));
-    assert_eq!(
-        post(addr, Some(&expired), q).await,
-        (
-            200,
-            json!({"errors": [{"message": "Expired authentication"}]})
-        )
-    );
+    let expired =
+        key.sign(&json!({"iss": issuer.url, "sub": "a1", "exp": now - 3600, "org": {"id": 1, "role": "admin"}}));
+    assert_eq!(post(addr, Some(&expired), q).await, (200, json!({"errors": [{"message": "Expired authentication"}]})));
     let forged = token(&stranger, "a1", 1, "admin", json!([]));
-    assert_eq!(
-        post(addr, Some(&forged), q).await,
-        (200, json!({"errors": [{"message": "Not authorized"}]}))
-    );
+    assert_eq!(post(addr, Some(&forged), q).await, (200, json!({"errors": [{"message": "Not authorized"}]})));
     let hs256 = exo_runtime::jwt::sign_hs256(
         &json!({"iss": issuer.url, "sub": "a1", "exp": now + 600, "org": {"id": 1, "role": "admin"}}),
         b"guess",
     );
-    assert_eq!(
-        post(addr, Some(&hs256), q).await,
-        (200, json!({"errors": [{"message": "Not authorized"}]}))
-    );
+    assert_eq!(post(addr, Some(&hs256), q).await, (200, json!({"errors": [{"message": "Not authorized"}]})));
 
     let _ = stop.send(());
     serving.await.unwrap();
@@ -534,9 +378,7 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
 /// One GraphQL POST on a fresh connection; (status, body).
 async fn post(addr: SocketAddr, token: Option<&str>, query: &str) -> (u16, Json) {
     let body = json!({ "query": query }).to_string();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(
         "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -549,8 +391,5 @@ async fn post(addr: SocketAddr, token: Option<&str>, query: &str) -> (u16, Json)
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")),
-    )
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")))
 }

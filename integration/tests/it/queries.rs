@@ -36,10 +36,20 @@ async fn todo_end_to_end() {
     let engine = engine(ir);
 
     let r = gql(&engine, &mut db, SEED, json!({}), admin()).await;
-    assert_eq!(r, json!({"data": {"createUsers": [{"id": 1}, {"id": 2}, {"id": 3}], "createTodos": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}, {"id": 6}]}}));
+    assert_eq!(
+        r,
+        json!({"data": {"createUsers": [{"id": 1}, {"id": 2}, {"id": 3}], "createTodos": [{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}, {"id": 6}]}})
+    );
 
     // Bob sees only his own todos; defaults were applied by the database.
-    let r = gql(&engine, &mut db, "{ todos(orderBy: {id: ASC}) { id title completed priority user { name } } }", json!({}), bob()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        "{ todos(orderBy: {id: ASC}) { id title completed priority user { name } } }",
+        json!({}),
+        bob(),
+    )
+    .await;
     assert_eq!(
         r,
         json!({"data": {"todos": [
@@ -83,14 +93,31 @@ async fn todo_end_to_end() {
         admin(),
     )
     .await;
-    assert_eq!(r, json!({"data": {"user": {"name": "Bob", "todos": [{"title": "Call mom"}, {"title": "Buy milk"}], "todosAgg": {"id": {"count": 3}}}}}));
+    assert_eq!(
+        r,
+        json!({"data": {"user": {"name": "Bob", "todos": [{"title": "Call mom"}, {"title": "Buy milk"}], "todosAgg": {"id": {"count": 3}}}}})
+    );
 
     // Unique lookup; a row the caller cannot read is null.
-    let r = gql(&engine, &mut db, r#"{ a: userByEmail(email: "bob@example.com") { id } b: userByEmail(email: "carol@example.com") { id } }"#, json!({}), bob()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        r#"{ a: userByEmail(email: "bob@example.com") { id } b: userByEmail(email: "carol@example.com") { id } }"#,
+        json!({}),
+        bob(),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"a": {"id": 2}, "b": null}}));
 
     // The owner defaults to the caller; the create rule holds for Bob's own todo.
-    let r = gql(&engine, &mut db, r#"mutation { createTodo(data: {title: "New"}) { id title user { id } } }"#, json!({}), bob()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        r#"mutation { createTodo(data: {title: "New"}) { id title user { id } } }"#,
+        json!({}),
+        bob(),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"createTodo": {"id": 7, "title": "New", "user": {"id": 2}}}}));
 
     // Bob cannot attach a todo to Carol: the whole request rolls back.
@@ -107,13 +134,28 @@ async fn todo_end_to_end() {
     assert_eq!(r, json!({"data": {"todosAgg": {"id": {"count": 7}}}}));
 
     // Updates filter by the rule: Bob's update of Carol's todo gives null.
-    let r = gql(&engine, &mut db, r#"mutation { updateTodo(id: 4, data: {title: "x"}) { id } }"#, json!({}), bob()).await;
+    let r =
+        gql(&engine, &mut db, r#"mutation { updateTodo(id: 4, data: {title: "x"}) { id } }"#, json!({}), bob()).await;
     assert_eq!(r, json!({"data": {"updateTodo": null}}));
-    let r = gql(&engine, &mut db, r#"mutation { updateTodo(id: 1, data: {completed: true}) { id completed } }"#, json!({}), bob()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        r#"mutation { updateTodo(id: 1, data: {completed: true}) { id completed } }"#,
+        json!({}),
+        bob(),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"updateTodo": {"id": 1, "completed": true}}}));
     // A list comes in the statement's order (no implicit ORDER BY): compare the ids as a set.
-    let r = gql(&engine, &mut db, r#"mutation { deleteTodos(where: {completed: {eq: true}}) { id } }"#, json!({}), bob()).await;
-    let mut ids: Vec<i64> = r["data"]["deleteTodos"].as_array().unwrap_or_else(|| panic!("{r}")).iter().filter_map(|t| t["id"].as_i64()).collect();
+    let r =
+        gql(&engine, &mut db, r#"mutation { deleteTodos(where: {completed: {eq: true}}) { id } }"#, json!({}), bob())
+            .await;
+    let mut ids: Vec<i64> = r["data"]["deleteTodos"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .filter_map(|t| t["id"].as_i64())
+        .collect();
     ids.sort_unstable();
     assert_eq!(ids, [1, 2], "{r}");
 
@@ -122,7 +164,9 @@ async fn todo_end_to_end() {
     // they see an empty list rather than a refusal; users cannot create users.
     let r = gql(&engine, &mut db, "{ todos { id } }", json!({}), None).await;
     assert_eq!(r, json!({"data": {"todos": []}}));
-    let r = gql(&engine, &mut db, r#"mutation { createUser(data: {email: "x@y", name: "X"}) { id } }"#, json!({}), bob()).await;
+    let r =
+        gql(&engine, &mut db, r#"mutation { createUser(data: {email: "x@y", name: "X"}) { id } }"#, json!({}), bob())
+            .await;
     assert_eq!(r["errors"][0]["message"], "Not authorized");
 }
 
@@ -132,15 +176,36 @@ async fn errors_are_graphql_errors() {
     let (_guard, mut db) = database_for(&ir, "todo_errors").await;
     let engine = engine(ir);
     let r = gql(&engine, &mut db, "{ todos { nope } }", json!({}), admin()).await;
-    assert_eq!(r, json!({"errors": [{"message": "Field 'nope' is not valid for type 'Todo'", "locations": [{"line": 1, "column": 11}]}]}));
+    assert_eq!(
+        r,
+        json!({"errors": [{"message": "Field 'nope' is not valid for type 'Todo'", "locations": [{"line": 1, "column": 11}]}]})
+    );
     let r = gql(&engine, &mut db, "{ todos { id ", json!({}), admin()).await;
     // Framed as Exograph frames it.
-    assert_eq!(r["errors"][0]["message"], "Syntax error:\n --> 1:14\n  |\n1 | { todos { id \n  |              ^---\n  |\n  = expected name");
+    assert_eq!(
+        r["errors"][0]["message"],
+        "Syntax error:\n --> 1:14\n  |\n1 | { todos { id \n  |              ^---\n  |\n  = expected name"
+    );
     let r = gql(&engine, &mut db, "query($id: Int!) { todo(id: $id) { id } }", json!({"id": "x"}), admin()).await;
-    assert!(r["errors"][0]["message"].as_str().unwrap().contains("Argument 'id' is not of a valid type. Expected 'Int', got 'String'"), "{r}");
-    let r = gql(&engine, &mut db, "{ users { todos { user { todos { user { todos { id } } } } } } }", json!({}), admin()).await;
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Argument 'id' is not of a valid type. Expected 'Int', got 'String'"),
+        "{r}"
+    );
+    let r =
+        gql(&engine, &mut db, "{ users { todos { user { todos { user { todos { id } } } } } } }", json!({}), admin())
+            .await;
     assert_eq!(r["errors"][0]["message"], "Selection set too deep");
-    let r = gql(&engine, &mut db, "fragment A on Todo { ...B } fragment B on Todo { ...A } { todos { ...A } }", json!({}), admin()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        "fragment A on Todo { ...B } fragment B on Todo { ...A } { todos { ...A } }",
+        json!({}),
+        admin(),
+    )
+    .await;
     assert!(r["errors"][0]["message"].as_str().unwrap().starts_with("Fragment cycle detected"), "{r}");
     let r = gql(&engine, &mut db, "{ todos(where: {priority: {eq: URGENT}}) { id } }", json!({}), admin()).await;
     assert!(r["errors"][0]["message"].as_str().unwrap().contains("URGENT"), "{r}");
@@ -151,13 +216,21 @@ async fn errors_are_graphql_errors() {
     let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
     // As Exograph: HTTP 200 with a GraphQL error, never an anonymous answer.
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"errors":[{"message":"Not authorized"}]}"#));
-    let expired = exo_runtime::jwt::sign_hs256(&json!({"sub": 1, "role": "admin", "exp": now() - 10}), JWT_SECRET.as_bytes());
+    let expired =
+        exo_runtime::jwt::sign_hs256(&json!({"sub": 1, "role": "admin", "exp": now() - 10}), JWT_SECRET.as_bytes());
     let headers = vec![("Authorization".to_string(), format!("Bearer {expired}"))];
     let head = exo_runtime::RequestHead { headers: &headers, client_ip: None, now: now() };
     let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"errors":[{"message":"Expired authentication"}]}"#));
     // An injection attempt is only ever a bound value.
-    let r = gql(&engine, &mut db, r#"{ todos(where: {title: {eq: "x'; DROP TABLE todos; --"}}) { id } }"#, json!({}), admin()).await;
+    let r = gql(
+        &engine,
+        &mut db,
+        r#"{ todos(where: {title: {eq: "x'; DROP TABLE todos; --"}}) { id } }"#,
+        json!({}),
+        admin(),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"todos": []}}));
 }
 
@@ -169,12 +242,23 @@ async fn cached_plans_rebind_values_and_respect_context() {
     gql(&engine, &mut db, SEED, json!({}), admin()).await;
     let q = "query($t: String!) { todos(where: {title: {eq: $t}}) { id } }";
     // Same document, different values and users: each answer is right for its request.
-    assert_eq!(gql(&engine, &mut db, q, json!({"t": "Buy milk"}), admin()).await, json!({"data": {"todos": [{"id": 1}]}}));
-    assert_eq!(gql(&engine, &mut db, q, json!({"t": "Plan trip"}), admin()).await, json!({"data": {"todos": [{"id": 4}]}}));
-    assert_eq!(gql(&engine, &mut db, q, json!({"t": "Plan trip"}), bob()).await, json!({"data": {"todos": []}}));
-    assert_eq!(gql(&engine, &mut db, q, json!({"t": "Buy milk"}), bob()).await, json!({"data": {"todos": [{"id": 1}]}}));
     assert_eq!(
-        gql(&engine, &mut db, q, json!({"t": 3}), bob()).await["errors"][0]["message"].as_str().map(|m| m.contains("Expected 'String', got 'Number'")),
+        gql(&engine, &mut db, q, json!({"t": "Buy milk"}), admin()).await,
+        json!({"data": {"todos": [{"id": 1}]}})
+    );
+    assert_eq!(
+        gql(&engine, &mut db, q, json!({"t": "Plan trip"}), admin()).await,
+        json!({"data": {"todos": [{"id": 4}]}})
+    );
+    assert_eq!(gql(&engine, &mut db, q, json!({"t": "Plan trip"}), bob()).await, json!({"data": {"todos": []}}));
+    assert_eq!(
+        gql(&engine, &mut db, q, json!({"t": "Buy milk"}), bob()).await,
+        json!({"data": {"todos": [{"id": 1}]}})
+    );
+    assert_eq!(
+        gql(&engine, &mut db, q, json!({"t": 3}), bob()).await["errors"][0]["message"]
+            .as_str()
+            .map(|m| m.contains("Expected 'String', got 'Number'")),
         Some(true)
     );
 }

@@ -35,7 +35,12 @@ async fn post(engine: &Engine, db: &mut PgDb, body: Json, claims: Option<Json>, 
 }
 
 fn seed_document(ir: &exo_ir::Ir) -> String {
-    ir.trusted_documents.iter().find(|d| d.document.contains("SeedUsers")).expect("the seed is trusted").document.clone()
+    ir.trusted_documents
+        .iter()
+        .find(|d| d.document.contains("SeedUsers"))
+        .expect("the seed is trusted")
+        .document
+        .clone()
 }
 
 #[tokio::test]
@@ -50,13 +55,15 @@ async fn trusted_operations_run_their_precompiled_plans() {
 
     // By persisted-query hash: no document in the request at all.
     let hash = exo_runtime::trusted::sha256_hex(MY_TODOS);
-    let by_hash = json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash}}, "variables": {"done": false}});
+    let by_hash =
+        json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash}}, "variables": {"done": false}});
     let ben = post(&engine, &mut db, by_hash.clone(), Some(json!({"sub": 2})), &[]).await;
     assert_eq!(ben, json!({"data": {"todos": [{"id": 2, "title": "Ben's first", "completed": false}]}}));
     let ann = post(&engine, &mut db, by_hash, Some(admin.clone()), &[]).await;
     assert_eq!(ann["data"]["todos"].as_array().map(Vec::len), Some(2), "{ann}");
     // By text, a null variable (another precompiled shape).
-    let all = post(&engine, &mut db, json!({"query": MY_TODOS, "variables": {"done": null}}), Some(admin.clone()), &[]).await;
+    let all =
+        post(&engine, &mut db, json!({"query": MY_TODOS, "variables": {"done": null}}), Some(admin.clone()), &[]).await;
     assert_eq!(all, json!({"data": {"todos": []}}), "eq: null selects rows whose completed is null: none");
     assert_eq!(engine.trusted_stats(), (4, 0), "every trusted request ran a precompiled plan");
 
@@ -64,7 +71,14 @@ async fn trusted_operations_run_their_precompiled_plans() {
     let unknown = json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "00".repeat(32)}}});
     let r = post(&engine, &mut db, unknown, None, &[]).await;
     assert_eq!(r["errors"][0]["message"], "PersistedQueryNotFound");
-    let r = post(&engine, &mut db, json!({"query": "{ todos { id } }"}), Some(admin.clone()), &[("_exo_playground", "true")]).await;
+    let r = post(
+        &engine,
+        &mut db,
+        json!({"query": "{ todos { id } }"}),
+        Some(admin.clone()),
+        &[("_exo_playground", "true")],
+    )
+    .await;
     assert!(r["errors"][0]["message"].as_str().unwrap().contains("not trusted"), "{r}");
     let r = post(&engine, &mut db, json!({"query": "{ __schema { queryType { name } } }"}), None, &[]).await;
     assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query", "introspection stays open");
@@ -107,7 +121,10 @@ fn precompiled_plans_snapshot_and_parse() {
                             let TrustedRoot::Sql { steps, .. } = &f.root else { continue };
                             for s in steps {
                                 let sql = match s {
-                                    Step::Json(st) | Step::CollectKeys(st) | Step::CollectSlots(st) | Step::Check(st) => st.sql.clone(),
+                                    Step::Json(st)
+                                    | Step::CollectKeys(st)
+                                    | Step::CollectSlots(st)
+                                    | Step::Check(st) => st.sql.clone(),
                                 };
                                 Parser::parse_sql(&PostgreSqlDialect {}, &sql)
                                     .unwrap_or_else(|e| panic!("{name}: sqlparser rejects\n{sql}\n{e}"));
@@ -137,9 +154,15 @@ fn deps_text(ir: &exo_ir::Ir, deps: &[TrustedDep]) -> String {
     deps.iter()
         .map(|d| match d {
             TrustedDep::Value { context, field, json } => format!("{} = {json}", name(context, field)),
-            TrustedDep::Null { context, field, is_null } => format!("{} {}", name(context, field), if *is_null { "null" } else { "not null" }),
-            TrustedDep::List { context, field, is_list } => format!("{} {}", name(context, field), if *is_list { "list" } else { "not a list" }),
-            TrustedDep::Other { context, field, excluded, .. } => format!("{} none of [{}]", name(context, field), excluded.join(", ")),
+            TrustedDep::Null { context, field, is_null } => {
+                format!("{} {}", name(context, field), if *is_null { "null" } else { "not null" })
+            }
+            TrustedDep::List { context, field, is_list } => {
+                format!("{} {}", name(context, field), if *is_list { "list" } else { "not a list" })
+            }
+            TrustedDep::Other { context, field, excluded, .. } => {
+                format!("{} none of [{}]", name(context, field), excluded.join(", "))
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -36,40 +36,18 @@ async fn views_checks_generated_columns_and_identity() {
     db.exec(SQL).await;
 
     let schemas = user_schemas(&db.client).await.unwrap();
-    assert!(
-        schemas.contains(&"shop".to_string()) && schemas.contains(&"public".to_string()),
-        "{schemas:?}"
-    );
-    assert!(
-        !schemas
-            .iter()
-            .any(|s| s.starts_with("pg_") || s == "information_schema"),
-        "{schemas:?}"
-    );
+    assert!(schemas.contains(&"shop".to_string()) && schemas.contains(&"public".to_string()), "{schemas:?}");
+    assert!(!schemas.iter().any(|s| s.starts_with("pg_") || s == "information_schema"), "{schemas:?}");
 
-    let catalog = read_catalog(&db.client, &["shop".to_string()])
-        .await
-        .unwrap();
+    let catalog = read_catalog(&db.client, &["shop".to_string()]).await.unwrap();
     // A type from an extension installed outside the search path, as `format_type` names it.
     assert_eq!(catalog.snapshot.tables[1].columns[0].ty, "SHOP.CITEXT");
-    assert!(
-        catalog.snapshot.enums.iter().all(|e| e.name == "mood"),
-        "{:?}",
-        catalog.snapshot.enums
-    );
-    let names: Vec<&str> = catalog
-        .snapshot
-        .tables
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
+    assert!(catalog.snapshot.enums.iter().all(|e| e.name == "mood"), "{:?}", catalog.snapshot.enums);
+    let names: Vec<&str> = catalog.snapshot.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["items", "tags"], "only the schemas asked for");
     let items = &catalog.snapshot.tables[0];
     let id = items.column("id").unwrap();
-    assert!(
-        id.serial && id.ty == "INT" && id.default.is_none(),
-        "{id:?}"
-    );
+    assert!(id.serial && id.ty == "INT" && id.default.is_none(), "{id:?}");
     let other = items.column("other_id").unwrap();
     assert!(other.serial && other.ty == "BIGINT", "{other:?}");
     assert!(!items.column("quantity").unwrap().serial);
@@ -80,70 +58,33 @@ async fn views_checks_generated_columns_and_identity() {
     let views: Vec<View> = catalog
         .views
         .iter()
-        .map(|v| {
-            (
-                v.name.as_str(),
-                v.kind,
-                v.columns
-                    .iter()
-                    .map(|c| (c.name.as_str(), c.ty.as_str()))
-                    .collect(),
-            )
-        })
+        .map(|v| (v.name.as_str(), v.kind, v.columns.iter().map(|c| (c.name.as_str(), c.ty.as_str())).collect()))
         .collect();
     // `pg_buffercache`, the extension's view, is left out.
     assert_eq!(
         views,
         [
-            (
-                "cheap",
-                ViewKind::View,
-                vec![("id", "INT"), ("price", "NUMERIC(10, 2)")]
-            ),
-            (
-                "totals",
-                ViewKind::MaterializedView,
-                vec![("total", "NUMERIC")]
-            ),
+            ("cheap", ViewKind::View, vec![("id", "INT"), ("price", "NUMERIC(10, 2)")]),
+            ("totals", ViewKind::MaterializedView, vec![("total", "NUMERIC")]),
         ]
     );
-    assert!(catalog
-        .views
-        .iter()
-        .all(|v| v.columns.iter().all(|c| c.nullable)));
+    assert!(catalog.views.iter().all(|v| v.columns.iter().all(|c| c.nullable)));
 
-    let checks: Vec<(&str, &str)> = catalog
-        .checks
-        .iter()
-        .map(|c| (c.name.as_str(), c.definition.as_str()))
-        .collect();
+    let checks: Vec<(&str, &str)> = catalog.checks.iter().map(|c| (c.name.as_str(), c.definition.as_str())).collect();
     assert_eq!(
         checks,
-        [
-            ("items_price_check", "CHECK ((price > (0)::numeric))"),
-            ("quantity_positive", "CHECK ((quantity > 0))"),
-        ]
+        [("items_price_check", "CHECK ((price > (0)::numeric))"), ("quantity_positive", "CHECK ((quantity > 0))"),]
     );
     assert_eq!(catalog.generated.len(), 1);
     assert_eq!(
-        (
-            catalog.generated[0].column.as_str(),
-            catalog.generated[0].expression.as_str()
-        ),
+        (catalog.generated[0].column.as_str(), catalog.generated[0].expression.as_str()),
         ("total", "(price * (quantity)::numeric)")
     );
 
-    let comments: Vec<(&str, Option<&str>, &str)> = catalog
-        .comments
-        .iter()
-        .map(|c| (c.table.as_str(), c.column.as_deref(), c.text.as_str()))
-        .collect();
+    let comments: Vec<(&str, Option<&str>, &str)> =
+        catalog.comments.iter().map(|c| (c.table.as_str(), c.column.as_deref(), c.text.as_str())).collect();
     assert_eq!(
         comments,
-        [
-            ("cheap", None, "Under ten."),
-            ("items", None, "Things for sale."),
-            ("items", Some("price"), "Before tax.")
-        ]
+        [("cheap", None, "Under ten."), ("items", None, "Things for sale."), ("items", Some("price"), "Before tax.")]
     );
 }

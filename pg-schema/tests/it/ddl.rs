@@ -36,13 +36,8 @@ fn statements_come_in_kind_order() {
     for (name, db) in models::all() {
         let kinds: Vec<StatementKind> = create_statements(&db).iter().map(|s| s.kind).collect();
         let rank = |k: &StatementKind| order.iter().position(|o| o == k).unwrap_or(order.len());
-        assert!(
-            kinds.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
-            "{name}: {kinds:?}"
-        );
-        assert!(create_statements(&db)
-            .iter()
-            .all(|s| !s.destructive && !s.withheld));
+        assert!(kinds.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])), "{name}: {kinds:?}");
+        assert!(create_statements(&db).iter().all(|s| !s.destructive && !s.withheld));
     }
 }
 
@@ -58,11 +53,7 @@ fn output_is_independent_of_table_order() {
                 fk.ref_table = n - 1 - fk.ref_table;
             }
         }
-        assert_eq!(
-            to_sql_script(&create_statements(&db)),
-            to_sql_script(&create_statements(&reversed)),
-            "{name}"
-        );
+        assert_eq!(to_sql_script(&create_statements(&db)), to_sql_script(&create_statements(&reversed)), "{name}");
     }
 }
 
@@ -97,9 +88,9 @@ fn withheld_statements_are_commented_out() {
     s[1].destructive = true;
     s[1].withheld = true;
     let script = to_sql_script(&s);
-    assert!(script.starts_with("CREATE TYPE \"public\".\"priority\" AS ENUM ('LOW', 'MEDIUM', 'HIGH');\n\n-- CREATE TABLE"), "{script}");
     assert!(
-        script.lines().skip(2).all(|l| l.starts_with("-- ")),
+        script.starts_with("CREATE TYPE \"public\".\"priority\" AS ENUM ('LOW', 'MEDIUM', 'HIGH');\n\n-- CREATE TABLE"),
         "{script}"
     );
+    assert!(script.lines().skip(2).all(|l| l.starts_with("-- ")), "{script}");
 }

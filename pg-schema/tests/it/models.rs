@@ -2,8 +2,7 @@
 //! compiler lowers them. Each covers one feature of the DDL.
 
 use exo_ir::{
-    Column, ColumnDefault, ColumnType, Database, ForeignKey, Index, PgEnum, Sequence, Table,
-    UniqueConstraint,
+    Column, ColumnDefault, ColumnType, Database, ForeignKey, Index, PgEnum, Sequence, Table, UniqueConstraint,
 };
 
 /// A table under construction; columns and keys are named, resolved to ids by [`db`].
@@ -44,13 +43,7 @@ fn names(cols: &[&str]) -> Vec<String> {
 impl T {
     /// A NOT NULL column.
     pub fn col(mut self, name: &str, ty: ColumnType) -> T {
-        self.table.columns.push(Column {
-            name: name.into(),
-            ty,
-            nullable: false,
-            default: None,
-            update_value: None,
-        });
+        self.table.columns.push(Column { name: name.into(), ty, nullable: false, default: None, update_value: None });
         self
     }
     /// A nullable column.
@@ -71,10 +64,7 @@ impl T {
         self
     }
     pub fn seq_default(mut self, schema: &str, name: &str) -> T {
-        self.last().default = Some(ColumnDefault::Sequence {
-            schema: schema.into(),
-            name: name.into(),
-        });
+        self.last().default = Some(ColumnDefault::Sequence { schema: schema.into(), name: name.into() });
         self
     }
     /// `@update` value of the last column.
@@ -94,21 +84,8 @@ impl T {
         self.indexes.push((name.into(), names(cols)));
         self
     }
-    pub fn fk(
-        mut self,
-        name: &str,
-        cols: &[&str],
-        ref_schema: &str,
-        ref_table: &str,
-        ref_cols: &[&str],
-    ) -> T {
-        self.fks.push((
-            name.into(),
-            names(cols),
-            ref_schema.into(),
-            ref_table.into(),
-            names(ref_cols),
-        ));
+    pub fn fk(mut self, name: &str, cols: &[&str], ref_schema: &str, ref_table: &str, ref_cols: &[&str]) -> T {
+        self.fks.push((name.into(), names(cols), ref_schema.into(), ref_table.into(), names(ref_cols)));
         self
     }
     pub fn unmanaged(mut self) -> T {
@@ -122,39 +99,19 @@ impl T {
 
 /// Resolves names to ids. Panics on a typo: these are fixtures.
 pub fn db(tables: Vec<T>) -> Database {
-    let col_id = |t: &Table, c: &str| {
-        t.column_by_name(c)
-            .unwrap_or_else(|| panic!("no column {c} in {}", t.name))
-            .0
-    };
+    let col_id = |t: &Table, c: &str| t.column_by_name(c).unwrap_or_else(|| panic!("no column {c} in {}", t.name)).0;
     let mut out: Vec<Table> = tables.iter().map(|t| t.table.clone()).collect();
     for (i, spec) in tables.iter().enumerate() {
         let ids = |cols: &[String]| cols.iter().map(|c| col_id(&out[i], c)).collect::<Vec<_>>();
         let pk = ids(&spec.pk);
-        let uniques: Vec<_> = spec
-            .uniques
-            .iter()
-            .map(|(n, c)| UniqueConstraint {
-                name: n.clone(),
-                columns: ids(c),
-            })
-            .collect();
-        let indexes: Vec<_> = spec
-            .indexes
-            .iter()
-            .map(|(n, c)| Index {
-                name: n.clone(),
-                columns: ids(c),
-            })
-            .collect();
+        let uniques: Vec<_> =
+            spec.uniques.iter().map(|(n, c)| UniqueConstraint { name: n.clone(), columns: ids(c) }).collect();
+        let indexes: Vec<_> = spec.indexes.iter().map(|(n, c)| Index { name: n.clone(), columns: ids(c) }).collect();
         let fks: Vec<_> = spec
             .fks
             .iter()
             .map(|(n, c, rs, rt, rc)| {
-                let target = out
-                    .iter()
-                    .position(|t| &t.schema == rs && &t.name == rt)
-                    .expect("fk target");
+                let target = out.iter().position(|t| &t.schema == rs && &t.name == rt).expect("fk target");
                 ForeignKey {
                     name: n.clone(),
                     columns: ids(c),
@@ -169,27 +126,15 @@ pub fn db(tables: Vec<T>) -> Database {
         t.indexes = indexes;
         t.foreign_keys = fks;
     }
-    Database {
-        tables: out,
-        enums: vec![],
-        sequences: vec![],
-        extensions: vec![],
-    }
+    Database { tables: out, enums: vec![], sequences: vec![], extensions: vec![] }
 }
 
 pub fn pg_enum(schema: &str, name: &str, values: &[&str]) -> PgEnum {
-    PgEnum {
-        schema: schema.into(),
-        name: name.into(),
-        values: names(values),
-    }
+    PgEnum { schema: schema.into(), name: name.into(), values: names(values) }
 }
 
 pub fn enum_ty(schema: &str, name: &str) -> ColumnType {
-    ColumnType::Enum {
-        schema: schema.into(),
-        name: name.into(),
-    }
+    ColumnType::Enum { schema: schema.into(), name: name.into() }
 }
 
 use ColumnType as C;
@@ -220,8 +165,7 @@ pub fn todo() -> Database {
             .index("todos_user_id_idx", &["user_id"]),
         users(),
     ]);
-    d.enums
-        .push(pg_enum("public", "priority", &["LOW", "MEDIUM", "HIGH"]));
+    d.enums.push(pg_enum("public", "priority", &["LOW", "MEDIUM", "HIGH"]));
     d
 }
 
@@ -241,29 +185,11 @@ pub fn scalars() -> Database {
         .default("10.0")
         .col("double", C::Double)
         .default("2.5")
-        .col(
-            "decimal",
-            C::Numeric {
-                precision: None,
-                scale: None,
-            },
-        )
+        .col("decimal", C::Numeric { precision: None, scale: None })
         .default("'10.00'")
-        .col(
-            "price",
-            C::Numeric {
-                precision: Some(10),
-                scale: Some(2),
-            },
-        )
+        .col("price", C::Numeric { precision: Some(10), scale: Some(2) })
         .default("10.00")
-        .col(
-            "whole",
-            C::Numeric {
-                precision: Some(8),
-                scale: None,
-            },
-        )
+        .col("whole", C::Numeric { precision: Some(8), scale: None })
         .col("text", C::Text)
         .default("'it''s'")
         .col("short", C::Varchar(10))
@@ -295,13 +221,8 @@ pub fn enums() -> Database {
         .default("'OPEN'::\"public\".\"ticket_status\"")
         .opt("labels", C::Array(Box::new(enum_ty("public", "label"))))
         .opt("region", enum_ty("geo", "region"))]);
-    d.enums.push(pg_enum(
-        "public",
-        "ticket_status",
-        &["OPEN", "IN_PROGRESS", "CLOSED"],
-    ));
-    d.enums
-        .push(pg_enum("public", "label", &["bug", "feature", "won't fix"]));
+    d.enums.push(pg_enum("public", "ticket_status", &["OPEN", "IN_PROGRESS", "CLOSED"]));
+    d.enums.push(pg_enum("public", "label", &["bug", "feature", "won't fix"]));
     d.enums.push(pg_enum("geo", "region", &["EU", "US"]));
     d
 }
@@ -316,20 +237,8 @@ pub fn composite_pk() -> Database {
             .col("concert_id", C::Int)
             .col("rank", C::Int)
             .pk(&["artist_id", "concert_id"])
-            .fk(
-                "performances_artist_fk",
-                &["artist_id"],
-                "public",
-                "artists",
-                &["id"],
-            )
-            .fk(
-                "performances_concert_fk",
-                &["concert_id"],
-                "public",
-                "concerts",
-                &["id"],
-            ),
+            .fk("performances_artist_fk", &["artist_id"], "public", "artists", &["id"])
+            .fk("performances_concert_fk", &["concert_id"], "public", "concerts", &["id"]),
         t("public", "reviews")
             .serial_pk()
             .col("performance_artist_id", C::Int)
@@ -348,27 +257,12 @@ pub fn composite_pk() -> Database {
 /// Named sequences: one shared by two tables, one in another schema.
 pub fn shared_sequence() -> Database {
     let mut d = db(vec![
-        t("public", "invoices")
-            .col("number", C::Int)
-            .seq_default("public", "document_numbers")
-            .pk(&["number"]),
-        t("public", "credit_notes")
-            .col("number", C::Int)
-            .seq_default("public", "document_numbers")
-            .pk(&["number"]),
-        t("billing", "receipts")
-            .col("id", C::BigInt)
-            .seq_default("billing", "receipt_ids")
-            .pk(&["id"]),
+        t("public", "invoices").col("number", C::Int).seq_default("public", "document_numbers").pk(&["number"]),
+        t("public", "credit_notes").col("number", C::Int).seq_default("public", "document_numbers").pk(&["number"]),
+        t("billing", "receipts").col("id", C::BigInt).seq_default("billing", "receipt_ids").pk(&["id"]),
     ]);
-    d.sequences.push(Sequence {
-        schema: "public".into(),
-        name: "document_numbers".into(),
-    });
-    d.sequences.push(Sequence {
-        schema: "billing".into(),
-        name: "receipt_ids".into(),
-    });
+    d.sequences.push(Sequence { schema: "public".into(), name: "document_numbers".into() });
+    d.sequences.push(Sequence { schema: "billing".into(), name: "receipt_ids".into() });
     d
 }
 
@@ -387,36 +281,23 @@ pub fn uuid_ossp() -> Database {
 /// Tables, an enum, keys and indexes in a non-public schema, referenced from public.
 pub fn non_public_schema() -> Database {
     let mut d = db(vec![
-        t("shop", "customers")
-            .serial_pk()
-            .col("email", C::Text)
-            .unique("customers_email_key", &["email"]),
+        t("shop", "customers").serial_pk().col("email", C::Text).unique("customers_email_key", &["email"]),
         t("shop", "orders")
             .serial_pk()
             .col("customer_id", C::Int)
             .col("status", enum_ty("shop", "order_status"))
             .default("'NEW'::\"shop\".\"order_status\"")
-            .fk(
-                "orders_customer_fk",
-                &["customer_id"],
-                "shop",
-                "customers",
-                &["id"],
-            )
+            .fk("orders_customer_fk", &["customer_id"], "shop", "customers", &["id"])
             .index("orders_customer_idx", &["customer_id"]),
-        t("public", "audit_entries")
-            .serial_pk()
-            .opt("order_id", C::Int)
-            .fk(
-                "audit_entries_order_fk",
-                &["order_id"],
-                "shop",
-                "orders",
-                &["id"],
-            ),
+        t("public", "audit_entries").serial_pk().opt("order_id", C::Int).fk(
+            "audit_entries_order_fk",
+            &["order_id"],
+            "shop",
+            "orders",
+            &["id"],
+        ),
     ]);
-    d.enums
-        .push(pg_enum("shop", "order_status", &["NEW", "PAID", "SHIPPED"]));
+    d.enums.push(pg_enum("shop", "order_status", &["NEW", "PAID", "SHIPPED"]));
     d
 }
 
@@ -468,21 +349,14 @@ pub fn multi_column_index() -> Database {
 /// created nor compared.
 pub fn unmanaged() -> Database {
     db(vec![
-        t("public", "legacy_accounts")
-            .col("id", C::Int)
-            .col("label", C::Text)
-            .pk(&["id"])
-            .unmanaged(),
-        t("public", "notes")
-            .serial_pk()
-            .col("account_id", C::Int)
-            .fk(
-                "notes_account_fk",
-                &["account_id"],
-                "public",
-                "legacy_accounts",
-                &["id"],
-            ),
+        t("public", "legacy_accounts").col("id", C::Int).col("label", C::Text).pk(&["id"]).unmanaged(),
+        t("public", "notes").serial_pk().col("account_id", C::Int).fk(
+            "notes_account_fk",
+            &["account_id"],
+            "public",
+            "legacy_accounts",
+            &["id"],
+        ),
     ])
 }
 
@@ -493,40 +367,22 @@ pub fn cycles() -> Database {
             .serial_pk()
             .opt("manager_id", C::Int)
             .opt("department_id", C::Int)
-            .fk(
-                "employees_manager_fk",
-                &["manager_id"],
-                "public",
-                "employees",
-                &["id"],
-            )
-            .fk(
-                "employees_department_fk",
-                &["department_id"],
-                "public",
-                "departments",
-                &["id"],
-            ),
-        t("public", "departments")
-            .serial_pk()
-            .opt("head_id", C::Int)
-            .fk(
-                "departments_head_fk",
-                &["head_id"],
-                "public",
-                "employees",
-                &["id"],
-            ),
-        t("public", "badges")
-            .serial_pk()
-            .col("employee_id", C::Int)
-            .fk(
-                "badges_employee_fk",
-                &["employee_id"],
-                "public",
-                "employees",
-                &["id"],
-            ),
+            .fk("employees_manager_fk", &["manager_id"], "public", "employees", &["id"])
+            .fk("employees_department_fk", &["department_id"], "public", "departments", &["id"]),
+        t("public", "departments").serial_pk().opt("head_id", C::Int).fk(
+            "departments_head_fk",
+            &["head_id"],
+            "public",
+            "employees",
+            &["id"],
+        ),
+        t("public", "badges").serial_pk().col("employee_id", C::Int).fk(
+            "badges_employee_fk",
+            &["employee_id"],
+            "public",
+            "employees",
+            &["id"],
+        ),
         t("public", "a_settings").serial_pk(),
     ])
 }

@@ -81,11 +81,7 @@ impl Token<'_> {
                 format!("{} \"{}\"", self.kind.describe(), self.text)
             }
             TokenKind::String | TokenKind::BlockString => {
-                format!(
-                    "{} \"{}\"",
-                    self.kind.describe(),
-                    self.value.as_deref().unwrap_or("")
-                )
+                format!("{} \"{}\"", self.kind.describe(), self.value.as_deref().unwrap_or(""))
             }
             _ => self.kind.describe().to_owned(),
         }
@@ -107,14 +103,7 @@ pub(crate) struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     pub(crate) fn new(src: &'a str) -> Self {
-        Lexer {
-            src,
-            bytes: src.as_bytes(),
-            offset: 0,
-            line: 1,
-            column_offset: 0,
-            column: 1,
-        }
+        Lexer { src, bytes: src.as_bytes(), offset: 0, line: 1, column_offset: 0, column: 1 }
     }
 
     fn byte(&self, offset: usize) -> Option<u8> {
@@ -131,14 +120,9 @@ impl<'a> Lexer<'a> {
         let skipped = self.bytes.get(self.column_offset..offset).unwrap_or(&[]);
         // Count characters by counting the bytes that start one.
         let chars = skipped.iter().filter(|&&b| b & 0xC0 != 0x80).count();
-        self.column = self
-            .column
-            .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
+        self.column = self.column.saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
         self.column_offset = offset.max(self.column_offset);
-        Pos {
-            line: self.line,
-            column: self.column,
-        }
+        Pos { line: self.line, column: self.column }
     }
 
     fn start_line(&mut self, offset: usize) {
@@ -148,10 +132,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn error(&mut self, offset: usize, description: &str) -> ParseError {
-        ParseError {
-            message: format!("Syntax Error: {description}"),
-            pos: self.pos_at(offset),
-        }
+        ParseError { message: format!("Syntax Error: {description}"), pos: self.pos_at(offset) }
     }
 
     /// The character at `offset` as graphql-js prints it: `"a"`, `'"'`, `U+00E9`, `<EOF>`.
@@ -167,10 +148,7 @@ impl<'a> Lexer<'a> {
     /// Up to `count` characters of source starting at `offset`, for quoting in messages.
     fn chars_at(&self, offset: usize, count: usize) -> &'a str {
         let rest = self.src.get(offset..).unwrap_or("");
-        let end = rest
-            .char_indices()
-            .nth(count)
-            .map_or(rest.len(), |(i, _)| i);
+        let end = rest.char_indices().nth(count).map_or(rest.len(), |(i, _)| i);
         rest.get(..end).unwrap_or("")
     }
 
@@ -183,18 +161,11 @@ impl<'a> Lexer<'a> {
                     self.start_line(self.offset);
                 }
                 Some(b'\r') => {
-                    self.offset += if self.byte(self.offset + 1) == Some(b'\n') {
-                        2
-                    } else {
-                        1
-                    };
+                    self.offset += if self.byte(self.offset + 1) == Some(b'\n') { 2 } else { 1 };
                     self.start_line(self.offset);
                 }
                 // U+FEFF, the byte order mark, is ignored anywhere.
-                Some(0xEF)
-                    if self.byte(self.offset + 1) == Some(0xBB)
-                        && self.byte(self.offset + 2) == Some(0xBF) =>
-                {
+                Some(0xEF) if self.byte(self.offset + 1) == Some(0xBB) && self.byte(self.offset + 2) == Some(0xBF) => {
                     self.offset += 3
                 }
                 Some(b'#') => {
@@ -213,12 +184,7 @@ impl<'a> Lexer<'a> {
         let start = self.offset;
         let pos = self.pos_at(start);
         let Some(first) = self.byte(start) else {
-            return Ok(Token {
-                kind: TokenKind::Eof,
-                text: "",
-                pos,
-                value: None,
-            });
+            return Ok(Token { kind: TokenKind::Eof, text: "", pos, value: None });
         };
         let punctuator = match first {
             b'!' => Some(TokenKind::Bang),
@@ -250,18 +216,15 @@ impl<'a> Lexer<'a> {
             b'-' | b'0'..=b'9' => self.read_number(start, pos),
             b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
                 let mut end = start + 1;
-                while matches!(
-                    self.byte(end),
-                    Some(b'_' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-                ) {
+                while matches!(self.byte(end), Some(b'_' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')) {
                     end += 1;
                 }
                 Ok(self.finish(TokenKind::Name, start, end, pos, None))
             }
-            b'\'' => Err(self.error(
-                start,
-                "Unexpected single quote character ('), did you mean to use a double quote (\")?",
-            )),
+            b'\'' => {
+                Err(self
+                    .error(start, "Unexpected single quote character ('), did you mean to use a double quote (\")?"))
+            }
             _ => {
                 let message = format!("Unexpected character: {}.", self.describe_char_at(start));
                 Err(self.error(start, &message))
@@ -278,12 +241,7 @@ impl<'a> Lexer<'a> {
         value: Option<Cow<'a, str>>,
     ) -> Token<'a> {
         self.offset = end;
-        Token {
-            kind,
-            text: self.slice(start, end),
-            pos,
-            value,
-        }
+        Token { kind, text: self.slice(start, end), pos, value }
     }
 
     /// IntValue or FloatValue. Neither may be followed by `.` or a name start, so `1.` and
@@ -297,10 +255,7 @@ impl<'a> Lexer<'a> {
         if self.byte(end) == Some(b'0') {
             end += 1;
             if matches!(self.byte(end), Some(b'0'..=b'9')) {
-                let message = format!(
-                    "Invalid number, unexpected digit after 0: {}.",
-                    self.describe_char_at(end)
-                );
+                let message = format!("Invalid number, unexpected digit after 0: {}.", self.describe_char_at(end));
                 return Err(self.error(end, &message));
             }
         } else {
@@ -318,17 +273,10 @@ impl<'a> Lexer<'a> {
             }
             end = self.read_digits(end)?;
         }
-        if matches!(
-            self.byte(end),
-            Some(b'.' | b'_' | b'a'..=b'z' | b'A'..=b'Z')
-        ) {
+        if matches!(self.byte(end), Some(b'.' | b'_' | b'a'..=b'z' | b'A'..=b'Z')) {
             return Err(self.expected_digit(end));
         }
-        let kind = if is_float {
-            TokenKind::Float
-        } else {
-            TokenKind::Int
-        };
+        let kind = if is_float { TokenKind::Float } else { TokenKind::Int };
         Ok(self.finish(kind, start, end, pos, None))
     }
 
@@ -345,10 +293,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn expected_digit(&mut self, offset: usize) -> ParseError {
-        let message = format!(
-            "Invalid number, expected digit but got: {}.",
-            self.describe_char_at(offset)
-        );
+        let message = format!("Invalid number, expected digit but got: {}.", self.describe_char_at(offset));
         self.error(offset, &message)
     }
 
@@ -359,9 +304,7 @@ impl<'a> Lexer<'a> {
         let mut owned: Option<String> = None;
         loop {
             match self.byte(offset) {
-                None | Some(b'\n' | b'\r') => {
-                    return Err(self.error(offset, "Unterminated string."))
-                }
+                None | Some(b'\n' | b'\r') => return Err(self.error(offset, "Unterminated string.")),
                 Some(b'"') => {
                     let chunk = self.slice(chunk_start, offset);
                     let value = match owned {
@@ -389,9 +332,7 @@ impl<'a> Lexer<'a> {
     /// The escape sequence whose `\` is at `offset`: its character and length in bytes.
     fn read_escape(&mut self, offset: usize) -> Result<(char, usize), ParseError> {
         let c = match self.byte(offset + 1) {
-            Some(b'u') if self.byte(offset + 2) == Some(b'{') => {
-                return self.read_braced_unicode_escape(offset)
-            }
+            Some(b'u') if self.byte(offset + 2) == Some(b'{') => return self.read_braced_unicode_escape(offset),
             Some(b'u') => return self.read_fixed_unicode_escape(offset),
             Some(b'"') => '"',
             Some(b'\\') => '\\',
@@ -402,10 +343,7 @@ impl<'a> Lexer<'a> {
             Some(b'r') => '\r',
             Some(b't') => '\t',
             _ => {
-                let message = format!(
-                    "Invalid character escape sequence: \"{}\".",
-                    self.chars_at(offset, 2)
-                );
+                let message = format!("Invalid character escape sequence: \"{}\".", self.chars_at(offset, 2));
                 return Err(self.error(offset, &message));
             }
         };
@@ -427,13 +365,7 @@ impl<'a> Lexer<'a> {
                 Some(b) => match hex_value(b) {
                     // Saturate past the largest code point so leading zeros stay allowed
                     // and overflow is impossible.
-                    Some(digit) => {
-                        code = if code > 0x10_FFFF {
-                            code
-                        } else {
-                            code * 16 + digit
-                        }
-                    }
+                    Some(digit) => code = if code > 0x10_FFFF { code } else { code * 16 + digit },
                     None => break,
                 },
                 None => break,
@@ -441,10 +373,7 @@ impl<'a> Lexer<'a> {
             end += 1;
         }
         // Quote up to and including the character that made the escape invalid.
-        let message = format!(
-            "Invalid Unicode escape sequence: \"{}\".",
-            self.chars_at(offset, end + 1 - offset)
-        );
+        let message = format!("Invalid Unicode escape sequence: \"{}\".", self.chars_at(offset, end + 1 - offset));
         Err(self.error(offset, &message))
     }
 
@@ -455,10 +384,7 @@ impl<'a> Lexer<'a> {
                 return Ok((c, 6));
             }
             let is_leading = (0xD800..=0xDBFF).contains(&code);
-            if is_leading
-                && self.byte(offset + 6) == Some(b'\\')
-                && self.byte(offset + 7) == Some(b'u')
-            {
+            if is_leading && self.byte(offset + 6) == Some(b'\\') && self.byte(offset + 7) == Some(b'u') {
                 if let Some(trailing) = self.hex4(offset + 8) {
                     if (0xDC00..=0xDFFF).contains(&trailing) {
                         let combined = 0x1_0000 + ((code - 0xD800) << 10) + (trailing - 0xDC00);
@@ -469,10 +395,7 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
-        let message = format!(
-            "Invalid Unicode escape sequence: \"{}\".",
-            self.chars_at(offset, 6)
-        );
+        let message = format!("Invalid Unicode escape sequence: \"{}\".", self.chars_at(offset, 6));
         Err(self.error(offset, &message))
     }
 
@@ -490,19 +413,10 @@ impl<'a> Lexer<'a> {
         loop {
             match self.byte(offset) {
                 None => return Err(self.error(offset, "Unterminated string.")),
-                Some(b'"')
-                    if self.byte(offset + 1) == Some(b'"')
-                        && self.byte(offset + 2) == Some(b'"') =>
-                {
+                Some(b'"') if self.byte(offset + 1) == Some(b'"') && self.byte(offset + 2) == Some(b'"') => {
                     lines.push(self.slice(line_start, offset));
                     let value = block_string_value(&lines, has_escape);
-                    return Ok(self.finish(
-                        TokenKind::BlockString,
-                        start,
-                        offset + 3,
-                        pos,
-                        Some(value),
-                    ));
+                    return Ok(self.finish(TokenKind::BlockString, start, offset + 3, pos, Some(value)));
                 }
                 Some(b'\\')
                     if self.byte(offset + 1) == Some(b'"')
@@ -520,11 +434,7 @@ impl<'a> Lexer<'a> {
                 }
                 Some(b'\r') => {
                     lines.push(self.slice(line_start, offset));
-                    offset += if self.byte(offset + 1) == Some(b'\n') {
-                        2
-                    } else {
-                        1
-                    };
+                    offset += if self.byte(offset + 1) == Some(b'\n') { 2 } else { 1 };
                     line_start = offset;
                     self.start_line(offset);
                 }
@@ -542,11 +452,7 @@ fn hex_value(b: u8) -> Option<u32> {
 /// replacing `\"""` with `"""`. Replacing afterwards is equivalent because removed
 /// indentation and inserted line feeds cannot form or split an escape.
 fn block_string_value<'a>(lines: &[&'a str], has_escape: bool) -> Cow<'a, str> {
-    let indent = |line: &str| {
-        line.bytes()
-            .take_while(|&b| b == b' ' || b == b'\t')
-            .count()
-    };
+    let indent = |line: &str| line.bytes().take_while(|&b| b == b' ' || b == b'\t').count();
     let mut common_indent = usize::MAX;
     let mut first_non_blank = None;
     let mut last_non_blank = 0;

@@ -57,11 +57,7 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits {
-            max_tokens: 15_000,
-            max_depth: 64,
-            max_bytes: 1024 * 1024,
-        }
+        ParseLimits { max_tokens: 15_000, max_depth: 64, max_bytes: 1024 * 1024 }
     }
 }
 

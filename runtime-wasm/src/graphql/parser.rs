@@ -11,28 +11,16 @@ use super::ast::*;
 use super::lexer::{Lexer, Token, TokenKind};
 use super::{ParseError, ParseLimits, Pos};
 
-pub(crate) fn parse_document<'a>(
-    src: &'a str,
-    limits: &ParseLimits,
-) -> Result<Document<'a>, ParseError> {
+pub(crate) fn parse_document<'a>(src: &'a str, limits: &ParseLimits) -> Result<Document<'a>, ParseError> {
     if src.len() > limits.max_bytes {
         return Err(ParseError {
-            message: format!(
-                "Syntax Error: Document is larger than {} bytes. Parsing aborted.",
-                limits.max_bytes
-            ),
+            message: format!("Syntax Error: Document is larger than {} bytes. Parsing aborted.", limits.max_bytes),
             pos: Pos { line: 1, column: 1 },
         });
     }
     let mut lexer = Lexer::new(src);
     let token = lexer.next_token()?;
-    let mut parser = Parser {
-        lexer,
-        token,
-        limits,
-        token_count: 0,
-        depth: 0,
-    };
+    let mut parser = Parser { lexer, token, limits, token_count: 0, depth: 0 };
     parser.count_token()?;
     parser.parse_document()
 }
@@ -55,10 +43,9 @@ impl<'a> Parser<'a, '_> {
         }
         self.token_count += 1;
         if self.token_count > self.limits.max_tokens {
-            return Err(self.error(format!(
-                "Document contains more than {} tokens. Parsing aborted.",
-                self.limits.max_tokens
-            )));
+            return Err(
+                self.error(format!("Document contains more than {} tokens. Parsing aborted.", self.limits.max_tokens))
+            );
         }
         Ok(())
     }
@@ -87,11 +74,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn expected(&self, kind: TokenKind) -> ParseError {
-        self.error(format!(
-            "Expected {}, found {}.",
-            kind.describe(),
-            self.token.describe()
-        ))
+        self.error(format!("Expected {}, found {}.", kind.describe(), self.token.describe()))
     }
 
     /// Consumes the current token if it is of `kind`.
@@ -108,10 +91,7 @@ impl<'a> Parser<'a, '_> {
             self.advance()?;
             return Ok(());
         }
-        Err(self.error(format!(
-            "Expected \"{keyword}\", found {}.",
-            self.token.describe()
-        )))
+        Err(self.error(format!("Expected \"{keyword}\", found {}.", self.token.describe())))
     }
 
     fn eat_keyword(&mut self, keyword: &str) -> Result<bool, ParseError> {
@@ -123,10 +103,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn error(&self, description: String) -> ParseError {
-        ParseError {
-            message: format!("Syntax Error: {description}"),
-            pos: self.token.pos,
-        }
+        ParseError { message: format!("Syntax Error: {description}"), pos: self.token.pos }
     }
 
     fn unexpected(&self) -> ParseError {
@@ -165,13 +142,10 @@ impl<'a> Parser<'a, '_> {
         let mut document = Document::default();
         loop {
             match (self.token.kind, self.token.text) {
-                (TokenKind::BraceL, _)
-                | (TokenKind::Name, "query" | "mutation" | "subscription") => {
+                (TokenKind::BraceL, _) | (TokenKind::Name, "query" | "mutation" | "subscription") => {
                     document.operations.push(self.parse_operation_definition()?)
                 }
-                (TokenKind::Name, "fragment") => {
-                    document.fragments.push(self.parse_fragment_definition()?)
-                }
+                (TokenKind::Name, "fragment") => document.fragments.push(self.parse_fragment_definition()?),
                 _ => return Err(self.unexpected()),
             }
             if self.peek(TokenKind::Eof) {
@@ -201,22 +175,11 @@ impl<'a> Parser<'a, '_> {
             _ => return Err(self.unexpected()),
         };
         self.advance()?;
-        let name = if self.peek(TokenKind::Name) {
-            Some(self.parse_name()?)
-        } else {
-            None
-        };
+        let name = if self.peek(TokenKind::Name) { Some(self.parse_name()?) } else { None };
         let variables = self.parse_variable_definitions()?;
         let directives = self.parse_directives(false)?;
         let selection_set = self.parse_selection_set()?;
-        Ok(OperationDefinition {
-            kind,
-            name,
-            variables,
-            directives,
-            selection_set,
-            pos,
-        })
+        Ok(OperationDefinition { kind, name, variables, directives, selection_set, pos })
     }
 
     /// VariableDefinitions : ( VariableDefinition* )
@@ -240,19 +203,9 @@ impl<'a> Parser<'a, '_> {
         let name = self.parse_name()?;
         self.skip(TokenKind::Colon)?;
         let ty = self.parse_type()?;
-        let default = if self.eat(TokenKind::Equals)? {
-            Some(self.parse_value(true)?)
-        } else {
-            None
-        };
+        let default = if self.eat(TokenKind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(true)?;
-        Ok(VariableDefinition {
-            name,
-            ty,
-            default,
-            directives,
-            pos,
-        })
+        Ok(VariableDefinition { name, ty, default, directives, pos })
     }
 
     /// Type : NamedType | ListType | NonNullType
@@ -317,28 +270,15 @@ impl<'a> Parser<'a, '_> {
     fn parse_field(&mut self) -> Result<Field<'a>, ParseError> {
         let pos = self.token.pos;
         let name_or_alias = self.parse_name()?;
-        let (alias, name) = if self.eat(TokenKind::Colon)? {
-            (Some(name_or_alias), self.parse_name()?)
-        } else {
-            (None, name_or_alias)
-        };
+        let (alias, name) =
+            if self.eat(TokenKind::Colon)? { (Some(name_or_alias), self.parse_name()?) } else { (None, name_or_alias) };
         let arguments = self.parse_arguments(false)?;
         let directives = self.parse_directives(false)?;
-        Ok(Field {
-            alias,
-            name,
-            arguments,
-            directives,
-            selection_set: Vec::new(),
-            pos,
-        })
+        Ok(Field { alias, name, arguments, directives, selection_set: Vec::new(), pos })
     }
 
     /// Arguments : ( Argument+ ), Argument : Name : Value
-    fn parse_arguments(
-        &mut self,
-        is_const: bool,
-    ) -> Result<Vec<(Name<'a>, Value<'a>)>, ParseError> {
+    fn parse_arguments(&mut self, is_const: bool) -> Result<Vec<(Name<'a>, Value<'a>)>, ParseError> {
         let mut arguments = Vec::new();
         if self.eat(TokenKind::ParenL)? {
             loop {
@@ -362,27 +302,14 @@ impl<'a> Parser<'a, '_> {
         if !has_type_condition && self.peek(TokenKind::Name) {
             let name = self.parse_name()?;
             let directives = self.parse_directives(false)?;
-            return Ok(Selection::FragmentSpread(FragmentSpread {
-                name,
-                directives,
-                pos,
-            }));
+            return Ok(Selection::FragmentSpread(FragmentSpread { name, directives, pos }));
         }
-        let type_condition = if has_type_condition {
-            Some(self.parse_name()?)
-        } else {
-            None
-        };
+        let type_condition = if has_type_condition { Some(self.parse_name()?) } else { None };
         let directives = self.parse_directives(false)?;
         if !self.peek(TokenKind::BraceL) {
             return Err(self.expected(TokenKind::BraceL));
         }
-        Ok(Selection::InlineFragment(InlineFragment {
-            type_condition,
-            directives,
-            selection_set: Vec::new(),
-            pos,
-        }))
+        Ok(Selection::InlineFragment(InlineFragment { type_condition, directives, selection_set: Vec::new(), pos }))
     }
 
     /// FragmentDefinition : fragment FragmentName TypeCondition Directives? SelectionSet
@@ -397,13 +324,7 @@ impl<'a> Parser<'a, '_> {
         let type_condition = self.parse_name()?;
         let directives = self.parse_directives(false)?;
         let selection_set = self.parse_selection_set()?;
-        Ok(FragmentDefinition {
-            name,
-            type_condition,
-            directives,
-            selection_set,
-            pos,
-        })
+        Ok(FragmentDefinition { name, type_condition, directives, selection_set, pos })
     }
 
     /// Directives : Directive+, Directive : @ Name Arguments?
@@ -414,11 +335,7 @@ impl<'a> Parser<'a, '_> {
             self.advance()?;
             let name = self.parse_name()?;
             let arguments = self.parse_arguments(is_const)?;
-            directives.push(Directive {
-                name,
-                arguments,
-                pos,
-            });
+            directives.push(Directive { name, arguments, pos });
         }
         Ok(directives)
     }
@@ -468,22 +385,14 @@ impl<'a> Parser<'a, '_> {
         let kind = match self.token.kind {
             TokenKind::Int => {
                 let raw = self.advance()?.text;
-                ValueKind::Int {
-                    raw,
-                    value: raw.parse().ok(),
-                }
+                ValueKind::Int { raw, value: raw.parse().ok() }
             }
             TokenKind::Float => {
                 let raw = self.advance()?.text;
                 // The lexer only produces floats Rust's grammar accepts; NaN is unreachable.
-                ValueKind::Float {
-                    raw,
-                    value: raw.parse().unwrap_or(f64::NAN),
-                }
+                ValueKind::Float { raw, value: raw.parse().unwrap_or(f64::NAN) }
             }
-            TokenKind::String | TokenKind::BlockString => {
-                ValueKind::String(self.advance()?.value.unwrap_or_default())
-            }
+            TokenKind::String | TokenKind::BlockString => ValueKind::String(self.advance()?.value.unwrap_or_default()),
             TokenKind::Name => match self.advance()?.text {
                 "true" => ValueKind::Boolean(true),
                 "false" => ValueKind::Boolean(false),
@@ -497,17 +406,11 @@ impl<'a> Parser<'a, '_> {
             TokenKind::Dollar => {
                 self.advance()?;
                 let description = if self.peek(TokenKind::Name) {
-                    format!(
-                        "Unexpected variable \"${}\" in constant value.",
-                        self.token.text
-                    )
+                    format!("Unexpected variable \"${}\" in constant value.", self.token.text)
                 } else {
                     "Unexpected \"$\".".to_owned()
                 };
-                return Err(ParseError {
-                    message: format!("Syntax Error: {description}"),
-                    pos,
-                });
+                return Err(ParseError { message: format!("Syntax Error: {description}"), pos });
             }
             _ => return Err(self.unexpected()),
         };
@@ -516,9 +419,6 @@ impl<'a> Parser<'a, '_> {
 
     fn parse_name(&mut self) -> Result<Name<'a>, ParseError> {
         let token = self.expect(TokenKind::Name)?;
-        Ok(Name {
-            value: token.text,
-            pos: token.pos,
-        })
+        Ok(Name { value: token.text, pos: token.pos })
     }
 }

@@ -81,12 +81,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// context value the request lacks is unknown, which filters rows out (an empty list,
     /// `null`, a zero count) instead of refusing the request, as in Exograph. Mutation rules
     /// keep treating it as false (refused before any write).
-    pub(super) fn read_access(
-        &mut self,
-        expr: &'a AccessExpr,
-        entity: EntityId,
-        a: Ident<'a>,
-    ) -> Cond<'a> {
+    pub(super) fn read_access(&mut self, expr: &'a AccessExpr, entity: EntityId, a: Ident<'a>) -> Cond<'a> {
         let before = self.reading;
         self.reading = true;
         let c = self.access(expr, entity, a);
@@ -95,12 +90,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// Partially evaluates an access rule for the row at alias `a` of `entity`.
-    pub(super) fn access(
-        &mut self,
-        expr: &'a AccessExpr,
-        entity: EntityId,
-        a: Ident<'a>,
-    ) -> Cond<'a> {
+    pub(super) fn access(&mut self, expr: &'a AccessExpr, entity: EntityId, a: Ident<'a>) -> Cond<'a> {
         match expr {
             AccessExpr::Const(b) => bool_cond(*b),
             AccessExpr::Not(e) => {
@@ -130,13 +120,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                     _ => Cond::False,
                 }
             }
-            AccessExpr::Some {
-                collection,
-                param,
-                body,
-            } => self
-                .some(collection, *param, body, entity, a)
-                .unwrap_or(Cond::False),
+            AccessExpr::Some { collection, param, body } => {
+                self.some(collection, *param, body, entity, a).unwrap_or(Cond::False)
+            }
         }
     }
 
@@ -152,11 +138,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         and: bool,
     ) -> Cond<'a> {
         let l = self.access(l, entity, a);
-        let decided = if and {
-            matches!(l, Cond::False)
-        } else {
-            matches!(l, Cond::True)
-        };
+        let decided = if and { matches!(l, Cond::False) } else { matches!(l, Cond::True) };
         if decided {
             return l;
         }
@@ -203,10 +185,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             cur_alias = b;
         }
         let e = self.ir.entity(last.entity);
-        let FieldKind::OneToMany {
-            target, inverse, ..
-        } = &e.fields[last.field as usize].kind
-        else {
+        let FieldKind::OneToMany { target, inverse, .. } = &e.fields[last.field as usize].kind else {
             return None;
         };
         let t = self.ir.entity(*target);
@@ -220,12 +199,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         self.reading = reading;
         self.lambda.pop();
         let mut cond = Cond::Sql(join).and(inner);
-        let created: Vec<usize> = self
-            .unwritten
-            .iter()
-            .filter(|(e, _)| e == target)
-            .map(|(_, slot)| *slot)
-            .collect();
+        let created: Vec<usize> = self.unwritten.iter().filter(|(e, _)| e == target).map(|(_, slot)| *slot).collect();
         for slot in created {
             let fresh = self.keys_filter(t, b, slot).ok()?;
             cond = cond.and(Cond::Sql(sql::not(fresh)));
@@ -239,34 +213,22 @@ impl<'a, 'd> Planner<'a, 'd> {
         ));
         for (table, alias, join) in wrappers.into_iter().rev() {
             exists = sql::exists(Query::select(
-                Select::new(vec![Expr::Int(1)], sql::table(table, alias))
-                    .filter(sql::and(vec![join, exists])),
+                Select::new(vec![Expr::Int(1)], sql::table(table, alias)).filter(sql::and(vec![join, exists])),
             ));
         }
         Some(Cond::Sql(exists))
     }
 
     fn context_value(&self, context: u32, field: u32) -> Json {
-        self.ctx
-            .value(context, field)
-            .cloned()
-            .unwrap_or(Json::Null)
+        self.ctx.value(context, field).cloned().unwrap_or(Json::Null)
     }
 
     fn record_dep(&mut self, context: u32, field: u32, value: Option<Json>) {
         let dep = match value {
-            Some(value) => CtxDep::Value {
-                context,
-                field,
-                value,
-            },
+            Some(value) => CtxDep::Value { context, field, value },
             None => {
                 let is_null = self.ctx.value(context, field).is_none_or(|v| v.is_null());
-                CtxDep::Null {
-                    context,
-                    field,
-                    is_null,
-                }
+                CtxDep::Null { context, field, is_null }
             }
         };
         if !self.deps.contains(&dep) {
@@ -274,21 +236,12 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
     }
 
-    fn operand(
-        &mut self,
-        op: &'a AccessOperand,
-        entity: EntityId,
-        a: Ident<'a>,
-    ) -> Option<Operand<'a>> {
+    fn operand(&mut self, op: &'a AccessOperand, entity: EntityId, a: Ident<'a>) -> Option<Operand<'a>> {
         match op {
             AccessOperand::Literal(l) => Some(Operand::Value(literal_json(l))),
             AccessOperand::Context { context, field } => {
                 let value = self.context_value(*context, *field);
-                Some(Operand::CtxParam {
-                    context: *context,
-                    field: *field,
-                    value,
-                })
+                Some(Operand::CtxParam { context: *context, field: *field, value })
             }
             AccessOperand::SelfPath(path) => self.path_operand(entity, a, path),
             AccessOperand::Param { param, path } => {
@@ -300,46 +253,28 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// A column reached from `entity` at alias `a` through `path` (many-to-one steps become
     /// scalar subqueries; a step to the target's key reads the foreign key directly).
-    fn path_operand(
-        &mut self,
-        entity: EntityId,
-        a: Ident<'a>,
-        path: &'a [PathStep],
-    ) -> Option<Operand<'a>> {
+    fn path_operand(&mut self, entity: EntityId, a: Ident<'a>, path: &'a [PathStep]) -> Option<Operand<'a>> {
         let (first, rest) = path.split_first()?;
         let e = self.ir.entity(entity);
         let f = &e.fields[first.field as usize];
         match &f.kind {
-            FieldKind::Column { sql, column, .. } if rest.is_empty() => Some(Operand::Column {
-                expr: self.column(a, e.table, *column),
-                param: &sql.param,
-            }),
-            FieldKind::ManyToOne {
-                target,
-                columns,
-                target_columns,
-                ..
-            } => {
+            FieldKind::Column { sql, column, .. } if rest.is_empty() => {
+                Some(Operand::Column { expr: self.column(a, e.table, *column), param: &sql.param })
+            }
+            FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                 let t = self.ir.entity(*target);
                 if rest.is_empty() {
                     // `self.user` compared as a whole: compare its key.
                     let c = columns.first()?;
-                    let param =
-                        t.pk.first()
-                            .and_then(|pk| match &t.fields[*pk as usize].kind {
-                                FieldKind::Column { sql, .. } => Some(&sql.param),
-                                _ => None,
-                            })?;
-                    return Some(Operand::Column {
-                        expr: self.column(a, e.table, *c),
-                        param,
-                    });
+                    let param = t.pk.first().and_then(|pk| match &t.fields[*pk as usize].kind {
+                        FieldKind::Column { sql, .. } => Some(&sql.param),
+                        _ => None,
+                    })?;
+                    return Some(Operand::Column { expr: self.column(a, e.table, *c), param });
                 }
                 let next = &rest[0];
                 if rest.len() == 1 {
-                    if let FieldKind::Column { column, sql, .. } =
-                        &t.fields[next.field as usize].kind
-                    {
+                    if let FieldKind::Column { column, sql, .. } = &t.fields[next.field as usize].kind {
                         if let Some(i) = target_columns.iter().position(|tc| tc == column) {
                             return Some(Operand::Column {
                                 expr: self.column(a, e.table, columns[i]),
@@ -353,8 +288,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 match self.path_operand(*target, b, rest)? {
                     Operand::Column { expr, param } => Some(Operand::Column {
                         expr: sql::subquery(Query::select(
-                            Select::new(vec![expr], sql::table(self.table_name(t.table), b))
-                                .filter(join),
+                            Select::new(vec![expr], sql::table(self.table_name(t.table), b)).filter(join),
                         )),
                         param,
                     }),
@@ -375,63 +309,28 @@ impl<'a, 'd> Planner<'a, 'd> {
         // than a decided false: the rule still depends on rows, so it filters them all out (an
         // empty list, `null`, a zero count), as in Exograph, instead of refusing the request;
         // unknown also stays false under `!`.
-        let row_dependent =
-            self.reading && (matches!(l, Column { .. }) || matches!(r, Column { .. }));
+        let row_dependent = self.reading && (matches!(l, Column { .. }) || matches!(r, Column { .. }));
         for side in [&l, &r] {
-            if let CtxParam {
-                context,
-                field,
-                value,
-            } = side
-            {
+            if let CtxParam { context, field, value } = side {
                 if value.is_null() {
                     let (context, field) = (*context, *field);
                     self.record_dep(context, field, None);
                     self.missing_context = true;
-                    return if row_dependent {
-                        Cond::Sql(sql::cast(Expr::Null, Cast::Boolean))
-                    } else {
-                        Cond::False
-                    };
+                    return if row_dependent { Cond::Sql(sql::cast(Expr::Null, Cast::Boolean)) } else { Cond::False };
                 }
             }
         }
         match (l, r) {
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
-            (
-                CtxParam {
-                    context,
-                    field,
-                    value,
-                },
-                Value(y),
-            ) => {
+            (CtxParam { context, field, value }, Value(y)) => {
                 self.record_dep(context, field, Some(value.clone()));
                 bool_cond(eval_cmp(op, &value, &y))
             }
-            (
-                Value(x),
-                CtxParam {
-                    context,
-                    field,
-                    value,
-                },
-            ) => {
+            (Value(x), CtxParam { context, field, value }) => {
                 self.record_dep(context, field, Some(value.clone()));
                 bool_cond(eval_cmp(op, &x, &value))
             }
-            (
-                CtxParam {
-                    context: c1,
-                    field: f1,
-                    value: v1,
-                },
-                CtxParam {
-                    context: c2,
-                    field: f2,
-                    value: v2,
-                },
-            ) => {
+            (CtxParam { context: c1, field: f1, value: v1 }, CtxParam { context: c2, field: f2, value: v2 }) => {
                 self.record_dep(c1, f1, Some(v1.clone()));
                 self.record_dep(c2, f2, Some(v2.clone()));
                 bool_cond(eval_cmp(op, &v1, &v2))
@@ -456,17 +355,9 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let p = self.param(ParamSource::Const(json_param_text(&v)));
                 (p, v.is_null(), v.is_array())
             }
-            Operand::CtxParam {
-                context,
-                field,
-                value,
-            } => {
+            Operand::CtxParam { context, field, value } => {
                 // Only whether the value is null (or a list) shapes the SQL.
-                let dep = CtxDep::List {
-                    context,
-                    field,
-                    is_list: value.is_array(),
-                };
+                let dep = CtxDep::List { context, field, is_list: value.is_array() };
                 if !self.deps.contains(&dep) {
                     self.deps.push(dep);
                 }
@@ -474,9 +365,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let p = self.param(ParamSource::Context { context, field });
                 (p, value.is_null(), value.is_array())
             }
-            Operand::Column {
-                expr: other_col, ..
-            } => {
+            Operand::Column { expr: other_col, .. } => {
                 if op == CmpOp::In {
                     return Cond::Sql(Expr::Quantified {
                         left: Box::new(col),
@@ -508,10 +397,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
             // `self.x in Ctx.list`: compare textually with the list's elements.
             let elements = Select {
-                items: vec![sql::item(sql::func(
-                    "jsonb_array_elements_text",
-                    vec![sql::cast(p, Cast::Jsonb)],
-                ))],
+                items: vec![sql::item(sql::func("jsonb_array_elements_text", vec![sql::cast(p, Cast::Jsonb)]))],
                 ..Select::default()
             };
             return Cond::Sql(Expr::InSubquery {
@@ -550,9 +436,7 @@ pub(crate) fn literal_json(l: &Literal) -> Json {
         Literal::Null => Json::Null,
         Literal::Bool(b) => Json::Bool(*b),
         Literal::Int(i) => Json::from(*i),
-        Literal::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
+        Literal::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         Literal::String(s) => Json::String(s.clone()),
     }
 }
@@ -581,9 +465,7 @@ pub(super) fn eval_cmp(op: CmpOp, l: &Json, r: &Json) -> bool {
     let eq = |l: &Json, r: &Json| match (l, r) {
         (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
         // A claim may carry an id as a string where the model compares with a number.
-        (Json::Number(a), Json::String(b)) | (Json::String(b), Json::Number(a)) => {
-            a.to_string() == *b
-        }
+        (Json::Number(a), Json::String(b)) | (Json::String(b), Json::Number(a)) => a.to_string() == *b,
         _ => l == r,
     };
     match op {

@@ -14,10 +14,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// A value compared with a single-precision column must be one (a `real` parameter that
     /// overflows or underflows is an error in Postgres). `@range` does not apply to filters.
     pub(super) fn check_filter_value(&mut self, f: &Field, v: &Val) -> Result<(), GqlError> {
-        let validation = Validation {
-            single_precision: true,
-            ..Default::default()
-        };
+        let validation = Validation { single_precision: true, ..Default::default() };
         self.check_value_now_and_later(&f.name, &validation, v, self.filter_pos)
     }
 
@@ -50,10 +47,7 @@ impl<'a, 'd> Planner<'a, 'd> {
 /// Checks a value taken from the variables against its field's constraints before any SQL
 /// runs, as the planner did when the plan was made.
 pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
-    let pos = Pos {
-        line: check.line,
-        column: check.column,
-    };
+    let pos = Pos { line: check.line, column: check.column };
     let v = match value {
         Json::String(s) => Val::Str(s.clone(), Origin::Literal),
         Json::Number(n) => match n.as_i64() {
@@ -65,12 +59,7 @@ pub fn check_value(check: &ValueCheck, value: &Json) -> Result<(), GqlError> {
     check_constraints(&check.field, &check.validation, &v, pos)
 }
 
-pub(super) fn check_constraints(
-    name: &str,
-    val: &Validation,
-    v: &Val,
-    pos: Pos,
-) -> Result<(), GqlError> {
+pub(super) fn check_constraints(name: &str, val: &Validation, v: &Val, pos: Pos) -> Result<(), GqlError> {
     match v {
         Val::Str(s, _) => {
             if let Some(max) = val.max_length {

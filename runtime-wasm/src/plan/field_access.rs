@@ -138,12 +138,7 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// Ordering by a field needs its read rule to hold for every row: otherwise the order
     /// would reveal hidden values.
-    pub(super) fn check_order_field(
-        &mut self,
-        entity: EntityId,
-        field: FieldId,
-        a: Ident<'a>,
-    ) -> Result<(), GqlError> {
+    pub(super) fn check_order_field(&mut self, entity: EntityId, field: FieldId, a: Ident<'a>) -> Result<(), GqlError> {
         match self.field_rule(entity, field, FieldUse::Read, a)? {
             Cond::True => Ok(()),
             _ => Err(not_authorized()),

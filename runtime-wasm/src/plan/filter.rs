@@ -17,12 +17,7 @@ type Via<'a> = (TableName<'a>, Ident<'a>, (EntityId, u32, Ident<'a>));
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// A `TFilter` value as a condition over alias `a`.
-    pub(super) fn predicate(
-        &mut self,
-        entity: EntityId,
-        a: Ident<'a>,
-        filter: &Val,
-    ) -> Result<Cond<'a>, GqlError> {
+    pub(super) fn predicate(&mut self, entity: EntityId, a: Ident<'a>, filter: &Val) -> Result<Cond<'a>, GqlError> {
         let Some(fields) = filter.as_object() else {
             return Ok(Cond::True);
         };
@@ -37,9 +32,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                         other => vec![other],
                     };
                     if items.is_empty() {
-                        return Err(bad_request(
-                            "Logical operation predicate does not have any arguments",
-                        ));
+                        return Err(bad_request("Logical operation predicate does not have any arguments"));
                     }
                     let is_and = op == LogicalOp::And;
                     let mut acc = if is_and { Cond::True } else { Cond::False };
@@ -102,12 +95,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
                 Ok(cond)
             }
-            FieldKind::ManyToOne {
-                target,
-                columns,
-                target_columns,
-                ..
-            } => {
+            FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                 // `{parent: {id: {eq: null}}}` asks for rows without a parent, as in Exograph:
                 // the key the reference holds is null. Other entries need a related row.
                 let t = self.ir.entity(*target);
@@ -138,9 +126,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let exists = self.related_exists(*target, b, join, &Val::Object(rest))?;
                 Ok(null.and(exists))
             }
-            FieldKind::OneToMany {
-                target, inverse, ..
-            } => {
+            FieldKind::OneToMany { target, inverse, .. } => {
                 let b = self.alias(self.ir.entity(*target));
                 let join = self.many_to_one_join(*target, *inverse, b, a);
                 self.related_exists(*target, b, join, v)
@@ -163,8 +149,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(match Cond::Sql(join).and(inner).and(access) {
             Cond::False => Cond::False,
             c => Cond::Sql(sql::exists(Query::select(
-                Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
-                    .filter(c.into_expr()),
+                Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(c.into_expr()),
             ))),
         })
     }
@@ -209,10 +194,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let jsonb = || sql::cast(p(), Cast::Jsonb);
         let keys = || {
             Expr::Array(Box::new(Query::select(Select {
-                items: vec![sql::item(sql::func(
-                    "jsonb_array_elements_text",
-                    vec![jsonb()],
-                ))],
+                items: vec![sql::item(sql::func("jsonb_array_elements_text", vec![jsonb()]))],
                 ..Select::default()
             })))
         };
@@ -227,9 +209,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 return Ok(Cond::Sql(pattern_match(op, col, typed, id, is_array)));
             }
             FilterOp::Contains => return Ok(Cond::Sql(sql::bin(BinOp::Contains, col, jsonb()))),
-            FilterOp::ContainedBy => {
-                return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb())))
-            }
+            FilterOp::ContainedBy => return Ok(Cond::Sql(sql::bin(BinOp::ContainedBy, col, jsonb()))),
             // The key is a `Json` value: a JSON string, unquoted here.
             FilterOp::MatchKey => {
                 return Ok(Cond::Sql(sql::bin(
@@ -238,9 +218,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     sql::bin(BinOp::JsonPathText, jsonb(), sql::str_lit("{}")),
                 )))
             }
-            FilterOp::MatchAllKeys => {
-                return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys())))
-            }
+            FilterOp::MatchAllKeys => return Ok(Cond::Sql(sql::bin(BinOp::HasAllKeys, col, keys()))),
             FilterOp::MatchAnyKey => return Ok(Cond::Sql(sql::bin(BinOp::HasAnyKey, col, keys()))),
         };
         if is_array {
@@ -255,12 +233,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `orderBy` as ordering terms.
-    pub(super) fn order_by(
-        &mut self,
-        entity: EntityId,
-        a: Ident<'a>,
-        o: &Val,
-    ) -> Result<Vec<Order<'a>>, GqlError> {
+    pub(super) fn order_by(&mut self, entity: EntityId, a: Ident<'a>, o: &Val) -> Result<Vec<Order<'a>>, GqlError> {
         let items: Vec<&Val> = match o {
             Val::List(items, _) => items.iter().collect(),
             other => vec![other],
@@ -300,21 +273,14 @@ impl<'a, 'd> Planner<'a, 'd> {
             FieldKind::Column { column, .. } => {
                 // Postgres' default null placement, so a primary-key or other btree index
                 // can serve the order.
-                let dir = if v.as_str() == Some("DESC") {
-                    Dir::Desc
-                } else {
-                    Dir::Asc
-                };
+                let dir = if v.as_str() == Some("DESC") { Dir::Desc } else { Dir::Asc };
                 let mut expr = self.column(a, e.table, *column);
                 for &(table, alias, (entity, field, a)) in via.iter().rev() {
                     let join = self.many_to_one_join(entity, field, a, alias);
                     let select = Select::new(vec![expr], sql::table(table, alias)).filter(join);
                     expr = sql::subquery(Query::select(select));
                 }
-                out.push(Order {
-                    expr,
-                    dir: Some(dir),
-                });
+                out.push(Order { expr, dir: Some(dir) });
             }
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
@@ -346,19 +312,9 @@ impl<'a, 'd> Planner<'a, 'd> {
 
 /// `like`, `ilike`, `startsWith`, `endsWith` on column `col` with parameter `p` (`typed`: the
 /// parameter cast to the column's type).
-fn pattern_match<'a>(
-    op: FilterOp,
-    col: Expr<'a>,
-    typed: Expr<'a>,
-    p: ParamId,
-    is_array: bool,
-) -> Expr<'a> {
+fn pattern_match<'a>(op: FilterOp, col: Expr<'a>, typed: Expr<'a>, p: ParamId, is_array: bool) -> Expr<'a> {
     let text = || sql::cast(Expr::Param(p), Cast::Text);
-    let like = if op == FilterOp::ILike {
-        BinOp::ILike
-    } else {
-        BinOp::Like
-    };
+    let like = if op == FilterOp::ILike { BinOp::ILike } else { BinOp::Like };
     let pattern = match op {
         FilterOp::StartsWith => sql::bin(BinOp::Concat, text(), sql::str_lit("%")),
         FilterOp::EndsWith => sql::bin(BinOp::Concat, sql::str_lit("%"), text()),
@@ -380,10 +336,7 @@ fn pattern_match<'a>(
     };
     let select = Select::new(vec![Expr::Int(1)], unnest).filter(sql::bin(
         like,
-        Expr::Column {
-            table: None,
-            column: element,
-        },
+        Expr::Column { table: None, column: element },
         pattern,
     ));
     sql::exists(Query::select(select))

@@ -39,32 +39,15 @@ pub use exo_ir::plan::{NoRow, ParamSource, PathSeg, Step, Stmt, ValueCheck};
 #[derive(Debug, Clone, PartialEq)]
 pub enum CtxDep {
     /// The value was evaluated while planning (compared with a literal or another context).
-    Value {
-        context: u32,
-        field: u32,
-        value: Json,
-    },
+    Value { context: u32, field: u32, value: Json },
     /// The value is bound as a parameter; only whether it was null shaped the SQL.
-    Null {
-        context: u32,
-        field: u32,
-        is_null: bool,
-    },
+    Null { context: u32, field: u32, is_null: bool },
     /// The value is bound as a parameter; whether it was a list shaped the SQL.
-    List {
-        context: u32,
-        field: u32,
-        is_list: bool,
-    },
+    List { context: u32, field: u32, is_list: bool },
     /// The value was non-null and none of `excluded` (a list holding none of them, when
     /// `list`). Only trusted-document compilation produces it, for plans made with a value
     /// that stands for every value outside the literals the access rules name.
-    Other {
-        context: u32,
-        field: u32,
-        excluded: Vec<Json>,
-        list: bool,
-    },
+    Other { context: u32, field: u32, excluded: Vec<Json>, list: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,18 +113,10 @@ fn plan_inner<'a>(
         let plan = p.root(sel)?;
         cacheable &= p.cacheable;
         checks.append(&mut p.checks);
-        fields.push(FieldPlan {
-            key: sel.key.clone(),
-            plan,
-        });
+        fields.push(FieldPlan { key: sel.key.clone(), plan });
     }
-    let sql_fields = fields
-        .iter()
-        .filter(|f| matches!(f.plan, RootPlan::Sql { .. }))
-        .count();
-    let multi_step = fields
-        .iter()
-        .any(|f| matches!(&f.plan, RootPlan::Sql { steps, .. } if steps.len() > 1));
+    let sql_fields = fields.iter().filter(|f| matches!(f.plan, RootPlan::Sql { .. })).count();
+    let multi_step = fields.iter().any(|f| matches!(&f.plan, RootPlan::Sql { steps, .. } if steps.len() > 1));
     Ok(Plan {
         kind: op.kind,
         fields,
@@ -187,12 +162,7 @@ fn bad_request(msg: impl Into<String>) -> GqlError {
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
-    pub(crate) fn new(
-        ir: &'a Ir,
-        ctx: &'a RequestContext,
-        layout: Layout,
-        deps: &'d mut Vec<CtxDep>,
-    ) -> Self {
+    pub(crate) fn new(ir: &'a Ir, ctx: &'a RequestContext, layout: Layout, deps: &'d mut Vec<CtxDep>) -> Self {
         Planner {
             ir,
             ctx,
@@ -215,29 +185,18 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// A fresh alias for a row of `entity`: `"todos$3"`.
     fn alias(&mut self, entity: &'a Entity) -> Ident<'a> {
         self.aliases += 1;
-        Ident::Alias {
-            stem: &entity.sql.alias,
-            written: false,
-            n: self.aliases,
-        }
+        Ident::Alias { stem: &entity.sql.alias, written: false, n: self.aliases }
     }
 
     /// A fresh name for a CTE of rows of `entity` written by a mutation: `"todos$w3"`.
     fn cte_name(&mut self, entity: EntityId) -> Ident<'a> {
         self.aliases += 1;
-        Ident::Alias {
-            stem: &self.ir.entity(entity).sql.alias,
-            written: true,
-            n: self.aliases,
-        }
+        Ident::Alias { stem: &self.ir.entity(entity).sql.alias, written: true, n: self.aliases }
     }
 
     fn table_name(&self, table: TableId) -> TableName<'a> {
         let t = self.ir.table(table);
-        TableName {
-            schema: (t.schema != "public").then_some(t.schema.as_str()),
-            name: &t.name,
-        }
+        TableName { schema: (t.schema != "public").then_some(t.schema.as_str()), name: &t.name }
     }
 
     fn column_name(&self, table: TableId, column: ColumnId) -> &'a str {
@@ -265,14 +224,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             self.cacheable = false;
         }
         let src = match v.origin() {
-            Origin::Var { var, path } if matches!(v, Val::Json(..)) => ParamSource::JsonVar {
-                var: var.clone(),
-                path: path.clone(),
-            },
-            Origin::Var { var, path } => ParamSource::Var {
-                var: var.clone(),
-                path: path.clone(),
-            },
+            Origin::Var { var, path } if matches!(v, Val::Json(..)) => {
+                ParamSource::JsonVar { var: var.clone(), path: path.clone() }
+            }
+            Origin::Var { var, path } => ParamSource::Var { var: var.clone(), path: path.clone() },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
         };
         self.params.add_id(src)
@@ -300,20 +255,15 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
             Resolver::ByPk { entity } => self.lookup(entity, &ir.entity(entity).pk, sel),
-            Resolver::ByUnique { entity, lookup } => self.lookup(
-                entity,
-                &ir.entity(entity).unique_lookups[lookup as usize].fields,
-                sel,
-            ),
+            Resolver::ByUnique { entity, lookup } => {
+                self.lookup(entity, &ir.entity(entity).unique_lookups[lookup as usize].fields, sel)
+            }
             Resolver::Collection { entity } => self.collection_root(entity, sel),
             Resolver::Aggregate { entity } => self.aggregate_root(entity, sel),
             Resolver::Create { entity, many } => self.create(entity, many, sel),
             Resolver::Update { entity, many } => self.update(entity, many, sel),
             Resolver::Delete { entity, many } => self.delete(entity, many, sel),
-            _ => Err(bad_request(format!(
-                "field `{}` cannot be queried at the root",
-                sel.field.name
-            ))),
+            _ => Err(bad_request(format!("field `{}` cannot be queried at the root", sel.field.name))),
         }
     }
 }
@@ -326,11 +276,7 @@ fn json_value<'a>(sql: &ColumnSql, col: Expr<'a>) -> Expr<'a> {
         JsonOut::TextArray => sql::cast(col, sql::Cast::Array(Box::new(sql::Cast::Text))),
         JsonOut::Base64 => sql::func(
             "translate",
-            vec![
-                sql::func("encode", vec![col, sql::str_lit("base64")]),
-                sql::str_lit("\n"),
-                sql::str_lit(""),
-            ],
+            vec![sql::func("encode", vec![col, sql::str_lit("base64")]), sql::str_lit("\n"), sql::str_lit("")],
         ),
     }
 }

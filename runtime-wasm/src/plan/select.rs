@@ -26,9 +26,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let mut conds = vec![];
         for &f in fields {
             let field = &e.fields[f as usize];
-            let v = sel
-                .arg(&field.name)
-                .ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+            let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
             conds.push(self.key_condition(entity, field, a, v)?);
         }
         // One row or null.
@@ -42,24 +40,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(
-            Select::new(
-                vec![sql::cast(obj, Cast::Text)],
-                sql::table(self.table_name(e.table), a),
-            )
-            .filter(sql::and(conds)),
+            Select::new(vec![sql::cast(obj, Cast::Text)], sql::table(self.table_name(e.table), a))
+                .filter(sql::and(conds)),
         );
-        Ok(RootPlan::Sql {
-            steps: vec![Step::Json(self.statement(&q))],
-            no_row: NoRow::Null,
-        })
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::Null })
     }
 
     /// `todos(where, orderBy, limit, offset)`: the JSON list of the rows.
-    pub(super) fn collection_root(
-        &mut self,
-        entity: EntityId,
-        sel: &'a Selected<'_>,
-    ) -> Result<RootPlan, GqlError> {
+    pub(super) fn collection_root(&mut self, entity: EntityId, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let Some(rows) = self.filtered_rows(entity, a, None, sel)? else {
@@ -68,23 +56,13 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(Select::new(
             vec![sql::cast(json_list(obj, vec![]), Cast::Text)],
-            sql::From::Subquery {
-                query: Box::new(rows),
-                alias: a,
-            },
+            sql::From::Subquery { query: Box::new(rows), alias: a },
         ));
-        Ok(RootPlan::Sql {
-            steps: vec![Step::Json(self.statement(&q))],
-            no_row: NoRow::EmptyList,
-        })
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::EmptyList })
     }
 
     /// `todosAgg(where)`.
-    pub(super) fn aggregate_root(
-        &mut self,
-        entity: EntityId,
-        sel: &'a Selected<'_>,
-    ) -> Result<RootPlan, GqlError> {
+    pub(super) fn aggregate_root(&mut self, entity: EntityId, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let Some(rows) = self.filtered_rows(entity, a, None, sel)? else {
@@ -93,15 +71,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.aggregate_object(entity, a, &sel.selection)?;
         let q = Query::select(Select::new(
             vec![sql::cast(obj, Cast::Text)],
-            sql::From::Subquery {
-                query: Box::new(rows),
-                alias: a,
-            },
+            sql::From::Subquery { query: Box::new(rows), alias: a },
         ));
-        Ok(RootPlan::Sql {
-            steps: vec![Step::Json(self.statement(&q))],
-            no_row: NoRow::Null,
-        })
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::Null })
     }
 
     /// `alias.col = $n` for a key field (a scalar, or a relation given as `{pk: value}`).
@@ -118,24 +90,13 @@ impl<'a, 'd> Planner<'a, 'd> {
                 // An `Int` argument is 64-bit: one too wide for the key's column is a
                 // conversion error, not a failed cast in Postgres.
                 if field.validation.int_bits.is_some() {
-                    let width = exo_ir::Validation {
-                        int_bits: field.validation.int_bits,
-                        ..Default::default()
-                    };
+                    let width = exo_ir::Validation { int_bits: field.validation.int_bits, ..Default::default() };
                     self.check_value_now_and_later(&field.name, &width, v, self.filter_pos)?;
                 }
                 let p = self.val_param(v);
-                Ok(sql::eq(
-                    self.column(a, e.table, *column),
-                    param_in(&sql.param, p),
-                ))
+                Ok(sql::eq(self.column(a, e.table, *column), param_in(&sql.param, p)))
             }
-            FieldKind::ManyToOne {
-                target,
-                columns,
-                target_columns,
-                ..
-            } => {
+            FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                 let t = self.ir.entity(*target);
                 let mut parts = vec![];
                 for (c, tc) in columns.iter().zip(target_columns) {
@@ -144,10 +105,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                         .fields
                         .iter()
                         .find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if column == tc))
-                        .ok_or_else(|| bad_request("composite relation keys nested more than one level are not supported"))?;
-                    let inner = v.get(&tfield.name).ok_or_else(|| {
-                        bad_request(format!("missing key field `{}`", tfield.name))
-                    })?;
+                        .ok_or_else(|| {
+                            bad_request("composite relation keys nested more than one level are not supported")
+                        })?;
+                    let inner = v
+                        .get(&tfield.name)
+                        .ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
                     let p = self.val_param(inner);
                     let value = match &tfield.kind {
                         FieldKind::Column { sql, .. } => param_in(&sql.param, p),
@@ -188,11 +151,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         // The rows (or the aggregate's rows) pass the read rules of the fields selected.
         let fields = self.selection_rule(entity, a, &sel.selection)?;
         cond = cond.and(fields);
-        let mut select = Select::new(
-            vec![Expr::AllColumns(a)],
-            sql::table(self.table_name(e.table), a),
-        )
-        .filter(cond.into_expr());
+        let mut select =
+            Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(cond.into_expr());
         select.order_by = match sel.role(ArgRole::OrderBy) {
             Some(o) if !o.is_null() => self.order_by(entity, a, o)?,
             _ => vec![],
@@ -201,19 +161,13 @@ impl<'a, 'd> Planner<'a, 'd> {
         // sort by key would cost a sort on every unordered read).
         if let Some(l) = sel.role(ArgRole::Limit).filter(|v| !v.is_null()) {
             if l.as_i64().is_some_and(|x| x < 0) {
-                return Err(GqlError::at(
-                    "Invalid value for 'limit': must not be negative",
-                    sel.pos,
-                ));
+                return Err(GqlError::at("Invalid value for 'limit': must not be negative", sel.pos));
             }
             select.limit = Some(sql::cast(self.val_param(l), Cast::Int8));
         }
         if let Some(o) = sel.role(ArgRole::Offset).filter(|v| !v.is_null()) {
             if o.as_i64().is_some_and(|x| x < 0) {
-                return Err(GqlError::at(
-                    "Invalid value for 'offset': must not be negative",
-                    sel.pos,
-                ));
+                return Err(GqlError::at("Invalid value for 'offset': must not be negative", sel.pos));
             }
             select.offset = Some(sql::cast(self.val_param(o), Cast::Int8));
         }
@@ -234,10 +188,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Resolver::Meta => sql::str_lit(e.name.as_str()),
                 Resolver::EntityField { field, .. } => self.field_value(entity, field, a, s)?,
                 Resolver::RelationAggregate { field, .. } => {
-                    let FieldKind::OneToMany {
-                        target, inverse, ..
-                    } = &e.fields[field as usize].kind
-                    else {
+                    let FieldKind::OneToMany { target, inverse, .. } = &e.fields[field as usize].kind else {
                         return Err(bad_request("aggregate over a non-collection"));
                     };
                     let b = self.alias(self.ir.entity(*target));
@@ -250,10 +201,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                             let obj = self.aggregate_object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
                                 vec![obj],
-                                sql::From::Subquery {
-                                    query: Box::new(rows),
-                                    alias: b,
-                                },
+                                sql::From::Subquery { query: Box::new(rows), alias: b },
                             )))
                         }
                     }
@@ -277,20 +225,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let f = &e.fields[field_id as usize];
         let value = match &f.kind {
-            FieldKind::Column { sql, column, .. } => {
-                json_value(sql, self.column(a, e.table, *column))
-            }
+            FieldKind::Column { sql, column, .. } => json_value(sql, self.column(a, e.table, *column)),
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
                 let join = self.many_to_one_join(entity, field_id, a, b);
                 self.related_object(*target, b, join, s, false)?
             }
-            FieldKind::OneToMany {
-                target,
-                inverse,
-                one_to_one,
-            } => {
+            FieldKind::OneToMany { target, inverse, one_to_one } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
                 let join = self.many_to_one_join(*target, *inverse, b, a);
@@ -303,10 +245,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                             let obj = self.object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
                                 vec![json_list(obj, vec![])],
-                                sql::From::Subquery {
-                                    query: Box::new(rows),
-                                    alias: b,
-                                },
+                                sql::From::Subquery { query: Box::new(rows), alias: b },
                             )))
                         }
                     }
@@ -347,21 +286,9 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// For many-to-one field `field` of `entity` at alias `a`, the condition matching the
     /// referenced row at alias `b` (`b.pk = a.fk`). Seen from the other side, it joins a
     /// one-to-many relation's rows `a` to their parent `b`.
-    pub(super) fn many_to_one_join(
-        &self,
-        entity: EntityId,
-        field: u32,
-        a: Ident<'a>,
-        b: Ident<'a>,
-    ) -> Expr<'a> {
+    pub(super) fn many_to_one_join(&self, entity: EntityId, field: u32, a: Ident<'a>, b: Ident<'a>) -> Expr<'a> {
         let e = self.ir.entity(entity);
-        let FieldKind::ManyToOne {
-            target,
-            columns,
-            target_columns,
-            ..
-        } = &e.fields[field as usize].kind
-        else {
+        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
             return Expr::Bool(false);
         };
         let ttable = self.ir.entity(*target).table;
@@ -387,16 +314,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             let value = match s.field.resolver {
                 Resolver::Meta => sql::str_lit(s.parent),
                 Resolver::AggregateField { field, .. } => {
-                    let FieldKind::Column { ty, column, .. } = &e.fields[field as usize].kind
-                    else {
+                    let FieldKind::Column { ty, column, .. } = &e.fields[field as usize].kind else {
                         return Err(bad_request("aggregate of a relation"));
                     };
                     let mut ops = vec![];
                     for op in &s.selection {
                         let v = match op.field.resolver {
-                            Resolver::AggregateOp(o) => {
-                                agg_sql(o, self.column(a, e.table, *column), ty.scalar())
-                            }
+                            Resolver::AggregateOp(o) => agg_sql(o, self.column(a, e.table, *column), ty.scalar()),
                             Resolver::Meta => sql::str_lit(op.parent),
                             _ => return Err(bad_request("unexpected aggregate field")),
                         };
@@ -418,14 +342,7 @@ impl<'a, 'd> Planner<'a, 'd> {
 pub(super) fn json_list<'a>(obj: Expr<'a>, order_by: Vec<Order<'a>>) -> Expr<'a> {
     sql::func(
         "COALESCE",
-        vec![
-            Expr::Func {
-                name: "json_agg",
-                args: vec![obj],
-                order_by,
-            },
-            sql::cast(sql::str_lit("[]"), Cast::Json),
-        ],
+        vec![Expr::Func { name: "json_agg", args: vec![obj], order_by }, sql::cast(sql::str_lit("[]"), Cast::Json)],
     )
 }
 
@@ -463,14 +380,8 @@ fn build_object(args: Vec<Expr<'_>>) -> Expr<'_> {
     let mut parts = Vec::new();
     let mut rest = args.into_iter().peekable();
     while rest.peek().is_some() {
-        parts.push(sql::func(
-            "jsonb_build_object",
-            rest.by_ref().take(100).collect(),
-        ));
+        parts.push(sql::func("jsonb_build_object", rest.by_ref().take(100).collect()));
     }
-    let joined = parts
-        .into_iter()
-        .reduce(|l, r| sql::bin(sql::BinOp::Concat, l, r))
-        .unwrap_or(Expr::Null);
+    let joined = parts.into_iter().reduce(|l, r| sql::bin(sql::BinOp::Concat, l, r)).unwrap_or(Expr::Null);
     sql::cast(joined, Cast::Json)
 }

@@ -39,9 +39,7 @@ module Db {
 
 fn system(layout: Layout) -> System {
     let compiled = exo_compiler::compile_str("model.exo", MODEL);
-    let ir = compiled
-        .ir
-        .unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
+    let ir = compiled.ir.unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
     let mut system = System::new(ir);
     system.sql_layout = layout;
     system
@@ -52,18 +50,10 @@ fn ctx(id: Option<i64>, role: Option<&str>) -> RequestContext {
     RequestContext::from_values(vec![vec![id.map(Json::from), role.map(Json::from)]])
 }
 
-fn plan_in(
-    system: &System,
-    query: &str,
-    variables: Json,
-    ctx: &RequestContext,
-) -> Result<(Plan, Vec<CtxDep>), String> {
+fn plan_in(system: &System, query: &str, variables: Json, ctx: &RequestContext) -> Result<(Plan, Vec<CtxDep>), String> {
     let doc = graphql::parse(query, &ParseLimits::default()).map_err(|e| e.message)?;
-    let Json::Object(vars) = variables else {
-        panic!("variables are an object")
-    };
-    let op = validate::validate(system, &doc, None, &vars, Limits::default())
-        .map_err(|e| format!("{e:?}"))?;
+    let Json::Object(vars) = variables else { panic!("variables are an object") };
+    let op = validate::validate(system, &doc, None, &vars, Limits::default()).map_err(|e| format!("{e:?}"))?;
     let (plan, deps) = plan_with_deps(system, &op, ctx);
     plan.map(|p| (p, deps)).map_err(|e| e.message)
 }
@@ -85,11 +75,7 @@ fn statements(query: &str, variables: Json, ctx: &RequestContext) -> Result<Vec<
 }
 
 fn sql(query: &str, ctx: &RequestContext) -> Vec<String> {
-    statements(query, json!({}), ctx)
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .into_iter()
-        .map(|s| s.sql)
-        .collect()
+    statements(query, json!({}), ctx).unwrap_or_else(|e| panic!("{query}: {e}")).into_iter().map(|s| s.sql).collect()
 }
 
 fn admin() -> RequestContext {
@@ -113,31 +99,14 @@ fn a_lookup_shapes_json_with_a_subquery_per_relation() {
 
 #[test]
 fn a_list_takes_limit_and_offset_as_parameters() {
-    let stmts = statements(
-        "{ owners(limit: 2, offset: 4) { id } }",
-        json!({}),
-        &admin(),
-    )
-    .unwrap();
+    let stmts = statements("{ owners(limit: 2, offset: 4) { id } }", json!({}), &admin()).unwrap();
     assert_eq!(
         stmts[0].sql,
         r#"SELECT COALESCE(json_agg(json_build_object('id', "owners$1"."id")), '[]'::json)::text FROM (SELECT "owners$1".* FROM "owners" AS "owners$1" LIMIT $1::int8 OFFSET $2::int8) AS "owners$1""#
     );
+    assert_eq!(stmts[0].params, [ParamSource::Const(Some("2".into())), ParamSource::Const(Some("4".into()))]);
     assert_eq!(
-        stmts[0].params,
-        [
-            ParamSource::Const(Some("2".into())),
-            ParamSource::Const(Some("4".into()))
-        ]
-    );
-    assert_eq!(
-        plan_in(
-            &system(Layout::Compact),
-            "{ owners(limit: -1) { id } }",
-            json!({}),
-            &admin()
-        )
-        .unwrap_err(),
+        plan_in(&system(Layout::Compact), "{ owners(limit: -1) { id } }", json!({}), &admin()).unwrap_err(),
         "Invalid value for 'limit': must not be negative"
     );
 }
@@ -159,25 +128,10 @@ fn filters_nest_logical_operators_and_relations() {
         r#"SELECT COALESCE(json_agg(json_build_object('id', "notes$1"."id")), '[]'::json)::text FROM (SELECT "notes$1".* FROM "notes" AS "notes$1" WHERE EXISTS (SELECT 1 FROM "owners" AS "owners$2" WHERE "owners$2"."id" = "notes$1"."owner_id" AND "owners$2"."name" = $1::text) AND ("notes$1"."title" LIKE $2::text || '%' OR NOT $3::text = ANY("notes$1"."tags")) ORDER BY (SELECT "owners$3"."name" FROM "owners" AS "owners$3" WHERE "owners$3"."id" = "notes$1"."owner_id") DESC) AS "notes$1""#
     );
     // The variable stays a variable: the plan re-binds it for the next request.
-    assert_eq!(
-        stmts[0].params[1],
-        ParamSource::Var {
-            var: "t".into(),
-            path: vec![]
-        }
-    );
+    assert_eq!(stmts[0].params[1], ParamSource::Var { var: "t".into(), path: vec![] });
     // An empty `and` is refused by validation, before planning.
-    let e = plan_in(
-        &system(Layout::Compact),
-        "{ notes(where: {and: []}) { id } }",
-        json!({}),
-        &admin(),
-    )
-    .unwrap_err();
-    assert!(
-        e.contains("Invalid field 'where': Logical operation predicate does not have any arguments"),
-        "{e}"
-    );
+    let e = plan_in(&system(Layout::Compact), "{ notes(where: {and: []}) { id } }", json!({}), &admin()).unwrap_err();
+    assert!(e.contains("Invalid field 'where': Logical operation predicate does not have any arguments"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,41 +143,21 @@ fn access_rules_are_decided_by_the_context_where_they_can_be() {
     let query = "{ notes { id } }";
     // The admin branch decides: no predicate, and the plan records the role it relied on.
     let (plan, deps) = plan_in(&system(Layout::Compact), query, json!({}), &admin()).unwrap();
-    let RootPlan::Sql { steps, .. } = &plan.fields[0].plan else {
-        panic!()
-    };
-    let Step::Json(stmt) = &steps[0] else {
-        panic!()
-    };
+    let RootPlan::Sql { steps, .. } = &plan.fields[0].plan else { panic!() };
+    let Step::Json(stmt) = &steps[0] else { panic!() };
     assert!(!stmt.sql.contains("WHERE"), "{}", stmt.sql);
-    assert!(
-        stmt.params.is_empty(),
-        "a decided rule binds nothing: {:?}",
-        stmt.params
-    );
-    assert!(deps.contains(&CtxDep::Value {
-        context: 0,
-        field: 1,
-        value: json!("admin")
-    }));
+    assert!(stmt.params.is_empty(), "a decided rule binds nothing: {:?}", stmt.params);
+    assert!(deps.contains(&CtxDep::Value { context: 0, field: 1, value: json!("admin") }));
 
     // A plain user: the rule depends on the row, with the user's id as a parameter.
     let user = sql(query, &ctx(Some(7), Some("user")));
-    assert!(
-        user[0].contains(r#"WHERE "notes$1"."owner_id" = $1::int4"#),
-        "{}",
-        user[0]
-    );
+    assert!(user[0].contains(r#"WHERE "notes$1"."owner_id" = $1::int4"#), "{}", user[0]);
 
     // No token: the comparison of a column with the missing id is unknown (`NULL`), so the
     // rule still depends on rows and filters them all out (an empty list, as in Exograph);
     // nothing of the missing value is bound.
     let anonymous = statements(query, json!({}), &ctx(None, None)).unwrap();
-    assert!(
-        anonymous[0].sql.contains("WHERE NULL::boolean"),
-        "{}",
-        anonymous[0].sql
-    );
+    assert!(anonymous[0].sql.contains("WHERE NULL::boolean"), "{}", anonymous[0].sql);
     assert!(anonymous[0].params.is_empty(), "{:?}", anonymous[0].params);
     // Under `!` it stays unknown (false), never `owner_id IS NULL`.
 }
@@ -231,13 +165,8 @@ fn access_rules_are_decided_by_the_context_where_they_can_be() {
 #[test]
 fn a_refused_mutation_fails_before_any_sql() {
     // `delete = false`: no such mutation at all.
-    let e = plan_in(
-        &system(Layout::Compact),
-        r#"mutation { deleteNote(id: 1) { id } }"#,
-        json!({}),
-        &admin(),
-    )
-    .unwrap_err();
+    let e =
+        plan_in(&system(Layout::Compact), r#"mutation { deleteNote(id: 1) { id } }"#, json!({}), &admin()).unwrap_err();
     assert!(e.contains("Field 'deleteNote' is not valid for type 'Mutation'"), "{e}");
     // The update rule compares with the caller's id, which an anonymous caller lacks: a
     // mutation rule treats the missing value as false and refuses before any write.
@@ -286,12 +215,9 @@ fn a_nested_create_is_one_statement_then_checks_then_a_read_back_by_keys() {
 
 #[test]
 fn an_update_checks_its_rule_before_the_write_on_the_targeted_rows_with_their_new_values() {
-    let stmts = statements(
-        r#"mutation { updateNote(id: 3, data: {title: "new"}) { title } }"#,
-        json!({}),
-        &ctx(Some(7), None),
-    )
-    .unwrap();
+    let stmts =
+        statements(r#"mutation { updateNote(id: 3, data: {title: "new"}) { title } }"#, json!({}), &ctx(Some(7), None))
+            .unwrap();
     assert_eq!(stmts.len(), 3, "{stmts:#?}");
     // First the check: the rows the update targets (by the rule on the row as it is), with
     // the new values laid over them, must meet the rule; it reads the database before the
@@ -304,10 +230,7 @@ fn an_update_checks_its_rule_before_the_write_on_the_targeted_rows_with_their_ne
         stmts[0].params,
         [
             ParamSource::Const(Some("new".into())),
-            ParamSource::Context {
-                context: 0,
-                field: 0
-            },
+            ParamSource::Context { context: 0, field: 0 },
             ParamSource::Const(Some("3".into())),
         ]
     );
@@ -316,11 +239,7 @@ fn an_update_checks_its_rule_before_the_write_on_the_targeted_rows_with_their_ne
         stmts[1].sql,
         r#"UPDATE "notes" AS "notes$3" SET "title" = $1::text WHERE "notes$3"."owner_id" = $2::int4 AND "notes$3"."id" = $3::int4 RETURNING "notes$3"."id"::text"#
     );
-    assert!(
-        stmts[2].sql.starts_with("SELECT json_build_object"),
-        "{}",
-        stmts[2].sql
-    );
+    assert!(stmts[2].sql.starts_with("SELECT json_build_object"), "{}", stmts[2].sql);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,10 +251,7 @@ fn value_constraints_are_checked_now_and_recorded_for_variables() {
     let s = system(Layout::Compact);
     let long = r#"mutation { updateNote(id: 1, data: {title: "far too long"}) { id } }"#;
     let e = plan_in(&s, long, json!({}), &ctx(Some(7), None)).unwrap_err();
-    assert_eq!(
-        e,
-        "Invalid value for 'title': maximum length = 10, provided length = 12"
-    );
+    assert_eq!(e, "Invalid value for 'title': maximum length = 10, provided length = 12");
     let by_var = r#"mutation($t: String!) { updateNote(id: 1, data: {title: $t}) { id } }"#;
     let (plan, _) = plan_in(&s, by_var, json!({"t": "short"}), &ctx(Some(7), None)).unwrap();
     assert_eq!(plan.checks.len(), 1);
@@ -360,8 +276,7 @@ fn pretty_plans_are_compact_plans_with_line_breaks() {
     let (compact, pretty) = (system(Layout::Compact), system(Layout::Pretty));
     for q in queries {
         let stmts = |s: &System| -> Vec<Stmt> {
-            let (plan, _) =
-                plan_in(s, q, json!({}), &admin()).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let (plan, _) = plan_in(s, q, json!({}), &admin()).unwrap_or_else(|e| panic!("{q}: {e}"));
             plan.fields
                 .into_iter()
                 .flat_map(|f| match f.plan {
@@ -369,10 +284,7 @@ fn pretty_plans_are_compact_plans_with_line_breaks() {
                     _ => vec![],
                 })
                 .map(|s| match s {
-                    Step::Json(s)
-                    | Step::CollectKeys(s)
-                    | Step::CollectSlots(s)
-                    | Step::Check(s) => s,
+                    Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s) => s,
                 })
                 .collect()
         };
@@ -425,9 +337,7 @@ module Db {
 
 fn field_plan(query: &str, ctx: &RequestContext) -> Result<Vec<String>, String> {
     let compiled = exo_compiler::compile_str("model.exo", FIELD_MODEL);
-    let ir = compiled
-        .ir
-        .unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
+    let ir = compiled.ir.unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
     let system = System::new(ir);
     let (plan, _) = plan_in(&system, query, json!({}), ctx)?;
     Ok(plan
@@ -470,50 +380,29 @@ fn a_field_rule_the_context_refuses_refuses_every_use_of_the_field() {
 #[test]
 fn a_row_dependent_field_rule_filters_rows_outside_not_and_refuses_ordering() {
     let user = ctx(Some(7), None);
-    let stmts = field_plan(
-        r#"{ items(where: {not: {secret: {eq: "x"}}}) { id } }"#,
-        &user,
-    )
-    .unwrap();
+    let stmts = field_plan(r#"{ items(where: {not: {secret: {eq: "x"}}}) { id } }"#, &user).unwrap();
     // The rule is ANDed beside the negated filter, not under it.
     assert!(
-        stmts[0].contains(
-            r#"WHERE NOT "items$1"."secret" = $1::text AND "items$1"."owner" = $2::int4"#
-        ),
+        stmts[0].contains(r#"WHERE NOT "items$1"."secret" = $1::text AND "items$1"."owner" = $2::int4"#),
         "{}",
         stmts[0]
     );
     let stmts = field_plan("{ item(id: 1) { secret } }", &user).unwrap();
-    assert!(
-        stmts[0].contains(r#"AND "items$1"."owner" = $2::int4"#),
-        "{}",
-        stmts[0]
-    );
-    assert_eq!(
-        field_plan("{ items(orderBy: {secret: ASC}) { id } }", &user),
-        Err("Not authorized".into())
-    );
+    assert!(stmts[0].contains(r#"AND "items$1"."owner" = $2::int4"#), "{}", stmts[0]);
+    assert_eq!(field_plan("{ items(orderBy: {secret: ASC}) { id } }", &user), Err("Not authorized".into()));
     // An update of the field leaves alone the rows whose field the caller may not write.
-    let stmts = field_plan(
-        r#"mutation { updateItem(id: 1, data: {secret: "s"}) { id } }"#,
-        &user,
-    )
-    .unwrap();
+    let stmts = field_plan(r#"mutation { updateItem(id: 1, data: {secret: "s"}) { id } }"#, &user).unwrap();
     assert!(
         stmts[0].starts_with("UPDATE")
-            && stmts[0]
-                .contains(r#"WHERE "items$1"."id" = $2::int4 AND "items$1"."owner" = $3::int4"#),
+            && stmts[0].contains(r#"WHERE "items$1"."id" = $2::int4 AND "items$1"."owner" = $3::int4"#),
         "{stmts:#?}"
     );
 }
 
 #[test]
 fn a_create_is_checked_before_the_insert_on_the_row_it_would_write() {
-    let stmts = field_plan(
-        r#"mutation { createItem(data: {owner: 7, secret: "s"}) { id } }"#,
-        &ctx(Some(7), None),
-    )
-    .unwrap();
+    let stmts =
+        field_plan(r#"mutation { createItem(data: {owner: 7, secret: "s"}) { id } }"#, &ctx(Some(7), None)).unwrap();
     // The check comes first; unset columns carry the model's defaults (`cost` 0, `status`
     // "new"), the generated key is null.
     assert_eq!(

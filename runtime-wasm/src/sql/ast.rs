@@ -17,11 +17,7 @@ pub enum Ident<'a> {
     Name(&'a str),
     /// A generated alias, quoted: `"<stem>$<n>"` for a row, `"<stem>$w<n>"` for a CTE of
     /// written rows.
-    Alias {
-        stem: &'a str,
-        written: bool,
-        n: u32,
-    },
+    Alias { stem: &'a str, written: bool, n: u32 },
     /// A fixed lowercase name of the planner (`k0`, `ord`, `keys`), printed bare.
     Plain(&'static str),
 }

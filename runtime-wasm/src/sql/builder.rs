@@ -22,10 +22,7 @@ pub struct Params {
 
 impl Params {
     pub fn new(builder: u32) -> Params {
-        Params {
-            builder,
-            sources: vec![],
-        }
+        Params { builder, sources: vec![] }
     }
 
     /// The parameter node for `src`.
@@ -42,10 +39,7 @@ impl Params {
                 self.sources.len() - 1
             }
         };
-        ParamId {
-            builder: self.builder,
-            index: index as u32,
-        }
+        ParamId { builder: self.builder, index: index as u32 }
     }
 
     /// Prints `query` as a statement with its parameters, numbered in the order they first
@@ -54,13 +48,7 @@ impl Params {
         let mut p = Printer::new(layout, self.builder, self.sources.len());
         p.query(query);
         let (sql, used) = p.finish();
-        Stmt {
-            sql,
-            params: used
-                .into_iter()
-                .map(|i| self.sources[i as usize].clone())
-                .collect(),
-        }
+        Stmt { sql, params: used.into_iter().map(|i| self.sources[i as usize].clone()).collect() }
     }
 }
 
@@ -70,18 +58,12 @@ impl Params {
 
 /// `table.column`
 pub fn col<'a>(table: Ident<'a>, column: &'a str) -> Expr<'a> {
-    Expr::Column {
-        table: Some(table),
-        column: Ident::Name(column),
-    }
+    Expr::Column { table: Some(table), column: Ident::Name(column) }
 }
 
 /// `table.column` with a planner-fixed bare column name (`"keys$".k0`).
 pub fn plain_col<'a>(table: Ident<'a>, column: &'static str) -> Expr<'a> {
-    Expr::Column {
-        table: Some(table),
-        column: Ident::Plain(column),
-    }
+    Expr::Column { table: Some(table), column: Ident::Plain(column) }
 }
 
 pub fn str_lit<'a>(s: impl Into<Cow<'a, str>>) -> Expr<'a> {
@@ -97,19 +79,11 @@ pub fn cast_ref<'a>(e: Expr<'a>, ty: &'a Cast) -> Expr<'a> {
 }
 
 pub fn func<'a>(name: &'static str, args: Vec<Expr<'a>>) -> Expr<'a> {
-    Expr::Func {
-        name,
-        args,
-        order_by: vec![],
-    }
+    Expr::Func { name, args, order_by: vec![] }
 }
 
 pub fn bin<'a>(op: BinOp, left: Expr<'a>, right: Expr<'a>) -> Expr<'a> {
-    Expr::Binary {
-        op,
-        left: Box::new(left),
-        right: Box::new(right),
-    }
+    Expr::Binary { op, left: Box::new(left), right: Box::new(right) }
 }
 
 pub fn eq<'a>(left: Expr<'a>, right: Expr<'a>) -> Expr<'a> {
@@ -117,10 +91,7 @@ pub fn eq<'a>(left: Expr<'a>, right: Expr<'a>) -> Expr<'a> {
 }
 
 pub fn is_null(e: Expr<'_>, negated: bool) -> Expr<'_> {
-    Expr::IsNull {
-        expr: Box::new(e),
-        negated,
-    }
+    Expr::IsNull { expr: Box::new(e), negated }
 }
 
 pub fn exists(q: Query<'_>) -> Expr<'_> {
@@ -171,29 +142,19 @@ pub fn item(expr: Expr<'_>) -> SelectItem<'_> {
 }
 
 pub fn table<'a>(table: TableName<'a>, alias: Ident<'a>) -> From<'a> {
-    From::Table {
-        table,
-        alias: Some(alias),
-    }
+    From::Table { table, alias: Some(alias) }
 }
 
 impl<'a> Query<'a> {
     pub fn select(s: Select<'a>) -> Query<'a> {
-        Query {
-            with: vec![],
-            body: Body::Select(Box::new(s)),
-        }
+        Query { with: vec![], body: Body::Select(Box::new(s)) }
     }
 }
 
 impl<'a> Select<'a> {
     /// `SELECT items FROM from`
     pub fn new(items: Vec<Expr<'a>>, from: From<'a>) -> Select<'a> {
-        Select {
-            items: items.into_iter().map(item).collect(),
-            from: Some(from),
-            ..Select::default()
-        }
+        Select { items: items.into_iter().map(item).collect(), from: Some(from), ..Select::default() }
     }
 
     /// Adds `WHERE filter` (`TRUE` filters are left out).

@@ -319,12 +319,7 @@ impl Printer {
                 self.out.push_str(" AS ");
                 self.ident(alias);
             }
-            From::Function {
-                call,
-                ordinality,
-                alias,
-                columns,
-            } => {
+            From::Function { call, ordinality, alias, columns } => {
                 self.expr(call);
                 if *ordinality {
                     self.out.push_str(" WITH ORDINALITY");
@@ -477,11 +472,7 @@ impl Printer {
                 self.operand(inner, CAST);
                 let _ = write!(self.out, "::{ty}");
             }
-            Expr::Func {
-                name,
-                args,
-                order_by,
-            } => {
+            Expr::Func { name, args, order_by } => {
                 self.out.push_str(name);
                 self.out.push('(');
                 self.list(args);
@@ -509,8 +500,7 @@ impl Printer {
             }
             Expr::IsNull { expr, negated } => {
                 self.operand(expr, IS + 1);
-                self.out
-                    .push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
+                self.out.push_str(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Expr::Exists(q) => {
                 self.out.push_str("EXISTS ");
@@ -526,19 +516,9 @@ impl Printer {
                 self.out.push_str(" IN ");
                 self.block(query);
             }
-            Expr::Quantified {
-                left,
-                op,
-                all,
-                right,
-            } => {
+            Expr::Quantified { left, op, all, right } => {
                 self.operand(left, CMP + 1);
-                let _ = write!(
-                    self.out,
-                    " {} {}(",
-                    op.symbol(),
-                    if *all { "ALL" } else { "ANY" }
-                );
+                let _ = write!(self.out, " {} {}(", op.symbol(), if *all { "ALL" } else { "ANY" });
                 self.expr(right);
                 self.out.push(')');
             }

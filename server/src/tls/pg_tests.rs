@@ -21,21 +21,14 @@ struct Chain {
 fn chain(ca_name: &str, names: &[&str]) -> Chain {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, ca_name);
+    ca_params.distinguished_name.push(DnType::CommonName, ca_name);
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, names[0]);
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    Chain {
-        ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
+    Chain { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
 }
 
 struct TlsCluster {
@@ -67,14 +60,10 @@ fn cluster() -> &'static TlsCluster {
         let (ca, other_ca) = (dir.join("ca.pem"), dir.join("other-ca.pem"));
         std::fs::write(&ca, &server.ca_pem).unwrap();
         std::fs::write(&other_ca, &other.ca_pem).unwrap();
-        let pg = EphemeralPostgres::start_with_tls(&server.cert_pem, &server.key_pem)
-            .expect("a TLS cluster");
+        let pg = EphemeralPostgres::start_with_tls(&server.cert_pem, &server.key_pem).expect("a TLS cluster");
         // `allow_user` may only come in over TLS; `scram_user` needs a password over TLS.
-        pg.psql(
-            "postgres",
-            "CREATE ROLE allow_user LOGIN; CREATE ROLE scram_user LOGIN PASSWORD 'scram-secret'",
-        )
-        .unwrap();
+        pg.psql("postgres", "CREATE ROLE allow_user LOGIN; CREATE ROLE scram_user LOGIN PASSWORD 'scram-secret'")
+            .unwrap();
         pg.replace_hba(
             "local all all trust\n\
              hostnossl all allow_user 127.0.0.1/32 reject\n\
@@ -83,12 +72,7 @@ fn cluster() -> &'static TlsCluster {
              host all all ::1/128 trust\n",
         )
         .unwrap();
-        TlsCluster {
-            pg,
-            ca,
-            other_ca,
-            _files: tempfile_dir::Dir(dir),
-        }
+        TlsCluster { pg, ca, other_ca, _files: tempfile_dir::Dir(dir) }
     })
 }
 
@@ -98,18 +82,11 @@ fn url(host: &str, port: u16, query: &str) -> String {
 
 /// Connects with `url` and answers whether the session is encrypted, from the server's side.
 async fn session_ssl(url: &str) -> Result<bool, String> {
-    let config = DatabaseConfig {
-        url: Some(url.to_string()),
-        pool_size: 1,
-        read_write: true,
-        ..DatabaseConfig::default()
-    };
+    let config =
+        DatabaseConfig { url: Some(url.to_string()), pool_size: 1, read_write: true, ..DatabaseConfig::default() };
     let client = connect_client(&config).await.map_err(|e| e.to_string())?;
     let row = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
         .await
         .map_err(|e| e.to_string())?;
     Ok(row.get(0))
@@ -120,19 +97,11 @@ async fn verify_full_with_the_right_ca_is_encrypted() {
     let c = cluster();
     let ca = c.ca.display();
     for host in ["127.0.0.1", "localhost"] {
-        let u = url(
-            host,
-            c.pg.port(),
-            &format!("sslmode=verify-full&sslrootcert={ca}"),
-        );
+        let u = url(host, c.pg.port(), &format!("sslmode=verify-full&sslrootcert={ca}"));
         assert_eq!(session_ssl(&u).await, Ok(true), "{host}");
     }
     // `ssl=true` is `verify-full`.
-    let u = url(
-        "127.0.0.1",
-        c.pg.port(),
-        &format!("ssl=true&sslrootcert={ca}"),
-    );
+    let u = url("127.0.0.1", c.pg.port(), &format!("ssl=true&sslrootcert={ca}"));
     assert_eq!(session_ssl(&u).await, Ok(true));
 }
 
@@ -146,21 +115,12 @@ async fn the_wrong_ca_is_an_unknown_issuer() {
             c.other_ca.display()
         );
         let e = session_ssl(&u).await.unwrap_err();
-        assert!(
-            e.contains("unknown issuer") && e.contains("sslrootcert"),
-            "{mode}: {e}"
-        );
-        assert!(
-            e.contains("postgres://postgres:***@127.0.0.1"),
-            "{mode}: names the URL without its password: {e}"
-        );
+        assert!(e.contains("unknown issuer") && e.contains("sslrootcert"), "{mode}: {e}");
+        assert!(e.contains("postgres://postgres:***@127.0.0.1"), "{mode}: names the URL without its password: {e}");
         assert!(!e.contains(":pw@"), "{e}");
         // `require` with a root certificate verifies the chain (as libpq), reported as verify-ca.
         let shown = if mode == "require" { "verify-ca" } else { mode };
-        assert!(
-            e.contains(&format!("sslmode {shown}")),
-            "{mode}: names the mode: {e}"
-        );
+        assert!(e.contains(&format!("sslmode {shown}")), "{mode}: names the mode: {e}");
     }
 }
 
@@ -174,10 +134,7 @@ async fn the_wrong_host_name_is_named() {
         c.ca.display()
     );
     let e = session_ssl(&u).await.unwrap_err();
-    assert!(
-        e.contains("certificate is for host `localhost`, `127.0.0.1`, not `db.wrong.example`"),
-        "{e}"
-    );
+    assert!(e.contains("certificate is for host `localhost`, `127.0.0.1`, not `db.wrong.example`"), "{e}");
     // `verify-ca` checks the chain, not the name.
     let u = u.replace("verify-full", "verify-ca");
     assert_eq!(session_ssl(&u).await, Ok(true));
@@ -186,72 +143,37 @@ async fn the_wrong_host_name_is_named() {
 #[tokio::test(flavor = "current_thread")]
 async fn require_encrypts_without_a_ca() {
     let c = cluster();
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=require")).await,
-        Ok(true)
-    );
+    assert_eq!(session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=require")).await, Ok(true));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn require_against_a_server_without_tls_fails_with_its_reason() {
     let plain = EphemeralPostgres::shared().unwrap();
-    let e = session_ssl(&url("127.0.0.1", plain.port(), "sslmode=require"))
-        .await
-        .unwrap_err();
-    assert!(
-        e.contains("server does not support TLS") && e.contains("sslmode require"),
-        "{e}"
-    );
-    let e = session_ssl(&url("127.0.0.1", plain.port(), "ssl=true"))
-        .await
-        .unwrap_err();
-    assert!(
-        e.contains("server does not support TLS") && e.contains("sslmode verify-full"),
-        "{e}"
-    );
+    let e = session_ssl(&url("127.0.0.1", plain.port(), "sslmode=require")).await.unwrap_err();
+    assert!(e.contains("server does not support TLS") && e.contains("sslmode require"), "{e}");
+    let e = session_ssl(&url("127.0.0.1", plain.port(), "ssl=true")).await.unwrap_err();
+    assert!(e.contains("server does not support TLS") && e.contains("sslmode verify-full"), "{e}");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn prefer_uses_tls_when_offered_and_plain_otherwise() {
     let c = cluster();
     let plain = EphemeralPostgres::shared().unwrap();
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=prefer")).await,
-        Ok(true)
-    );
+    assert_eq!(session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=prefer")).await, Ok(true));
     // No `sslmode` at all is `prefer`, as in libpq and Exograph.
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", c.pg.port(), "application_name=t")).await,
-        Ok(true)
-    );
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", plain.port(), "sslmode=prefer")).await,
-        Ok(false)
-    );
+    assert_eq!(session_ssl(&url("127.0.0.1", c.pg.port(), "application_name=t")).await, Ok(true));
+    assert_eq!(session_ssl(&url("127.0.0.1", plain.port(), "sslmode=prefer")).await, Ok(false));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn disable_is_plain_and_allow_upgrades_only_when_refused() {
     let c = cluster();
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=disable")).await,
-        Ok(false)
-    );
-    assert_eq!(
-        session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=allow")).await,
-        Ok(false)
-    );
+    assert_eq!(session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=disable")).await, Ok(false));
+    assert_eq!(session_ssl(&url("127.0.0.1", c.pg.port(), "sslmode=allow")).await, Ok(false));
     // `allow_user` is rejected without TLS: `allow` then retries with it.
-    let u = format!(
-        "postgres://allow_user@127.0.0.1:{}/postgres?sslmode=allow",
-        c.pg.port()
-    );
+    let u = format!("postgres://allow_user@127.0.0.1:{}/postgres?sslmode=allow", c.pg.port());
     assert_eq!(session_ssl(&u).await, Ok(true));
-    let e = session_ssl(
-        &u.replace("allow", "disable")
-            .replace("disable_user", "allow_user"),
-    )
-    .await;
+    let e = session_ssl(&u.replace("allow", "disable").replace("disable_user", "allow_user")).await;
     assert!(e.is_err());
 }
 
@@ -265,9 +187,7 @@ async fn scram_uses_channel_binding_over_tls() {
         c.ca.display()
     );
     assert_eq!(session_ssl(&u).await, Ok(true));
-    let e = session_ssl(&u.replace("scram-secret", "wrong"))
-        .await
-        .unwrap_err();
+    let e = session_ssl(&u.replace("scram-secret", "wrong")).await.unwrap_err();
     assert!(e.contains("password authentication failed"), "{e}");
     assert!(!e.contains("wrong@"), "{e}");
 }

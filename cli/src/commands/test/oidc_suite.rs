@@ -43,10 +43,7 @@ fn environment(worker: Option<WorkerMode>) -> Environment {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 struct Client<'a> {
@@ -59,13 +56,7 @@ impl Client<'_> {
         if let Some(t) = token {
             headers.push(("Authorization".to_string(), format!("Bearer {t}")));
         }
-        let r = self
-            .server
-            .request(TestRequest {
-                body: json!({ "query": query }),
-                headers,
-            })
-            .expect("an answer");
+        let r = self.server.request(TestRequest { body: json!({ "query": query }), headers }).expect("an answer");
         assert_eq!(r.status, 200, "{}", r.body);
         r.body
     }
@@ -73,10 +64,7 @@ impl Client<'_> {
     fn titles(&self, token: &str) -> Result<Vec<String>, Json> {
         let r = self.ask(Some(token), "{ docs(orderBy: {id: ASC}) { title } }");
         match r["data"]["docs"].as_array() {
-            Some(docs) => Ok(docs
-                .iter()
-                .map(|d| d["title"].as_str().unwrap_or_default().to_string())
-                .collect()),
+            Some(docs) => Ok(docs.iter().map(|d| d["title"].as_str().unwrap_or_default().to_string()).collect()),
             None => Err(r),
         }
     }
@@ -96,13 +84,9 @@ fn wait_until(since: Instant, seconds: u64) {
 }
 
 fn run_suite(env: Environment, label: &str) {
-    let project = tempfile::Builder::new()
-        .prefix("exo-oidc-suite-")
-        .tempdir()
-        .unwrap();
+    let project = tempfile::Builder::new().prefix("exo-oidc-suite-").tempdir().unwrap();
     copy_project(project.path());
-    env.prepare_project(project.path())
-        .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+    env.prepare_project(project.path()).unwrap_or_else(|e| panic!("{label}: {e:?}"));
 
     let rsa = TestKey::rsa("rsa", None);
     let p256 = TestKey::ec("p256", "ES256");
@@ -110,14 +94,9 @@ fn run_suite(env: Environment, label: &str) {
     let ed = TestKey::ed25519("ed");
     let rotated = TestKey::ed25519("rotated");
     let max_age = format!("max-age={MAX_AGE}");
-    let issuer = env
-        .rt
-        .block_on(Issuer::start(&[&rsa, &p256, &p384, &ed], Some(&max_age)));
+    let issuer = env.rt.block_on(Issuer::start(&[&rsa, &p256, &p384, &ed], Some(&max_age)));
     let url = issuer.url.clone();
-    let envs = [
-        ("EXO_JWT_SECRET".to_string(), String::new()),
-        ("EXO_OIDC_URL".to_string(), url.clone()),
-    ];
+    let envs = [("EXO_JWT_SECRET".to_string(), String::new()), ("EXO_OIDC_URL".to_string(), url.clone())];
     let server = env
         .start_file(project.path(), &format!("oidc_suite_{label}"), "", &envs)
         .unwrap_or_else(|e| panic!("{label}: {e:?}"));
@@ -127,59 +106,31 @@ fn run_suite(env: Environment, label: &str) {
         let now = unix_now();
         json!({"iss": url, "sub": sub, "iat": now, "exp": now + 600, "org": {"id": org, "role": role}, "groups": groups})
     };
-    let admin = |key: &TestKey, alg: &str| {
-        key.sign_as(alg, Some(&key.kid), &claims("a1", 1, "admin", json!([])))
-    };
+    let admin = |key: &TestKey, alg: &str| key.sign_as(alg, Some(&key.kid), &claims("a1", 1, "admin", json!([])));
 
     // Seeding through the API as an admin; the first request also loads the Worker's keys.
     for (org, title, owner) in [(1, "one", "u1"), (1, "two", "u2"), (2, "three", "u1")] {
         let token = p256.sign(&claims("a", org, "admin", json!([])));
-        let q = format!(
-            r#"mutation {{ createDoc(data: {{orgId: {org}, owner: "{owner}", title: "{title}"}}) {{ id }} }}"#
-        );
+        let q =
+            format!(r#"mutation {{ createDoc(data: {{orgId: {org}, owner: "{owner}", title: "{title}"}}) {{ id }} }}"#);
         let r = client.ask(Some(&token), &q);
         assert!(r["data"]["createDoc"]["id"].is_number(), "{label}: {r}");
     }
     let fetched = Instant::now();
-    assert_eq!(
-        issuer.jwks_requests(),
-        1,
-        "{label}: the key set is fetched once at start"
-    );
+    assert_eq!(issuer.jwks_requests(), 1, "{label}: the key set is fetched once at start");
 
     // Every algorithm, and the claims in the access rules (nested `org`, array `groups`).
-    for (key, alg) in [
-        (&rsa, "RS256"),
-        (&rsa, "RS384"),
-        (&rsa, "RS512"),
-        (&p256, "ES256"),
-        (&p384, "ES384"),
-        (&ed, "EdDSA"),
-    ] {
-        assert_eq!(
-            client.titles(&admin(key, alg)),
-            Ok(vec!["one".into(), "two".into()]),
-            "{label}: {alg}"
-        );
+    for (key, alg) in
+        [(&rsa, "RS256"), (&rsa, "RS384"), (&rsa, "RS512"), (&p256, "ES256"), (&p384, "ES384"), (&ed, "EdDSA")]
+    {
+        assert_eq!(client.titles(&admin(key, alg)), Ok(vec!["one".into(), "two".into()]), "{label}: {alg}");
     }
     let editor = ed.sign(&claims("u9", 1, "member", json!(["viewers", "editors"])));
-    assert_eq!(
-        client.titles(&editor),
-        Ok(vec!["one".into(), "two".into()]),
-        "{label}: array claim"
-    );
+    assert_eq!(client.titles(&editor), Ok(vec!["one".into(), "two".into()]), "{label}: array claim");
     let member = ed.sign(&claims("u2", 1, "member", json!(["viewers"])));
-    assert_eq!(
-        client.titles(&member),
-        Ok(vec!["two".into()]),
-        "{label}: own documents only"
-    );
+    assert_eq!(client.titles(&member), Ok(vec!["two".into()]), "{label}: own documents only");
     let admin2 = ed.sign(&claims("a2", 2, "admin", json!([])));
-    assert_eq!(
-        client.titles(&admin2),
-        Ok(vec!["three".into()]),
-        "{label}: nested claim"
-    );
+    assert_eq!(client.titles(&admin2), Ok(vec!["three".into()]), "{label}: nested claim");
 
     // Refusals, as Exograph answers them.
     let now = unix_now();
@@ -190,16 +141,8 @@ fn run_suite(env: Environment, label: &str) {
         }
         p256.sign(&c)
     };
-    assert_eq!(
-        client.titles(&with(json!({"exp": now - 3600}))),
-        refused("Expired authentication"),
-        "{label}"
-    );
-    assert_eq!(
-        client.titles(&with(json!({"nbf": now + 3600}))),
-        refused("Not authorized"),
-        "{label}: nbf"
-    );
+    assert_eq!(client.titles(&with(json!({"exp": now - 3600}))), refused("Expired authentication"), "{label}");
+    assert_eq!(client.titles(&with(json!({"nbf": now + 3600}))), refused("Not authorized"), "{label}: nbf");
     assert_eq!(
         client.titles(&with(json!({"iss": "https://other.example"}))),
         refused("Not authorized"),
@@ -207,56 +150,25 @@ fn run_suite(env: Environment, label: &str) {
     );
     let body = b64(claims("a1", 1, "admin", json!([])).to_string().as_bytes());
     let none = format!("{}.{body}.", b64(br#"{"alg":"none","kid":"p256"}"#));
-    assert_eq!(
-        client.titles(&none),
-        refused("Not authorized"),
-        "{label}: alg none"
-    );
+    assert_eq!(client.titles(&none), refused("Not authorized"), "{label}: alg none");
     let mismatch = p256.sign_as("ES256", Some("rsa"), &claims("a1", 1, "admin", json!([])));
-    assert_eq!(
-        client.titles(&mismatch),
-        refused("Not authorized"),
-        "{label}: ES256 under an RSA key"
-    );
+    assert_eq!(client.titles(&mismatch), refused("Not authorized"), "{label}: ES256 under an RSA key");
     let ec_as_384 = p256.sign_as("ES384", Some("p256"), &claims("a1", 1, "admin", json!([])));
-    assert_eq!(
-        client.titles(&ec_as_384),
-        refused("Not authorized"),
-        "{label}: ES384 under a P-256 key"
-    );
+    assert_eq!(client.titles(&ec_as_384), refused("Not authorized"), "{label}: ES384 under a P-256 key");
     let hs = exo_runtime::jwt::sign_hs256(&claims("a1", 1, "admin", json!([])), b"guess");
-    assert_eq!(
-        client.titles(&hs),
-        refused("Not authorized"),
-        "{label}: HS256"
-    );
+    assert_eq!(client.titles(&hs), refused("Not authorized"), "{label}: HS256");
     // No token: the rule compares rows with claims the caller does not have, so it filters
     // every row out (as Exograph answers), rather than refusing the query.
-    assert_eq!(
-        client.ask(None, "{ docs { title } }"),
-        json!({"data": {"docs": []}}),
-        "{label}"
-    );
+    assert_eq!(client.ask(None, "{ docs { title } }"), json!({"data": {"docs": []}}), "{label}");
 
     // A flood of made-up kids: at most one fetch (none while the start-up fetch is recent).
     let before = issuer.jwks_requests();
     for i in 0..40 {
-        let token = p256.sign_as(
-            "ES256",
-            Some(&format!("bogus-{i}")),
-            &claims("a1", 1, "admin", json!([])),
-        );
-        assert_eq!(
-            client.titles(&token),
-            refused("Not authorized"),
-            "{label}: bogus kid"
-        );
+        let token = p256.sign_as("ES256", Some(&format!("bogus-{i}")), &claims("a1", 1, "admin", json!([])));
+        assert_eq!(client.titles(&token), refused("Not authorized"), "{label}: bogus kid");
     }
     let flood = issuer.jwks_requests() - before;
-    assert!(
-        flood <= 1,
-        "{label}: 40 bogus kids caused {flood} key-set fetches"
-    );
+    assert!(flood <= 1, "{label}: 40 bogus kids caused {flood} key-set fetches");
     let fetched = if flood == 1 { Instant::now() } else { fetched };
 
     // Rotation: a new key is published; once the rate limit allows, one refetch finds it.
@@ -264,27 +176,15 @@ fn run_suite(env: Environment, label: &str) {
     wait_until(fetched, REFETCH_INTERVAL_SECONDS + 1);
     let before = issuer.jwks_requests();
     let rotated_token = rotated.sign(&claims("a1", 1, "admin", json!([])));
-    assert_eq!(
-        client.titles(&rotated_token),
-        Ok(vec!["one".into(), "two".into()]),
-        "{label}: rotated key"
-    );
+    assert_eq!(client.titles(&rotated_token), Ok(vec!["one".into(), "two".into()]), "{label}: rotated key");
     assert_eq!(issuer.jwks_requests(), before + 1, "{label}: one refetch");
     let fetched = Instant::now();
 
     // The P-256 key is withdrawn: still accepted from the cache, refused once it expires.
     issuer.set_keys(&[&rotated]);
-    assert_eq!(
-        client.titles(&admin(&p256, "ES256")),
-        Ok(vec!["one".into(), "two".into()]),
-        "{label}: cached"
-    );
+    assert_eq!(client.titles(&admin(&p256, "ES256")), Ok(vec!["one".into(), "two".into()]), "{label}: cached");
     wait_until(fetched, MAX_AGE + 1);
-    assert_eq!(
-        client.titles(&admin(&p256, "ES256")),
-        refused("Not authorized"),
-        "{label}: withdrawn key"
-    );
+    assert_eq!(client.titles(&admin(&p256, "ES256")), refused("Not authorized"), "{label}: withdrawn key");
     assert_eq!(
         client.titles(&rotated.sign(&claims("a1", 1, "admin", json!([])))),
         Ok(vec!["one".into(), "two".into()])
@@ -296,11 +196,7 @@ fn run_suite(env: Environment, label: &str) {
     env.rt.block_on(issuer.stop());
     wait_until(fetched, MAX_AGE + 1);
     let token = rotated.sign(&claims("a1", 1, "admin", json!([])));
-    assert_eq!(
-        client.titles(&token),
-        Ok(vec!["one".into(), "two".into()]),
-        "{label}: provider down"
-    );
+    assert_eq!(client.titles(&token), Ok(vec!["one".into(), "two".into()]), "{label}: provider down");
     assert!(requests >= 3, "{label}: {requests} key-set fetches");
     drop(server);
 }
@@ -314,7 +210,6 @@ fn oidc_suite_native() {
 #[cfg(feature = "worker-e2e")]
 #[test]
 fn oidc_suite_worker() {
-    let worker = WorkerMode::new(false)
-        .unwrap_or_else(|e| panic!("{}", e.message().unwrap_or("no Worker toolchain")));
+    let worker = WorkerMode::new(false).unwrap_or_else(|e| panic!("{}", e.message().unwrap_or("no Worker toolchain")));
     run_suite(environment(Some(worker)), "worker");
 }

@@ -18,12 +18,8 @@ use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ParamIn, Val
 use crate::error::GqlError;
 use crate::plan::access::Cond;
 use crate::plan::select::json_list;
-use crate::plan::{
-    bad_request, param_in, param_in_owned, NoRow, ParamSource, Planner, RootPlan, Step,
-};
-use crate::sql::{
-    self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Query, Select, Update,
-};
+use crate::plan::{bad_request, param_in, param_in_owned, NoRow, ParamSource, Planner, RootPlan, Step};
+use crate::sql::{self, Body, Cast, Cte, Delete, Expr, Ident, Insert, InsertSource, Query, Select, Update};
 use crate::validate::Selected;
 use crate::value::Val;
 use nested::script_take;
@@ -56,32 +52,15 @@ impl Script<'_> {
         Script {
             ctes: vec![],
             outputs: vec![],
-            slots: vec![Slot {
-                entity: root,
-                create,
-                check,
-                refs: vec![],
-                fields: vec![],
-            }],
+            slots: vec![Slot { entity: root, create, check, refs: vec![], fields: vec![] }],
         }
     }
 
     fn slot(&mut self, entity: EntityId, create: bool) -> usize {
-        if let Some(i) = self
-            .slots
-            .iter()
-            .skip(1)
-            .position(|s| s.entity == entity && s.create == create)
-        {
+        if let Some(i) = self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create) {
             return i + 1;
         }
-        self.slots.push(Slot {
-            entity,
-            create,
-            check: true,
-            refs: vec![],
-            fields: vec![],
-        });
+        self.slots.push(Slot { entity, create, check: true, refs: vec![], fields: vec![] });
         self.slots.len() - 1
     }
 
@@ -121,8 +100,7 @@ fn items(v: Option<&Val>) -> Vec<&Val> {
 
 /// Refusal of nested input for a type without a primary key (a child row refers to its
 /// parent by key).
-const KEYLESS_NESTED: &str =
-    "nested input is not supported for a type without a primary key; give the type a `@pk`";
+const KEYLESS_NESTED: &str = "nested input is not supported for a type without a primary key; give the type a `@pk`";
 
 /// `ARRAY(SELECT <elem cast of x> FROM jsonb_array_elements_text(json::jsonb) AS t(x))`: a
 /// JSON array (text) as a Postgres array. An element that is itself an array
@@ -132,21 +110,13 @@ fn array_from_json(elem: ParamIn, json: Expr<'_>, depth: usize) -> Expr<'_> {
     const NAMES: [(&str, &str); 4] = [("t", "x"), ("t1", "x1"), ("t2", "x2"), ("t3", "x3")];
     let (t, x) = NAMES[depth.min(NAMES.len() - 1)];
     let x = Ident::Plain(x);
-    let value = Expr::Column {
-        table: None,
-        column: x,
-    };
+    let value = Expr::Column { table: None, column: x };
     let element = match elem.element() {
         Some(inner) if depth + 1 < NAMES.len() => array_from_json(inner, value, depth + 1),
         _ => param_in_owned(elem, value),
     };
     let call = sql::func("jsonb_array_elements_text", vec![sql::cast(json, Cast::Jsonb)]);
-    let from = sql::From::Function {
-        call,
-        ordinality: false,
-        alias: Ident::Plain(t),
-        columns: vec![x],
-    };
+    let from = sql::From::Function { call, ordinality: false, alias: Ident::Plain(t), columns: vec![x] };
     Expr::Array(Box::new(Query::select(Select::new(vec![element], from))))
 }
 
@@ -155,16 +125,9 @@ fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
-    pub(super) fn create(
-        &mut self,
-        entity: EntityId,
-        many: bool,
-        sel: &'a Selected<'_>,
-    ) -> Result<RootPlan, GqlError> {
+    pub(super) fn create(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
-        let data = sel
-            .role(ArgRole::Data)
-            .ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
         let rows: Vec<&Val> = match data {
             Val::List(items, _) => items.iter().collect(),
             other => vec![other],
@@ -190,18 +153,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             for input in &inputs {
                 script.add_refs(0, &input.refs);
             }
-            let mut cols: Vec<u32> = inputs
-                .iter()
-                .flat_map(|r| r.cols.iter().map(|(c, _)| *c))
-                .collect();
+            let mut cols: Vec<u32> = inputs.iter().flat_map(|r| r.cols.iter().map(|(c, _)| *c)).collect();
             cols.sort_unstable();
             cols.dedup();
             let source = if cols.is_empty() {
                 // Every value comes from defaults.
                 if rows.len() > 1 {
-                    return Err(bad_request(
-                        "creating several rows with only default values is not supported",
-                    ));
+                    return Err(bad_request("creating several rows with only default values is not supported"));
                 }
                 InsertSource::DefaultValues
             } else {
@@ -221,35 +179,18 @@ impl<'a, 'd> Planner<'a, 'd> {
             let keyless = self.ir.table(e.table).primary_key.is_empty();
             let insert = Insert {
                 table: self.table_name(e.table),
-                columns: cols
-                    .iter()
-                    .map(|c| Ident::Name(self.column_name(e.table, *c)))
-                    .collect(),
+                columns: cols.iter().map(|c| Ident::Name(self.column_name(e.table, *c))).collect(),
                 source,
-                returning: if keyless {
-                    returning_star()
-                } else {
-                    self.key_texts(e, None)
-                },
+                returning: if keyless { returning_star() } else { self.key_texts(e, None) },
             };
             if keyless {
                 let refs = script.slots[0].refs.clone();
                 self.keyless_checks(entity, true, true, &refs)?;
-                let write = Query {
-                    with: vec![],
-                    body: Body::Insert(Box::new(insert)),
-                };
-                let no_row = if many {
-                    NoRow::EmptyList
-                } else {
-                    NoRow::NotAuthorized
-                };
+                let write = Query { with: vec![], body: Body::Insert(Box::new(insert)) };
+                let no_row = if many { NoRow::EmptyList } else { NoRow::NotAuthorized };
                 return self.written_rows_json(entity, write, many, no_row, sel);
             }
-            let q = Query {
-                with: vec![],
-                body: Body::Insert(Box::new(insert)),
-            };
+            let q = Query { with: vec![], body: Body::Insert(Box::new(insert)) };
             steps.push(Step::CollectKeys(self.statement(&q)));
         } else {
             // Nested children: one data-modifying statement, a CTE per inserted row, each child
@@ -266,14 +207,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, sel)?);
         // `createT` returns `T!`: a created row the caller may not read is an error, not null.
-        Ok(RootPlan::Sql {
-            steps,
-            no_row: if many {
-                NoRow::EmptyList
-            } else {
-                NoRow::NotAuthorized
-            },
-        })
+        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::NotAuthorized } })
     }
 
     /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
@@ -298,11 +232,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     ) -> Result<RowInput<'a, 'v>, GqlError> {
         let e = self.ir.entity(entity);
         let given = row.as_object().unwrap_or(&[]);
-        let mut out = RowInput {
-            cols: vec![],
-            nested: vec![],
-            refs: vec![],
-        };
+        let mut out = RowInput { cols: vec![], nested: vec![], refs: vec![] };
         for (fid, f) in e.fields.iter().enumerate() {
             let fid = fid as u32;
             if skip.contains(&fid) {
@@ -327,10 +257,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         None if creating => match &f.default {
                             Some(FieldDefault::Context { context, field }) => {
-                                let p = self.param(ParamSource::Context {
-                                    context: *context,
-                                    field: *field,
-                                });
+                                let p = self.param(ParamSource::Context { context: *context, field: *field });
                                 param_in(&sql.param, p)
                             }
                             _ => continue,
@@ -339,12 +266,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                     };
                     out.cols.push((*column, value));
                 }
-                FieldKind::ManyToOne {
-                    target,
-                    columns,
-                    target_columns,
-                    ..
-                } => {
+                FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                     let t = self.ir.entity(*target);
                     // The target's key field owning column `tc`.
                     let key_field = |tc: u32| {
@@ -358,14 +280,13 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         Some(v) => {
                             for (c, tc) in columns.iter().zip(target_columns) {
-                                let tfield = key_field(*tc)
-                                    .ok_or_else(|| bad_request("unsupported nested key"))?;
+                                let tfield = key_field(*tc).ok_or_else(|| bad_request("unsupported nested key"))?;
                                 let FieldKind::Column { sql, .. } = &tfield.kind else {
                                     return Err(bad_request("unsupported nested key"));
                                 };
-                                let inner = v.get(&tfield.name).ok_or_else(|| {
-                                    bad_request(format!("missing key field `{}`", tfield.name))
-                                })?;
+                                let inner = v
+                                    .get(&tfield.name)
+                                    .ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
                                 let p = self.val_param(inner);
                                 out.cols.push((*c, param_in(&sql.param, p)));
                             }
@@ -374,10 +295,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                         }
                         None if creating => {
                             if let Some(FieldDefault::Context { context, field }) = &f.default {
-                                let p = self.param(ParamSource::Context {
-                                    context: *context,
-                                    field: *field,
-                                });
+                                let p = self.param(ParamSource::Context { context: *context, field: *field });
                                 let value = match key_field(target_columns[0]).map(|f| &f.kind) {
                                     Some(FieldKind::Column { sql, .. }) => param_in(&sql.param, p),
                                     _ => p,
@@ -419,20 +337,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             };
             return Query::select(select);
         }
-        let set = cols
-            .into_iter()
-            .map(|(c, v)| (Ident::Name(self.column_name(e.table, c)), v))
-            .collect();
-        Query {
-            with: vec![],
-            body: Body::Update(Box::new(Update {
-                table,
-                alias: a,
-                set,
-                filter,
-                returning,
-            })),
-        }
+        let set = cols.into_iter().map(|(c, v)| (Ident::Name(self.column_name(e.table, c)), v)).collect();
+        Query { with: vec![], body: Body::Update(Box::new(Update { table, alias: a, set, filter, returning })) }
     }
 
     /// `pk::text, ...` of the entity's table (qualified by `alias` when given).
@@ -443,13 +349,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             .iter()
             .map(|c| {
                 let column = Ident::Name(self.column_name(e.table, *c));
-                sql::item(sql::cast(
-                    Expr::Column {
-                        table: alias,
-                        column,
-                    },
-                    Cast::Text,
-                ))
+                sql::item(sql::cast(Expr::Column { table: alias, column }, Cast::Text))
             })
             .collect()
     }
@@ -478,9 +378,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         } else {
             for &f in &e.pk {
                 let field = &e.fields[f as usize];
-                let v = sel
-                    .arg(&field.name)
-                    .ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
+                let v =
+                    sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
                 let c = self.key_condition(entity, field, a, v)?;
                 cond = cond.and(Cond::Sql(c));
             }
@@ -488,16 +387,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(cond)
     }
 
-    pub(super) fn update(
-        &mut self,
-        entity: EntityId,
-        many: bool,
-        sel: &'a Selected<'_>,
-    ) -> Result<RootPlan, GqlError> {
+    pub(super) fn update(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
-        let data = sel
-            .role(ArgRole::Data)
-            .ok_or_else(|| bad_request("missing `data`"))?;
+        let data = sel.role(ArgRole::Data).ok_or_else(|| bad_request("missing `data`"))?;
         // The targeted rows with their new values must satisfy the update rule, checked
         // before the write (its value constraints are recorded again below).
         let before = self.checks.len();
@@ -521,35 +413,17 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
             let check = !input.cols.is_empty();
             self.keyless_checks(entity, false, check, &input.refs)?;
-            let write = self.update_or_select(
-                e,
-                a,
-                input.cols,
-                cond.into_expr(),
-                vec![sql::item(Expr::AllColumns(a))],
-            );
+            let write = self.update_or_select(e, a, input.cols, cond.into_expr(), vec![sql::item(Expr::AllColumns(a))]);
             let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
             return self.written_rows_json(entity, write, many, no_row, sel);
         }
         let mut steps: Vec<Step> = precheck.into_iter().collect();
         if input.nested.is_empty() {
-            let q = self.update_or_select(
-                e,
-                a,
-                input.cols,
-                cond.into_expr(),
-                self.key_texts(e, Some(a)),
-            );
+            let q = self.update_or_select(e, a, input.cols, cond.into_expr(), self.key_texts(e, Some(a)));
             steps.push(Step::CollectKeys(self.statement(&q)));
         } else {
             let name = self.cte_name(entity);
-            let query = self.update_or_select(
-                e,
-                a,
-                input.cols,
-                cond.into_expr(),
-                vec![sql::item(Expr::AllColumns(a))],
-            );
+            let query = self.update_or_select(e, a, input.cols, cond.into_expr(), vec![sql::item(Expr::AllColumns(a))]);
             script.ctes.push(Cte { name, query });
             script.outputs.push((name, 0));
             for (fid, v) in input.nested {
@@ -560,10 +434,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         self.slot_checks(&script, &mut steps)?;
         steps.push(self.select_by_keys(entity, many, sel)?);
-        Ok(RootPlan::Sql {
-            steps,
-            no_row: if many { NoRow::EmptyList } else { NoRow::Null },
-        })
+        Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::Null } })
     }
 
     /// For a type without a primary key (a view): the written rows cannot be found again by
@@ -582,34 +453,18 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, b, &sel.selection)?;
         let read = self.read_access(&e.access.query, entity, b).into_expr();
         let value = if many { json_list(obj, vec![]) } else { obj };
-        let mut select =
-            Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(read);
+        let mut select = Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(read);
         if !many {
             select.limit = Some(Expr::Int(1));
         }
-        let q = Query {
-            with: vec![Cte {
-                name: b,
-                query: write,
-            }],
-            body: Body::Select(Box::new(select)),
-        };
-        Ok(RootPlan::Sql {
-            steps: vec![Step::Json(self.statement(&q))],
-            no_row,
-        })
+        let q = Query { with: vec![Cte { name: b, query: write }], body: Body::Select(Box::new(select)) };
+        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row })
     }
 
     /// The checks after a write of a type without a primary key, which has no keys to check
     /// rows by: they must be decided by the context (the create or update rule when `check`,
     /// and the read rules of the references the input names).
-    fn keyless_checks(
-        &mut self,
-        entity: EntityId,
-        create: bool,
-        check: bool,
-        refs: &[u32],
-    ) -> Result<(), GqlError> {
+    fn keyless_checks(&mut self, entity: EntityId, create: bool, check: bool, refs: &[u32]) -> Result<(), GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
         let mut cond = match (check, create) {
@@ -631,12 +486,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
     }
 
-    pub(super) fn delete(
-        &mut self,
-        entity: EntityId,
-        many: bool,
-        sel: &'a Selected<'_>,
-    ) -> Result<RootPlan, GqlError> {
+    pub(super) fn delete(&mut self, entity: EntityId, many: bool, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let table = self.ir.table(e.table);
         let a = self.alias(e);
@@ -649,10 +499,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 filter: cond.into_expr(),
                 returning: vec![sql::item(Expr::AllColumns(a))],
             };
-            let write = Query {
-                with: vec![],
-                body: Body::Delete(Box::new(delete)),
-            };
+            let write = Query { with: vec![], body: Body::Delete(Box::new(delete)) };
             let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
             return self.written_rows_json(entity, write, many, no_row, sel);
         }
@@ -661,9 +508,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let obj = self.object(entity, b, &sel.selection)?;
         // Deleted rows are returned only as far as the caller may read them.
         let read = self.read_access(&e.access.query, entity, b);
-        let read = read
-            .and(self.selection_rule(entity, b, &sel.selection)?)
-            .into_expr();
+        let read = read.and(self.selection_rule(entity, b, &sel.selection)?).into_expr();
         let pk_match = sql::and(
             table
                 .primary_key
@@ -671,11 +516,8 @@ impl<'a, 'd> Planner<'a, 'd> {
                 .map(|c| sql::eq(self.column(a, e.table, *c), self.column(b, e.table, *c)))
                 .collect(),
         );
-        let mut targets = Select::new(
-            vec![Expr::AllColumns(a)],
-            sql::table(self.table_name(e.table), a),
-        )
-        .filter(cond.into_expr());
+        let mut targets =
+            Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(cond.into_expr());
         if !many {
             targets.limit = Some(Expr::Int(1));
         }
@@ -698,17 +540,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         let value = if many { json_list(obj, vec![]) } else { obj };
         let q = Query {
             with: vec![
-                Cte {
-                    name: b,
-                    query: Query::select(targets),
-                },
-                Cte {
-                    name: deleted,
-                    query: Query {
-                        with: vec![],
-                        body: Body::Delete(Box::new(delete)),
-                    },
-                },
+                Cte { name: b, query: Query::select(targets) },
+                Cte { name: deleted, query: Query { with: vec![], body: Body::Delete(Box::new(delete)) } },
             ],
             body: Body::Select(Box::new(
                 Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(filter),

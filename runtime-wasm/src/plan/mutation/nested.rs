@@ -30,16 +30,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         let ir = self.ir;
         let e = ir.entity(entity);
         if let Some((pcte, back)) = parent {
-            let FieldKind::ManyToOne {
-                target,
-                columns,
-                target_columns,
-                ..
-            } = &e.fields[back as usize].kind
-            else {
-                return Err(bad_request(
-                    "a nested collection must point back to its parent",
-                ));
+            let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[back as usize].kind else {
+                return Err(bad_request("a nested collection must point back to its parent"));
             };
             let ptable = ir.entity(*target).table;
             for (c, tc) in columns.iter().zip(target_columns) {
@@ -49,11 +41,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             input.cols.sort_by_key(|(c, _)| *c);
         }
         let name = self.cte_name(entity);
-        let columns: Vec<Ident<'a>> = input
-            .cols
-            .iter()
-            .map(|(c, _)| Ident::Name(self.column_name(e.table, *c)))
-            .collect();
+        let columns: Vec<Ident<'a>> =
+            input.cols.iter().map(|(c, _)| Ident::Name(self.column_name(e.table, *c))).collect();
         let values: Vec<Expr<'a>> = input.cols.into_iter().map(|(_, v)| v).collect();
         let source = match parent {
             _ if values.is_empty() => InsertSource::DefaultValues,
@@ -64,19 +53,8 @@ impl<'a, 'd> Planner<'a, 'd> {
                 ..Select::default()
             }))),
         };
-        let insert = Insert {
-            table: self.table_name(e.table),
-            columns,
-            source,
-            returning: returning_star(),
-        };
-        script.ctes.push(Cte {
-            name,
-            query: Query {
-                with: vec![],
-                body: Body::Insert(Box::new(insert)),
-            },
-        });
+        let insert = Insert { table: self.table_name(e.table), columns, source, returning: returning_star() };
+        script.ctes.push(Cte { name, query: Query { with: vec![], body: Body::Insert(Box::new(insert)) } });
         script.outputs.push((name, slot));
         script.add_refs(slot, &input.refs);
         for (fid, v) in input.nested {
@@ -154,13 +132,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let input = self.row_columns(target, item, false, &skip, sel)?;
             let name = self.cte_name(target);
             let changes = !input.cols.is_empty();
-            let query = self.update_or_select(
-                te,
-                a,
-                input.cols,
-                cond,
-                vec![sql::item(Expr::AllColumns(a))],
-            );
+            let query = self.update_or_select(te, a, input.cols, cond, vec![sql::item(Expr::AllColumns(a))]);
             script.ctes.push(Cte { name, query });
             if changes {
                 let slot = script.slot(target, false);
@@ -186,13 +158,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 filter,
                 returning: vec![sql::item(Expr::Int(1))],
             };
-            script.ctes.push(Cte {
-                name,
-                query: Query {
-                    with: vec![],
-                    body: Body::Delete(Box::new(delete)),
-                },
-            });
+            script.ctes.push(Cte { name, query: Query { with: vec![], body: Body::Delete(Box::new(delete)) } });
         }
         Ok(())
     }
@@ -233,20 +199,9 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `EXISTS (SELECT 1 FROM pcte WHERE pcte.k = a.fk ...)`: the row belongs to a parent in `pcte`.
-    pub(super) fn parent_link(
-        &self,
-        target: EntityId,
-        inverse: u32,
-        pcte: Ident<'a>,
-        a: Ident<'a>,
-    ) -> Expr<'a> {
+    pub(super) fn parent_link(&self, target: EntityId, inverse: u32, pcte: Ident<'a>, a: Ident<'a>) -> Expr<'a> {
         let te = self.ir.entity(target);
-        let FieldKind::ManyToOne {
-            target: parent,
-            columns,
-            target_columns,
-            ..
-        } = &te.fields[inverse as usize].kind
+        let FieldKind::ManyToOne { target: parent, columns, target_columns, .. } = &te.fields[inverse as usize].kind
         else {
             return Expr::Bool(false);
         };
@@ -267,32 +222,19 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// The target and back-reference of a one-to-many field.
-    pub(super) fn collection(
-        &self,
-        entity: EntityId,
-        field: u32,
-    ) -> Result<(EntityId, u32), GqlError> {
+    pub(super) fn collection(&self, entity: EntityId, field: u32) -> Result<(EntityId, u32), GqlError> {
         match &self.ir.entity(entity).fields[field as usize].kind {
-            FieldKind::OneToMany {
-                target, inverse, ..
-            } => Ok((*target, *inverse)),
+            FieldKind::OneToMany { target, inverse, .. } => Ok((*target, *inverse)),
             _ => Err(bad_request("not a collection")),
         }
     }
 
     /// Fields of `child` that nested input omits: every reference to `parent` (the schema
     /// leaves them all out), the back-reference first.
-    pub(super) fn back_references(
-        &self,
-        child: EntityId,
-        parent: EntityId,
-        inverse: u32,
-    ) -> Vec<u32> {
+    pub(super) fn back_references(&self, child: EntityId, parent: EntityId, inverse: u32) -> Vec<u32> {
         let mut out = vec![inverse];
         for (i, f) in self.ir.entity(child).fields.iter().enumerate() {
-            if matches!(f.kind, FieldKind::ManyToOne { target, .. } if target == parent)
-                && i as u32 != inverse
-            {
+            if matches!(f.kind, FieldKind::ManyToOne { target, .. } if target == parent) && i as u32 != inverse {
                 out.push(i as u32);
             }
         }
@@ -304,11 +246,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         &self,
         (ctes, outputs, slots): (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>),
     ) -> Query<'a> {
-        let width = slots
-            .iter()
-            .map(|e| self.ir.table(self.ir.entity(*e).table).primary_key.len())
-            .max()
-            .unwrap_or(1);
+        let width = slots.iter().map(|e| self.ir.table(self.ir.entity(*e).table).primary_key.len()).max().unwrap_or(1);
         let selects = outputs
             .into_iter()
             .map(|(cte, slot)| {
@@ -323,21 +261,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Select::new(items, sql::From::Named(cte))
             })
             .collect();
-        Query {
-            with: ctes,
-            body: Body::UnionAll(selects),
-        }
+        Query { with: ctes, body: Body::UnionAll(selects) }
     }
 }
 
 /// Takes the script's statement parts, leaving its slots for the checks that follow.
-pub(super) fn script_take<'a>(
-    script: &mut Script<'a>,
-) -> (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>) {
+pub(super) fn script_take<'a>(script: &mut Script<'a>) -> (Vec<Cte<'a>>, Vec<(Ident<'a>, usize)>, Vec<EntityId>) {
     let outputs = script.outputs.clone();
-    (
-        std::mem::take(&mut script.ctes),
-        outputs,
-        script.slots.iter().map(|s| s.entity).collect(),
-    )
+    (std::mem::take(&mut script.ctes), outputs, script.slots.iter().map(|s| s.entity).collect())
 }

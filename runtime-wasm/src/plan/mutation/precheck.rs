@@ -40,15 +40,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Some(i) => cols.swap_remove(i).1,
                 None => match base {
                     Some(b) => self.column(b, e.table, c),
-                    None => self.default_value(e, c).unwrap_or_else(|| {
-                        sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))
-                    }),
+                    None => self
+                        .default_value(e, c)
+                        .unwrap_or_else(|| sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))),
                 },
             };
-            items.push(sql::SelectItem {
-                expr,
-                alias: Some(Ident::Name(self.column_name(e.table, c))),
-            });
+            items.push(sql::SelectItem { expr, alias: Some(Ident::Name(self.column_name(e.table, c))) });
         }
         items
     }
@@ -56,9 +53,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// The value the model's default gives column `c`, when it is known before the write.
     fn default_value(&mut self, e: &'a Entity, c: ColumnId) -> Option<Expr<'a>> {
         let (sql, default) = e.fields.iter().find_map(|f| match &f.kind {
-            FieldKind::Column { column, sql, .. } if *column == c => {
-                Some((sql, f.default.as_ref()?))
-            }
+            FieldKind::Column { column, sql, .. } if *column == c => Some((sql, f.default.as_ref()?)),
             _ => None,
         })?;
         let text = match default {
@@ -76,16 +71,10 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// `SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
     fn count_violations(&mut self, branches: Vec<Select<'a>>) -> Step {
-        let rows = Query {
-            with: vec![],
-            body: Body::UnionAll(branches),
-        };
+        let rows = Query { with: vec![], body: Body::UnionAll(branches) };
         let q = Query::select(Select::new(
             vec![sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text)],
-            sql::From::Subquery {
-                query: Box::new(rows),
-                alias: Ident::Plain("checked"),
-            },
+            sql::From::Subquery { query: Box::new(rows), alias: Ident::Plain("checked") },
         ));
         Step::Check(self.statement(&q))
     }
@@ -118,19 +107,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             };
             let input = self.row_columns(entity, row, true, &[], sel)?;
             let items = self.pseudo_row(e, input.cols, None);
-            let written = Query::select(Select {
-                items,
-                ..Select::default()
-            });
+            let written = Query::select(Select { items, ..Select::default() });
             branches.push(
-                Select::new(
-                    vec![Expr::Int(1)],
-                    sql::From::Subquery {
-                        query: Box::new(written),
-                        alias: a,
-                    },
-                )
-                .filter(violated(rule)),
+                Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                    .filter(violated(rule)),
             );
         }
         if branches.is_empty() {
@@ -176,14 +156,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             filter: Some(target.into_expr()),
             ..Select::default()
         });
-        let branch = Select::new(
-            vec![Expr::Int(1)],
-            sql::From::Subquery {
-                query: Box::new(written),
-                alias: a,
-            },
-        )
-        .filter(violated(rule));
+        let branch = Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+            .filter(violated(rule));
         Ok(Some(self.count_violations(vec![branch])))
     }
 

@@ -22,11 +22,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// (and the rules of the ruled fields their input named), and every reference the input
     /// named must be readable by the caller. The root slot's rule was checked before the write
     /// ([`super::precheck`]); only its references are checked here.
-    pub(super) fn slot_checks(
-        &mut self,
-        script: &Script<'a>,
-        steps: &mut Vec<Step>,
-    ) -> Result<(), GqlError> {
+    pub(super) fn slot_checks(&mut self, script: &Script<'a>, steps: &mut Vec<Step>) -> Result<(), GqlError> {
         for (i, slot) in script.slots.iter().enumerate() {
             if i != 0 && !script.outputs.iter().any(|(_, s)| *s == i) {
                 continue;
@@ -38,9 +34,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 .slots
                 .iter()
                 .enumerate()
-                .filter(|(j, s)| {
-                    s.create && (*j == 0 || script.outputs.iter().any(|(_, o)| o == j))
-                })
+                .filter(|(j, s)| s.create && (*j == 0 || script.outputs.iter().any(|(_, o)| o == j)))
                 .map(|(j, s)| (s.entity, j))
                 .collect();
             let mut cond = if !slot.check {
@@ -55,11 +49,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let c = self.reference_visible(slot.entity, r, a);
                 cond = cond.and(c);
             }
-            let use_ = if slot.create {
-                FieldUse::Create
-            } else {
-                FieldUse::Update
-            };
+            let use_ = if slot.create { FieldUse::Create } else { FieldUse::Update };
             for &f in &slot.fields {
                 let c = self.field_rule(slot.entity, f, use_, a)?;
                 cond = cond.and(c);
@@ -73,29 +63,16 @@ impl<'a, 'd> Planner<'a, 'd> {
             let violated = sql::not(sql::func("COALESCE", vec![rule, Expr::Bool(false)]));
             let filter = sql::and(vec![self.keys_filter(e, a, i)?, violated]);
             let count = sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text);
-            let q = Query::select(
-                Select::new(vec![count], sql::table(self.table_name(e.table), a)).filter(filter),
-            );
+            let q = Query::select(Select::new(vec![count], sql::table(self.table_name(e.table), a)).filter(filter));
             steps.push(Step::Check(self.statement(&q)));
         }
         Ok(())
     }
 
     /// `a.fk IS NULL OR EXISTS (the referenced row, readable by the caller)`.
-    pub(super) fn reference_visible(
-        &mut self,
-        entity: EntityId,
-        field: u32,
-        a: Ident<'a>,
-    ) -> Cond<'a> {
+    pub(super) fn reference_visible(&mut self, entity: EntityId, field: u32, a: Ident<'a>) -> Cond<'a> {
         let e = self.ir.entity(entity);
-        let FieldKind::ManyToOne {
-            target,
-            columns,
-            target_columns,
-            ..
-        } = &e.fields[field as usize].kind
-        else {
+        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
             return Cond::True;
         };
         let t = self.ir.entity(*target);
@@ -114,8 +91,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let mut filter = link;
                 filter.push(s);
                 let exists = sql::exists(Query::select(
-                    Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
-                        .filter(sql::and(filter)),
+                    Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(sql::and(filter)),
                 ));
                 Cond::Sql(sql::or(vec![null, exists]))
             }
@@ -133,10 +109,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         let args = (0..n)
             .map(|c| {
-                let p = self.param(ParamSource::Keys {
-                    slot: slot as u32,
-                    column: c as u32,
-                });
+                let p = self.param(ParamSource::Keys { slot: slot as u32, column: c as u32 });
                 sql::cast(p, Cast::Array(Box::new(Cast::Text)))
             })
             .collect();
@@ -154,34 +127,20 @@ impl<'a, 'd> Planner<'a, 'd> {
     ) -> Result<Expr<'a>, GqlError> {
         let table = self.ir.table(e.table);
         let call = self.unnest_keys(e, slot)?;
-        let cols = table
-            .primary_key
-            .iter()
-            .map(|c| self.column(a, e.table, *c))
-            .collect();
+        let cols = table.primary_key.iter().map(|c| self.column(a, e.table, *c)).collect();
         let casts = table
             .primary_key
             .iter()
             .enumerate()
             .map(|(i, c)| {
                 sql::cast(
-                    Expr::Column {
-                        table: None,
-                        column: Ident::Plain(KEY_NAMES[i]),
-                    },
+                    Expr::Column { table: None, column: Ident::Plain(KEY_NAMES[i]) },
                     Cast::of_column(&table.columns[*c as usize].ty),
                 )
             })
             .collect();
-        let names = (0..table.primary_key.len())
-            .map(|i| Ident::Plain(KEY_NAMES[i]))
-            .collect();
-        let from = sql::From::Function {
-            call,
-            ordinality: false,
-            alias: Ident::Plain("keys"),
-            columns: names,
-        };
+        let names = (0..table.primary_key.len()).map(|i| Ident::Plain(KEY_NAMES[i])).collect();
+        let from = sql::From::Function { call, ordinality: false, alias: Ident::Plain("keys"), columns: names };
         Ok(Expr::InSubquery {
             expr: Box::new(Expr::Tuple(cols)),
             query: Box::new(Query::select(Select::new(casts, from))),
@@ -205,16 +164,12 @@ impl<'a, 'd> Planner<'a, 'd> {
         // query rule, or the read rule of a selected field, hides comes back as null, or is
         // left out of a list).
         let read = self.read_access(&e.access.query, entity, a);
-        let read = read
-            .and(self.selection_rule(entity, a, &sel.selection)?)
-            .into_expr();
+        let read = read.and(self.selection_rule(entity, a, &sel.selection)?).into_expr();
         let q = if many {
             let call = self.unnest_keys(e, 0)?;
             let keys = Ident::Name("keys$");
             let ord = Ident::Name("ord$");
-            let mut names: Vec<Ident<'a>> = (0..table.primary_key.len())
-                .map(|i| Ident::Plain(KEY_NAMES[i]))
-                .collect();
+            let mut names: Vec<Ident<'a>> = (0..table.primary_key.len()).map(|i| Ident::Plain(KEY_NAMES[i])).collect();
             names.push(Ident::Plain("ord"));
             let on = sql::and(
                 table
@@ -235,45 +190,24 @@ impl<'a, 'd> Planner<'a, 'd> {
             let rows = Select {
                 items: vec![
                     sql::item(Expr::AllColumns(a)),
-                    sql::SelectItem {
-                        expr: sql::plain_col(keys, "ord"),
-                        alias: Some(ord),
-                    },
+                    sql::SelectItem { expr: sql::plain_col(keys, "ord"), alias: Some(ord) },
                 ],
                 from: Some(sql::table(self.table_name(e.table), a)),
                 joins: vec![sql::Join {
-                    item: sql::From::Function {
-                        call,
-                        ordinality: true,
-                        alias: keys,
-                        columns: names,
-                    },
+                    item: sql::From::Function { call, ordinality: true, alias: keys, columns: names },
                     on,
                 }],
                 ..Select::default()
             }
             .filter(read);
-            let order = vec![Order {
-                expr: Expr::Column {
-                    table: Some(a),
-                    column: ord,
-                },
-                dir: None,
-            }];
+            let order = vec![Order { expr: Expr::Column { table: Some(a), column: ord }, dir: None }];
             Query::select(Select::new(
                 vec![sql::cast(json_list(obj, order), Cast::Text)],
-                sql::From::Subquery {
-                    query: Box::new(Query::select(rows)),
-                    alias: a,
-                },
+                sql::From::Subquery { query: Box::new(Query::select(rows)), alias: a },
             ))
         } else {
             let filter = sql::and(vec![self.keys_filter(e, a, 0)?, read]);
-            let rows = Select::new(
-                vec![Expr::AllColumns(a)],
-                sql::table(self.table_name(e.table), a),
-            )
-            .filter(filter);
+            let rows = Select::new(vec![Expr::AllColumns(a)], sql::table(self.table_name(e.table), a)).filter(filter);
             let mut single = rows;
             single.items = vec![sql::item(sql::cast(obj, Cast::Text))];
             single.limit = Some(Expr::Int(1));
