@@ -4,31 +4,17 @@
 //! the answer the client gets, and a normal request succeeding afterwards.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common::*;
+use crate::http_limits::{start, Running};
 
 /// Todos seeded for user 1.
 const TODOS: usize = 1000;
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _db: TestDb,
-}
-
-impl Running {
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.expect("the server task ends cleanly");
-    }
-}
 
 /// The todo example with one user owning 1,000 todos, served with extra `EXO_*` settings.
 async fn serve(envs: &[(&str, &str)]) -> Running {
@@ -53,21 +39,7 @@ async fn serve(envs: &[(&str, &str)]) -> Running {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     vars.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let lookup = move |k: &str| vars.get(k).cloned();
-    let config = exo_server::ServerConfig::from_env(&lookup).expect("config");
-    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup)).await.expect("server");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        Arc::new(server)
-            .serve_on(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-    });
-    Running { addr, stop: Some(stop), task, _db: db }
+    start(ir, db, vars).await
 }
 
 /// Posts `query` as user 1 on a fresh connection; returns the status and the JSON body. The

@@ -46,6 +46,11 @@ pub(crate) async fn serve_ir(ir: exo_ir::Ir, prefix: &str, envs: &[(&str, &str)]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     vars.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    start(ir, db, vars).await
+}
+
+/// Serves `ir` over `db` on an ephemeral port with exactly the settings in `vars`.
+pub(crate) async fn start(ir: exo_ir::Ir, db: TestDb, vars: std::collections::HashMap<String, String>) -> Running {
     let lookup = move |k: &str| vars.get(k).cloned();
     let config = exo_server::ServerConfig::from_env(&lookup).expect("config");
     let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup)).await.expect("server");

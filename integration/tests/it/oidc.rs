@@ -4,7 +4,6 @@
 //! and rate-limit rules; the native server is driven over real HTTP for the access rules.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -295,28 +294,17 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     });
     let (db, client) = database_for(&ir, "oidc").await;
     drop(client);
-    let vars: std::collections::HashMap<&str, String> = [
+    let vars: std::collections::HashMap<String, String> = [
         ("EXO_POSTGRES_URL", db.url.clone()),
         ("EXO_OIDC_URL", issuer.url.clone()),
         ("EXO_POSTGRES_READ_WRITE", "true".into()),
         ("EXO_CONNECTION_POOL_SIZE", "2".into()),
     ]
     .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let lookup = move |k: &str| vars.get(k).cloned();
-    let config = exo_server::ServerConfig::from_env(&lookup).expect("config");
-    let server = exo_server::Server::new(exo_runtime::System::new(ir), config, Box::new(lookup)).await.expect("server");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(async move {
-        Arc::new(server)
-            .serve_on(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-    });
+    let server = crate::http_limits::start(ir, db, vars).await;
+    let addr = server.addr;
 
     let now = now();
     let token = |k: &TestKey, sub: &str, org: i64, role: &str, groups: Json| {
@@ -371,8 +359,7 @@ async fn provider_tokens_drive_access_rules_with_nested_and_array_claims() {
     );
     assert_eq!(post(addr, Some(&hs256), q).await, (200, json!({"errors": [{"message": "Not authorized"}]})));
 
-    let _ = stop.send(());
-    serving.await.unwrap();
+    server.shutdown().await;
     issuer.stop().await;
 }
 
