@@ -268,7 +268,7 @@ impl Engine {
     /// that does not verify is answered as Exograph answers it: HTTP 200 with "Expired
     /// authentication" or "Not authorized", never treated as anonymous.
     async fn context(&self, head: &RequestHead<'_>) -> Result<RequestContext, Response> {
-        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+        let claims = if self.system.needs_jwt {
             self.config.auth.claims(head).await.map_err(|e| error_response(200, &[token_refused(&e)]))?
         } else {
             None
@@ -565,7 +565,7 @@ impl Engine {
         variables: &serde_json::Map<String, Json>,
         head: &RequestHead<'_>,
     ) -> Result<Plan, Vec<GqlError>> {
-        let claims = if RequestContext::needs_jwt(&self.system.ir) {
+        let claims = if self.system.needs_jwt {
             self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])?
         } else {
             None

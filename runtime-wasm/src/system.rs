@@ -23,6 +23,9 @@ pub struct System {
     /// How the planner prints SQL: compact (the default, what Postgres is sent) or pretty
     /// (tests that snapshot the SQL set it).
     pub sql_layout: crate::sql::Layout,
+    /// Whether some context field reads the JWT: only then is a request's token verified.
+    /// Decided once here rather than by scanning the contexts on every request.
+    pub needs_jwt: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -61,7 +64,9 @@ impl System {
             types.insert(t.name.clone(), TypeSlot::Introspection(i));
         }
         let trusted = crate::trusted::TrustedSet::new(&ir.trusted_documents);
+        let needs_jwt = crate::context::RequestContext::needs_jwt(&ir);
         System {
+            needs_jwt,
             trusted,
             sql_layout: crate::sql::Layout::Compact,
             ir,
