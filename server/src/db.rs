@@ -44,15 +44,12 @@ pub(crate) enum CancelVia {
     #[default]
     Token,
     TokenTls(Tls),
-    /// A plain TCP connection to this address (connections made from a raw stream, whose
-    /// token does not know the address). When that session went over to TLS (the stream's
-    /// guard says so), no cancel request is sent (see [`CancelVia::Skip`]).
-    Addr(String, u16),
-    /// Not sent: the connection is TLS through a raw stream, and the cancel request is not
-    /// made over TLS for those yet. A statement past its timeout is then abandoned after
-    /// [`CANCEL_GRACE`] and its connection discarded, so the request still ends near its
-    /// deadline (with the timeout's error); Postgres finishes the statement on its own.
-    Skip,
+    /// A new TCP connection to this address (connections made from a raw stream, whose
+    /// token does not know the address). With a TLS configuration and the host name its
+    /// certificate must carry, the cancel request goes as the session did: an `SSLRequest`
+    /// first and, when the server accepts it, the `CancelRequest` inside TLS (Postgres reads
+    /// it there as on a plain connection).
+    Addr(String, u16, Option<(Tls, String)>),
 }
 
 /// The current request's bounds, set on a connection before each statement.
@@ -196,10 +193,7 @@ impl PgDb {
             return self.run_any(wrap, sql, values).await.map_err(Bounded::Failed);
         };
         let token = self.client.cancel_token();
-        let via = match &self.guard {
-            Some(guard) if guard.is_tls() => CancelVia::Skip,
-            _ => self.cancel.clone(),
-        };
+        let via = self.cancel.clone();
         let query = self.run_any(wrap, sql, values);
         tokio::pin!(query);
         let left = deadline.saturating_duration_since(Instant::now());
@@ -256,17 +250,24 @@ impl PgDb {
 async fn cancel(token: &tokio_postgres::CancelToken, via: &CancelVia) {
     let sent = match via {
         // Connections made from a raw stream: the token does not know the address.
-        CancelVia::Addr(host, port) => {
-            match tokio::time::timeout(CANCEL_GRACE, tokio::net::TcpStream::connect((host.as_str(), *port))).await {
-                Ok(Ok(stream)) => token.cancel_query_raw(stream, NoTls).await.map_err(|e| e.to_string()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out connecting".to_string()),
-            }
+        CancelVia::Addr(host, port, tls) => {
+            let sent = async {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).ok();
+                match tls {
+                    // The token keeps the session's sslmode: `prefer` stays plain when the
+                    // server answers `N`, `require` and above negotiate TLS.
+                    Some((tls, name)) => {
+                        let connector = tls.connector(name)?;
+                        token.cancel_query_raw(stream, connector).await.map_err(|e| e.to_string())
+                    }
+                    None => token.cancel_query_raw(stream, NoTls).await.map_err(|e| e.to_string()),
+                }
+            };
+            tokio::time::timeout(CANCEL_GRACE, sent).await.unwrap_or_else(|_| Err("timed out".to_string()))
         }
         CancelVia::Token => token.cancel_query(NoTls).await.map_err(|e| e.to_string()),
         CancelVia::TokenTls(tls) => token.cancel_query(MakeRustls(tls.clone())).await.map_err(|e| e.to_string()),
-        // TLS sessions over a raw stream: no cancel request yet (see `CancelVia::Skip`).
-        CancelVia::Skip => return,
     };
     if let Err(e) = sent {
         crate::log::warn(&format!("could not send Postgres a cancel request for a statement past its timeout: {e}"));
@@ -598,13 +599,14 @@ async fn connect_once(
             if !uses_tls {
                 let (client, connection) = config.connect_raw(stream, NoTls).await?;
                 tokio::spawn(async move { connection.await.map(drop) });
-                return Ok((client, Some(guard), CancelVia::Addr(host, port)));
+                return Ok((client, Some(guard), CancelVia::Addr(host, port, None)));
             }
             // `uses_tls` implies a rustls configuration, so this always matches.
             if let Ok(connector) = settings.tls.connector(&target.name) {
                 let (client, connection) = config.connect_raw(stream, connector).await?;
                 tokio::spawn(async move { connection.await.map(drop) });
-                return Ok((client, Some(guard), CancelVia::Addr(host, port)));
+                let tls = Some((settings.tls.clone(), target.name.clone()));
+                return Ok((client, Some(guard), CancelVia::Addr(host, port, tls)));
             }
         }
     }

@@ -53,17 +53,11 @@ pub(crate) struct PgStream {
 pub(crate) struct ResultGuard {
     remaining: AtomicUsize,
     exceeded: AtomicBool,
-    /// The session went over to TLS: the stream sees records, not rows, and charges nothing.
-    tls: AtomicBool,
 }
 
 impl Default for ResultGuard {
     fn default() -> Self {
-        ResultGuard {
-            remaining: AtomicUsize::new(usize::MAX),
-            exceeded: AtomicBool::new(false),
-            tls: AtomicBool::new(false),
-        }
+        ResultGuard { remaining: AtomicUsize::new(usize::MAX), exceeded: AtomicBool::new(false) }
     }
 }
 
@@ -71,11 +65,6 @@ impl ResultGuard {
     /// Allows `bytes` of rows from now on (`usize::MAX`: no bound).
     pub(crate) fn allow(&self, bytes: usize) {
         self.remaining.store(bytes, Ordering::Release);
-    }
-
-    /// Whether the session went over to TLS.
-    pub(crate) fn is_tls(&self) -> bool {
-        self.tls.load(Ordering::Acquire)
     }
 
     /// Whether a result was cut because it crossed the bound.
@@ -152,7 +141,6 @@ impl crate::tls::BeforeTls for PgStream {
     fn before_tls(&mut self) {
         self.set_mark(1);
         self.framing.broken = true;
-        self.guard.tls.store(true, Ordering::Release);
     }
 }
 

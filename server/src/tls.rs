@@ -409,6 +409,9 @@ pub(crate) trait BeforeTls {
 
 impl BeforeTls for tokio_postgres::Socket {}
 
+/// The short-lived connection a cancel request goes over.
+impl BeforeTls for tokio::net::TcpStream {}
+
 /// Connects one stream; made per connection by [`Tls::connector`] or [`MakeRustls`].
 pub(crate) struct RustlsConnect {
     config: Arc<ClientConfig>,

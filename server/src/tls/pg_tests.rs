@@ -200,3 +200,44 @@ async fn prefer_over_a_unix_socket_stays_plain() {
     let u = format!("postgres:///postgres?host={}&port={}&user=postgres", socket_dir.display(), c.pg.port());
     assert_eq!(session_ssl(&u).await, Ok(false));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_statement_past_its_timeout_is_cancelled_over_tls() {
+    use exo_runtime::engine::Db;
+    use std::time::{Duration, Instant};
+
+    let c = cluster();
+    // The pool's own path: one TCP host through `PgStream`, the session over TLS.
+    let db = DatabaseConfig {
+        url: Some(url("localhost", c.pg.port(), "sslmode=require&application_name=tls-cancel")),
+        pool_size: 1,
+        read_write: true,
+        ..DatabaseConfig::default()
+    };
+    let settings = crate::db::connect_config(&db).unwrap();
+    let (client, guard, cancel) = crate::db::connect_guarded(&settings).await.unwrap();
+    let mut conn = crate::db::PgDb::new(client).with_guard(guard).with_cancel(cancel);
+    let ssl: Vec<Vec<Option<String>>> =
+        conn.query("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    assert_eq!(ssl, vec![vec![Some("true".to_string())]]);
+
+    let started = Instant::now();
+    conn.set_bounds(crate::db::Bounds { deadline: Some((started + Duration::from_millis(300), 300)), budget: None });
+    let e = conn.query("SELECT pg_sleep(30)::text", &[]).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(e.0.contains("cancelled after 300 ms") && e.0.contains("`EXO_STATEMENT_TIMEOUT_MS`"), "{e:?}");
+    // Postgres cancelled it: the answer came well before the 5 s after which an undelivered
+    // cancel abandons the statement.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+
+    // The same connection answers the next statement, and nothing is left running.
+    conn.set_bounds(crate::db::Bounds::default());
+    let running = conn
+        .query(
+            "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'tls-cancel' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(running, vec![vec![Some("0".to_string())]]);
+}
