@@ -537,7 +537,7 @@ impl<'a> Builder<'a> {
         vec![
             self.where_arg(id),
             arg(ArgRole::OrderBy.name(), ordering.non_null().list()),
-            arg(ArgRole::Limit.name(), self.int()),
+            InputValue { description: Some(LIMIT_DOC.to_string()), ..arg(ArgRole::Limit.name(), self.int()) },
             arg(ArgRole::Offset.name(), self.int()),
         ]
     }
@@ -927,6 +927,12 @@ fn nullable_if(ty: TypeRef, nullable: bool) -> TypeRef {
         ty.non_null()
     }
 }
+
+/// The description of every list's `limit` argument: the server's list cap
+/// (`EXO_MAX_LIST_ROWS`) is a runtime setting, so the schema names it with its default.
+const LIMIT_DOC: &str = "The most rows to return. Without it, a list longer than the server's \
+cap (`EXO_MAX_LIST_ROWS`, 1000 unless set otherwise) is an error, not a shorter list; a `limit` \
+above the cap is refused. Read longer lists in pages with `limit` and `offset`.";
 
 fn arg(name: &str, ty: TypeRef) -> InputValue {
     InputValue { name: name.to_string(), description: None, ty, default_value: None }

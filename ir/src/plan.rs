@@ -37,6 +37,12 @@ pub enum ParamSource {
         slot: u32,
         column: u32,
     },
+    /// The list cap (`EXO_MAX_LIST_ROWS`) plus one, the `LIMIT` of a list without an explicit
+    /// `limit` (`NULL`, no limit, when the cap is off). It is bound at execution, so cached
+    /// plans and trusted documents compiled at build time follow the server's setting.
+    ListCap,
+    /// An explicit `limit` (from the inner source): refused at execution when above the cap.
+    Limit(Box<ParamSource>),
 }
 
 /// One SQL statement as the planner printed it, and where each `$n` comes from

@@ -93,6 +93,11 @@ pub struct Config {
     /// (`EXO_STATEMENT_TIMEOUT_MS`). The engine does not time anything itself (it has no
     /// clock); the host's `Db` sends it to Postgres, which cancels the statement.
     pub statement_timeout_ms: u64,
+    /// The most rows one list field may answer, 0 for no bound (`EXO_MAX_LIST_ROWS`): a list
+    /// without `limit` reads at most one row more, and is an error when that row exists; an
+    /// explicit `limit` above it is refused. The plans carry it as a parameter
+    /// ([`ParamSource::ListCap`]), bound here.
+    pub max_list_rows: u64,
     /// The MCP endpoint (`EXO_ENABLE_MCP`, `EXO_MCP_MODE`, `EXO_MCP_HTTP_PATH`).
     pub mcp: crate::mcp::McpConfig,
 }
@@ -101,6 +106,9 @@ pub struct Config {
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// Default of [`Config::statement_timeout_ms`]: 10 s.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 10_000;
+/// Default of [`Config::max_list_rows`]: far above a page a client shows, well below what
+/// hurts (a thousand rows of a few fields is tens of kilobytes).
+pub const DEFAULT_MAX_LIST_ROWS: u64 = 1_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -114,6 +122,7 @@ impl Default for Config {
             playground_bypass: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            max_list_rows: DEFAULT_MAX_LIST_ROWS,
             mcp: crate::mcp::McpConfig::default(),
         }
     }
@@ -523,7 +532,9 @@ impl Engine {
                         None => Err(GqlError::new("Internal server error")),
                     }
                 }
-                RootPlan::Sql { steps, no_row } => run_steps(steps, *no_row, variables, ctx, db).await,
+                RootPlan::Sql { steps, no_row } => {
+                    run_steps(steps, *no_row, variables, ctx, self.config.max_list_rows, db).await
+                }
             };
             // A response over the bound is refused as soon as a root field's JSON crosses it.
             let result = result.and_then(|json| {
@@ -623,27 +634,77 @@ fn bind(
     variables: &serde_json::Map<String, Json>,
     ctx: &RequestContext,
     slots: &Slots,
-) -> Vec<Option<String>> {
-    params
-        .iter()
-        .map(|p| match p {
-            ParamSource::Const(v) => v.clone(),
-            ParamSource::Var { var, path } => {
-                let v = variables.get(&**var).and_then(|v| lookup(v, path));
-                json_text(v)
+    cap: u64,
+) -> Result<Vec<Option<String>>, GqlError> {
+    params.iter().map(|p| bind_one(p, variables, ctx, slots, cap)).collect()
+}
+
+fn bind_one(
+    p: &ParamSource,
+    variables: &serde_json::Map<String, Json>,
+    ctx: &RequestContext,
+    slots: &Slots,
+    cap: u64,
+) -> Result<Option<String>, GqlError> {
+    Ok(match p {
+        ParamSource::ListCap => (cap > 0).then(|| (cap + 1).to_string()),
+        ParamSource::Limit(inner) => {
+            let v = bind_one(inner, variables, ctx, slots, cap)?;
+            if let Some(limit) = v.as_deref().and_then(|v| v.parse::<i64>().ok()) {
+                if limit < 0 {
+                    return Err(GqlError::new("Invalid value for 'limit': must not be negative"));
+                }
+                if cap > 0 && limit as u64 > cap {
+                    return Err(GqlError::new(limit_over_cap_message(limit, cap)));
+                }
             }
-            ParamSource::JsonVar { var, path } => {
-                variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
-            }
-            ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
-            ParamSource::Keys { slot, column } => {
-                let keys = slots.get(*slot as usize).map(Vec::as_slice).unwrap_or(&[]);
-                let values: Vec<Option<String>> =
-                    keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
-                Some(text_array(&values))
-            }
-        })
-        .collect()
+            v
+        }
+        ParamSource::Const(v) => v.clone(),
+        ParamSource::Var { var, path } => {
+            let v = variables.get(&**var).and_then(|v| lookup(v, path));
+            json_text(v)
+        }
+        ParamSource::JsonVar { var, path } => {
+            variables.get(&**var).and_then(|v| lookup(v, path)).filter(|v| !v.is_null()).map(Json::to_string)
+        }
+        ParamSource::Context { context, field } => json_text(ctx.value(*context, *field)),
+        ParamSource::Keys { slot, column } => {
+            let keys = slots.get(*slot as usize).map(Vec::as_slice).unwrap_or(&[]);
+            let values: Vec<Option<String>> = keys.iter().map(|r| r.get(*column as usize).cloned().flatten()).collect();
+            Some(text_array(&values))
+        }
+    })
+}
+
+/// The error for an explicit `limit` above `EXO_MAX_LIST_ROWS`.
+fn limit_over_cap_message(limit: i64, cap: u64) -> String {
+    format!(
+        "`limit` is {limit}, above the most rows a list may answer, {cap} (`EXO_MAX_LIST_ROWS`); \
+         read the rows in pages with `limit` (at most {cap}) and `offset`"
+    )
+}
+
+/// The error for a list without `limit` that has more rows than `EXO_MAX_LIST_ROWS`.
+pub fn list_cap_message(key: &str, cap: u64) -> String {
+    format!(
+        "The list `{key}` has more than {cap} rows (`EXO_MAX_LIST_ROWS`); read it in pages with \
+         `limit` (at most {cap}) and `offset`, or narrow it with `where`"
+    )
+}
+
+/// A statement's error: the cap's own message when a list crossed it (see
+/// [`plan::select::LIST_CAP_MARKER`]), else [`operation_failed`].
+fn statement_failed(e: DbError, cap: u64) -> GqlError {
+    let marker = plan::select::LIST_CAP_MARKER;
+    if e.client_message().is_none() {
+        if let Some(at) = e.0.find(&format!("\"{marker}")) {
+            let rest = &e.0[at + 1 + marker.len()..];
+            let key = rest.split(':').next().unwrap_or_default();
+            return GqlError::new(list_cap_message(key, cap));
+        }
+    }
+    operation_failed(e)
 }
 
 fn json_text(v: Option<&Json>) -> Option<String> {
@@ -686,24 +747,26 @@ async fn run_steps<D: Db>(
     no_row: NoRow,
     variables: &serde_json::Map<String, Json>,
     ctx: &RequestContext,
+    cap: u64,
     db: &mut D,
 ) -> Result<String, GqlError> {
+    let operation_failed = |e| statement_failed(e, cap);
     let mut slots: Slots = vec![vec![]];
     // `None` until a statement answers with a row.
     let mut result: Option<String> = None;
     for step in steps {
         match step {
             Step::Json(stmt) => {
-                let params = bind(&stmt.params, variables, ctx, &slots);
+                let params = bind(&stmt.params, variables, ctx, &slots, cap)?;
                 let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
                 result = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
             }
             Step::CollectKeys(stmt) => {
-                let params = bind(&stmt.params, variables, ctx, &slots);
+                let params = bind(&stmt.params, variables, ctx, &slots, cap)?;
                 slots[0] = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
             }
             Step::CollectSlots(stmt) => {
-                let params = bind(&stmt.params, variables, ctx, &slots);
+                let params = bind(&stmt.params, variables, ctx, &slots, cap)?;
                 for mut row in db.query(&stmt.sql, &params).await.map_err(operation_failed)? {
                     let slot = row.first().cloned().flatten().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
                     row.remove(0);
@@ -714,7 +777,7 @@ async fn run_steps<D: Db>(
                 }
             }
             Step::Check(stmt) => {
-                let params = bind(&stmt.params, variables, ctx, &slots);
+                let params = bind(&stmt.params, variables, ctx, &slots, cap)?;
                 let rows = db.query(&stmt.sql, &params).await.map_err(operation_failed)?;
                 let count = rows.into_iter().next().and_then(|r| r.into_iter().next()).flatten();
                 if count.as_deref().unwrap_or("0") != "0" {

@@ -63,6 +63,9 @@ impl Config {
                 *bound = parse_positive(name, &v)?;
             }
         }
+        if let Some(v) = get("EXO_MAX_LIST_ROWS") {
+            engine.max_list_rows = parse_number("EXO_MAX_LIST_ROWS", &v)? as u64;
+        }
         if let Some(v) = get("EXO_STATEMENT_TIMEOUT_MS") {
             engine.statement_timeout_ms = parse_number("EXO_STATEMENT_TIMEOUT_MS", &v)? as u64;
         }

@@ -220,17 +220,22 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// The parameter for a validated argument value, to make nodes of (`Expr::Param(id)`).
     fn val_param_id(&mut self, v: &Val) -> ParamId {
+        let src = self.val_param_source(v);
+        self.params.add_id(src)
+    }
+
+    /// Where a validated argument value's parameter comes from.
+    fn val_param_source(&mut self, v: &Val) -> ParamSource {
         if v.has_var_leaf() && matches!(v.origin(), Origin::Literal) {
             self.cacheable = false;
         }
-        let src = match v.origin() {
+        match v.origin() {
             Origin::Var { var, path } if matches!(v, Val::Json(..)) => {
                 ParamSource::JsonVar { var: var.clone(), path: path.clone() }
             }
             Origin::Var { var, path } => ParamSource::Var { var: var.clone(), path: path.clone() },
             Origin::Literal => ParamSource::Const(v.to_param_text()),
-        };
-        self.params.add_id(src)
+        }
     }
 
     /// Prints a finished statement with the parameters it uses; the next statement starts

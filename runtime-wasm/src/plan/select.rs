@@ -8,8 +8,8 @@ use exo_ir::{EntityId, Field, FieldKind, ScalarType};
 use super::access::Cond;
 use super::{bad_request, json_value, param_in, Planner, RootPlan};
 use crate::error::GqlError;
-use crate::plan::{NoRow, Step};
-use crate::sql::{self, Cast, Expr, Ident, Order, Query, Select};
+use crate::plan::{NoRow, ParamSource, Step};
+use crate::sql::{self, Cast, Expr, Ident, Order, ParamId, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
 
@@ -50,12 +50,12 @@ impl<'a, 'd> Planner<'a, 'd> {
     pub(super) fn collection_root(&mut self, entity: EntityId, sel: &'a Selected<'_>) -> Result<RootPlan, GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
-        let Some(rows) = self.filtered_rows(entity, a, None, sel)? else {
+        let Some((rows, cap)) = self.list_rows(entity, a, None, sel)? else {
             return Err(GqlError::new("Not authorized"));
         };
         let obj = self.object(entity, a, &sel.selection)?;
         let q = Query::select(Select::new(
-            vec![sql::cast(json_list(obj, vec![]), Cast::Text)],
+            vec![sql::cast(capped_list(obj, cap, &sel.key), Cast::Text)],
             sql::From::Subquery { query: Box::new(rows), alias: a },
         ));
         Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row: NoRow::EmptyList })
@@ -124,6 +124,22 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
     }
 
+    /// The rows of a list field ([`Self::filtered_rows`]), capped: without an explicit
+    /// `limit`, at most the cap plus one (`LIMIT $n`, [`ParamSource::ListCap`]), with that
+    /// parameter for [`capped_list`] to tell a list over the cap; an explicit `limit` is
+    /// checked against the cap when it is bound ([`ParamSource::Limit`]).
+    pub(super) fn list_rows(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        join: Option<Expr<'a>>,
+        sel: &'a Selected<'_>,
+    ) -> Result<Option<(Query<'a>, Option<ParamId>)>, GqlError> {
+        let explicit = sel.role(ArgRole::Limit).is_some_and(|v| !v.is_null());
+        let cap = (!explicit).then(|| self.params.add_id(ParamSource::ListCap));
+        Ok(self.rows(entity, a, join, sel, cap)?.map(|q| (q, cap)))
+    }
+
     /// `SELECT a.* FROM table AS a WHERE <relation> AND <where> AND <access> ORDER BY .. LIMIT ..
     /// OFFSET ..`, or `None` when access is denied outright.
     pub(super) fn filtered_rows(
@@ -132,6 +148,17 @@ impl<'a, 'd> Planner<'a, 'd> {
         a: Ident<'a>,
         join: Option<Expr<'a>>,
         sel: &'a Selected<'_>,
+    ) -> Result<Option<Query<'a>>, GqlError> {
+        self.rows(entity, a, join, sel, None)
+    }
+
+    fn rows(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        join: Option<Expr<'a>>,
+        sel: &'a Selected<'_>,
+        cap: Option<ParamId>,
     ) -> Result<Option<Query<'a>>, GqlError> {
         let e = self.ir.entity(entity);
         let mut cond = match join {
@@ -163,7 +190,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             if l.as_i64().is_some_and(|x| x < 0) {
                 return Err(GqlError::at("Invalid value for 'limit': must not be negative", sel.pos));
             }
-            select.limit = Some(sql::cast(self.val_param(l), Cast::Int8));
+            let src = match self.val_param_source(l) {
+                src @ ParamSource::Const(None) => src,
+                src => ParamSource::Limit(Box::new(src)),
+            };
+            select.limit = Some(sql::cast(self.param(src), Cast::Int8));
+        } else if let Some(cap) = cap {
+            select.limit = Some(sql::cast(Expr::Param(cap), Cast::Int8));
         }
         if let Some(o) = sel.role(ArgRole::Offset).filter(|v| !v.is_null()) {
             if o.as_i64().is_some_and(|x| x < 0) {
@@ -239,12 +272,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 if *one_to_one {
                     self.related_object(*target, b, join, s, true)?
                 } else {
-                    match self.filtered_rows(*target, b, Some(join), s)? {
+                    match self.list_rows(*target, b, Some(join), s)? {
                         None => return Err(GqlError::new("Not authorized")),
-                        Some(rows) => {
+                        Some((rows, cap)) => {
                             let obj = self.object(*target, b, &s.selection)?;
                             sql::subquery(Query::select(Select::new(
-                                vec![json_list(obj, vec![])],
+                                vec![capped_list(obj, cap, &s.key)],
                                 sql::From::Subquery { query: Box::new(rows), alias: b },
                             )))
                         }
@@ -345,6 +378,31 @@ pub(super) fn json_list<'a>(obj: Expr<'a>, order_by: Vec<Order<'a>>) -> Expr<'a>
         vec![Expr::Func { name: "json_agg", args: vec![obj], order_by }, sql::cast(sql::str_lit("[]"), Cast::Json)],
     )
 }
+
+/// A list of at most the cap's rows: [`json_list`], or, when the rows (fetched up to the cap
+/// plus one) reach `$cap`, an error naming the field. Plain SQL cannot raise an error, so the
+/// failing branch casts a text that names the field and carries the count to `int4`; it
+/// depends on `COUNT(*)`, so Postgres never evaluates it while planning, only for a list over
+/// the cap. The engine recognises the error by its text (`exo-list-cap:`) and answers with
+/// the cap's own message ([`crate::engine::list_cap_message`]).
+fn capped_list<'a>(obj: Expr<'a>, cap: Option<ParamId>, key: &str) -> Expr<'a> {
+    let list = json_list(obj, vec![]);
+    let Some(cap) = cap else {
+        return list;
+    };
+    let count = || sql::func("COUNT", vec![Expr::Star]);
+    let marker = sql::bin(sql::BinOp::Concat, sql::str_lit(format!("{LIST_CAP_MARKER}{key}:")), count());
+    Expr::Case {
+        whens: vec![(
+            sql::bin(sql::BinOp::Gte, count(), sql::cast(Expr::Param(cap), Cast::Int8)),
+            sql::func("to_json", vec![sql::cast(marker, Cast::Int4)]),
+        )],
+        otherwise: Some(Box::new(list)),
+    }
+}
+
+/// Starts the text of the error a list over the cap raises in Postgres.
+pub const LIST_CAP_MARKER: &str = "exo-list-cap:";
 
 fn agg_sql(op: AggOp, col: Expr<'_>, scalar: Option<ScalarType>) -> Expr<'_> {
     // Decimal aggregates are JSON numbers, as in Exograph (Decimal values stay strings). They

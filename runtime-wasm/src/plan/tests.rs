@@ -92,7 +92,7 @@ fn a_lookup_shapes_json_with_a_subquery_per_relation() {
     assert_eq!(
         stmts,
         [
-            r#"SELECT json_build_object('name', "owners$1"."name", 'notes', (SELECT COALESCE(json_agg(json_build_object('title', "notes$2"."title")), '[]'::json) FROM (SELECT "notes$2".* FROM "notes" AS "notes$2" WHERE "owners$1"."id" = "notes$2"."owner_id") AS "notes$2"))::text FROM "owners" AS "owners$1" WHERE "owners$1"."id" = $1::int4"#
+            r#"SELECT json_build_object('name', "owners$1"."name", 'notes', (SELECT CASE WHEN COUNT(*) >= $1::int8 THEN to_json(('exo-list-cap:notes:' || COUNT(*))::int4) ELSE COALESCE(json_agg(json_build_object('title', "notes$2"."title")), '[]'::json) END FROM (SELECT "notes$2".* FROM "notes" AS "notes$2" WHERE "owners$1"."id" = "notes$2"."owner_id" LIMIT $1::int8) AS "notes$2"))::text FROM "owners" AS "owners$1" WHERE "owners$1"."id" = $2::int4"#
         ]
     );
 }
@@ -104,11 +104,36 @@ fn a_list_takes_limit_and_offset_as_parameters() {
         stmts[0].sql,
         r#"SELECT COALESCE(json_agg(json_build_object('id', "owners$1"."id")), '[]'::json)::text FROM (SELECT "owners$1".* FROM "owners" AS "owners$1" LIMIT $1::int8 OFFSET $2::int8) AS "owners$1""#
     );
-    assert_eq!(stmts[0].params, [ParamSource::Const(Some("2".into())), ParamSource::Const(Some("4".into()))]);
+    // An explicit `limit` is checked against the list cap when it is bound; no cap otherwise.
+    assert_eq!(
+        stmts[0].params,
+        [ParamSource::Limit(Box::new(ParamSource::Const(Some("2".into())))), ParamSource::Const(Some("4".into()))]
+    );
     assert_eq!(
         plan_in(&system(Layout::Compact), "{ owners(limit: -1) { id } }", json!({}), &admin()).unwrap_err(),
         "Invalid value for 'limit': must not be negative"
     );
+}
+
+#[test]
+fn lists_without_limit_are_capped_by_a_parameter_and_aggregates_are_not() {
+    // One cap parameter per statement, shared by every list in it (the root and the nested
+    // one); the SQL does not depend on the cap's value, so cached and precompiled plans follow
+    // the server's setting.
+    let stmts = statements("{ owners { id notes { id } } }", json!({}), &admin()).unwrap();
+    assert_eq!(stmts[0].params, [ParamSource::ListCap]);
+    assert_eq!(stmts[0].sql.matches("LIMIT $1::int8").count(), 2, "{}", stmts[0].sql);
+    assert!(stmts[0].sql.contains("'exo-list-cap:owners:'") && stmts[0].sql.contains("'exo-list-cap:notes:'"));
+    // An explicit limit on the root leaves only the nested list capped.
+    let stmts = statements("query($n: Int) { owners(limit: $n) { notes { id } } }", json!({"n": 5}), &admin()).unwrap();
+    assert_eq!(
+        stmts[0].params,
+        [ParamSource::ListCap, ParamSource::Limit(Box::new(ParamSource::Var { var: "n".into(), path: vec![] }))]
+    );
+    assert!(!stmts[0].sql.contains("exo-list-cap:owners"), "{}", stmts[0].sql);
+    // Aggregates count every row.
+    let stmts = statements("{ notesAgg { id { count } } }", json!({}), &admin()).unwrap();
+    assert!(stmts[0].params.is_empty() && !stmts[0].sql.contains("LIMIT"), "{}", stmts[0].sql);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,10 +150,10 @@ fn filters_nest_logical_operators_and_relations() {
     .unwrap();
     assert_eq!(
         stmts[0].sql,
-        r#"SELECT COALESCE(json_agg(json_build_object('id', "notes$1"."id")), '[]'::json)::text FROM (SELECT "notes$1".* FROM "notes" AS "notes$1" WHERE EXISTS (SELECT 1 FROM "owners" AS "owners$2" WHERE "owners$2"."id" = "notes$1"."owner_id" AND "owners$2"."name" = $1::text) AND ("notes$1"."title" LIKE $2::text || '%' OR NOT $3::text = ANY("notes$1"."tags")) ORDER BY (SELECT "owners$3"."name" FROM "owners" AS "owners$3" WHERE "owners$3"."id" = "notes$1"."owner_id") DESC) AS "notes$1""#
+        r#"SELECT CASE WHEN COUNT(*) >= $1::int8 THEN to_json(('exo-list-cap:notes:' || COUNT(*))::int4) ELSE COALESCE(json_agg(json_build_object('id', "notes$1"."id")), '[]'::json) END::text FROM (SELECT "notes$1".* FROM "notes" AS "notes$1" WHERE EXISTS (SELECT 1 FROM "owners" AS "owners$2" WHERE "owners$2"."id" = "notes$1"."owner_id" AND "owners$2"."name" = $2::text) AND ("notes$1"."title" LIKE $3::text || '%' OR NOT $4::text = ANY("notes$1"."tags")) ORDER BY (SELECT "owners$3"."name" FROM "owners" AS "owners$3" WHERE "owners$3"."id" = "notes$1"."owner_id") DESC LIMIT $1::int8) AS "notes$1""#
     );
     // The variable stays a variable: the plan re-binds it for the next request.
-    assert_eq!(stmts[0].params[1], ParamSource::Var { var: "t".into(), path: vec![] });
+    assert_eq!(stmts[0].params[2], ParamSource::Var { var: "t".into(), path: vec![] });
     // An empty `and` is refused by validation, before planning.
     let e = plan_in(&system(Layout::Compact), "{ notes(where: {and: []}) { id } }", json!({}), &admin()).unwrap_err();
     assert!(e.contains("Invalid field 'where': Logical operation predicate does not have any arguments"), "{e}");
@@ -146,19 +171,19 @@ fn access_rules_are_decided_by_the_context_where_they_can_be() {
     let RootPlan::Sql { steps, .. } = &plan.fields[0].plan else { panic!() };
     let Step::Json(stmt) = &steps[0] else { panic!() };
     assert!(!stmt.sql.contains("WHERE"), "{}", stmt.sql);
-    assert!(stmt.params.is_empty(), "a decided rule binds nothing: {:?}", stmt.params);
+    assert_eq!(stmt.params, [ParamSource::ListCap], "a decided rule binds nothing");
     assert!(deps.contains(&CtxDep::Value { context: 0, field: 1, value: json!("admin") }));
 
     // A plain user: the rule depends on the row, with the user's id as a parameter.
     let user = sql(query, &ctx(Some(7), Some("user")));
-    assert!(user[0].contains(r#"WHERE "notes$1"."owner_id" = $1::int4"#), "{}", user[0]);
+    assert!(user[0].contains(r#"WHERE "notes$1"."owner_id" = $2::int4"#), "{}", user[0]);
 
     // No token: the comparison of a column with the missing id is unknown (`NULL`), so the
     // rule still depends on rows and filters them all out (an empty list, as in Exograph);
     // nothing of the missing value is bound.
     let anonymous = statements(query, json!({}), &ctx(None, None)).unwrap();
     assert!(anonymous[0].sql.contains("WHERE NULL::boolean"), "{}", anonymous[0].sql);
-    assert!(anonymous[0].params.is_empty(), "{:?}", anonymous[0].params);
+    assert_eq!(anonymous[0].params, [ParamSource::ListCap]);
     // Under `!` it stays unknown (false), never `owner_id IS NULL`.
 }
 
@@ -383,7 +408,7 @@ fn a_row_dependent_field_rule_filters_rows_outside_not_and_refuses_ordering() {
     let stmts = field_plan(r#"{ items(where: {not: {secret: {eq: "x"}}}) { id } }"#, &user).unwrap();
     // The rule is ANDed beside the negated filter, not under it.
     assert!(
-        stmts[0].contains(r#"WHERE NOT "items$1"."secret" = $1::text AND "items$1"."owner" = $2::int4"#),
+        stmts[0].contains(r#"WHERE NOT "items$1"."secret" = $2::text AND "items$1"."owner" = $3::int4"#),
         "{}",
         stmts[0]
     );
