@@ -45,7 +45,12 @@ async fn serve(envs: &[(&str, &str)]) -> Running {
 /// Posts `query` as user 1 on a fresh connection; returns the status and the JSON body. The
 /// 60 s bound turns a hang into a failure; it is not a speed assertion.
 async fn post(addr: SocketAddr, query: &str) -> (u16, Json) {
-    let body = json!({ "query": query }).to_string();
+    post_with(addr, query, json!({})).await
+}
+
+/// [`post`] with variables.
+async fn post_with(addr: SocketAddr, query: &str, variables: Json) -> (u16, Json) {
+    let body = json!({ "query": query, "variables": variables }).to_string();
     let head = format!(
         "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -119,6 +124,62 @@ async fn a_response_over_the_size_bound_is_refused() {
     let (_, body) = post(server.addr, "{ todos(limit: 100) { id title } }").await;
     assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(100), "{body}");
     assert_normal_request_works(server.addr).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_over_the_cap_is_an_error_not_a_shorter_list() {
+    // The default cap (1,000) answers the 1,000 todos whole.
+    let server = serve(&[]).await;
+    let (_, body) = post(server.addr, "{ todos { id } }").await;
+    assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(TODOS), "{body}");
+    server.shutdown().await;
+
+    let server = serve(&[("EXO_MAX_LIST_ROWS", "999")]).await;
+    let over = "The list `todos` has more than 999 rows (`EXO_MAX_LIST_ROWS`); read it in pages with `limit` \
+                (at most 999) and `offset`, or narrow it with `where`";
+    // At the root, aliased (the alias is named), and nested under another list.
+    for (query, name) in [
+        ("{ todos { id } }", "todos"),
+        ("{ mine: todos { id } }", "mine"),
+        ("{ users { id todos { id } } }", "todos"),
+        ("{ user(id: 1) { todos { id } } }", "todos"),
+    ] {
+        let (status, body) = post(server.addr, query).await;
+        assert_eq!(status, 200);
+        assert_eq!(first_error(&body), over.replace("`todos`", &format!("`{name}`")), "{query}");
+    }
+    // Within the cap, a filter or a page reads what it asks for; aggregates count every row.
+    let (_, body) = post(server.addr, r#"{ todos(where: {id: {gt: 1}}) { id } }"#).await;
+    assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(999), "{body}");
+    let (_, body) = post(server.addr, "{ todosAgg { id { count } } }").await;
+    assert_eq!(body, json!({"data": {"todosAgg": {"id": {"count": TODOS}}}}));
+    // An explicit `limit` above the cap is refused before any SQL, as a literal and as a
+    // variable of the same (cached) document that another value passes.
+    let (_, body) = post(server.addr, "{ todos(limit: 1000) { id } }").await;
+    assert!(first_error(&body).starts_with("`limit` is 1000, above the most rows a list may answer, 999"), "{body}");
+    let q = "query($n: Int) { todos(limit: $n, offset: 998, orderBy: {id: ASC}) { id } }";
+    let (_, body) = post_with(server.addr, q, json!({"n": 2})).await;
+    assert_eq!(body, json!({"data": {"todos": [{"id": 999}, {"id": 1000}]}}));
+    let (_, body) = post_with(server.addr, q, json!({"n": 5000})).await;
+    assert!(first_error(&body).contains("(`EXO_MAX_LIST_ROWS`)"), "{body}");
+    // Without a value, the same document is capped.
+    let q = "query($n: Int) { todos(limit: $n) { id } }";
+    for n in [json!(3), json!(null), json!(null)] {
+        let (_, body) = post_with(server.addr, q, json!({ "n": n })).await;
+        if n.is_null() {
+            assert_eq!(first_error(&body), over);
+        } else {
+            assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(3), "{body}");
+        }
+    }
+    assert_normal_request_works(server.addr).await;
+    server.shutdown().await;
+
+    // `0` turns the cap off.
+    let server = serve(&[("EXO_MAX_LIST_ROWS", "0")]).await;
+    let (_, body) = post(server.addr, "{ todos(limit: 5000) { id } }").await;
+    assert_eq!(body["data"]["todos"].as_array().map(Vec::len), Some(TODOS), "{body}");
     server.shutdown().await;
 }
 
