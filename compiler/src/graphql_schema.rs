@@ -930,9 +930,8 @@ fn nullable_if(ty: TypeRef, nullable: bool) -> TypeRef {
 
 /// The description of every list's `limit` argument: the server's list cap
 /// (`EXO_MAX_LIST_ROWS`) is a runtime setting, so the schema names it with its default.
-const LIMIT_DOC: &str = "The most rows to return. Without it, a list longer than the server's \
-cap (`EXO_MAX_LIST_ROWS`, 1000 unless set otherwise) is an error, not a shorter list; a `limit` \
-above the cap is refused. Read longer lists in pages with `limit` and `offset`.";
+const LIMIT_DOC: &str = "At most this many rows. Without `limit`, a list longer than the server's cap \
+(`EXO_MAX_LIST_ROWS`, default 1000) is an error, not a cut list; a larger `limit` is refused. Page with `offset`.";
 
 fn arg(name: &str, ty: TypeRef) -> InputValue {
     InputValue { name: name.to_string(), description: None, ty, default_value: None }
