@@ -338,6 +338,17 @@ impl<C: ClientAddress> Edge<C> {
         self.error(req, 413, &message)
     }
 
+    /// `408` for a body that did not arrive within `EXO_HTTP_BODY_TIMEOUT_MS` (native server);
+    /// the host closes the connection after it.
+    pub fn body_timeout(&self, req: &Request<'_>, ms: u128) -> HttpResponse {
+        let message = format!(
+            "the request body did not arrive within {ms} ms (`EXO_HTTP_BODY_TIMEOUT_MS`); send it whole, without pauses"
+        );
+        let mut answer = self.error(req, 408, &message);
+        answer.headers.push(("connection", "close".to_string()));
+        answer
+    }
+
     /// `400` for a body the host could not read (a broken connection, bad chunking).
     pub fn unreadable_body(&self, req: &Request<'_>, problem: &str) -> HttpResponse {
         self.error(req, 400, &format!("cannot read the request body: {problem}"))

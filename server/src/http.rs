@@ -208,7 +208,10 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         Route::GraphQl { client_ip } => {
             let limit = edge.max_body_bytes;
-            match Limited::new(req.into_body(), limit).collect().await {
+            let Ok(body) = bounded(server, Limited::new(req.into_body(), limit).collect()).await else {
+                return to_hyper(edge.body_timeout(&head, server.config().http_limits.body_timeout.as_millis()));
+            };
+            match body {
                 Ok(collected) => {
                     let body = collected.to_bytes();
                     let started = Instant::now();
@@ -239,7 +242,10 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         Route::Mcp { client_ip } => {
             let limit = edge.max_body_bytes;
-            let answer = match Limited::new(req.into_body(), limit).collect().await {
+            let Ok(body) = bounded(server, Limited::new(req.into_body(), limit).collect()).await else {
+                return to_hyper(edge.body_timeout(&head, server.config().http_limits.body_timeout.as_millis()));
+            };
+            let answer = match body {
                 Ok(collected) => {
                     server.handle_mcp(method.as_str(), &collected.to_bytes(), &headers, client_ip.as_deref()).await
                 }
@@ -257,6 +263,12 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         started.elapsed().as_secs_f64() * 1000.0
     ));
     response
+}
+
+/// Reading a request body within `EXO_HTTP_BODY_TIMEOUT_MS` (the connection's read deadlines
+/// stop at the end of the head).
+async fn bounded<F: std::future::Future>(server: &Server, read: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(server.config().http_limits.body_timeout, read).await
 }
 
 /// A header value as text. Bytes beyond ASCII are read as Latin-1, as the Fetch standard (and

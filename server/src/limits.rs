@@ -28,6 +28,9 @@ use crate::error::Error;
 pub struct HttpLimits {
     /// From the first byte of a request to the end of its head (`EXO_HTTP_HEADER_TIMEOUT_MS`).
     pub header_timeout: Duration,
+    /// From the end of a request's head to the end of its body (`EXO_HTTP_BODY_TIMEOUT_MS`): a
+    /// client that trickles its body, or stops sending it, gets `408` and the connection closes.
+    pub body_timeout: Duration,
     /// How long a connection may sit between requests, and how long a response write may
     /// stall on a client that does not read (`EXO_HTTP_IDLE_TIMEOUT_MS`).
     pub idle_timeout: Duration,
@@ -37,6 +40,7 @@ pub struct HttpLimits {
 }
 
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// File descriptors kept out of the connection cap: the listening socket, Postgres
@@ -59,6 +63,7 @@ impl HttpLimits {
         };
         Ok(HttpLimits {
             header_timeout: millis("EXO_HTTP_HEADER_TIMEOUT_MS", DEFAULT_HEADER_TIMEOUT)?,
+            body_timeout: millis("EXO_HTTP_BODY_TIMEOUT_MS", DEFAULT_BODY_TIMEOUT)?,
             idle_timeout: millis("EXO_HTTP_IDLE_TIMEOUT_MS", DEFAULT_IDLE_TIMEOUT)?,
             max_connections,
         })
@@ -69,6 +74,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: default_max_connections(),
         }
@@ -332,6 +338,7 @@ mod tests {
         let none = |_: &str| None;
         let d = HttpLimits::from_env(&none).unwrap();
         assert_eq!(d.header_timeout, Duration::from_secs(10));
+        assert_eq!(d.body_timeout, Duration::from_secs(10));
         assert_eq!(d.idle_timeout, Duration::from_secs(60));
         assert!(d.max_connections >= 16 && d.max_connections <= 4096, "{}", d.max_connections);
         let get = |k: &str| match k {

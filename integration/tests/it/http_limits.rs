@@ -376,3 +376,73 @@ async fn max_selection_depth_is_configurable() {
     assert_eq!(r.body, json!({"data": {"__typename": "Query"}}));
     server.shutdown().await;
 }
+
+/// Sends a head announcing `body` and then writes `body` in one-byte pieces every `pause`
+/// (never finishing when `stop_after` is given); returns the answer, or `None` when the server
+/// closed without one, and when it came.
+async fn trickle(
+    addr: SocketAddr,
+    body: &[u8],
+    pause: std::time::Duration,
+    stop_after: Option<usize>,
+) -> (Option<Reply>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let body = body.to_vec();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await.ok()?;
+        for (i, b) in body.iter().enumerate() {
+            if stop_after == Some(i) {
+                // Keep the connection open without sending more.
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+            wr.write_all(&[*b]).await.ok()?;
+            tokio::time::sleep(pause).await;
+        }
+        Some(wr)
+    });
+    let mut buf = Vec::new();
+    let read = async {
+        let mut tmp = [0u8; 4096];
+        loop {
+            match rd.read(&mut tmp).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read).await.expect("the server ended the request");
+    writer.abort();
+    let took = started.elapsed();
+    ((!buf.is_empty()).then(|| parse(&buf)), took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_stalled_body_gets_408_and_the_connection_closes() {
+    let server = serve(&[("EXO_HTTP_BODY_TIMEOUT_MS", "600"), ("EXO_HTTP_HEADER_TIMEOUT_MS", "600")]).await;
+    let body = json!({ "query": "{ __typename }" }).to_string();
+    let expected =
+        "the request body did not arrive within 600 ms (`EXO_HTTP_BODY_TIMEOUT_MS`); send it whole, without pauses";
+    // A body that stops halfway, and one that trickles a byte every 100 ms (each byte would
+    // reset a timeout between reads; the bound is on the whole body).
+    for (pause, stop_after) in
+        [(std::time::Duration::from_millis(1), Some(5)), (std::time::Duration::from_millis(100), None)]
+    {
+        let (reply, took) = trickle(server.addr, body.as_bytes(), pause, stop_after).await;
+        let reply = reply.expect("an answer before the close");
+        assert_eq!(reply.status, 408, "{:?}", reply.body);
+        assert_eq!(reply.error(), expected);
+        assert_eq!(reply.header("connection"), Some("close"));
+        // Ended at the bound, not after the body's 2.6 s of trickling or the writer's 60 s.
+        assert!(took < std::time::Duration::from_millis(2500), "took {took:?}");
+    }
+    // A body sent whole is unaffected, and the server still answers.
+    let r = query(server.addr, "{ __typename }").await;
+    assert_eq!(r.body, json!({"data": {"__typename": "Query"}}));
+    server.shutdown().await;
+}
