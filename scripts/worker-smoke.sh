@@ -20,7 +20,10 @@ source "$ROOT/scripts/worker-lib.sh"
 cp -r "$ROOT/schema-examples/ok/todo" "$WORK/todo"
 rm -rf "$WORK/todo/target"
 free_port NPORT
-setsid "$EXO" yolo --project "$WORK/todo" --port "$NPORT" >"$WORK/exo.log" 2>&1 </dev/null &
+# Both sides get the same statement timeout and a selection depth that lets the slow query
+# at the end through.
+BOUNDS=(EXO_STATEMENT_TIMEOUT_MS=1500 EXO_MAX_SELECTION_DEPTH=6)
+env "${BOUNDS[@]}" setsid "$EXO" yolo --project "$WORK/todo" --port "$NPORT" >"$WORK/exo.log" 2>&1 </dev/null &
 PIDS+=($!)
 wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
 DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
@@ -32,6 +35,7 @@ grep -q 'npx wrangler deploy' "$WORK/deploy.log"
 # The user fills in .dev.vars; yolo also enables introspection and CORS for every origin.
 printf 'EXO_POSTGRES_URL = "%s"\nEXO_JWT_SECRET = "%s"\nEXO_INTROSPECTION = "true"\nEXO_CORS_DOMAINS = "*"\n' \
   "$DB_URL" "$SECRET" > "$WORK/todo/.dev.vars"
+for v in "${BOUNDS[@]}"; do printf '%s = "%s"\n' "${v%%=*}" "${v#*=}"; done >> "$WORK/todo/.dev.vars"
 free_port WPORT
 free_port IPORT
 # No subshell: `$!` must be wrangler itself (setsid makes it a group leader without forking).
@@ -91,7 +95,17 @@ request cors-post POST /graphql '{"query":"{ __typename }"}' 'Origin: https://ap
 
 grep -Eq '"createTodo" ?: ?\{"title" ?: ?"Water plants"' "$WORK/create-todo.worker" || { echo "worker-smoke: the Worker's mutation did not answer" >&2; cat "$WORK/create-todo.worker" >&2; fails=$((fails + 1)); }
 grep -Eq '"count" ?: ?2' "$WORK/list.worker" || { echo "worker-smoke: the Worker does not see both writes" >&2; cat "$WORK/list.worker" >&2; fails=$((fails + 1)); }
-echo "worker-smoke: $((checks - fails + 2)) passed, $fails failed"
+# The statement timeout: with 1,000 todos, `todos { user { todos { user { todos ... } } } }`
+# is 10^9 rows; Postgres ends it after 1.5 s on both sides (natively by a cancel request, in the
+# Worker by `SET LOCAL statement_timeout`), with the same error. Then a normal request works.
+PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+"$PSQL" -q "$DB_URL" -c "INSERT INTO todos (title, user_id) SELECT 'todo ' || n, 1 FROM generate_series(1, 998) n"
+request slow POST /graphql '{"query":"{ todos { user { todos { user { todos { id } } } } } }"}' "$AUTH"
+grep -q 'cancelled after 1500 ms in the database (`EXO_STATEMENT_TIMEOUT_MS`)' "$WORK/slow.worker" \
+  || { echo "worker-smoke: the Worker's slow query was not cut by the statement timeout" >&2; cat "$WORK/slow.worker" >&2; fails=$((fails + 1)); }
+request after-slow POST /graphql '{"query":"{ todosAgg { id { count } } }"}' "$AUTH"
+grep -Eq '"count" ?: ?1000' "$WORK/after-slow.worker" || { echo "worker-smoke: no normal answer after the timeout" >&2; fails=$((fails + 1)); }
+echo "worker-smoke: $((checks - fails + 4)) passed, $fails failed"
 
 # The hostile-request list (integration/tests/it/hostile-requests.json: form, text/plain,
 # multipart and untyped posts carrying a JWT cookie, wrong methods, oversized and malformed

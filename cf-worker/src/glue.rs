@@ -148,7 +148,7 @@ async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> Ht
                 client_ip: client_ip.as_deref(),
                 now: (js_sys::Date::now() / 1000.0) as u64,
             };
-            let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+            let mut db = WorkerDb::new(&loaded.config, env);
             let answer = loaded.engine.handle(&body, &request_head, &mut db).await;
             // Close the connection inside the request: Terminate, then the socket.
             db.finish().await;
@@ -163,7 +163,7 @@ async fn route(loaded: &Loaded, method: &str, mut req: Request, env: &Env) -> Ht
                         client_ip: client_ip.as_deref(),
                         now: (js_sys::Date::now() / 1000.0) as u64,
                     };
-                    let mut db = WorkerDb { config: &loaded.config, env, conn: None };
+                    let mut db = WorkerDb::new(&loaded.config, env);
                     let answer = loaded.engine.handle_mcp(method, &body, &request_head, &edge.cors, &mut db).await;
                     db.finish().await;
                     answer
@@ -198,9 +198,20 @@ struct WorkerDb<'a> {
     config: &'a WorkerConfig,
     env: &'a Env,
     conn: Option<(Client, ConnectionFuture)>,
+    /// Inside the engine's `BEGIN` ... `COMMIT`/`ROLLBACK`.
+    in_transaction: bool,
+    /// `BEGIN; SET LOCAL statement_timeout = N` (`EXO_STATEMENT_TIMEOUT_MS`), or `None` when
+    /// the timeout is off.
+    begin: Option<Rc<str>>,
 }
 
-impl WorkerDb<'_> {
+impl<'a> WorkerDb<'a> {
+    fn new(config: &'a WorkerConfig, env: &'a Env) -> WorkerDb<'a> {
+        let ms = config.engine.statement_timeout_ms;
+        let begin = (ms > 0).then(|| Rc::from(format!("BEGIN; SET LOCAL statement_timeout = {ms}")));
+        WorkerDb { config, env, conn: None, in_transaction: false, begin }
+    }
+
     fn target(&self) -> Result<PgTarget, String> {
         match &self.config.database {
             Database::Url(url) => pg::from_url(url, self.config.read_write),
@@ -280,6 +291,15 @@ async fn drive<T>(
 }
 
 impl WorkerDb<'_> {
+    /// A statement cancelled by `statement_timeout` gets the native server's message.
+    fn timeout_error(&self, e: DbError) -> DbError {
+        let ms = self.config.engine.statement_timeout_ms;
+        if ms > 0 && e.client_message().is_none() && e.0.ends_with(&format!("({QUERY_CANCELED})")) {
+            return DbError::for_client(exo_runtime::engine::statement_timeout_message(ms));
+        }
+        e
+    }
+
     /// Forgets a connection that ended under a statement.
     /// Errors go to the Worker's log (clients only see "Operation failed", as natively).
     fn settle<T>(&mut self, result: Result<T, Option<DbError>>) -> Result<T, DbError> {
@@ -302,11 +322,42 @@ impl Db for WorkerDb<'_> {
         let values: Vec<Option<&str>> = params.iter().map(|p| p.as_deref()).collect();
         let typed: Vec<(&(dyn ToSql + Sync), Type)> =
             values.iter().map(|v| (v as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        // `EXO_STATEMENT_TIMEOUT_MS`: a Worker cannot easily open a second connection to send a
+        // cancel request, so Postgres's own `statement_timeout` bounds each statement, set with
+        // `SET LOCAL` in the statement's transaction (a session `SET`, or a startup option, would
+        // not survive Hyperdrive's or PgBouncer's transaction pooling). Outside the engine's
+        // transaction, `BEGIN; SET LOCAL ...`, the statement and `COMMIT` are sent together:
+        // one round trip, as the statement alone.
+        let wrap = if self.in_transaction { None } else { self.begin.clone() };
         let result = {
             let (client, connection) = self.open().await?;
-            drive(connection, client.query_typed(sql, &typed)).await
+            // One code path for both cases keeps the wasm small (each `drive` of another future
+            // type is another copy of the connection's state machine).
+            let work = async {
+                let (begun, rows, ended) = futures::future::join3(
+                    async {
+                        match &wrap {
+                            Some(begin) => client.batch_execute(begin).await,
+                            None => Ok(()),
+                        }
+                    },
+                    client.query_typed(sql, &typed),
+                    async {
+                        match &wrap {
+                            Some(_) => client.batch_execute("COMMIT").await,
+                            None => Ok(()),
+                        }
+                    },
+                )
+                .await;
+                let rows = rows?;
+                begun?;
+                ended?;
+                Ok(rows)
+            };
+            drive(connection, work).await
         };
-        let rows = self.settle(result)?;
+        let rows = self.settle(result).map_err(|e| self.timeout_error(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut cols = Vec::with_capacity(row.len());
@@ -320,11 +371,22 @@ impl Db for WorkerDb<'_> {
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        // The engine's transaction starts with the statement timeout, in the same message.
+        let begin = self.begin.clone();
+        let sql = match (sql, begin.as_deref()) {
+            ("BEGIN", Some(begin)) => begin,
+            _ => sql,
+        };
         let result = {
             let (client, connection) = self.open().await?;
             drive(connection, client.batch_execute(sql)).await
         };
-        self.settle(result)
+        match sql {
+            "COMMIT" | "ROLLBACK" => self.in_transaction = false,
+            _ if sql.starts_with("BEGIN") => self.in_transaction = result.is_ok(),
+            _ => {}
+        }
+        self.settle(result).map_err(|e| self.timeout_error(e))
     }
 }
 
@@ -341,6 +403,10 @@ impl<'a> FromSql<'a> for Text {
         true
     }
 }
+
+/// SQLSTATE 57014, `query_canceled`: what Postgres answers when `statement_timeout` ends a
+/// statement.
+const QUERY_CANCELED: &str = "57014";
 
 fn db_error(e: tokio_postgres::Error) -> DbError {
     match e.as_db_error() {

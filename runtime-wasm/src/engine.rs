@@ -589,6 +589,15 @@ impl Engine {
     }
 }
 
+/// The error for a statement cancelled by `EXO_STATEMENT_TIMEOUT_MS` (by the native server's
+/// cancel request, or by Postgres's `statement_timeout` in the Worker).
+pub fn statement_timeout_message(ms: u64) -> String {
+    format!(
+        "The operation was cancelled after {ms} ms in the database (`EXO_STATEMENT_TIMEOUT_MS`); \
+         ask for fewer rows or simpler filters"
+    )
+}
+
 /// The error for a response over `EXO_MAX_RESPONSE_BYTES`, wherever it is noticed (here, or
 /// in a host's `Db` as the rows arrive).
 pub fn response_too_large_message(max: usize) -> String {

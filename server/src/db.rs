@@ -327,10 +327,7 @@ enum Bounded {
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 fn timeout_message(ms: u64) -> String {
-    format!(
-        "The operation was cancelled after {ms} ms in the database (`EXO_STATEMENT_TIMEOUT_MS`); \
-         ask for fewer rows or simpler filters"
-    )
+    exo_runtime::engine::statement_timeout_message(ms)
 }
 
 impl Db for PgDb {
