@@ -32,6 +32,10 @@ fn runtime(c: &mut Criterion) {
     let body = br#"{"query": "{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }"}"#;
     block_on(engine.handle(body, &head, &mut NullDb));
     c.bench_function("request-cached/list", |b| b.iter(|| block_on(engine.handle(body, &head, &mut NullDb))));
+    // Lists without `limit` (the root and a nested one), whose plans carry the list cap.
+    let unbounded = br#"{"query": "{ users { id name todos(orderBy: {id: ASC}) { id title } } }"}"#;
+    block_on(engine.handle(unbounded, &head, &mut NullDb));
+    c.bench_function("request-cached/nested", |b| b.iter(|| block_on(engine.handle(unbounded, &head, &mut NullDb))));
     // The same request as a trusted document compiled ahead of time: by its full text (hashed
     // per request) and by `extensions.persistedQuery.sha256Hash` (no document at all).
     let list = "{ todos(orderBy: {id: ASC}, limit: 10) { id title completed priority } }";
