@@ -1,10 +1,13 @@
 //! Create and update rules checked before the write, as Exograph documents them: a create
-//! rule is evaluated on the input rows, an update rule on each targeted row with the new
-//! values laid over it. Relation paths in the rules (`self.chat.participants.some(...)`) read
-//! the database as it is before the write, so a row can never authorize itself (a membership
-//! whose rule asks for a membership). The check is its own statement, run before the write in
-//! the same transaction: a refusal writes nothing, and a refused create of an existing key
-//! answers "Not authorized" rather than a duplicate-key failure.
+//! rule is evaluated on the input rows, an update rule on the input alone and on each targeted
+//! row with the new values laid over it. What the input does not determine (a key the
+//! database generates; for the input alone, every column it does not set) is left out of the
+//! comparisons, as in Exograph. Relation paths in the rules (`self.chat.participants.some(...)`)
+//! read the database as it is before the write, so a row can never authorize itself (a
+//! membership whose rule asks for a membership); only a new row's own collections are the
+//! rows its input nests there. The check is its own statement, run before the write in the
+//! same transaction: a refusal writes nothing, and a refused create of an existing key answers
+//! "Not authorized" rather than a duplicate-key failure.
 
 use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
@@ -237,13 +240,15 @@ impl<'a, 'd> Planner<'a, 'd> {
             ..Select::default()
         });
         let mut branches = vec![];
+        let mark = self.aliases;
         let c = self.alias(e);
         let columns = self.ir.table(e.table).columns.len() as ColumnId;
         self.unknown.extend((0..columns).filter(|x| !set.contains(x)).map(|x| (c, x)));
         let alone = self.access(&e.access.update, entity, c);
         self.unknown.clear();
         match alone {
-            Cond::True => {}
+            // No statement uses the alias: given back, as above.
+            Cond::True => self.aliases = mark,
             Cond::False => return Err(not_authorized()),
             Cond::Sql(s) => {
                 let input = self.row_columns(entity, data, false, &[], sel)?;
