@@ -9,7 +9,7 @@
 //! same transaction: a refusal writes nothing, and a refused create of an existing key answers
 //! "Not authorized" rather than a duplicate-key failure.
 
-use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
+use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
@@ -28,6 +28,19 @@ enum Rest<'a> {
     Existing(Ident<'a>),
     /// Nothing known (an update's input on its own).
     Unknown,
+}
+
+/// Whether `rule` has a `self.<field>.some(...)`.
+fn some_over(rule: &AccessExpr, field: u32) -> bool {
+    match rule {
+        AccessExpr::Const(_) | AccessExpr::Cmp { .. } => false,
+        AccessExpr::Not(e) => some_over(e, field),
+        AccessExpr::And(l, r) | AccessExpr::Or(l, r) => some_over(l, field) || some_over(r, field),
+        AccessExpr::Some { collection, body, .. } => {
+            matches!(collection, AccessOperand::SelfPath(p) if p.len() == 1 && p[0].field == field)
+                || some_over(body, field)
+        }
+    }
 }
 
 /// `NOT COALESCE(rule, false)`: the rule is false or unknown.
@@ -108,6 +121,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             let FieldKind::ManyToOne { columns, .. } = &t.fields[*inverse as usize].kind else {
                 continue;
             };
+            if !some_over(&e.access.create, fid as u32) {
+                // Pseudo-rows (and their aliases) only for collections the rule looks at.
+                continue;
+            }
             let value = given.iter().find(|(k, _)| *k == f.name).map(|(_, v)| v);
             let mut rows = vec![];
             for item in super::items(value) {
