@@ -379,12 +379,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
         }
-        if matches!(l, Unknown) || matches!(r, Unknown) {
-            self.ignored += 1;
-            return Cond::True;
-        }
         match (l, r) {
-            (Unknown, _) | (_, Unknown) => Cond::True,
+            // A value not known before the write: the comparison is left out.
+            (Unknown, _) | (_, Unknown) => {
+                self.ignored += 1;
+                Cond::True
+            }
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
             (CtxParam { context, field, value }, Value(y)) => {
                 self.record_dep(context, field, Some(value.clone()));
@@ -429,6 +429,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let p = self.param(ParamSource::Context { context, field });
                 (p, value.is_null(), value.is_array())
             }
+            // Left out by `compare` before it gets here.
             Operand::Unknown => return Cond::True,
             Operand::Column { expr: other_col, .. } => {
                 if op == CmpOp::In {
