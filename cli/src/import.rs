@@ -387,7 +387,7 @@ impl<'a> Generator<'a> {
         match ent.kind {
             Kind::NoKey => self.note(
                 Some(e),
-                "has no primary key: imported as an unmanaged type with read-only columns (exo creates and updates rows by key; it can still delete them by filter)"
+                "has no primary key, so exo cannot manage it: imported as an unmanaged type with read-only columns (rows can still be deleted by filter)"
                     .into(),
             ),
             Kind::View(what) => {
