@@ -309,10 +309,11 @@ fn fragments_and_filters() {
     assert!(err.contains("the database has no schema `nope`"), "{err}");
 }
 
-/// Every example: its schema (from `exo schema create`) imported into a fresh project builds
-/// and verifies with no differences. The GraphQL schemas are compared without descriptions
-/// (the database holds no doc comments); `snapshots/import/examples-sdl.snap` records where
-/// they differ and the test asserts which examples come back identical.
+/// Every example: its schema (from `exo schema create`, plus the views, triggers and other SQL
+/// its `tests/*.sql` files add) imported into a fresh project builds and verifies with no
+/// differences. The GraphQL schemas are compared without descriptions (the database holds no
+/// doc comments); `snapshots/import/examples-sdl.snap` records where they differ and the test
+/// asserts which examples come back identical.
 #[test]
 fn every_example_round_trips() {
     let pg = EphemeralPostgres::shared().expect("PostgreSQL for tests");
@@ -329,6 +330,17 @@ fn every_example_round_trips() {
         let url = pg.create_database(&db).expect("create database");
         let (ddl, _) = run_exo(&["-q", "schema", "create"], Some(example));
         pg.psql(&db, &ddl).expect("the example's DDL runs");
+        // The views behind the example's unmanaged types (and the trigger behind a `@readonly`).
+        let mut init: Vec<PathBuf> = std::fs::read_dir(example.join("tests"))
+            .map(|d| {
+                d.map(|e| e.expect("entry").path()).filter(|p| p.extension().is_some_and(|x| x == "sql")).collect()
+            })
+            .unwrap_or_default();
+        init.sort();
+        for file in init {
+            let sql = std::fs::read_to_string(&file).expect("init SQL");
+            pg.psql(&db, &sql).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
         let tmp = tempfile::tempdir().expect("temp dir");
         let out = tmp.path().join("src/index.exo");
         run_exo(
