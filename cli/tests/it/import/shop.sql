@@ -98,7 +98,8 @@ CREATE TABLE sales."Gift Cards" (
 CREATE TABLE sales.audit_log (
     at TIMESTAMPTZ NOT NULL DEFAULT now(),
     message TEXT NOT NULL,
-    details JSONB
+    details JSONB,
+    order_id BIGINT REFERENCES sales.orders (id)
 );
 
 CREATE VIEW sales.order_totals AS
