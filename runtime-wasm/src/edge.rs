@@ -344,9 +344,7 @@ impl<C: ClientAddress> Edge<C> {
         let message = format!(
             "the request body did not arrive within {ms} ms (`EXO_HTTP_BODY_TIMEOUT_MS`); send it whole, without pauses"
         );
-        let mut answer = self.error(req, 408, &message);
-        answer.headers.push(("connection", "close".to_string()));
-        answer
+        self.error(req, 408, &message)
     }
 
     /// `400` for a body the host could not read (a broken connection, bad chunking).
