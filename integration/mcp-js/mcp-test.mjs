@@ -202,7 +202,9 @@ async function defaultScenario() {
     const d = tools[0].description;
     assert.match(d, /type Todo \{/);
     assert.match(d, /"""A single item on a user's list\."""/);
-    assert.match(d, /todos\(where: TodoFilter/);
+    assert.match(d, /todos\(\s*where: TodoFilter/);
+    // Every list's `limit` tells the caller about the list cap.
+    assert.match(d, /EXO_MAX_LIST_ROWS/);
     assert.doesNotMatch(d, /type Mutation/);
     assert.deepEqual(tools[0].inputSchema.required, ["query"]);
   });
