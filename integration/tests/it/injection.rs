@@ -230,10 +230,19 @@ async fn hostile_values_are_only_ever_values() {
     let literal_order =
         request(&engine, &mut db, &tenant("t1"), "{ notes(orderBy: {id: DROP}) { id } }", json!({})).await;
     assert!(literal_order["errors"][0]["message"].is_string(), "{literal_order}");
-    // Extreme but well-typed paging values are answered, not failed.
-    let r = request(&engine, &mut db, &tenant("t1"),
-        "{ a: notes(limit: 2147483647, offset: 0) { id } b: notes(offset: 2147483647) { id } c: notes(limit: 0) { id } }", json!({})).await;
+    // Extreme but well-typed paging values are answered, not failed; a `limit` above the list
+    // cap (`EXO_MAX_LIST_ROWS`) is the cap's clear error.
+    let r = request(
+        &engine,
+        &mut db,
+        &tenant("t1"),
+        "{ a: notes(limit: 1000, offset: 0) { id } b: notes(offset: 2147483647) { id } c: notes(limit: 0) { id } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(r, json!({"data": {"a": [{"id": 1}], "b": [], "c": []}}));
+    let r = request(&engine, &mut db, &tenant("t1"), "{ notes(limit: 2147483647) { id } }", json!({})).await;
+    assert!(r["errors"][0]["message"].as_str().is_some_and(|m| m.contains("`EXO_MAX_LIST_ROWS`")), "{r}");
     let r = request(&engine, &mut db, &tenant("t1"), "{ notes(limit: -1) { id } }", json!({})).await;
     assert!(r["errors"][0]["message"].is_string(), "a negative limit must be a clear error: {r}");
 
