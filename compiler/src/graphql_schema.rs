@@ -930,7 +930,7 @@ fn nullable_if(ty: TypeRef, nullable: bool) -> TypeRef {
 
 /// The description of every list's `limit` argument: the server's list cap
 /// (`EXO_MAX_LIST_ROWS`) is a runtime setting, so the schema names it with its default.
-const LIMIT_DOC: &str = "At most this many rows. Without `limit`, a list longer than the server's cap \
+pub const LIMIT_DOC: &str = "At most this many rows. Without `limit`, a list longer than the server's cap \
 (`EXO_MAX_LIST_ROWS`, default 1000) is an error, not a cut list; a larger `limit` is refused. Page with `offset`.";
 
 fn arg(name: &str, ty: TypeRef) -> InputValue {

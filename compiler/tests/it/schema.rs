@@ -2,7 +2,7 @@
 //!
 //! The models are built by hand so these tests depend on nothing before lowering.
 
-use exo_compiler::graphql_schema::{build, lower_camel};
+use exo_compiler::graphql_schema::{build, lower_camel, LIMIT_DOC};
 use exo_compiler::sdl::print_sdl;
 use exo_ir::graphql::{Field as GqlField, InputValue, Resolver, Schema, Type, TypeKind, TypeRef};
 use exo_ir::{
@@ -171,6 +171,14 @@ fn root_names(fields: &[GqlField]) -> Vec<&str> {
     names(fields, |f| &f.name)
 }
 
+/// A list field's arguments as printed: one per line, since `limit` has a description.
+fn list_args(ty: &str) -> String {
+    format!(
+        "(\n    where: {ty}Filter\n    orderBy: [{ty}Ordering!]\n\n    \"\"\"\n    {LIMIT_DOC}\n    \"\"\"\n    \
+         limit: Int\n    offset: Int\n  )"
+    )
+}
+
 fn assert_contains(sdl: &str, fragment: &str) {
     assert!(sdl.contains(fragment), "SDL lacks `{fragment}`:\n{sdl}");
 }
@@ -211,7 +219,7 @@ fn todo_root_fields_follow_exograph_names() {
 fn todo_sdl_fragments() {
     let sdl = print_sdl(&build(&todo_model()));
     for fragment in [
-        "todos(where: TodoFilter, orderBy: [TodoOrdering!], limit: Int, offset: Int): [Todo!]!",
+        &format!("todos{}: [Todo!]!", list_args("Todo")),
         "todosAgg(where: TodoFilter): TodoAgg!",
         "todo(id: Int!): Todo\n",
         "userByEmail(email: String!): User\n",
@@ -222,9 +230,11 @@ fn todo_sdl_fragments() {
         "deleteTodo(id: Int!): Todo\n",
         "deleteTodos(where: TodoFilter): [Todo!]!",
         // Object types: declaration order, relation aggregates last.
-        "type User {\n  id: Int!\n  email: String!\n\n  \"\"\"Display name.\"\"\"\n  name: String!\n  \
-         todos(where: TodoFilter, orderBy: [TodoOrdering!], limit: Int, offset: Int): [Todo!]\n  \
-         todosAgg(where: TodoFilter): TodoAgg\n}",
+        &format!(
+            "type User {{\n  id: Int!\n  email: String!\n\n  \"\"\"Display name.\"\"\"\n  name: String!\n  \
+             todos{}: [Todo!]\n  todosAgg(where: TodoFilter): TodoAgg\n}}",
+            list_args("Todo")
+        ),
         "type Todo {\n  id: Int!\n  title: String!\n  completed: Boolean!\n  priority: Priority!\n  user: User!\n  \
          dueAt: Instant\n  tags: [String!]!\n  estimate: Decimal\n}",
         // Inputs.
@@ -483,9 +493,11 @@ fn self_references_and_one_to_one() {
     let sdl = print_sdl(&build(&Ir { entities: vec![employee, badge], ..Default::default() }));
     snapshot("self-reference", &sdl);
     for fragment in [
-        "type Employee {\n  id: Int!\n  manager: Employee\n  \
-         reports(where: EmployeeFilter, orderBy: [EmployeeOrdering!], limit: Int, offset: Int): [Employee!]\n  \
-         badge: Badge\n  reportsAgg(where: EmployeeFilter): EmployeeAgg\n}",
+        &format!(
+            "type Employee {{\n  id: Int!\n  manager: Employee\n  reports{}: [Employee!]\n  \
+             badge: Badge\n  reportsAgg(where: EmployeeFilter): EmployeeAgg\n}}",
+            list_args("Employee")
+        ),
         // As in Exograph, a self-referencing collection is not written through nested inputs.
         "input EmployeeCreationInput {\n  manager: EmployeeReferenceInput\n}",
         // A badge created under its owner would have no fields (an invalid empty input type),
