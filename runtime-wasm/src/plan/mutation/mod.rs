@@ -38,7 +38,8 @@ struct Slot {
     entity: EntityId,
     /// Created rows (checked with the create rule) or updated rows (the update rule).
     create: bool,
-    /// Whether the rule is checked at all (an update that sets no column changes nothing).
+    /// Whether the rule (with the rules of `fields`) is checked after the write; false for
+    /// rows checked before it ([`precheck`]: the root rows, and rows nested in update input).
     check: bool,
     /// Many-to-one fields whose references the input named.
     refs: Vec<u32>,
@@ -56,11 +57,15 @@ impl Script<'_> {
         }
     }
 
-    fn slot(&mut self, entity: EntityId, create: bool) -> usize {
-        if let Some(i) = self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create) {
+    /// The slot of rows of `entity` created (or updated), whose rule is checked after the
+    /// write when `check` (otherwise it was checked before).
+    fn slot(&mut self, entity: EntityId, create: bool, check: bool) -> usize {
+        if let Some(i) =
+            self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create && s.check == check)
+        {
             return i + 1;
         }
-        self.slots.push(Slot { entity, create, check: true, refs: vec![], fields: vec![] });
+        self.slots.push(Slot { entity, create, check, refs: vec![], fields: vec![] });
         self.slots.len() - 1
     }
 
@@ -145,7 +150,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         for row in &rows {
             inputs.push(self.row_columns(entity, row, true, &[], sel)?);
         }
-        // The root rows' rule was checked before the write; nested rows are checked after it.
+        // The root rows' rule was checked before the write; nested rows, whose parent is new,
+        // are checked after it.
         let mut script = Script::new(entity, true, false);
         let mut steps: Vec<Step> = precheck.into_iter().collect();
         if inputs.iter().all(|r| r.nested.is_empty()) {

@@ -6,15 +6,18 @@
 //! the same transaction: a refusal writes nothing, and a refused create of an existing key
 //! answers "Not authorized" rather than a duplicate-key failure.
 
+use exo_ir::graphql::ArgRole;
 use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
 use crate::plan::{param_in, ParamSource, Planner, Step};
-use crate::sql::{self, Body, Cast, Expr, Ident, Query, Select};
+use crate::sql::{self, Body, Cast, Cte, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
+
+use super::items;
 
 /// `NOT COALESCE(rule, false)`: the rule is false or unknown.
 fn violated(rule: Expr<'_>) -> Expr<'_> {
@@ -69,13 +72,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         Some(param_in(&sql.param, p))
     }
 
-    /// `SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
-    fn count_violations(&mut self, branches: Vec<Select<'a>>) -> Step {
+    /// `[WITH <ctes>] SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
+    fn count_violations(&mut self, ctes: Vec<Cte<'a>>, branches: Vec<Select<'a>>) -> Step {
         let rows = Query { with: vec![], body: Body::UnionAll(branches) };
-        let q = Query::select(Select::new(
+        let mut q = Query::select(Select::new(
             vec![sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text)],
             sql::From::Subquery { query: Box::new(rows), alias: Ident::Plain("checked") },
         ));
+        q.with = ctes;
         Step::Check(self.statement(&q))
     }
 
@@ -116,12 +120,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         if branches.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.count_violations(branches)))
+        Ok(Some(self.count_violations(vec![], branches)))
     }
 
     /// The check before `updateT`/`updateTs`: every row the update targets (already passing
-    /// the update rule as it is) must meet the update rule with the new values laid over it.
-    /// `None` when the input sets no column or the context alone allows it.
+    /// the update rule as it is) must meet the update rule with the new values laid over it;
+    /// and the rows its nested input writes under those rows must meet their own rules
+    /// ([`Self::nested_prechecks`]). `None` when nothing needs checking (no column set and
+    /// no nested rows, or the context alone allows it all).
     pub(super) fn update_precheck(
         &mut self,
         entity: EntityId,
@@ -136,29 +142,130 @@ impl<'a, 'd> Planner<'a, 'd> {
         let b = self.alias(e);
         let target = self.update_targets(entity, b, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
-        if input.cols.is_empty() {
+        let mut branches = vec![];
+        if !input.cols.is_empty() {
+            let a = self.alias(e);
+            match self.access(&e.access.update, entity, a) {
+                Cond::True => {}
+                Cond::False => return Err(not_authorized()),
+                Cond::Sql(rule) => {
+                    let items = self.pseudo_row(e, input.cols, Some(b));
+                    let written = Query::select(Select {
+                        items,
+                        from: Some(sql::table(self.table_name(e.table), b)),
+                        filter: Some(target.into_expr()),
+                        ..Select::default()
+                    });
+                    branches.push(
+                        Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                            .filter(violated(rule)),
+                    );
+                }
+            }
+        }
+        let mut ctes = vec![];
+        if !input.nested.is_empty() {
+            // The targeted rows as they are: the parents of the nested rows.
+            let p = self.alias(e);
+            let target = self.update_targets(entity, p, many, data, sel)?;
+            let parents = self.alias(e);
+            ctes.push(Cte {
+                name: parents,
+                query: Query::select(
+                    Select::new(vec![Expr::AllColumns(p)], sql::table(self.table_name(e.table), p))
+                        .filter(target.into_expr()),
+                ),
+            });
+            self.nested_prechecks(&mut ctes, &mut branches, entity, parents, &input.nested, sel)?;
+        }
+        if branches.is_empty() {
             self.aliases = mark;
             return Ok(None);
         }
-        let a = self.alias(e);
-        let rule = match self.access(&e.access.update, entity, a) {
-            Cond::True => {
-                self.aliases = mark;
-                return Ok(None);
+        Ok(Some(self.count_violations(ctes, branches)))
+    }
+
+    /// The checks of update input's nested rows under the parent rows of `pcte` (rows that
+    /// exist before the write): each created child, as it would be written under each parent
+    /// (its foreign key the parent's key), must meet its create rule and the create rules of
+    /// the fields it names; each updated child (a child of a parent, with the given key, that
+    /// passes the update rule as it is) must meet the update rule with its new values laid
+    /// over it, and its own nested input is checked the same way under it. Relation paths
+    /// read the database before the write, so no row authorizes itself or a sibling. A
+    /// nested delete needs no check: its rule is the filter of the rows it deletes. Children
+    /// created under a created child are checked after the write (their parent is new).
+    fn nested_prechecks(
+        &mut self,
+        ctes: &mut Vec<Cte<'a>>,
+        branches: &mut Vec<Select<'a>>,
+        parent: EntityId,
+        pcte: Ident<'a>,
+        nested: &[(u32, &Val)],
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        for &(field, value) in nested {
+            let (target, inverse) = self.collection(parent, field)?;
+            let te = self.ir.entity(target);
+            for row in items(value.get(ArgRole::Create.name())) {
+                let a = self.alias(te);
+                let rule = self.access(&te.access.create, target, a);
+                let rule = match rule.and(self.input_rule(target, a, row, FieldUse::Create)?) {
+                    Cond::True => continue,
+                    Cond::False => return Err(not_authorized()),
+                    Cond::Sql(s) => s,
+                };
+                let skip = self.back_references(target, parent, inverse);
+                let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                self.take_parent_key(target, inverse, pcte, &mut input.cols)?;
+                let items = self.pseudo_row(te, input.cols, None);
+                let written = Query::select(Select { items, from: Some(sql::From::Named(pcte)), ..Select::default() });
+                branches.push(
+                    Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                        .filter(violated(rule)),
+                );
             }
-            Cond::False => return Err(not_authorized()),
-            Cond::Sql(s) => s,
-        };
-        let items = self.pseudo_row(e, input.cols, Some(b));
-        let written = Query::select(Select {
-            items,
-            from: Some(sql::table(self.table_name(e.table), b)),
-            filter: Some(target.into_expr()),
-            ..Select::default()
-        });
-        let branch = Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
-            .filter(violated(rule));
-        Ok(Some(self.count_violations(vec![branch])))
+            for item in items(value.get(ArgRole::Update.name())) {
+                let c = self.alias(te);
+                let cond = self.child_target(target, inverse, pcte, c, &te.access.update, item)?;
+                // A child whose field the caller may not write is left alone (as the write does).
+                let fields = self.input_rule(target, c, item, FieldUse::Update)?;
+                let cond = Cond::Sql(cond).and(fields).into_expr();
+                let mut skip = te.pk.clone();
+                skip.extend(self.back_references(target, parent, inverse));
+                let input = self.row_columns(target, item, false, &skip, sel)?;
+                let children = self.alias(te);
+                ctes.push(Cte {
+                    name: children,
+                    query: Query::select(
+                        Select::new(vec![Expr::AllColumns(c)], sql::table(self.table_name(te.table), c)).filter(cond),
+                    ),
+                });
+                if !input.cols.is_empty() {
+                    let a = self.alias(te);
+                    match self.access(&te.access.update, target, a) {
+                        Cond::True => {}
+                        Cond::False => return Err(not_authorized()),
+                        Cond::Sql(rule) => {
+                            let items = self.pseudo_row(te, input.cols, Some(children));
+                            let written = Query::select(Select {
+                                items,
+                                from: Some(sql::From::Named(children)),
+                                ..Select::default()
+                            });
+                            branches.push(
+                                Select::new(
+                                    vec![Expr::Int(1)],
+                                    sql::From::Subquery { query: Box::new(written), alias: a },
+                                )
+                                .filter(violated(rule)),
+                            );
+                        }
+                    }
+                }
+                self.nested_prechecks(ctes, branches, target, children, &input.nested, sel)?;
+            }
+        }
+        Ok(())
     }
 
     /// The rows an update writes, at alias `a`: the update rule on the row as it is, the keys
