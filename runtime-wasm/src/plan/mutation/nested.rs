@@ -65,7 +65,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         cols: &mut Vec<(u32, Expr<'a>)>,
     ) -> Result<(), GqlError> {
         let ir = self.ir;
-        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &ir.entity(entity).fields[back as usize].kind
+        let FieldKind::ManyToOne { target, columns, target_columns, .. } =
+            &ir.entity(entity).fields[back as usize].kind
         else {
             return Err(bad_request("a nested collection must point back to its parent"));
         };
