@@ -1,9 +1,9 @@
 //! Mutations: a short script per root field. The root rows' create or update rule is checked
-//! first, before anything is written ([`precheck`]). A plain create or update is then one
-//! statement that returns the written keys; nested input makes one data-modifying statement
-//! (a CTE per written row) reporting keys under slots. Checks then apply each nested slot's
-//! create or update rule, and a select reads the result back, as far as the caller may read
-//! it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
+//! first, before anything is written ([`precheck`]), with the rows nested in update input.
+//! A plain create or update is then one statement that returns the written keys; nested
+//! input makes one data-modifying statement (a CTE per written row) reporting keys under
+//! slots. Checks then apply the create rule of rows nested under rows the statement created,
+//! and a select reads the result back, as far as the caller may read it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
 //!
 //! [`nested`] builds the data-modifying statement of nested input; [`readback`] the checks
 //! and the read-back that follow the writes.

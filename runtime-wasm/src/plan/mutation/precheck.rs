@@ -4,7 +4,8 @@
 //! the database as it is before the write, so a row can never authorize itself (a membership
 //! whose rule asks for a membership). The check is its own statement, run before the write in
 //! the same transaction: a refusal writes nothing, and a refused create of an existing key
-//! answers "Not authorized" rather than a duplicate-key failure.
+//! answers "Not authorized" rather than a duplicate-key failure. Update input's nested rows
+//! are checked in the same statement, under the rows the update targets as they are.
 
 use exo_ir::graphql::ArgRole;
 use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
