@@ -155,6 +155,10 @@ pub(crate) struct Planner<'a, 'd> {
     /// A `.some(...)` collection does not count them, so a nested row cannot authorize
     /// itself (or a sibling) by being one of the rows its rule looks for.
     unwritten: Vec<(EntityId, usize)>,
+    /// While a create's precheck is planned: `(alias of a row, many-to-one field, CTE)`, where
+    /// the field refers to a row the same mutation creates, held as it would be written by the
+    /// one-row CTE. Rule paths through the field read that row instead of the table.
+    pseudo: Vec<(Ident<'a>, u32, Ident<'a>)>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -179,6 +183,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             filter_pos: Pos { line: 0, column: 0 },
             guards: vec![],
             unwritten: vec![],
+            pseudo: vec![],
         }
     }
 

@@ -535,3 +535,22 @@ fn a_nested_update_is_checked_before_the_write_on_the_children_with_their_new_va
     assert!(!stmts[0].sql.contains("COUNT(*)"), "{stmts:#?}");
     assert_eq!(stmts.len(), 2, "{stmts:#?}");
 }
+
+#[test]
+fn a_nested_create_under_a_new_parent_is_checked_before_the_write_against_the_parent_as_it_would_be() {
+    let stmts = nested_plan(
+        r#"mutation { createFolder(data: {name: "f", owner: 7, docs: [{title: "t"}]}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    // The new folder as it would be written is a one-row CTE (its generated key null); the
+    // document's path to its folder's owner reads that row, not the table.
+    assert_eq!(
+        stmts[0].sql,
+        r#"WITH "folders$2" AS (SELECT NULL::int4 AS "id", $1::text AS "name", $2::int4 AS "owner") SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT NULL::int4 AS "id", $3::text AS "title", $4::text AS "status", "folders$2"."id" AS "folder_id" FROM "folders$2") AS "docs$3" WHERE NOT COALESCE((SELECT "folders$2"."owner" FROM "folders$2") = $5::int4, FALSE)) AS checked"#
+    );
+    // Then the write and the read-back; no rule check after the write.
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    assert!(stmts[1].sql.contains(r#"INSERT INTO "docs""#), "{}", stmts[1].sql);
+    assert!(stmts[2].sql.starts_with("SELECT json_build_object"), "{}", stmts[2].sql);
+}

@@ -25,6 +25,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         mut input: RowInput<'a, '_>,
         parent: Option<(Ident<'a>, u32)>,
         slot: usize,
+        children_prechecked: bool,
         sel: &'a Selected<'_>,
     ) -> Result<(), GqlError> {
         let ir = self.ir;
@@ -50,7 +51,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         script.outputs.push((name, slot));
         script.add_refs(slot, &input.refs);
         for (fid, v) in input.nested {
-            self.nested_create(script, entity, fid, name, v, false, sel)?;
+            self.nested_create(script, entity, fid, name, v, children_prechecked, children_prechecked, sel)?;
         }
         Ok(())
     }
@@ -80,9 +81,11 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// `children: [...]` in creation input, or `children: {create: [...]}` in update input.
-    /// `prechecked`: the parent rows existed before the write (update input), so the rows'
-    /// create rule was checked before it ([`super::precheck`]); under a parent created by the
-    /// same statement it is checked after the write.
+    /// `prechecked`: the rows' create rule was checked before the write ([`super::precheck`]):
+    /// rows nested in creation input, and rows nested in update input under the rows it
+    /// targets; otherwise (rows under a row that update input creates, whose parents are many
+    /// rows not yet written) it is checked after the write. `deeper`: the same for the rows
+    /// nested in these.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn nested_create(
         &mut self,
@@ -92,6 +95,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         pcte: Ident<'a>,
         value: &Val,
         prechecked: bool,
+        deeper: bool,
         sel: &'a Selected<'_>,
     ) -> Result<(), GqlError> {
         let (target, inverse) = self.collection(parent, field)?;
@@ -116,7 +120,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let ruled = self.ruled_input_fields(target, row);
             script.add_fields(slot, &ruled);
             let input = self.row_columns(target, row, true, &skip, sel)?;
-            self.insert_row(script, target, input, Some((pcte, inverse)), slot, sel)?;
+            self.insert_row(script, target, input, Some((pcte, inverse)), slot, deeper, sel)?;
         }
         Ok(())
     }
@@ -136,7 +140,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let (target, inverse) = self.collection(parent, field)?;
         let te = ir.entity(target);
         if let Some(create) = value.get(ArgRole::Create.name()).filter(|v| !v.is_null()) {
-            self.nested_create(script, parent, field, pcte, create, true, sel)?;
+            self.nested_create(script, parent, field, pcte, create, true, false, sel)?;
         }
         let updates = items(value.get(ArgRole::Update.name()));
         if !updates.is_empty() {

@@ -4,8 +4,9 @@
 //! the database as it is before the write, so a row can never authorize itself (a membership
 //! whose rule asks for a membership). The check is its own statement, run before the write in
 //! the same transaction: a refusal writes nothing, and a refused create of an existing key
-//! answers "Not authorized" rather than a duplicate-key failure. Update input's nested rows
-//! are checked in the same statement, under the rows the update targets as they are.
+//! answers "Not authorized" rather than a duplicate-key failure. Nested rows are checked in
+//! the same statement: under a row the mutation creates (held as it would be written), or
+//! under the rows an update targets, as they are.
 
 use exo_ir::graphql::ArgRole;
 use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
@@ -85,8 +86,9 @@ impl<'a, 'd> Planner<'a, 'd> {
     }
 
     /// The check before `createT`/`createTs`: each input row, as it would be written, must
-    /// meet the type's create rule and the create rules of the fields it names. `None` when
-    /// the context alone allows every row.
+    /// meet the type's create rule and the create rules of the fields it names; so must the
+    /// rows nested in it ([`Self::created_children_prechecks`]). `None` when the context alone
+    /// allows every row.
     pub(super) fn create_precheck(
         &mut self,
         entity: EntityId,
@@ -94,34 +96,102 @@ impl<'a, 'd> Planner<'a, 'd> {
         sel: &'a Selected<'_>,
     ) -> Result<Option<Step>, GqlError> {
         let e = self.ir.entity(entity);
+        let start = self.aliases;
         let mut branches = vec![];
+        let mut ctes = vec![];
         for row in rows {
             let mark = self.aliases;
             let a = self.alias(e);
             let rule = self.access(&e.access.create, entity, a);
-            let rule = rule.and(self.input_rule(entity, a, row, FieldUse::Create)?);
-            let rule = match rule {
-                Cond::True => {
-                    // No statement uses the alias: give it back, so plans without a check
-                    // keep their names.
-                    self.aliases = mark;
-                    continue;
-                }
+            match rule.and(self.input_rule(entity, a, row, FieldUse::Create)?) {
+                // No statement uses the alias: give it back, so plans without a check keep
+                // their names.
+                Cond::True => self.aliases = mark,
                 Cond::False => return Err(not_authorized()),
-                Cond::Sql(s) => s,
-            };
+                Cond::Sql(rule) => {
+                    let input = self.row_columns(entity, row, true, &[], sel)?;
+                    let items = self.pseudo_row(e, input.cols, None);
+                    let written = Query::select(Select { items, ..Select::default() });
+                    branches.push(
+                        Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                            .filter(violated(rule)),
+                    );
+                }
+            }
             let input = self.row_columns(entity, row, true, &[], sel)?;
-            let items = self.pseudo_row(e, input.cols, None);
-            let written = Query::select(Select { items, ..Select::default() });
-            branches.push(
-                Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
-                    .filter(violated(rule)),
-            );
+            if !input.nested.is_empty() {
+                let p = self.alias(e);
+                let items = self.pseudo_row(e, input.cols, None);
+                ctes.push(Cte { name: p, query: Query::select(Select { items, ..Select::default() }) });
+                self.created_children_prechecks(&mut ctes, &mut branches, entity, p, &input.nested, sel)?;
+            }
         }
+        self.pseudo.clear();
         if branches.is_empty() {
+            self.aliases = start;
             return Ok(None);
         }
-        Ok(Some(self.count_violations(vec![], branches)))
+        Ok(Some(self.count_violations(ctes, branches)))
+    }
+
+    /// The checks of the rows nested in creation input under a row the same mutation creates,
+    /// held as it would be written by the one-row CTE `p`: each child, as it would be written
+    /// (its foreign key the parent's key, null when the database generates it), must meet its
+    /// create rule and the create rules of the fields it names, with rule paths through its
+    /// parent reading `p` ([`Planner::pseudo`]) and everything else the database before the
+    /// write (a new parent has no children yet, so no nested row authorizes itself or a
+    /// sibling). Its own nested rows are checked the same way under it.
+    fn created_children_prechecks(
+        &mut self,
+        ctes: &mut Vec<Cte<'a>>,
+        branches: &mut Vec<Select<'a>>,
+        parent: EntityId,
+        p: Ident<'a>,
+        nested: &[(u32, &Val)],
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        for &(field, value) in nested {
+            let (target, inverse) = self.collection(parent, field)?;
+            let te = self.ir.entity(target);
+            let skip = self.back_references(target, parent, inverse);
+            let rows: Vec<&Val> = match value {
+                Val::List(items, _) => items.iter().collect(),
+                other => vec![other],
+            };
+            for row in rows {
+                let a = self.alias(te);
+                self.pseudo.push((a, inverse, p));
+                let rule = self.access(&te.access.create, target, a);
+                match rule.and(self.input_rule(target, a, row, FieldUse::Create)?) {
+                    Cond::True => {}
+                    Cond::False => return Err(not_authorized()),
+                    Cond::Sql(rule) => {
+                        let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                        self.take_parent_key(target, inverse, p, &mut input.cols)?;
+                        let items = self.pseudo_row(te, input.cols, None);
+                        let written =
+                            Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() });
+                        branches.push(
+                            Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                                .filter(violated(rule)),
+                        );
+                    }
+                }
+                let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                if !input.nested.is_empty() {
+                    self.take_parent_key(target, inverse, p, &mut input.cols)?;
+                    let c = self.alias(te);
+                    let items = self.pseudo_row(te, input.cols, None);
+                    ctes.push(Cte {
+                        name: c,
+                        query: Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() }),
+                    });
+                    self.pseudo.push((c, inverse, p));
+                    self.created_children_prechecks(ctes, branches, target, c, &input.nested, sel)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The check before `updateT`/`updateTs`: every row the update targets (already passing
