@@ -18,6 +18,8 @@ use super::{items, returning_star, RowInput, Script};
 impl<'a, 'd> Planner<'a, 'd> {
     /// `parent`: the CTE of the parent rows and this entity's field pointing back to them;
     /// the row is inserted once per parent row, its foreign key taken from the parent.
+    /// `children_prechecked`: whether the rows nested in it were checked before the write.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn insert_row(
         &mut self,
         script: &mut Script<'a>,
