@@ -1,25 +1,50 @@
 //! Create and update rules checked before the write, as Exograph documents them: a create
-//! rule is evaluated on the input rows, an update rule on each targeted row with the new
-//! values laid over it. Relation paths in the rules (`self.chat.participants.some(...)`) read
-//! the database as it is before the write, so a row can never authorize itself (a membership
-//! whose rule asks for a membership). The check is its own statement, run before the write in
-//! the same transaction: a refusal writes nothing, and a refused create of an existing key
-//! answers "Not authorized" rather than a duplicate-key failure. Nested rows are checked in
-//! the same statement: under a row the mutation creates (held as it would be written), or
-//! under the rows an update targets, as they are.
+//! rule is evaluated on the input rows, an update rule on the input alone and on each targeted
+//! row with the new values laid over it. What the input does not determine (a key the
+//! database generates; for the input alone, every column it does not set) is left out of the
+//! comparisons, as in Exograph. Relation paths in the rules (`self.chat.participants.some(...)`)
+//! read the database as it is before the write, so a row can never authorize itself (a
+//! membership whose rule asks for a membership); only a new row's own collections are the
+//! rows its input nests there. The check is its own statement, run before the write in the
+//! same transaction: a refusal writes nothing, and a refused create of an existing key answers
+//! "Not authorized" rather than a duplicate-key failure. Nested rows are checked in the same
+//! statement: under a row the mutation creates (held as it would be written), or under the
+//! rows an update targets, as they are.
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
+use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
-use crate::plan::{param_in, ParamSource, Planner, Step};
+use crate::plan::{param_in, InputChildren, ParamSource, Planner, Step};
 use crate::sql::{self, Body, Cast, Cte, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
 
-use super::items;
+/// What a pseudo-row holds for the columns the input does not set.
+#[derive(Clone, Copy)]
+enum Rest<'a> {
+    /// The model's defaults (a create).
+    Defaults,
+    /// The existing row at this alias (an update).
+    Existing(Ident<'a>),
+    /// Nothing known (an update's input on its own).
+    Unknown,
+}
+
+/// Whether `rule` has a `self.<field>.some(...)`.
+fn some_over(rule: &AccessExpr, field: u32) -> bool {
+    match rule {
+        AccessExpr::Const(_) | AccessExpr::Cmp { .. } => false,
+        AccessExpr::Not(e) => some_over(e, field),
+        AccessExpr::And(l, r) | AccessExpr::Or(l, r) => some_over(l, field) || some_over(r, field),
+        AccessExpr::Some { collection, body, .. } => {
+            matches!(collection, AccessOperand::SelfPath(p) if p.len() == 1 && p[0].field == field)
+                || some_over(body, field)
+        }
+    }
+}
 
 /// `NOT COALESCE(rule, false)`: the rule is false or unknown.
 fn violated(rule: Expr<'_>) -> Expr<'_> {
@@ -28,31 +53,95 @@ fn violated(rule: Expr<'_>) -> Expr<'_> {
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// Every column of `e`'s table as it would be written, named as the table names it: the
-    /// input's value, else the existing row's (`base`, for an update), else the model's
-    /// default (a literal, an enum value, the current time), else a typed `NULL` (a value the
-    /// database generates, such as a serial key or a random UUID, is not known before the
-    /// write).
+    /// input's value, else the existing row's ([`Rest::Existing`], for an update), else the
+    /// model's default (a literal, an enum value, the current time), else a typed `NULL` (a
+    /// value the database generates, such as a serial key or a random UUID, is not known
+    /// before the write: see [`Self::generated_columns`]).
     fn pseudo_row(
         &mut self,
         e: &'a Entity,
         mut cols: Vec<(ColumnId, Expr<'a>)>,
-        base: Option<Ident<'a>>,
+        rest: Rest<'a>,
     ) -> Vec<sql::SelectItem<'a>> {
         let table = self.ir.table(e.table);
         let mut items = Vec::with_capacity(table.columns.len());
         for c in 0..table.columns.len() as ColumnId {
+            let null = || sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty));
             let expr = match cols.iter().position(|(x, _)| *x == c) {
                 Some(i) => cols.swap_remove(i).1,
-                None => match base {
-                    Some(b) => self.column(b, e.table, c),
-                    None => self
-                        .default_value(e, c)
-                        .unwrap_or_else(|| sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))),
+                None => match rest {
+                    Rest::Existing(b) => self.column(b, e.table, c),
+                    Rest::Defaults => self.default_value(e, c).unwrap_or_else(null),
+                    Rest::Unknown => null(),
                 },
             };
             items.push(sql::SelectItem { expr, alias: Some(Ident::Name(self.column_name(e.table, c))) });
         }
         items
+    }
+
+    /// The columns of a new row of `e` whose value the database generates (a serial key, a
+    /// random UUID) and `row` does not give: not known before the write, so a rule's
+    /// comparison with one is left out ([`Planner::unknown`]), as Exograph leaves out what the
+    /// input does not determine.
+    fn generated_columns(&self, e: &'a Entity, row: &Val) -> Vec<ColumnId> {
+        let given = row.as_object().unwrap_or(&[]);
+        e.fields
+            .iter()
+            .filter_map(|f| match (&f.kind, &f.default) {
+                (
+                    FieldKind::Column { column, .. },
+                    Some(
+                        FieldDefault::AutoIncrement { .. }
+                        | FieldDefault::GenerateUuid
+                        | FieldDefault::UuidV4
+                        | FieldDefault::UuidV7,
+                    ),
+                ) if !given.iter().any(|(k, _)| *k == f.name) => Some(*column),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// For a create's row at alias `a`: the rows its input gives each one-to-many field (none
+    /// when the field is absent: a new row has no other related rows), as pseudo-rows, so
+    /// that `.some(...)` over the field looks at them ([`Planner::input_children`]). A
+    /// child's reference to the new row is not known before the write.
+    fn input_children(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        row: &Val,
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        let e = self.ir.entity(entity);
+        let given = row.as_object().unwrap_or(&[]);
+        for (fid, f) in e.fields.iter().enumerate() {
+            let FieldKind::OneToMany { target, inverse, .. } = &f.kind else {
+                continue;
+            };
+            let t = self.ir.entity(*target);
+            let FieldKind::ManyToOne { columns, .. } = &t.fields[*inverse as usize].kind else {
+                continue;
+            };
+            if !some_over(&e.access.create, fid as u32) {
+                // Pseudo-rows (and their aliases) only for collections the rule looks at.
+                continue;
+            }
+            let value = given.iter().find(|(k, _)| *k == f.name).map(|(_, v)| v);
+            let mut rows = vec![];
+            for item in super::items(value) {
+                let b = self.alias(t);
+                let mut unknown = self.generated_columns(t, item);
+                unknown.extend(columns.iter().copied());
+                self.unknown.extend(unknown.into_iter().map(|c| (b, c)));
+                let input = self.row_columns(*target, item, true, &[*inverse], sel)?;
+                let items = self.pseudo_row(t, input.cols, Rest::Defaults);
+                rows.push((b, Query::select(Select { items, ..Select::default() })));
+            }
+            self.input_children.push(InputChildren { parent: a, field: fid as u32, target: *target, rows });
+        }
+        Ok(())
     }
 
     /// The value the model's default gives column `c`, when it is known before the write.
@@ -102,15 +191,15 @@ impl<'a, 'd> Planner<'a, 'd> {
         for row in rows {
             let mark = self.aliases;
             let a = self.alias(e);
-            let rule = self.access(&e.access.create, entity, a);
-            match rule.and(self.input_rule(entity, a, row, FieldUse::Create)?) {
+            let rule = self.created_row_rule(entity, a, row, sel)?;
+            match rule {
                 // No statement uses the alias: give it back, so plans without a check keep
                 // their names.
                 Cond::True => self.aliases = mark,
                 Cond::False => return Err(not_authorized()),
                 Cond::Sql(rule) => {
                     let input = self.row_columns(entity, row, true, &[], sel)?;
-                    let items = self.pseudo_row(e, input.cols, None);
+                    let items = self.pseudo_row(e, input.cols, Rest::Defaults);
                     let written = Query::select(Select { items, ..Select::default() });
                     branches.push(
                         Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
@@ -121,7 +210,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let input = self.row_columns(entity, row, true, &[], sel)?;
             if !input.nested.is_empty() {
                 let p = self.alias(e);
-                let items = self.pseudo_row(e, input.cols, None);
+                let items = self.pseudo_row(e, input.cols, Rest::Defaults);
                 ctes.push(Cte { name: p, query: Query::select(Select { items, ..Select::default() }) });
                 self.created_children_prechecks(&mut ctes, &mut branches, entity, p, &input.nested, sel)?;
             }
@@ -132,6 +221,27 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(None);
         }
         Ok(Some(self.count_violations(ctes, branches)))
+    }
+
+    /// The create rule of a new row at alias `a` (with the create rules of the fields its
+    /// input names): comparisons with the values the database generates left out, and
+    /// `.some(...)` over its own collections looking at the rows its input nests there.
+    fn created_row_rule(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        row: &Val,
+        sel: &'a Selected<'_>,
+    ) -> Result<Cond<'a>, GqlError> {
+        let e = self.ir.entity(entity);
+        let unknown = self.generated_columns(e, row);
+        self.unknown.extend(unknown.into_iter().map(|c| (a, c)));
+        self.input_children(entity, a, row, sel)?;
+        let rule = self.access(&e.access.create, entity, a);
+        let fields = self.input_rule(entity, a, row, FieldUse::Create);
+        self.unknown.clear();
+        self.input_children.clear();
+        Ok(rule.and(fields?))
     }
 
     /// The checks of the rows nested in creation input under a row the same mutation creates,
@@ -154,21 +264,16 @@ impl<'a, 'd> Planner<'a, 'd> {
             let (target, inverse) = self.collection(parent, field)?;
             let te = self.ir.entity(target);
             let skip = self.back_references(target, parent, inverse);
-            let rows: Vec<&Val> = match value {
-                Val::List(items, _) => items.iter().collect(),
-                other => vec![other],
-            };
-            for row in rows {
+            for row in super::items(Some(value)) {
                 let a = self.alias(te);
                 self.pseudo.push((a, inverse, p));
-                let rule = self.access(&te.access.create, target, a);
-                match rule.and(self.input_rule(target, a, row, FieldUse::Create)?) {
+                match self.created_row_rule(target, a, row, sel)? {
                     Cond::True => {}
                     Cond::False => return Err(not_authorized()),
                     Cond::Sql(rule) => {
                         let mut input = self.row_columns(target, row, true, &skip, sel)?;
                         self.take_parent_key(target, inverse, p, &mut input.cols)?;
-                        let items = self.pseudo_row(te, input.cols, None);
+                        let items = self.pseudo_row(te, input.cols, Rest::Defaults);
                         let written =
                             Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() });
                         branches.push(
@@ -181,7 +286,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 if !input.nested.is_empty() {
                     self.take_parent_key(target, inverse, p, &mut input.cols)?;
                     let c = self.alias(te);
-                    let items = self.pseudo_row(te, input.cols, None);
+                    let items = self.pseudo_row(te, input.cols, Rest::Defaults);
                     ctes.push(Cte {
                         name: c,
                         query: Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() }),
@@ -194,11 +299,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(())
     }
 
-    /// The check before `updateT`/`updateTs`: every row the update targets (already passing
-    /// the update rule as it is) must meet the update rule with the new values laid over it;
-    /// and the rows its nested input writes under those rows must meet their own rules
-    /// ([`Self::nested_prechecks`]). `None` when nothing needs checking (no column set and
-    /// no nested rows, or the context alone allows it all).
+    /// The check before `updateT`/`updateTs`, in two parts. The input on its own must meet the
+    /// update rule, comparisons with what it does not set left out (as Exograph checks it;
+    /// assigning an issue to someone the rule does not allow is refused even when the row
+    /// itself is not the caller's to update). And every row the update targets (already
+    /// passing the update rule as it is) must meet the update rule with the new values laid
+    /// over it. The rows its nested input writes under those rows must meet their own rules
+    /// ([`Self::nested_prechecks`]). `None` when nothing needs checking (no column set and no
+    /// nested rows, or the context alone allows it all).
     pub(super) fn update_precheck(
         &mut self,
         entity: EntityId,
@@ -209,10 +317,11 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         // Without a check no statement uses these aliases: they are given back, so plans
         // without a check keep their names.
-        let mark = self.aliases;
+        let start = self.aliases;
         let b = self.alias(e);
         let target = self.update_targets(entity, b, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
+        let nested = input.nested;
         let mut branches = vec![];
         if !input.cols.is_empty() {
             let a = self.alias(e);
@@ -220,13 +329,37 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Cond::True => {}
                 Cond::False => return Err(not_authorized()),
                 Cond::Sql(rule) => {
-                    let items = self.pseudo_row(e, input.cols, Some(b));
+                    let set: Vec<ColumnId> = input.cols.iter().map(|(c, _)| *c).collect();
+                    let items = self.pseudo_row(e, input.cols, Rest::Existing(b));
                     let written = Query::select(Select {
                         items,
                         from: Some(sql::table(self.table_name(e.table), b)),
                         filter: Some(target.into_expr()),
                         ..Select::default()
                     });
+                    let mark = self.aliases;
+                    let c = self.alias(e);
+                    let columns = self.ir.table(e.table).columns.len() as ColumnId;
+                    self.unknown.extend((0..columns).filter(|x| !set.contains(x)).map(|x| (c, x)));
+                    let alone = self.access(&e.access.update, entity, c);
+                    self.unknown.clear();
+                    match alone {
+                        // No statement uses the alias: given back, as above.
+                        Cond::True => self.aliases = mark,
+                        Cond::False => return Err(not_authorized()),
+                        Cond::Sql(s) => {
+                            let input = self.row_columns(entity, data, false, &[], sel)?;
+                            let items = self.pseudo_row(e, input.cols, Rest::Unknown);
+                            let given = Query::select(Select { items, ..Select::default() });
+                            branches.push(
+                                Select::new(
+                                    vec![Expr::Int(1)],
+                                    sql::From::Subquery { query: Box::new(given), alias: c },
+                                )
+                                .filter(violated(s)),
+                            );
+                        }
+                    }
                     branches.push(
                         Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
                             .filter(violated(rule)),
@@ -235,7 +368,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
         }
         let mut ctes = vec![];
-        if !input.nested.is_empty() {
+        if !nested.is_empty() {
             // The targeted rows as they are: the parents of the nested rows.
             let p = self.alias(e);
             let target = self.update_targets(entity, p, many, data, sel)?;
@@ -247,10 +380,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                         .filter(target.into_expr()),
                 ),
             });
-            self.nested_prechecks(&mut ctes, &mut branches, entity, parents, &input.nested, sel)?;
+            self.nested_prechecks(&mut ctes, &mut branches, entity, parents, &nested, sel)?;
         }
         if branches.is_empty() {
-            self.aliases = mark;
+            self.aliases = start;
             return Ok(None);
         }
         Ok(Some(self.count_violations(ctes, branches)))
@@ -277,10 +410,9 @@ impl<'a, 'd> Planner<'a, 'd> {
         for &(field, value) in nested {
             let (target, inverse) = self.collection(parent, field)?;
             let te = self.ir.entity(target);
-            for row in items(value.get(ArgRole::Create.name())) {
+            for row in super::items(value.get(ArgRole::Create.name())) {
                 let a = self.alias(te);
-                let rule = self.access(&te.access.create, target, a);
-                let rule = match rule.and(self.input_rule(target, a, row, FieldUse::Create)?) {
+                let rule = match self.created_row_rule(target, a, row, sel)? {
                     Cond::True => continue,
                     Cond::False => return Err(not_authorized()),
                     Cond::Sql(s) => s,
@@ -288,14 +420,14 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let skip = self.back_references(target, parent, inverse);
                 let mut input = self.row_columns(target, row, true, &skip, sel)?;
                 self.take_parent_key(target, inverse, pcte, &mut input.cols)?;
-                let items = self.pseudo_row(te, input.cols, None);
+                let items = self.pseudo_row(te, input.cols, Rest::Defaults);
                 let written = Query::select(Select { items, from: Some(sql::From::Named(pcte)), ..Select::default() });
                 branches.push(
                     Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
                         .filter(violated(rule)),
                 );
             }
-            for item in items(value.get(ArgRole::Update.name())) {
+            for item in super::items(value.get(ArgRole::Update.name())) {
                 let c = self.alias(te);
                 let cond = self.child_target(target, inverse, pcte, c, &te.access.update, item)?;
                 // A child whose field the caller may not write is left alone (as the write does).
@@ -317,7 +449,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                         Cond::True => {}
                         Cond::False => return Err(not_authorized()),
                         Cond::Sql(rule) => {
-                            let items = self.pseudo_row(te, input.cols, Some(children));
+                            let items = self.pseudo_row(te, input.cols, Rest::Existing(children));
                             let written = Query::select(Select {
                                 items,
                                 from: Some(sql::From::Named(children)),
