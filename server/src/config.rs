@@ -188,7 +188,7 @@ impl ServerConfig {
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
             log,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            telemetry: crate::telemetry::TelemetryConfig::from_env(&get)?,
+            telemetry: crate::telemetry::TelemetryConfig::from_env(get)?,
         })
     }
 }
