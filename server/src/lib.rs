@@ -166,7 +166,7 @@ impl Server {
                 let response = self.engine.handle_mcp(method, body, &head, cors, traced).await;
                 let counts = DbCounts { statements: db.statements, rows: db.rows };
                 let path = &self.config.engine.mcp.path;
-                telemetry.submit(telemetry::mcp_root(trace, body, path, response.status, counts));
+                telemetry.submit(telemetry::mcp_root(trace, method, body, path, response.status, counts));
                 return response;
             }
         }

@@ -690,6 +690,7 @@ pub(crate) fn graphql_root(
 /// The root span of an MCP request: named by its JSON-RPC method (and tool).
 pub(crate) fn mcp_root(
     trace: RequestTrace,
+    http_method: &str,
     body: &[u8],
     path: &str,
     status: u16,
@@ -701,7 +702,7 @@ pub(crate) fn mcp_root(
         None => method.clone(),
     };
     let mut attributes = vec![
-        ("http.request.method", Value::Static("POST")),
+        ("http.request.method", Value::Str(http_method.to_string())),
         ("url.path", Value::Str(path.to_string())),
         ("http.response.status_code", Value::Int(i64::from(status))),
         ("mcp.method.name", Value::Str(method)),

@@ -355,12 +355,30 @@ fn spans_reach_an_otlp_http_collector_without_values() {
     let headers = format!("Authorization: Bearer {token}\r\ntraceparent: 00-{caller_trace}-00f067aa0ba902b7-01\r\n");
     assert_eq!(http(serve.port, "POST", "/graphql", &headers, &body).0, 200);
 
-    let spans = wait_for_spans(&received, |spans| {
-        spans.iter().filter(|s| s.kind == 2).count() >= 4 && spans.iter().any(|s| s.name == "INSERT todos")
-    });
+    // An MCP tool call: a span named by the JSON-RPC method and tool, with the same children.
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "execute_query",
+        "arguments": { "query": query, "variables": { "t": secret_value } } } })
+    .to_string();
+    let mcp_headers = format!("Authorization: Bearer {token}\r\nAccept: application/json\r\n");
+    let (status, answer) = http(serve.port, "POST", "/mcp", &mcp_headers, &call);
+    assert_eq!(status, 200, "{answer}");
+
+    let spans = wait_for_spans(&received, |spans| spans.iter().filter(|s| s.kind == 2).count() >= 5);
     let roots: Vec<&SpanSeen> = spans.iter().filter(|s| s.kind == 2).collect();
     let root_names: Vec<&str> = roots.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(root_names, ["query FindTodos", "query FindTodos", "mutation AddTodo", "query"], "{spans:#?}");
+    assert_eq!(
+        root_names,
+        ["query FindTodos", "query FindTodos", "mutation AddTodo", "query", "tools/call execute_query"],
+        "{spans:#?}"
+    );
+    let mcp = roots[4];
+    assert_eq!(mcp.attributes["mcp.method.name"], Attr::Str("tools/call".into()));
+    assert_eq!(mcp.attributes["url.path"], Attr::Str("/mcp".into()));
+    // Gated requests are always validated (never the plan-cache fast path).
+    assert_eq!(
+        names(&children(&spans, mcp)),
+        ["graphql.context", "graphql.parse", "graphql.validate", "graphql.plan", "SELECT todos"]
+    );
 
     // The first query is planned; the second comes from the plan cache.
     let first = children(&spans, roots[0]);
