@@ -26,6 +26,6 @@ pub mod validate;
 pub mod value;
 
 pub use context::{AuthConfig, RequestHead};
-pub use engine::{Config, Db, DbError, Engine, Introspection, Response};
+pub use engine::{Config, Db, DbError, Engine, Introspection, Response, Stage};
 pub use mcp::{McpConfig, McpMode, McpResponse};
 pub use system::System;

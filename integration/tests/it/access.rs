@@ -723,6 +723,13 @@ enum Write {
         members: Vec<i64>,
         message: bool,
     },
+    /// `updateChat` of an existing chat with nested members (distinct users) and maybe a
+    /// nested message: the nested rows are checked before the write, under the chat as it is.
+    UpdateChat {
+        chat: i64,
+        members: Vec<i64>,
+        message: bool,
+    },
 }
 
 /// What a write must answer.
@@ -740,7 +747,7 @@ impl Write {
         let chat = 1 + rng.below(CHATS as u64) as i64;
         let user = 1 + rng.below(CHAT_USERS as u64) as i64;
         let maybe = |rng: &mut Rng, p| rng.chance(p);
-        match rng.below(4) {
+        match rng.below(5) {
             0 => {
                 // Without a caller to default to, the author is named.
                 let author = if caller.sub.is_none() || maybe(rng, 25) { Some(user) } else { None };
@@ -764,6 +771,10 @@ impl Write {
             3 if caller.sub.is_some() && maybe(rng, 50) => {
                 let members = (1..=CHAT_USERS).filter(|_| rng.chance(30)).collect();
                 Write::CreateChat { members, message: rng.chance(50) }
+            }
+            4 if maybe(rng, 70) => {
+                let members = (1..=CHAT_USERS).filter(|_| rng.chance(25)).collect();
+                Write::UpdateChat { chat, members, message: rng.chance(50) }
             }
             _ => {
                 let email = maybe(rng, 60).then(|| format!("x{}@example.com", rng.below(100)));
@@ -830,6 +841,16 @@ impl Write {
                     d["messages"] = json!([{"body": "nested"}]);
                 }
                 ("mutation($d: ChatCreationInput!) { w: createChat(data: $d) { id messages { id } } }", json!({"d": d}))
+            }
+            Write::UpdateChat { chat, members, message } => {
+                let mut d = json!({"members": {"create": members.iter().map(|u| json!({"user": {"id": u}})).collect::<Vec<_>>()}});
+                if *message {
+                    d["messages"] = json!({"create": [{"body": "nested"}]});
+                }
+                (
+                    "mutation($id: Int!, $d: ChatUpdateInput!) { w: updateChat(id: $id, data: $d) { id messages(orderBy: {id: DESC}, limit: 1) { id } } }",
+                    json!({"id": chat, "d": d}),
+                )
             }
         }
     }
@@ -944,13 +965,14 @@ impl Write {
             Write::CreateChat { .. } if c.sub.is_none() => Outcome::NotAuthorized,
             Write::CreateChat { members, message } => {
                 let owner = c.sub.expect("an owner");
-                if !world.users.iter().any(|u| u.id == owner) {
-                    return Outcome::OperationFailed;
-                }
                 // The nested message's rule asks for a membership of its chat before the write:
-                // the new chat has none, the nested members do not count.
+                // the new chat has none, the nested members do not count. It is checked before
+                // the write, so before the database can refuse an owner who names no user.
                 if *message && !admin {
                     return Outcome::NotAuthorized;
+                }
+                if !world.users.iter().any(|u| u.id == owner) {
+                    return Outcome::OperationFailed;
                 }
                 let id = new_id.unwrap_or(-1);
                 world.chats.push((id, owner));
@@ -972,12 +994,50 @@ impl Write {
                 }
                 Outcome::Done
             }
+            Write::UpdateChat { .. } if c.sub.is_none() && !admin => Outcome::NotAuthorized,
+            Write::UpdateChat { chat, members, message } => {
+                // The chat's update rule is the filter of the parent: nothing else is written.
+                if !(c.sub == Some(world.owner(*chat)) || admin) {
+                    return Outcome::Null;
+                }
+                // Nested members: the chat's owner (or an admin) may add them. The nested
+                // message: its author (the caller) must be a member before the write; the
+                // nested members do not count.
+                if *message && !admin && !world.member(c.sub, *chat) {
+                    return Outcome::NotAuthorized;
+                }
+                if members.iter().any(|u| world.members.contains(&(*chat, *u))) {
+                    return Outcome::OperationFailed;
+                }
+                // The message's author defaults to the caller, who may name no user.
+                let author = c.sub.filter(|s| world.users.iter().any(|u| u.id == *s));
+                if *message && author.is_none() {
+                    return Outcome::OperationFailed;
+                }
+                for u in members {
+                    world.members.push((*chat, *u));
+                }
+                world.members.sort_unstable();
+                if let (true, Some(author)) = (*message, author) {
+                    world.messages.push(Msg {
+                        id: new_message.unwrap_or(-1),
+                        chat: *chat,
+                        author,
+                        body: "nested".into(),
+                        likes: 0,
+                        note: None,
+                        flagged: false,
+                    });
+                }
+                Outcome::Done
+            }
         }
     }
 }
 
 /// Writes: random callers make random creates and updates (naming ruled fields or not, moving
-/// messages between chats, adding members, new chats with nested members and messages); after
+/// messages between chats, adding members, new chats with nested members and messages,
+/// members and messages nested in an update of an existing chat); after
 /// each, every table equals the Rust model's,
 /// and the answer is the one the model predicts (a refusal writes nothing).
 #[tokio::test(flavor = "current_thread")]
@@ -1012,6 +1072,14 @@ async fn writes_agree_with_the_model() {
         }
         assert_eq!(load_chats(&mut db).await, world, "the tables differ from the model; {context}");
         *seen.entry(format!("{outcome:?}")).or_insert(0) += 1;
+        if matches!(write, Write::UpdateChat { .. }) {
+            *seen.entry(format!("UpdateChat {outcome:?}")).or_insert(0) += 1;
+        }
+    }
+    // Nested creates under an existing chat: refused before the write, refused by the
+    // database (an existing membership), left alone (not the caller's chat) and done.
+    for kind in ["UpdateChat NotAuthorized", "UpdateChat OperationFailed", "UpdateChat Null", "UpdateChat Done"] {
+        assert!(seen.get(kind).copied().unwrap_or(0) > 0, "no write ended {kind}: {seen:?}");
     }
     // Every kind of answer must occur often enough to mean something.
     for kind in ["NotAuthorized", "Null", "Done"] {

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use super::{param_in, CtxDep, Planner};
 use crate::plan::ParamSource;
-use crate::sql::{self, BinOp, Cast, Expr, Ident, Query, Select, TableName};
+use crate::sql::{self, BinOp, Cast, Expr, Ident, Query, Select};
 
 /// Outcome of partially evaluating a rule (or building a filter).
 #[derive(Debug)]
@@ -187,12 +187,20 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         let mut cur_entity = owner;
         let mut cur_alias = base_alias;
-        let mut wrappers: Vec<(TableName<'a>, Ident<'a>, Expr<'a>)> = vec![];
+        // `(FROM, join)` of each enclosing `EXISTS`.
+        let mut wrappers: Vec<(sql::From<'a>, Option<Expr<'a>>)> = vec![];
         for step in prefix {
             let e = self.ir.entity(step.entity);
             let FieldKind::ManyToOne { target, columns, .. } = &e.fields[step.field as usize].kind else {
                 return None;
             };
+            if let Some(p) = self.pseudo_related(cur_alias, step.field) {
+                // A row not yet written: its one pseudo row stands for it.
+                wrappers.push((sql::From::Named(p), None));
+                cur_entity = *target;
+                cur_alias = p;
+                continue;
+            }
             if columns.iter().any(|c| self.is_unknown(cur_alias, *c)) {
                 self.ignored += 1;
                 return Some(Cond::True);
@@ -200,7 +208,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let t = self.ir.entity(*target);
             let b = self.alias(t);
             let join = self.many_to_one_join(cur_entity, step.field, cur_alias, b);
-            wrappers.push((self.table_name(t.table), b, join));
+            wrappers.push((sql::table(self.table_name(t.table), b), Some(join)));
             cur_entity = *target;
             cur_alias = b;
         }
@@ -238,12 +246,21 @@ impl<'a, 'd> Planner<'a, 'd> {
         let mut exists = sql::exists(Query::select(
             Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(cond),
         ));
-        for (table, alias, join) in wrappers.into_iter().rev() {
-            exists = sql::exists(Query::select(
-                Select::new(vec![Expr::Int(1)], sql::table(table, alias)).filter(sql::and(vec![join, exists])),
-            ));
+        for (from, join) in wrappers.into_iter().rev() {
+            let filter = match join {
+                Some(join) => sql::and(vec![join, exists]),
+                None => exists,
+            };
+            exists = sql::exists(Query::select(Select::new(vec![Expr::Int(1)], from).filter(filter)));
         }
         Some(Cond::Sql(exists))
+    }
+
+    /// The CTE holding, as it would be written, the row that `field` of the row at `a`
+    /// refers to, when that row does not exist before the write (a parent created by the same
+    /// mutation, see [`super::mutation`]'s precheck).
+    fn pseudo_related(&self, a: Ident<'a>, field: u32) -> Option<Ident<'a>> {
+        self.pseudo.iter().find(|(x, f, _)| *x == a && *f == field).map(|(_, _, p)| *p)
     }
 
     /// `.some(p => body)` over the rows a create's input gives the collection
@@ -341,6 +358,16 @@ impl<'a, 'd> Planner<'a, 'd> {
                             });
                         }
                     }
+                }
+                if let Some(p) = self.pseudo_related(a, first.field) {
+                    // A row not yet written: read its one pseudo row.
+                    return match self.path_operand(*target, p, rest)? {
+                        Operand::Column { expr, param } => Some(Operand::Column {
+                            expr: sql::subquery(Query::select(Select::new(vec![expr], sql::From::Named(p)))),
+                            param,
+                        }),
+                        other => Some(other),
+                    };
                 }
                 let b = self.alias(t);
                 let join = self.many_to_one_join(entity, first.field, a, b);

@@ -167,6 +167,10 @@ pub(crate) struct Planner<'a, 'd> {
     /// of left-out comparisons stays met, as in Exograph).
     leaves: u32,
     ignored: u32,
+    /// While a create's precheck is planned: `(alias of a row, many-to-one field, CTE)`, where
+    /// the field refers to a row the same mutation creates, held as it would be written by the
+    /// one-row CTE. Rule paths through the field read that row instead of the table.
+    pseudo: Vec<(Ident<'a>, u32, Ident<'a>)>,
 }
 
 /// The nested rows a create's input gives field `field` of the pseudo-row at `parent`: each
@@ -200,6 +204,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             filter_pos: Pos { line: 0, column: 0 },
             guards: vec![],
             unwritten: vec![],
+            pseudo: vec![],
             unknown: vec![],
             input_children: vec![],
             leaves: 0,

@@ -437,3 +437,145 @@ fn a_create_is_checked_before_the_insert_on_the_row_it_would_write() {
     assert!(stmts[1].starts_with("INSERT"), "{}", stmts[1]);
     assert_eq!(stmts.len(), 3, "{stmts:#?}");
 }
+
+const NESTED_MODEL: &str = r#"
+context Auth {
+  @jwt("sub") id: Int?
+}
+
+@postgres
+module Db {
+  @access(query = true, create = true, update = Auth.id != null, delete = true)
+  type Folder {
+    @pk id: Int = autoIncrement()
+    name: String
+    owner: Int
+    docs: Set<Doc>?
+  }
+
+  @access(
+    query = true,
+    create = self.folder.owner == Auth.id,
+    update = self.folder.owner == Auth.id && self.status == "draft",
+    delete = self.folder.owner == Auth.id
+  )
+  type Doc {
+    @pk id: Int = autoIncrement()
+    title: String
+    status: String = "draft"
+    folder: Folder
+  }
+}
+"#;
+
+fn nested_plan(query: &str, ctx: &RequestContext) -> Result<Vec<Stmt>, String> {
+    let compiled = exo_compiler::compile_str("model.exo", NESTED_MODEL);
+    let ir = compiled.ir.unwrap_or_else(|| panic!("the test model compiles: {:?}", compiled.diagnostics));
+    let system = System::new(ir);
+    let (plan, _) = plan_in(&system, query, json!({}), ctx)?;
+    Ok(plan
+        .fields
+        .into_iter()
+        .flat_map(|f| match f.plan {
+            RootPlan::Sql { steps, .. } => steps,
+            _ => vec![],
+        })
+        .map(|s| match s {
+            Step::Json(s) | Step::CollectKeys(s) | Step::CollectSlots(s) | Step::Check(s) => s,
+        })
+        .collect())
+}
+
+#[test]
+fn a_nested_create_under_an_existing_parent_is_checked_before_the_write_with_the_parent_as_it_is() {
+    let stmts = nested_plan(
+        r#"mutation { updateFolder(id: 1, data: {docs: {create: [{title: "t"}]}}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    // The check: the targeted folders (by the update rule and the key) as a CTE, and the
+    // document as it would be inserted under each of them, its foreign key the folder's key;
+    // the rule's path to the folder's owner reads the folder table before the write.
+    assert_eq!(
+        stmts[0].sql,
+        r#"WITH "folders$3" AS (SELECT "folders$2".* FROM "folders" AS "folders$2" WHERE "folders$2"."id" = $1::int4) SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT NULL::int4 AS "id", $2::text AS "title", $3::text AS "status", "folders$3"."id" AS "folder_id" FROM "folders$3") AS "docs$4" WHERE NOT COALESCE((SELECT "folders$5"."owner" FROM "folders" AS "folders$5" WHERE "folders$5"."id" = "docs$4"."folder_id") = $4::int4, FALSE)) AS checked"#
+    );
+    assert_eq!(
+        stmts[0].params,
+        [
+            ParamSource::Const(Some("1".into())),
+            ParamSource::Const(Some("t".into())),
+            ParamSource::Const(Some("draft".into())),
+            ParamSource::Context { context: 0, field: 0 },
+        ]
+    );
+    // Then the write; no rule check after it (the document names no reference to check).
+    assert!(stmts[1].sql.starts_with("WITH"), "{}", stmts[1].sql);
+    assert!(stmts[1].sql.contains(r#"INSERT INTO "docs""#), "{}", stmts[1].sql);
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    assert!(stmts[2].sql.starts_with("SELECT json_build_object"), "{}", stmts[2].sql);
+    // The context alone refuses: no SQL at all.
+    assert_eq!(
+        nested_plan(
+            r#"mutation { updateFolder(id: 1, data: {docs: {create: [{title: "t"}]}}) { id } }"#,
+            &ctx(None, None)
+        )
+        .map(|_| ()),
+        Err("Not authorized".into())
+    );
+}
+
+#[test]
+fn a_nested_update_is_checked_before_the_write_on_the_children_with_their_new_values() {
+    let stmts = nested_plan(
+        r#"mutation { updateFolders(where: {name: {eq: "f"}}, data: {docs: {update: [{id: 2, status: "final"}], delete: [{id: 3}]}}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    // The children a nested update targets (of a targeted folder, with the key, passing the
+    // update rule as they are) become a CTE; the new values laid over them must pass it too.
+    // The nested delete adds no check: its rule filters the rows it deletes.
+    let check = &stmts[0].sql;
+    assert!(
+        check.starts_with(r#"WITH "folders$3" AS (SELECT "folders$2".* FROM "folders" AS "folders$2" WHERE "folders$2"."name" = $1::text), "docs$6" AS (SELECT "docs$4".* FROM "docs" AS "docs$4" WHERE EXISTS (SELECT 1 FROM "folders$3" WHERE "folders$3"."id" = "docs$4"."folder_id") AND "docs$4"."id" = $2::int4 AND (SELECT "folders$5"."owner" FROM "folders" AS "folders$5" WHERE "folders$5"."id" = "docs$4"."folder_id") = $3::int4 AND "docs$4"."status" = $4::text) "#),
+        "{check}"
+    );
+    assert!(
+        check.contains(r#"SELECT 1 FROM (SELECT "docs$6"."id" AS "id", "docs$6"."title" AS "title", $5::text AS "status", "docs$6"."folder_id" AS "folder_id" FROM "docs$6") AS "docs$7" WHERE NOT COALESCE((SELECT "folders$8"."owner" FROM "folders" AS "folders$8" WHERE "folders$8"."id" = "docs$7"."folder_id") = $3::int4 AND "#),
+        "{check}"
+    );
+    assert!(check.ends_with(r#""docs$7"."status" = $4::text, FALSE)) AS checked"#), "{check}");
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    assert!(
+        stmts[1].sql.contains(r#"UPDATE "docs""#) && stmts[1].sql.contains(r#"DELETE FROM "docs""#),
+        "{}",
+        stmts[1].sql
+    );
+    // A nested delete alone has nothing to check before the write.
+    let stmts = nested_plan(
+        r#"mutation { updateFolder(id: 1, data: {docs: {delete: [{id: 3}]}}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    assert!(!stmts[0].sql.contains("COUNT(*)"), "{stmts:#?}");
+    assert_eq!(stmts.len(), 2, "{stmts:#?}");
+}
+
+#[test]
+fn a_nested_create_under_a_new_parent_is_checked_before_the_write_against_the_parent_as_it_would_be() {
+    let stmts = nested_plan(
+        r#"mutation { createFolder(data: {name: "f", owner: 7, docs: [{title: "t"}]}) { id } }"#,
+        &ctx(Some(7), None),
+    )
+    .unwrap();
+    // The new folder as it would be written is a one-row CTE (its generated key null); the
+    // document's path to its folder's owner reads that row, not the table.
+    assert_eq!(
+        stmts[0].sql,
+        r#"WITH "folders$2" AS (SELECT NULL::int4 AS "id", $1::text AS "name", $2::int4 AS "owner") SELECT COUNT(*)::text FROM (SELECT 1 FROM (SELECT NULL::int4 AS "id", $3::text AS "title", $4::text AS "status", "folders$2"."id" AS "folder_id" FROM "folders$2") AS "docs$3" WHERE NOT COALESCE((SELECT "folders$2"."owner" FROM "folders$2") = $5::int4, FALSE)) AS checked"#
+    );
+    // Then the write and the read-back; no rule check after the write.
+    assert_eq!(stmts.len(), 3, "{stmts:#?}");
+    assert!(stmts[1].sql.contains(r#"INSERT INTO "docs""#), "{}", stmts[1].sql);
+    assert!(stmts[2].sql.starts_with("SELECT json_build_object"), "{}", stmts[2].sql);
+}

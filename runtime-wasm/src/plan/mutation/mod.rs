@@ -1,9 +1,9 @@
 //! Mutations: a short script per root field. The root rows' create or update rule is checked
-//! first, before anything is written ([`precheck`]). A plain create or update is then one
-//! statement that returns the written keys; nested input makes one data-modifying statement
-//! (a CTE per written row) reporting keys under slots. Checks then apply each nested slot's
-//! create or update rule, and a select reads the result back, as far as the caller may read
-//! it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
+//! first, before anything is written ([`precheck`]), with the rows nested in them. A plain
+//! create or update is then one statement that returns the written keys; nested input makes
+//! one data-modifying statement (a CTE per written row) reporting keys under slots. Checks
+//! then apply the create rule of rows nested under rows that update input creates, and a
+//! select reads the result back, as far as the caller may read it. Later steps take the keys of earlier ones as parameters ([`ParamSource::Keys`]).
 //!
 //! [`nested`] builds the data-modifying statement of nested input; [`readback`] the checks
 //! and the read-back that follow the writes.
@@ -38,7 +38,8 @@ struct Slot {
     entity: EntityId,
     /// Created rows (checked with the create rule) or updated rows (the update rule).
     create: bool,
-    /// Whether the rule is checked at all (an update that sets no column changes nothing).
+    /// Whether the rule (with the rules of `fields`) is checked after the write; false for
+    /// rows checked before it ([`precheck`]: all but rows under a row update input creates).
     check: bool,
     /// Many-to-one fields whose references the input named.
     refs: Vec<u32>,
@@ -56,11 +57,15 @@ impl Script<'_> {
         }
     }
 
-    fn slot(&mut self, entity: EntityId, create: bool) -> usize {
-        if let Some(i) = self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create) {
+    /// The slot of rows of `entity` created (or updated), whose rule is checked after the
+    /// write when `check` (otherwise it was checked before).
+    fn slot(&mut self, entity: EntityId, create: bool, check: bool) -> usize {
+        if let Some(i) =
+            self.slots.iter().skip(1).position(|s| s.entity == entity && s.create == create && s.check == check)
+        {
             return i + 1;
         }
-        self.slots.push(Slot { entity, create, check: true, refs: vec![], fields: vec![] });
+        self.slots.push(Slot { entity, create, check, refs: vec![], fields: vec![] });
         self.slots.len() - 1
     }
 
@@ -145,7 +150,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         for row in &rows {
             inputs.push(self.row_columns(entity, row, true, &[], sel)?);
         }
-        // The root rows' rule was checked before the write; nested rows are checked after it.
+        // The root rows' rule, and the nested rows', were checked before the write.
         let mut script = Script::new(entity, true, false);
         let mut steps: Vec<Step> = precheck.into_iter().collect();
         if inputs.iter().all(|r| r.nested.is_empty()) {
@@ -199,7 +204,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 return Err(bad_request(KEYLESS_NESTED));
             }
             for input in inputs {
-                self.insert_row(&mut script, entity, input, None, 0, sel)?;
+                self.insert_row(&mut script, entity, input, None, 0, true, sel)?;
             }
             let q = self.script_query(script_take(&mut script));
             steps.push(Step::CollectSlots(self.statement(&q)));

@@ -18,6 +18,8 @@ use super::{items, returning_star, RowInput, Script};
 impl<'a, 'd> Planner<'a, 'd> {
     /// `parent`: the CTE of the parent rows and this entity's field pointing back to them;
     /// the row is inserted once per parent row, its foreign key taken from the parent.
+    /// `children_prechecked`: whether the rows nested in it were checked before the write.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn insert_row(
         &mut self,
         script: &mut Script<'a>,
@@ -25,20 +27,13 @@ impl<'a, 'd> Planner<'a, 'd> {
         mut input: RowInput<'a, '_>,
         parent: Option<(Ident<'a>, u32)>,
         slot: usize,
+        children_prechecked: bool,
         sel: &'a Selected<'_>,
     ) -> Result<(), GqlError> {
         let ir = self.ir;
         let e = ir.entity(entity);
         if let Some((pcte, back)) = parent {
-            let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[back as usize].kind else {
-                return Err(bad_request("a nested collection must point back to its parent"));
-            };
-            let ptable = ir.entity(*target).table;
-            for (c, tc) in columns.iter().zip(target_columns) {
-                input.cols.retain(|(x, _)| x != c);
-                input.cols.push((*c, self.column(pcte, ptable, *tc)));
-            }
-            input.cols.sort_by_key(|(c, _)| *c);
+            self.take_parent_key(entity, back, pcte, &mut input.cols)?;
         }
         let name = self.cte_name(entity);
         let columns: Vec<Ident<'a>> =
@@ -58,12 +53,42 @@ impl<'a, 'd> Planner<'a, 'd> {
         script.outputs.push((name, slot));
         script.add_refs(slot, &input.refs);
         for (fid, v) in input.nested {
-            self.nested_create(script, entity, fid, name, v, sel)?;
+            self.nested_create(script, entity, fid, name, v, children_prechecked, children_prechecked, sel)?;
         }
         Ok(())
     }
 
+    /// The foreign key of a child row (its field `back`) taken from its parent's row in
+    /// `pcte`, in place of any value the input gave it.
+    pub(super) fn take_parent_key(
+        &self,
+        entity: EntityId,
+        back: u32,
+        pcte: Ident<'a>,
+        cols: &mut Vec<(u32, Expr<'a>)>,
+    ) -> Result<(), GqlError> {
+        let ir = self.ir;
+        let FieldKind::ManyToOne { target, columns, target_columns, .. } =
+            &ir.entity(entity).fields[back as usize].kind
+        else {
+            return Err(bad_request("a nested collection must point back to its parent"));
+        };
+        let ptable = ir.entity(*target).table;
+        for (c, tc) in columns.iter().zip(target_columns) {
+            cols.retain(|(x, _)| x != c);
+            cols.push((*c, self.column(pcte, ptable, *tc)));
+        }
+        cols.sort_by_key(|(c, _)| *c);
+        Ok(())
+    }
+
     /// `children: [...]` in creation input, or `children: {create: [...]}` in update input.
+    /// `prechecked`: the rows' create rule was checked before the write ([`super::precheck`]):
+    /// rows nested in creation input, and rows nested in update input under the rows it
+    /// targets; otherwise (rows under a row that update input creates, whose parents are many
+    /// rows not yet written) it is checked after the write. `deeper`: the same for the rows
+    /// nested in these.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn nested_create(
         &mut self,
         script: &mut Script<'a>,
@@ -71,6 +96,8 @@ impl<'a, 'd> Planner<'a, 'd> {
         field: u32,
         pcte: Ident<'a>,
         value: &Val,
+        prechecked: bool,
+        deeper: bool,
         sel: &'a Selected<'_>,
     ) -> Result<(), GqlError> {
         let (target, inverse) = self.collection(parent, field)?;
@@ -83,7 +110,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         }
         // Nested rows obey their own type's create rule (Exograph skips it).
         self.require(&self.ir.entity(target).access.create, target)?;
-        let slot = script.slot(target, true);
+        let slot = script.slot(target, true, !prechecked);
         let skip = self.back_references(target, parent, inverse);
         for row in rows {
             // A field rule the context refuses fails now; one over the row joins the slot's
@@ -95,7 +122,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             let ruled = self.ruled_input_fields(target, row);
             script.add_fields(slot, &ruled);
             let input = self.row_columns(target, row, true, &skip, sel)?;
-            self.insert_row(script, target, input, Some((pcte, inverse)), slot, sel)?;
+            self.insert_row(script, target, input, Some((pcte, inverse)), slot, deeper, sel)?;
         }
         Ok(())
     }
@@ -115,7 +142,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let (target, inverse) = self.collection(parent, field)?;
         let te = ir.entity(target);
         if let Some(create) = value.get(ArgRole::Create.name()).filter(|v| !v.is_null()) {
-            self.nested_create(script, parent, field, pcte, create, sel)?;
+            self.nested_create(script, parent, field, pcte, create, true, false, sel)?;
         }
         let updates = items(value.get(ArgRole::Update.name()));
         if !updates.is_empty() {
@@ -135,7 +162,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             let query = self.update_or_select(te, a, input.cols, cond, vec![sql::item(Expr::AllColumns(a))]);
             script.ctes.push(Cte { name, query });
             if changes {
-                let slot = script.slot(target, false);
+                // Checked before the write, with the rest of the update.
+                let slot = script.slot(target, false, false);
                 script.outputs.push((name, slot));
                 script.add_refs(slot, &input.refs);
             }

@@ -7,15 +7,18 @@
 //! membership whose rule asks for a membership); only a new row's own collections are the
 //! rows its input nests there. The check is its own statement, run before the write in the
 //! same transaction: a refusal writes nothing, and a refused create of an existing key answers
-//! "Not authorized" rather than a duplicate-key failure.
+//! "Not authorized" rather than a duplicate-key failure. Nested rows are checked in the same
+//! statement: under a row the mutation creates (held as it would be written), or under the
+//! rows an update targets, as they are.
 
+use exo_ir::graphql::ArgRole;
 use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
 use crate::plan::{param_in, InputChildren, ParamSource, Planner, Step};
-use crate::sql::{self, Body, Cast, Expr, Ident, Query, Select};
+use crate::sql::{self, Body, Cast, Cte, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
 
@@ -160,19 +163,21 @@ impl<'a, 'd> Planner<'a, 'd> {
         Some(param_in(&sql.param, p))
     }
 
-    /// `SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
-    fn count_violations(&mut self, branches: Vec<Select<'a>>) -> Step {
+    /// `[WITH <ctes>] SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
+    fn count_violations(&mut self, ctes: Vec<Cte<'a>>, branches: Vec<Select<'a>>) -> Step {
         let rows = Query { with: vec![], body: Body::UnionAll(branches) };
-        let q = Query::select(Select::new(
+        let mut q = Query::select(Select::new(
             vec![sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text)],
             sql::From::Subquery { query: Box::new(rows), alias: Ident::Plain("checked") },
         ));
+        q.with = ctes;
         Step::Check(self.statement(&q))
     }
 
     /// The check before `createT`/`createTs`: each input row, as it would be written, must
-    /// meet the type's create rule and the create rules of the fields it names. `None` when
-    /// the context alone allows every row.
+    /// meet the type's create rule and the create rules of the fields it names; so must the
+    /// rows nested in it ([`Self::created_children_prechecks`]). `None` when the context alone
+    /// allows every row.
     pub(super) fn create_precheck(
         &mut self,
         entity: EntityId,
@@ -180,39 +185,118 @@ impl<'a, 'd> Planner<'a, 'd> {
         sel: &'a Selected<'_>,
     ) -> Result<Option<Step>, GqlError> {
         let e = self.ir.entity(entity);
+        let start = self.aliases;
         let mut branches = vec![];
+        let mut ctes = vec![];
         for row in rows {
             let mark = self.aliases;
             let a = self.alias(e);
-            let unknown = self.generated_columns(e, row);
-            self.unknown.extend(unknown.into_iter().map(|c| (a, c)));
-            self.input_children(entity, a, row, sel)?;
-            let rule = self.access(&e.access.create, entity, a);
-            let fields = self.input_rule(entity, a, row, FieldUse::Create);
-            self.unknown.clear();
-            self.input_children.clear();
-            let rule = match rule.and(fields?) {
-                Cond::True => {
-                    // No statement uses the alias: give it back, so plans without a check
-                    // keep their names.
-                    self.aliases = mark;
-                    continue;
-                }
+            let rule = self.created_row_rule(entity, a, row, sel)?;
+            match rule {
+                // No statement uses the alias: give it back, so plans without a check keep
+                // their names.
+                Cond::True => self.aliases = mark,
                 Cond::False => return Err(not_authorized()),
-                Cond::Sql(s) => s,
-            };
+                Cond::Sql(rule) => {
+                    let input = self.row_columns(entity, row, true, &[], sel)?;
+                    let items = self.pseudo_row(e, input.cols, Rest::Defaults);
+                    let written = Query::select(Select { items, ..Select::default() });
+                    branches.push(
+                        Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                            .filter(violated(rule)),
+                    );
+                }
+            }
             let input = self.row_columns(entity, row, true, &[], sel)?;
-            let items = self.pseudo_row(e, input.cols, Rest::Defaults);
-            let written = Query::select(Select { items, ..Select::default() });
-            branches.push(
-                Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
-                    .filter(violated(rule)),
-            );
+            if !input.nested.is_empty() {
+                let p = self.alias(e);
+                let items = self.pseudo_row(e, input.cols, Rest::Defaults);
+                ctes.push(Cte { name: p, query: Query::select(Select { items, ..Select::default() }) });
+                self.created_children_prechecks(&mut ctes, &mut branches, entity, p, &input.nested, sel)?;
+            }
         }
+        self.pseudo.clear();
         if branches.is_empty() {
+            self.aliases = start;
             return Ok(None);
         }
-        Ok(Some(self.count_violations(branches)))
+        Ok(Some(self.count_violations(ctes, branches)))
+    }
+
+    /// The create rule of a new row at alias `a` (with the create rules of the fields its
+    /// input names): comparisons with the values the database generates left out, and
+    /// `.some(...)` over its own collections looking at the rows its input nests there.
+    fn created_row_rule(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        row: &Val,
+        sel: &'a Selected<'_>,
+    ) -> Result<Cond<'a>, GqlError> {
+        let e = self.ir.entity(entity);
+        let unknown = self.generated_columns(e, row);
+        self.unknown.extend(unknown.into_iter().map(|c| (a, c)));
+        self.input_children(entity, a, row, sel)?;
+        let rule = self.access(&e.access.create, entity, a);
+        let fields = self.input_rule(entity, a, row, FieldUse::Create);
+        self.unknown.clear();
+        self.input_children.clear();
+        Ok(rule.and(fields?))
+    }
+
+    /// The checks of the rows nested in creation input under a row the same mutation creates,
+    /// held as it would be written by the one-row CTE `p`: each child, as it would be written
+    /// (its foreign key the parent's key, null when the database generates it), must meet its
+    /// create rule and the create rules of the fields it names, with rule paths through its
+    /// parent reading `p` ([`Planner::pseudo`]) and everything else the database before the
+    /// write (a new parent has no children yet, so no nested row authorizes itself or a
+    /// sibling). Its own nested rows are checked the same way under it.
+    fn created_children_prechecks(
+        &mut self,
+        ctes: &mut Vec<Cte<'a>>,
+        branches: &mut Vec<Select<'a>>,
+        parent: EntityId,
+        p: Ident<'a>,
+        nested: &[(u32, &Val)],
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        for &(field, value) in nested {
+            let (target, inverse) = self.collection(parent, field)?;
+            let te = self.ir.entity(target);
+            let skip = self.back_references(target, parent, inverse);
+            for row in super::items(Some(value)) {
+                let a = self.alias(te);
+                self.pseudo.push((a, inverse, p));
+                match self.created_row_rule(target, a, row, sel)? {
+                    Cond::True => {}
+                    Cond::False => return Err(not_authorized()),
+                    Cond::Sql(rule) => {
+                        let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                        self.take_parent_key(target, inverse, p, &mut input.cols)?;
+                        let items = self.pseudo_row(te, input.cols, Rest::Defaults);
+                        let written =
+                            Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() });
+                        branches.push(
+                            Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                                .filter(violated(rule)),
+                        );
+                    }
+                }
+                let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                if !input.nested.is_empty() {
+                    self.take_parent_key(target, inverse, p, &mut input.cols)?;
+                    let c = self.alias(te);
+                    let items = self.pseudo_row(te, input.cols, Rest::Defaults);
+                    ctes.push(Cte {
+                        name: c,
+                        query: Query::select(Select { items, from: Some(sql::From::Named(p)), ..Select::default() }),
+                    });
+                    self.pseudo.push((c, inverse, p));
+                    self.created_children_prechecks(ctes, branches, target, c, &input.nested, sel)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The check before `updateT`/`updateTs`, in two parts. The input on its own must meet the
@@ -220,7 +304,9 @@ impl<'a, 'd> Planner<'a, 'd> {
     /// assigning an issue to someone the rule does not allow is refused even when the row
     /// itself is not the caller's to update). And every row the update targets (already
     /// passing the update rule as it is) must meet the update rule with the new values laid
-    /// over it. `None` when the input sets no column or the context alone allows it.
+    /// over it. The rows its nested input writes under those rows must meet their own rules
+    /// ([`Self::nested_prechecks`]). `None` when nothing needs checking (no column set and no
+    /// nested rows, or the context alone allows it all).
     pub(super) fn update_precheck(
         &mut self,
         entity: EntityId,
@@ -231,57 +317,158 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         // Without a check no statement uses these aliases: they are given back, so plans
         // without a check keep their names.
-        let mark = self.aliases;
+        let start = self.aliases;
         let b = self.alias(e);
         let target = self.update_targets(entity, b, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
-        if input.cols.is_empty() {
-            self.aliases = mark;
+        let nested = input.nested;
+        let mut branches = vec![];
+        if !input.cols.is_empty() {
+            let a = self.alias(e);
+            match self.access(&e.access.update, entity, a) {
+                Cond::True => {}
+                Cond::False => return Err(not_authorized()),
+                Cond::Sql(rule) => {
+                    let set: Vec<ColumnId> = input.cols.iter().map(|(c, _)| *c).collect();
+                    let items = self.pseudo_row(e, input.cols, Rest::Existing(b));
+                    let written = Query::select(Select {
+                        items,
+                        from: Some(sql::table(self.table_name(e.table), b)),
+                        filter: Some(target.into_expr()),
+                        ..Select::default()
+                    });
+                    let mark = self.aliases;
+                    let c = self.alias(e);
+                    let columns = self.ir.table(e.table).columns.len() as ColumnId;
+                    self.unknown.extend((0..columns).filter(|x| !set.contains(x)).map(|x| (c, x)));
+                    let alone = self.access(&e.access.update, entity, c);
+                    self.unknown.clear();
+                    match alone {
+                        // No statement uses the alias: given back, as above.
+                        Cond::True => self.aliases = mark,
+                        Cond::False => return Err(not_authorized()),
+                        Cond::Sql(s) => {
+                            let input = self.row_columns(entity, data, false, &[], sel)?;
+                            let items = self.pseudo_row(e, input.cols, Rest::Unknown);
+                            let given = Query::select(Select { items, ..Select::default() });
+                            branches.push(
+                                Select::new(
+                                    vec![Expr::Int(1)],
+                                    sql::From::Subquery { query: Box::new(given), alias: c },
+                                )
+                                .filter(violated(s)),
+                            );
+                        }
+                    }
+                    branches.push(
+                        Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                            .filter(violated(rule)),
+                    );
+                }
+            }
+        }
+        let mut ctes = vec![];
+        if !nested.is_empty() {
+            // The targeted rows as they are: the parents of the nested rows.
+            let p = self.alias(e);
+            let target = self.update_targets(entity, p, many, data, sel)?;
+            let parents = self.alias(e);
+            ctes.push(Cte {
+                name: parents,
+                query: Query::select(
+                    Select::new(vec![Expr::AllColumns(p)], sql::table(self.table_name(e.table), p))
+                        .filter(target.into_expr()),
+                ),
+            });
+            self.nested_prechecks(&mut ctes, &mut branches, entity, parents, &nested, sel)?;
+        }
+        if branches.is_empty() {
+            self.aliases = start;
             return Ok(None);
         }
-        let a = self.alias(e);
-        let rule = match self.access(&e.access.update, entity, a) {
-            Cond::True => {
-                self.aliases = mark;
-                return Ok(None);
-            }
-            Cond::False => return Err(not_authorized()),
-            Cond::Sql(s) => s,
-        };
-        let set: Vec<ColumnId> = input.cols.iter().map(|(c, _)| *c).collect();
-        let items = self.pseudo_row(e, input.cols, Rest::Existing(b));
-        let written = Query::select(Select {
-            items,
-            from: Some(sql::table(self.table_name(e.table), b)),
-            filter: Some(target.into_expr()),
-            ..Select::default()
-        });
-        let mut branches = vec![];
-        let mark = self.aliases;
-        let c = self.alias(e);
-        let columns = self.ir.table(e.table).columns.len() as ColumnId;
-        self.unknown.extend((0..columns).filter(|x| !set.contains(x)).map(|x| (c, x)));
-        let alone = self.access(&e.access.update, entity, c);
-        self.unknown.clear();
-        match alone {
-            // No statement uses the alias: given back, as above.
-            Cond::True => self.aliases = mark,
-            Cond::False => return Err(not_authorized()),
-            Cond::Sql(s) => {
-                let input = self.row_columns(entity, data, false, &[], sel)?;
-                let items = self.pseudo_row(e, input.cols, Rest::Unknown);
-                let given = Query::select(Select { items, ..Select::default() });
+        Ok(Some(self.count_violations(ctes, branches)))
+    }
+
+    /// The checks of update input's nested rows under the parent rows of `pcte` (rows that
+    /// exist before the write): each created child, as it would be written under each parent
+    /// (its foreign key the parent's key), must meet its create rule and the create rules of
+    /// the fields it names; each updated child (a child of a parent, with the given key, that
+    /// passes the update rule as it is) must meet the update rule with its new values laid
+    /// over it, and its own nested input is checked the same way under it. Relation paths
+    /// read the database before the write, so no row authorizes itself or a sibling. A
+    /// nested delete needs no check: its rule is the filter of the rows it deletes. Children
+    /// created under a created child are checked after the write (their parent is new).
+    fn nested_prechecks(
+        &mut self,
+        ctes: &mut Vec<Cte<'a>>,
+        branches: &mut Vec<Select<'a>>,
+        parent: EntityId,
+        pcte: Ident<'a>,
+        nested: &[(u32, &Val)],
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        for &(field, value) in nested {
+            let (target, inverse) = self.collection(parent, field)?;
+            let te = self.ir.entity(target);
+            for row in super::items(value.get(ArgRole::Create.name())) {
+                let a = self.alias(te);
+                let rule = match self.created_row_rule(target, a, row, sel)? {
+                    Cond::True => continue,
+                    Cond::False => return Err(not_authorized()),
+                    Cond::Sql(s) => s,
+                };
+                let skip = self.back_references(target, parent, inverse);
+                let mut input = self.row_columns(target, row, true, &skip, sel)?;
+                self.take_parent_key(target, inverse, pcte, &mut input.cols)?;
+                let items = self.pseudo_row(te, input.cols, Rest::Defaults);
+                let written = Query::select(Select { items, from: Some(sql::From::Named(pcte)), ..Select::default() });
                 branches.push(
-                    Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(given), alias: c })
-                        .filter(violated(s)),
+                    Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                        .filter(violated(rule)),
                 );
             }
+            for item in super::items(value.get(ArgRole::Update.name())) {
+                let c = self.alias(te);
+                let cond = self.child_target(target, inverse, pcte, c, &te.access.update, item)?;
+                // A child whose field the caller may not write is left alone (as the write does).
+                let fields = self.input_rule(target, c, item, FieldUse::Update)?;
+                let cond = Cond::Sql(cond).and(fields).into_expr();
+                let mut skip = te.pk.clone();
+                skip.extend(self.back_references(target, parent, inverse));
+                let input = self.row_columns(target, item, false, &skip, sel)?;
+                let children = self.alias(te);
+                ctes.push(Cte {
+                    name: children,
+                    query: Query::select(
+                        Select::new(vec![Expr::AllColumns(c)], sql::table(self.table_name(te.table), c)).filter(cond),
+                    ),
+                });
+                if !input.cols.is_empty() {
+                    let a = self.alias(te);
+                    match self.access(&te.access.update, target, a) {
+                        Cond::True => {}
+                        Cond::False => return Err(not_authorized()),
+                        Cond::Sql(rule) => {
+                            let items = self.pseudo_row(te, input.cols, Rest::Existing(children));
+                            let written = Query::select(Select {
+                                items,
+                                from: Some(sql::From::Named(children)),
+                                ..Select::default()
+                            });
+                            branches.push(
+                                Select::new(
+                                    vec![Expr::Int(1)],
+                                    sql::From::Subquery { query: Box::new(written), alias: a },
+                                )
+                                .filter(violated(rule)),
+                            );
+                        }
+                    }
+                }
+                self.nested_prechecks(ctes, branches, target, children, &input.nested, sel)?;
+            }
         }
-        branches.push(
-            Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
-                .filter(violated(rule)),
-        );
-        Ok(Some(self.count_violations(branches)))
+        Ok(())
     }
 
     /// The rows an update writes, at alias `a`: the update rule on the row as it is, the keys

@@ -18,10 +18,11 @@ use super::Script;
 const KEY_NAMES: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
 
 impl<'a, 'd> Planner<'a, 'd> {
-    /// After the writes: each nested slot's rows must satisfy their create or update rule
-    /// (and the rules of the ruled fields their input named), and every reference the input
-    /// named must be readable by the caller. The root slot's rule was checked before the write
-    /// ([`super::precheck`]); only its references are checked here.
+    /// After the writes: rows created under a row that update input creates must satisfy
+    /// their create rule (and the rules of the ruled fields their input named), and every
+    /// reference the input named must be readable by the caller. The rules of every other
+    /// written row were checked before the write ([`super::precheck`]); only their references
+    /// are checked here.
     pub(super) fn slot_checks(&mut self, script: &Script<'a>, steps: &mut Vec<Step>) -> Result<(), GqlError> {
         for (i, slot) in script.slots.iter().enumerate() {
             if i != 0 && !script.outputs.iter().any(|(_, s)| *s == i) {
@@ -50,7 +51,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 cond = cond.and(c);
             }
             let use_ = if slot.create { FieldUse::Create } else { FieldUse::Update };
-            for &f in &slot.fields {
+            for &f in slot.fields.iter().filter(|_| slot.check) {
                 let c = self.field_rule(slot.entity, f, use_, a)?;
                 cond = cond.and(c);
             }
