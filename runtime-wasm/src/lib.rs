@@ -16,6 +16,7 @@ pub mod jwk;
 pub mod jwt;
 pub mod limits;
 pub mod mcp;
+pub mod meta_schema;
 pub mod oidc;
 pub mod pg_text;
 pub mod plan;
