@@ -281,7 +281,7 @@ impl Engine {
         } else {
             None
         };
-        Ok(RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env))
+        Ok(crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env))
     }
 
     /// How many requests ran a precompiled trusted plan, and how many trusted requests had
@@ -575,7 +575,7 @@ impl Engine {
     ) -> Result<Plan, Vec<GqlError>> {
         let claims =
             if self.needs_jwt { self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])? } else { None };
-        let ctx = RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env);
+        let ctx = crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env);
         let doc =
             graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;

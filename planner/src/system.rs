@@ -2,7 +2,7 @@
 //!
 //! Built once per process (or Worker isolate); everything here is read-only afterwards. Pure
 //! lookup data: this module imports nothing from the request path (trusted documents, context,
-//! introspection answers, the engine); `runtime-wasm/tests/layers.rs` checks it.
+//! introspection answers, the engine); `planner/tests/layers.rs` checks it.
 
 use std::collections::HashMap;
 
