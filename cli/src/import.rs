@@ -78,9 +78,9 @@ const RESERVED_ENUM_VALUES: &[&str] = &["true", "false", "null"];
 enum Kind {
     /// A table with a primary key: a managed type.
     Table,
-    /// A table without a primary key: read-only and unmanaged.
+    /// A table without a primary key: unmanaged, its columns `@readonly`.
     NoKey,
-    /// A view, materialized view or foreign table: read-only and unmanaged.
+    /// A view, materialized view or foreign table: unmanaged, its columns `@readonly`.
     View(&'static str),
 }
 
@@ -88,6 +88,8 @@ struct Entity<'a> {
     schema: &'a str,
     table: &'a str,
     kind: Kind,
+    /// Whether Postgres can delete its rows (tables; views it can write through).
+    deletable: bool,
     columns: &'a [ColumnSnapshot],
     source: Option<&'a TableSnapshot>,
     pk: Vec<String>,
@@ -149,6 +151,8 @@ struct Field {
     optional: bool,
     annotations: Vec<String>,
     default: Option<String>,
+    /// `@readonly`: the database computes the column, or exo must not write it.
+    readonly: bool,
     comments: Vec<String>,
     /// The column's `COMMENT ON`, as the field's doc comment.
     doc: Option<String>,
@@ -256,6 +260,7 @@ impl<'a> Generator<'a> {
                 schema: &t.schema,
                 table: &t.name,
                 kind,
+                deletable: true,
                 columns: &t.columns,
                 source: Some(t),
                 pk,
@@ -276,6 +281,7 @@ impl<'a> Generator<'a> {
                 schema: &v.schema,
                 table: &v.name,
                 kind: Kind::View(v.kind.describe()),
+                deletable: v.deletable,
                 columns: &v.columns,
                 source: None,
                 pk: Vec::new(),
@@ -381,20 +387,28 @@ impl<'a> Generator<'a> {
         match ent.kind {
             Kind::NoKey => self.note(
                 Some(e),
-                "has no primary key: imported as an unmanaged type without mutations (exo needs a key to update or delete rows)"
+                "has no primary key, so exo cannot manage it: imported as an unmanaged type with read-only columns (rows can still be deleted by filter)"
                     .into(),
             ),
             Kind::View(what) => {
-                self.entities[e].comments.push(format!("a {what}: imported as an unmanaged type without mutations"));
+                let writes = if ent.deletable {
+                    "(rows can be deleted through it)"
+                } else {
+                    "and no mutations (Postgres cannot write to it)"
+                };
+                self.entities[e]
+                    .comments
+                    .push(format!("a {what}: imported as an unmanaged type with read-only columns {writes}"));
             }
             Kind::Table => {}
         }
         let managed = self.entities[e].managed();
         let pk = self.entities[e].pk.clone();
 
-        // Foreign keys that can be relations: to an imported table's whole primary key.
+        // Foreign keys that can be relations: to an imported table's whole primary key. A table
+        // without a key has them too, as read-only relations.
         let mut usable: Vec<(usize, usize)> = Vec::new();
-        if let (true, Some(t)) = (managed, self.entities[e].source) {
+        if let Some(t) = self.entities[e].source {
             for (i, fk) in t.foreign_keys.iter().enumerate() {
                 let target = self.entity_index(&fk.ref_schema, &fk.ref_table);
                 let ok = target.is_some_and(|ti| {
@@ -436,12 +450,12 @@ impl<'a> Generator<'a> {
         let pk_relation = |i: usize| fks[i].columns.iter().all(|c| pk.contains(c) && uses.get(c.as_str()) == Some(&1));
         let in_pk_relation =
             |c: &str| usable.iter().any(|(i, _)| pk_relation(*i) && fks[*i].columns.iter().any(|x| x == c));
-        let generated: HashMap<&str, &str> = self
+        let generated: HashMap<&str, Option<&str>> = self
             .catalog
             .generated
             .iter()
             .filter(|g| g.schema == schema && g.table == table)
-            .map(|g| (g.column.as_str(), g.expression.as_str()))
+            .map(|g| (g.column.as_str(), g.expression.as_deref()))
             .collect();
 
         let updated = self.update_trigger_columns(e);
@@ -457,16 +471,24 @@ impl<'a> Generator<'a> {
             let mut field = self.scalar(e, col, generated.get(c).copied());
             if updated.contains(c) && field.default.is_some() {
                 field.annotations.push("@update".into());
+                field.readonly = false;
             }
             if let Some(k) = pk.iter().position(|p| p == c) {
                 field.pk = true;
                 field.order = (0, k);
+                // An `autoIncrement()` key is never written by exo already (nor in creation
+                // inputs): `@readonly` would add nothing to a `GENERATED ALWAYS` identity key.
+                field.readonly &= field.default.is_none();
             } else {
                 field.order = (1, pos);
             }
             if !managed {
-                // Rows of unmanaged types are never written (their mutation rule is `false`).
+                // exo writes no column of a relation it does not manage: the database (a view's
+                // query) computes them, or exo has no key to name a row by. With every field
+                // read-only the type has no creation or update input, so no create or update.
                 field.default = None;
+                field.readonly = true;
+                field.annotations.retain(|a| a != "@update");
             }
             let name = self.entities[e].free_name(&field.name, "Value");
             if name != field.name {
@@ -523,6 +545,7 @@ impl<'a> Generator<'a> {
                 optional,
                 annotations: Vec::new(),
                 default: None,
+                readonly: !managed,
                 comments: Vec::new(),
                 doc: None,
                 kind: FieldKind::Relation { fk: i, target, columns: fk.columns.clone() },
@@ -649,7 +672,8 @@ impl<'a> Generator<'a> {
             let source = self.entities[e].source.expect("relations come from tables");
             let fk_name = &source.foreign_keys[fk].name;
             let expected = format!("{}_{}_fkey", self.entities[e].table, cols[0]);
-            if *fk_name != expected {
+            // `schema verify` leaves an unmanaged table's constraints alone.
+            if *fk_name != expected && self.entities[e].managed() {
                 self.notes.push(format!(
                     "{}: foreign key {fk_name} is named {expected} by exo (`schema verify` reports the rename)",
                     display_table(self.entities[e].schema, self.entities[e].table)
@@ -705,6 +729,7 @@ impl<'a> Generator<'a> {
                 optional,
                 annotations: if explicit { vec![relation] } else { vec![] },
                 default: None,
+                readonly: false,
                 comments: Vec::new(),
                 doc: None,
                 kind: FieldKind::Back,
@@ -847,7 +872,10 @@ impl<'a> Generator<'a> {
         Some(out)
     }
 
-    fn scalar(&mut self, e: usize, col: &ColumnSnapshot, generated: Option<&str>) -> Field {
+    /// The field for `col`; `generated` is `Some` for a column only the database writes, with
+    /// the expression of a stored generated column (`None` inside for a `GENERATED ALWAYS`
+    /// identity).
+    fn scalar(&mut self, e: usize, col: &ColumnSnapshot, generated: Option<Option<&str>>) -> Field {
         let name = field_ident(&col.name);
         let mut comments = Vec::new();
         let mapped = map_type(&col.ty, &self.enums);
@@ -865,14 +893,11 @@ impl<'a> Generator<'a> {
             }
         }
         let mut default = None;
-        if let Some(expr) = generated {
-            // exo's `@readonly` needs a default, which a generated column does not have.
-            comments.push(format!("generated by Postgres: {expr}; leave it out of mutations"));
-            self.notes.push(format!(
-                "{}: column {} is generated by Postgres ({expr}); the model cannot mark it read-only, so leave it out of mutations",
-                display_table(self.entities[e].schema, self.entities[e].table),
-                col.name
-            ));
+        // Postgres refuses values for these columns in INSERT and UPDATE.
+        let readonly = generated.is_some();
+        if let Some(Some(expr)) = generated {
+            // No default: the database computes the value (a `@readonly` field needs none).
+            comments.push(format!("generated by Postgres: {expr}"));
         } else if col.serial {
             default = Some("autoIncrement()".into());
         } else if let Some(d) = &col.default {
@@ -893,6 +918,7 @@ impl<'a> Generator<'a> {
             optional: col.nullable,
             annotations,
             default,
+            readonly,
             comments,
             doc: self.comment(e, Some(&col.name)),
             kind: FieldKind::Scalar { column: col.name.clone() },
@@ -981,7 +1007,9 @@ impl<'a> Generator<'a> {
         let mut header: Vec<String> = Vec::new();
         if !self.opts.fragments {
             let q = self.opts.query_access.trim();
-            let m = if ent.managed() { self.opts.mutation_access.trim() } else { "false" };
+            // Postgres refuses every write to a view it cannot delete from (a type with only
+            // read-only columns and no key offers nothing but `delete<Plural>`).
+            let m = if ent.deletable { self.opts.mutation_access.trim() } else { "false" };
             if q == m {
                 header.push(format!("@access({q})"));
             } else {
@@ -1018,6 +1046,9 @@ impl<'a> Generator<'a> {
             let mut line = String::from("    ");
             if f.pk {
                 line.push_str("@pk ");
+            }
+            if f.readonly {
+                line.push_str("@readonly ");
             }
             for a in &f.annotations {
                 line.push_str(a);
@@ -1465,8 +1496,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
     use exo_pg_schema::{
-        diff, CheckSnapshot, CommentSnapshot, EnumSnapshot, ForeignKeySnapshot, IndexSnapshot, KeySnapshot,
-        SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
+        diff, CheckSnapshot, CommentSnapshot, EnumSnapshot, ForeignKeySnapshot, GeneratedColumn, IndexSnapshot,
+        KeySnapshot, SequenceSnapshot, Snapshot, TriggerSnapshot, ViewKind, ViewSnapshot,
     };
 
     fn col(name: &str, ty: &str, nullable: bool) -> ColumnSnapshot {
@@ -1558,6 +1589,7 @@ mod tests {
                 with_default(col("public_id", "UUID", false), "gen_random_uuid()"),
                 col("address", "INET", true),
                 with_default(col("expires", "DATE", true), "(CURRENT_DATE + 7)"),
+                col("title_length", "INT", true),
             ],
             &["id"],
         );
@@ -1580,7 +1612,12 @@ mod tests {
         let mut categories = table(
             "public",
             "categories",
-            vec![serial("id", "SMALLINT"), col("name", "TEXT", false), col("parent_id", "SMALLINT", true)],
+            vec![
+                serial("id", "SMALLINT"),
+                col("name", "TEXT", false),
+                col("parent_id", "SMALLINT", true),
+                serial("position", "INT"),
+            ],
             &["id"],
         );
         categories.foreign_keys =
@@ -1621,7 +1658,13 @@ mod tests {
         );
         lines.foreign_keys = vec![fk("order_lines_post_id_fkey", &["post_id"], "public", "posts", &["id"])];
         let strings = table("public", "strings", vec![serial("id", "INT")], &["id"]);
-        let log = table("public", "log", vec![col("at", "TIMESTAMPTZ", false), col("line", "TEXT", false)], &[]);
+        let mut log = table(
+            "public",
+            "log",
+            vec![col("at", "TIMESTAMPTZ", false), col("line", "TEXT", false), col("user_id", "INT", true)],
+            &[],
+        );
+        log.foreign_keys = vec![fk("log_by_user", &["user_id"], "public", "users", &["id"])];
         Catalog {
             snapshot: Snapshot {
                 extensions: vec![],
@@ -1642,6 +1685,7 @@ mod tests {
                 name: "post_counts".into(),
                 kind: ViewKind::View,
                 columns: vec![col("user_id", "INT", true), col("posts", "BIGINT", true)],
+                deletable: false,
             }],
             checks: vec![CheckSnapshot {
                 schema: "public".into(),
@@ -1649,7 +1693,26 @@ mod tests {
                 name: "posts_score_check".into(),
                 definition: "CHECK ((score >= (0)::double precision))".into(),
             }],
-            generated: vec![],
+            generated: vec![
+                GeneratedColumn {
+                    schema: "public".into(),
+                    table: "categories".into(),
+                    column: "position".into(),
+                    expression: None,
+                },
+                GeneratedColumn {
+                    schema: "public".into(),
+                    table: "posts".into(),
+                    column: "title_length".into(),
+                    expression: Some("length(title)".into()),
+                },
+                GeneratedColumn {
+                    schema: "public".into(),
+                    table: "profiles".into(),
+                    column: "id".into(),
+                    expression: None,
+                },
+            ],
             comments: vec![
                 CommentSnapshot {
                     schema: "public".into(),
@@ -1728,14 +1791,21 @@ mod tests {
             "    @dbtype(\"\\\"shop\\\".\\\"bad enum\\\"\") status: String?",
             "    @column(mapping = {firstName: \"owner_first\", lastName: \"owner_last\"}) owner: Person",
             "  @table(\"strings\")\n  type String2 {",
-            "  @table(managed = false)\n  type PostCount {",
-            "  @access(query = true, mutation = false)\n  @table(name = \"log\", managed = false)\n  type Log {",
+            "  @access(query = true, mutation = false)\n  @table(managed = false)\n  type PostCount {",
+            "    @readonly userId: Int?\n    @readonly @bits64 posts: Int?\n",
+            "  @access(true)\n  @table(name = \"log\", managed = false)\n  type Log {\n    @readonly at: Instant\n",
+            "    @readonly user: User?\n  }",
+            "    logs: Set<Log>?\n",
+            "    // generated by Postgres: length(title)\n    @readonly titleLength: Int?\n",
+            "    @readonly position: Int = autoIncrement()\n",
+            "  type Profile {\n    @pk id: Int = autoIncrement()\n",
             "    @pk post: Post\n    @pk @bits16 lineNo: Int",
             "    // default in the database: (CURRENT_DATE + 7) (not expressed)\n    expires: LocalDate?",
             "  // check constraint posts_score_check is not expressed",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+        assert!(!imported.notes.iter().any(|n| n.contains("log_by_user")), "{:#?}", imported.notes);
         for note in [
             "public.log: has no primary key",
             "public.posts: check constraint posts_score_check",
@@ -1749,6 +1819,37 @@ mod tests {
                 imported.notes
             );
         }
+    }
+
+    /// Read-only columns leave an unmanaged type no creation or update input: a view Postgres
+    /// cannot write to has no mutations at all, a table without a key only `delete<Plural>`.
+    /// A generated column is in no input; a `GENERATED ALWAYS` identity key is in the update
+    /// input as every key is, and out of the creation input as every `autoIncrement()` key is.
+    #[test]
+    fn read_only_columns_leave_only_the_mutations_postgres_can_run() {
+        let imported = generate(&shop(), &opts());
+        let ir = exo_compiler::compile_str("index.exo", &imported.text).ir.expect("an IR");
+        let mutations: Vec<&str> = ir.graphql.mutations.iter().map(|m| m.name.as_str()).collect();
+        assert!(!mutations.iter().any(|m| m.contains("PostCount")), "{mutations:?}");
+        let log: Vec<&str> = mutations.iter().copied().filter(|m| m.ends_with("Log") || m.ends_with("Logs")).collect();
+        assert_eq!(log, ["deleteLogs"]);
+        let inputs = |name: &str| -> Vec<String> {
+            match ir.graphql.type_by_name(name).map(|t| &t.kind) {
+                Some(exo_ir::graphql::TypeKind::InputObject { fields }) => {
+                    fields.iter().map(|f| f.name.clone()).collect()
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        };
+        for input in ["PostCreationInput", "PostUpdateInput"] {
+            assert!(!inputs(input).contains(&"titleLength".to_string()), "{input}");
+        }
+        for input in ["CategoryCreationInput", "CategoryUpdateInput"] {
+            assert!(!inputs(input).contains(&"position".to_string()), "{input}");
+        }
+        assert!(!inputs("ProfileCreationInput").contains(&"id".to_string()));
+        assert!(inputs("ProfileUpdateInput").contains(&"id".to_string()));
+        assert!(ir.graphql.type_by_name("PostCountCreationInput").is_none());
     }
 
     #[test]

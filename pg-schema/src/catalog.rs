@@ -17,7 +17,8 @@ pub struct Catalog {
     pub views: Vec<ViewSnapshot>,
     /// Check constraints of the tables in the snapshot, sorted by schema, table and name.
     pub checks: Vec<CheckSnapshot>,
-    /// Stored generated columns (`GENERATED ALWAYS AS (...) STORED`) of those tables.
+    /// Columns of those tables whose values only the database writes: stored generated
+    /// columns (`GENERATED ALWAYS AS (...) STORED`) and `GENERATED ALWAYS` identity columns.
     pub generated: Vec<GeneratedColumn>,
     /// `COMMENT ON TABLE / VIEW / COLUMN` texts of the tables and views read.
     pub comments: Vec<CommentSnapshot>,
@@ -59,6 +60,9 @@ pub struct ViewSnapshot {
     pub kind: ViewKind,
     /// Columns in order. Postgres records no NOT NULL for view columns, so all are nullable.
     pub columns: Vec<ColumnSnapshot>,
+    /// Whether Postgres can delete rows through it (`pg_relation_is_updatable`: an
+    /// automatically updatable view, a rule or `INSTEAD OF` trigger, a writable foreign table).
+    pub deletable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +79,16 @@ pub struct GeneratedColumn {
     pub schema: String,
     pub table: String,
     pub column: String,
-    pub expression: String,
+    /// The generation expression, e.g. `(price * (quantity)::numeric)`; `None` for an identity
+    /// column (`GENERATED ALWAYS AS IDENTITY`: a sequence fills it, and rows cannot set it).
+    pub expression: Option<String>,
 }
 
+/// `pg_relation_is_updatable` is a bit set of the commands Postgres can run on the relation
+/// (16: DELETE), counting rules and `INSTEAD OF` triggers.
 const VIEWS: &str = "
-SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
+SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+       (pg_relation_is_updatable(c.oid, true) & 16) <> 0
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm', 'f') AND n.nspname::text = ANY($1)
@@ -95,12 +104,13 @@ WHERE c.contype = 'c' AND t.relkind IN ('r', 'p') AND NOT t.relispartition
 ORDER BY 1, 2, 3";
 
 const GENERATED: &str = "
-SELECT n.nspname::text, c.relname::text, a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+SELECT n.nspname::text, c.relname::text, a.attname::text,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attgenerated <> '' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE (a.attgenerated <> '' OR a.attidentity = 'a') AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname::text = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY 1, 2, a.attnum";
 
@@ -181,6 +191,7 @@ pub async fn read_catalog(client: &Client, schemas: &[String]) -> Result<Catalog
                 _ => ViewKind::View,
             },
             columns: Vec::new(),
+            deletable: r.get(4),
         });
     }
     let columns_sql = COLUMNS.replace("{relkinds}", "'v', 'm', 'f'");

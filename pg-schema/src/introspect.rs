@@ -50,7 +50,9 @@ ORDER BY 2, 3";
 /// One row per column. The sequence a default draws from is found through `pg_depend` rather
 /// than by parsing `nextval('...'::regclass)`, whose text depends on the search path. An
 /// identity column (`GENERATED ... AS IDENTITY`) reads as SERIAL: both draw their values from a
-/// sequence the column owns, which is all the model can say (`autoIncrement()`).
+/// sequence the column owns, which is all the model can say (`autoIncrement()`). A stored
+/// generated column has no default: its expression (also in `pg_attrdef`) is not one, and
+/// `ALTER COLUMN ... DROP DEFAULT` would fail on it.
 ///
 /// `{relkinds}` is replaced by the relation kinds to read (tables here; views for imports).
 pub(crate) const COLUMNS: &str = "
@@ -66,7 +68,8 @@ SELECT a.attrelid, a.attname::text, a.attnotnull,
          WHERE o.classid = 'pg_class'::regclass AND o.objid = s.oid
            AND o.refclassid = 'pg_class'::regclass AND o.refobjid = a.attrelid
            AND o.refobjsubid = a.attnum AND o.deptype = 'a'),
-       a.attidentity <> ''
+       a.attidentity <> '',
+       a.attgenerated <> ''
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -247,6 +250,7 @@ pub(crate) fn column_from_row(r: &Row) -> ColumnSnapshot {
     let seq_name: Option<String> = r.get(9);
     let seq_owned: bool = r.get(10);
     let identity: bool = r.get(11);
+    let generated: bool = r.get(12);
 
     let ty = match (enum_schema, enum_name) {
         (Some(s), Some(n)) => {
@@ -262,6 +266,7 @@ pub(crate) fn column_from_row(r: &Row) -> ColumnSnapshot {
     let is_integer = matches!(ty.as_str(), "SMALLINT" | "INT" | "BIGINT");
     let (serial, default) = match (seq_schema, seq_name) {
         _ if identity && is_integer => (true, None),
+        _ if generated => (false, None),
         (Some(_), Some(_)) if seq_owned && is_integer => (true, None),
         (Some(s), Some(n)) => (false, Some(nextval(&s, &n))),
         _ => (false, default),

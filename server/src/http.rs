@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use exo_runtime::edge::{self, HttpResponse, Route};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -187,8 +187,10 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
     let headers: Vec<(String, String)> =
         req.headers().iter().map(|(k, v)| (k.as_str().to_string(), header_text(v))).collect();
     let head = edge::Request { method: method.as_str(), path: &path, headers: &headers, peer: Some(peer.ip()) };
+    let expects_continue =
+        req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let response = match edge.route(&head) {
-        Route::Respond(answer) => to_hyper(answer),
+        Route::Respond(answer) => finish_unread(to_hyper(answer), req.into_body(), expects_continue).await,
         Route::Playground { file } => {
             let graphql_path = edge.graphql_path.as_str();
             match edge
@@ -208,9 +210,9 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         Route::GraphQl { client_ip } => {
             let limit = edge.max_body_bytes;
-            match Limited::new(req.into_body(), limit).collect().await {
-                Ok(collected) => {
-                    let body = collected.to_bytes();
+            let mut incoming = req.into_body();
+            match read_body(&mut incoming, limit).await {
+                Ok(body) => {
                     let started = Instant::now();
                     let (answer, counts) = server.handle_counted(&body, &headers, client_ip.as_deref()).await;
                     if log::requests_enabled() {
@@ -218,10 +220,8 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
                     }
                     to_hyper(edge.respond(&head, answer))
                 }
-                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                    to_hyper(edge.too_large(&head))
-                }
-                Err(e) => to_hyper(edge.unreadable_body(&head, &e.to_string())),
+                Err(BodyError::TooLarge) => finish_unread(to_hyper(edge.too_large(&head)), incoming, false).await,
+                Err(BodyError::Unreadable(e)) => close(to_hyper(edge.unreadable_body(&head, &e))),
             }
         }
         Route::Health(health) => {
@@ -239,16 +239,18 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         Route::Mcp { client_ip } => {
             let limit = edge.max_body_bytes;
-            let answer = match Limited::new(req.into_body(), limit).collect().await {
-                Ok(collected) => {
-                    server.handle_mcp(method.as_str(), &collected.to_bytes(), &headers, client_ip.as_deref()).await
+            let mut incoming = req.into_body();
+            match read_body(&mut incoming, limit).await {
+                Ok(body) => {
+                    let answer = server.handle_mcp(method.as_str(), &body, &headers, client_ip.as_deref()).await;
+                    to_hyper(edge.respond_mcp(&head, answer))
                 }
-                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                    exo_runtime::McpResponse::too_large(limit)
+                Err(BodyError::TooLarge) => {
+                    let answer = edge.respond_mcp(&head, exo_runtime::McpResponse::too_large(limit));
+                    finish_unread(to_hyper(answer), incoming, false).await
                 }
-                Err(e) => return to_hyper(edge.unreadable_body(&head, &e.to_string())),
-            };
-            to_hyper(edge.respond_mcp(&head, answer))
+                Err(BodyError::Unreadable(e)) => close(to_hyper(edge.unreadable_body(&head, &e))),
+            }
         }
     };
     log::debug(&format!(
@@ -256,6 +258,78 @@ async fn route(server: &Server, req: Request<Incoming>, peer: SocketAddr) -> Res
         response.status().as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     ));
+    response
+}
+
+/// Why a request body was not read.
+enum BodyError {
+    /// Longer than the limit; the rest is still unread.
+    TooLarge,
+    /// The connection broke or the chunking was bad.
+    Unreadable(String),
+}
+
+/// Reads the whole body, or stops at the first frame past `limit` bytes.
+async fn read_body(body: &mut Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    Ok(read.freeze())
+}
+
+/// At most this much of a refused body is read and discarded before answering...
+const DISCARD_MAX_BYTES: usize = 16 << 20;
+/// ... and for at most this long.
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers a request whose body was refused unread (wrong content type, too large).
+///
+/// A client that is still sending when the answer arrives may not see it: closing a socket
+/// with unread input resets the connection, which can discard the answer on the client's
+/// side, and a client reusing the connection would send its next request into a closed
+/// socket. So the rest of the body is read and discarded first, within bounds; past them the
+/// answer says `Connection: close`, so that no client reuses the connection. A client that
+/// waits for `100 Continue` is not asked for a body it need not send.
+async fn finish_unread(response: Response<Body>, mut body: Incoming, expects_continue: bool) -> Response<Body> {
+    use hyper::body::Body as _;
+    if body.is_end_stream() {
+        return response;
+    }
+    if expects_continue {
+        return close(response);
+    }
+    let drained = tokio::time::timeout(DISCARD_TIMEOUT, async {
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len();
+                if seen > DISCARD_MAX_BYTES {
+                    return false;
+                }
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    if drained {
+        response
+    } else {
+        close(response)
+    }
+}
+
+/// Marks `response` as the connection's last.
+fn close(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

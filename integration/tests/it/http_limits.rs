@@ -376,3 +376,81 @@ async fn max_selection_depth_is_configurable() {
     assert_eq!(r.body, json!({"data": {"__typename": "Query"}}));
     server.shutdown().await;
 }
+
+/// Reads one whole response (with a `Content-Length` body) from a kept-alive connection.
+async fn read_response(stream: &mut TcpStream) -> Reply {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 16 * 1024];
+    while !complete(&buf) {
+        let n = stream.read(&mut tmp).await.expect("the server answers");
+        assert!(n > 0, "the connection closed before a whole response: {:?}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    parse(&buf)
+}
+
+/// Sends `body` as one chunk of a chunked request (no declared length, so the server finds
+/// out the size only by reading) and its terminating chunk.
+async fn send_chunked(stream: &mut TcpStream, content_type: &str, body: &[u8]) {
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    stream.write_all(b"\r\n0\r\n\r\n").await.unwrap();
+}
+
+/// A refused body (too large, or of the wrong type) is read to its end before the answer, so
+/// the client sees the answer and may send its next request on the same connection: the flaw
+/// was a connection closed with the body unread, which a keep-alive client (Node's `fetch`)
+/// then reused ("other side closed"). A body too large even to discard gets
+/// `Connection: close`, so that no client reuses that connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bodies_leave_the_connection_usable() {
+    let server = serve(&[]).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let typename = json!({ "query": "{ __typename }" }).to_string();
+
+    send_chunked(&mut stream, "application/json", &vec![b' '; 3 << 20]).await;
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status, 413, "{:?}", r.body);
+    assert!(r.header("connection").is_none(), "{:?}", r.headers);
+
+    send_chunked(&mut stream, "text/plain", &vec![b'x'; 200 << 10]).await;
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status, 415, "{:?}", r.body);
+
+    send_chunked(&mut stream, "application/json", typename.as_bytes()).await;
+    let r = read_response(&mut stream).await;
+    assert_eq!((r.status, r.body.clone()), (200, json!({"data": {"__typename": "Query"}})));
+
+    // Past what is worth discarding: answered, and the connection is closed.
+    let mut big = TcpStream::connect(server.addr).await.unwrap();
+    let head =
+        "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    big.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = big.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..40 {
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if wr.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 16 * 1024];
+    while !complete(&buf) {
+        match rd.read(&mut tmp).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&tmp[..n]),
+            other => panic!("no whole answer before the connection ended: {other:?}"),
+        }
+    }
+    writer.abort();
+    let r = parse(&buf);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"), "{:?}", r.headers);
+    server.shutdown().await;
+}

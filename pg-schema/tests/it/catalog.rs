@@ -1,6 +1,7 @@
 //! `read_catalog` and `user_schemas` against a real database: what `exo schema import` reads
 //! besides the snapshot (views, check constraints, generated columns, comments; nothing an
-//! extension owns), and identity columns reading as SERIAL.
+//! extension owns), identity columns reading as SERIAL, and generated columns without a
+//! default.
 
 use exo_pg_schema::{read_catalog, user_schemas, ViewKind};
 
@@ -53,19 +54,25 @@ async fn views_checks_generated_columns_and_identity() {
     assert!(!items.column("quantity").unwrap().serial);
     assert_eq!(items.column("mood").unwrap().ty, r#""shop"."mood"[]"#);
 
-    /// (name, kind, [(column, type)]).
-    type View<'a> = (&'a str, ViewKind, Vec<(&'a str, &'a str)>);
+    let total = items.column("total").unwrap();
+    assert!(!total.serial && total.default.is_none(), "a generated column has no default: {total:?}");
+
+    /// (name, kind, [(column, type)], deletable).
+    type View<'a> = (&'a str, ViewKind, Vec<(&'a str, &'a str)>, bool);
     let views: Vec<View> = catalog
         .views
         .iter()
-        .map(|v| (v.name.as_str(), v.kind, v.columns.iter().map(|c| (c.name.as_str(), c.ty.as_str())).collect()))
+        .map(|v| {
+            (v.name.as_str(), v.kind, v.columns.iter().map(|c| (c.name.as_str(), c.ty.as_str())).collect(), v.deletable)
+        })
         .collect();
-    // `pg_buffercache`, the extension's view, is left out.
+    // `pg_buffercache`, the extension's view, is left out. A simple view can be deleted from;
+    // a materialized view cannot.
     assert_eq!(
         views,
         [
-            ("cheap", ViewKind::View, vec![("id", "INT"), ("price", "NUMERIC(10, 2)")]),
-            ("totals", ViewKind::MaterializedView, vec![("total", "NUMERIC")]),
+            ("cheap", ViewKind::View, vec![("id", "INT"), ("price", "NUMERIC(10, 2)")], true),
+            ("totals", ViewKind::MaterializedView, vec![("total", "NUMERIC")], false),
         ]
     );
     assert!(catalog.views.iter().all(|v| v.columns.iter().all(|c| c.nullable)));
@@ -75,11 +82,11 @@ async fn views_checks_generated_columns_and_identity() {
         checks,
         [("items_price_check", "CHECK ((price > (0)::numeric))"), ("quantity_positive", "CHECK ((quantity > 0))"),]
     );
-    assert_eq!(catalog.generated.len(), 1);
-    assert_eq!(
-        (catalog.generated[0].column.as_str(), catalog.generated[0].expression.as_str()),
-        ("total", "(price * (quantity)::numeric)")
-    );
+    // The `GENERATED ALWAYS` identity column and the stored generated one; not `other_id`
+    // (`BY DEFAULT`: rows may set it).
+    let generated: Vec<(&str, Option<&str>)> =
+        catalog.generated.iter().map(|g| (g.column.as_str(), g.expression.as_deref())).collect();
+    assert_eq!(generated, [("id", None), ("total", Some("(price * (quantity)::numeric)"))]);
 
     let comments: Vec<(&str, Option<&str>, &str)> =
         catalog.comments.iter().map(|c| (c.table.as_str(), c.column.as_deref(), c.text.as_str())).collect();

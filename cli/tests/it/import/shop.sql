@@ -1,7 +1,8 @@
 -- A shop database written by hand (not by exo), for `exo schema import`: several schemas,
 -- identity and serial columns, composite and self-referencing foreign keys, two foreign keys to
 -- one table, a one-to-one, a view, enums, arrays, jsonb, numeric(10,2), timestamptz(3), a check
--- constraint, a table without a primary key and names that need quoting.
+-- constraint, a table without a primary key, columns only the database writes (a stored
+-- generated column, a GENERATED ALWAYS identity that is not the key) and names that need quoting.
 
 CREATE SCHEMA sales;
 CREATE SCHEMA hr;
@@ -50,6 +51,7 @@ CREATE TABLE hr.employees (
     name TEXT NOT NULL,
     hired_on DATE NOT NULL DEFAULT CURRENT_DATE,
     manager_id SMALLINT REFERENCES hr.employees (id),
+    badge_no INT GENERATED ALWAYS AS IDENTITY (START WITH 100),
     CONSTRAINT employees_email_key UNIQUE (email)
 );
 
@@ -74,6 +76,7 @@ CREATE TABLE sales.order_lines (
     product_sku VARCHAR(32) NOT NULL REFERENCES public.products (sku),
     quantity INT NOT NULL DEFAULT 1,
     unit_price NUMERIC(10, 2) NOT NULL,
+    line_total NUMERIC(12, 2) GENERATED ALWAYS AS (quantity * unit_price) STORED,
     PRIMARY KEY (order_id, line_no)
 );
 
@@ -95,7 +98,8 @@ CREATE TABLE sales."Gift Cards" (
 CREATE TABLE sales.audit_log (
     at TIMESTAMPTZ NOT NULL DEFAULT now(),
     message TEXT NOT NULL,
-    details JSONB
+    details JSONB,
+    order_id BIGINT REFERENCES sales.orders (id)
 );
 
 CREATE VIEW sales.order_totals AS

@@ -16,5 +16,5 @@ INSERT INTO sales.order_lines (order_id, line_no, product_sku, quantity, unit_pr
 VALUES (1, 1, 'BK-1', 2, 19.99), (1, 2, 'GM-1', 1, 45.50), (2, 1, 'GM-1', 3, 40.00);
 INSERT INTO sales.returns (order_id, line_no, reason) VALUES (1, 2, 'scratched');
 INSERT INTO sales."Gift Cards" ("Code", balance, "order") VALUES ('GIFT-1', 25.00, 1);
-INSERT INTO sales.audit_log (at, message, details)
-VALUES ('2024-03-01T10:00:00Z', 'order 1 paid', '{"order": 1}');
+INSERT INTO sales.audit_log (at, message, details, order_id)
+VALUES ('2024-03-01T10:00:00Z', 'order 1 paid', '{"order": 1}', 1);
