@@ -30,6 +30,28 @@ pub trait Db {
     async fn query(&mut self, sql: &str, params: &[Option<String>]) -> Result<Vec<Vec<Option<String>>>, DbError>;
     /// Runs a parameterless command (`BEGIN`, `COMMIT`, `ROLLBACK`).
     async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    /// The engine finished `stage` of a request (`ok`: without an error), for a host that
+    /// times requests (the native server's OpenTelemetry spans: a stage runs from the previous
+    /// report to this one). The engine has no clock; by default nothing happens, and the call
+    /// compiles to nothing.
+    #[inline(always)]
+    fn finished(&mut self, _stage: Stage, _ok: bool) {}
+}
+
+/// The stages of a request the engine reports to its [`Db`] as it finishes them, in order:
+/// `Context`, then one of `CachedPlan` or `TrustedPlan`, or `Parse`, `Validate` and `Plan`;
+/// statements follow. A stage that fails is the last one reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The request's context: its token verified, context values read.
+    Context,
+    /// A plan found in the plan cache (the fast path: no parse, validation or planning).
+    CachedPlan,
+    /// A trusted document's precompiled plan chosen.
+    TrustedPlan,
+    Parse,
+    Validate,
+    Plan,
 }
 
 #[derive(Debug, Clone)]
@@ -240,8 +262,12 @@ impl Engine {
     ) -> Response {
         let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(refused) => return refused,
+            Err(refused) => {
+                db.finished(Stage::Context, false);
+                return refused;
+            }
         };
+        db.finished(Stage::Context, true);
         let text = &self.system.ir.trusted_documents[doc].document;
         let Some(op) = self.trusted.operation(doc, operation) else {
             // Let the ordinary path produce the spec's error for a missing operation name.
@@ -263,6 +289,7 @@ impl Engine {
             return self.execute_checked(text, operation, variables, head, db, false, None).await;
         }
         self.stats.trusted_hits.fetch_add(1, Ordering::Relaxed);
+        db.finished(Stage::TrustedPlan, outcome.is_ok());
         match outcome {
             Ok(plan) => {
                 let plan = Arc::clone(plan);
@@ -316,8 +343,12 @@ impl Engine {
     ) -> Response {
         let ctx = match self.context(head).await {
             Ok(c) => c,
-            Err(refused) => return refused,
+            Err(refused) => {
+                db.finished(Stage::Context, false);
+                return refused;
+            }
         };
+        db.finished(Stage::Context, true);
         let key = doc_key(query, operation);
         // Fast path: a cached plan for this document, variable shape and context.
         // Invalid values fall through to full validation, whose errors carry locations.
@@ -326,14 +357,19 @@ impl Engine {
             if untrusted || gate.is_some() { None } else { self.cached(key, query, operation, variables, &ctx) };
         if let Some((plan, errors)) = cached {
             if errors.is_empty() {
+                db.finished(Stage::CachedPlan, true);
                 return self.run(&plan, None, variables, &ctx, db).await;
             }
         }
-        let doc = match graphql::parse(query, &self.config.parse_limits) {
+        let parsed = graphql::parse(query, &self.config.parse_limits);
+        db.finished(Stage::Parse, parsed.is_ok());
+        let doc = match parsed {
             Ok(d) => d,
             Err(e) => return error_response(200, &[crate::error::parse_error(query, e)]),
         };
-        let op = match validate::validate(&self.system, &doc, operation, variables, self.config.limits) {
+        let validated = validate::validate(&self.system, &doc, operation, variables, self.config.limits);
+        db.finished(Stage::Validate, validated.is_ok());
+        let op = match validated {
             Ok(op) => op,
             Err(errors) => return error_response(200, &errors),
         };
@@ -361,7 +397,9 @@ impl Engine {
         if op.kind == graphql::OperationKind::Mutation && !self.config.allow_mutations {
             return error_response(200, &[GqlError::new("Mutations are not allowed")]);
         }
-        let plan = match plan::plan(&self.system, &op, &ctx) {
+        let planned = plan::plan(&self.system, &op, &ctx);
+        db.finished(Stage::Plan, planned.is_ok());
+        let plan = match planned {
             Ok(p) => Arc::new(p),
             Err(e) => return error_response(200, &[e]),
         };

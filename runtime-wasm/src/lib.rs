@@ -22,6 +22,6 @@ pub mod pg_text;
 pub use exo_planner::{error, graphql, limits, meta_schema, plan, sql, system, trusted, validate, value};
 
 pub use context::{AuthConfig, RequestHead};
-pub use engine::{Config, Db, DbError, Engine, Introspection, Response};
+pub use engine::{Config, Db, DbError, Engine, Introspection, Response, Stage};
 pub use mcp::{McpConfig, McpMode, McpResponse};
 pub use system::System;

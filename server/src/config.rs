@@ -43,6 +43,8 @@ pub struct ServerConfig {
     /// How long a request waits for a free database connection before it is answered with an
     /// error (`EXO_CONNECTION_POOL_TIMEOUT_MS`, default 5 s).
     pub pool_timeout: std::time::Duration,
+    /// OpenTelemetry traces (`EXO_ENABLE_OTEL` and the `OTEL_*` variables); `None` when off.
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +188,7 @@ impl ServerConfig {
             cors: Cors::parse(get("EXO_CORS_DOMAINS").as_deref()),
             log,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            telemetry: crate::telemetry::TelemetryConfig::from_env(get)?,
         })
     }
 }

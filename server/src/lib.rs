@@ -24,6 +24,7 @@ pub mod oidc;
 mod playground;
 mod pool;
 mod socket;
+pub mod telemetry;
 mod tls;
 
 pub use config::{Cors, DatabaseConfig, ServerConfig, DEFAULT_MAX_BODY_BYTES};
@@ -31,6 +32,7 @@ pub use db::{connect_client, connect_config, ConnectSettings, PgDb};
 pub use error::Error;
 pub use limits::HttpLimits;
 pub use pool::{Pool, PooledConnection};
+pub use telemetry::{Protocol, Telemetry, TelemetryConfig};
 pub use tls::SslMode;
 
 use std::future::Future;
@@ -59,6 +61,8 @@ pub struct Server {
     config: ServerConfig,
     /// The HTTP decisions, made from `config` once.
     edge: Edge<TrustedProxies>,
+    /// The span exporter (`EXO_ENABLE_OTEL`); `None` costs a request one branch.
+    telemetry: Option<Telemetry>,
 }
 
 impl Server {
@@ -77,7 +81,8 @@ impl Server {
         }
         let engine = Engine::new(system, config.engine.clone(), env);
         let edge = edge_of(&config);
-        Ok(Server { engine, pool, config, edge })
+        let telemetry = config.telemetry.clone().map(Telemetry::start).transpose()?;
+        Ok(Server { engine, pool, config, edge, telemetry })
     }
 
     /// Loads an IR file's bytes (as written by `exo build`) and builds the server.
@@ -130,6 +135,15 @@ impl Server {
     ) -> (Response, DbCounts) {
         let head = RequestHead { headers, client_ip, now: unix_now() };
         let mut db = self.bounded_connection();
+        if let Some(telemetry) = &self.telemetry {
+            if let Some(mut trace) = telemetry::RequestTrace::start(headers) {
+                let response =
+                    self.engine.handle(body, &head, &mut telemetry::Traced { db: &mut db, trace: &mut trace }).await;
+                let counts = DbCounts { statements: db.statements, rows: db.rows };
+                telemetry.submit(telemetry::graphql_root(trace, body, &self.config.graphql_path, &response, counts));
+                return (response, counts);
+            }
+        }
         let response = self.engine.handle(body, &head, &mut db).await;
         (response, DbCounts { statements: db.statements, rows: db.rows })
     }
@@ -145,7 +159,18 @@ impl Server {
     ) -> exo_runtime::McpResponse {
         let head = RequestHead { headers, client_ip, now: unix_now() };
         let mut db = self.bounded_connection();
-        self.engine.handle_mcp(method, body, &head, &self.config.cors, &mut db).await
+        let cors = &self.config.cors;
+        if let Some(telemetry) = &self.telemetry {
+            if let Some(mut trace) = telemetry::RequestTrace::start(headers) {
+                let traced = &mut telemetry::Traced { db: &mut db, trace: &mut trace };
+                let response = self.engine.handle_mcp(method, body, &head, cors, traced).await;
+                let counts = DbCounts { statements: db.statements, rows: db.rows };
+                let path = &self.config.engine.mcp.path;
+                telemetry.submit(telemetry::mcp_root(trace, method, body, path, response.status, counts));
+                return response;
+            }
+        }
+        self.engine.handle_mcp(method, body, &head, cors, &mut db).await
     }
 
     /// A lazy connection carrying this request's bounds: the statement timeout's deadline
@@ -207,7 +232,13 @@ impl Server {
     /// (`exo dev` swaps models without reopening connections).
     pub fn with_system(&self, system: System, env: EnvLookup) -> Server {
         let engine = Engine::new(system, self.config.engine.clone(), env);
-        Server { engine, pool: self.pool.clone(), config: self.config.clone(), edge: self.edge.clone() }
+        Server {
+            engine,
+            pool: self.pool.clone(),
+            config: self.config.clone(),
+            edge: self.edge.clone(),
+            telemetry: self.telemetry.clone(),
+        }
     }
 }
 
@@ -240,7 +271,13 @@ impl LiveServer {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
         let threads = self.current().config().threads;
-        http::serve(self, listener, threads, shutdown).await
+        let telemetry = self.current().telemetry.clone();
+        let served = http::serve(self, listener, threads, shutdown).await;
+        // The spans of the last requests are sent before the process ends.
+        if let Some(telemetry) = telemetry {
+            telemetry.shutdown().await;
+        }
+        served
     }
 }
 

@@ -91,17 +91,17 @@ pub fn verify(key: &Jwk, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
 
 /// The parts of an `http://` or `https://` URL a GET needs.
 #[derive(Debug, PartialEq, Eq)]
-struct Target<'a> {
-    tls: bool,
+pub(crate) struct Target<'a> {
+    pub tls: bool,
     /// Without brackets, for connecting and for TLS server names.
-    host: &'a str,
-    port: u16,
+    pub host: &'a str,
+    pub port: u16,
     /// As written, for the `Host` header.
-    authority: &'a str,
-    path: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
 }
 
-fn parse_url(url: &str) -> Result<Target<'_>, String> {
+pub(crate) fn parse_url(url: &str) -> Result<Target<'_>, String> {
     let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -199,7 +199,7 @@ where
 // rustls 0.23.48 deprecates the `ring` provider (no post-quantum key exchange); it is kept
 // because `ring` already does the signature checks and the Postgres TLS work uses it too.
 #[allow(deprecated)]
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
     for cert in found.certs {

@@ -387,7 +387,15 @@ fn every_example_round_trips() {
     }
     assert_eq!(
         identical,
-        ["composite-keys", "exograph-style", "multi-file", "scalar-filters", "unique-indexes", "write-only"]
+        [
+            "composite-keys",
+            "exograph-prechecks",
+            "exograph-style",
+            "multi-file",
+            "scalar-filters",
+            "unique-indexes",
+            "write-only"
+        ]
     );
     insta::with_settings!({snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/import"), prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("examples-sdl", report);

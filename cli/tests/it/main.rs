@@ -2,7 +2,8 @@
 //! `http` serves a built model over real sockets, `commands` runs the `exo` binary, `dev` runs
 //! `exo dev` / `exo yolo` while editing the model, `import` runs `exo schema import` on real databases,
 //! `mcp` drives `/mcp` with the MCP SDK client, `production` runs `exo serve` and `exo test`
-//! through PgBouncer and checks readiness and request logs.
+//! through PgBouncer and checks readiness and request logs, `telemetry` receives its
+//! OpenTelemetry spans with OTLP receivers of its own.
 
 mod bounds;
 mod commands;
@@ -11,6 +12,7 @@ mod http;
 mod import;
 mod mcp;
 mod production;
+mod telemetry;
 
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::{example, exo, free_port, temp_copy, workspace};
 
 const PATIENCE: Duration = Duration::from_secs(60);
-const SECRET: &str = "production-test-secret";
+pub(crate) const SECRET: &str = "production-test-secret";
 
 /// PgBouncer in front of `pg`, every database forwarded (`* = ...`), trust authentication.
 /// Stopped on drop.
@@ -93,15 +93,15 @@ fn postgres_ids() -> (u32, u32) {
 }
 
 /// `exo serve` on a free port, output to files; interrupted on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     stdout: PathBuf,
     stderr: PathBuf,
 }
 
 impl Serve {
-    fn start(project: &Path, logs: &Path, env: &[(&str, &str)]) -> Serve {
+    pub(crate) fn start(project: &Path, logs: &Path, env: &[(&str, &str)]) -> Serve {
         std::fs::create_dir_all(logs).expect("mkdir");
         let port = free_port();
         let (stdout, stderr) = (logs.join("stdout.log"), logs.join("stderr.log"));
@@ -133,12 +133,12 @@ impl Serve {
         serve
     }
 
-    fn output(&self) -> (String, String) {
+    pub(crate) fn output(&self) -> (String, String) {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
         (read(&self.stdout), read(&self.stderr))
     }
 
-    fn graphql(&self, query: &str, variables: Value, token: &str) -> Value {
+    pub(crate) fn graphql(&self, query: &str, variables: Value, token: &str) -> Value {
         let body = json!({ "query": query, "variables": variables }).to_string();
         let auth = format!("Authorization: Bearer {token}\r\n");
         let (status, body) = http(self.port, "POST", "/graphql", &auth, &body);
@@ -168,7 +168,7 @@ impl Drop for Serve {
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, body).
-fn http(port: u16, method: &str, path: &str, extra_headers: &str, body: &str) -> (u16, String) {
+pub(crate) fn http(port: u16, method: &str, path: &str, extra_headers: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
@@ -184,13 +184,13 @@ fn http(port: u16, method: &str, path: &str, extra_headers: &str, body: &str) ->
     (status, body.to_string())
 }
 
-fn admin_token() -> String {
+pub(crate) fn admin_token() -> String {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
     exo_runtime::jwt::sign_hs256(&json!({ "sub": 1, "role": "admin", "exp": exp }), SECRET.as_bytes())
 }
 
 /// The todo example built in a temp dir, and a database `pg` holds with its tables and a row.
-fn todo_database(pg: &EphemeralPostgres, prefix: &str) -> (tempfile::TempDir, PathBuf, String) {
+pub(crate) fn todo_database(pg: &EphemeralPostgres, prefix: &str) -> (tempfile::TempDir, PathBuf, String) {
     let (tmp, project) = temp_copy(&example("ok/todo"));
     let built = exo().arg("build").arg("--project").arg(&project).output().expect("run exo build");
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));

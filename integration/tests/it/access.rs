@@ -872,6 +872,11 @@ impl Write {
                 if (note.is_some() && c.sub.is_none()) || (c.sub.is_none() && !admin) {
                     return Outcome::NotAuthorized;
                 }
+                // The input on its own: a message moved to a chat the caller is not a member
+                // of is refused, whichever message it is.
+                if chat.is_some_and(|nc| !(world.member(c.sub, nc) || admin)) {
+                    return Outcome::NotAuthorized;
+                }
                 let Some(i) = world.messages.iter().position(|m| m.id == *id) else {
                     return Outcome::Null;
                 };

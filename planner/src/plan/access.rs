@@ -3,7 +3,7 @@
 //! ([`Cond::Sql`]) with context values as parameters. Every assumption about the context is
 //! recorded ([`CtxDep`]) so a cached plan is reused only where it holds.
 
-use exo_ir::{AccessExpr, AccessOperand, CmpOp, EntityId, FieldKind, Literal, ParamIn, PathStep};
+use exo_ir::{AccessExpr, AccessOperand, CmpOp, ColumnId, EntityId, FieldKind, Literal, ParamIn, PathStep};
 use serde_json::Value as Json;
 
 use super::{param_in, CtxDep, Planner};
@@ -74,6 +74,9 @@ enum Operand<'a> {
         field: u32,
         value: Json,
     },
+    /// A column of a row being checked before its write whose value is not known yet
+    /// ([`Planner::unknown`]).
+    Unknown,
 }
 
 impl<'a, 'd> Planner<'a, 'd> {
@@ -99,13 +102,19 @@ impl<'a, 'd> Planner<'a, 'd> {
                 // AuthContext.id)` does not admit anonymous callers. When the inner rule is
                 // decided false and a missing value took part, the negation is false as well
                 // (this errs on the side of refusing, e.g. for `!(unknown && false)`).
+                // A rule made only of comparisons left out as unknown (a check of input
+                // before the write) stays met under `!` too, as in Exograph.
                 let before = self.missing_context;
                 self.missing_context = false;
+                let (leaves, ignored) = (self.leaves, self.ignored);
                 let inner = self.access(e, entity, a);
                 let unknown = self.missing_context;
                 self.missing_context |= before;
+                let all_ignored = self.ignored > ignored && self.ignored - ignored == self.leaves - leaves;
                 if unknown && matches!(inner, Cond::False) {
                     Cond::False
+                } else if all_ignored && matches!(inner, Cond::True) {
+                    Cond::True
                 } else {
                     inner.not()
                 }
@@ -113,6 +122,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             AccessExpr::And(l, r) => self.junction(l, r, entity, a, true),
             AccessExpr::Or(l, r) => self.junction(l, r, entity, a, false),
             AccessExpr::Cmp { op, lhs, rhs } => {
+                self.leaves += 1;
                 let l = self.operand(lhs, entity, a);
                 let r = self.operand(rhs, entity, a);
                 match (l, r) {
@@ -121,6 +131,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
             AccessExpr::Some { collection, param, body } => {
+                self.leaves += 1;
                 self.some(collection, *param, body, entity, a).unwrap_or(Cond::False)
             }
         }
@@ -169,14 +180,23 @@ impl<'a, 'd> Planner<'a, 'd> {
             _ => return None,
         };
         let (last, prefix) = path.split_last()?;
+        if prefix.is_empty() {
+            if let Some(i) = self.input_children.iter().position(|c| c.parent == base_alias && c.field == last.field) {
+                return self.some_input(i, param, body);
+            }
+        }
         let mut cur_entity = owner;
         let mut cur_alias = base_alias;
         let mut wrappers: Vec<(TableName<'a>, Ident<'a>, Expr<'a>)> = vec![];
         for step in prefix {
             let e = self.ir.entity(step.entity);
-            let FieldKind::ManyToOne { target, .. } = &e.fields[step.field as usize].kind else {
+            let FieldKind::ManyToOne { target, columns, .. } = &e.fields[step.field as usize].kind else {
                 return None;
             };
+            if columns.iter().any(|c| self.is_unknown(cur_alias, *c)) {
+                self.ignored += 1;
+                return Some(Cond::True);
+            }
             let t = self.ir.entity(*target);
             let b = self.alias(t);
             let join = self.many_to_one_join(cur_entity, step.field, cur_alias, b);
@@ -189,6 +209,13 @@ impl<'a, 'd> Planner<'a, 'd> {
             return None;
         };
         let t = self.ir.entity(*target);
+        if let FieldKind::ManyToOne { target_columns, .. } = &t.fields[*inverse as usize].kind {
+            if target_columns.iter().any(|c| self.is_unknown(cur_alias, *c)) {
+                // The rows of a row whose key is not known yet: left out.
+                self.ignored += 1;
+                return Some(Cond::True);
+            }
+        }
         let b = self.alias(t);
         let join = self.many_to_one_join(*target, *inverse, b, cur_alias);
         self.lambda.push((param, *target, b));
@@ -217,6 +244,32 @@ impl<'a, 'd> Planner<'a, 'd> {
             ));
         }
         Some(Cond::Sql(exists))
+    }
+
+    /// `.some(p => body)` over the rows a create's input gives the collection
+    /// ([`Planner::input_children`]): true when one of them meets `body`; none is false.
+    fn some_input(&mut self, i: usize, param: u32, body: &'a AccessExpr) -> Option<Cond<'a>> {
+        let children = self.input_children.swap_remove(i);
+        let target = children.target;
+        let mut cond = Cond::False;
+        for (b, row) in children.rows {
+            self.lambda.push((param, target, b));
+            let inner = self.access(body, target, b);
+            self.lambda.pop();
+            let c = match inner {
+                Cond::Sql(s) => Cond::Sql(sql::exists(Query::select(
+                    Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(row), alias: b }).filter(s),
+                ))),
+                c => c,
+            };
+            cond = cond.or(c);
+        }
+        Some(cond)
+    }
+
+    /// Whether column `c` of the row at alias `a` is not known before the write.
+    pub(super) fn is_unknown(&self, a: Ident<'a>, c: ColumnId) -> bool {
+        self.unknown.iter().any(|(x, y)| *x == a && *y == c)
     }
 
     fn context_value(&self, context: u32, field: u32) -> Json {
@@ -258,8 +311,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let f = &e.fields[first.field as usize];
         match &f.kind {
+            FieldKind::Column { column, .. } if rest.is_empty() && self.is_unknown(a, *column) => {
+                Some(Operand::Unknown)
+            }
             FieldKind::Column { sql, column, .. } if rest.is_empty() => {
                 Some(Operand::Column { expr: self.column(a, e.table, *column), param: &sql.param })
+            }
+            FieldKind::ManyToOne { columns, .. } if columns.iter().any(|c| self.is_unknown(a, *c)) => {
+                Some(Operand::Unknown)
             }
             FieldKind::ManyToOne { target, columns, target_columns, .. } => {
                 let t = self.ir.entity(*target);
@@ -321,6 +380,11 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
         }
         match (l, r) {
+            // A value not known before the write: the comparison is left out.
+            (Unknown, _) | (_, Unknown) => {
+                self.ignored += 1;
+                Cond::True
+            }
             (Value(x), Value(y)) => bool_cond(eval_cmp(op, &x, &y)),
             (CtxParam { context, field, value }, Value(y)) => {
                 self.record_dep(context, field, Some(value.clone()));
@@ -365,6 +429,8 @@ impl<'a, 'd> Planner<'a, 'd> {
                 let p = self.param(ParamSource::Context { context, field });
                 (p, value.is_null(), value.is_array())
             }
+            // Left out by `compare` before it gets here.
+            Operand::Unknown => return Cond::True,
             Operand::Column { expr: other_col, .. } => {
                 if op == CmpOp::In {
                     return Cond::Sql(Expr::Quantified {

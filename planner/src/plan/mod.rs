@@ -155,6 +155,27 @@ pub(crate) struct Planner<'a, 'd> {
     /// A `.some(...)` collection does not count them, so a nested row cannot authorize
     /// itself (or a sibling) by being one of the rows its rule looks for.
     unwritten: Vec<(EntityId, usize)>,
+    /// While a create or update rule is checked against input (the prechecks): the columns
+    /// of a pseudo-row whose value is not known before the write (a key the database
+    /// generates; for the check of an update's input alone, every column the input does not
+    /// set). A comparison reaching one is left out, counted as met, as Exograph does.
+    unknown: Vec<(Ident<'a>, ColumnId)>,
+    /// While a create rule is checked: the rows the input gives a one-to-many field of a
+    /// pseudo-row, which `.some(...)` over that field looks at (the new row has no others).
+    input_children: Vec<InputChildren<'a>>,
+    /// Comparisons evaluated, and those left out as unknown (so that `!` of a rule made only
+    /// of left-out comparisons stays met, as in Exograph).
+    leaves: u32,
+    ignored: u32,
+}
+
+/// The nested rows a create's input gives field `field` of the pseudo-row at `parent`: each
+/// a pseudo-row query with its own alias.
+pub(crate) struct InputChildren<'a> {
+    pub(crate) parent: Ident<'a>,
+    pub(crate) field: u32,
+    pub(crate) target: EntityId,
+    pub(crate) rows: Vec<(Ident<'a>, Query<'a>)>,
 }
 
 fn bad_request(msg: impl Into<String>) -> GqlError {
@@ -179,6 +200,10 @@ impl<'a, 'd> Planner<'a, 'd> {
             filter_pos: Pos { line: 0, column: 0 },
             guards: vec![],
             unwritten: vec![],
+            unknown: vec![],
+            input_children: vec![],
+            leaves: 0,
+            ignored: 0,
         }
     }
 

@@ -1,20 +1,47 @@
 //! Create and update rules checked before the write, as Exograph documents them: a create
-//! rule is evaluated on the input rows, an update rule on each targeted row with the new
-//! values laid over it. Relation paths in the rules (`self.chat.participants.some(...)`) read
-//! the database as it is before the write, so a row can never authorize itself (a membership
-//! whose rule asks for a membership). The check is its own statement, run before the write in
-//! the same transaction: a refusal writes nothing, and a refused create of an existing key
-//! answers "Not authorized" rather than a duplicate-key failure.
+//! rule is evaluated on the input rows, an update rule on the input alone and on each targeted
+//! row with the new values laid over it. What the input does not determine (a key the
+//! database generates; for the input alone, every column it does not set) is left out of the
+//! comparisons, as in Exograph. Relation paths in the rules (`self.chat.participants.some(...)`)
+//! read the database as it is before the write, so a row can never authorize itself (a
+//! membership whose rule asks for a membership); only a new row's own collections are the
+//! rows its input nests there. The check is its own statement, run before the write in the
+//! same transaction: a refusal writes nothing, and a refused create of an existing key answers
+//! "Not authorized" rather than a duplicate-key failure.
 
-use exo_ir::{ColumnId, Entity, EntityId, FieldDefault, FieldKind};
+use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
-use crate::plan::{param_in, ParamSource, Planner, Step};
+use crate::plan::{param_in, InputChildren, ParamSource, Planner, Step};
 use crate::sql::{self, Body, Cast, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
+
+/// What a pseudo-row holds for the columns the input does not set.
+#[derive(Clone, Copy)]
+enum Rest<'a> {
+    /// The model's defaults (a create).
+    Defaults,
+    /// The existing row at this alias (an update).
+    Existing(Ident<'a>),
+    /// Nothing known (an update's input on its own).
+    Unknown,
+}
+
+/// Whether `rule` has a `self.<field>.some(...)`.
+fn some_over(rule: &AccessExpr, field: u32) -> bool {
+    match rule {
+        AccessExpr::Const(_) | AccessExpr::Cmp { .. } => false,
+        AccessExpr::Not(e) => some_over(e, field),
+        AccessExpr::And(l, r) | AccessExpr::Or(l, r) => some_over(l, field) || some_over(r, field),
+        AccessExpr::Some { collection, body, .. } => {
+            matches!(collection, AccessOperand::SelfPath(p) if p.len() == 1 && p[0].field == field)
+                || some_over(body, field)
+        }
+    }
+}
 
 /// `NOT COALESCE(rule, false)`: the rule is false or unknown.
 fn violated(rule: Expr<'_>) -> Expr<'_> {
@@ -23,31 +50,95 @@ fn violated(rule: Expr<'_>) -> Expr<'_> {
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// Every column of `e`'s table as it would be written, named as the table names it: the
-    /// input's value, else the existing row's (`base`, for an update), else the model's
-    /// default (a literal, an enum value, the current time), else a typed `NULL` (a value the
-    /// database generates, such as a serial key or a random UUID, is not known before the
-    /// write).
+    /// input's value, else the existing row's ([`Rest::Existing`], for an update), else the
+    /// model's default (a literal, an enum value, the current time), else a typed `NULL` (a
+    /// value the database generates, such as a serial key or a random UUID, is not known
+    /// before the write: see [`Self::generated_columns`]).
     fn pseudo_row(
         &mut self,
         e: &'a Entity,
         mut cols: Vec<(ColumnId, Expr<'a>)>,
-        base: Option<Ident<'a>>,
+        rest: Rest<'a>,
     ) -> Vec<sql::SelectItem<'a>> {
         let table = self.ir.table(e.table);
         let mut items = Vec::with_capacity(table.columns.len());
         for c in 0..table.columns.len() as ColumnId {
+            let null = || sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty));
             let expr = match cols.iter().position(|(x, _)| *x == c) {
                 Some(i) => cols.swap_remove(i).1,
-                None => match base {
-                    Some(b) => self.column(b, e.table, c),
-                    None => self
-                        .default_value(e, c)
-                        .unwrap_or_else(|| sql::cast(Expr::Null, Cast::of_column(&table.columns[c as usize].ty))),
+                None => match rest {
+                    Rest::Existing(b) => self.column(b, e.table, c),
+                    Rest::Defaults => self.default_value(e, c).unwrap_or_else(null),
+                    Rest::Unknown => null(),
                 },
             };
             items.push(sql::SelectItem { expr, alias: Some(Ident::Name(self.column_name(e.table, c))) });
         }
         items
+    }
+
+    /// The columns of a new row of `e` whose value the database generates (a serial key, a
+    /// random UUID) and `row` does not give: not known before the write, so a rule's
+    /// comparison with one is left out ([`Planner::unknown`]), as Exograph leaves out what the
+    /// input does not determine.
+    fn generated_columns(&self, e: &'a Entity, row: &Val) -> Vec<ColumnId> {
+        let given = row.as_object().unwrap_or(&[]);
+        e.fields
+            .iter()
+            .filter_map(|f| match (&f.kind, &f.default) {
+                (
+                    FieldKind::Column { column, .. },
+                    Some(
+                        FieldDefault::AutoIncrement { .. }
+                        | FieldDefault::GenerateUuid
+                        | FieldDefault::UuidV4
+                        | FieldDefault::UuidV7,
+                    ),
+                ) if !given.iter().any(|(k, _)| *k == f.name) => Some(*column),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// For a create's row at alias `a`: the rows its input gives each one-to-many field (none
+    /// when the field is absent: a new row has no other related rows), as pseudo-rows, so
+    /// that `.some(...)` over the field looks at them ([`Planner::input_children`]). A
+    /// child's reference to the new row is not known before the write.
+    fn input_children(
+        &mut self,
+        entity: EntityId,
+        a: Ident<'a>,
+        row: &Val,
+        sel: &'a Selected<'_>,
+    ) -> Result<(), GqlError> {
+        let e = self.ir.entity(entity);
+        let given = row.as_object().unwrap_or(&[]);
+        for (fid, f) in e.fields.iter().enumerate() {
+            let FieldKind::OneToMany { target, inverse, .. } = &f.kind else {
+                continue;
+            };
+            let t = self.ir.entity(*target);
+            let FieldKind::ManyToOne { columns, .. } = &t.fields[*inverse as usize].kind else {
+                continue;
+            };
+            if !some_over(&e.access.create, fid as u32) {
+                // Pseudo-rows (and their aliases) only for collections the rule looks at.
+                continue;
+            }
+            let value = given.iter().find(|(k, _)| *k == f.name).map(|(_, v)| v);
+            let mut rows = vec![];
+            for item in super::items(value) {
+                let b = self.alias(t);
+                let mut unknown = self.generated_columns(t, item);
+                unknown.extend(columns.iter().copied());
+                self.unknown.extend(unknown.into_iter().map(|c| (b, c)));
+                let input = self.row_columns(*target, item, true, &[*inverse], sel)?;
+                let items = self.pseudo_row(t, input.cols, Rest::Defaults);
+                rows.push((b, Query::select(Select { items, ..Select::default() })));
+            }
+            self.input_children.push(InputChildren { parent: a, field: fid as u32, target: *target, rows });
+        }
+        Ok(())
     }
 
     /// The value the model's default gives column `c`, when it is known before the write.
@@ -93,9 +184,14 @@ impl<'a, 'd> Planner<'a, 'd> {
         for row in rows {
             let mark = self.aliases;
             let a = self.alias(e);
+            let unknown = self.generated_columns(e, row);
+            self.unknown.extend(unknown.into_iter().map(|c| (a, c)));
+            self.input_children(entity, a, row, sel)?;
             let rule = self.access(&e.access.create, entity, a);
-            let rule = rule.and(self.input_rule(entity, a, row, FieldUse::Create)?);
-            let rule = match rule {
+            let fields = self.input_rule(entity, a, row, FieldUse::Create);
+            self.unknown.clear();
+            self.input_children.clear();
+            let rule = match rule.and(fields?) {
                 Cond::True => {
                     // No statement uses the alias: give it back, so plans without a check
                     // keep their names.
@@ -106,7 +202,7 @@ impl<'a, 'd> Planner<'a, 'd> {
                 Cond::Sql(s) => s,
             };
             let input = self.row_columns(entity, row, true, &[], sel)?;
-            let items = self.pseudo_row(e, input.cols, None);
+            let items = self.pseudo_row(e, input.cols, Rest::Defaults);
             let written = Query::select(Select { items, ..Select::default() });
             branches.push(
                 Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
@@ -119,9 +215,12 @@ impl<'a, 'd> Planner<'a, 'd> {
         Ok(Some(self.count_violations(branches)))
     }
 
-    /// The check before `updateT`/`updateTs`: every row the update targets (already passing
-    /// the update rule as it is) must meet the update rule with the new values laid over it.
-    /// `None` when the input sets no column or the context alone allows it.
+    /// The check before `updateT`/`updateTs`, in two parts. The input on its own must meet the
+    /// update rule, comparisons with what it does not set left out (as Exograph checks it;
+    /// assigning an issue to someone the rule does not allow is refused even when the row
+    /// itself is not the caller's to update). And every row the update targets (already
+    /// passing the update rule as it is) must meet the update rule with the new values laid
+    /// over it. `None` when the input sets no column or the context alone allows it.
     pub(super) fn update_precheck(
         &mut self,
         entity: EntityId,
@@ -149,16 +248,40 @@ impl<'a, 'd> Planner<'a, 'd> {
             Cond::False => return Err(not_authorized()),
             Cond::Sql(s) => s,
         };
-        let items = self.pseudo_row(e, input.cols, Some(b));
+        let set: Vec<ColumnId> = input.cols.iter().map(|(c, _)| *c).collect();
+        let items = self.pseudo_row(e, input.cols, Rest::Existing(b));
         let written = Query::select(Select {
             items,
             from: Some(sql::table(self.table_name(e.table), b)),
             filter: Some(target.into_expr()),
             ..Select::default()
         });
-        let branch = Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
-            .filter(violated(rule));
-        Ok(Some(self.count_violations(vec![branch])))
+        let mut branches = vec![];
+        let mark = self.aliases;
+        let c = self.alias(e);
+        let columns = self.ir.table(e.table).columns.len() as ColumnId;
+        self.unknown.extend((0..columns).filter(|x| !set.contains(x)).map(|x| (c, x)));
+        let alone = self.access(&e.access.update, entity, c);
+        self.unknown.clear();
+        match alone {
+            // No statement uses the alias: given back, as above.
+            Cond::True => self.aliases = mark,
+            Cond::False => return Err(not_authorized()),
+            Cond::Sql(s) => {
+                let input = self.row_columns(entity, data, false, &[], sel)?;
+                let items = self.pseudo_row(e, input.cols, Rest::Unknown);
+                let given = Query::select(Select { items, ..Select::default() });
+                branches.push(
+                    Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(given), alias: c })
+                        .filter(violated(s)),
+                );
+            }
+        }
+        branches.push(
+            Select::new(vec![Expr::Int(1)], sql::From::Subquery { query: Box::new(written), alias: a })
+                .filter(violated(rule)),
+        );
+        Ok(Some(self.count_violations(branches)))
     }
 
     /// The rows an update writes, at alias `a`: the update rule on the row as it is, the keys
