@@ -47,12 +47,15 @@ bash scripts/worker-e2e.sh
 #     examples and their suites (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 3600).
 bash scripts/fuzz.sh 15
 
-# 4. The runtime never depends on the compiler, pest, miette or petgraph.
-deps=$(cargo tree --locked -p exo-runtime -e normal --prefix none --target all | awk '{print $1}' | sort -u)
-for forbidden in exo-compiler pest miette petgraph sqlparser; do
-  if grep -qx "$forbidden" <<<"$deps"; then
-    echo "scripts/test.sh: exo-runtime must not depend on $forbidden" >&2
-    exit 1
-  fi
+# 4. The runtime (and the planner it shares with the compiler) never depends on the compiler,
+#    pest, miette, petgraph or sqlparser.
+for crate in exo-runtime exo-planner; do
+  deps=$(cargo tree --locked -p "$crate" -e normal --prefix none --target all | awk '{print $1}' | sort -u)
+  for forbidden in exo-compiler pest miette petgraph sqlparser; do
+    if grep -qx "$forbidden" <<<"$deps"; then
+      echo "scripts/test.sh: $crate must not depend on $forbidden" >&2
+      exit 1
+    fi
+  done
 done
 echo "scripts/test.sh: all checks passed"

@@ -2,6 +2,7 @@
 //! socket and tokio-postgres need: host, port, whether to upgrade to TLS, and the session
 //! settings. Target-independent; the socket itself lives in `worker_glue`.
 
+use exo_runtime::env::redact_url as redact;
 use tokio_postgres::config::{Host, SslMode};
 
 /// Where and how to open one connection.
@@ -100,22 +101,6 @@ fn strip_ssl_flag(url: &str) -> (String, Option<bool>) {
     (url, flag)
 }
 
-/// A URL with its password replaced by `***`, for messages.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,11 +142,5 @@ mod tests {
         let t = from_hyperdrive("postgres://u:p@abc.hyperdrive.local:5432/db", "10.0.0.1".into(), 6432, true).unwrap();
         assert_eq!((t.host.as_str(), t.port, t.tls), ("10.0.0.1", 6432, true));
         assert_eq!(t.config.get_user(), Some("u"));
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact("postgres://u:pw@h:5/db?x=1"), "postgres://u:***@h:5/db?x=1");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

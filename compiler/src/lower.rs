@@ -27,8 +27,9 @@
 use std::collections::{HashMap, HashSet};
 
 use exo_ir::{
-    self as ir, Column, ColumnDefault, ColumnId, ColumnSql, ColumnType, EntitySql, FieldDefault, FieldId, FieldKind,
-    ForeignKey, Index, Ir, ScalarType, Table, UniqueConstraint, UniqueLookup, Validation, ValueType,
+    self as ir, quote_literal, Column, ColumnDefault, ColumnId, ColumnSql, ColumnType, EntitySql, FieldDefault,
+    FieldId, FieldKind, ForeignKey, Index, Ir, ScalarType, Table, UniqueConstraint, UniqueLookup, Validation,
+    ValueType,
 };
 
 use crate::diag::Diagnostic;
@@ -620,11 +621,6 @@ fn indexes(ent: &EntityDef<'_>, cols: &[FieldCols], table: &Table) -> Vec<Index>
         }
     }
     out
-}
-
-/// `'it''s'`
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn literal_sql(lit: &ir::Literal, scalar: ScalarType, raw: bool) -> Option<String> {

@@ -3,7 +3,7 @@
 //! Files anywhere under the directory, in either format Exograph accepts: a map
 //! `{ "<sha256>": "<document>" }`, or an Apollo persisted-query manifest
 //! `{ "operations": [{ "id": "...", "body": "..." }] }`. Every operation is validated and
-//! planned by the runtime's own code (`exo_runtime::trusted::compile`), so a bad operation is
+//! planned by the planner the runtime uses (`exo_planner::trusted::compile`), so a bad operation is
 //! a build error naming its file and operation.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnost
     let mut files = vec![];
     collect_json(&dir, &mut files);
     files.sort();
-    let system = exo_runtime::System::new(ir.clone());
+    let system = exo_planner::System::new(ir.clone());
     let mut docs = vec![];
     for path in files {
         let shown = path.strip_prefix(project_dir).unwrap_or(&path).display().to_string();
@@ -51,8 +51,8 @@ pub fn attach(ir: &mut Ir, project_dir: &Path, sources: &mut SourceMap, diagnost
         for (id, body) in entries {
             let span =
                 locate(&text, &id).map(|(s, e)| Span { file, start: s, end: e }).unwrap_or(Span { end: 0, ..whole });
-            let hash = exo_runtime::trusted::sha256_hex(&body);
-            match exo_runtime::trusted::compile(&system, &hash, &body) {
+            let hash = exo_planner::trusted::sha256_hex(&body);
+            match exo_planner::trusted::compile(&system, &hash, &body) {
                 Ok(doc) => {
                     for op in &doc.operations {
                         if let Some(reason) = &op.fallback {
@@ -125,7 +125,7 @@ fn entries(text: &str) -> Result<Vec<(String, String)>, String> {
                     .get("id")
                     .and_then(Json::as_str)
                     .map(str::to_string)
-                    .unwrap_or_else(|| exo_runtime::trusted::sha256_hex(body));
+                    .unwrap_or_else(|| exo_planner::trusted::sha256_hex(body));
                 Ok((id, body.to_string()))
             })
             .collect();

@@ -18,12 +18,14 @@ pub mod access;
 pub mod envelope;
 pub mod graphql;
 pub mod plan;
+pub mod sql_text;
 
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessExpr, AccessOperand, CmpOp, EntityAccess, PathStep};
 pub use envelope::{decode, encode, DecodeError, FORMAT_VERSION, MAGIC};
 pub use plan::TrustedDocument;
+pub use sql_text::{quote_ident, quote_literal};
 
 pub type EntityId = u32;
 pub type FieldId = u32;
@@ -665,20 +667,6 @@ pub struct ForeignKey {
     pub columns: Vec<ColumnId>,
     pub ref_table: TableId,
     pub ref_columns: Vec<ColumnId>,
-}
-
-/// Quotes a Postgres identifier (doubling embedded quotes).
-pub fn quote_ident(name: &str) -> String {
-    let mut s = String::with_capacity(name.len() + 2);
-    s.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            s.push('"');
-        }
-        s.push(c);
-    }
-    s.push('"');
-    s
 }
 
 /// `"table"` for the public schema, `"schema"."table"` otherwise.

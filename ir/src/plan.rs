@@ -103,8 +103,8 @@ pub struct TrustedDocument {
 pub struct TrustedOperation {
     pub name: Option<String>,
     pub mutation: bool,
-    /// `(name, GraphQL type)` of each declared variable, e.g. `("id", "Int!")`.
-    pub variables: Vec<(String, String)>,
+    /// `(name, GraphQL type)` of each declared variable, e.g. `("id", NonNull(Named("Int")))`.
+    pub variables: Vec<(String, crate::graphql::TypeRef)>,
     /// The distinct compiled outcomes; variants point into this list.
     pub plans: Vec<TrustedOutcome>,
     /// One entry per variable shape and context outcome met at build time.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use exo_ir::{qualified_name, quote_ident, Database};
+use exo_ir::{qualified_name, quote_ident, quote_literal, Database};
 use petgraph::algo::condensation;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
@@ -11,7 +11,7 @@ use petgraph::Direction;
 use crate::snapshot::{
     ColumnSnapshot, EnumSnapshot, ForeignKeySnapshot, KeySnapshot, Snapshot, TableSnapshot, TriggerSnapshot,
 };
-use crate::{column_list, quote_literal, Statement, StatementKind as K};
+use crate::{column_list, Statement, StatementKind as K};
 
 /// Every statement that creates the model's schema in an empty database, in this order:
 /// extensions, schemas, enums, named sequences, tables (referenced tables first), foreign keys,

@@ -4,14 +4,14 @@
 
 use std::collections::HashSet;
 
-use exo_ir::{qualified_name, quote_ident, Database};
+use exo_ir::{qualified_name, quote_ident, quote_literal, Database};
 
 use crate::ddl::{self, column_definition, dependency_order, full_name};
 use crate::snapshot::{
     nextval, normalize_default, pg_ident, ColumnSnapshot, EnumSnapshot, KeySnapshot, Snapshot, TableSnapshot,
     TriggerSnapshot,
 };
-use crate::{column_list, quote_literal, Statement, StatementKind as K};
+use crate::{column_list, Statement, StatementKind as K};
 
 /// Only triggers with this prefix belong to the model; others are the user's and left alone.
 const TRIGGER_PREFIX: &str = "exograph_on_update_";

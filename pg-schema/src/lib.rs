@@ -171,11 +171,6 @@ impl std::error::Error for Error {
     }
 }
 
-/// Quotes a string as a SQL literal (doubling embedded quotes).
-pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// `"a", "b"` for a list of column names.
 pub(crate) fn column_list(cols: &[String]) -> String {
     cols.iter().map(|c| exo_ir::quote_ident(c)).collect::<Vec<_>>().join(", ")

@@ -277,7 +277,7 @@ pub(crate) fn update_function_body(updates: &[(String, String)]) -> String {
 /// The default expression of a column fed by a named sequence.
 pub(crate) fn nextval(schema: &str, name: &str) -> String {
     let regclass = format!("{}.{}", exo_ir::quote_ident(schema), exo_ir::quote_ident(name));
-    format!("nextval({})", crate::quote_literal(&regclass))
+    format!("nextval({})", exo_ir::quote_literal(&regclass))
 }
 
 /// An identifier as Postgres stores it: at most 63 bytes.
@@ -378,6 +378,12 @@ pub fn normalize_default(expr: &str) -> String {
     while s.starts_with('(') && s.ends_with(')') && parens_wrap_all(s) {
         s = s[1..s.len() - 1].trim();
     }
+    // The model writes an escape string (`E'a\\b'`) where Postgres prints `'a\b'`.
+    let plain;
+    if let Some(p) = plain_literal(s) {
+        plain = p;
+        s = &plain;
+    }
     let literal = if s.starts_with('\'') {
         quoted_literal_end(s).and_then(|end| only_casts(&s[end..]).then(|| s[..end].to_string()))
     } else {
@@ -421,6 +427,46 @@ fn parens_wrap_all(s: &str) -> bool {
         }
     }
     true
+}
+
+/// `E'...'` (as `exo_ir::quote_literal` writes it) with its escapes decoded into a standard
+/// literal, followed by the rest of `s`; `None` when `s` does not start with an escape string
+/// or an escape is not one the writer produces.
+fn plain_literal(s: &str) -> Option<String> {
+    let body = s.strip_prefix("E'").or_else(|| s.strip_prefix("e'"))?;
+    let mut out = String::from("'");
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                '\\' => out.push('\\'),
+                '\'' => out.push_str("''"),
+                'x' => {
+                    let hex: String = (0..2).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                    out.push(char::from(u8::from_str_radix(&hex, 16).ok()?));
+                }
+                'u' => {
+                    let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                _ => return None,
+            },
+            '\'' if body[i + 1..].starts_with('\'') => {
+                chars.next();
+                out.push_str("''");
+            }
+            '\'' => {
+                out.push('\'');
+                out.push_str(&body[i + 1..]);
+                return Some(out);
+            }
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// Byte index just past the closing quote of the literal `s` starts with.
@@ -552,6 +598,12 @@ mod tests {
             assert_eq!(normalize_default(a), normalize_default(b), "{a} vs {b}");
         }
         assert_ne!(normalize_default("'abc'"), normalize_default("'ABC'::text"));
+        // An escape string as the model writes it, as Postgres prints it back.
+        for text in ["a\\b", "tab\there", "it's\n", "\u{1}"] {
+            let written = exo_ir::quote_literal(text);
+            let printed = format!("'{}'::text", text.replace('\'', "''"));
+            assert_eq!(normalize_default(&written), normalize_default(&printed), "{written} vs {printed}");
+        }
         assert_ne!(normalize_default("1"), normalize_default("10"));
     }
 }

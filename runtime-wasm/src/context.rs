@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use exo_ir::{ContextSource, Ir};
+pub use exo_planner::context::RequestContext;
 use serde_json::Value as Json;
 
 use crate::jwt;
@@ -112,69 +113,42 @@ impl AuthConfig {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct RequestContext {
-    /// `values[context][field]`; `None` when the source gave nothing.
-    values: Vec<Vec<Option<Json>>>,
-}
-
-impl RequestContext {
-    pub fn empty() -> RequestContext {
-        RequestContext::default()
-    }
-
-    /// A context with the given values (`values[context][field]`), as if resolved from a
-    /// request; used to plan trusted documents ahead of time.
-    pub fn from_values(values: Vec<Vec<Option<Json>>>) -> RequestContext {
-        RequestContext { values }
-    }
-
-    pub fn value(&self, context: u32, field: u32) -> Option<&Json> {
-        self.values.get(context as usize)?.get(field as usize)?.as_ref()
-    }
-
-    /// Whether any context field reads the JWT (else tokens are not even looked at).
-    pub fn needs_jwt(ir: &Ir) -> bool {
-        ir.contexts.iter().any(|c| c.fields.iter().any(|f| matches!(f.source, ContextSource::Jwt(_))))
-    }
-
-    /// Extracts every context field from the verified `claims` (see [`AuthConfig::claims`])
-    /// and the request head. `env` reads the environment (`@env`).
-    pub fn build(
-        ir: &Ir,
-        head: &RequestHead<'_>,
-        claims: Option<&Json>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> RequestContext {
-        let mut values = Vec::with_capacity(ir.contexts.len());
-        for c in &ir.contexts {
-            let mut fields = Vec::with_capacity(c.fields.len());
-            for f in &c.fields {
-                let v: Option<Json> = match &f.source {
-                    ContextSource::Jwt(path) => claims.and_then(|claims| {
-                        let mut cur = claims;
-                        for seg in path {
-                            cur = cur.get(seg)?;
-                        }
-                        Some(cur.clone())
-                    }),
-                    ContextSource::Header(h) => head.header(h).map(|s| Json::String(s.to_string())),
-                    ContextSource::Cookie(name) => head.cookie(name).map(|s| Json::String(s.to_string())),
-                    ContextSource::Env(name) => env(name).map(Json::String),
-                    ContextSource::ClientIp => head.client_ip.map(|s| Json::String(s.to_string())),
-                    // `exo build` refuses `@query` sources (nothing could answer them), so only a
-                    // hand-made IR gets here.
-                    ContextSource::Query(_) => None,
-                };
-                let v = v.filter(|v| !v.is_null()).or_else(|| f.default.as_ref().map(literal_to_json));
-                // Header and env values are strings: coerce to the declared scalar.
-                let v = v.map(|v| coerce(v, f.ty));
-                fields.push(v);
-            }
-            values.push(fields);
+/// Extracts every context field from the verified `claims` (see [`AuthConfig::claims`])
+/// and the request head. `env` reads the environment (`@env`).
+pub fn build(
+    ir: &Ir,
+    head: &RequestHead<'_>,
+    claims: Option<&Json>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> RequestContext {
+    let mut values = Vec::with_capacity(ir.contexts.len());
+    for c in &ir.contexts {
+        let mut fields = Vec::with_capacity(c.fields.len());
+        for f in &c.fields {
+            let v: Option<Json> = match &f.source {
+                ContextSource::Jwt(path) => claims.and_then(|claims| {
+                    let mut cur = claims;
+                    for seg in path {
+                        cur = cur.get(seg)?;
+                    }
+                    Some(cur.clone())
+                }),
+                ContextSource::Header(h) => head.header(h).map(|s| Json::String(s.to_string())),
+                ContextSource::Cookie(name) => head.cookie(name).map(|s| Json::String(s.to_string())),
+                ContextSource::Env(name) => env(name).map(Json::String),
+                ContextSource::ClientIp => head.client_ip.map(|s| Json::String(s.to_string())),
+                // `exo build` refuses `@query` sources (nothing could answer them), so only a
+                // hand-made IR gets here.
+                ContextSource::Query(_) => None,
+            };
+            let v = v.filter(|v| !v.is_null()).or_else(|| f.default.as_ref().map(literal_to_json));
+            // Header and env values are strings: coerce to the declared scalar.
+            let v = v.map(|v| coerce(v, f.ty));
+            fields.push(v);
         }
-        RequestContext { values }
+        values.push(fields);
     }
+    RequestContext::from_values(values)
 }
 
 fn coerce(v: Json, ty: exo_ir::ScalarType) -> Json {

@@ -18,6 +18,7 @@ use crate::graphql::{self, ParseLimits};
 use crate::oidc::TokenError;
 use crate::plan::{self, CtxDep, NoRow, ParamSource, Plan, RootPlan, Step};
 use crate::system::System;
+use crate::trusted::TrustedSet;
 use crate::validate::{self, Limits};
 use crate::value::lookup;
 
@@ -173,6 +174,11 @@ pub type Gate<'g> = &'g (dyn Fn(&validate::Operation<'_>) -> Result<(), GqlError
 pub struct Engine {
     pub system: System,
     pub config: Config,
+    /// Operations compiled ahead of time from `trusted-documents/`, ready to run.
+    trusted: TrustedSet,
+    /// Whether some context field reads the JWT: only then is a request's token verified.
+    /// Decided once when the model loads rather than by scanning the contexts on every request.
+    needs_jwt: bool,
     env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
     cache: Mutex<HashMap<u64, Vec<DocEntry>>>,
     stats: Stats,
@@ -186,7 +192,9 @@ struct Stats {
 
 impl Engine {
     pub fn new(system: System, config: Config, env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>) -> Engine {
-        Engine { system, config, env, cache: Mutex::new(HashMap::new()), stats: Stats::default() }
+        let trusted = TrustedSet::new(&system.ir.trusted_documents);
+        let needs_jwt = RequestContext::needs_jwt(&system.ir);
+        Engine { system, config, trusted, needs_jwt, env, cache: Mutex::new(HashMap::new()), stats: Stats::default() }
     }
 
     /// Answers one `POST /graphql` body.
@@ -208,7 +216,7 @@ impl Engine {
             Some(Json::Object(m)) => m,
             Some(_) => return error_response(400, &[GqlError::new("`variables` must be an object")]),
         };
-        let trusted = &self.system.trusted;
+        let trusted = &self.trusted;
         if persisted.is_some() || !trusted.is_empty() {
             let doc = match persisted {
                 Some(hash) => match trusted.find(hash) {
@@ -243,7 +251,7 @@ impl Engine {
         db: &mut D,
         gate: Gate<'_>,
     ) -> Response {
-        let trusted = &self.system.trusted;
+        let trusted = &self.trusted;
         let untrusted = !trusted.is_empty()
             && self.config.enforce_trusted_documents
             && trusted.find(&crate::trusted::sha256_hex(query)).is_none();
@@ -270,7 +278,7 @@ impl Engine {
         };
         db.finished(Stage::Context, true);
         let text = &self.system.ir.trusted_documents[doc].document;
-        let Some(op) = self.system.trusted.operation(doc, operation) else {
+        let Some(op) = self.trusted.operation(doc, operation) else {
             // Let the ordinary path produce the spec's error for a missing operation name.
             return self.execute_checked(text, operation, variables, head, db, false, None).await;
         };
@@ -304,12 +312,12 @@ impl Engine {
     /// that does not verify is answered as Exograph answers it: HTTP 200 with "Expired
     /// authentication" or "Not authorized", never treated as anonymous.
     async fn context(&self, head: &RequestHead<'_>) -> Result<RequestContext, Response> {
-        let claims = if self.system.needs_jwt {
+        let claims = if self.needs_jwt {
             self.config.auth.claims(head).await.map_err(|e| error_response(200, &[token_refused(&e)]))?
         } else {
             None
         };
-        Ok(RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env))
+        Ok(crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env))
     }
 
     /// How many requests ran a precompiled trusted plan, and how many trusted requests had
@@ -614,12 +622,9 @@ impl Engine {
         variables: &serde_json::Map<String, Json>,
         head: &RequestHead<'_>,
     ) -> Result<Plan, Vec<GqlError>> {
-        let claims = if self.system.needs_jwt {
-            self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])?
-        } else {
-            None
-        };
-        let ctx = RequestContext::build(&self.system.ir, head, claims.as_ref(), &*self.env);
+        let claims =
+            if self.needs_jwt { self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])? } else { None };
+        let ctx = crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env);
         let doc =
             graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;

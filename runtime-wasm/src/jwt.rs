@@ -46,9 +46,11 @@ fn decode_json(part: &str) -> Option<Json> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Signs claims with HS256.
+/// Signs claims with HS256 (for `exo yolo`, `exo test` and tests). The header is the one
+/// `jsonwebtoken::Header::default()` writes, byte for byte, so tokens look like the ones
+/// Exograph's test runner signs.
 pub fn sign_hs256(claims: &Json, secret: &[u8]) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes());
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(header.as_bytes());
@@ -56,4 +58,27 @@ pub fn sign_hs256(claims: &Json, secret: &[u8]) -> String {
     mac.update(payload.as_bytes());
     let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{header}.{payload}.{sig}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn known_hs256_vector() {
+        // Expected value computed independently with Python's hmac/hashlib/base64
+        // over the same header, compact claims JSON and secret.
+        let claims = json!({"exp": 1700003600, "iat": 1700000000, "role": "admin", "sub": 7});
+        let token = sign_hs256(&claims, b"abcdefghijklmnopqrstuvwxyz0123");
+        assert_eq!(
+            token,
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.\
+             eyJleHAiOjE3MDAwMDM2MDAsImlhdCI6MTcwMDAwMDAwMCwicm9sZSI6ImFkbWluIiwic3ViIjo3fQ.\
+             FDpt07Wklbqu_o7pv2TILh1UFxHambHWKcQqWUwcrhE"
+        );
+        let verified = verify_hs256(&token, b"abcdefghijklmnopqrstuvwxyz0123", 1700000000).unwrap();
+        assert_eq!(verified, claims);
+        assert!(verify_hs256(&token, b"another secret", 1700000000).is_err());
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use exo_runtime::env::redact_url as redact;
 use exo_runtime::{Db, DbError};
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
@@ -516,22 +517,6 @@ pub fn connect_config(db: &DatabaseConfig) -> Result<ConnectSettings, Error> {
     })
 }
 
-/// The URL with its password replaced by `***`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
 /// Opens one connection with the server's settings (for tools such as `exo schema`), driven
 /// on the current tokio runtime.
 pub async fn connect_client(db: &DatabaseConfig) -> Result<Client, Error> {
@@ -708,11 +693,5 @@ mod tests {
     fn missing_url_says_what_to_set() {
         let e = connect_config(&DatabaseConfig::default()).unwrap_err();
         assert!(e.message().contains("EXO_POSTGRES_URL"), "{e}");
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact("postgres://u:pw@h:5/db?x=1"), "postgres://u:***@h:5/db?x=1");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

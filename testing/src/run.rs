@@ -290,7 +290,10 @@ fn run_attempt(
     invariants: &HashMap<PathBuf, TestFile>,
     env: &dyn TestEnvironment,
 ) -> Outcome {
-    let secret = jwt::random_secret();
+    let secret = match jwt::random_secret() {
+        Ok(secret) => secret,
+        Err(e) => return Outcome::Failed(format!("cannot generate a JWT secret: {e}")),
+    };
     let server = match env.start_file(&project.dir, &case.name, &secret, &file.envs) {
         Ok(server) => server,
         Err(e) => return Outcome::Failed(format!("cannot start the test server: {e}")),
@@ -455,7 +458,8 @@ impl FileRun<'_> {
                 return Err("`auth` must evaluate to an object of claims".to_string());
             };
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let token = jwt::encode_hs256(&jwt::with_validity(claims, now), &self.secret);
+            let token =
+                exo_runtime::jwt::sign_hs256(&Value::Object(jwt::with_validity(claims, now)), self.secret.as_bytes());
             headers.push(("Authorization".to_string(), format!("Bearer {token}")));
         }
         if !self.cookies.is_empty() {

@@ -84,10 +84,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     result
 }
 
-/// 32 random bytes as hex.
+/// A random JWT secret (`exo_testing::jwt::random_secret`: 30 alphanumeric characters).
 pub fn random_secret() -> Result<String, Failure> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Failure::new(format!("cannot generate a random JWT secret: {e}; set `EXO_JWT_SECRET`")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    exo_testing::jwt::random_secret()
+        .map_err(|e| Failure::new(format!("cannot generate a random JWT secret: {e}; set `EXO_JWT_SECRET`")))
 }

@@ -43,7 +43,7 @@ fn entry(dir: &Path) -> std::path::PathBuf {
 fn both_formats_compile_to_plans_for_every_context_outcome() {
     let q = "query Notes { notes { id text } }";
     let m = "mutation Add($t: String!) { createNote(data: {text: $t, owner: 1}) { id } }";
-    let map = serde_json::json!({ exo_runtime::trusted::sha256_hex(q): q }).to_string();
+    let map = serde_json::json!({ exo_planner::trusted::sha256_hex(q): q }).to_string();
     let manifest =
         serde_json::json!({"operations": [{"id": "my-client-id", "body": m, "name": "Add", "type": "mutation"}]})
             .to_string();
@@ -54,7 +54,7 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
     let ir = compiled.ir.expect("compiles");
     assert_eq!(ir.trusted_documents.len(), 2);
     let notes = ir.trusted_documents.iter().find(|d| d.document == q).expect("the query is trusted");
-    assert_eq!(notes.sha256, exo_runtime::trusted::sha256_hex(q));
+    assert_eq!(notes.sha256, exo_planner::trusted::sha256_hex(q));
     let op = &notes.operations[0];
     assert_eq!(op.name.as_deref(), Some("Notes"));
     assert_eq!(op.fallback, None);
@@ -80,7 +80,7 @@ fn both_formats_compile_to_plans_for_every_context_outcome() {
     );
     // The manifest's id is not a hash: the document is found by its own hash.
     let add = ir.trusted_documents.iter().find(|d| d.document == m).unwrap();
-    assert_eq!(add.sha256, exo_runtime::trusted::sha256_hex(m));
+    assert_eq!(add.sha256, exo_planner::trusted::sha256_hex(m));
     assert!(add.operations[0].mutation);
 }
 
@@ -109,7 +109,7 @@ fn a_file_of_neither_format_is_an_error() {
 #[test]
 fn a_list_variable_is_reported_and_left_to_the_runtime() {
     let q = "mutation AddMany($d: [NoteCreationInput!]!) { createNotes(data: $d) { id } }";
-    let dir = project(&[("a.json", &serde_json::json!({ exo_runtime::trusted::sha256_hex(q): q }).to_string())]);
+    let dir = project(&[("a.json", &serde_json::json!({ exo_planner::trusted::sha256_hex(q): q }).to_string())]);
     let compiled = compile_project(&entry(dir.path()));
     let ir = compiled.ir.expect("compiles, with a warning");
     let text = render(&compiled.diagnostics, &compiled.sources, 100, false);

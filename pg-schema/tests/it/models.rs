@@ -404,3 +404,16 @@ pub fn all() -> Vec<(&'static str, Database)> {
         ("cycles", cycles()),
     ]
 }
+
+/// String defaults that need an escape string (`E'...'`, as `exo_ir::quote_literal` writes
+/// them): Postgres prints them back as standard literals, which must compare equal.
+pub fn escaped_defaults() -> Database {
+    db(vec![t("public", "escaped_defaults")
+        .serial_pk()
+        .col("backslash", C::Text)
+        .default(&exo_ir::quote_literal(r"C:\temp\new"))
+        .col("lines", C::Text)
+        .default(&exo_ir::quote_literal("one\ntwo\tthree 'quoted'"))
+        .col("plain", C::Text)
+        .default(&exo_ir::quote_literal("it's"))])
+}

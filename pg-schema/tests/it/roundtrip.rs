@@ -36,6 +36,7 @@ roundtrip_tests!(
     unique_constraints,
     multi_column_index,
     cycles,
+    escaped_defaults,
 );
 
 /// The unmanaged table exists (made by someone else, with its own extras) and is left alone.

@@ -128,7 +128,7 @@ pub fn compile(system: &System, hash: &str, document: &str) -> Result<TrustedDoc
         operations.push(TrustedOperation {
             name,
             mutation: def.kind == OperationKind::Mutation,
-            variables: var_types.iter().map(|(n, t)| (n.clone(), type_text(t))).collect(),
+            variables: var_types.clone(),
             plans,
             variants,
             fallback,
@@ -485,25 +485,6 @@ fn outcome_to_ir(outcome: Result<Plan, GqlError>) -> TrustedOutcome {
     }
 }
 
-fn type_text(t: &TypeRef) -> String {
-    match t {
-        TypeRef::Named(n) => n.clone(),
-        TypeRef::List(i) => format!("[{}]", type_text(i)),
-        TypeRef::NonNull(i) => format!("{}!", type_text(i)),
-    }
-}
-
-fn parse_type(s: &str) -> Option<TypeRef> {
-    let s = s.trim();
-    if let Some(inner) = s.strip_suffix('!') {
-        return Some(TypeRef::NonNull(Box::new(parse_type(inner)?)));
-    }
-    if let Some(inner) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-        return Some(TypeRef::List(Box::new(parse_type(inner)?)));
-    }
-    (!s.is_empty()).then(|| TypeRef::Named(s.to_string()))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Request time
 // ---------------------------------------------------------------------------------------------
@@ -559,11 +540,6 @@ impl TrustedSet {
 }
 
 fn ready(op: &TrustedOperation) -> ReadyOperation {
-    let variables: Vec<(String, TypeRef)> = op
-        .variables
-        .iter()
-        .map(|(n, t)| (n.clone(), parse_type(t).unwrap_or_else(|| TypeRef::Named(t.clone()))))
-        .collect();
     let kind = if op.mutation { OperationKind::Mutation } else { OperationKind::Query };
     let plans: Vec<Result<Arc<Plan>, GqlError>> = op
         .plans
@@ -605,7 +581,7 @@ fn ready(op: &TrustedOperation) -> ReadyOperation {
     ReadyOperation {
         name: op.name.clone(),
         mutation: op.mutation,
-        variables: variables.into(),
+        variables: op.variables.as_slice().into(),
         variants,
         fallback: op.fallback.clone(),
     }

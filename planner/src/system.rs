@@ -1,13 +1,15 @@
-//! A loaded system: the decoded IR plus the lookup tables the request path needs.
+//! A loaded system: the decoded IR plus the lookup tables validation and planning need.
 //!
-//! Built once per process (or Worker isolate); everything here is read-only afterwards.
+//! Built once per process (or Worker isolate); everything here is read-only afterwards. Pure
+//! lookup data: this module imports nothing from the request path (trusted documents, context,
+//! introspection answers, the engine); `planner/tests/layers.rs` checks it.
 
 use std::collections::HashMap;
 
 use exo_ir::graphql::{Field, Resolver, Schema, Type, TypeKind, TypeRef};
 use exo_ir::Ir;
 
-use crate::introspection;
+use crate::meta_schema;
 
 pub struct System {
     pub ir: Ir,
@@ -18,14 +20,9 @@ pub struct System {
     pub introspection_root: Vec<Field>,
     /// `__typename`.
     pub typename_field: Field,
-    /// Operations compiled ahead of time from `trusted-documents/`.
-    pub trusted: crate::trusted::TrustedSet,
     /// How the planner prints SQL: compact (the default, what Postgres is sent) or pretty
     /// (tests that snapshot the SQL set it).
     pub sql_layout: crate::sql::Layout,
-    /// Whether some context field reads the JWT: only then is a request's token verified.
-    /// Decided once here rather than by scanning the contexts on every request.
-    pub needs_jwt: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -59,20 +56,16 @@ impl System {
         for (i, t) in ir.graphql.types.iter().enumerate() {
             types.insert(t.name.clone(), TypeSlot::Model(i));
         }
-        let introspection_types = introspection::types();
+        let introspection_types = meta_schema::types();
         for (i, t) in introspection_types.iter().enumerate() {
             types.insert(t.name.clone(), TypeSlot::Introspection(i));
         }
-        let trusted = crate::trusted::TrustedSet::new(&ir.trusted_documents);
-        let needs_jwt = crate::context::RequestContext::needs_jwt(&ir);
         System {
-            needs_jwt,
-            trusted,
             sql_layout: crate::sql::Layout::Compact,
             ir,
             types,
             introspection_types,
-            introspection_root: introspection::root_fields(),
+            introspection_root: meta_schema::root_fields(),
             typename_field: Field {
                 name: "__typename".into(),
                 description: None,

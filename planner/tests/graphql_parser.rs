@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use exo_runtime::graphql::{
+use exo_planner::graphql::{
     parse, Document, Field, OperationKind, ParseError, ParseLimits, Pos, Selection, Type, Value, ValueKind,
 };
 

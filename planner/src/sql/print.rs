@@ -69,42 +69,6 @@ fn prec(e: &Expr<'_>) -> u8 {
     }
 }
 
-/// Prints a string literal: `'it''s'`, or an escape string (`E'a\nb'`) when it holds a
-/// backslash or a control character.
-pub(crate) fn write_str_literal(out: &mut String, s: &str) {
-    let escape = s.chars().any(|c| c == '\\' || c.is_control());
-    if escape {
-        out.push('E');
-    }
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' if escape => out.push_str("\\\\"),
-            '\n' if escape => out.push_str("\\n"),
-            '\r' if escape => out.push_str("\\r"),
-            '\t' if escape => out.push_str("\\t"),
-            c if escape && c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-}
-
-/// Prints a quoted identifier (embedded quotes doubled).
-pub(crate) fn write_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
 impl Printer {
     /// A printer for a statement of builder `builder`, which allocated `params` parameters.
     pub(crate) fn new(layout: Layout, builder: u32, params: usize) -> Printer {
@@ -180,7 +144,7 @@ impl Printer {
 
     fn ident(&mut self, i: &Ident<'_>) {
         match i {
-            Ident::Name(n) => write_quoted(&mut self.out, n),
+            Ident::Name(n) => exo_ir::sql_text::write_ident(&mut self.out, n),
             Ident::Alias { stem, written, n } => {
                 self.out.push('"');
                 for c in stem.chars() {
@@ -197,10 +161,10 @@ impl Printer {
 
     fn table(&mut self, t: &TableName<'_>) {
         if let Some(s) = t.schema {
-            write_quoted(&mut self.out, s);
+            exo_ir::sql_text::write_ident(&mut self.out, s);
             self.out.push('.');
         }
-        write_quoted(&mut self.out, t.name);
+        exo_ir::sql_text::write_ident(&mut self.out, t.name);
     }
 
     pub(crate) fn query(&mut self, q: &Query<'_>) {
@@ -461,7 +425,7 @@ impl Printer {
                 let n = self.param(*id);
                 let _ = write!(self.out, "${n}");
             }
-            Expr::Str(s) => write_str_literal(&mut self.out, s),
+            Expr::Str(s) => exo_ir::sql_text::write_literal(&mut self.out, s),
             Expr::Int(i) => {
                 let _ = write!(self.out, "{i}");
             }
