@@ -9,7 +9,7 @@ use crate::Ir;
 /// First bytes of every `index.exo_ir`.
 pub const MAGIC: &[u8; 8] = b"EXO-IR\0\x01";
 /// Bumped whenever the shape of [`Ir`] changes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The version of the crates that wrote the file.
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
 

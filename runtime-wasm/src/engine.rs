@@ -746,9 +746,9 @@ pub fn list_cap_message(key: &str, cap: u64) -> String {
 }
 
 /// A statement's error: the cap's own message when a list crossed it (see
-/// [`plan::select::LIST_CAP_MARKER`]), else [`operation_failed`].
+/// [`plan::LIST_CAP_MARKER`]), else [`operation_failed`].
 fn statement_failed(e: DbError, cap: u64) -> GqlError {
-    let marker = plan::select::LIST_CAP_MARKER;
+    let marker = plan::LIST_CAP_MARKER;
     if e.client_message().is_none() {
         if let Some(at) = e.0.find(&format!("\"{marker}")) {
             let rest = &e.0[at + 1 + marker.len()..];

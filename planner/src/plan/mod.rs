@@ -34,6 +34,7 @@ use crate::value::{Origin, Val};
 pub(crate) use access::literal_json;
 pub use checks::check_value;
 pub use exo_ir::plan::{NoRow, ParamSource, PathSeg, Step, Stmt, ValueCheck};
+pub use select::LIST_CAP_MARKER;
 
 /// An assumption a plan makes about a context field.
 #[derive(Debug, Clone, PartialEq)]

@@ -384,7 +384,7 @@ pub(super) fn json_list<'a>(obj: Expr<'a>, order_by: Vec<Order<'a>>) -> Expr<'a>
 /// failing branch casts a text that names the field and carries the count to `int4`; it
 /// depends on `COUNT(*)`, so Postgres never evaluates it while planning, only for a list over
 /// the cap. The engine recognises the error by its text (`exo-list-cap:`) and answers with
-/// the cap's own message ([`crate::engine::list_cap_message`]).
+/// the cap's own message (`exo_runtime::engine::list_cap_message`).
 fn capped_list<'a>(obj: Expr<'a>, cap: Option<ParamId>, key: &str) -> Expr<'a> {
     let list = json_list(obj, vec![]);
     let Some(cap) = cap else {
