@@ -27,7 +27,7 @@ setsid "$EXO" yolo --project "$WORK/db" --port "$NPORT" >"$WORK/exo.log" 2>&1 </
 PIDS+=($!)
 wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
 DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
-SECRET="$(grep -o 'JWT secret: [0-9a-f]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
+SECRET="$(grep -o 'JWT secret: [0-9A-Za-z]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
 
 # run SCENARIO [EXO_TOML]: deploy a copy of the todo example, serve it with wrangler dev, run
 # the client, stop wrangler.

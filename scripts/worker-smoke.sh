@@ -27,7 +27,7 @@ env "${BOUNDS[@]}" setsid "$EXO" yolo --project "$WORK/todo" --port "$NPORT" >"$
 PIDS+=($!)
 wait_for "$WORK/exo.log" 'Started server' "${PIDS[-1]}"
 DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
-SECRET="$(grep -o 'JWT secret: [0-9a-f]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
+SECRET="$(grep -o 'JWT secret: [0-9A-Za-z]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
 TOKEN="$(grep -o 'Bearer [^ ]*' "$WORK/exo.log" | head -1 | cut -d' ' -f2)"
 
 (cd "$WORK/todo" && "$EXO" deploy cf-worker | tee "$WORK/deploy.log")

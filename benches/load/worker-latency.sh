@@ -51,7 +51,7 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 DB_URL="$(grep -o 'postgres://[^ ]*' "$WORK/exo.log" | head -1)"
-SECRET="$(grep -o 'JWT secret: [0-9a-f]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
+SECRET="$(grep -o 'JWT secret: [0-9A-Za-z]*' "$WORK/exo.log" | head -1 | cut -d' ' -f3)"
 TOKEN="$(grep -o 'Bearer [^ ]*' "$WORK/exo.log" | head -1 | cut -d' ' -f2)"
 psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" <<'SQL'
 INSERT INTO users (email, name)
