@@ -163,15 +163,20 @@ impl<'a, 'd> Planner<'a, 'd> {
         Some(param_in(&sql.param, p))
     }
 
-    /// `[WITH <ctes>] SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`.
-    fn count_violations(&mut self, ctes: Vec<Cte<'a>>, branches: Vec<Select<'a>>) -> Step {
+    /// `[WITH <ctes>] SELECT COUNT(*)::text FROM (<branches> UNION ALL ...) AS checked`, or
+    /// `None` when nothing needs checking (the aliases taken since `start` are handed back).
+    fn count_violations(&mut self, start: u32, ctes: Vec<Cte<'a>>, branches: Vec<Select<'a>>) -> Option<Step> {
+        if branches.is_empty() {
+            self.aliases = start;
+            return None;
+        }
         let rows = Query { with: vec![], body: Body::UnionAll(branches) };
         let mut q = Query::select(Select::new(
             vec![sql::cast(sql::func("COUNT", vec![Expr::Star]), Cast::Text)],
             sql::From::Subquery { query: Box::new(rows), alias: Ident::Plain("checked") },
         ));
         q.with = ctes;
-        Step::Check(self.statement(&q))
+        Some(Step::Check(self.statement(&q)))
     }
 
     /// The check before `createT`/`createTs`: each input row, as it would be written, must
@@ -216,11 +221,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
         }
         self.pseudo.clear();
-        if branches.is_empty() {
-            self.aliases = start;
-            return Ok(None);
-        }
-        Ok(Some(self.count_violations(ctes, branches)))
+        Ok(self.count_violations(start, ctes, branches))
     }
 
     /// The create rule of a new row at alias `a` (with the create rules of the fields its
@@ -382,11 +383,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             });
             self.nested_prechecks(&mut ctes, &mut branches, entity, parents, &nested, sel)?;
         }
-        if branches.is_empty() {
-            self.aliases = start;
-            return Ok(None);
-        }
-        Ok(Some(self.count_violations(ctes, branches)))
+        Ok(self.count_violations(start, ctes, branches))
     }
 
     /// The checks of update input's nested rows under the parent rows of `pcte` (rows that
