@@ -15,11 +15,15 @@
 //! - a token whose `kid` is not in the set triggers one refetch (key rotation), but the key
 //!   set is fetched at most once per [`REFETCH_INTERVAL_SECONDS`], so a flood of made-up
 //!   `kid`s costs the provider one request per interval;
-//! - when a fetch fails (the provider is down), the keys already held keep working.
+//! - when a fetch fails (the provider is down), the keys already held keep working;
+//! - a fetch at start-up may take [`START_TIMEOUT`]; a refresh, which runs inside a request,
+//!   only [`REFRESH_TIMEOUT`], so a provider that accepts connections but never answers
+//!   delays one request per interval by that much, not by the start-up timeout.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -37,6 +41,10 @@ pub const DEFAULT_MAX_AGE: u64 = 300;
 pub const MAX_MAX_AGE: u64 = 24 * 3600;
 /// Discovery documents and key sets larger than this are refused.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// How long discovery and the first key-set fetch may take (start-up).
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a key-set refresh may take: it runs inside a request, which waits for it.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `Send` natively (the server's futures move between tasks), nothing in wasm (JavaScript
 /// values are not `Send`, and the Worker is single-threaded).
@@ -91,8 +99,9 @@ pub struct HttpReply {
 
 /// What the host does for the verifier.
 pub trait OidcHost: MaybeSendSync {
-    /// `GET url`. Errors say what went wrong (connection refused, TLS, timeout).
-    fn get(&self, url: &str) -> impl Future<Output = Result<HttpReply, String>> + MaybeSend;
+    /// `GET url`, given up (an error) when the whole answer, body included, has not arrived
+    /// within `timeout`. Errors say what went wrong (connection refused, TLS, timeout).
+    fn get(&self, url: &str, timeout: Duration) -> impl Future<Output = Result<HttpReply, String>> + MaybeSend;
     /// Whether `signature` over `message` verifies with `key` under `alg` (the verifier has
     /// already checked that the key allows `alg`). `Err` is for failures of the host itself.
     fn verify_signature(
@@ -122,7 +131,8 @@ pub struct Provider {
 pub async fn discover<H: OidcHost>(url: &str, host: &H) -> Result<Provider, String> {
     let config_url = format!("{}/.well-known/openid-configuration", url.trim_end_matches('/'));
     let fail = |why: String| format!("cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: {why}");
-    let reply = host.get(&config_url).await.map_err(|e| fail(format!("fetching {config_url} failed: {e}")))?;
+    let reply =
+        host.get(&config_url, START_TIMEOUT).await.map_err(|e| fail(format!("fetching {config_url} failed: {e}")))?;
     if reply.status != 200 {
         return Err(fail(format!("{config_url} answered HTTP {}", reply.status)));
     }
@@ -154,7 +164,7 @@ impl<H: OidcHost> OidcVerifier<H> {
     /// error naming the URL.
     pub async fn start(url: &str, host: H, now: u64) -> Result<OidcVerifier<H>, String> {
         let provider = discover(url, &host).await?;
-        let (jwks, max_age) = fetch_jwks(&provider, &host).await.map_err(|e| {
+        let (jwks, max_age) = fetch_jwks(&provider, &host, START_TIMEOUT).await.map_err(|e| {
             format!("cannot use the OIDC provider `EXO_OIDC_URL` = `{url}`: its key set {}: {e}", provider.jwks_uri)
         })?;
         if jwks.keys.is_empty() {
@@ -249,7 +259,7 @@ impl<H: OidcHost> OidcVerifier<H> {
             // Claimed before the fetch, so concurrent requests do not fetch too.
             state.last_attempt = now;
         }
-        match fetch_jwks(&self.provider, &self.host).await {
+        match fetch_jwks(&self.provider, &self.host, REFRESH_TIMEOUT).await {
             Ok((jwks, max_age)) => {
                 let jwks = Arc::new(jwks);
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -281,8 +291,8 @@ impl<H: OidcHost + 'static> TokenVerifier for OidcVerifier<H> {
 }
 
 /// Fetches and parses the key set; returns it with how long it may be used.
-async fn fetch_jwks<H: OidcHost>(provider: &Provider, host: &H) -> Result<(Jwks, u64), String> {
-    let reply = host.get(&provider.jwks_uri).await?;
+async fn fetch_jwks<H: OidcHost>(provider: &Provider, host: &H, timeout: Duration) -> Result<(Jwks, u64), String> {
+    let reply = host.get(&provider.jwks_uri, timeout).await?;
     if reply.status != 200 {
         return Err(format!("HTTP {}", reply.status));
     }

@@ -4,12 +4,13 @@
 //! and rate-limit rules; the native server is driven over real HTTP for the access rules.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use exo_runtime::oidc::{TokenError, LEEWAY_SECONDS, REFETCH_INTERVAL_SECONDS};
+use exo_runtime::oidc::{TokenError, LEEWAY_SECONDS, REFETCH_INTERVAL_SECONDS, REFRESH_TIMEOUT, START_TIMEOUT};
 use exo_server::oidc::NativeOidcHost;
-use exo_testing::oidc_issuer::{b64, Issuer, TestKey};
+use exo_testing::oidc_issuer::{b64, Issuer, Mode, TestKey};
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -243,6 +244,49 @@ async fn the_cached_keys_keep_working_while_the_provider_is_down() {
     // An unknown kid is refused (its refetch fails too), not a panic or a hang.
     assert!(is_invalid(&v.verify(&key.sign_as("RS256", Some("other"), &c(T + 700)), T + 700).await, "no key"));
     assert!(v.verify(&key.sign(&c(T + 701)), T + 701).await.is_ok());
+}
+
+/// A provider that accepts connections but never answers: the refresh inside a request is
+/// given up after `REFRESH_TIMEOUT` (not the start-up timeout), the cached keys answer, and the
+/// requests of the next interval do not wait at all.
+#[tokio::test]
+async fn a_hanging_provider_delays_one_request_per_interval_briefly() {
+    let key = TestKey::ec("k", "ES256");
+    let issuer = Issuer::start(&[&key], Some("max-age=60")).await;
+    let url = issuer.url.clone();
+    let v = start(&issuer, T).await;
+    let c = |t: u64| json!({"iss": url, "sub": "u1", "exp": t + 3600});
+    issuer.set_mode(Mode::Hanging);
+    // Generous, but well below the start-up timeout the refresh used to wait out.
+    let bound = REFRESH_TIMEOUT + Duration::from_secs(3);
+    assert!(bound < START_TIMEOUT);
+
+    // The cache has expired: this request tries a refresh, which hangs.
+    let t = T + 600;
+    let started = Instant::now();
+    assert!(v.verify(&key.sign(&c(t)), t).await.is_ok(), "the cached key answers");
+    let waited = started.elapsed();
+    assert!(waited < bound, "a hanging refresh held the request for {waited:?}");
+    assert_eq!(issuer.jwks_requests(), 2, "the refresh was attempted");
+
+    // The rest of the interval: no refresh, no wait (a bogus kid does not refetch either).
+    let started = Instant::now();
+    for s in 1..REFETCH_INTERVAL_SECONDS {
+        assert!(v.verify(&key.sign(&c(t + s)), t + s).await.is_ok());
+    }
+    let other = key.sign_as("ES256", Some("other"), &c(t + 5));
+    assert!(is_invalid(&v.verify(&other, t + 5).await, "no key"));
+    let waited = started.elapsed();
+    assert!(waited < REFRESH_TIMEOUT, "requests inside the interval waited {waited:?}");
+    assert_eq!(issuer.jwks_requests(), 2, "no fetch inside the interval");
+
+    // The next interval: one more attempt, again given up in time.
+    let t = t + REFETCH_INTERVAL_SECONDS;
+    let started = Instant::now();
+    assert!(v.verify(&key.sign(&c(t)), t).await.is_ok());
+    assert!(started.elapsed() < bound);
+    assert_eq!(issuer.jwks_requests(), 3);
+    issuer.stop().await;
 }
 
 #[tokio::test]
