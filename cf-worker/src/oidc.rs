@@ -4,6 +4,7 @@
 //! caching and claims are the runtime's [`exo_runtime::oidc`], as natively.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use exo_runtime::jwk::{Alg, Jwk, KeyMaterial};
 use exo_runtime::oidc::{HttpReply, OidcHost, MAX_DOCUMENT_BYTES};
@@ -15,7 +16,11 @@ use worker::worker_sys::web_sys;
 extern "C" {
     /// The global `fetch`, bound directly: `worker::Fetch` and its wrappers cost more wasm.
     #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(url: &str) -> js_sys::Promise;
+    fn global_fetch(url: &str, init: &JsValue) -> js_sys::Promise;
+
+    /// `AbortSignal.timeout(ms)`: aborts the fetch, body included, after `ms`.
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_after(ms: f64) -> JsValue;
 
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey, catch)]
     fn import_key(
@@ -89,12 +94,23 @@ impl WorkerOidcHost {
 }
 
 impl OidcHost for WorkerOidcHost {
-    async fn get(&self, url: &str) -> Result<HttpReply, String> {
-        let response = JsFuture::from(global_fetch(url)).await.map_err(message)?;
+    async fn get(&self, url: &str, timeout: Duration) -> Result<HttpReply, String> {
+        let init = js_sys::Object::new();
+        // On timeout the fetch fails with the signal's `TimeoutError` ("... aborted due to timeout").
+        let _ = js_sys::Reflect::set(&init, &"signal".into(), &abort_after(timeout.as_secs_f64() * 1000.0));
+        let response = JsFuture::from(global_fetch(url, &init)).await.map_err(message)?;
         let response: web_sys::Response =
             response.dyn_into().map_err(|_| "fetch did not return a Response".to_string())?;
         let status = response.status();
-        let cache_control = response.headers().get("cache-control").ok().flatten();
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let cache_control = header("cache-control");
+        // Refused before reading when the length is announced (a chunked body is checked below).
+        if header("content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .is_some_and(|l| l > MAX_DOCUMENT_BYTES as u64)
+        {
+            return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
         let body = response.array_buffer().map_err(message)?;
         let body = JsFuture::from(body).await.map_err(|e| format!("reading the body failed: {}", message(e)))?;
         let body = js_sys::Uint8Array::new(&body);
