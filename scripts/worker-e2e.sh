@@ -25,5 +25,5 @@ target/debug/exo test schema-examples/ok --cf-worker --hyperdrive
 echo "worker-e2e: the example suites through the Worker, every operation a trusted document"
 target/debug/exo test schema-examples/ok --cf-worker --trusted
 echo "worker-e2e: the OIDC suite through the Worker (EXO_OIDC_URL, a local issuer)"
-cargo test --locked -q -p exo-cli --features worker-e2e --bin exo oidc_suite_worker
+cargo test --locked -q -p exo-cli --features worker-e2e --bin exo -- oidc_suite_worker oidc_cold_start_worker
 echo "worker-e2e: all checks passed"

@@ -11,12 +11,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use exo_runtime::edge::{self, Edge, HttpResponse, PlatformHeader, Route};
-use exo_runtime::oidc::OidcVerifier;
+use exo_runtime::oidc::{OidcVerifier, REFETCH_INTERVAL_SECONDS};
 use exo_runtime::{Db, DbError, Engine, RequestHead, System};
 use futures::future::{select, Either};
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use worker::postgres_tls::PassthroughTls;
 use worker::worker_sys::web_sys;
 use worker::{Env, Headers, Request, Response, ResponseBuilder, SecureTransport, Socket};
@@ -32,40 +33,38 @@ struct Loaded {
     config: WorkerConfig,
 }
 
+type State = Rc<Result<Loaded, String>>;
+
+/// Where the isolate's state stands.
+enum Slot {
+    /// Nothing loaded yet (or a provider failure's retry window has passed).
+    Empty,
+    /// The first request (of the isolate, or after a provider failure) is loading; requests
+    /// arriving meanwhile wait for that load instead of starting their own.
+    Loading,
+    /// Loaded, or failed for good (the model or the vars): kept for the isolate's life.
+    Done(State),
+    /// `EXO_OIDC_URL` could not be used at `at` (ms since the epoch): answered as a failure
+    /// without retrying until [`REFETCH_INTERVAL_SECONDS`] have passed, so that a provider
+    /// that is down is not asked on every request.
+    ProviderDown { state: State, at: f64 },
+}
+
 thread_local! {
-    static STATE: RefCell<Option<Rc<Result<Loaded, String>>>> = const { RefCell::new(None) };
+    static STATE: RefCell<Slot> = const { RefCell::new(Slot::Empty) };
 }
 
 /// Called by `index.js` for every request, with the bundled IR (an ArrayBuffer's view; it is
 /// copied and decoded only on the isolate's first request).
 #[wasm_bindgen]
 pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env) -> web_sys::Response {
-    let cached = STATE.with(|s| s.borrow().clone());
-    let state = match cached {
-        Some(state) => state,
-        None => {
-            let (loaded, keep) = match load(&ir.to_vec(), &env).await {
-                Ok(l) => (Ok(l), true),
-                Err(Failed::Config(e)) => (Err(e), true),
-                // The provider may be back on the next request: do not keep this failure.
-                Err(Failed::Provider(e)) => (Err(e), false),
-            };
-            if let Err(e) = &loaded {
-                worker::console_error!("exo: {e}");
-            }
-            let loaded = Rc::new(loaded);
-            if keep {
-                STATE.with(|s| *s.borrow_mut() = Some(loaded.clone()));
-            }
-            loaded
-        }
-    };
+    let state = state(&ir, &env).await;
     // The method as sent (`worker::Method` folds unknown ones into a few names).
     let method = request.method();
     let request = Request::from(request);
     let answer = match &*state {
         Ok(loaded) => route(loaded, &method, request, &env).await,
-        // The reason is in the Worker's log (above, once per isolate); a client learns only
+        // The reason is in the Worker's log (once per load attempt); a client learns only
         // that the server is broken, as natively.
         Err(_) => {
             let path = request.path();
@@ -75,6 +74,63 @@ pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env)
         }
     };
     to_worker(answer).into()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `scheduler.wait(ms)`: a promise resolved after `ms`.
+    #[wasm_bindgen(js_namespace = scheduler, js_name = wait)]
+    fn scheduler_wait(ms: f64) -> js_sys::Promise;
+}
+
+/// The isolate's state: loaded once, shared by concurrent first requests (the isolate is
+/// single-threaded, so the slot needs no lock), a provider failure kept for a while.
+async fn state(ir: &js_sys::Uint8Array, env: &Env) -> State {
+    let now = js_sys::Date::now();
+    loop {
+        // The state; or `Some(None)`: another request is loading it; or `None`: this one loads it.
+        let found = STATE.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            match &*slot {
+                Slot::Done(state) => Some(Some(state.clone())),
+                Slot::ProviderDown { state, at } if now < at + (REFETCH_INTERVAL_SECONDS * 1000) as f64 => {
+                    Some(Some(state.clone()))
+                }
+                Slot::Loading => Some(None),
+                Slot::ProviderDown { .. } | Slot::Empty => {
+                    *slot = Slot::Loading;
+                    None
+                }
+            }
+        });
+        match found {
+            Some(Some(state)) => return state,
+            // Polled with a timer of this request's own: workerd cancels a request that waits
+            // only on another request's work as hung.
+            Some(None) => drop(JsFuture::from(scheduler_wait(20.0)).await),
+            None => return load_state(&ir.to_vec(), env).await,
+        }
+    }
+}
+
+/// Loads the state and records the outcome in [`STATE`].
+async fn load_state(ir: &[u8], env: &Env) -> State {
+    let (loaded, keep) = match load(ir, env).await {
+        Ok(l) => (Ok(l), true),
+        Err(Failed::Config(e)) => (Err(e), true),
+        // The provider may be back later: this failure is kept only for a while.
+        Err(Failed::Provider(e)) => (Err(e), false),
+    };
+    if let Err(e) = &loaded {
+        worker::console_error!("exo: {e}");
+    }
+    let state = Rc::new(loaded);
+    let slot = match keep {
+        true => Slot::Done(state.clone()),
+        false => Slot::ProviderDown { state: state.clone(), at: js_sys::Date::now() },
+    };
+    STATE.with(|s| *s.borrow_mut() = slot);
+    state
 }
 
 enum Failed {

@@ -67,6 +67,11 @@ pub struct TestResponse {
 pub trait TestServer {
     /// Serves one GraphQL request.
     fn request(&self, request: TestRequest) -> Result<TestResponse, String>;
+    /// The loopback port it listens on, when it is a separate process (a Worker under
+    /// `wrangler dev`), for tests that send requests of their own (concurrent ones).
+    fn port(&self) -> Option<u16> {
+        None
+    }
     /// Runs an `init*.sql` file verbatim (several statements) on this server's
     /// database.
     fn run_sql(&self, sql: &str) -> Result<(), String>;

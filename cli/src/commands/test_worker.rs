@@ -30,6 +30,9 @@ pub struct WorkerMode {
     hyperdrive: bool,
     bundle: PathBuf,
     wrangler: PathBuf,
+    /// Whether `start` waits for an answered request (else only for the port to accept
+    /// connections, leaving the isolate's first request to the test).
+    probe: bool,
 }
 
 impl WorkerMode {
@@ -41,7 +44,14 @@ impl WorkerMode {
             )
         })?;
         let bundle = deploy::bundle_dir(false)?;
-        Ok(WorkerMode { hyperdrive, bundle, wrangler })
+        Ok(WorkerMode { hyperdrive, bundle, wrangler, probe: true })
+    }
+
+    /// Started Workers have served no request yet: `start` waits only for the port (for
+    /// tests of the isolate's cold start).
+    #[cfg_attr(not(all(test, feature = "worker-e2e")), allow(dead_code))]
+    pub fn cold(self) -> WorkerMode {
+        WorkerMode { probe: false, ..self }
     }
 
     /// Lays the Worker bundle into the project's `target/cf-worker/`, beside its IR.
@@ -138,7 +148,7 @@ impl WorkerMode {
         groups.push(child.id() as i32);
         drop(groups);
         let mut process = WorkerProcess { child, port, _dir: None, log: log_path };
-        process.wait_ready()?;
+        process.wait_ready(self.probe)?;
         Ok(process)
     }
 }
@@ -223,7 +233,9 @@ impl WorkerProcess {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// Waits until the Worker answers a request (`probe`), or only until its port accepts
+    /// connections (wrangler holds requests until the Worker is up).
+    fn wait_ready(&mut self, probe: bool) -> Result<(), String> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -233,8 +245,14 @@ impl WorkerProcess {
             if std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains("Build failed")) {
                 return Err(format!("wrangler could not bundle the Worker:\n{}", self.log_tail()));
             }
-            let probe = post(self.port, "/graphql", br#"{"query":"{ __typename }"}"#, &[], Duration::from_secs(30));
-            if let Ok(r) = probe {
+            if !probe && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            let answer = match probe {
+                true => post(self.port, "/graphql", br#"{"query":"{ __typename }"}"#, &[], Duration::from_secs(30)),
+                false => Err(String::new()),
+            };
+            if let Ok(r) = answer {
                 if r.status == 200 {
                     return Ok(());
                 }
@@ -408,6 +426,10 @@ pub struct WorkerFileServer {
 }
 
 impl TestServer for WorkerFileServer {
+    fn port(&self) -> Option<u16> {
+        self.worker.as_ref().map(WorkerProcess::port)
+    }
+
     fn request(&self, request: TestRequest) -> Result<TestResponse, String> {
         let worker = self.worker.as_ref().expect("present until drop");
         let body = request.body.to_string();

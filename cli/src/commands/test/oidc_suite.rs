@@ -2,13 +2,14 @@
 //! feature, from `scripts/worker-e2e.sh`) through the Worker in workerd: the `exo test`
 //! environment serves the `oidc-claims` model with `EXO_OIDC_URL` pointing at a local issuer
 //! (`exo_testing::oidc_issuer`), and every answer is checked over the same requests. The
-//! clock is the real one, so the cache and rate-limit steps wait (about 40 s in all).
+//! clock is the real one, so the cache and rate-limit steps wait (about 50 s in all). The
+//! Worker also gets a cold start with the provider down (`oidc_cold_start_worker`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use exo_runtime::oidc::REFETCH_INTERVAL_SECONDS;
-use exo_testing::oidc_issuer::{b64, Issuer, TestKey};
+use exo_runtime::oidc::{REFETCH_INTERVAL_SECONDS, REFRESH_TIMEOUT};
+use exo_testing::oidc_issuer::{b64, Issuer, Mode, TestKey};
 use exo_testing::{TestEnvironment, TestRequest, TestServer};
 use serde_json::{json, Value as Json};
 
@@ -191,13 +192,88 @@ fn run_suite(env: Environment, label: &str) {
     );
     let fetched = Instant::now();
 
-    // The provider goes down: the keys held keep working, also after their max-age.
-    let requests = issuer.jwks_requests();
-    env.rt.block_on(issuer.stop());
+    // The provider hangs (accepts connections, never answers): once the keys expire, one
+    // request tries a refresh and gives it up after REFRESH_TIMEOUT, answered with the cached
+    // keys; the other requests of the interval do not try, so do not wait.
+    issuer.set_mode(Mode::Hanging);
     wait_until(fetched, MAX_AGE + 1);
+    let requests = issuer.jwks_requests();
     let token = rotated.sign(&claims("a1", 1, "admin", json!([])));
+    let bound = REFRESH_TIMEOUT + Duration::from_secs(4);
+    let started = Instant::now();
+    assert_eq!(client.titles(&token), Ok(vec!["one".into(), "two".into()]), "{label}: provider hangs");
+    let hung = Instant::now();
+    assert!(hung - started < bound, "{label}: a hanging refresh held the request for {:?}", hung - started);
+    assert_eq!(issuer.jwks_requests(), requests + 1, "{label}: the refresh was attempted");
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(client.titles(&token), Ok(vec!["one".into(), "two".into()]), "{label}: provider hangs");
+        assert!(started.elapsed() < bound, "{label}: a request in the interval waited {:?}", started.elapsed());
+    }
+    assert_eq!(issuer.jwks_requests(), requests + 1, "{label}: no refresh inside the interval");
+
+    // The provider goes down: the keys held keep working, also after their max-age.
+    env.rt.block_on(issuer.stop());
+    wait_until(hung, REFETCH_INTERVAL_SECONDS + 1);
     assert_eq!(client.titles(&token), Ok(vec!["one".into(), "two".into()]), "{label}: provider down");
     assert!(requests >= 3, "{label}: {requests} key-set fetches");
+    drop(server);
+}
+
+/// The Worker loads `EXO_OIDC_URL` on the isolate's first request. With the provider down
+/// then, concurrent first requests share one load, the failure (a 500) is kept for
+/// `REFETCH_INTERVAL_SECONDS` without asking the provider again, and after that the next
+/// request loads it (the provider is back) and tokens verify.
+#[cfg(feature = "worker-e2e")]
+fn cold_start_with_the_provider_down(env: Environment) {
+    use crate::commands::test_worker::post;
+
+    let project = tempfile::Builder::new().prefix("exo-oidc-cold-").tempdir().unwrap();
+    copy_project(project.path());
+    env.prepare_project(project.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let key = TestKey::ec("p256", "ES256");
+    let issuer = env.rt.block_on(Issuer::start(&[&key], None));
+    issuer.set_mode(Mode::Down);
+    let url = issuer.url.clone();
+    let envs = [("EXO_JWT_SECRET".to_string(), String::new()), ("EXO_OIDC_URL".to_string(), url.clone())];
+    let server = env.start_file(project.path(), "oidc_cold_start", "", &envs).unwrap_or_else(|e| panic!("{e:?}"));
+    let port = server.port().expect("a Worker listens on a port");
+    let now = unix_now();
+    let claims = json!({"iss": url, "sub": "a1", "exp": now + 600, "org": {"id": 1, "role": "admin"}, "groups": []});
+    let token = key.sign(&claims);
+    let body = json!({"query": "{ docs { title } }"}).to_string();
+    let headers = vec![("Authorization".to_string(), format!("Bearer {token}"))];
+    let ask = || post(port, "/graphql", body.as_bytes(), &headers, Duration::from_secs(60)).expect("an answer");
+    let is_failure = |r: &crate::commands::test_worker::HttpResponse| {
+        r.status == 500 && String::from_utf8_lossy(&r.body).contains("Internal server error")
+    };
+
+    // The isolate's first requests, at once: the issuer takes a moment to answer its 503.
+    const FIRST: usize = 8;
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..FIRST).map(|_| s.spawn(ask)).collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    let failed = Instant::now();
+    for r in &answers {
+        assert!(is_failure(r), "{} {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    let discoveries = issuer.discovery_requests();
+    assert_eq!(discoveries, 1, "{FIRST} concurrent first requests ran {discoveries} discoveries");
+
+    // The provider is back, but the failure stands until the retry window ends.
+    issuer.set_mode(Mode::Up);
+    for _ in 0..5 {
+        let r = ask();
+        assert!(is_failure(&r), "inside the retry window: {} {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(issuer.discovery_requests(), 1, "no discovery inside the retry window");
+
+    // After it: loaded on the next request; the token verifies (the database is empty).
+    wait_until(failed, REFETCH_INTERVAL_SECONDS + 1);
+    let client = Client { server: &*server };
+    assert_eq!(client.titles(&token), Ok(vec![]), "after the retry window");
+    assert_eq!((issuer.discovery_requests(), issuer.jwks_requests()), (2, 1));
     drop(server);
 }
 
@@ -212,4 +288,12 @@ fn oidc_suite_native() {
 fn oidc_suite_worker() {
     let worker = WorkerMode::new(false).unwrap_or_else(|e| panic!("{}", e.message().unwrap_or("no Worker toolchain")));
     run_suite(environment(Some(worker)), "worker");
+}
+
+/// Needs the Worker bundle and wrangler, as `oidc_suite_worker`.
+#[cfg(feature = "worker-e2e")]
+#[test]
+fn oidc_cold_start_worker() {
+    let worker = WorkerMode::new(false).unwrap_or_else(|e| panic!("{}", e.message().unwrap_or("no Worker toolchain")));
+    cold_start_with_the_provider_down(environment(Some(worker.cold())));
 }
