@@ -177,6 +177,12 @@ where
         .map_err(|e| e.to_string())?;
     let response: hyper::Response<Incoming> = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    // Refused before reading when the length is announced (`Limited` checks the rest).
+    let announced =
+        response.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if announced.is_some_and(|l| l > MAX_DOCUMENT_BYTES as u64) {
+        return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+    }
     let cache_control = response
         .headers()
         .get_all(hyper::header::CACHE_CONTROL)

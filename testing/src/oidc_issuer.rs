@@ -129,6 +129,9 @@ pub enum Mode {
     Down,
     /// Connections are accepted and requests read (counted), but never answered.
     Hanging,
+    /// Every request (counted) is answered `200 OK` with a `Content-Length` of 2 MiB (over
+    /// exo's 1 MiB limit), and then nothing: the body never comes.
+    Oversized,
 }
 
 /// How long a [`Mode::Down`] issuer takes to answer its 503.
@@ -225,6 +228,13 @@ async fn answer(mut stream: TcpStream, state: &Mutex<IssuerState>, issuer: &str)
     let (status, extra, body) = match (mode, path.as_str()) {
         (Mode::Hanging, _) => {
             // Keep the connection open, say nothing.
+            let never: std::convert::Infallible = std::future::pending().await;
+            match never {}
+        }
+        (Mode::Oversized, _) => {
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", 2 << 20);
+            let _ = stream.write_all(head.as_bytes()).await;
             let never: std::convert::Infallible = std::future::pending().await;
             match never {}
         }

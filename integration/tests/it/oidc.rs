@@ -289,6 +289,21 @@ async fn a_hanging_provider_delays_one_request_per_interval_briefly() {
     issuer.stop().await;
 }
 
+/// A document announced larger than the limit is refused on its `Content-Length`, without
+/// waiting for a body (which this issuer never sends) until the timeout.
+#[tokio::test]
+async fn an_oversized_document_is_refused_before_its_body() {
+    let key = TestKey::ec("k", "ES256");
+    let issuer = Issuer::start(&[&key], None).await;
+    issuer.set_mode(Mode::Oversized);
+    let started = Instant::now();
+    let e = exo_server::oidc::start(&issuer.url, T).await.err().expect("an oversized discovery document must fail");
+    assert!(e.message().contains("larger than"), "{e}");
+    assert!(started.elapsed() < START_TIMEOUT / 2, "refused after {:?}", started.elapsed());
+    assert_eq!(issuer.discovery_requests(), 1);
+    issuer.stop().await;
+}
+
 #[tokio::test]
 async fn start_up_fails_clearly_when_the_provider_is_unusable() {
     // Discovery answers 404.

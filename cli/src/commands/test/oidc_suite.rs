@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "worker-e2e")]
+use exo_runtime::oidc::START_TIMEOUT;
 use exo_runtime::oidc::{REFETCH_INTERVAL_SECONDS, REFRESH_TIMEOUT};
 use exo_testing::oidc_issuer::{b64, Issuer, Mode, TestKey};
 use exo_testing::{TestEnvironment, TestRequest, TestServer};
@@ -274,6 +276,18 @@ fn cold_start_with_the_provider_down(env: Environment) {
     let client = Client { server: &*server };
     assert_eq!(client.titles(&token), Ok(vec![]), "after the retry window");
     assert_eq!((issuer.discovery_requests(), issuer.jwks_requests()), (2, 1));
+    drop(server);
+
+    // Another isolate, whose provider announces a discovery document over the limit and never
+    // sends it: refused on its Content-Length, not after the start-up timeout.
+    issuer.set_mode(Mode::Oversized);
+    let server = env.start_file(project.path(), "oidc_cold_start_big", "", &envs).unwrap_or_else(|e| panic!("{e:?}"));
+    let port = server.port().expect("a Worker listens on a port");
+    let started = Instant::now();
+    let r = post(port, "/graphql", body.as_bytes(), &headers, Duration::from_secs(60)).expect("an answer");
+    assert!(is_failure(&r), "{} {}", r.status, String::from_utf8_lossy(&r.body));
+    assert!(started.elapsed() < START_TIMEOUT / 2, "refused after {:?}", started.elapsed());
+    assert_eq!(issuer.discovery_requests(), 3);
     drop(server);
 }
 
