@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use exo_runtime::edge::{self, Edge, HttpResponse, PlatformHeader, Route};
-use exo_runtime::oidc::{OidcVerifier, REFETCH_INTERVAL_SECONDS};
+use exo_runtime::oidc::{OidcVerifier, REFETCH_INTERVAL_SECONDS, START_TIMEOUT};
 use exo_runtime::{Db, DbError, Engine, RequestHead, System};
 use futures::future::{select, Either};
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -39,9 +39,10 @@ type State = Rc<Result<Loaded, String>>;
 enum Slot {
     /// Nothing loaded yet (or a provider failure's retry window has passed).
     Empty,
-    /// The first request (of the isolate, or after a provider failure) is loading; requests
-    /// arriving meanwhile wait for that load instead of starting their own.
-    Loading,
+    /// The first request (of the isolate, or after a provider failure) is loading since
+    /// `since` (ms since the epoch); requests arriving meanwhile wait for that load instead of
+    /// starting their own, unless it has taken longer than [`LOAD_TAKEOVER_MS`].
+    Loading { since: f64 },
     /// Loaded, or failed for good (the model or the vars): kept for the isolate's life.
     Done(State),
     /// `EXO_OIDC_URL` could not be used at `at` (ms since the epoch): answered as a failure
@@ -76,6 +77,11 @@ pub async fn handle(ir: js_sys::Uint8Array, request: web_sys::Request, env: Env)
     to_worker(answer).into()
 }
 
+/// A load still running after this long (its fetches have timeouts, so it would have ended)
+/// was abandoned, as when its request was cancelled by a client that went away: a waiting
+/// request loads instead.
+const LOAD_TAKEOVER_MS: f64 = (2 * START_TIMEOUT.as_secs() + 5) as f64 * 1000.0;
+
 #[wasm_bindgen]
 extern "C" {
     /// `scheduler.wait(ms)`: a promise resolved after `ms`.
@@ -86,8 +92,8 @@ extern "C" {
 /// The isolate's state: loaded once, shared by concurrent first requests (the isolate is
 /// single-threaded, so the slot needs no lock), a provider failure kept for a while.
 async fn state(ir: &js_sys::Uint8Array, env: &Env) -> State {
-    let now = js_sys::Date::now();
     loop {
+        let now = js_sys::Date::now();
         // The state; or `Some(None)`: another request is loading it; or `None`: this one loads it.
         let found = STATE.with(|slot| {
             let mut slot = slot.borrow_mut();
@@ -96,9 +102,9 @@ async fn state(ir: &js_sys::Uint8Array, env: &Env) -> State {
                 Slot::ProviderDown { state, at } if now < at + (REFETCH_INTERVAL_SECONDS * 1000) as f64 => {
                     Some(Some(state.clone()))
                 }
-                Slot::Loading => Some(None),
-                Slot::ProviderDown { .. } | Slot::Empty => {
-                    *slot = Slot::Loading;
+                Slot::Loading { since } if now < since + LOAD_TAKEOVER_MS => Some(None),
+                Slot::Loading { .. } | Slot::ProviderDown { .. } | Slot::Empty => {
+                    *slot = Slot::Loading { since: now };
                     None
                 }
             }
