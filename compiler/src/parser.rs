@@ -866,6 +866,10 @@ fn syntax_error(file: FileId, src: &str, err: &pest::error::Error<Rule>) -> Diag
         }
     } else if found == "`:`" && expects("`=`") {
         diag = diag.with_help("named annotation arguments use `=`, as in `query = true`");
+    } else if found == "`context`" && expects("`type`") {
+        diag = diag.with_help("`context` declarations belong at the top level of a file, outside any `module`");
+    } else if let Some((field, annotation)) = trailing_annotation(&src[..pos]) {
+        diag = diag.with_help(format!("annotations come before the field they annotate: write `{annotation} {field}`"));
     } else if let Some(help) = help_for(src, pos) {
         diag = diag.with_help(help);
     }
@@ -922,6 +926,23 @@ fn innermost_unclosed_brace(text: &str) -> Option<usize> {
         i += 1;
     }
     open.pop()
+}
+
+/// When the last line before the error is a field followed by an annotation (`ip: String
+/// @clientIp`, the order of some old examples), that field and that annotation: the parser
+/// took the annotation for the next field's and found no field after it.
+fn trailing_annotation(before: &str) -> Option<(&str, &str)> {
+    let line = before.trim_end().rsplit('\n').next()?.trim();
+    let at = line.rfind('@')?;
+    let (field, annotation) = (line[..at].trim_end(), &line[at..]);
+    let name_end =
+        annotation[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(annotation.len(), |i| i + 1);
+    let rest = annotation[name_end..].trim();
+    let annotation_ok = name_end > 1 && (rest.is_empty() || (rest.starts_with('(') && rest.ends_with(')')));
+    let (name, ty) = field.split_once(':')?;
+    let is_word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ty_ok = !ty.trim().is_empty() && ty.trim().chars().all(|c| c.is_ascii_alphanumeric() || "_<>?, ".contains(c));
+    (annotation_ok && is_word(name.trim()) && ty_ok && !name.contains('@')).then_some((field, annotation))
 }
 
 /// A hint for common mistakes recognisable from the text at the error.

@@ -8,6 +8,8 @@
 //   default   no exo.toml: one `execute_query` tool, queries only
 //   profiles  the exo.toml written by the Rust test: `reader` (hides User) and `writer`
 //             (may create todos)
+//   separate  EXO_MCP_MODE=separate with the same exo.toml as `profiles`: the schema moves
+//             out of the descriptions into `introspect_<profile>` tools
 //   transcript  prints a client session (list + call) for humans; asserts nothing
 // Exits 0 when every check passed; otherwise prints the failed check and exits 1.
 
@@ -18,7 +20,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 
 const [base, secret, scenario] = process.argv.slice(2);
 if (!base || !secret || !scenario) {
-  console.error("usage: node mcp-test.mjs <base-url> <jwt-secret> <default|profiles|transcript>");
+  console.error("usage: node mcp-test.mjs <base-url> <jwt-secret> <default|profiles|separate|transcript>");
   process.exit(2);
 }
 const mcpUrl = new URL("/mcp", base);
@@ -285,6 +287,41 @@ async function profilesScenario() {
   await protocolChecks();
 }
 
+async function separateScenario() {
+  await seed();
+  const owner = await connect(callers.owner);
+  let tools;
+  await check("separate mode: an introspect tool beside each execute_query tool", async () => {
+    ({ tools } = await owner.listTools());
+    assert.deepEqual(tools.map((t) => t.name), ["execute_query_reader", "introspect_reader", "execute_query_writer", "introspect_writer"]);
+    for (const t of tools.filter((t) => t.name.startsWith("execute_query"))) {
+      assert.doesNotMatch(t.description, /type Todo \{/, "the schema is not in the description");
+      assert.match(t.description, new RegExp(`introspect${t.name.slice("execute_query".length)}`));
+    }
+  });
+  await check("introspect returns the profile's schema with its doc comments", async () => {
+    const reader = await callText(owner, "introspect_reader", {});
+    assert.equal(reader.isError, false);
+    assert.match(reader.text, /"""A single item on a user's list\."""/);
+    assert.match(reader.text, /\n  todos\(/);
+    assert.doesNotMatch(reader.text, /\n  users\(/);
+    assert.doesNotMatch(reader.text, /type Mutation/);
+    const writer = await callText(owner, "introspect_writer", {});
+    const mutations = writer.text.split("type Mutation {")[1];
+    assert.match(mutations, /\n  createTodo\(data: TodoCreationInput!\): Todo!\n\}$/);
+    assert.doesNotMatch(mutations, /deleteTodo|updateTodo|createUser/);
+  });
+  await check("separate mode: execute_query answers as /graphql and refusals point at introspect", async () => {
+    await sameAsGraphql(owner, "execute_query_reader", callers.owner, TODOS);
+    const r = await callText(owner, "execute_query_reader", { query: "{ users { id } }" });
+    assert.equal(r.isError, true);
+    assert.match(r.text, /The query `users` is not available through the MCP tool `execute_query_reader`/);
+    const i = await callText(owner, "execute_query_reader", { query: "{ __schema { types { name } } }" });
+    assert.equal(i.isError, true);
+    assert.match(i.text, /`introspect_reader` returns the schema/);
+  });
+}
+
 async function transcript() {
   const client = await connect(callers.admin);
   console.log(`> initialize -> server ${JSON.stringify(client.getServerVersion())}, capabilities ${JSON.stringify(client.getServerCapabilities())}`);
@@ -306,6 +343,8 @@ if (scenario === "default") {
   await defaultScenario();
 } else if (scenario === "profiles") {
   await profilesScenario();
+} else if (scenario === "separate") {
+  await separateScenario();
 } else if (scenario === "transcript") {
   await transcript();
 } else {

@@ -7,11 +7,13 @@ use hmac::{Hmac, Mac};
 use serde_json::Value as Json;
 use sha2::Sha256;
 
-use crate::oidc::TokenError;
+use crate::oidc::{TokenError, LEEWAY_SECONDS};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Verifies signature, algorithm (`HS256` only; `none` never authenticates) and `exp`.
+/// Verifies signature, algorithm (`HS256` only; `none` never authenticates) and `exp`, which
+/// allows [`LEEWAY_SECONDS`] of clock skew as provider tokens do (and as Exograph's HS256
+/// validation, `jsonwebtoken`'s default, does).
 pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Json, TokenError> {
     let invalid = |why: &str| TokenError::Invalid(why.to_string());
     let mut parts = token.split('.');
@@ -32,7 +34,7 @@ pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Json, TokenE
     match claims.get("exp") {
         Some(exp) => {
             let exp = exp.as_f64().ok_or_else(|| invalid("Invalid exp claim"))?;
-            if exp < now as f64 {
+            if exp + (LEEWAY_SECONDS as f64) < now as f64 {
                 return Err(TokenError::Expired);
             }
         }
@@ -80,5 +82,16 @@ mod tests {
         let verified = verify_hs256(&token, b"abcdefghijklmnopqrstuvwxyz0123", 1700000000).unwrap();
         assert_eq!(verified, claims);
         assert!(verify_hs256(&token, b"another secret", 1700000000).is_err());
+    }
+
+    #[test]
+    fn exp_allows_the_leeway_and_no_more() {
+        let secret = b"leeway-secret";
+        let token = sign_hs256(&json!({"exp": 1_000_000, "sub": 1}), secret);
+        assert!(verify_hs256(&token, secret, 1_000_000).is_ok());
+        assert!(verify_hs256(&token, secret, 1_000_000 + LEEWAY_SECONDS).is_ok());
+        assert_eq!(verify_hs256(&token, secret, 1_000_000 + LEEWAY_SECONDS + 1), Err(TokenError::Expired));
+        let no_exp = sign_hs256(&json!({"sub": 1}), secret);
+        assert!(matches!(verify_hs256(&no_exp, secret, 1), Err(TokenError::Invalid(_))));
     }
 }

@@ -325,3 +325,99 @@ fn serve_has_the_playground_only_with_introspection() {
         assert_eq!(out.contains("Playground: "), expected == 200, "{out}");
     }
 }
+
+/// A provider's test issuer on a runtime of its own (the exo processes under test are
+/// blocking children); dropped with the runtime.
+struct Provider {
+    rt: tokio::runtime::Runtime,
+    issuer: Option<exo_testing::oidc_issuer::Issuer>,
+    key: exo_testing::oidc_issuer::TestKey,
+}
+
+impl Provider {
+    fn start() -> Provider {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let key = exo_testing::oidc_issuer::TestKey::ec("dev-key", "ES256");
+        let issuer = rt.block_on(exo_testing::oidc_issuer::Issuer::start(&[&key], None));
+        Provider { rt, issuer: Some(issuer), key }
+    }
+
+    fn url(&self) -> String {
+        self.issuer.as_ref().expect("issuer").url.clone()
+    }
+
+    /// A provider-signed token with these claims (plus `iss` and an hour of validity).
+    fn token(&self, mut claims: Value) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        claims["iss"] = json!(self.url());
+        claims["exp"] = json!(now + 3600);
+        self.key.sign(&claims)
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(issuer) = self.issuer.take() {
+            self.rt.block_on(issuer.stop());
+        }
+    }
+}
+
+/// What both `exo yolo` and `exo dev` must do with `EXO_OIDC_URL`: the provider's tokens drive
+/// the model's `@jwt` context, a token of anyone else is refused, and no secret is made up.
+fn assert_provider_tokens_are_used(running: &Running, provider: &Provider) {
+    let admin = provider.token(json!({ "sub": 1, "role": "admin" }));
+    let created =
+        running.graphql_as(r#"mutation { createUser(data: {name: "Ada", email: "ada@example.com"}) { id } }"#, &admin);
+    assert_eq!(created["data"]["createUser"]["id"], json!(1), "{created}");
+    let mine = provider.token(json!({ "sub": 1 }));
+    let todo = running
+        .graphql_as(r#"mutation { createTodo(data: {title: "from the provider", user: {id: 1}}) { id } }"#, &mine);
+    assert!(todo["errors"].is_null(), "{todo}");
+    let read = running.graphql_as("{ todos { title } }", &mine);
+    assert_eq!(read["data"]["todos"], json!([{ "title": "from the provider" }]), "{read}");
+    // Another user (sub 2) sees none of user 1's todos; an anonymous caller neither.
+    let other = running.graphql_as("{ todos { title } }", &provider.token(json!({ "sub": 2 })));
+    assert_eq!(other["data"]["todos"], json!([]), "{other}");
+    // A token the provider did not sign (another key, same kid) and an HS256 token are refused.
+    let forged = exo_testing::oidc_issuer::TestKey::ec("dev-key", "ES256").sign(&json!({
+        "sub": 1, "role": "admin", "iss": provider.url(), "exp": 4_000_000_000u64
+    }));
+    let hs256 = exo_runtime::jwt::sign_hs256(&json!({ "sub": 1, "role": "admin", "exp": 4_000_000_000u64 }), b"guess");
+    for token in [forged, hs256] {
+        let refused = running.graphql_as("{ todos { title } }", &token);
+        assert_eq!(refused["errors"][0]["message"], json!("Not authorized"), "{refused}");
+        assert!(refused["data"].is_null(), "{refused}");
+    }
+}
+
+#[test]
+fn yolo_and_dev_use_the_oidc_provider_instead_of_a_secret() {
+    let provider = Provider::start();
+
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let mut cmd = exo();
+    cmd.arg("yolo").arg("--project").arg(&project).env("EXO_OIDC_URL", provider.url()).env_remove("EXO_JWT_SECRET");
+    let mut yolo = Running::start(cmd, tmp.path());
+    yolo.wait_for_output("yolo to serve", |out, _| out.contains("Watching"));
+    let (out, _) = yolo.output();
+    assert!(out.contains(&format!("OIDC URL: {}", provider.url())), "{out}");
+    assert!(!out.contains("JWT secret") && !out.contains("Bearer"), "no secret or token is made up:\n{out}");
+    assert_provider_tokens_are_used(&yolo, &provider);
+    drop(yolo);
+
+    let pg = EphemeralPostgres::shared().expect("ephemeral Postgres");
+    let url = pg.create_database(&unique_db_name("dev_oidc")).expect("create database");
+    let (tmp, project) = temp_copy(&example("ok/todo"));
+    let mut cmd = exo();
+    cmd.arg("dev")
+        .arg("--project")
+        .arg(&project)
+        .arg("--read-write")
+        .env("EXO_POSTGRES_URL", &url)
+        .env("EXO_OIDC_URL", provider.url())
+        .env_remove("EXO_JWT_SECRET");
+    let mut dev = Running::start(cmd, tmp.path());
+    dev.wait_for_output("dev to serve", |out, _| out.contains("Watching"));
+    assert_provider_tokens_are_used(&dev, &provider);
+}

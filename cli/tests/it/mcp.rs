@@ -45,6 +45,15 @@ impl Drop for Kill {
 /// Builds the todo example (with `exo_toml` written beside it, if any), creates its database
 /// and starts `exo serve` on a free port; returns the server and its base URL.
 fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill, String, String) {
+    serve_todo_with(prefix, exo_toml, &[])
+}
+
+/// As [`serve_todo`], with these extra environment variables for `exo serve`.
+fn serve_todo_with(
+    prefix: &str,
+    exo_toml: Option<&str>,
+    vars: &[(&str, &str)],
+) -> (tempfile::TempDir, Kill, String, String) {
     let (tmp, project) = temp_copy(&example("ok/todo"));
     if let Some(toml) = exo_toml {
         std::fs::write(project.join("exo.toml"), toml).unwrap();
@@ -76,6 +85,7 @@ fn serve_todo(prefix: &str, exo_toml: Option<&str>) -> (tempfile::TempDir, Kill,
         .env("EXO_JWT_SECRET", SECRET)
         .env("EXO_SERVER_HOST", "127.0.0.1")
         .env("EXO_CONNECTION_POOL_SIZE", "2")
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -145,6 +155,19 @@ fn sdk_client_with_profiles() {
     let (_tmp, server, base, db) = serve_todo("exo_mcp_profiles", Some(PROFILES_TOML));
     let out = run_client(&base, SECRET, "profiles");
     for check in ["the reader profile hides the User model", "allowed by the writer profile"] {
+        assert!(out.contains(check), "{out}");
+    }
+    drop(server);
+    drop_database(&db);
+}
+
+/// `EXO_MCP_MODE=separate`: the schema is served by `introspect_<profile>` tools.
+#[test]
+fn sdk_client_in_separate_mode() {
+    let (_tmp, server, base, db) =
+        serve_todo_with("exo_mcp_separate", Some(PROFILES_TOML), &[("EXO_MCP_MODE", "separate")]);
+    let out = run_client(&base, SECRET, "separate");
+    for check in ["an introspect tool beside each execute_query tool", "introspect returns the profile's schema"] {
         assert!(out.contains(check), "{out}");
     }
     drop(server);

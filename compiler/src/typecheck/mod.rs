@@ -1290,18 +1290,10 @@ impl<'a> Checker<'a> {
                             );
                         } else {
                             h.range = Some((lo, hi));
-                            if element == Some(ScalarType::Int) {
-                                if let Some(b) = bits.first() {
-                                    self.error(
-                                        Diagnostic::error(
-                                            "exo::conflicting_annotations",
-                                            format!("`@range` and `@{}` cannot both be used", b.name),
-                                        )
-                                        .with_primary(r.span, "the range picks the integer size")
-                                        .with_secondary(b.span, "explicit size")
-                                        .with_help("keep one of them"),
-                                    );
-                                }
+                            // With an explicit `@bits*` the size is that one and the range
+                            // only checks values, as in Exograph (`customizing-types.md`:
+                            // "You may use the `@range` annotation with one of the `@bits*`").
+                            if element == Some(ScalarType::Int) && bits.is_empty() {
                                 h.int_bits = Some(bits_for_range(lo, hi));
                             }
                         }

@@ -150,6 +150,29 @@ fn module_schema_applies_to_tables_and_enums() {
 // Column types and SQL pieces
 // ---------------------------------------------------------------------------------------------
 
+/// An explicit `@bits*` next to `@range` sizes the column; the range only checks values (as
+/// Exograph's `customizing-types.md` allows). Without one, the range picks the size.
+#[test]
+fn explicit_bits_with_range_keep_their_size() {
+    let ir = compile(
+        r#"
+        @postgres
+        module M {
+          @access(true)
+          type T {
+            @pk id: Int = autoIncrement()
+            @bits64 @range(min = 0, max = 100) a: Int
+            @bits16 @range(min = 0, max = 200) b: Int
+            @range(min = 0, max = 200) c: Int
+          }
+        }
+        "#,
+    );
+    let types: Vec<String> =
+        ir.database.tables[0].columns.iter().map(|c| format!("{} {}", c.name, c.ty.sql())).collect();
+    assert_eq!(types, ["id SERIAL", "a BIGINT", "b SMALLINT", "c SMALLINT"]);
+}
+
 #[test]
 fn column_types_from_hints() {
     let ir = compile(
