@@ -389,6 +389,7 @@ fn every_example_round_trips() {
         identical,
         [
             "composite-keys",
+            "docs-operations",
             "exograph-prechecks",
             "exograph-style",
             "multi-file",
