@@ -114,13 +114,16 @@ impl AuthConfig {
 }
 
 /// Extracts every context field from the verified `claims` (see [`AuthConfig::claims`])
-/// and the request head. `env` reads the environment (`@env`).
+/// and the request head. `env` reads the environment (`@env`). A value must have the field's
+/// declared shape ([`coerce`]): a claim that does not (an array, say, for a field declared
+/// `Int`, which would turn an equality in a rule into set membership) refuses the request as
+/// an invalid token does; a header, cookie or environment value that does not is absent.
 pub fn build(
     ir: &Ir,
     head: &RequestHead<'_>,
     claims: Option<&Json>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> RequestContext {
+) -> Result<RequestContext, TokenError> {
     let mut values = Vec::with_capacity(ir.contexts.len());
     for c in &ir.contexts {
         let mut fields = Vec::with_capacity(c.fields.len());
@@ -141,30 +144,63 @@ pub fn build(
                 // hand-made IR gets here.
                 ContextSource::Query(_) => None,
             };
-            let v = v.filter(|v| !v.is_null()).or_else(|| f.default.as_ref().map(literal_to_json));
-            // Header and env values are strings: coerce to the declared scalar.
-            let v = v.map(|v| coerce(v, f.ty));
+            // Header and env values are strings: coerce to the declared type.
+            let v = match v.filter(|v| !v.is_null()) {
+                None => None,
+                Some(v) => match coerce(v, f.ty, f.is_list) {
+                    Some(v) => Some(v),
+                    None if matches!(f.source, ContextSource::Jwt(_)) => {
+                        return Err(TokenError::Invalid(format!(
+                            "claim for `{}.{}` does not have its declared type",
+                            c.name, f.name
+                        )))
+                    }
+                    None => None,
+                },
+            };
+            let v = v.or_else(|| f.default.as_ref().map(literal_to_json));
             fields.push(v);
         }
         values.push(fields);
     }
-    RequestContext::from_values(values)
+    Ok(RequestContext::from_values(values))
 }
 
-fn coerce(v: Json, ty: exo_ir::ScalarType) -> Json {
-    use exo_ir::ScalarType as S;
-    match (ty, &v) {
-        (S::Int, Json::String(s)) => s.parse::<i64>().map(Json::from).unwrap_or(v),
-        (S::Float, Json::String(s)) => {
-            s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(v)
+/// `v` as a value of the declared type (`list`: an array of it), or `None` when it is not
+/// one: a scalar field takes only a scalar (never an array or object, except `Json`), a
+/// string standing for a number or boolean is converted, and a number for a string field
+/// becomes its text.
+fn coerce(v: Json, ty: exo_ir::ScalarType, list: bool) -> Option<Json> {
+    match v {
+        Json::Array(items) if list => {
+            items.into_iter().map(|x| coerce_scalar(x, ty)).collect::<Option<Vec<_>>>().map(Json::Array)
         }
+        // A single value for a list field is left as it is (as before).
+        v if list => Some(v),
+        v => coerce_scalar(v, ty),
+    }
+}
+
+fn coerce_scalar(v: Json, ty: exo_ir::ScalarType) -> Option<Json> {
+    use exo_ir::ScalarType as S;
+    match (ty, v) {
+        (S::Json, v) => Some(v),
+        (_, Json::Array(_) | Json::Object(_)) => None,
+        (S::Int | S::Float | S::Decimal, v @ Json::Number(_)) => Some(v),
+        (S::Int, Json::String(s)) => s.parse::<i64>().ok().map(Json::from),
+        (S::Float | S::Decimal, Json::String(s)) => {
+            s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number)
+        }
+        (S::Boolean, v @ Json::Bool(_)) => Some(v),
         (S::Boolean, Json::String(s)) => match s.as_str() {
-            "true" => Json::Bool(true),
-            "false" => Json::Bool(false),
-            _ => v,
+            "true" => Some(Json::Bool(true)),
+            "false" => Some(Json::Bool(false)),
+            _ => None,
         },
-        (S::String | S::Uuid, Json::Number(n)) => Json::String(n.to_string()),
-        _ => v,
+        (S::Boolean, _) => None,
+        (_, Json::Number(n)) => Some(Json::String(n.to_string())),
+        (_, v @ Json::String(_)) => Some(v),
+        (_, _) => None,
     }
 }
 
@@ -175,5 +211,34 @@ fn literal_to_json(l: &exo_ir::Literal) -> Json {
         exo_ir::Literal::Int(i) => Json::from(*i),
         exo_ir::Literal::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         exo_ir::Literal::String(s) => Json::String(s.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_ir::ScalarType as S;
+    use serde_json::json;
+
+    #[test]
+    fn a_scalar_field_takes_only_a_scalar() {
+        // An array claim for `Int` would turn `self.owner == AuthContext.id` into `IN (...)`.
+        assert_eq!(coerce(json!([2, 3]), S::Int, false), None);
+        assert_eq!(coerce(json!({"a": 1}), S::String, false), None);
+        assert_eq!(coerce(json!(["admin"]), S::String, false), None);
+        assert_eq!(coerce(json!(true), S::Int, false), None);
+        assert_eq!(coerce(json!("x7"), S::Int, false), None);
+        assert_eq!(coerce(json!(2), S::Int, false), Some(json!(2)));
+        assert_eq!(coerce(json!("2"), S::Int, false), Some(json!(2)));
+        assert_eq!(coerce(json!(2), S::String, false), Some(json!("2")));
+        assert_eq!(coerce(json!("true"), S::Boolean, false), Some(json!(true)));
+        assert_eq!(coerce(json!([1, {"b": 2}]), S::Json, false), Some(json!([1, {"b": 2}])));
+    }
+
+    #[test]
+    fn a_list_field_takes_an_array_of_its_type() {
+        assert_eq!(coerce(json!(["a", "b"]), S::String, true), Some(json!(["a", "b"])));
+        assert_eq!(coerce(json!(["1", 2]), S::Int, true), Some(json!([1, 2])));
+        assert_eq!(coerce(json!([[1]]), S::Int, true), None);
     }
 }

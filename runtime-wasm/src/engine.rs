@@ -317,7 +317,8 @@ impl Engine {
         } else {
             None
         };
-        Ok(crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env))
+        crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env)
+            .map_err(|e| error_response(200, &[token_refused(&e)]))
     }
 
     /// How many requests ran a precompiled trusted plan, and how many trusted requests had
@@ -624,7 +625,8 @@ impl Engine {
     ) -> Result<Plan, Vec<GqlError>> {
         let claims =
             if self.needs_jwt { self.config.auth.claims_now(head).map_err(|e| vec![token_refused(&e)])? } else { None };
-        let ctx = crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env);
+        let ctx = crate::context::build(&self.system.ir, head, claims.as_ref(), &*self.env)
+            .map_err(|e| vec![token_refused(&e)])?;
         let doc =
             graphql::parse(query, &self.config.parse_limits).map_err(|e| vec![crate::error::parse_error(query, e)])?;
         let op = validate::validate(&self.system, &doc, operation, variables, self.config.limits)?;
