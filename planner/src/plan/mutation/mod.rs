@@ -359,8 +359,9 @@ impl<'a, 'd> Planner<'a, 'd> {
             .collect()
     }
 
-    /// The rows an update or delete touches: the rule for the operation, and either the
-    /// `where` filter (`many`) or the primary-key arguments.
+    /// The rows an update or delete touches: the rule for the operation, the query rule (a
+    /// row the caller may not read is not touched), and either the `where` filter (`many`) or
+    /// the primary-key arguments.
     fn targeted_rows(
         &mut self,
         entity: EntityId,
@@ -374,6 +375,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         if matches!(cond, Cond::False) {
             return Err(GqlError::new("Not authorized"));
         }
+        // Only rows the caller may read are targeted: a row the query rule hides behaves as
+        // absent, so neither the `where` filter (or the key) nor a refusal of the matched
+        // rows can tell anything about it.
+        cond = cond.and(self.read_access(&e.access.query, entity, a));
         if many {
             if let Some(w) = sel.role(ArgRole::Where) {
                 self.filter_pos = sel.pos;
@@ -456,7 +461,10 @@ impl<'a, 'd> Planner<'a, 'd> {
         let e = self.ir.entity(entity);
         let b = self.alias(e);
         let obj = self.object(entity, b, &sel.selection)?;
-        let read = self.read_access(&e.access.query, entity, b).into_expr();
+        // As for a type with a key: a row the query rule, or the read rule of a selected
+        // field, hides is left out (null for a single row).
+        let read = self.read_access(&e.access.query, entity, b);
+        let read = read.and(self.selection_rule(entity, b, &sel.selection)?).into_expr();
         let value = if many { json_list(obj, vec![]) } else { obj };
         let mut select = Select::new(vec![sql::cast(value, Cast::Text)], sql::From::Named(b)).filter(read);
         if !many {

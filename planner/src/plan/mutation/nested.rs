@@ -223,6 +223,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             Cond::False => return Err(GqlError::new("Not authorized")),
             Cond::Sql(s) => conds.push(s),
         }
+        // A child the caller may not read is not touched (it behaves as absent).
+        conds.push(self.read_access(&te.access.query, target, a).into_expr());
         Ok(sql::and(conds))
     }
 
