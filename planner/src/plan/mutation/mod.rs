@@ -41,8 +41,6 @@ struct Slot {
     /// Whether the rule (with the rules of `fields`) is checked after the write; false for
     /// rows checked before it ([`precheck`]: all but rows under a row update input creates).
     check: bool,
-    /// Many-to-one fields whose references the input named.
-    refs: Vec<u32>,
     /// Fields with a field-level rule that some input row of the slot names (their create or
     /// update rule joins the slot's check).
     fields: Vec<u32>,
@@ -50,11 +48,7 @@ struct Slot {
 
 impl Script<'_> {
     fn new(root: EntityId, create: bool, check: bool) -> Self {
-        Script {
-            ctes: vec![],
-            outputs: vec![],
-            slots: vec![Slot { entity: root, create, check, refs: vec![], fields: vec![] }],
-        }
+        Script { ctes: vec![], outputs: vec![], slots: vec![Slot { entity: root, create, check, fields: vec![] }] }
     }
 
     /// The slot of rows of `entity` created (or updated), whose rule is checked after the
@@ -65,16 +59,8 @@ impl Script<'_> {
         {
             return i + 1;
         }
-        self.slots.push(Slot { entity, create, check, refs: vec![], fields: vec![] });
+        self.slots.push(Slot { entity, create, check, fields: vec![] });
         self.slots.len() - 1
-    }
-
-    fn add_refs(&mut self, slot: usize, refs: &[u32]) {
-        for r in refs {
-            if !self.slots[slot].refs.contains(r) {
-                self.slots[slot].refs.push(*r);
-            }
-        }
     }
 
     fn add_fields(&mut self, slot: usize, fields: &[u32]) {
@@ -86,12 +72,10 @@ impl Script<'_> {
     }
 }
 
-/// What one input row sets: column assignments, the collections it nests, and the
-/// many-to-one fields it names explicitly.
+/// What one input row sets: column assignments and the collections it nests.
 struct RowInput<'a, 'v> {
     cols: Vec<(u32, Expr<'a>)>,
     nested: Vec<(u32, &'v Val)>,
-    refs: Vec<u32>,
 }
 
 /// The elements of an optional input list (a single value counts as a list of one).
@@ -146,18 +130,17 @@ impl<'a, 'd> Planner<'a, 'd> {
         let before = self.checks.len();
         let precheck = self.create_precheck(entity, &rows, sel)?;
         self.checks.truncate(before);
+        // The rows the input refers to must be readable, checked before the write.
+        let refcheck = self.reference_precheck(entity, &rows, true)?;
         let mut inputs = Vec::with_capacity(rows.len());
         for row in &rows {
             inputs.push(self.row_columns(entity, row, true, &[], sel)?);
         }
         // The root rows' rule, and the nested rows', were checked before the write.
         let mut script = Script::new(entity, true, false);
-        let mut steps: Vec<Step> = precheck.into_iter().collect();
+        let mut steps: Vec<Step> = precheck.into_iter().chain(refcheck).collect();
         if inputs.iter().all(|r| r.nested.is_empty()) {
             // The common shape: one multi-row INSERT returning the new keys.
-            for input in &inputs {
-                script.add_refs(0, &input.refs);
-            }
             let mut cols: Vec<u32> = inputs.iter().flat_map(|r| r.cols.iter().map(|(c, _)| *c)).collect();
             cols.sort_unstable();
             cols.dedup();
@@ -189,11 +172,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                 returning: if keyless { returning_star() } else { self.key_texts(e, None) },
             };
             if keyless {
-                let refs = script.slots[0].refs.clone();
-                self.keyless_checks(entity, true, true, &refs)?;
+                self.keyless_checks(entity, true, true)?;
                 let write = Query { with: vec![], body: Body::Insert(Box::new(insert)) };
                 let no_row = if many { NoRow::EmptyList } else { NoRow::NotAuthorized };
-                return self.written_rows_json(entity, write, many, no_row, sel);
+                return self.written_rows_json(steps, entity, write, many, no_row, sel);
             }
             let q = Query { with: vec![], body: Body::Insert(Box::new(insert)) };
             steps.push(Step::CollectKeys(self.statement(&q)));
@@ -237,7 +219,7 @@ impl<'a, 'd> Planner<'a, 'd> {
     ) -> Result<RowInput<'a, 'v>, GqlError> {
         let e = self.ir.entity(entity);
         let given = row.as_object().unwrap_or(&[]);
-        let mut out = RowInput { cols: vec![], nested: vec![], refs: vec![] };
+        let mut out = RowInput { cols: vec![], nested: vec![] };
         for (fid, f) in e.fields.iter().enumerate() {
             let fid = fid as u32;
             if skip.contains(&fid) {
@@ -295,8 +277,6 @@ impl<'a, 'd> Planner<'a, 'd> {
                                 let p = self.val_param(inner);
                                 out.cols.push((*c, param_in(&sql.param, p)));
                             }
-                            // A reference named by the caller must be one the caller may read.
-                            out.refs.push(fid);
                         }
                         None if creating => {
                             if let Some(FieldDefault::Context { context, field }) = &f.default {
@@ -405,11 +385,11 @@ impl<'a, 'd> Planner<'a, 'd> {
         let before = self.checks.len();
         let precheck = self.update_precheck(entity, many, data, sel)?;
         self.checks.truncate(before);
+        let refcheck = self.reference_precheck(entity, &[data], false)?;
         let a = self.alias(e);
         let cond = self.update_targets(entity, a, many, data, sel)?;
         let input = self.row_columns(entity, data, false, &[], sel)?;
         let mut script = Script::new(entity, false, false);
-        script.add_refs(0, &input.refs);
         if self.ir.table(e.table).primary_key.is_empty() {
             if !input.nested.is_empty() {
                 return Err(bad_request(KEYLESS_NESTED));
@@ -422,12 +402,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                 ));
             }
             let check = !input.cols.is_empty();
-            self.keyless_checks(entity, false, check, &input.refs)?;
+            self.keyless_checks(entity, false, check)?;
             let write = self.update_or_select(e, a, input.cols, cond.into_expr(), vec![sql::item(Expr::AllColumns(a))]);
             let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
-            return self.written_rows_json(entity, write, many, no_row, sel);
+            return self.written_rows_json(refcheck.into_iter().collect(), entity, write, many, no_row, sel);
         }
-        let mut steps: Vec<Step> = precheck.into_iter().collect();
+        let mut steps: Vec<Step> = precheck.into_iter().chain(refcheck).collect();
         if input.nested.is_empty() {
             let q = self.update_or_select(e, a, input.cols, cond.into_expr(), self.key_texts(e, Some(a)));
             steps.push(Step::CollectKeys(self.statement(&q)));
@@ -449,9 +429,11 @@ impl<'a, 'd> Planner<'a, 'd> {
 
     /// For a type without a primary key (a view): the written rows cannot be found again by
     /// key, so the statement that writes them returns them (`RETURNING`) and the JSON is built
-    /// from those rows, in the statement's order, as far as the caller may read them.
+    /// from those rows, in the statement's order, as far as the caller may read them. `steps`
+    /// run before it (checks).
     fn written_rows_json(
         &mut self,
+        mut steps: Vec<Step>,
         entity: EntityId,
         write: Query<'a>,
         many: bool,
@@ -471,24 +453,21 @@ impl<'a, 'd> Planner<'a, 'd> {
             select.limit = Some(Expr::Int(1));
         }
         let q = Query { with: vec![Cte { name: b, query: write }], body: Body::Select(Box::new(select)) };
-        Ok(RootPlan::Sql { steps: vec![Step::Json(self.statement(&q))], no_row })
+        steps.push(Step::Json(self.statement(&q)));
+        Ok(RootPlan::Sql { steps, no_row })
     }
 
     /// The checks after a write of a type without a primary key, which has no keys to check
-    /// rows by: they must be decided by the context (the create or update rule when `check`,
-    /// and the read rules of the references the input names).
-    fn keyless_checks(&mut self, entity: EntityId, create: bool, check: bool, refs: &[u32]) -> Result<(), GqlError> {
+    /// rows by: they must be decided by the context (the create or update rule when `check`;
+    /// the references the input names were checked before the write).
+    fn keyless_checks(&mut self, entity: EntityId, create: bool, check: bool) -> Result<(), GqlError> {
         let e = self.ir.entity(entity);
         let a = self.alias(e);
-        let mut cond = match (check, create) {
+        let cond = match (check, create) {
             (false, _) => Cond::True,
             (true, true) => self.access(&e.access.create, entity, a),
             (true, false) => self.access(&e.access.update, entity, a),
         };
-        for &r in refs {
-            let c = self.reference_visible(entity, r, a);
-            cond = cond.and(c);
-        }
         match cond {
             Cond::True => Ok(()),
             Cond::False => Err(GqlError::new("Not authorized")),
@@ -514,7 +493,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             };
             let write = Query { with: vec![], body: Body::Delete(Box::new(delete)) };
             let no_row = if many { NoRow::EmptyList } else { NoRow::Null };
-            return self.written_rows_json(entity, write, many, no_row, sel);
+            return self.written_rows_json(vec![], entity, write, many, no_row, sel);
         }
         // Build the JSON before deleting (relations still visible), then delete the same rows.
         let b = self.alias(e);

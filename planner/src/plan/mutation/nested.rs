@@ -51,7 +51,6 @@ impl<'a, 'd> Planner<'a, 'd> {
         let insert = Insert { table: self.table_name(e.table), columns, source, returning: returning_star() };
         script.ctes.push(Cte { name, query: Query { with: vec![], body: Body::Insert(Box::new(insert)) } });
         script.outputs.push((name, slot));
-        script.add_refs(slot, &input.refs);
         for (fid, v) in input.nested {
             self.nested_create(script, entity, fid, name, v, children_prechecked, children_prechecked, sel)?;
         }
@@ -165,7 +164,6 @@ impl<'a, 'd> Planner<'a, 'd> {
                 // Checked before the write, with the rest of the update.
                 let slot = script.slot(target, false, false);
                 script.outputs.push((name, slot));
-                script.add_refs(slot, &input.refs);
             }
             for (fid, v) in input.nested {
                 self.nested_update(script, target, fid, name, v, sel)?;

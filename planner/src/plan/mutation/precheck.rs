@@ -12,12 +12,12 @@
 //! rows an update targets, as they are.
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
+use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, Field, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
-use crate::plan::{param_in, InputChildren, ParamSource, Planner, Step};
+use crate::plan::{bad_request, param_in, InputChildren, ParamSource, Planner, Step};
 use crate::sql::{self, Body, Cast, Cte, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
@@ -483,5 +483,92 @@ impl<'a, 'd> Planner<'a, 'd> {
         let cond = self.targeted_rows(entity, a, &e.access.update, many, sel)?;
         let fields = self.input_rule(entity, a, data, FieldUse::Update)?;
         Ok(cond.and(fields))
+    }
+}
+
+impl<'a, 'd> Planner<'a, 'd> {
+    /// The check, before the write, that every row a mutation's input refers to
+    /// (`author: {id: 2}`, at any depth of nested input) is one the caller may read: a
+    /// statement counting the references that name no such row. A row hidden from the caller
+    /// and a row that does not exist get the same answer ("Not authorized"), and nothing is
+    /// written (no sequence value used) when it is refused. References to a type everyone may
+    /// read are not checked (the foreign key answers for a missing row). `None` when nothing
+    /// needs checking. `rows` are create input (`creating`) or update input.
+    pub(super) fn reference_precheck(
+        &mut self,
+        entity: EntityId,
+        rows: &[&Val],
+        creating: bool,
+    ) -> Result<Option<Step>, GqlError> {
+        let start = self.aliases;
+        let mut branches = vec![];
+        for row in rows {
+            self.reference_branches(entity, row, creating, &mut branches)?;
+        }
+        Ok(self.count_violations(start, vec![], branches))
+    }
+
+    fn reference_branches(
+        &mut self,
+        entity: EntityId,
+        row: &Val,
+        creating: bool,
+        branches: &mut Vec<Select<'a>>,
+    ) -> Result<(), GqlError> {
+        let ir = self.ir;
+        let e = ir.entity(entity);
+        for (k, v) in row.as_object().unwrap_or(&[]) {
+            let Some((_, f)) = e.field_by_name(k) else { continue };
+            if v.is_null() {
+                continue;
+            }
+            match &f.kind {
+                FieldKind::ManyToOne { target, target_columns, .. } => {
+                    let t = ir.entity(*target);
+                    let b = self.alias(t);
+                    let rule = match self.read_access(&t.access.query, *target, b) {
+                        Cond::True => continue,
+                        Cond::False => return Err(not_authorized()),
+                        Cond::Sql(s) => s,
+                    };
+                    let mut filter = vec![];
+                    for tc in target_columns {
+                        let key = t
+                            .fields
+                            .iter()
+                            .find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if column == tc));
+                        let Some(Field { name, kind: FieldKind::Column { sql, .. }, .. }) = key else {
+                            return Err(bad_request("unsupported nested key"));
+                        };
+                        let inner = v.get(name).ok_or_else(|| bad_request(format!("missing key field `{name}`")))?;
+                        let p = self.val_param(inner);
+                        filter.push(sql::eq(self.column(b, t.table, *tc), param_in(&sql.param, p)));
+                    }
+                    filter.push(rule);
+                    let exists = sql::exists(Query::select(
+                        Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
+                            .filter(sql::and(filter)),
+                    ));
+                    branches.push(
+                        Select { items: vec![sql::item(Expr::Int(1))], ..Select::default() }.filter(sql::not(exists)),
+                    );
+                }
+                FieldKind::OneToMany { target, .. } if creating => {
+                    for item in super::items(Some(v)) {
+                        self.reference_branches(*target, item, true, branches)?;
+                    }
+                }
+                FieldKind::OneToMany { target, .. } => {
+                    for item in super::items(v.get(ArgRole::Create.name())) {
+                        self.reference_branches(*target, item, true, branches)?;
+                    }
+                    for item in super::items(v.get(ArgRole::Update.name())) {
+                        self.reference_branches(*target, item, false, branches)?;
+                    }
+                }
+                FieldKind::Column { .. } => {}
+            }
+        }
+        Ok(())
     }
 }

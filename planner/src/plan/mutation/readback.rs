@@ -2,7 +2,7 @@
 //! named in the input are readable), and the read-back of the root field's rows by the keys
 //! the writes reported (bound as parameters).
 
-use exo_ir::{Entity, EntityId, FieldKind};
+use exo_ir::{Entity, EntityId};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
@@ -19,10 +19,9 @@ const KEY_NAMES: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// After the writes: rows created under a row that update input creates must satisfy
-    /// their create rule (and the rules of the ruled fields their input named), and every
-    /// reference the input named must be readable by the caller. The rules of every other
-    /// written row were checked before the write ([`super::precheck`]); only their references
-    /// are checked here.
+    /// their create rule (and the rules of the ruled fields their input named). The rules of
+    /// every other written row, and the references the input named, were checked before the
+    /// write ([`super::precheck`]).
     pub(super) fn slot_checks(&mut self, script: &Script<'a>, steps: &mut Vec<Step>) -> Result<(), GqlError> {
         for (i, slot) in script.slots.iter().enumerate() {
             if i != 0 && !script.outputs.iter().any(|(_, s)| *s == i) {
@@ -46,10 +45,6 @@ impl<'a, 'd> Planner<'a, 'd> {
                 self.access(&e.access.update, slot.entity, a)
             };
             self.unwritten.clear();
-            for &r in &slot.refs {
-                let c = self.reference_visible(slot.entity, r, a);
-                cond = cond.and(c);
-            }
             let use_ = if slot.create { FieldUse::Create } else { FieldUse::Update };
             for &f in slot.fields.iter().filter(|_| slot.check) {
                 let c = self.field_rule(slot.entity, f, use_, a)?;
@@ -68,35 +63,6 @@ impl<'a, 'd> Planner<'a, 'd> {
             steps.push(Step::Check(self.statement(&q)));
         }
         Ok(())
-    }
-
-    /// `a.fk IS NULL OR EXISTS (the referenced row, readable by the caller)`.
-    pub(super) fn reference_visible(&mut self, entity: EntityId, field: u32, a: Ident<'a>) -> Cond<'a> {
-        let e = self.ir.entity(entity);
-        let FieldKind::ManyToOne { target, columns, target_columns, .. } = &e.fields[field as usize].kind else {
-            return Cond::True;
-        };
-        let t = self.ir.entity(*target);
-        let b = self.alias(t);
-        let rule = self.access(&t.access.query, *target, b);
-        let null = sql::is_null(self.column(a, e.table, columns[0]), false);
-        match rule {
-            Cond::True => Cond::True,
-            Cond::False => Cond::Sql(null),
-            Cond::Sql(s) => {
-                let link: Vec<Expr<'a>> = target_columns
-                    .iter()
-                    .zip(columns)
-                    .map(|(x, y)| sql::eq(self.column(b, t.table, *x), self.column(a, e.table, *y)))
-                    .collect();
-                let mut filter = link;
-                filter.push(s);
-                let exists = sql::exists(Query::select(
-                    Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(sql::and(filter)),
-                ));
-                Cond::Sql(sql::or(vec![null, exists]))
-            }
-        }
     }
 
     /// `unnest($1::text[], ...)`: the keys of `slot`, one text array per key column.
