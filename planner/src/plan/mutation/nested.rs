@@ -216,13 +216,20 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
             }
         }
-        match self.access(rule, target, a) {
-            Cond::True => {}
-            Cond::False => return Err(GqlError::new("Not authorized")),
-            Cond::Sql(s) => conds.push(s),
+        let mut cond = self.access(rule, target, a);
+        if matches!(cond, Cond::False) {
+            return Err(GqlError::new("Not authorized"));
         }
         // A child the caller may not read is not touched (it behaves as absent).
-        conds.push(self.read_access(&te.access.query, target, a).into_expr());
+        if te.access.query != *rule {
+            let read = self.read_access(&te.access.query, target, a);
+            cond = super::and_new(cond, read);
+        }
+        if let Cond::Sql(s) = cond {
+            conds.push(s);
+        } else if matches!(cond, Cond::False) {
+            conds.push(Expr::Bool(false));
+        }
         Ok(sql::and(conds))
     }
 
