@@ -50,6 +50,16 @@ impl Params {
         let (sql, used) = p.finish();
         Stmt { sql, params: used.into_iter().map(|i| self.sources[i as usize].clone()).collect() }
     }
+
+    /// Whether `a` and `b` print as the same SQL with the same parameters.
+    pub fn same_expr(&self, a: &Expr<'_>, b: &Expr<'_>) -> bool {
+        let print = |e: &Expr<'_>| {
+            let mut p = Printer::new(Layout::Compact, self.builder, self.sources.len());
+            p.expr(e);
+            p.finish()
+        };
+        print(a) == print(b)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,15 +109,6 @@ fn array_from_json(elem: ParamIn, json: Expr<'_>, depth: usize) -> Expr<'_> {
     Expr::Array(Box::new(Query::select(Select::new(vec![element], from))))
 }
 
-/// `cond AND extra`, leaving out `extra` when it is the same condition as `cond` (a query rule
-/// that, for this context, reduces to the operation's rule).
-fn and_new<'a>(cond: Cond<'a>, extra: Cond<'a>) -> Cond<'a> {
-    match (&cond, &extra) {
-        (Cond::Sql(c), Cond::Sql(x)) if format!("{c:?}") == format!("{x:?}") => cond,
-        _ => cond.and(extra),
-    }
-}
-
 fn returning_star<'a>() -> Vec<sql::SelectItem<'a>> {
     vec![sql::item(Expr::Star)]
 }
@@ -204,6 +195,15 @@ impl<'a, 'd> Planner<'a, 'd> {
         steps.push(self.select_by_keys(entity, many, sel)?);
         // `createT` returns `T!`: a created row the caller may not read is an error, not null.
         Ok(RootPlan::Sql { steps, no_row: if many { NoRow::EmptyList } else { NoRow::NotAuthorized } })
+    }
+
+    /// `cond AND extra`, leaving out `extra` when it is the same condition as `cond` (a query
+    /// rule that, for this context, reduces to the operation's rule).
+    fn and_new(&self, cond: Cond<'a>, extra: Cond<'a>) -> Cond<'a> {
+        match (&cond, &extra) {
+            (Cond::Sql(c), Cond::Sql(x)) if self.params.same_expr(c, x) => cond,
+            _ => cond.and(extra),
+        }
     }
 
     /// Fails with "Not authorized" when `rule` is false whatever the rows hold; otherwise the
@@ -369,7 +369,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         // rows can tell anything about it.
         if e.access.query != *rule {
             let read = self.read_access(&e.access.query, entity, a);
-            cond = and_new(cond, read);
+            cond = self.and_new(cond, read);
         }
         if many {
             if let Some(w) = sel.role(ArgRole::Where) {

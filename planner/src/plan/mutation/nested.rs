@@ -223,7 +223,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         // A child the caller may not read is not touched (it behaves as absent).
         if te.access.query != *rule {
             let read = self.read_access(&te.access.query, target, a);
-            cond = super::and_new(cond, read);
+            cond = self.and_new(cond, read);
         }
         if let Cond::Sql(s) = cond {
             conds.push(s);
