@@ -160,6 +160,15 @@ fn run_suite(env: Environment, label: &str) {
     assert_eq!(client.titles(&ec_as_384), refused("Not authorized"), "{label}: ES384 under a P-256 key");
     let hs = exo_runtime::jwt::sign_hs256(&claims("a1", 1, "admin", json!([])), b"guess");
     assert_eq!(client.titles(&hs), refused("Not authorized"), "{label}: HS256");
+    // A claim not of its field's declared type (an array for the `String` sub would make
+    // `self.owner == Caller.id` set membership) is refused as an invalid token.
+    let member_of = |sub: Json| {
+        let mut c = claims("u1", 1, "member", json!(["viewers"]));
+        c["sub"] = sub;
+        p256.sign(&c)
+    };
+    assert_eq!(client.titles(&member_of(json!(["u1", "u2"]))), refused("Not authorized"), "{label}: array sub");
+    assert_eq!(client.titles(&member_of(json!("u1"))), Ok(vec!["one".into()]), "{label}: scalar sub");
     // No token: the rule compares rows with claims the caller does not have, so it filters
     // every row out (as Exograph answers), rather than refusing the query.
     assert_eq!(client.ask(None, "{ docs { title } }"), json!({"data": {"docs": []}}), "{label}");
