@@ -503,7 +503,7 @@ impl<'a, 'd> Planner<'a, 'd> {
         let start = self.aliases;
         let mut branches = vec![];
         for row in rows {
-            self.reference_branches(entity, row, creating, &mut branches)?;
+            self.reference_branches(entity, row, creating, false, &mut branches)?;
         }
         Ok(self.count_violations(start, vec![], branches))
     }
@@ -513,13 +513,16 @@ impl<'a, 'd> Planner<'a, 'd> {
         entity: EntityId,
         row: &Val,
         creating: bool,
+        keyed: bool,
         branches: &mut Vec<Select<'a>>,
     ) -> Result<(), GqlError> {
         let ir = self.ir;
         let e = ir.entity(entity);
         for (k, v) in row.as_object().unwrap_or(&[]) {
-            let Some((_, f)) = e.field_by_name(k) else { continue };
-            if v.is_null() {
+            let Some((fid, f)) = e.field_by_name(k) else { continue };
+            // The key of a row nested update input names (`keyed`) finds the row; it is not
+            // written.
+            if v.is_null() || (keyed && e.pk.contains(&fid)) {
                 continue;
             }
             match &f.kind {
@@ -555,15 +558,15 @@ impl<'a, 'd> Planner<'a, 'd> {
                 }
                 FieldKind::OneToMany { target, .. } if creating => {
                     for item in super::items(Some(v)) {
-                        self.reference_branches(*target, item, true, branches)?;
+                        self.reference_branches(*target, item, true, false, branches)?;
                     }
                 }
                 FieldKind::OneToMany { target, .. } => {
                     for item in super::items(v.get(ArgRole::Create.name())) {
-                        self.reference_branches(*target, item, true, branches)?;
+                        self.reference_branches(*target, item, true, false, branches)?;
                     }
                     for item in super::items(v.get(ArgRole::Update.name())) {
-                        self.reference_branches(*target, item, false, branches)?;
+                        self.reference_branches(*target, item, false, true, branches)?;
                     }
                 }
                 FieldKind::Column { .. } => {}
