@@ -174,6 +174,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             return Ok(Cond::True);
         };
         let t = self.ir.entity(*target);
+        let mark = self.aliases;
         let b = self.alias(t);
         let mut keys = Cond::True;
         for (tfid, tf) in t.fields.iter().enumerate() {
@@ -182,6 +183,8 @@ impl<'a, 'd> Planner<'a, 'd> {
             }
         }
         if matches!(keys, Cond::True) && matches!(self.read_access(&t.access.query, *target, b), Cond::True) {
+            // Nothing written uses the aliases taken: give them back.
+            self.aliases = mark;
             return Ok(Cond::True);
         }
         let join = self.many_to_one_join(entity, fid, a, b);
@@ -320,14 +323,16 @@ impl<'a, 'd> Planner<'a, 'd> {
                 // A related row the caller may not see orders as no related row (null).
                 for &(table, alias, target, (entity, field, a)) in via.iter().rev() {
                     let join = self.many_to_one_join(entity, field, a, alias);
+                    let mark = self.aliases;
                     let access = self.read_access(&self.ir.entity(target).access.query, target, alias);
-                    expr = match Cond::Sql(join).and(access) {
-                        Cond::False => Expr::Null,
-                        c => {
-                            let select = Select::new(vec![expr], sql::table(table, alias)).filter(c.into_expr());
-                            sql::subquery(Query::select(select))
-                        }
-                    };
+                    if matches!(access, Cond::True) {
+                        self.aliases = mark;
+                    }
+                    // Still a subquery when the rule is false (`WHERE false`): Postgres
+                    // refuses a bare constant as an ordering term.
+                    let cond = Cond::Sql(join).and(access).into_expr();
+                    let select = Select::new(vec![expr], sql::table(table, alias)).filter(cond);
+                    expr = sql::subquery(Query::select(select));
                 }
                 out.push(Order { expr, dir: Some(dir) });
             }
