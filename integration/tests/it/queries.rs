@@ -216,8 +216,9 @@ async fn errors_are_graphql_errors() {
     let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
     // As Exograph: HTTP 200 with a GraphQL error, never an anonymous answer.
     assert_eq!((resp.status, resp.body.as_str()), (200, r#"{"errors":[{"message":"Not authorized"}]}"#));
+    // Expired beyond the 60 s of clock skew `exp` allows.
     let expired =
-        exo_runtime::jwt::sign_hs256(&json!({"sub": 1, "role": "admin", "exp": now() - 10}), JWT_SECRET.as_bytes());
+        exo_runtime::jwt::sign_hs256(&json!({"sub": 1, "role": "admin", "exp": now() - 120}), JWT_SECRET.as_bytes());
     let headers = vec![("Authorization".to_string(), format!("Bearer {expired}"))];
     let head = exo_runtime::RequestHead { headers: &headers, client_ip: None, now: now() };
     let resp = engine.handle(br#"{"query": "{ todos { id } }"}"#, &head, &mut db).await;
