@@ -392,6 +392,7 @@ fn every_example_round_trips() {
             "docs-operations",
             "exograph-prechecks",
             "exograph-style",
+            "inference-channels",
             "multi-file",
             "scalar-filters",
             "unique-indexes",

@@ -5,15 +5,16 @@ use exo_ir::graphql::{FilterOp, LogicalOp};
 use exo_ir::{EntityId, Field, FieldKind, ScalarType, ValueType};
 
 use super::access::Cond;
+use super::field_access::FieldUse;
 use super::{bad_request, param_in, param_in_owned, Planner};
 use crate::error::GqlError;
 use crate::sql::{self, BinOp, Cast, Dir, Expr, Ident, Order, ParamId, Query, Select, TableName};
 use crate::value::Val;
 
 /// A relation step an ordering term goes through: `(SELECT <inner> FROM table AS alias WHERE
-/// join)`, the join being many-to-one field `field` of `entity` at alias `a` (rebuilt for each
-/// term rather than cloned).
-type Via<'a> = (TableName<'a>, Ident<'a>, (EntityId, u32, Ident<'a>));
+/// join AND <read rule>)`, the join being many-to-one field `field` of `entity` at alias `a`,
+/// the read rule that of `target` (both rebuilt for each term rather than cloned).
+type Via<'a> = (TableName<'a>, Ident<'a>, EntityId, (EntityId, u32, Ident<'a>));
 
 impl<'a, 'd> Planner<'a, 'd> {
     /// A `TFilter` value as a condition over alias `a`.
@@ -117,7 +118,10 @@ impl<'a, 'd> Planner<'a, 'd> {
                     let join = self.many_to_one_join(entity, fid, a, b);
                     return self.related_exists(*target, b, join, v);
                 }
-                let null = Cond::Sql(sql::is_null(self.column(a, e.table, columns[0]), false));
+                // No related row the caller may see: a reference to a hidden row reads as
+                // none, as the selection shows it (`parent: null`).
+                let hidden = self.related_visible(entity, fid, a)?.not();
+                let null = Cond::Sql(sql::is_null(self.column(a, e.table, columns[0]), false)).or(hidden);
                 if rest.is_empty() {
                     return Ok(null);
                 }
@@ -143,15 +147,56 @@ impl<'a, 'd> Planner<'a, 'd> {
         join: Expr<'a>,
         filter: &Val,
     ) -> Result<Cond<'a>, GqlError> {
-        let t = self.ir.entity(target);
         let inner = self.guarded_predicate(target, b, filter)?;
+        Ok(self.exists_visible(target, b, join, inner))
+    }
+
+    /// `EXISTS (SELECT 1 FROM target AS b WHERE join AND inner AND <read rule>)`.
+    fn exists_visible(&mut self, target: EntityId, b: Ident<'a>, join: Expr<'a>, inner: Cond<'a>) -> Cond<'a> {
+        let t = self.ir.entity(target);
         let access = self.read_access(&t.access.query, target, b);
-        Ok(match Cond::Sql(join).and(inner).and(access) {
+        match Cond::Sql(join).and(inner).and(access) {
             Cond::False => Cond::False,
             c => Cond::Sql(sql::exists(Query::select(
                 Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b)).filter(c.into_expr()),
             ))),
-        })
+        }
+    }
+
+    /// Whether the caller may see the row that many-to-one field `fid` of the row at `a`
+    /// references, as a filter on its key would find it: the related type's read rule and
+    /// the read rules of its key fields, in `EXISTS`. `Cond::True` when neither has a rule
+    /// (then any row the reference holds is visible); a caller who may see no such row at
+    /// all gets `Cond::False`.
+    pub(super) fn related_visible(&mut self, entity: EntityId, fid: u32, a: Ident<'a>) -> Result<Cond<'a>, GqlError> {
+        let FieldKind::ManyToOne { target, target_columns, .. } = &self.ir.entity(entity).fields[fid as usize].kind
+        else {
+            return Ok(Cond::True);
+        };
+        let t = self.ir.entity(*target);
+        let mark = self.aliases;
+        let b = self.alias(t);
+        let mut keys = Cond::True;
+        for (tfid, tf) in t.fields.iter().enumerate() {
+            if matches!(&tf.kind, FieldKind::Column { column, .. } if target_columns.contains(column)) {
+                keys = keys.and(self.field_rule(*target, tfid as u32, FieldUse::Read, b)?);
+            }
+        }
+        if matches!(keys, Cond::True) && matches!(self.read_access(&t.access.query, *target, b), Cond::True) {
+            // Nothing written uses the aliases taken: give them back.
+            self.aliases = mark;
+            return Ok(Cond::True);
+        }
+        let join = self.many_to_one_join(entity, fid, a, b);
+        Ok(self.exists_visible(*target, b, join, keys))
+    }
+
+    /// The read rules a unique lookup's key field `fid` obeys, as a `where` equality on it
+    /// would: the field's own rule (refused when the context alone makes it false), and for
+    /// a relation key, that the related row is visible ([`Self::related_visible`]).
+    pub(super) fn key_rule(&mut self, entity: EntityId, fid: u32, a: Ident<'a>) -> Result<Cond<'a>, GqlError> {
+        let rule = self.field_rule(entity, fid, FieldUse::Read, a)?;
+        Ok(rule.and(self.related_visible(entity, fid, a)?))
     }
 
     /// One operator of a scalar filter (`{lt: 3}`) on column `col`.
@@ -275,9 +320,18 @@ impl<'a, 'd> Planner<'a, 'd> {
                 // can serve the order.
                 let dir = if v.as_str() == Some("DESC") { Dir::Desc } else { Dir::Asc };
                 let mut expr = self.column(a, e.table, *column);
-                for &(table, alias, (entity, field, a)) in via.iter().rev() {
+                // A related row the caller may not see orders as no related row (null).
+                for &(table, alias, target, (entity, field, a)) in via.iter().rev() {
                     let join = self.many_to_one_join(entity, field, a, alias);
-                    let select = Select::new(vec![expr], sql::table(table, alias)).filter(join);
+                    let mark = self.aliases;
+                    let access = self.read_access(&self.ir.entity(target).access.query, target, alias);
+                    if matches!(access, Cond::True) {
+                        self.aliases = mark;
+                    }
+                    // Still a subquery when the rule is false (`WHERE false`): Postgres
+                    // refuses a bare constant as an ordering term.
+                    let cond = Cond::Sql(join).and(access).into_expr();
+                    let select = Select::new(vec![expr], sql::table(table, alias)).filter(cond);
                     expr = sql::subquery(Query::select(select));
                 }
                 out.push(Order { expr, dir: Some(dir) });
@@ -285,7 +339,7 @@ impl<'a, 'd> Planner<'a, 'd> {
             FieldKind::ManyToOne { target, .. } => {
                 let t = self.ir.entity(*target);
                 let b = self.alias(t);
-                via.push((self.table_name(t.table), b, (entity, fid, a)));
+                via.push((self.table_name(t.table), b, *target, (entity, fid, a)));
                 let items: Vec<&Val> = match v {
                     Val::List(items, _) => items.iter().collect(),
                     other => vec![other],

@@ -28,6 +28,12 @@ impl<'a, 'd> Planner<'a, 'd> {
             let field = &e.fields[f as usize];
             let v = sel.arg(&field.name).ok_or_else(|| bad_request(format!("missing argument `{}`", field.name)))?;
             conds.push(self.key_condition(entity, field, a, v)?);
+            // The key obeys the read rules a `where` equality on it obeys: a lookup must not
+            // find a row by a value (or a related row) the caller may not see.
+            match self.key_rule(entity, f, a)? {
+                Cond::True => {}
+                c => conds.push(c.into_expr()),
+            }
         }
         // One row or null.
         match self.read_access(&e.access.query, entity, a) {
