@@ -13,7 +13,7 @@ mod precheck;
 mod readback;
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{AccessExpr, Entity, EntityId, FieldDefault, FieldKind, ParamIn, ValueType};
+use exo_ir::{AccessExpr, Entity, EntityId, Field, FieldDefault, FieldKind, ParamIn, ValueType};
 
 use crate::error::GqlError;
 use crate::plan::access::Cond;
@@ -79,6 +79,25 @@ struct RowInput<'a, 'v> {
 }
 
 /// The elements of an optional input list (a single value counts as a list of one).
+impl<'a, 'd> Planner<'a, 'd> {
+    /// The values of reference input `v` (`{id: 2}`) for `target_columns` of `target`, one
+    /// bound parameter each, cast as the target's key columns are.
+    fn reference_key(&mut self, target: EntityId, target_columns: &[u32], v: &Val) -> Result<Vec<Expr<'a>>, GqlError> {
+        let t = self.ir.entity(target);
+        let mut keys = Vec::with_capacity(target_columns.len());
+        for tc in target_columns {
+            let key = t.fields.iter().find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if column == tc));
+            let Some(Field { name, kind: FieldKind::Column { sql, .. }, .. }) = key else {
+                return Err(bad_request("unsupported nested key"));
+            };
+            let inner = v.get(name).ok_or_else(|| bad_request(format!("missing key field `{name}`")))?;
+            let p = self.val_param(inner);
+            keys.push(param_in(&sql.param, p));
+        }
+        Ok(keys)
+    }
+}
+
 fn items(v: Option<&Val>) -> Vec<&Val> {
     match v {
         Some(Val::List(items, _)) => items.iter().collect(),
@@ -275,17 +294,8 @@ impl<'a, 'd> Planner<'a, 'd> {
                             }
                         }
                         Some(v) => {
-                            for (c, tc) in columns.iter().zip(target_columns) {
-                                let tfield = key_field(*tc).ok_or_else(|| bad_request("unsupported nested key"))?;
-                                let FieldKind::Column { sql, .. } = &tfield.kind else {
-                                    return Err(bad_request("unsupported nested key"));
-                                };
-                                let inner = v
-                                    .get(&tfield.name)
-                                    .ok_or_else(|| bad_request(format!("missing key field `{}`", tfield.name)))?;
-                                let p = self.val_param(inner);
-                                out.cols.push((*c, param_in(&sql.param, p)));
-                            }
+                            let keys = self.reference_key(*target, target_columns, v)?;
+                            out.cols.extend(columns.iter().copied().zip(keys));
                         }
                         None if creating => {
                             if let Some(FieldDefault::Context { context, field }) = &f.default {

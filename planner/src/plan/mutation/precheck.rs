@@ -12,12 +12,12 @@
 //! rows an update targets, as they are.
 
 use exo_ir::graphql::ArgRole;
-use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, Field, FieldDefault, FieldKind};
+use exo_ir::{AccessExpr, AccessOperand, ColumnId, Entity, EntityId, FieldDefault, FieldKind};
 
 use crate::error::GqlError;
 use crate::plan::access::{json_param_text, literal_json, Cond};
 use crate::plan::field_access::{not_authorized, FieldUse};
-use crate::plan::{bad_request, param_in, InputChildren, ParamSource, Planner, Step};
+use crate::plan::{param_in, InputChildren, ParamSource, Planner, Step};
 use crate::sql::{self, Body, Cast, Cte, Expr, Ident, Query, Select};
 use crate::validate::Selected;
 use crate::value::Val;
@@ -534,19 +534,12 @@ impl<'a, 'd> Planner<'a, 'd> {
                         Cond::False => return Err(not_authorized()),
                         Cond::Sql(s) => s,
                     };
-                    let mut filter = vec![];
-                    for tc in target_columns {
-                        let key = t
-                            .fields
-                            .iter()
-                            .find(|f| matches!(&f.kind, FieldKind::Column { column, .. } if column == tc));
-                        let Some(Field { name, kind: FieldKind::Column { sql, .. }, .. }) = key else {
-                            return Err(bad_request("unsupported nested key"));
-                        };
-                        let inner = v.get(name).ok_or_else(|| bad_request(format!("missing key field `{name}`")))?;
-                        let p = self.val_param(inner);
-                        filter.push(sql::eq(self.column(b, t.table, *tc), param_in(&sql.param, p)));
-                    }
+                    let keys = self.reference_key(*target, target_columns, v)?;
+                    let mut filter: Vec<Expr<'a>> = target_columns
+                        .iter()
+                        .zip(keys)
+                        .map(|(tc, key)| sql::eq(self.column(b, t.table, *tc), key))
+                        .collect();
                     filter.push(rule);
                     let exists = sql::exists(Query::select(
                         Select::new(vec![Expr::Int(1)], sql::table(self.table_name(t.table), b))
